@@ -1,0 +1,45 @@
+# persona-mining: one command each for the common jobs. `make help` lists them.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export DO_NOT_TRACK := 1
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.prefect/numba-cache
+
+.PHONY: help setup demo test lint format typecheck bench clean
+
+help: ## List the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(BIN)/persona-mining: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/persona-mining ## Create .venv and install persona-mining with all its dependencies
+
+demo: setup ## Generate the demo help desk, run the whole pipeline, print the issue-by-persona table
+	$(BIN)/persona-mining demo
+
+test: setup ## Run the test suite
+	$(BIN)/python -m pytest -q
+
+lint: setup ## ruff (lint and format check) and mypy
+	$(BIN)/ruff check persona_mining flows tests bench
+	$(BIN)/ruff format --check persona_mining flows tests bench
+	$(BIN)/mypy persona_mining
+
+format: setup ## Format the code with ruff
+	$(BIN)/ruff format persona_mining flows tests bench
+	$(BIN)/ruff check --fix persona_mining flows tests bench
+
+bench: setup ## Measure speed per stage (see bench/RESULTS.md)
+	$(BIN)/python bench/run.py
+
+clean: ## Remove the warehouse, saved models and caches (not .venv)
+	rm -rf warehouse/*.duckdb warehouse/*.duckdb.wal warehouse/demo models/topics-* .prefect .pytest_cache

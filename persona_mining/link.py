@@ -1,0 +1,213 @@
+"""Stage 6, link: which issues each persona raises more (or less) than everyone else.
+
+For every segment x topic of the current model:
+
+- `share` is the segment's tickets on the topic over all its tickets; `baseline_share` the
+  same among customers outside the segment; `lift` their ratio.
+- The interval of the lift is customer-clustered: the delta method on the log of two ratio
+  estimators whose variance is computed over customers, not tickets, because one customer's
+  tickets are not independent (a chronic complainer with twenty tickets is one voice).
+- The p-value is Fisher's exact test on customers (with vs without a ticket on the topic,
+  inside vs outside the segment), two-sided; q-values are Benjamini-Hochberg over the table.
+- `significant` needs q < alpha, an interval that excludes 1, and enough evidence: at least
+  `min_customers` distinct customers and `min_tickets` tickets in an over-indexed cell (for an
+  under-indexed cell, that many customers would have been expected at the baseline rate).
+
+The population is every ticket with a known customer (anonymous tickets and tickets of
+customers missing from `customers` count in topics and trends, not here) under the
+current topic model. Topic -1 (unclustered) is in the denominators but not tested.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+from scipy import stats
+
+from persona_mining.config import LinkConfig
+from persona_mining.db import transaction
+from persona_mining.errors import StageError
+from persona_mining.topics import UNCLUSTERED, current_model
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    """What one link call did."""
+
+    model_id: str
+    cells: int
+    significant: int
+    over_indexed: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """Per-customer ticket counts: rows are customers, columns topics."""
+
+    customers: list[str]
+    topics: list[int]
+    by_topic: np.ndarray  # (customers, topics) tickets
+    total: np.ndarray  # (customers,) tickets on any topic, unclustered included
+
+
+def link_issues(con: duckdb.DuckDBPyConnection, *, config: LinkConfig) -> LinkResult:
+    """Rebuild `issue_by_persona` for the current topic model and every segment."""
+    started = time.perf_counter()
+    current = current_model(con)
+    if current is None:
+        raise StageError("link: no topic model yet; run the topics stage first (`persona-mining run`)")
+    model_id = current[0]
+    counts = _customer_topic_counts(con, model_id)
+    segments = con.execute("SELECT segment_id FROM segments ORDER BY segment_id").fetchall()
+    members = con.execute("SELECT segment_id, customer_id FROM customer_segments").fetchall()
+    index = {c: i for i, c in enumerate(counts.customers)}
+    rows: list[dict[str, object]] = []
+    for (sid,) in segments:
+        mask = np.zeros(len(counts.customers), dtype=bool)
+        for segment, customer in members:
+            if segment == sid and customer in index:
+                mask[index[customer]] = True
+        rows += _segment_cells(sid, mask, counts, config)
+    _add_q_values(rows, config)
+    with transaction(con):
+        con.execute("DELETE FROM issue_by_persona WHERE model_id = ?", [model_id])
+        if rows:
+            table = pa.Table.from_pylist([{**r, "model_id": model_id} for r in rows])
+            con.register("__cells", table)
+            con.execute(
+                """INSERT INTO issue_by_persona (segment_id, model_id, topic_id, tickets, customers,
+                    segment_tickets, segment_customers, share, baseline_share, lift, ci_low, ci_high,
+                    p_value, q_value, significant)
+                SELECT segment_id, model_id, topic_id, tickets, customers, segment_tickets,
+                    segment_customers, share, baseline_share, lift, ci_low, ci_high, p_value, q_value,
+                    significant FROM __cells"""
+            )
+            con.unregister("__cells")
+    significant = [r for r in rows if r["significant"]]
+    return LinkResult(
+        model_id=model_id,
+        cells=len(rows),
+        significant=len(significant),
+        over_indexed=sum(1 for r in significant if float(r["lift"] or 0) > 1),  # type: ignore[arg-type]
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _customer_topic_counts(con: duckdb.DuckDBPyConnection, model_id: str) -> _Counts:
+    rows = con.execute(
+        """SELECT t.customer_id, tt.topic_id, count(*) AS tickets
+        FROM ticket_topics tt
+        JOIN tickets t USING (ticket_id)
+        JOIN customers c ON c.customer_id = t.customer_id
+        WHERE tt.model_id = ?
+        GROUP BY ALL ORDER BY ALL""",
+        [model_id],
+    ).fetchall()
+    topics = [
+        r[0]
+        for r in con.execute(
+            "SELECT topic_id FROM topics WHERE model_id = ? AND topic_id <> ? ORDER BY topic_id",
+            [model_id, UNCLUSTERED],
+        ).fetchall()
+    ]
+    customers = sorted({r[0] for r in rows})
+    customer_index = {c: i for i, c in enumerate(customers)}
+    topic_index = {t: j for j, t in enumerate(topics)}
+    by_topic = np.zeros((len(customers), len(topics)), dtype=np.float64)
+    total = np.zeros(len(customers), dtype=np.float64)
+    for customer, topic, n in rows:
+        total[customer_index[customer]] += n
+        if topic in topic_index:
+            by_topic[customer_index[customer], topic_index[topic]] += n
+    return _Counts(customers, topics, by_topic, total)
+
+
+def _segment_cells(sid: str, mask: np.ndarray, counts: _Counts, config: LinkConfig) -> list[dict[str, object]]:
+    inside, outside = counts.by_topic[mask], counts.by_topic[~mask]
+    n_in, n_out = counts.total[mask], counts.total[~mask]
+    z = stats.norm.ppf(0.5 + config.confidence / 2)
+    cells = []
+    for j, topic in enumerate(counts.topics):
+        a, b = inside[:, j], outside[:, j]
+        tickets, tickets_out = float(a.sum()), float(b.sum())
+        seg_tickets, out_tickets = float(n_in.sum()), float(n_out.sum())
+        customers = int((a > 0).sum())
+        customers_out = int((b > 0).sum())
+        seg_customers, out_customers = len(a), len(b)
+        share = tickets / seg_tickets if seg_tickets else 0.0
+        baseline = tickets_out / out_tickets if out_tickets else None
+        lift = ci_low = ci_high = p_value = None
+        if seg_tickets and out_tickets and baseline:
+            lift = share / baseline
+            ci_low, ci_high = _lift_interval(a, n_in, b, n_out, z)
+        if seg_customers and out_customers:
+            table = [[customers, seg_customers - customers], [customers_out, out_customers - customers_out]]
+            p_value = float(stats.fisher_exact(table, alternative="two-sided").pvalue)
+        expected_customers = seg_customers * customers_out / out_customers if out_customers else 0.0
+        over = lift is not None and lift > 1
+        enough = (
+            customers >= config.min_customers and tickets >= config.min_tickets
+            if over
+            else expected_customers >= config.min_customers
+        )
+        cells.append(
+            {
+                "segment_id": sid,
+                "topic_id": int(topic),
+                "tickets": int(tickets),
+                "customers": customers,
+                "segment_tickets": int(seg_tickets),
+                "segment_customers": seg_customers,
+                "share": share,
+                "baseline_share": baseline,
+                "lift": lift,
+                "ci_low": ci_low,
+                "ci_high": ci_high,
+                "p_value": p_value,
+                "q_value": None,
+                "significant": False,
+                "_enough": enough,
+            }
+        )
+    return cells
+
+
+def _lift_interval(a: np.ndarray, n_a: np.ndarray, b: np.ndarray, n_b: np.ndarray, z: float) -> tuple[float, float]:
+    """Customer-clustered interval of (sum a / sum n_a) / (sum b / sum n_b)."""
+    if a.sum() == 0 or b.sum() == 0 or len(a) < 2 or len(b) < 2:
+        # Too little to estimate a clustered variance: Katz log interval with a 0.5 correction.
+        x, m, y, k = a.sum() + 0.5, n_a.sum() + 1.0, b.sum() + 0.5, n_b.sum() + 1.0
+        log_lift = np.log((x / m) / (y / k))
+        se = np.sqrt(1 / x - 1 / m + 1 / y - 1 / k)
+    else:
+        log_lift = np.log((a.sum() / n_a.sum()) / (b.sum() / n_b.sum()))
+        se = np.sqrt(_log_ratio_variance(a, n_a) + _log_ratio_variance(b, n_b))
+    return float(np.exp(log_lift - z * se)), float(np.exp(log_lift + z * se))
+
+
+def _log_ratio_variance(a: np.ndarray, n: np.ndarray) -> float:
+    """Variance of log(sum a / sum n) over independent customers (ratio estimator)."""
+    ratio = a.sum() / n.sum()
+    m = len(a)
+    residual = a - ratio * n
+    variance = m / (m - 1) * float((residual**2).sum()) / float(n.sum()) ** 2
+    return variance / ratio**2
+
+
+def _add_q_values(rows: list[dict[str, object]], config: LinkConfig) -> None:
+    tested = [r for r in rows if r["p_value"] is not None]
+    if tested:
+        p = np.array([float(r["p_value"]) for r in tested])  # type: ignore[arg-type]
+        q = stats.false_discovery_control(p, method="bh")
+        for row, q_value in zip(tested, q, strict=True):
+            row["q_value"] = float(q_value)
+            ci_low, ci_high = row["ci_low"], row["ci_high"]
+            excludes_one = ci_low is not None and (float(ci_low) > 1 or float(ci_high) < 1)  # type: ignore[arg-type]
+            row["significant"] = bool(q_value < config.alpha and excludes_one and row["_enough"])
+    for row in rows:
+        row.pop("_enough")

@@ -1,0 +1,343 @@
+"""Read input files (CSV, JSONL, Parquet) into an Arrow table of strings plus reject rows.
+
+Every data row of a file comes back either as a row of the table (with its 1-based row
+number and its raw text) or as a `Reject` with a reason; a file that is not what its name
+claims raises `InputFileError` naming the file and what to do.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from persona_mining.errors import InputFileError
+
+CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
+JSON_SUFFIXES = {".jsonl", ".ndjson", ".json"}
+PARQUET_SUFFIXES = {".parquet", ".pq"}
+SUPPORTED_SUFFIXES = CSV_SUFFIXES | JSON_SUFFIXES | PARQUET_SUFFIXES
+
+ROW = "__row"
+RAW = "__raw"
+BAD_ENCODING = "__bad_encoding"
+MAX_RAW_CHARS = 2_000
+_CSV_DELIMITERS = ",;\t|"
+
+
+@dataclass(frozen=True)
+class Reject:
+    """An input row that cannot become a warehouse row, and why."""
+
+    row_number: int
+    raw: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RawBatch:
+    """What one file holds: string columns (named as normalised by `normalise_name`) and rejects.
+
+    `table` has the special columns `__row` (1-based data row), `__raw` (the row as read,
+    shortened) and `__bad_encoding` (the row had bytes that are not UTF-8).
+    """
+
+    path: Path
+    table: pa.Table
+    rejects: tuple[Reject, ...]
+    original_names: dict[str, str]
+
+    @property
+    def columns(self) -> list[str]:
+        """Data column names, without the special ones."""
+        return [c for c in self.table.column_names if not c.startswith("__")]
+
+
+def normalise_name(name: str) -> str:
+    """A column name as the warehouse stores it: lower case, words joined by underscores."""
+    cleaned = re.sub(r"[^0-9a-zA-Z]+", "_", name.strip().lstrip("\ufeff")).strip("_").lower()
+    if not cleaned:
+        cleaned = "column"
+    if cleaned[0].isdigit():
+        cleaned = "c_" + cleaned
+    return cleaned
+
+
+def input_files(path: Path) -> list[Path]:
+    """The files to read: `path` itself, or the supported files of a folder in name order."""
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in SUPPORTED_SUFFIXES)
+        if not files:
+            raise InputFileError(
+                f"folder {path}: holds no .csv, .jsonl or .parquet file; point to a file or "
+                "a folder of exports"
+            )
+        return files
+    if not path.exists():
+        raise InputFileError(f"input file {path}: not found; check the path")
+    return [path]
+
+
+def read_file(path: Path) -> RawBatch:
+    """Read one input file by its suffix.
+
+    Raises:
+        InputFileError: unknown suffix, empty file, binary content, no header, or a format
+            other than the suffix says.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise InputFileError(
+            f"input file {path}: unsupported type '{suffix}'; use .csv, .tsv, .jsonl/.ndjson/.json "
+            "or .parquet"
+        )
+    if path.stat().st_size == 0:
+        raise InputFileError(f"input file {path}: is empty; export the data again")
+    if suffix in PARQUET_SUFFIXES:
+        return _read_parquet(path)
+    data = path.read_bytes()
+    if b"\x00" in data[:8192]:
+        raise InputFileError(
+            f"input file {path}: looks binary (NUL bytes), not {suffix[1:].upper()} text; "
+            "check that it is the right file, or give it its real suffix"
+        )
+    text, bad_lines = _decode(data)
+    if suffix in JSON_SUFFIXES:
+        return _read_json(path, text, bad_lines)
+    return _read_csv(path, text, bad_lines)
+
+
+def _decode(data: bytes) -> tuple[str, set[int]]:
+    """Decode UTF-8 (with or without BOM); undecodable bytes are kept as surrogates.
+
+    Returns the text and the 1-based line numbers that held undecodable bytes.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    try:
+        return data.decode("utf-8"), set()
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", errors="surrogateescape")
+        bad = {
+            i + 1
+            for i, line in enumerate(text.split("\n"))
+            if any("\udc80" <= ch <= "\udcff" for ch in line)
+        }
+        return text, bad
+
+
+def _shorten(raw: str) -> str:
+    raw = raw.encode("utf-8", errors="replace").decode("utf-8")
+    return raw if len(raw) <= MAX_RAW_CHARS else raw[:MAX_RAW_CHARS] + "…"
+
+
+def _unique_names(path: Path, names: list[str]) -> tuple[list[str], dict[str, str]]:
+    seen: dict[str, str] = {}
+    out = []
+    for name in names:
+        norm = normalise_name(name)
+        if norm in seen:
+            raise InputFileError(
+                f"input file {path}: columns '{seen[norm]}' and '{name}' have the same name once "
+                "normalised; rename one of them"
+            )
+        seen[norm] = name
+        out.append(norm)
+    return out, seen
+
+
+def _read_csv(path: Path, text: str, bad_lines: set[int]) -> RawBatch:
+    sample = text[:65536]
+    header_line = sample.split("\n", 1)[0]
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else _sniff_delimiter(header_line)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+    try:
+        header = next(reader)
+    except StopIteration as e:
+        raise InputFileError(f"input file {path}: has no header row; add one") from e
+    except csv.Error as e:
+        raise InputFileError(f"input file {path}: cannot parse the header ({e})") from e
+    if len(header) < 2:
+        raise InputFileError(
+            f"input file {path}: the header has a single column ({header[:1]!r}); is the "
+            "delimiter one of , ; tab |? Export as comma-separated CSV with a header row"
+        )
+    names, original = _unique_names(path, header)
+    columns: list[list[str | None]] = [[] for _ in names]
+    rows: list[int] = []
+    raws: list[str] = []
+    bads: list[bool] = []
+    rejects: list[Reject] = []
+    row_number = 0
+    line_start = reader.line_num + 1
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            row_number += 1
+            rejects.append(Reject(row_number, "", f"unparseable CSV near line {reader.line_num} ({e}); fix the quoting"))
+            line_start = reader.line_num + 1
+            continue
+        line_end = reader.line_num
+        if not fields:
+            line_start = line_end + 1
+            continue
+        row_number += 1
+        raw = _shorten(delimiter.join(fields))
+        lines = set(range(line_start, line_end + 1))
+        line_start = line_end + 1
+        if len(fields) != len(names):
+            rejects.append(
+                Reject(
+                    row_number,
+                    raw,
+                    f"expected {len(names)} fields, found {len(fields)} (line {line_end}); "
+                    "check the quoting of text that contains the delimiter or line breaks",
+                )
+            )
+            continue
+        rows.append(row_number)
+        raws.append(raw)
+        bads.append(bool(lines & bad_lines))
+        for column, value in zip(columns, fields, strict=True):
+            column.append(value if value != "" else None)
+    if row_number == 0:
+        raise InputFileError(f"input file {path}: has a header but no data rows")
+    return RawBatch(path, _table(names, columns, rows, raws, bads), tuple(rejects), original)
+
+
+def _sniff_delimiter(header_line: str) -> str:
+    counts = {d: header_line.count(d) for d in _CSV_DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > 0 else ","
+
+
+def _read_json(path: Path, text: str, bad_lines: set[int]) -> RawBatch:
+    stripped = text.lstrip()
+    records: list[tuple[int, str, Any]] = []
+    rejects: list[Reject] = []
+    if stripped.startswith("["):
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InputFileError(
+                f"input file {path}: is not valid JSON ({e}); a JSON array of objects or one "
+                "object per line (JSONL) is expected"
+            ) from e
+        records = [(i + 1, _shorten(json.dumps(item, ensure_ascii=False)), item) for i, item in enumerate(items)]
+    else:
+        row_number = 0
+        for line_number, line in enumerate(text.split("\n"), start=1):
+            if not line.strip():
+                continue
+            row_number += 1
+            if line_number in bad_lines:
+                rejects.append(Reject(row_number, _shorten(line), "bad encoding: the line is not UTF-8; re-export the file as UTF-8"))
+                continue
+            try:
+                records.append((row_number, _shorten(line), json.loads(line)))
+            except json.JSONDecodeError as e:
+                rejects.append(Reject(row_number, _shorten(line), f"line {line_number} is not valid JSON ({e.msg}); fix or remove it"))
+        if row_number == 0:
+            raise InputFileError(f"input file {path}: holds no JSON records")
+        if not records and row_number > 1:
+            raise InputFileError(
+                f"input file {path}: no line is a JSON object; expected one JSON object per line"
+            )
+    flat_records: list[tuple[int, str, dict[str, str | None]]] = []
+    for row_number, raw, item in records:
+        if not isinstance(item, dict):
+            rejects.append(Reject(row_number, raw, "not a JSON object; each record must be an object"))
+            continue
+        flat_records.append((row_number, raw, _flatten(item)))
+    order: list[str] = []
+    for _, _, flat in flat_records:
+        for key in flat:
+            if key not in order:
+                order.append(key)
+    if not order:
+        raise InputFileError(f"input file {path}: no JSON object with fields was found")
+    names, original = _unique_names(path, order)
+    columns = [[flat.get(key) for _, _, flat in flat_records] for key in order]
+    rows = [r for r, _, _ in flat_records]
+    raws = [raw for _, raw, _ in flat_records]
+    table = _table(names, columns, rows, raws, [False] * len(rows))
+    return RawBatch(path, table, tuple(sorted(rejects, key=lambda r: r.row_number)), original)
+
+
+def _flatten(item: dict[str, Any], prefix: str = "") -> dict[str, str | None]:
+    flat: dict[str, str | None] = {}
+    for key, value in item.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        elif value is None or value == "":
+            flat[name] = None
+        elif isinstance(value, bool):
+            flat[name] = "true" if value else "false"
+        elif isinstance(value, list):
+            flat[name] = json.dumps(value, ensure_ascii=False)
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+def _read_parquet(path: Path) -> RawBatch:
+    try:
+        source = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise InputFileError(
+            f"input file {path}: is not a readable Parquet file ({e}); export it again"
+        ) from e
+    names, original = _unique_names(path, source.column_names)
+    columns: list[list[str | None]] = []
+    for column in source.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            values = column.to_pylist()
+        elif pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
+            values = [None if v is None else v.isoformat() for v in column.to_pylist()]
+        elif pa.types.is_nested(column.type):
+            values = [None if v is None else json.dumps(v, ensure_ascii=False, default=str) for v in column.to_pylist()]
+        elif pa.types.is_boolean(column.type):
+            values = [None if v is None else ("true" if v else "false") for v in column.to_pylist()]
+        else:
+            values = [None if v is None else str(v) for v in column.to_pylist()]
+        columns.append([None if v == "" else v for v in values])
+    n = source.num_rows
+    if n == 0:
+        raise InputFileError(f"input file {path}: has no rows")
+    rows = list(range(1, n + 1))
+    raws = [
+        _shorten(json.dumps(dict(zip(source.column_names, values, strict=True)), ensure_ascii=False))
+        for values in zip(*columns, strict=True)
+    ]
+    return RawBatch(path, _table(names, columns, rows, raws, [False] * n), (), original)
+
+
+def _table(
+    names: list[str],
+    columns: list[list[str | None]],
+    rows: list[int],
+    raws: list[str],
+    bads: list[bool],
+) -> pa.Table:
+    arrays = {
+        ROW: pa.array(rows, pa.int64()),
+        RAW: pa.array(raws, pa.string()),
+        BAD_ENCODING: pa.array(bads, pa.bool_()),
+    }
+    for name, values in zip(names, columns, strict=True):
+        arrays[name] = pa.array(
+            [v.encode("utf-8", "replace").decode("utf-8") if v is not None else None for v in values],
+            pa.string(),
+        )
+    return pa.table(arrays)

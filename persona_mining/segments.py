@@ -1,0 +1,82 @@
+"""Stage 5, segments: personas defined as rules over the `customers` table.
+
+A rule is a DuckDB boolean expression written by whoever owns the config file (never ticket
+text); it is checked on its own before use, so that a typo is reported with the persona's
+name rather than as a broken query.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import duckdb
+
+from persona_mining.config import PersonaRule
+from persona_mining.db import transaction
+from persona_mining.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SegmentsResult:
+    """What one segments call did: customers per segment id."""
+
+    segments: dict[str, int]
+    seconds: float
+
+
+def segment_id(name: str) -> str:
+    """A stable id for a segment name: lower-case ASCII words joined by '-'."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return slug or "segment"
+
+
+def build_segments(con: duckdb.DuckDBPyConnection, *, personas: Sequence[PersonaRule]) -> SegmentsResult:
+    """Rebuild the rule-based segments and their members from the config's personas.
+
+    Raises:
+        ConfigError: a rule does not parse, names a missing column, or is not boolean.
+    """
+    started = time.perf_counter()
+    ids = [segment_id(p.name) for p in personas]
+    clashes = sorted({i for i in ids if ids.count(i) > 1})
+    if clashes:
+        raise ConfigError(f"personas: names that differ only in punctuation or case clash: {clashes}")
+    for persona in personas:
+        _check_rule(con, persona)
+    with transaction(con):
+        con.execute("DELETE FROM customer_segments WHERE segment_id IN (SELECT segment_id FROM segments WHERE kind IN ('rule', 'negative'))")
+        con.execute("DELETE FROM segments WHERE kind IN ('rule', 'negative')")
+        for persona, sid in zip(personas, ids, strict=True):
+            con.execute(
+                "INSERT INTO segments (segment_id, name, kind, description, rule) VALUES (?, ?, ?, ?, ?)",
+                [sid, persona.name, "negative" if persona.negative else "rule", persona.description, persona.where],
+            )
+            con.execute(
+                f"INSERT INTO customer_segments (customer_id, segment_id) "
+                f"SELECT customer_id, ? FROM customers WHERE ({persona.where})",
+                [sid],
+            )
+    counts = dict(
+        con.execute(
+            "SELECT s.segment_id, count(cs.customer_id) FROM segments s "
+            "LEFT JOIN customer_segments cs USING (segment_id) GROUP BY s.segment_id"
+        ).fetchall()
+    )
+    return SegmentsResult(segments={sid: counts.get(sid, 0) for sid in ids}, seconds=time.perf_counter() - started)
+
+
+def _check_rule(con: duckdb.DuckDBPyConnection, persona: PersonaRule) -> None:
+    try:
+        con.execute(f"SELECT count(*) FILTER (WHERE ({persona.where})::BOOLEAN) FROM customers").fetchall()
+    except duckdb.Error as e:
+        message = str(e).splitlines()[0]
+        raise ConfigError(
+            f"persona {persona.name!r}: its rule `{persona.where}` is not a valid boolean expression "
+            f"over the customers table ({message}); fix `where` in the config "
+            "(`persona-mining sql \"DESCRIBE customers\"` lists the columns)"
+        ) from e
