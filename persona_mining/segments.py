@@ -72,11 +72,16 @@ def build_segments(con: duckdb.DuckDBPyConnection, *, personas: Sequence[Persona
 
 def _check_rule(con: duckdb.DuckDBPyConnection, persona: PersonaRule) -> None:
     try:
-        con.execute(f"SELECT count(*) FILTER (WHERE ({persona.where})::BOOLEAN) FROM customers").fetchall()
+        described = con.execute(f"DESCRIBE SELECT ({persona.where}) AS matches FROM customers").fetchall()
+        dtype = described[0][1]
+        message = f"it gives {dtype}, not BOOLEAN"
     except duckdb.Error as e:
-        message = str(e).splitlines()[0]
+        dtype, message, error = None, str(e).splitlines()[0], e
+    else:
+        error = None
+    if dtype != "BOOLEAN":
         raise ConfigError(
             f"persona {persona.name!r}: its rule `{persona.where}` is not a valid boolean expression "
             f"over the customers table ({message}); fix `where` in the config "
             "(`persona-mining sql \"DESCRIBE customers\"` lists the columns)"
-        ) from e
+        ) from error

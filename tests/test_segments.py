@@ -1,0 +1,52 @@
+"""Segments from persona rules: members, rebuilds, and rules that do not parse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from persona_mining.config import PersonaRule
+from persona_mining.errors import ConfigError
+from persona_mining.ingest import ingest_customers
+from persona_mining.segments import build_segments, segment_id
+from tests.conftest import write
+
+
+@pytest.fixture
+def customers(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    path = write(tmp_path / "c.csv", "customer_id,occupation,plan,age\n1,student,free,20\n2,student,premium,22\n3,nurse,free,40\n")
+    ingest_customers(con, path=path)
+    return con
+
+
+def test_rule_members_are_the_matching_customers(customers: duckdb.DuckDBPyConnection) -> None:
+    rules = [
+        PersonaRule(name="Budget-conscious student", where="occupation = 'student' AND plan = 'free'"),
+        PersonaRule(name="Serial returner", where="age > 30", negative=True),
+    ]
+    result = build_segments(customers, personas=rules)
+    assert result.segments == {"budget-conscious-student": 1, "serial-returner": 1}
+    assert customers.execute("SELECT segment_id, kind FROM segments ORDER BY 1").fetchall() == [
+        ("budget-conscious-student", "rule"),
+        ("serial-returner", "negative"),
+    ]
+
+
+def test_rebuilding_with_new_rules_replaces_the_old_segments(customers: duckdb.DuckDBPyConnection) -> None:
+    build_segments(customers, personas=[PersonaRule(name="Old", where="true")])
+    build_segments(customers, personas=[PersonaRule(name="New", where="age < 21")])
+    assert customers.execute("SELECT segment_id, customer_id FROM customer_segments").fetchall() == [("new", "1")]
+
+
+@pytest.mark.parametrize("rule", ["occupaton = 'student'", "age +", "age"])
+def test_a_bad_rule_names_the_persona_and_the_fix(customers: duckdb.DuckDBPyConnection, rule: str) -> None:
+    with pytest.raises(ConfigError, match="persona 'Broken'.*fix `where`"):
+        build_segments(customers, personas=[PersonaRule(name="Broken", where=rule)])
+    assert customers.execute("SELECT count(*) FROM segments").fetchone() == (0,)
+
+
+def test_segment_ids_are_stable_slugs() -> None:
+    assert segment_id("Budget-conscious student") == "budget-conscious-student"
+    assert segment_id("Café  owners!") == "cafe-owners"
