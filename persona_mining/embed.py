@@ -152,7 +152,7 @@ def load_vectors(
     if ticket_ids is not None:
         con.register("__wanted", pa.table({"ticket_id": list(ticket_ids)}))
         query += " JOIN __wanted w ON w.ticket_id = p.ticket_id"
-    table = con.execute(query + " ORDER BY p.ticket_id", params).fetch_arrow_table()
+    table = con.execute(query + " ORDER BY p.ticket_id", params).to_arrow_table()
     if ticket_ids is not None:
         con.unregister("__wanted")
     ids = table.column("ticket_id").to_pylist()

