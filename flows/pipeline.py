@@ -25,13 +25,13 @@ from persona_mining.prepare import prepare_tickets
 from persona_mining.segments import build_segments
 from persona_mining.topics import assign_topics, current_model, fit_topics
 
-prepare_task = task(prepare_tickets, name="prepare", cache_policy=NONE)
-embed_task = task(embed_tickets, name="embed", cache_policy=NONE)
-fit_task = task(fit_topics, name="topics-refit", cache_policy=NONE)
-assign_task = task(assign_topics, name="topics-assign", cache_policy=NONE)
-segments_task = task(build_segments, name="segments", cache_policy=NONE)
-link_task = task(link_issues, name="link", cache_policy=NONE)
-profiles_task = task(build_profiles, name="personas", cache_policy=NONE)
+prepare_task = task(prepare_tickets).with_options(name="prepare", cache_policy=NONE)
+embed_task = task(embed_tickets).with_options(name="embed", cache_policy=NONE)
+fit_task = task(fit_topics).with_options(name="topics-refit", cache_policy=NONE)
+assign_task = task(assign_topics).with_options(name="topics-assign", cache_policy=NONE)
+segments_task = task(build_segments).with_options(name="segments", cache_policy=NONE)
+link_task = task(link_issues).with_options(name="link", cache_policy=NONE)
+profiles_task = task(build_profiles).with_options(name="personas", cache_policy=NONE)
 
 
 @flow(name="persona-pipeline", log_prints=False)
@@ -39,7 +39,9 @@ def persona_pipeline(
     config_path: str | None = None, db_path: str | None = None, refit: bool = False
 ) -> dict[str, Any]:
     """Run every stage after ingest on the warehouse; refit the topic model when asked or needed."""
-    config = load_config(Path(config_path) if config_path else None, db=Path(db_path) if db_path else None)
+    config = load_config(
+        Path(config_path) if config_path else None, db=Path(db_path) if db_path else None
+    )
     return run_stages(config, refit=refit)
 
 
@@ -60,15 +62,22 @@ def run_stages(config: Config, *, refit: bool = False) -> dict[str, Any]:
             max_analysis_chars=config.prepare.max_analysis_chars,
         )
         embedder = SentenceTransformerEmbedder(
-            config.models.embedding, device=config.models.device, batch_size=config.models.batch_size
+            config.models.embedding,
+            device=config.models.device,
+            batch_size=config.models.batch_size,
         )
         results["embed"] = embed_task(con, embedder=embedder)
         if refit or current_model(con) is None:
             results["topics"] = fit_task(
-                con, config=config.topics, embedding_model=embedder.name, models_dir=config.models.dir
+                con,
+                config=config.topics,
+                embedding_model=embedder.name,
+                models_dir=config.models.dir,
             )
         else:
-            results["topics"] = assign_task(con, config=config.topics, embedding_model=embedder.name)
+            results["topics"] = assign_task(
+                con, config=config.topics, embedding_model=embedder.name
+            )
         results["segments"] = segments_task(con, personas=config.personas)
         results["link"] = link_task(con, config=config.link)
         results["personas"] = profiles_task(con)
@@ -84,6 +93,8 @@ def run_stages(config: Config, *, refit: bool = False) -> dict[str, Any]:
 def _markdown(summary: dict[str, dict[str, Any]]) -> str:
     lines = ["# persona-mining run", "", "| stage | result |", "|---|---|"]
     for stage, values in summary.items():
-        shown = ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items())
+        shown = ", ".join(
+            f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in values.items()
+        )
         lines.append(f"| {stage} | {shown} |")
     return "\n".join(lines)

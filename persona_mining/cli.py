@@ -21,6 +21,7 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Turn support tickets into customer persona profiles, locally.",
     rich_markup_mode=None,
+    pretty_exceptions_enable=False,
 )
 console = Console()
 err_console = Console(stderr=True)
@@ -28,7 +29,9 @@ T = TypeVar("T")
 
 DbOption = Annotated[
     Path | None,
-    typer.Option("--db", help="Warehouse file (default: [warehouse] path, else warehouse/persona.duckdb)."),
+    typer.Option(
+        "--db", help="Warehouse file (default: [warehouse] path, else warehouse/persona.duckdb)."
+    ),
 ]
 ConfigOption = Annotated[
     Path | None,
@@ -36,7 +39,10 @@ ConfigOption = Annotated[
 ]
 MapOption = Annotated[
     list[str] | None,
-    typer.Option("--map", help="Column mapping CANONICAL=COLUMN, e.g. --map ticket_id='Ticket ID'. Repeatable."),
+    typer.Option(
+        "--map",
+        help="Column mapping CANONICAL=COLUMN, e.g. --map ticket_id='Ticket ID'. Repeatable.",
+    ),
 ]
 DEMO_DIR = Path("warehouse/demo")
 
@@ -67,7 +73,9 @@ def _parse_map(pairs: Sequence[str] | None) -> dict[str, str]:
     mapping = {}
     for pair in pairs or []:
         if "=" not in pair:
-            raise ConfigError(f"--map {pair!r}: expected CANONICAL=COLUMN, e.g. --map ticket_id='Ticket ID'")
+            raise ConfigError(
+                f"--map {pair!r}: expected CANONICAL=COLUMN, e.g. --map ticket_id='Ticket ID'"
+            )
         key, value = pair.split("=", 1)
         mapping[key.strip()] = value.strip()
     return mapping
@@ -75,11 +83,16 @@ def _parse_map(pairs: Sequence[str] | None) -> dict[str, str]:
 
 @app.command()
 def ingest(
-    tickets: Annotated[Path | None, typer.Option("--tickets", help="Ticket file or folder (CSV, JSONL, Parquet).")] = None,
-    customers: Annotated[Path | None, typer.Option("--customers", help="Customer file or folder.")] = None,
+    tickets: Annotated[
+        Path | None, typer.Option("--tickets", help="Ticket file or folder (CSV, JSONL, Parquet).")
+    ] = None,
+    customers: Annotated[
+        Path | None, typer.Option("--customers", help="Customer file or folder.")
+    ] = None,
     map_: MapOption = None,
     customer_map: Annotated[
-        list[str] | None, typer.Option("--customer-map", help="Customer column mapping CANONICAL=COLUMN.")
+        list[str] | None,
+        typer.Option("--customer-map", help="Customer column mapping CANONICAL=COLUMN."),
     ] = None,
     db: DbOption = None,
     config: ConfigOption = None,
@@ -105,14 +118,21 @@ def ingest(
                 results.append(ingest_customers(con, path=customers, columns=cust_map))
             if tickets is not None:
                 results.append(
-                    ingest_tickets(con, path=tickets, columns=ticket_map, max_text_chars=cfg.ingest.max_text_chars)
+                    ingest_tickets(
+                        con,
+                        path=tickets,
+                        columns=ticket_map,
+                        max_text_chars=cfg.ingest.max_text_chars,
+                    )
                 )
         finally:
             con.close()
         for result in results:
             _print_ingest(result)
         if all(r.new + r.updated + r.unchanged == 0 for r in results):
-            err_console.print("error: no usable row was read; see the reasons above and ingest_rejects")
+            err_console.print(
+                "error: no usable row was read; see the reasons above and ingest_rejects"
+            )
             raise typer.Exit(1)
 
     _guard(body)
@@ -132,7 +152,12 @@ def _print_ingest(result: Any) -> None:
 def run(
     db: DbOption = None,
     config: ConfigOption = None,
-    refit: Annotated[bool, typer.Option("--refit", help="Fit a new topic model instead of assigning with the current one.")] = False,
+    refit: Annotated[
+        bool,
+        typer.Option(
+            "--refit", help="Fit a new topic model instead of assigning with the current one."
+        ),
+    ] = False,
 ) -> None:
     """Run every stage after ingest as one Prefect flow: prepare, embed, topics, segments, link, personas."""
 
@@ -155,7 +180,12 @@ def _run_flow(cfg: Config, *, refit: bool) -> dict[str, Any]:
 
 
 def _print_run(summary: dict[str, Any]) -> None:
-    prepare, embed, topics, link = summary["prepare"], summary["embed"], summary["topics"], summary["link"]
+    prepare, embed, topics, link = (
+        summary["prepare"],
+        summary["embed"],
+        summary["topics"],
+        summary["link"],
+    )
     console.print(
         f"prepare: {prepare['prepared']} of {prepare['tickets']} tickets ({prepare['seconds']:.1f}s); "
         f"embed: {embed['embedded']} new, {embed['cached']} cached ({embed['seconds']:.1f}s); "
@@ -170,7 +200,9 @@ def _print_run(summary: dict[str, Any]) -> None:
 def demo(
     db: DbOption = None,
     config: ConfigOption = None,
-    out: Annotated[Path, typer.Option("--out", help="Folder for the generated demo files.")] = DEMO_DIR,
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the generated demo files.")
+    ] = DEMO_DIR,
     customers: Annotated[int, typer.Option("--customers", help="Number of demo customers.")] = 1500,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the demo generator.")] = 7,
 ) -> None:
@@ -190,7 +222,11 @@ def demo(
         con = warehouse.connect(cfg.warehouse.path)
         try:
             _print_ingest(ingest_customers(con, path=generated.customers_path))
-            _print_ingest(ingest_tickets(con, path=generated.tickets_path, max_text_chars=cfg.ingest.max_text_chars))
+            _print_ingest(
+                ingest_tickets(
+                    con, path=generated.tickets_path, max_text_chars=cfg.ingest.max_text_chars
+                )
+            )
         finally:
             con.close()
         _print_run(_run_flow(cfg, refit=False))
@@ -203,20 +239,30 @@ def demo(
 def table(
     db: DbOption = None,
     config: ConfigOption = None,
-    show_all: Annotated[bool, typer.Option("--all", help="Show every cell, not only significant ones.")] = False,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Show every cell, not only significant ones.")
+    ] = False,
     limit: Annotated[int, typer.Option("--limit", help="Rows to print (0: all).")] = 40,
     fmt: Annotated[str, typer.Option("--format", help="table, csv, json or markdown.")] = "table",
-    csv_out: Annotated[Path | None, typer.Option("--csv", help="Also write the whole table to this CSV file.")] = None,
+    csv_out: Annotated[
+        Path | None, typer.Option("--csv", help="Also write the whole table to this CSV file.")
+    ] = None,
 ) -> None:
     """Print the issue-by-persona table: significant rows first, with lift, interval and q-value."""
-    _guard(lambda: _print_table(_config(config, db), show_all=show_all, limit=limit, fmt=fmt, out_csv=csv_out))
+    _guard(
+        lambda: _print_table(
+            _config(config, db), show_all=show_all, limit=limit, fmt=fmt, out_csv=csv_out
+        )
+    )
 
 
 _TABLE_SQL = """SELECT persona, issue, tickets, customers, share, baseline_share, lift, ci_low, ci_high,
     q_value, significant FROM v_issue_by_persona"""
 
 
-def _print_table(cfg: Config, *, show_all: bool, limit: int, fmt: str, out_csv: Path | None) -> None:
+def _print_table(
+    cfg: Config, *, show_all: bool, limit: int, fmt: str, out_csv: Path | None
+) -> None:
     from persona_mining import db as warehouse
 
     if fmt not in {"table", "csv", "json", "markdown"}:
@@ -235,7 +281,9 @@ def _print_table(cfg: Config, *, show_all: bool, limit: int, fmt: str, out_csv: 
         rows = cursor.fetchall()
     finally:
         con.close()
-    _emit(columns, rows, fmt, title="Issue by persona" + ("" if show_all else " (significant cells)"))
+    _emit(
+        columns, rows, fmt, title="Issue by persona" + ("" if show_all else " (significant cells)")
+    )
 
 
 def _sql_path(path: Path) -> str:
@@ -244,7 +292,10 @@ def _sql_path(path: Path) -> str:
 
 def _emit(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, *, title: str) -> None:
     if fmt == "json":
-        sys.stdout.write(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str, indent=2) + "\n")
+        sys.stdout.write(
+            json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str, indent=2)
+            + "\n"
+        )
         return
     if fmt == "csv":
         import csv
@@ -261,7 +312,11 @@ def _emit(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, *, title: s
         return
     view = Table(title=title, show_lines=False, header_style="bold")
     for column in columns:
-        view.add_column(column, overflow="fold", justify="right" if column not in {"persona", "issue"} else "left")
+        view.add_column(
+            column,
+            overflow="fold",
+            justify="right" if column not in {"persona", "issue"} else "left",
+        )
     for row in cells:
         view.add_row(*row)
     if not rows:

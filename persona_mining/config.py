@@ -30,7 +30,15 @@ from persona_mining.errors import ConfigError
 DEFAULT_DB_PATH = Path("warehouse/persona.duckdb")
 
 #: Canonical ticket columns: the warehouse names that a column mapping can target.
-TICKET_COLUMNS = ("ticket_id", "customer_id", "created_at", "updated_at", "channel", "subject", "body")
+TICKET_COLUMNS = (
+    "ticket_id",
+    "customer_id",
+    "created_at",
+    "updated_at",
+    "channel",
+    "subject",
+    "body",
+)
 #: Canonical customer columns that a mapping can target (attributes keep their own names).
 CUSTOMER_COLUMNS = ("customer_id",)
 
@@ -181,7 +189,9 @@ def load_config(path: Path | None = None, *, db: Path | None = None) -> Config:
         try:
             raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError as e:
-            raise ConfigError(f"config file {path}: not found; pass an existing --config FILE") from e
+            raise ConfigError(
+                f"config file {path}: not found; pass an existing --config FILE"
+            ) from e
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ConfigError(f"config file {path}: not valid TOML ({e})") from e
     config = config_from_dict(raw, origin=str(path) if path else "defaults")
@@ -203,7 +213,10 @@ def config_from_dict(raw: Mapping[str, Any], *, origin: str = "config") -> Confi
         name: _section(cls, raw.get(name, {}), f"{origin} [{name}]")
         for name, cls in _SECTIONS.items()
     }
-    personas = tuple(_persona(p, f"{origin} [[personas]] #{i + 1}") for i, p in enumerate(raw.get("personas", [])))
+    personas = tuple(
+        _persona(p, f"{origin} [[personas]] #{i + 1}")
+        for i, p in enumerate(raw.get("personas", []))
+    )
     names = [p.name for p in personas]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -221,7 +234,9 @@ def _section(cls: type[Any], values: Any, where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = set(values) - set(fields)
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known keys are {sorted(fields)}")
+        raise ConfigError(
+            f"{where}: unknown key(s) {sorted(unknown)}; known keys are {sorted(fields)}"
+        )
     kwargs: dict[str, Any] = {}
     defaults = cls()
     for key, value in values.items():
@@ -262,7 +277,9 @@ def _persona(values: Any, where: str) -> PersonaRule:
     allowed = {"name", "where", "description", "negative"}
     unknown = set(values) - allowed
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known keys are {sorted(allowed)}")
+        raise ConfigError(
+            f"{where}: unknown key(s) {sorted(unknown)}; known keys are {sorted(allowed)}"
+        )
     for key in ("name", "where"):
         if not isinstance(values.get(key), str) or not values[key].strip():
             raise ConfigError(f"{where}: '{key}' is required and must be a non-empty string")

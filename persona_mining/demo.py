@@ -92,101 +92,231 @@ TECH_OCCUPATIONS = ("software engineer", "data analyst", "product designer")
 
 PERSONAS: tuple[PlannedPersona, ...] = (
     PlannedPersona(
-        "busy_parent", "Busy working parent",
+        "busy_parent",
+        "Busy working parent",
         "household = 'family with children' AND work_status = 'full-time'",
         "Works full-time with children at home; short on time, wants convenient, "
         "low-maintenance products usable on the go.",
-        False, ("delivery_slot", "subscription_pause", "easy_setup")),
+        False,
+        ("delivery_slot", "subscription_pause", "easy_setup"),
+    ),
     PlannedPersona(
-        "tech_pro", "Tech-savvy young professional",
+        "tech_pro",
+        "Tech-savvy young professional",
         "age BETWEEN 22 AND 35 AND occupation IN "
         "('software engineer', 'data analyst', 'product designer')",
         "Young professional in tech; wants cutting-edge features and performance.",
-        False, ("app_crash", "tech_specs", "preorder")),
+        False,
+        ("app_crash", "tech_specs", "preorder"),
+    ),
     PlannedPersona(
-        "budget_student", "Budget-conscious college student",
+        "budget_student",
+        "Budget-conscious college student",
         "occupation = 'student' AND plan = 'free'",
         "Student on the free plan; looks for value, durability and versatility.",
-        False, ("student_discount", "price_match", "warranty_claim")),
+        False,
+        ("student_discount", "price_match", "warranty_claim"),
+    ),
     PlannedPersona(
-        "serial_returner", "Serial returner",
+        "serial_returner",
+        "Serial returner",
         "returns_12m >= 6 AND returns_12m >= 0.4 * orders_12m",
         "Keeps returning products and complaining; many contacts, costly to serve.",
-        True, ("return_request", "refund_delay", "complaint")),
+        True,
+        ("return_request", "refund_delay", "complaint"),
+    ),
 )
 
 ISSUES: dict[str, str] = {
-    "order_status": "Where is my order", "payment_failed": "Payment failed",
-    "login_problem": "Login problem / password reset", "change_address": "Change delivery address",
-    "cancel_order": "Cancel an order", "invoice_request": "Invoice or receipt request",
-    "damaged_item": "Item arrived damaged", "wrong_item": "Wrong item received",
-    "promo_code": "Promo code not working", "delivery_slot": "Delivery time slot",
-    "subscription_pause": "Pause or skip a subscription", "easy_setup": "Too complicated to set up",
-    "app_crash": "Mobile app crashes", "tech_specs": "Technical specs and compatibility",
-    "preorder": "Pre-orders and launch dates", "student_discount": "Student discount",
-    "price_match": "Price match", "warranty_claim": "Warranty claim / broke quickly",
-    "return_request": "Return request", "refund_delay": "Refund delay",
+    "order_status": "Where is my order",
+    "payment_failed": "Payment failed",
+    "login_problem": "Login problem / password reset",
+    "change_address": "Change delivery address",
+    "cancel_order": "Cancel an order",
+    "invoice_request": "Invoice or receipt request",
+    "damaged_item": "Item arrived damaged",
+    "wrong_item": "Wrong item received",
+    "promo_code": "Promo code not working",
+    "delivery_slot": "Delivery time slot",
+    "subscription_pause": "Pause or skip a subscription",
+    "easy_setup": "Too complicated to set up",
+    "app_crash": "Mobile app crashes",
+    "tech_specs": "Technical specs and compatibility",
+    "preorder": "Pre-orders and launch dates",
+    "student_discount": "Student discount",
+    "price_match": "Price match",
+    "warranty_claim": "Warranty claim / broke quickly",
+    "return_request": "Return request",
+    "refund_delay": "Refund delay",
     "complaint": "Complaint about quality or service",
 }
 
 # Base issue rates for everybody (sum to 1); planted issues included at a lower rate.
 BASE_RATES: dict[str, float] = {
-    "order_status": 0.14, "payment_failed": 0.07, "login_problem": 0.08, "change_address": 0.06,
-    "cancel_order": 0.07, "invoice_request": 0.05, "damaged_item": 0.07, "wrong_item": 0.05,
-    "promo_code": 0.06, "delivery_slot": 0.03, "subscription_pause": 0.02, "easy_setup": 0.03,
-    "app_crash": 0.03, "tech_specs": 0.03, "preorder": 0.02, "student_discount": 0.02,
-    "price_match": 0.03, "warranty_claim": 0.03, "return_request": 0.04, "refund_delay": 0.04,
+    "order_status": 0.14,
+    "payment_failed": 0.07,
+    "login_problem": 0.08,
+    "change_address": 0.06,
+    "cancel_order": 0.07,
+    "invoice_request": 0.05,
+    "damaged_item": 0.07,
+    "wrong_item": 0.05,
+    "promo_code": 0.06,
+    "delivery_slot": 0.03,
+    "subscription_pause": 0.02,
+    "easy_setup": 0.03,
+    "app_crash": 0.03,
+    "tech_specs": 0.03,
+    "preorder": 0.02,
+    "student_discount": 0.02,
+    "price_match": 0.03,
+    "warranty_claim": 0.03,
+    "return_request": 0.04,
+    "refund_delay": 0.04,
     "complaint": 0.03,
 }
 PLANTED_MASS = 0.45  # share of a persona's tickets moved onto its planted issues
 PERSONA_SHARES: dict[str, float] = {
-    "busy_parent": 0.15, "tech_pro": 0.15, "budget_student": 0.15, "serial_returner": 0.06,
+    "busy_parent": 0.15,
+    "tech_pro": 0.15,
+    "budget_student": 0.15,
+    "serial_returner": 0.06,
 }
 TICKETS_PER_CUSTOMER: dict[str, float] = {
-    "busy_parent": 3.4, "tech_pro": 3.4, "budget_student": 3.2, "serial_returner": 9.0,
+    "busy_parent": 3.4,
+    "tech_pro": 3.4,
+    "budget_student": 3.2,
+    "serial_returner": 9.0,
     "general": 3.0,
 }
 ANONYMOUS_SHARE = 0.03
 PREFERRED_CHANNEL_SHARE = 0.7  # otherwise a uniformly random channel
 HTML_RATE, QUOTE_RATE = 0.27, 0.18  # of email/web tickets (about 15% / 10% of all)
 TYPO_RATE, LOWERCASE_RATE = 0.25, 0.04
-CUSTOMER_COLUMNS = ("customer_id", "age", "occupation", "household", "work_status", "plan",
-                    "region", "channel_preference", "signup_date", "orders_12m", "returns_12m")
-TICKET_COLUMNS = ("ticket_id", "customer_id", "created_at", "updated_at", "channel", "subject",
-                  "body", "demo_issue")
+CUSTOMER_COLUMNS = (
+    "customer_id",
+    "age",
+    "occupation",
+    "household",
+    "work_status",
+    "plan",
+    "region",
+    "channel_preference",
+    "signup_date",
+    "orders_12m",
+    "returns_12m",
+)
+TICKET_COLUMNS = (
+    "ticket_id",
+    "customer_id",
+    "created_at",
+    "updated_at",
+    "channel",
+    "subject",
+    "body",
+    "demo_issue",
+)
 
 CHANNELS = ("email", "chat", "phone", "web")
 REGIONS = ("Northeast", "Southeast", "Midwest", "Southwest", "West Coast", "Mountain")
 HOUSEHOLDS = ("single", "couple", "family with children", "shared flat", "living with parents")
-OCCUPATIONS = ("teacher", "nurse", "accountant", "sales associate", "store manager",
-               "electrician", "marketing manager", "civil servant", "chef", "delivery driver",
-               "pharmacist", "lawyer", "graphic designer", "office administrator", "mechanic",
-               "consultant", "carpenter", "social worker", "physiotherapist", "project manager")
+OCCUPATIONS = (
+    "teacher",
+    "nurse",
+    "accountant",
+    "sales associate",
+    "store manager",
+    "electrician",
+    "marketing manager",
+    "civil servant",
+    "chef",
+    "delivery driver",
+    "pharmacist",
+    "lawyer",
+    "graphic designer",
+    "office administrator",
+    "mechanic",
+    "consultant",
+    "carpenter",
+    "social worker",
+    "physiotherapist",
+    "project manager",
+)
 PRODUCTS: dict[str, tuple[str, ...]] = {
-    "kitchen": ("air fryer", "stand mixer", "cast iron skillet", "knife set", "espresso machine",
-                "blender"),
-    "kids": ("baby monitor", "kids' scooter", "high chair", "stroller", "lunch box set",
-             "toddler car seat"),
-    "electronics": ("wireless earbuds", "smartwatch", "4K monitor", "mechanical keyboard",
-                    "mesh Wi-Fi router", "portable SSD", "noise-cancelling headphones",
-                    "USB-C hub"),
-    "furniture": ("office chair", "standing desk", "bookshelf", "sofa bed", "bed frame",
-                  "desk lamp"),
-    "outdoor": ("camping tent", "hiking backpack", "garden hose", "patio umbrella",
-                "insulated water bottle", "bike lock"),
-    "household": ("coffee pods", "dishwasher tablets", "nappies", "laundry detergent",
-                  "water filter cartridges"),
+    "kitchen": (
+        "air fryer",
+        "stand mixer",
+        "cast iron skillet",
+        "knife set",
+        "espresso machine",
+        "blender",
+    ),
+    "kids": (
+        "baby monitor",
+        "kids' scooter",
+        "high chair",
+        "stroller",
+        "lunch box set",
+        "toddler car seat",
+    ),
+    "electronics": (
+        "wireless earbuds",
+        "smartwatch",
+        "4K monitor",
+        "mechanical keyboard",
+        "mesh Wi-Fi router",
+        "portable SSD",
+        "noise-cancelling headphones",
+        "USB-C hub",
+    ),
+    "furniture": (
+        "office chair",
+        "standing desk",
+        "bookshelf",
+        "sofa bed",
+        "bed frame",
+        "desk lamp",
+    ),
+    "outdoor": (
+        "camping tent",
+        "hiking backpack",
+        "garden hose",
+        "patio umbrella",
+        "insulated water bottle",
+        "bike lock",
+    ),
+    "household": (
+        "coffee pods",
+        "dishwasher tablets",
+        "nappies",
+        "laundry detergent",
+        "water filter cartridges",
+    ),
 }
 _CATEGORY_WEIGHTS: dict[str, dict[str, float]] = {
-    "busy_parent": {"kids": 4, "kitchen": 3, "household": 3, "furniture": 1, "outdoor": 1,
-                    "electronics": 1},
+    "busy_parent": {
+        "kids": 4,
+        "kitchen": 3,
+        "household": 3,
+        "furniture": 1,
+        "outdoor": 1,
+        "electronics": 1,
+    },
     "tech_pro": {"electronics": 6, "furniture": 1, "kitchen": 1, "outdoor": 1},
-    "budget_student": {"furniture": 3, "kitchen": 2, "electronics": 2, "outdoor": 2,
-                       "household": 1},
+    "budget_student": {
+        "furniture": 3,
+        "kitchen": 2,
+        "electronics": 2,
+        "outdoor": 2,
+        "household": 1,
+    },
 }
-_ISSUE_CATEGORIES = {"tech_specs": ("electronics",), "preorder": ("electronics",),
-                     "subscription_pause": ("household",),
-                     "easy_setup": ("furniture", "kids", "kitchen", "electronics")}
+_ISSUE_CATEGORIES = {
+    "tech_specs": ("electronics",),
+    "preorder": ("electronics",),
+    "subscription_pause": ("household",),
+    "easy_setup": ("furniture", "kids", "kitchen", "electronics"),
+}
 
 # Ticket text templates: '[issue]' starts an issue, '= a | b | ...' lists subject templates,
 # every other line is one body template (a trailing backslash continues a line).
@@ -512,64 +642,223 @@ def _parse_templates(text: str) -> dict[str, dict[str, tuple[str, ...]]]:
 
 
 TEMPLATES = _parse_templates(_TEMPLATE_TEXT)
-GREETINGS = ("Hi,", "Hello,", "Hello team,", "Dear Support,", "Hi there,", "Good morning,",
-             "Hey,", "Dear Northwind Goods team,", "Hello Northwind,", "To whom it may concern,")
-CLOSERS = ("Thanks in advance.", "Any help appreciated!", "Please let me know as soon as possible.",
-           "Can someone get back to me today?", "Order number is {order}.",
-           "This is the second time I'm writing about this.", "Could you look into it please?",
-           "What are my options?", "Thank you for your help.", "I'd appreciate a quick reply.")
-SIGNOFFS = ("Thanks,\n{first}", "Thank you!\n{first} {last}", "Regards,\n{first} {last}",
-            "Best,\n{first}", "Cheers,\n{first}", "{first}", "Sent from my iPhone",
-            "Kind regards,\n{first} {last}\n{phone}",
-            "--\n{first} {last}\nPhone: {phone}\nEmail: {email}",
-            "Thanks\n{first}\n\nSent from my Android phone", "Many thanks,\n{first} {last}")
-CONTACT_LINES = ("You can reach me on {phone}.", "My email is {email} if you need it.",
-                 "Please call me back on {phone}.", "Reply to {email}, not the old address.")
+GREETINGS = (
+    "Hi,",
+    "Hello,",
+    "Hello team,",
+    "Dear Support,",
+    "Hi there,",
+    "Good morning,",
+    "Hey,",
+    "Dear Northwind Goods team,",
+    "Hello Northwind,",
+    "To whom it may concern,",
+)
+CLOSERS = (
+    "Thanks in advance.",
+    "Any help appreciated!",
+    "Please let me know as soon as possible.",
+    "Can someone get back to me today?",
+    "Order number is {order}.",
+    "This is the second time I'm writing about this.",
+    "Could you look into it please?",
+    "What are my options?",
+    "Thank you for your help.",
+    "I'd appreciate a quick reply.",
+)
+SIGNOFFS = (
+    "Thanks,\n{first}",
+    "Thank you!\n{first} {last}",
+    "Regards,\n{first} {last}",
+    "Best,\n{first}",
+    "Cheers,\n{first}",
+    "{first}",
+    "Sent from my iPhone",
+    "Kind regards,\n{first} {last}\n{phone}",
+    "--\n{first} {last}\nPhone: {phone}\nEmail: {email}",
+    "Thanks\n{first}\n\nSent from my Android phone",
+    "Many thanks,\n{first} {last}",
+)
+CONTACT_LINES = (
+    "You can reach me on {phone}.",
+    "My email is {email} if you need it.",
+    "Please call me back on {phone}.",
+    "Reply to {email}, not the old address.",
+)
 PHONE_FORMATS = ("+1 {a} 555 01{b:02d}", "({a}) 555-01{b:02d}", "+1-{a}-555-01{b:02d}")
-TEST_CARDS = ("4111 1111 1111 1111", "4242 4242 4242 4242", "5555 5555 5555 4444",
-              "4000 0566 5566 5556")
-REPLY_LINES = ("Thank you for contacting Northwind Goods.",
-               "We're sorry to hear about the trouble with your order.",
-               "Could you please send us your order number and a photo of the item?",
-               "We have passed your request on to our logistics team.",
-               "Your case has been escalated and we will update you within 48 hours.",
-               "Please let us know if there is anything else we can do.")
-FIRST_NAMES = ("Emma", "Liam", "Olivia", "Noah", "Ava", "Ethan", "Sophia", "Mason", "Isabella",
-               "Lucas", "Mia", "James", "Amelia", "Daniel", "Harper", "Mateo", "Chloe", "Ryan",
-               "Priya", "Arjun", "Mei", "Kenji", "Fatima", "Omar", "Sofia", "Diego", "Hannah",
-               "Jonas", "Grace", "Samuel", "Zoe", "Aisha", "Leo", "Nora", "Ivan", "Julia")
-LAST_NAMES = ("Smith", "Johnson", "Garcia", "Miller", "Davis", "Martinez", "Lopez", "Wilson",
-              "Anderson", "Taylor", "Thomas", "Moore", "Jackson", "Lee", "Nguyen", "Patel",
-              "Kim", "Chen", "Schmidt", "Novak", "Rossi", "Okafor", "Haddad", "Kowalski",
-              "Fischer", "Silva", "Brennan", "Larsen", "Ito", "Walker")
-MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-          "September", "October", "November", "December")
+TEST_CARDS = (
+    "4111 1111 1111 1111",
+    "4242 4242 4242 4242",
+    "5555 5555 5555 4444",
+    "4000 0566 5566 5556",
+)
+REPLY_LINES = (
+    "Thank you for contacting Northwind Goods.",
+    "We're sorry to hear about the trouble with your order.",
+    "Could you please send us your order number and a photo of the item?",
+    "We have passed your request on to our logistics team.",
+    "Your case has been escalated and we will update you within 48 hours.",
+    "Please let us know if there is anything else we can do.",
+)
+FIRST_NAMES = (
+    "Emma",
+    "Liam",
+    "Olivia",
+    "Noah",
+    "Ava",
+    "Ethan",
+    "Sophia",
+    "Mason",
+    "Isabella",
+    "Lucas",
+    "Mia",
+    "James",
+    "Amelia",
+    "Daniel",
+    "Harper",
+    "Mateo",
+    "Chloe",
+    "Ryan",
+    "Priya",
+    "Arjun",
+    "Mei",
+    "Kenji",
+    "Fatima",
+    "Omar",
+    "Sofia",
+    "Diego",
+    "Hannah",
+    "Jonas",
+    "Grace",
+    "Samuel",
+    "Zoe",
+    "Aisha",
+    "Leo",
+    "Nora",
+    "Ivan",
+    "Julia",
+)
+LAST_NAMES = (
+    "Smith",
+    "Johnson",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Martinez",
+    "Lopez",
+    "Wilson",
+    "Anderson",
+    "Taylor",
+    "Thomas",
+    "Moore",
+    "Jackson",
+    "Lee",
+    "Nguyen",
+    "Patel",
+    "Kim",
+    "Chen",
+    "Schmidt",
+    "Novak",
+    "Rossi",
+    "Okafor",
+    "Haddad",
+    "Kowalski",
+    "Fischer",
+    "Silva",
+    "Brennan",
+    "Larsen",
+    "Ito",
+    "Walker",
+)
+MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_HOUR_WEIGHTS = (1, .5, .3, .2, .2, .4, 1, 2, 4, 6, 7, 7, 6, 6, 7, 7, 6, 5, 4, 4, 4, 3, 2, 1.5)
+_HOUR_WEIGHTS = (1, 0.5, 0.3, 0.2, 0.2, 0.4, 1, 2, 4, 6, 7, 7, 6, 6, 7, 7, 6, 5, 4, 4, 4, 3, 2, 1.5)
 _SIMPLE_SLOTS: dict[str, Callable[[random.Random], str]] = {
-    "order": lambda r: f"NW-{r.randint(100000, 999999)}" if r.random() < 0.8
-    else f"#{r.randint(1000000, 9999999)}",
+    "order": lambda r: (
+        f"NW-{r.randint(100000, 999999)}" if r.random() < 0.8 else f"#{r.randint(1000000, 9999999)}"
+    ),
     "amount": lambda r: f"${r.randint(5, 400)}.{r.choice(('00', '49', '95', '99'))}",
     "days": lambda r: str(r.randint(3, 30)),
-    "code": lambda r: r.choice(("SPRING", "WELCOME", "SAVE", "FLASH", "VIP", "BACK2SCHOOL"))
-    + str(r.choice((10, 15, 20, 25))),
+    "code": lambda r: (
+        r.choice(("SPRING", "WELCOME", "SAVE", "FLASH", "VIP", "BACK2SCHOOL"))
+        + str(r.choice((10, 15, 20, 25)))
+    ),
     "card4": lambda r: f"{r.randint(0, 9999):04d}",
-    "city": lambda r: r.choice(("Springfield", "Riverside", "Fairview", "Madison", "Georgetown",
-                                "Franklin", "Salem", "Greenville", "Bristol", "Oakdale")),
-    "device": lambda r: r.choice(("iPhone 15", "iPhone 13 mini", "Pixel 8", "Galaxy S24",
-                                  "OnePlus 12", "iPad Air", "Windows 11 laptop", "MacBook Pro")),
+    "city": lambda r: r.choice(
+        (
+            "Springfield",
+            "Riverside",
+            "Fairview",
+            "Madison",
+            "Georgetown",
+            "Franklin",
+            "Salem",
+            "Greenville",
+            "Bristol",
+            "Oakdale",
+        )
+    ),
+    "device": lambda r: r.choice(
+        (
+            "iPhone 15",
+            "iPhone 13 mini",
+            "Pixel 8",
+            "Galaxy S24",
+            "OnePlus 12",
+            "iPad Air",
+            "Windows 11 laptop",
+            "MacBook Pro",
+        )
+    ),
     "version": lambda r: f"{r.randint(4, 6)}.{r.randint(0, 12)}.{r.randint(0, 9)}",
-    "spec": lambda r: r.choice(("Wi-Fi 6", "Wi-Fi 6E", "USB-C PD 65W", "Bluetooth 5.3",
-                                "HDMI 2.1", "Thunderbolt 4", "aptX Adaptive", "Matter over Thread",
-                                "DisplayPort 1.4")),
-    "slot": lambda r: r.choice(("Saturday morning", "Sunday afternoon", "a weekday after 6pm",
-                                "Saturday between 9 and 12", "an evening after 7pm",
-                                "early morning before 8am")),
-    "school": lambda r: r.choice(("Lakeside University", "Northbridge College",
-                                  "Westfield State University", "Riverside Community College",
-                                  "Hillcrest Institute of Technology")),
-    "competitor": lambda r: r.choice(("MegaMart Online", "ShopRight", "BargainHub", "ValueCart",
-                                      "PriceCo")),
+    "spec": lambda r: r.choice(
+        (
+            "Wi-Fi 6",
+            "Wi-Fi 6E",
+            "USB-C PD 65W",
+            "Bluetooth 5.3",
+            "HDMI 2.1",
+            "Thunderbolt 4",
+            "aptX Adaptive",
+            "Matter over Thread",
+            "DisplayPort 1.4",
+        )
+    ),
+    "slot": lambda r: r.choice(
+        (
+            "Saturday morning",
+            "Sunday afternoon",
+            "a weekday after 6pm",
+            "Saturday between 9 and 12",
+            "an evening after 7pm",
+            "early morning before 8am",
+        )
+    ),
+    "school": lambda r: r.choice(
+        (
+            "Lakeside University",
+            "Northbridge College",
+            "Westfield State University",
+            "Riverside Community College",
+            "Hillcrest Institute of Technology",
+        )
+    ),
+    "competitor": lambda r: r.choice(
+        ("MegaMart Online", "ShopRight", "BargainHub", "ValueCart", "PriceCo")
+    ),
 }
 
 
@@ -668,11 +957,22 @@ def _draft_customer(rng: random.Random, group: str) -> dict[str, Any]:
     if work == "student" and group == "general" and occupation != "student":
         work = "part-time"
     signup = date(first_year, 1, 1) + timedelta(
-        days=rng.randrange((WINDOW_END.date() - timedelta(days=WINDOW_DAYS + 1)
-                            - date(first_year, 1, 1)).days))
-    return {"age": age, "occupation": occupation, "household": household, "work_status": work,
-            "plan": plan, "region": rng.choice(REGIONS), "channel_preference": channel,
-            "signup_date": signup.isoformat(), "orders_12m": orders, "returns_12m": returns}
+        days=rng.randrange(
+            (WINDOW_END.date() - timedelta(days=WINDOW_DAYS + 1) - date(first_year, 1, 1)).days
+        )
+    )
+    return {
+        "age": age,
+        "occupation": occupation,
+        "household": household,
+        "work_status": work,
+        "plan": plan,
+        "region": rng.choice(REGIONS),
+        "channel_preference": channel,
+        "signup_date": signup.isoformat(),
+        "orders_12m": orders,
+        "returns_12m": returns,
+    }
 
 
 def _make_customers(rng: random.Random, n: int) -> tuple[list[dict[str, Any]], list[str]]:
@@ -749,19 +1049,30 @@ def _typos(rng: random.Random, text: str, n: int) -> str:
     return " ".join(words)
 
 
-def _quote(rng: random.Random, created: datetime, person: dict[str, str],
-           subject: str) -> tuple[str, list[str]]:
+def _quote(
+    rng: random.Random, created: datetime, person: dict[str, str], subject: str
+) -> tuple[str, list[str]]:
     """Return a quoted previous support reply: (header, lines)."""
     when = created - timedelta(days=rng.randint(1, 6), minutes=rng.randrange(600))
-    lines = [f"Hello {person['first']},", "", *rng.sample(REPLY_LINES, 2),
-             "", "Kind regards,", "Northwind Support"]
+    lines = [
+        f"Hello {person['first']},",
+        "",
+        *rng.sample(REPLY_LINES, 2),
+        "",
+        "Kind regards,",
+        "Northwind Support",
+    ]
     if rng.random() < 0.6:
-        header = (f"On {WEEKDAYS[when.weekday()][:3]}, {when.day} {MONTHS[when.month - 1][:3]} "
-                  f"{when.year} at {when:%H:%M}, Northwind Support <{SUPPORT_ADDRESS}> wrote:")
+        header = (
+            f"On {WEEKDAYS[when.weekday()][:3]}, {when.day} {MONTHS[when.month - 1][:3]} "
+            f"{when.year} at {when:%H:%M}, Northwind Support <{SUPPORT_ADDRESS}> wrote:"
+        )
         return header, ["> " + line if line else ">" for line in lines]
-    header = (f"-----Original Message-----\nFrom: Northwind Support <{SUPPORT_ADDRESS}>\n"
-              f"Sent: {WEEKDAYS[when.weekday()]}, {MONTHS[when.month - 1]} {when.day}, "
-              f"{when.year} {when:%I:%M %p}\nTo: {person['email']}\nSubject: RE: {subject}\n")
+    header = (
+        f"-----Original Message-----\nFrom: Northwind Support <{SUPPORT_ADDRESS}>\n"
+        f"Sent: {WEEKDAYS[when.weekday()]}, {MONTHS[when.month - 1]} {when.day}, "
+        f"{when.year} {when:%I:%M %p}\nTo: {person['email']}\nSubject: RE: {subject}\n"
+    )
     return header, lines
 
 
@@ -774,11 +1085,20 @@ def _person(rng: random.Random) -> dict[str, str]:
     return {"first": first, "last": last, "email": email, "phone": phone}
 
 
-def _render(rng: random.Random, issue: str, channel: str, created: datetime,
-            person: dict[str, str], cats: dict[str, float]) -> tuple[str, str]:
+def _render(
+    rng: random.Random,
+    issue: str,
+    channel: str,
+    created: datetime,
+    person: dict[str, str],
+    cats: dict[str, float],
+) -> tuple[str, str]:
     """Render one ticket's (subject, body)."""
-    slots = _Slots(rng, created, {c: 1.0 for c in _ISSUE_CATEGORIES[issue]}
-                   if issue in _ISSUE_CATEGORIES else cats)
+    slots = _Slots(
+        rng,
+        created,
+        {c: 1.0 for c in _ISSUE_CATEGORIES[issue]} if issue in _ISSUE_CATEGORIES else cats,
+    )
     tpl = TEMPLATES[issue]
     subject = rng.choice(tpl["subjects"]).format_map(slots)
     core = rng.choice(tpl["bodies"]).format_map(slots)
@@ -805,16 +1125,20 @@ def _render(rng: random.Random, issue: str, channel: str, created: datetime,
     elif rng.random() < 0.08:
         subject = subject.lower()
     if rich and rng.random() < HTML_RATE:
+
         def esc(text: str) -> str:
             return html.escape(text).replace("\n", "<br>")
+
         body = "".join(f"<p>{esc(p)}</p>" for p in paragraphs)
         if "order" in slots and rng.random() < 0.5:
             body = body.replace(esc(slots["order"]), f"<b>{esc(slots['order'])}</b>")
         if signature:
             body += f'<div class="signature">{esc(signature)}</div>'
         if quote:
-            body += (f'<div class="gmail_quote">{esc(quote[0])}<blockquote type="cite">'
-                     f"{'<br>'.join(esc(q) for q in quote[1])}</blockquote></div>")
+            body += (
+                f'<div class="gmail_quote">{esc(quote[0])}<blockquote type="cite">'
+                f"{'<br>'.join(esc(q) for q in quote[1])}</blockquote></div>"
+            )
         if rng.random() < 0.5:
             body = f"<html><body>{body}</body></html>"
         return subject, body
@@ -824,12 +1148,16 @@ def _render(rng: random.Random, issue: str, channel: str, created: datetime,
     return subject, body
 
 
-def _tickets(seed: int, customers: list[dict[str, Any]], groups: list[str],
-             people: list[dict[str, str]]) -> tuple[int, Iterator[list[tuple[Any, ...]]]]:
+def _tickets(
+    seed: int, customers: list[dict[str, Any]], groups: list[str], people: list[dict[str, str]]
+) -> tuple[int, Iterator[list[tuple[Any, ...]]]]:
     """Plan all tickets; return the count and a generator of row batches."""
     rng = random.Random(f"persona-mining-demo:{seed}:tickets")
-    cum = {g: (list(accumulate(d.values())), list(d)) for g in TICKETS_PER_CUSTOMER
-           for d in [issue_distribution(g)]}
+    cum = {
+        g: (list(accumulate(d.values())), list(d))
+        for g in TICKETS_PER_CUSTOMER
+        for d in [issue_distribution(g)]
+    }
     hours = list(accumulate(_HOUR_WEIGHTS))
     plan: list[tuple[int, int, str, str, int]] = []
 
@@ -861,10 +1189,26 @@ def _tickets(seed: int, customers: list[dict[str, Any]], groups: list[str],
             created = start_dt + timedelta(seconds=start)
             updated = min(created + timedelta(seconds=delay), end_dt)
             person = people[idx] if idx >= 0 else _person(text_rng)
-            subject, body = _render(text_rng, issue, channel, created, person,
-                                    cats[groups[idx] if idx >= 0 else "general"])
-            batch.append((f"T{n:0{width}d}", customers[idx]["customer_id"] if idx >= 0 else None,
-                          created.isoformat(), updated.isoformat(), channel, subject, body, issue))
+            subject, body = _render(
+                text_rng,
+                issue,
+                channel,
+                created,
+                person,
+                cats[groups[idx] if idx >= 0 else "general"],
+            )
+            batch.append(
+                (
+                    f"T{n:0{width}d}",
+                    customers[idx]["customer_id"] if idx >= 0 else None,
+                    created.isoformat(),
+                    updated.isoformat(),
+                    channel,
+                    subject,
+                    body,
+                    issue,
+                )
+            )
             if len(batch) >= 50_000:
                 yield batch
                 batch = []
@@ -874,8 +1218,13 @@ def _tickets(seed: int, customers: list[dict[str, Any]], groups: list[str],
     return len(plan), batches()
 
 
-def _write(path: Path, fmt: str, columns: Sequence[str], batches: Iterable[list[tuple[Any, ...]]],
-           types: dict[str, str]) -> None:
+def _write(
+    path: Path,
+    fmt: str,
+    columns: Sequence[str],
+    batches: Iterable[list[tuple[Any, ...]]],
+    types: dict[str, str],
+) -> None:
     """Write row batches as csv, jsonl or parquet (``types``: column -> int/date/timestamp)."""
     if fmt == "csv":
         with path.open("w", newline="", encoding="utf-8") as f:
@@ -901,8 +1250,9 @@ def _write(path: Path, fmt: str, columns: Sequence[str], batches: Iterable[list[
                 arrays = []
                 for i, col in enumerate(columns):
                     kind = types.get(col)
-                    values = pa.array([row[i] for row in batch],
-                                      pa.int64() if kind == "int" else pa.string())
+                    values = pa.array(
+                        [row[i] for row in batch], pa.int64() if kind == "int" else pa.string()
+                    )
                     if kind in ("date", "timestamp"):
                         values = values.cast(schema.field(col).type)
                     arrays.append(values)
@@ -913,8 +1263,9 @@ def _toml_str(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)  # JSON string escapes are valid TOML basic strings
 
 
-def generate_demo(out_dir: Path, *, seed: int = 7, n_customers: int = 1500,
-                  fmt: str = "csv") -> DemoResult:
+def generate_demo(
+    out_dir: Path, *, seed: int = 7, n_customers: int = 1500, fmt: str = "csv"
+) -> DemoResult:
     """Generate the demo data set into ``out_dir``.
 
     Args:
@@ -932,43 +1283,83 @@ def generate_demo(out_dir: Path, *, seed: int = 7, n_customers: int = 1500,
         raise ValueError("n_customers must be positive")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    customers, groups = _make_customers(random.Random(f"persona-mining-demo:{seed}:customers"),
-                                        n_customers)
+    customers, groups = _make_customers(
+        random.Random(f"persona-mining-demo:{seed}:customers"), n_customers
+    )
     people_rng = random.Random(f"persona-mining-demo:{seed}:people")
     people = [_person(people_rng) for _ in customers]
     n_tickets, batches = _tickets(seed, customers, groups, people)
     customers_path, tickets_path = out_dir / f"customers.{fmt}", out_dir / f"tickets.{fmt}"
-    _write(customers_path, fmt, CUSTOMER_COLUMNS,
-           [[tuple(c[k] for k in CUSTOMER_COLUMNS) for c in customers]],
-           {"age": "int", "orders_12m": "int", "returns_12m": "int", "signup_date": "date"})
-    _write(tickets_path, fmt, TICKET_COLUMNS, batches,
-           {"created_at": "timestamp", "updated_at": "timestamp"})
+    _write(
+        customers_path,
+        fmt,
+        CUSTOMER_COLUMNS,
+        [[tuple(c[k] for k in CUSTOMER_COLUMNS) for c in customers]],
+        {"age": "int", "orders_12m": "int", "returns_12m": "int", "signup_date": "date"},
+    )
+    _write(
+        tickets_path,
+        fmt,
+        TICKET_COLUMNS,
+        batches,
+        {"created_at": "timestamp", "updated_at": "timestamp"},
+    )
 
     config_path = out_dir / "persona-mining.toml"
     lines = ["# Demo configuration written by persona-mining's demo generator.", ""]
     for p in PERSONAS:
-        lines += ["[[personas]]", f"name = {_toml_str(p.name)}", f"where = {_toml_str(p.rule)}",
-                  f"description = {_toml_str(p.description)}"]
+        lines += [
+            "[[personas]]",
+            f"name = {_toml_str(p.name)}",
+            f"where = {_toml_str(p.rule)}",
+            f"description = {_toml_str(p.description)}",
+        ]
         lines += ["negative = true", ""] if p.negative else [""]
     config_path.write_text("\n".join(lines), encoding="utf-8")
 
     counts = {g: groups.count(g) for g in TICKETS_PER_CUSTOMER}
     plan = {
-        "company": COMPANY, "seed": seed, "format": fmt, "n_customers": n_customers,
-        "n_tickets": n_tickets, "customer_counts": counts,
-        "window": {"start": (WINDOW_END - timedelta(days=WINDOW_DAYS)).isoformat(),
-                   "end_exclusive": WINDOW_END.isoformat()},
-        "files": {"customers": customers_path.name, "tickets": tickets_path.name,
-                  "config": config_path.name},
-        "personas": [{"key": p.key, "name": p.name, "rule": p.rule, "description": p.description,
-                      "negative": p.negative, "planted_issues": list(p.planted_issues),
-                      "n_customers": counts[p.key]} for p in PERSONAS],
-        "issues": ISSUES, "base_rates": BASE_RATES, "planted_mass": PLANTED_MASS,
+        "company": COMPANY,
+        "seed": seed,
+        "format": fmt,
+        "n_customers": n_customers,
+        "n_tickets": n_tickets,
+        "customer_counts": counts,
+        "window": {
+            "start": (WINDOW_END - timedelta(days=WINDOW_DAYS)).isoformat(),
+            "end_exclusive": WINDOW_END.isoformat(),
+        },
+        "files": {
+            "customers": customers_path.name,
+            "tickets": tickets_path.name,
+            "config": config_path.name,
+        },
+        "personas": [
+            {
+                "key": p.key,
+                "name": p.name,
+                "rule": p.rule,
+                "description": p.description,
+                "negative": p.negative,
+                "planted_issues": list(p.planted_issues),
+                "n_customers": counts[p.key],
+            }
+            for p in PERSONAS
+        ],
+        "issues": ISSUES,
+        "base_rates": BASE_RATES,
+        "planted_mass": PLANTED_MASS,
         "planted_links": sorted([list(link) for link in planted_links()]),
-        "persona_shares": PERSONA_SHARES, "tickets_per_customer": TICKETS_PER_CUSTOMER,
-        "rates": {"anonymous": ANONYMOUS_SHARE, "preferred_channel": PREFERRED_CHANNEL_SHARE,
-                  "html_of_email_web": HTML_RATE, "quote_of_email_web": QUOTE_RATE,
-                  "typo": TYPO_RATE, "lowercase": LOWERCASE_RATE},
+        "persona_shares": PERSONA_SHARES,
+        "tickets_per_customer": TICKETS_PER_CUSTOMER,
+        "rates": {
+            "anonymous": ANONYMOUS_SHARE,
+            "preferred_channel": PREFERRED_CHANNEL_SHARE,
+            "html_of_email_web": HTML_RATE,
+            "quote_of_email_web": QUOTE_RATE,
+            "typo": TYPO_RATE,
+            "lowercase": LOWERCASE_RATE,
+        },
     }
     plan_path = out_dir / "plan.json"
     plan_path.write_text(json.dumps(plan, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

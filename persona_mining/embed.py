@@ -35,7 +35,9 @@ class Embedder(Protocol):
 class SentenceTransformerEmbedder:
     """A sentence-transformers model loaded from a local folder (never from a hub)."""
 
-    def __init__(self, model: str = DEFAULT_EMBEDDING_MODEL, *, device: str = "cpu", batch_size: int = 64):
+    def __init__(
+        self, model: str = DEFAULT_EMBEDDING_MODEL, *, device: str = "cpu", batch_size: int = 64
+    ):
         path = resolve_model_path(model)
         from sentence_transformers import SentenceTransformer
 
@@ -152,7 +154,7 @@ def load_vectors(
     if ticket_ids is not None:
         con.register("__wanted", pa.table({"ticket_id": list(ticket_ids)}))
         query += " JOIN __wanted w ON w.ticket_id = p.ticket_id"
-    table = con.execute(query + " ORDER BY p.ticket_id", params).to_arrow_table()
+    table = con.sql(query + " ORDER BY p.ticket_id", params=params).to_arrow_table()
     if ticket_ids is not None:
         con.unregister("__wanted")
     ids = table.column("ticket_id").to_pylist()

@@ -19,7 +19,15 @@ import pyarrow as pa
 
 from persona_mining.db import apply_views, quote_identifier, table_columns, transaction
 from persona_mining.errors import InputFileError
-from persona_mining.readers import BAD_ENCODING, RAW, ROW, RawBatch, input_files, normalise_name, read_file
+from persona_mining.readers import (
+    BAD_ENCODING,
+    RAW,
+    ROW,
+    RawBatch,
+    input_files,
+    normalise_name,
+    read_file,
+)
 
 #: Formats tried, in order, for timestamps that are not ISO 8601.
 TIMESTAMP_FORMATS = (
@@ -36,7 +44,15 @@ TIMESTAMP_FORMATS = (
     "%d.%m.%Y",
     "%a %b %d %H:%M:%S %z %Y",
 )
-_TICKET_CORE = ("ticket_id", "customer_id", "created_at", "updated_at", "channel", "subject", "body")
+_TICKET_CORE = (
+    "ticket_id",
+    "customer_id",
+    "created_at",
+    "updated_at",
+    "channel",
+    "subject",
+    "body",
+)
 _TICKET_INTERNAL = ("source", "raw_hash", "row_hash", "ingested_at")
 _CUSTOMER_INTERNAL = ("source", "ingested_at")
 
@@ -69,6 +85,14 @@ class IngestResult:
             rejects_by_reason=dict(reasons),
             seconds=self.seconds + other.seconds,
         )
+
+
+@dataclass(frozen=True)
+class _UpsertCounts:
+    new: int
+    updated: int
+    unchanged: int
+    reasons: Counter[str]
 
 
 def ingest_tickets(
@@ -120,7 +144,8 @@ def _ingest_one(
     try:
         stage.register("__input", batch.table)
         select = ", ".join(
-            f"{quote_identifier(c)} AS {quote_identifier(renames.get(c, c))}" for c in batch.table.column_names
+            f"{quote_identifier(c)} AS {quote_identifier(renames.get(c, c))}"
+            for c in batch.table.column_names
         )
         stage.execute(f"CREATE OR REPLACE TEMP TABLE __stage AS SELECT {select} FROM __input")
         stage.unregister("__input")
@@ -142,15 +167,17 @@ def _ingest_one(
                 _store_rejects(con, batch, source)
         apply_views(con)
         reasons = Counter(_reason_kind(r.reason) for r in batch.rejects)
-        reasons.update(counts.pop("reasons"))
+        reasons.update(counts.reasons)
         return IngestResult(
             kind=kind,
             sources=(str(file),),
             read=batch.table.num_rows + len(batch.rejects),
+            new=counts.new,
+            updated=counts.updated,
+            unchanged=counts.unchanged,
             rejected=sum(reasons.values()),
             rejects_by_reason=dict(reasons),
             seconds=time.perf_counter() - started,
-            **counts,
         )
     finally:
         stage.execute("DROP TABLE IF EXISTS __stage")
@@ -163,7 +190,9 @@ def _resolve_mapping(batch: RawBatch, mapping: Mapping[str, str]) -> dict[str, s
     renames: dict[str, str] = {}
     for target, source_name in mapping.items():
         norm = by_original.get(source_name) or (
-            normalise_name(source_name) if normalise_name(source_name) in batch.original_names else None
+            normalise_name(source_name)
+            if normalise_name(source_name) in batch.original_names
+            else None
         )
         if norm is None:
             raise InputFileError(
@@ -179,7 +208,9 @@ def _resolve_mapping(batch: RawBatch, mapping: Mapping[str, str]) -> dict[str, s
     return renames
 
 
-def _require(file: Path, present: set[str], needed: tuple[str, ...], what: str, section: str) -> None:
+def _require(
+    file: Path, present: set[str], needed: tuple[str, ...], what: str, section: str
+) -> None:
     for column in needed:
         if column not in present:
             raise InputFileError(
@@ -260,7 +291,7 @@ def _upsert_tickets(
     present: set[str],
     source: str,
     max_text_chars: int,
-) -> dict[str, object]:
+) -> _UpsertCounts:
     extras = [c for c in _extras(present, _TICKET_CORE) if c not in _TICKET_INTERNAL]
     renamed_internal = [c for c in _extras(present, _TICKET_CORE) if c in _TICKET_INTERNAL]
     for column in renamed_internal:
@@ -276,9 +307,19 @@ def _upsert_tickets(
     created = _timestamp_sql("created_at")
     updated = _timestamp_sql("updated_at") if "updated_at" in present else created
     text_len = f"coalesce(length({col('subject')}), 0) + coalesce(length({col('body')}), 0)"
-    extra_values = ", ".join(f"{_typed_value_sql(c, t)} AS {quote_identifier(c)}" for c, t in types.items())
+    extra_values = ", ".join(
+        f"{_typed_value_sql(c, t)} AS {quote_identifier(c)}" for c, t in types.items()
+    )
     row_hash_parts = ", ".join(
-        ["ticket_id", "customer_id", "created_at::VARCHAR", "updated_at::VARCHAR", "channel", "subject", "body"]
+        [
+            "ticket_id",
+            "customer_id",
+            "created_at::VARCHAR",
+            "updated_at::VARCHAR",
+            "channel",
+            "subject",
+            "body",
+        ]
         + [f"{quote_identifier(c)}::VARCHAR" for c in types]
     )
     reason = f"""CASE
@@ -286,8 +327,8 @@ def _upsert_tickets(
         WHEN nullif(trim(ticket_id), '') IS NULL THEN 'missing ticket_id: every ticket needs an id'
         WHEN nullif(trim(created_at), '') IS NULL THEN 'missing created_at: every ticket needs a creation time'
         WHEN {created} IS NULL THEN 'unparseable created_at ''' || left(created_at, 40) || ''': use ISO 8601 such as 2026-03-01T09:30:00Z'
-        WHEN {col('updated_at')} IS NOT NULL AND {updated} IS NULL THEN 'unparseable updated_at ''' || left({col('updated_at')}, 40) || ''': use ISO 8601 or leave it empty'
-        WHEN coalesce(trim({col('subject')}), '') = '' AND coalesce(trim({col('body')}), '') = '' THEN 'empty text: subject and body are both empty'
+        WHEN {col("updated_at")} IS NOT NULL AND {updated} IS NULL THEN 'unparseable updated_at ''' || left({col("updated_at")}, 40) || ''': use ISO 8601 or leave it empty'
+        WHEN coalesce(trim({col("subject")}), '') = '' AND coalesce(trim({col("body")}), '') = '' THEN 'empty text: subject and body are both empty'
         WHEN {text_len} > {int(max_text_chars)} THEN 'text too long: ' || ({text_len})::VARCHAR || ' characters, over the limit of {int(max_text_chars)} ([ingest] max_text_chars)'
         ELSE {_type_errors_sql(types)}
     END"""
@@ -295,11 +336,11 @@ def _upsert_tickets(
         f"""CREATE OR REPLACE TEMP TABLE __valid AS
         WITH parsed AS (
             SELECT {ROW} AS row_number, {RAW} AS raw, {reason} AS reason,
-                   trim(ticket_id) AS ticket_id, nullif(trim({col('customer_id')}), '') AS customer_id,
+                   trim(ticket_id) AS ticket_id, nullif(trim({col("customer_id")}), '') AS customer_id,
                    {created} AS created_at, greatest({updated}, {created}) AS updated_at,
-                   nullif(trim({col('channel')}), '') AS channel,
-                   {col('subject')} AS subject, {col('body')} AS body
-                   {', ' + extra_values if extra_values else ''}
+                   nullif(trim({col("channel")}), '') AS channel,
+                   {col("subject")} AS subject, {col("body")} AS body
+                   {", " + extra_values if extra_values else ""}
             FROM __stage
         ), hashed AS (
             SELECT *, sha256(coalesce(subject, '') || chr(31) || coalesce(body, '')) AS raw_hash,
@@ -329,23 +370,23 @@ def _upsert_tickets(
     assert counts is not None
     con.execute(
         f"""INSERT INTO tickets ({listed}, source, ingested_at)
-        SELECT {', '.join('w.' + quote_identifier(c) for c in columns)}, ?, now()
+        SELECT {", ".join("w." + quote_identifier(c) for c in columns)}, ?, now()
         FROM ({winners}) w LEFT JOIN tickets t USING (ticket_id)
         WHERE t.ticket_id IS NULL OR (w.updated_at >= t.updated_at AND w.row_hash <> t.row_hash)
         ON CONFLICT (ticket_id) DO UPDATE SET
-        {', '.join(f'{quote_identifier(c)} = excluded.{quote_identifier(c)}' for c in columns if c != 'ticket_id')},
+        {", ".join(f"{quote_identifier(c)} = excluded.{quote_identifier(c)}" for c in columns if c != "ticket_id")},
         source = excluded.source, ingested_at = excluded.ingested_at""",
         [source],
     )
     valid_rows = stage.execute("SELECT count(*) FROM __valid WHERE reason IS NULL").fetchone()
     assert valid_rows is not None
     reasons = _stage_reasons(stage)
-    return {
-        "new": counts[0],
-        "updated": counts[1],
-        "unchanged": valid_rows[0] - counts[0] - counts[1],
-        "reasons": reasons,
-    }
+    return _UpsertCounts(
+        new=counts[0],
+        updated=counts[1],
+        unchanged=valid_rows[0] - counts[0] - counts[1],
+        reasons=reasons,
+    )
 
 
 def _upsert_customers(
@@ -353,17 +394,23 @@ def _upsert_customers(
     stage: duckdb.DuckDBPyConnection,
     present: set[str],
     source: str,
-) -> dict[str, object]:
+) -> _UpsertCounts:
     for column in [c for c in present if c in _CUSTOMER_INTERNAL]:
         stage.execute(
             f"ALTER TABLE __stage RENAME COLUMN {quote_identifier(column)} TO {quote_identifier(column + '_input')}"
         )
     present = set(table_columns(stage, "__stage"))
     types = _add_typed_columns(con, stage, "customers", _extras(present, ("customer_id",)))
-    extra_values = ", ".join(f"{_typed_value_sql(c, t)} AS {quote_identifier(c)}" for c, t in types.items())
-    row_hash = "sha256(concat_ws(chr(31), " + ", ".join(
-        ["customer_id"] + [f"coalesce({quote_identifier(c)}::VARCHAR, '')" for c in types]
-    ) + "))"
+    extra_values = ", ".join(
+        f"{_typed_value_sql(c, t)} AS {quote_identifier(c)}" for c, t in types.items()
+    )
+    row_hash = (
+        "sha256(concat_ws(chr(31), "
+        + ", ".join(
+            ["customer_id"] + [f"coalesce({quote_identifier(c)}::VARCHAR, '')" for c in types]
+        )
+        + "))"
+    )
     reason = f"""CASE
         WHEN {BAD_ENCODING} THEN 'bad encoding: the row is not UTF-8; re-export the file as UTF-8'
         WHEN nullif(trim(customer_id), '') IS NULL THEN 'missing customer_id: every customer needs an id'
@@ -373,7 +420,7 @@ def _upsert_customers(
         f"""CREATE OR REPLACE TEMP TABLE __valid AS
         WITH parsed AS (
             SELECT {ROW} AS row_number, {RAW} AS raw, {reason} AS reason,
-                   trim(customer_id) AS customer_id {', ' + extra_values if extra_values else ''}
+                   trim(customer_id) AS customer_id {", " + extra_values if extra_values else ""}
             FROM __stage
         )
         SELECT *, {row_hash} AS row_hash,
@@ -387,9 +434,13 @@ def _upsert_customers(
     _insert_rejects_from_stage(con, source)
     columns = ["customer_id", *types]
     listed = ", ".join(quote_identifier(c) for c in columns)
-    current_hash = "sha256(concat_ws(chr(31), " + ", ".join(
-        ["c.customer_id"] + [f"coalesce(c.{quote_identifier(k)}::VARCHAR, '')" for k in types]
-    ) + "))"
+    current_hash = (
+        "sha256(concat_ws(chr(31), "
+        + ", ".join(
+            ["c.customer_id"] + [f"coalesce(c.{quote_identifier(k)}::VARCHAR, '')" for k in types]
+        )
+        + "))"
+    )
     winners = """SELECT * FROM __valid WHERE reason IS NULL
         QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY row_number) = 1"""
     counts = con.execute(
@@ -401,22 +452,22 @@ def _upsert_customers(
     assert counts is not None
     con.execute(
         f"""INSERT INTO customers ({listed}, source, ingested_at)
-        SELECT {', '.join('w.' + quote_identifier(c) for c in columns)}, ?, now()
+        SELECT {", ".join("w." + quote_identifier(c) for c in columns)}, ?, now()
         FROM ({winners}) w LEFT JOIN customers c USING (customer_id)
         WHERE c.customer_id IS NULL OR w.row_hash <> {current_hash}
         ON CONFLICT (customer_id) DO UPDATE SET
-        {', '.join(f'{quote_identifier(c)} = excluded.{quote_identifier(c)}' for c in columns if c != 'customer_id') or 'customer_id = excluded.customer_id'},
+        {", ".join(f"{quote_identifier(c)} = excluded.{quote_identifier(c)}" for c in columns if c != "customer_id") or "customer_id = excluded.customer_id"},
         source = excluded.source, ingested_at = excluded.ingested_at""",
         [source],
     )
     valid_rows = stage.execute("SELECT count(*) FROM __valid WHERE reason IS NULL").fetchone()
     assert valid_rows is not None
-    return {
-        "new": counts[0],
-        "updated": counts[1],
-        "unchanged": valid_rows[0] - counts[0] - counts[1],
-        "reasons": _stage_reasons(stage),
-    }
+    return _UpsertCounts(
+        new=counts[0],
+        updated=counts[1],
+        unchanged=valid_rows[0] - counts[0] - counts[1],
+        reasons=_stage_reasons(stage),
+    )
 
 
 def _insert_rejects_from_stage(con: duckdb.DuckDBPyConnection, source: str) -> None:

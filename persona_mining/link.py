@@ -60,7 +60,9 @@ def link_issues(con: duckdb.DuckDBPyConnection, *, config: LinkConfig) -> LinkRe
     started = time.perf_counter()
     current = current_model(con)
     if current is None:
-        raise StageError("link: no topic model yet; run the topics stage first (`persona-mining run`)")
+        raise StageError(
+            "link: no topic model yet; run the topics stage first (`persona-mining run`)"
+        )
     model_id = current[0]
     counts = _customer_topic_counts(con, model_id)
     segments = con.execute("SELECT segment_id FROM segments ORDER BY segment_id").fetchall()
@@ -93,9 +95,14 @@ def link_issues(con: duckdb.DuckDBPyConnection, *, config: LinkConfig) -> LinkRe
         model_id=model_id,
         cells=len(rows),
         significant=len(significant),
-        over_indexed=sum(1 for r in significant if float(r["lift"] or 0) > 1),  # type: ignore[arg-type]
+        over_indexed=sum(1 for r in significant if _lift_above_one(r)),
         seconds=time.perf_counter() - started,
     )
+
+
+def _lift_above_one(row: dict[str, object]) -> bool:
+    lift = row["lift"]
+    return isinstance(lift, float) and lift > 1
 
 
 def _customer_topic_counts(con: duckdb.DuckDBPyConnection, model_id: str) -> _Counts:
@@ -127,7 +134,9 @@ def _customer_topic_counts(con: duckdb.DuckDBPyConnection, model_id: str) -> _Co
     return _Counts(customers, topics, by_topic, total)
 
 
-def _segment_cells(sid: str, mask: np.ndarray, counts: _Counts, config: LinkConfig) -> list[dict[str, object]]:
+def _segment_cells(
+    sid: str, mask: np.ndarray, counts: _Counts, config: LinkConfig
+) -> list[dict[str, object]]:
     inside, outside = counts.by_topic[mask], counts.by_topic[~mask]
     n_in, n_out = counts.total[mask], counts.total[~mask]
     z = stats.norm.ppf(0.5 + config.confidence / 2)
@@ -146,7 +155,10 @@ def _segment_cells(sid: str, mask: np.ndarray, counts: _Counts, config: LinkConf
             lift = share / baseline
             ci_low, ci_high = _lift_interval(a, n_in, b, n_out, z)
         if seg_customers and out_customers:
-            table = [[customers, seg_customers - customers], [customers_out, out_customers - customers_out]]
+            table = [
+                [customers, seg_customers - customers],
+                [customers_out, out_customers - customers_out],
+            ]
             p_value = float(stats.fisher_exact(table, alternative="two-sided").pvalue)
         expected_customers = seg_customers * customers_out / out_customers if out_customers else 0.0
         over = lift is not None and lift > 1
@@ -177,7 +189,9 @@ def _segment_cells(sid: str, mask: np.ndarray, counts: _Counts, config: LinkConf
     return cells
 
 
-def _lift_interval(a: np.ndarray, n_a: np.ndarray, b: np.ndarray, n_b: np.ndarray, z: float) -> tuple[float, float]:
+def _lift_interval(
+    a: np.ndarray, n_a: np.ndarray, b: np.ndarray, n_b: np.ndarray, z: float
+) -> tuple[float, float]:
     """Customer-clustered interval of (sum a / sum n_a) / (sum b / sum n_b)."""
     if a.sum() == 0 or b.sum() == 0 or len(a) < 2 or len(b) < 2:
         # Too little to estimate a clustered variance: Katz log interval with a 0.5 correction.

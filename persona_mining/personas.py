@@ -37,7 +37,9 @@ def build_profiles(con: duckdb.DuckDBPyConnection) -> ProfilesResult:
     started = time.perf_counter()
     current = current_model(con)
     model_id = current[0] if current else None
-    segments = con.execute("SELECT segment_id, name, kind FROM segments ORDER BY segment_id").fetchall()
+    segments = con.execute(
+        "SELECT segment_id, name, kind FROM segments ORDER BY segment_id"
+    ).fetchall()
     overall = con.execute(
         """SELECT count(DISTINCT c.customer_id), count(t.ticket_id)
         FROM customers c LEFT JOIN tickets t USING (customer_id)"""
@@ -52,15 +54,28 @@ def build_profiles(con: duckdb.DuckDBPyConnection) -> ProfilesResult:
         ).fetchone()
         customers, contacting, tickets = size if size else (0, 0, 0)
         challenges = _challenges(con, sid, model_id)
-        questions = {str(c["topic_id"]): _questions(con, sid, model_id, int(c["topic_id"])) for c in challenges}
+        questions = {
+            str(c["topic_id"]): _questions(con, sid, model_id, c["topic_id"]) for c in challenges
+        }
         others_customers = (overall[0] if overall else 0) - customers
         others_tickets = (overall[1] if overall else 0) - tickets
         per_customer = tickets / customers if customers else None
         baseline_per_customer = others_tickets / others_customers if others_customers else None
-        summary = _summary(name, kind, customers, contacting, per_customer, baseline_per_customer, challenges)
+        summary = _summary(
+            name, kind, customers, contacting, per_customer, baseline_per_customer, challenges
+        )
         profiles.append(
-            [sid, model_id, customers, contacting, tickets, per_customer,
-             json.dumps(challenges), json.dumps(questions), summary]
+            [
+                sid,
+                model_id,
+                customers,
+                contacting,
+                tickets,
+                per_customer,
+                json.dumps(challenges),
+                json.dumps(questions),
+                summary,
+            ]
         )
     with transaction(con):
         con.execute("DELETE FROM persona_profiles")
@@ -77,7 +92,9 @@ def build_profiles(con: duckdb.DuckDBPyConnection) -> ProfilesResult:
     )
 
 
-def _challenges(con: duckdb.DuckDBPyConnection, sid: str, model_id: str | None) -> list[dict[str, object]]:
+def _challenges(
+    con: duckdb.DuckDBPyConnection, sid: str, model_id: str | None
+) -> list[dict[str, object]]:
     if model_id is None:
         return []
     rows = con.execute(
@@ -88,12 +105,25 @@ def _challenges(con: duckdb.DuckDBPyConnection, sid: str, model_id: str | None) 
         ORDER BY i.lift DESC LIMIT ?""",
         [sid, model_id, MAX_CHALLENGES],
     ).fetchall()
-    keys = ["topic_id", "label", "keywords", "tickets", "customers", "share", "baseline_share",
-            "lift", "ci_low", "ci_high", "q_value"]
+    keys = [
+        "topic_id",
+        "label",
+        "keywords",
+        "tickets",
+        "customers",
+        "share",
+        "baseline_share",
+        "lift",
+        "ci_low",
+        "ci_high",
+        "q_value",
+    ]
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
-def _questions(con: duckdb.DuckDBPyConnection, sid: str, model_id: str | None, topic_id: int) -> list[str]:
+def _questions(
+    con: duckdb.DuckDBPyConnection, sid: str, model_id: str | None, topic_id: object
+) -> list[str]:
     """The persona's most typical questions on a topic: the most repeated wordings first."""
     rows = con.execute(
         """SELECT q.question FROM ticket_questions q

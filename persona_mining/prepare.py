@@ -70,14 +70,20 @@ def prepare_tickets(
                 "text": [a.text or EMPTY_TEXT for a in analyses],
                 "text_hash": [content_hash(a.text or EMPTY_TEXT) for a in analyses],
                 "lemmas": [a.lemmas for a in analyses],
-                "noun_phrases": pa.array([list(a.noun_phrases) for a in analyses], pa.list_(pa.string())),
+                "noun_phrases": pa.array(
+                    [list(a.noun_phrases) for a in analyses], pa.list_(pa.string())
+                ),
                 "n_sentences": pa.array([len(a.sentences) for a in analyses], pa.int32()),
             }
         )
         asked = pa.table(
             {
-                "ticket_id": [row[0] for row, a in zip(chunk, analyses, strict=True) for _ in a.questions],
-                "position": pa.array([i for a in analyses for i in range(len(a.questions))], pa.int32()),
+                "ticket_id": [
+                    row[0] for row, a in zip(chunk, analyses, strict=True) for _ in a.questions
+                ],
+                "position": pa.array(
+                    [i for a in analyses for i in range(len(a.questions))], pa.int32()
+                ),
                 "question": [q for a in analyses for q in a.questions],
             }
         )
@@ -85,8 +91,12 @@ def prepare_tickets(
         with transaction(con):
             con.register("__prepared", prepared)
             con.register("__questions", asked)
-            con.execute("DELETE FROM prepared_tickets WHERE ticket_id IN (SELECT ticket_id FROM __prepared)")
-            con.execute("DELETE FROM ticket_questions WHERE ticket_id IN (SELECT ticket_id FROM __prepared)")
+            con.execute(
+                "DELETE FROM prepared_tickets WHERE ticket_id IN (SELECT ticket_id FROM __prepared)"
+            )
+            con.execute(
+                "DELETE FROM ticket_questions WHERE ticket_id IN (SELECT ticket_id FROM __prepared)"
+            )
             con.execute(
                 """INSERT INTO prepared_tickets (ticket_id, raw_hash, text, text_hash, lemmas, noun_phrases,
                     n_sentences, spacy_model, prepared_at)
@@ -94,7 +104,9 @@ def prepare_tickets(
                 FROM __prepared""",
                 [spacy_model],
             )
-            con.execute("INSERT INTO ticket_questions SELECT ticket_id, position, question FROM __questions")
+            con.execute(
+                "INSERT INTO ticket_questions SELECT ticket_id, position, question FROM __questions"
+            )
             con.unregister("__prepared")
             con.unregister("__questions")
     total = con.execute("SELECT count(*) FROM prepared_tickets").fetchone()

@@ -184,7 +184,13 @@ def _read_csv(path: Path, text: str, bad_lines: set[int]) -> RawBatch:
             break
         except csv.Error as e:
             row_number += 1
-            rejects.append(Reject(row_number, "", f"unparseable CSV near line {reader.line_num} ({e}); fix the quoting"))
+            rejects.append(
+                Reject(
+                    row_number,
+                    "",
+                    f"unparseable CSV near line {reader.line_num} ({e}); fix the quoting",
+                )
+            )
             line_start = reader.line_num + 1
             continue
         line_end = reader.line_num
@@ -233,7 +239,10 @@ def _read_json(path: Path, text: str, bad_lines: set[int]) -> RawBatch:
                 f"input file {path}: is not valid JSON ({e}); a JSON array of objects or one "
                 "object per line (JSONL) is expected"
             ) from e
-        records = [(i + 1, _shorten(json.dumps(item, ensure_ascii=False)), item) for i, item in enumerate(items)]
+        records = [
+            (i + 1, _shorten(json.dumps(item, ensure_ascii=False)), item)
+            for i, item in enumerate(items)
+        ]
     else:
         row_number = 0
         for line_number, line in enumerate(text.split("\n"), start=1):
@@ -241,12 +250,24 @@ def _read_json(path: Path, text: str, bad_lines: set[int]) -> RawBatch:
                 continue
             row_number += 1
             if line_number in bad_lines:
-                rejects.append(Reject(row_number, _shorten(line), "bad encoding: the line is not UTF-8; re-export the file as UTF-8"))
+                rejects.append(
+                    Reject(
+                        row_number,
+                        _shorten(line),
+                        "bad encoding: the line is not UTF-8; re-export the file as UTF-8",
+                    )
+                )
                 continue
             try:
                 records.append((row_number, _shorten(line), json.loads(line)))
             except json.JSONDecodeError as e:
-                rejects.append(Reject(row_number, _shorten(line), f"line {line_number} is not valid JSON ({e.msg}); fix or remove it"))
+                rejects.append(
+                    Reject(
+                        row_number,
+                        _shorten(line),
+                        f"line {line_number} is not valid JSON ({e.msg}); fix or remove it",
+                    )
+                )
         if row_number == 0:
             raise InputFileError(f"input file {path}: holds no JSON records")
         if not records and row_number > 1:
@@ -256,7 +277,9 @@ def _read_json(path: Path, text: str, bad_lines: set[int]) -> RawBatch:
     flat_records: list[tuple[int, str, dict[str, str | None]]] = []
     for row_number, raw, item in records:
         if not isinstance(item, dict):
-            rejects.append(Reject(row_number, raw, "not a JSON object; each record must be an object"))
+            rejects.append(
+                Reject(row_number, raw, "not a JSON object; each record must be an object")
+            )
             continue
         flat_records.append((row_number, raw, _flatten(item)))
     order: list[str] = []
@@ -306,7 +329,10 @@ def _read_parquet(path: Path) -> RawBatch:
         elif pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
             values = [None if v is None else v.isoformat() for v in column.to_pylist()]
         elif pa.types.is_nested(column.type):
-            values = [None if v is None else json.dumps(v, ensure_ascii=False, default=str) for v in column.to_pylist()]
+            values = [
+                None if v is None else json.dumps(v, ensure_ascii=False, default=str)
+                for v in column.to_pylist()
+            ]
         elif pa.types.is_boolean(column.type):
             values = [None if v is None else ("true" if v else "false") for v in column.to_pylist()]
         else:
@@ -317,7 +343,9 @@ def _read_parquet(path: Path) -> RawBatch:
         raise InputFileError(f"input file {path}: has no rows")
     rows = list(range(1, n + 1))
     raws = [
-        _shorten(json.dumps(dict(zip(source.column_names, values, strict=True)), ensure_ascii=False))
+        _shorten(
+            json.dumps(dict(zip(source.column_names, values, strict=True)), ensure_ascii=False)
+        )
         for values in zip(*columns, strict=True)
     ]
     return RawBatch(path, _table(names, columns, rows, raws, [False] * n), (), original)
@@ -337,7 +365,10 @@ def _table(
     }
     for name, values in zip(names, columns, strict=True):
         arrays[name] = pa.array(
-            [v.encode("utf-8", "replace").decode("utf-8") if v is not None else None for v in values],
+            [
+                v.encode("utf-8", "replace").decode("utf-8") if v is not None else None
+                for v in values
+            ],
             pa.string(),
         )
     return pa.table(arrays)

@@ -35,7 +35,9 @@ def segment_id(name: str) -> str:
     return slug or "segment"
 
 
-def build_segments(con: duckdb.DuckDBPyConnection, *, personas: Sequence[PersonaRule]) -> SegmentsResult:
+def build_segments(
+    con: duckdb.DuckDBPyConnection, *, personas: Sequence[PersonaRule]
+) -> SegmentsResult:
     """Rebuild the rule-based segments and their members from the config's personas.
 
     Raises:
@@ -45,16 +47,26 @@ def build_segments(con: duckdb.DuckDBPyConnection, *, personas: Sequence[Persona
     ids = [segment_id(p.name) for p in personas]
     clashes = sorted({i for i in ids if ids.count(i) > 1})
     if clashes:
-        raise ConfigError(f"personas: names that differ only in punctuation or case clash: {clashes}")
+        raise ConfigError(
+            f"personas: names that differ only in punctuation or case clash: {clashes}"
+        )
     for persona in personas:
         _check_rule(con, persona)
     with transaction(con):
-        con.execute("DELETE FROM customer_segments WHERE segment_id IN (SELECT segment_id FROM segments WHERE kind IN ('rule', 'negative'))")
+        con.execute(
+            "DELETE FROM customer_segments WHERE segment_id IN (SELECT segment_id FROM segments WHERE kind IN ('rule', 'negative'))"
+        )
         con.execute("DELETE FROM segments WHERE kind IN ('rule', 'negative')")
         for persona, sid in zip(personas, ids, strict=True):
             con.execute(
                 "INSERT INTO segments (segment_id, name, kind, description, rule) VALUES (?, ?, ?, ?, ?)",
-                [sid, persona.name, "negative" if persona.negative else "rule", persona.description, persona.where],
+                [
+                    sid,
+                    persona.name,
+                    "negative" if persona.negative else "rule",
+                    persona.description,
+                    persona.where,
+                ],
             )
             con.execute(
                 f"INSERT INTO customer_segments (customer_id, segment_id) "
@@ -67,21 +79,24 @@ def build_segments(con: duckdb.DuckDBPyConnection, *, personas: Sequence[Persona
             "LEFT JOIN customer_segments cs USING (segment_id) GROUP BY s.segment_id"
         ).fetchall()
     )
-    return SegmentsResult(segments={sid: counts.get(sid, 0) for sid in ids}, seconds=time.perf_counter() - started)
+    return SegmentsResult(
+        segments={sid: counts.get(sid, 0) for sid in ids}, seconds=time.perf_counter() - started
+    )
 
 
 def _check_rule(con: duckdb.DuckDBPyConnection, persona: PersonaRule) -> None:
+    error: duckdb.Error | None = None
     try:
-        described = con.execute(f"DESCRIBE SELECT ({persona.where}) AS matches FROM customers").fetchall()
+        described = con.execute(
+            f"DESCRIBE SELECT ({persona.where}) AS matches FROM customers"
+        ).fetchall()
         dtype = described[0][1]
         message = f"it gives {dtype}, not BOOLEAN"
     except duckdb.Error as e:
         dtype, message, error = None, str(e).splitlines()[0], e
-    else:
-        error = None
     if dtype != "BOOLEAN":
         raise ConfigError(
             f"persona {persona.name!r}: its rule `{persona.where}` is not a valid boolean expression "
             f"over the customers table ({message}); fix `where` in the config "
-            "(`persona-mining sql \"DESCRIBE customers\"` lists the columns)"
+            '(`persona-mining sql "DESCRIBE customers"` lists the columns)'
         ) from error

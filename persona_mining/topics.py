@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import platform
 import re
 import shutil
 import time
+import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -39,7 +42,17 @@ UNCLUSTERED = -1
 UNCLUSTERED_LABEL = "Unclustered"
 MIN_TICKETS_TO_FIT = 30
 _PLACEHOLDER = re.compile(r"\[[A-Z]+\]")
-_VERSIONED_PACKAGES = ("bertopic", "umap-learn", "hdbscan", "scikit-learn", "sentence-transformers", "torch", "numpy", "duckdb", "spacy")
+_VERSIONED_PACKAGES = (
+    "bertopic",
+    "umap-learn",
+    "hdbscan",
+    "scikit-learn",
+    "sentence-transformers",
+    "torch",
+    "numpy",
+    "duckdb",
+    "spacy",
+)
 
 
 @dataclass(frozen=True)
@@ -73,14 +86,18 @@ def fit_topics(
     docs = [_PLACEHOLDER.sub(" ", t) for t in texts]
     min_topic_size = config.min_topic_size or max(10, round(0.005 * len(ids)))
     model, assigned = _fit_bertopic(docs, vectors, config, min_topic_size)
-    assigned, similarity, centroids = _apply_outlier_policy(assigned, vectors, config.outlier_threshold)
-    model.update_topics(
-        docs,
-        topics=assigned.tolist(),
-        top_n_words=config.top_n_words,
-        vectorizer_model=_vectorizer(len(docs)),
-        ctfidf_model=_ctfidf(),
+    assigned, similarity, centroids = _apply_outlier_policy(
+        assigned, vectors, config.outlier_threshold
     )
+    with _quiet_bertopic():
+        # BERTopic warns that custom assignments are final: they are, and the centroids are ours.
+        model.update_topics(
+            docs,
+            topics=assigned.tolist(),
+            top_n_words=config.top_n_words,
+            vectorizer_model=_vectorizer(len(docs)),
+            ctfidf_model=_ctfidf(),
+        )
     topic_ids = sorted(centroids)
     model.topic_embeddings_ = np.vstack([centroids[t] for t in topic_ids])
     labels = _labels(model, assigned, phrases, topic_ids)
@@ -107,13 +124,24 @@ def fit_topics(
         "versions": _versions(),
     }
     path = _save(model, manifest, models_dir / model_id)
-    keywords = {t: [w for w, _ in (model.get_topic(t) or [])][: config.top_n_words] for t in topic_ids}
+    keywords = {
+        t: [w for w, _ in (model.get_topic(t) or [])][: config.top_n_words] for t in topic_ids
+    }
     with transaction(con):
         con.execute(
             """INSERT INTO topic_models (model_id, created_at, path, embedding_model, n_tickets, n_topics,
                 data_from, data_to, params) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            [model_id, created, str(path), embedding_model, len(ids), manifest["n_topics"],
-             window[0] if window else None, window[1] if window else None, json.dumps(params)],
+            [
+                model_id,
+                created,
+                str(path),
+                embedding_model,
+                len(ids),
+                manifest["n_topics"],
+                window[0] if window else None,
+                window[1] if window else None,
+                json.dumps(params),
+            ],
         )
         con.executemany(
             "INSERT INTO topics (model_id, topic_id, label, keywords, size) VALUES (?, ?, ?, ?, ?)",
@@ -124,7 +152,7 @@ def fit_topics(
         model_id=model_id,
         refit=True,
         tickets=len(ids),
-        topics=manifest["n_topics"],
+        topics=len(topic_ids) - (UNCLUSTERED in topic_ids),
         unclustered=sizes.get(UNCLUSTERED, 0),
         seconds=time.perf_counter() - started,
     )
@@ -170,7 +198,8 @@ def assign_topics(
         with transaction(con):
             _store_assignments(con, model_id, ids, assigned, best_similarity)
     unclustered = con.execute(
-        "SELECT count(*) FROM ticket_topics WHERE model_id = ? AND topic_id = ?", [model_id, UNCLUSTERED]
+        "SELECT count(*) FROM ticket_topics WHERE model_id = ? AND topic_id = ?",
+        [model_id, UNCLUSTERED],
     ).fetchone()
     return TopicsResult(
         model_id=model_id,
@@ -203,7 +232,9 @@ def load_centroids(path: Path) -> tuple[list[int], np.ndarray]:
     return topic_ids, tensors["topic_embeddings"].astype(np.float32)
 
 
-def _texts_and_phrases(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> tuple[list[str], list[list[str]]]:
+def _texts_and_phrases(
+    con: duckdb.DuckDBPyConnection, ids: Sequence[str]
+) -> tuple[list[str], list[list[str]]]:
     con.register("__ids", pa.table({"ticket_id": list(ids)}))
     rows = con.execute(
         """SELECT p.text, p.noun_phrases FROM __ids i JOIN prepared_tickets p USING (ticket_id)
@@ -213,7 +244,7 @@ def _texts_and_phrases(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> tu
     return [r[0] for r in rows], [list(r[1]) for r in rows]
 
 
-def _vectorizer(n_docs: int):  # type: ignore[no-untyped-def]
+def _vectorizer(n_docs: int):
     from sklearn.feature_extraction.text import CountVectorizer
 
     return CountVectorizer(
@@ -224,13 +255,13 @@ def _vectorizer(n_docs: int):  # type: ignore[no-untyped-def]
     )
 
 
-def _ctfidf():  # type: ignore[no-untyped-def]
+def _ctfidf():
     from bertopic.vectorizers import ClassTfidfTransformer
 
     return ClassTfidfTransformer(reduce_frequent_words=True)
 
 
-def _fit_bertopic(docs: list[str], vectors: np.ndarray, config: TopicsConfig, min_topic_size: int):  # type: ignore[no-untyped-def]
+def _fit_bertopic(docs: list[str], vectors: np.ndarray, config: TopicsConfig, min_topic_size: int):
     from bertopic import BERTopic
     from hdbscan import HDBSCAN
     from umap import UMAP
@@ -258,7 +289,10 @@ def _fit_bertopic(docs: list[str], vectors: np.ndarray, config: TopicsConfig, mi
         calculate_probabilities=False,
         verbose=False,
     )
-    assigned, _ = model.fit_transform(docs, embeddings=vectors)
+    with warnings.catch_warnings():
+        # UMAP says that a seed makes it single-threaded: that is the price of reproducibility.
+        warnings.filterwarnings("ignore", message=".*n_jobs value 1 overridden.*")
+        assigned, _ = model.fit_transform(docs, embeddings=vectors)
     return model, np.asarray(assigned, dtype=np.int64)
 
 
@@ -282,11 +316,24 @@ def _apply_outlier_policy(
     result = assigned.copy()
     result[join] = np.array(real)[best[join]]
     own = np.array([real.index(t) if t != UNCLUSTERED else -1 for t in result.tolist()])
-    own_similarity = np.where(own >= 0, similarity[np.arange(len(result)), np.maximum(own, 0)], best_similarity)
+    own_similarity = np.where(
+        own >= 0, similarity[np.arange(len(result)), np.maximum(own, 0)], best_similarity
+    )
     remaining = result == UNCLUSTERED
     if remaining.any():
         centroids[UNCLUSTERED] = _unit(vectors[remaining].mean(axis=0))
     return result, own_similarity.astype(np.float64), centroids
+
+
+@contextmanager
+def _quiet_bertopic() -> Iterator[None]:
+    logger = logging.getLogger("BERTopic")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
@@ -294,7 +341,9 @@ def _unit(vector: np.ndarray) -> np.ndarray:
     return (vector / norm if norm > 0 else vector).astype(np.float32)
 
 
-def _labels(model, assigned: np.ndarray, phrases: list[list[str]], topic_ids: list[int]) -> dict[int, str]:  # type: ignore[no-untyped-def]
+def _labels(
+    model, assigned: np.ndarray, phrases: list[list[str]], topic_ids: list[int]
+) -> dict[int, str]:
     """A short readable label per topic: its most distinctive noun phrase, else its top keywords."""
     overall: Counter[str] = Counter()
     per_topic: dict[int, Counter[str]] = {t: Counter() for t in topic_ids}
@@ -360,7 +409,7 @@ def _store_assignments(
     con.unregister("__assignments")
 
 
-def _save(model, manifest: dict[str, object], path: Path) -> Path:  # type: ignore[no-untyped-def]
+def _save(model, manifest: dict[str, object], path: Path) -> Path:
     """Write the model folder atomically: a crash leaves no half-written model."""
     staging = path.with_name(f".{path.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
@@ -371,7 +420,9 @@ def _save(model, manifest: dict[str, object], path: Path) -> Path:  # type: igno
         save_ctfidf=True,
         save_embedding_model=str(manifest["embedding_model"]),
     )
-    (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
+    (staging / "manifest.json").write_text(
+        json.dumps(manifest, indent=2, default=str), encoding="utf-8"
+    )
     staging.rename(path)
     return path.resolve()
 

@@ -55,8 +55,12 @@ def test_same_seed_is_byte_identical(tmp_path: Path) -> None:
     for fmt in ("csv", "jsonl", "parquet"):
         a = generate_demo(tmp_path / f"a_{fmt}", seed=3, n_customers=200, fmt=fmt)
         b = generate_demo(tmp_path / f"b_{fmt}", seed=3, n_customers=200, fmt=fmt)
-        for pa_, pb in [(a.customers_path, b.customers_path), (a.tickets_path, b.tickets_path),
-                        (a.plan_path, b.plan_path), (a.config_path, b.config_path)]:
+        for pa_, pb in [
+            (a.customers_path, b.customers_path),
+            (a.tickets_path, b.tickets_path),
+            (a.plan_path, b.plan_path),
+            (a.config_path, b.config_path),
+        ]:
             assert pa_.read_bytes() == pb.read_bytes(), pa_.name
 
 
@@ -71,26 +75,50 @@ def test_sizes_and_columns(demo: DemoResult, demo_con: duckdb.DuckDBPyConnection
     assert demo.n_customers == 1500
     assert 5000 <= demo.n_tickets <= 7000
     assert _rows(demo_con, "SELECT count(*), count(DISTINCT ticket_id) FROM tickets") == [
-        (demo.n_tickets, demo.n_tickets)]
+        (demo.n_tickets, demo.n_tickets)
+    ]
     cols = [r[0] for r in _rows(demo_con, "DESCRIBE customers")]
-    assert cols == ["customer_id", "age", "occupation", "household", "work_status", "plan",
-                    "region", "channel_preference", "signup_date", "orders_12m", "returns_12m"]
+    assert cols == [
+        "customer_id",
+        "age",
+        "occupation",
+        "household",
+        "work_status",
+        "plan",
+        "region",
+        "channel_preference",
+        "signup_date",
+        "orders_12m",
+        "returns_12m",
+    ]
     cols = [r[0] for r in _rows(demo_con, "DESCRIBE tickets")]
-    assert cols == ["ticket_id", "customer_id", "created_at", "updated_at", "channel", "subject",
-                    "body", "demo_issue"]
-    (bad_time, span, orphans, unknown_issue), = _rows(demo_con, """
+    assert cols == [
+        "ticket_id",
+        "customer_id",
+        "created_at",
+        "updated_at",
+        "channel",
+        "subject",
+        "body",
+        "demo_issue",
+    ]
+    ((bad_time, span, orphans, unknown_issue),) = _rows(
+        demo_con,
+        """
         SELECT count(*) FILTER (WHERE updated_at < created_at),
                date_diff('day', min(created_at), max(created_at)),
                count(*) FILTER (WHERE customer_id IS NOT NULL
                                 AND customer_id NOT IN (SELECT customer_id FROM customers)),
                count(*) FILTER (WHERE demo_issue NOT IN (SELECT unnest($issues)))
-        FROM tickets""".replace("$issues", str(list(ISSUES))))
+        FROM tickets""".replace("$issues", str(list(ISSUES))),
+    )
     assert bad_time == 0 and orphans == 0 and unknown_issue == 0
     assert 170 <= span <= 182
 
 
-def test_rules_match_planted_personas_exactly(demo: DemoResult,
-                                              demo_con: duckdb.DuckDBPyConnection) -> None:
+def test_rules_match_planted_personas_exactly(
+    demo: DemoResult, demo_con: duckdb.DuckDBPyConnection
+) -> None:
     plan = json.loads(demo.plan_path.read_text())
     counts = plan["customer_counts"]
     matched = " + ".join(f"({p.rule})::INT" for p in PERSONAS)
@@ -99,7 +127,7 @@ def test_rules_match_planted_personas_exactly(demo: DemoResult,
     assert sum(1 for (n,) in per_customer if n == 0) == counts["general"]
     assert counts["general"] >= 0.4 * demo.n_customers
     for p in PERSONAS:
-        (n,), = _rows(demo_con, f"SELECT count(*) FROM customers WHERE {p.rule}")
+        ((n,),) = _rows(demo_con, f"SELECT count(*) FROM customers WHERE {p.rule}")
         assert n == counts[p.key] > 0, p.key
     # The Python mirror agrees with DuckDB on every customer.
     case = " ".join(f"WHEN {p.rule} THEN '{p.key}'" for p in PERSONAS)
@@ -112,13 +140,16 @@ def test_rules_match_planted_personas_exactly(demo: DemoResult,
 
 def test_general_population_has_near_misses(demo_con: duckdb.DuckDBPyConnection) -> None:
     tech = "('software engineer', 'data analyst', 'product designer')"
-    (paid_students, old_tech, part_time_parents, some_returns), = _rows(demo_con, f"""
+    ((paid_students, old_tech, part_time_parents, some_returns),) = _rows(
+        demo_con,
+        f"""
         SELECT count(*) FILTER (WHERE occupation = 'student' AND plan <> 'free'),
                count(*) FILTER (WHERE occupation IN {tech} AND age > 35),
                count(*) FILTER (WHERE household = 'family with children'
                                 AND work_status <> 'full-time'),
                count(*) FILTER (WHERE returns_12m BETWEEN 3 AND 5)
-        FROM customers""")
+        FROM customers""",
+    )
     assert min(paid_students, old_tech, part_time_parents, some_returns) >= 10
 
 
@@ -141,11 +172,14 @@ def test_planted_issues_over_index(demo_con: duckdb.DuckDBPyConnection) -> None:
     links = planted_links()
     for p in PERSONAS:
         for issue in ISSUES:
-            (inside, outside, n_hits), = _rows(demo_con, f"""
+            ((inside, outside, n_hits),) = _rows(
+                demo_con,
+                f"""
                 SELECT avg((demo_issue = '{issue}')::INT) FILTER (WHERE g = '{p.key}'),
                        avg((demo_issue = '{issue}')::INT) FILTER (WHERE g <> '{p.key}'),
                        count(*) FILTER (WHERE g = '{p.key}' AND demo_issue = '{issue}')
-                FROM t""")
+                FROM t""",
+            )
             if (p.name, issue) in links:
                 assert inside >= 3 * outside, (p.key, issue, inside, outside)
             elif n_hits >= 10:
@@ -155,21 +189,47 @@ def test_planted_issues_over_index(demo_con: duckdb.DuckDBPyConnection) -> None:
 def test_empirical_issue_mix_matches_plan(demo_con: duckdb.DuckDBPyConnection) -> None:
     group_counts = dict(_rows(demo_con, "SELECT g, count(*) FROM t GROUP BY g"))
     total = sum(group_counts.values())
-    observed = dict(_rows(demo_con, "SELECT demo_issue, count(*) / sum(count(*)) OVER () FROM t "
-                               "GROUP BY demo_issue"))
+    observed = dict(
+        _rows(
+            demo_con,
+            "SELECT demo_issue, count(*) / sum(count(*)) OVER () FROM t GROUP BY demo_issue",
+        )
+    )
     for issue in ISSUES:
-        expected = sum(n / total * issue_distribution(None if g == "anonymous" else g)[issue]
-                       for g, n in group_counts.items())
+        expected = sum(
+            n / total * issue_distribution(None if g == "anonymous" else g)[issue]
+            for g, n in group_counts.items()
+        )
         assert abs(observed[issue] - expected) < 0.015, issue
-    per_customer = dict(_rows(demo_con, "SELECT g, count(*) / count(DISTINCT customer_id) FROM t "
-                                   "WHERE g <> 'anonymous' GROUP BY g"))
+    per_customer = dict(
+        _rows(
+            demo_con,
+            "SELECT g, count(*) / count(DISTINCT customer_id) FROM t "
+            "WHERE g <> 'anonymous' GROUP BY g",
+        )
+    )
     assert per_customer["serial_returner"] > 2 * per_customer["general"]
     assert per_customer["general"] == pytest.approx(TICKETS_PER_CUSTOMER["general"], rel=0.25)
 
 
 def test_templates_are_many_and_well_formed() -> None:
-    known = {"product", "product2", "order", "date", "amount", "days", "code", "card4", "city",
-             "device", "version", "spec", "slot", "school", "competitor"}
+    known = {
+        "product",
+        "product2",
+        "order",
+        "date",
+        "amount",
+        "days",
+        "code",
+        "card4",
+        "city",
+        "device",
+        "version",
+        "spec",
+        "slot",
+        "school",
+        "competitor",
+    }
     for issue, tpl in TEMPLATES.items():
         assert len(set(tpl["bodies"])) >= 10, issue
         assert len(set(tpl["subjects"])) >= 6, issue
@@ -180,15 +240,19 @@ def test_templates_are_many_and_well_formed() -> None:
 
 
 def test_text_variety_and_noise(demo_con: duckdb.DuckDBPyConnection) -> None:
-    for issue, bodies, subjects in _rows(demo_con, """
+    for issue, bodies, subjects in _rows(
+        demo_con,
+        """
             SELECT demo_issue,
                    count(DISTINCT regexp_replace(body, '[0-9]', '#', 'g')),
                    count(DISTINCT lower(regexp_replace(subject, '^Re: |[0-9]', '', 'g')))
-            FROM tickets GROUP BY demo_issue"""):
+            FROM tickets GROUP BY demo_issue""",
+    ):
         assert bodies >= 30, issue
         assert subjects >= 6, issue
-    (html, quoted, anon, question, phone, email, card4, full_card, entity, iphone), = _rows(
-        demo_con, r"""
+    ((html, quoted, anon, question, phone, email, card4, full_card, entity, iphone),) = _rows(
+        demo_con,
+        r"""
         SELECT avg((body LIKE '%<p>%')::INT),
                avg((body LIKE '%wrote:%' OR body LIKE '%-----Original Message-----%')::INT),
                avg((customer_id IS NULL)::INT),
@@ -199,37 +263,48 @@ def test_text_variety_and_noise(demo_con: duckdb.DuckDBPyConnection) -> None:
                count(*) FILTER (WHERE regexp_matches(body, '\d{4} \d{4} \d{4} \d{4}')),
                count(*) FILTER (WHERE body LIKE '%&#x27;%' OR body LIKE '%&amp;%'),
                count(*) FILTER (WHERE body LIKE '%Sent from my iPhone%')
-        FROM tickets""")
+        FROM tickets""",
+    )
     assert 0.10 <= html <= 0.20
     assert 0.06 <= quoted <= 0.15
     assert 0.02 <= anon <= 0.045
     assert question >= 0.6
     assert min(phone, email, card4, entity, iphone) >= 20
     assert full_card >= 1
-    (sig_div, gmail_quote, outlook), = _rows(demo_con, """
+    ((sig_div, gmail_quote, outlook),) = _rows(
+        demo_con,
+        """
         SELECT count(*) FILTER (WHERE body LIKE '%<div class="signature">%'),
                count(*) FILTER (WHERE body LIKE '%> %' AND body LIKE '%Northwind Support <%'),
                count(*) FILTER (WHERE body LIKE '%-----Original Message-----%')
-        FROM tickets""")
+        FROM tickets""",
+    )
     assert min(sig_div, gmail_quote, outlook) >= 20
 
 
 def test_channel_follows_preference(demo_con: duckdb.DuckDBPyConnection) -> None:
-    (share,), = _rows(demo_con, """
+    ((share,),) = _rows(
+        demo_con,
+        """
         SELECT avg((t.channel = c.channel_preference)::INT)
-        FROM tickets t JOIN customers c USING (customer_id)""")
+        FROM tickets t JOIN customers c USING (customer_id)""",
+    )
     assert 0.65 <= share <= 0.85
 
 
 def test_formats_load_with_duckdb_and_agree(tmp_path: Path) -> None:
-    results = {fmt: generate_demo(tmp_path / fmt, seed=11, n_customers=300, fmt=fmt)
-               for fmt in ("csv", "jsonl", "parquet")}
+    results = {
+        fmt: generate_demo(tmp_path / fmt, seed=11, n_customers=300, fmt=fmt)
+        for fmt in ("csv", "jsonl", "parquet")
+    }
     assert results["jsonl"].tickets_path.name == "tickets.jsonl"
     assert results["parquet"].customers_path.name == "customers.parquet"
     c = duckdb.connect()
     for attr, key in (("customers_path", "customer_id"), ("tickets_path", "ticket_id")):
-        loaded = {fmt: _rows(c, f"SELECT * FROM '{getattr(r, attr)}' ORDER BY {key}")
-                  for fmt, r in results.items()}
+        loaded = {
+            fmt: _rows(c, f"SELECT * FROM '{getattr(r, attr)}' ORDER BY {key}")
+            for fmt, r in results.items()
+        }
         assert loaded["csv"] == loaded["jsonl"] == loaded["parquet"], attr
         assert len(loaded["csv"]) == (300 if key == "customer_id" else results["csv"].n_tickets)
 
@@ -240,7 +315,8 @@ def test_config_and_plan(demo: DemoResult) -> None:
     assert text.startswith("# Demo configuration written by persona-mining's demo generator.")
     config = tomllib.loads(text)
     assert [(p["name"], p["where"], p.get("negative", False)) for p in config["personas"]] == [
-        (p.name, p.rule, p.negative) for p in PERSONAS]
+        (p.name, p.rule, p.negative) for p in PERSONAS
+    ]
     assert all(p["description"] for p in config["personas"])
     plan = json.loads(demo.plan_path.read_text())
     assert plan["seed"] == 7 and plan["n_tickets"] == demo.n_tickets

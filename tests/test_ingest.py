@@ -22,10 +22,16 @@ def rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[object, ...]]:
 
 
 def test_csv_tickets_are_loaded_with_extra_columns_typed(con, tmp_path: Path) -> None:
-    path = write(tmp_path / "t.csv", HEADER + "1,c1,2026-01-01T10:00:00+02:00,Late,Where is it?,5\n2,,2026-01-02,,Refund please,4\n")
+    path = write(
+        tmp_path / "t.csv",
+        HEADER
+        + "1,c1,2026-01-01T10:00:00+02:00,Late,Where is it?,5\n2,,2026-01-02,,Refund please,4\n",
+    )
     result = ingest_tickets(con, path=path)
     assert (result.read, result.new, result.rejected) == (2, 2, 0)
-    assert rows(con, "SELECT ticket_id, customer_id, created_at::VARCHAR, csat FROM tickets ORDER BY 1") == [
+    assert rows(
+        con, "SELECT ticket_id, customer_id, created_at::VARCHAR, csat FROM tickets ORDER BY 1"
+    ) == [
         ("1", "c1", "2026-01-01 08:00:00", 5),
         ("2", None, "2026-01-02 00:00:00", 4),
     ]
@@ -44,15 +50,23 @@ def test_the_same_file_twice_changes_nothing(con, tmp_path: Path) -> None:
 def test_a_newer_version_updates_and_an_older_one_does_not(con, tmp_path: Path) -> None:
     header = "ticket_id,created_at,updated_at,body\n"
     ingest_tickets(con, path=write(tmp_path / "a.csv", header + "1,2026-01-01,2026-01-02,first\n"))
-    newer = ingest_tickets(con, path=write(tmp_path / "b.csv", header + "1,2026-01-01,2026-01-03,second\n"))
-    older = ingest_tickets(con, path=write(tmp_path / "c.csv", header + "1,2026-01-01,2026-01-01,stale\n"))
+    newer = ingest_tickets(
+        con, path=write(tmp_path / "b.csv", header + "1,2026-01-01,2026-01-03,second\n")
+    )
+    older = ingest_tickets(
+        con, path=write(tmp_path / "c.csv", header + "1,2026-01-01,2026-01-01,stale\n")
+    )
     assert (newer.updated, older.updated, older.unchanged) == (1, 0, 1)
     assert rows(con, "SELECT body FROM tickets") == [("second",)]
 
 
 def test_latest_version_in_one_batch_wins(con, tmp_path: Path) -> None:
     header = "ticket_id,created_at,updated_at,body\n"
-    path = write(tmp_path / "a.csv", header + "1,2026-01-01,2026-01-05,late\n1,2026-01-01,2026-01-02,early\n1,2026-01-01,2026-01-05,late\n")
+    path = write(
+        tmp_path / "a.csv",
+        header
+        + "1,2026-01-01,2026-01-05,late\n1,2026-01-01,2026-01-02,early\n1,2026-01-01,2026-01-05,late\n",
+    )
     result = ingest_tickets(con, path=path)
     assert (result.new, result.rejected) == (1, 0)
     assert rows(con, "SELECT body FROM tickets") == [("late",)]
@@ -69,7 +83,9 @@ def test_latest_version_in_one_batch_wins(con, tmp_path: Path) -> None:
         ("1,c1,2026-01-01,a," + "x" * 300 + ",1", "text too long"),
     ],
 )
-def test_each_bad_row_is_rejected_with_an_actionable_reason(con, tmp_path: Path, line: str, reason: str) -> None:
+def test_each_bad_row_is_rejected_with_an_actionable_reason(
+    con, tmp_path: Path, line: str, reason: str
+) -> None:
     path = write(tmp_path / "t.csv", HEADER + "9,c9,2026-01-01,ok,fine,3\n" + line + "\n")
     result = ingest_tickets(con, path=path, max_text_chars=200)
     assert (result.new, result.rejected) == (1, 1)
@@ -78,22 +94,30 @@ def test_each_bad_row_is_rejected_with_an_actionable_reason(con, tmp_path: Path,
 
 
 def test_conflicting_duplicates_are_all_rejected(con, tmp_path: Path) -> None:
-    path = write(tmp_path / "t.csv", HEADER + "1,c1,2026-01-01,a,b,1\n1,c1,2026-01-01,a,different,1\n")
+    path = write(
+        tmp_path / "t.csv", HEADER + "1,c1,2026-01-01,a,b,1\n1,c1,2026-01-01,a,different,1\n"
+    )
     result = ingest_tickets(con, path=path)
     assert (result.new, result.rejected) == (0, 2)
-    assert all("duplicate ticket_id 1" in r[0] for r in rows(con, "SELECT reason FROM ingest_rejects"))
+    assert all(
+        "duplicate ticket_id 1" in r[0] for r in rows(con, "SELECT reason FROM ingest_rejects")
+    )
 
 
 def test_a_value_that_does_not_fit_an_existing_column_is_rejected(con, tmp_path: Path) -> None:
     ingest_tickets(con, path=write(tmp_path / "a.csv", HEADER + "1,c1,2026-01-01,a,b,5\n"))
-    result = ingest_tickets(con, path=write(tmp_path / "b.csv", HEADER + "2,c1,2026-01-01,a,b,great\n"))
+    result = ingest_tickets(
+        con, path=write(tmp_path / "b.csv", HEADER + "2,c1,2026-01-01,a,b,great\n")
+    )
     assert result.rejected == 1
     assert "column csat" in rows(con, "SELECT reason FROM ingest_rejects")[0][0]
 
 
 def test_bad_encoding_rows_are_rejected_not_garbled(con, tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
-    path.write_bytes(HEADER.encode() + b"1,c1,2026-01-01,ok,fine,1\n2,c1,2026-01-01,caf\xe9,latin-1 text,1\n")
+    path.write_bytes(
+        HEADER.encode() + b"1,c1,2026-01-01,ok,fine,1\n2,c1,2026-01-01,caf\xe9,latin-1 text,1\n"
+    )
     result = ingest_tickets(con, path=path)
     assert (result.new, result.rejected) == (1, 1)
     assert "bad encoding" in rows(con, "SELECT reason FROM ingest_rejects")[0][0]
@@ -103,11 +127,29 @@ def test_jsonl_and_parquet_give_the_same_tickets_as_csv(tmp_path: Path) -> None:
     from persona_mining import db
 
     records = [
-        {"ticket_id": "1", "customer_id": "c1", "created_at": "2026-01-01T00:00:00", "subject": "a", "body": "b"},
-        {"ticket_id": "2", "customer_id": "c2", "created_at": "2026-01-02T00:00:00", "subject": "c", "body": "d"},
+        {
+            "ticket_id": "1",
+            "customer_id": "c1",
+            "created_at": "2026-01-01T00:00:00",
+            "subject": "a",
+            "body": "b",
+        },
+        {
+            "ticket_id": "2",
+            "customer_id": "c2",
+            "created_at": "2026-01-02T00:00:00",
+            "subject": "c",
+            "body": "d",
+        },
     ]
-    csv_path = write(tmp_path / "t.csv", "ticket_id,customer_id,created_at,subject,body\n" + "".join(
-        f"{r['ticket_id']},{r['customer_id']},{r['created_at']},{r['subject']},{r['body']}\n" for r in records))
+    csv_path = write(
+        tmp_path / "t.csv",
+        "ticket_id,customer_id,created_at,subject,body\n"
+        + "".join(
+            f"{r['ticket_id']},{r['customer_id']},{r['created_at']},{r['subject']},{r['body']}\n"
+            for r in records
+        ),
+    )
     jsonl_path = write(tmp_path / "t.jsonl", "".join(json.dumps(r) + "\n" for r in records))
     parquet_path = tmp_path / "t.parquet"
     pq.write_table(pa.Table.from_pylist(records), parquet_path)
@@ -115,21 +157,38 @@ def test_jsonl_and_parquet_give_the_same_tickets_as_csv(tmp_path: Path) -> None:
     for path in (csv_path, jsonl_path, parquet_path):
         con = db.connect(":memory:")
         ingest_tickets(con, path=path)
-        loaded.append(rows(con, "SELECT ticket_id, customer_id, created_at, subject, body FROM tickets ORDER BY 1"))
+        loaded.append(
+            rows(
+                con,
+                "SELECT ticket_id, customer_id, created_at, subject, body FROM tickets ORDER BY 1",
+            )
+        )
         con.close()
     assert loaded[0] == loaded[1] == loaded[2] and len(loaded[0]) == 2
 
 
 def test_broken_json_lines_are_rejected(con, tmp_path: Path) -> None:
-    path = write(tmp_path / "t.jsonl", '{"ticket_id": "1", "created_at": "2026-01-01", "body": "x"}\n{"ticket_id": \n[1, 2]\n')
+    path = write(
+        tmp_path / "t.jsonl",
+        '{"ticket_id": "1", "created_at": "2026-01-01", "body": "x"}\n{"ticket_id": \n[1, 2]\n',
+    )
     result = ingest_tickets(con, path=path)
     assert (result.new, result.rejected) == (1, 2)
 
 
 def test_a_column_mapping_reads_other_exports(con, tmp_path: Path) -> None:
-    path = write(tmp_path / "t.csv", "Ticket ID,Opened,Ticket Description,Customer Email\n7,2026-02-01,My TV is broken,x@example.com\n")
-    ingest_tickets(con, path=path, columns={"ticket_id": "Ticket ID", "created_at": "Opened", "body": "Ticket Description"})
-    assert rows(con, "SELECT ticket_id, body, customer_email FROM tickets") == [("7", "My TV is broken", "x@example.com")]
+    path = write(
+        tmp_path / "t.csv",
+        "Ticket ID,Opened,Ticket Description,Customer Email\n7,2026-02-01,My TV is broken,x@example.com\n",
+    )
+    ingest_tickets(
+        con,
+        path=path,
+        columns={"ticket_id": "Ticket ID", "created_at": "Opened", "body": "Ticket Description"},
+    )
+    assert rows(con, "SELECT ticket_id, body, customer_email FROM tickets") == [
+        ("7", "My TV is broken", "x@example.com")
+    ]
 
 
 def test_a_missing_required_column_names_the_file_and_the_fix(con, tmp_path: Path) -> None:
@@ -149,7 +208,9 @@ def test_a_missing_required_column_names_the_file_and_the_fix(con, tmp_path: Pat
         ("notes.xlsx", b"whatever", "unsupported type"),
     ],
 )
-def test_files_that_are_not_what_they_claim_get_one_clear_error(con, tmp_path: Path, name: str, content: bytes, message: str) -> None:
+def test_files_that_are_not_what_they_claim_get_one_clear_error(
+    con, tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(InputFileError, match=message):
@@ -158,7 +219,9 @@ def test_files_that_are_not_what_they_claim_get_one_clear_error(con, tmp_path: P
 
 
 def test_customers_are_typed_so_that_rules_compare_numbers(con, tmp_path: Path) -> None:
-    path = write(tmp_path / "c.csv", "customer_id,age,plan,vip\nc1,9,free,true\nc2,40,premium,false\n")
+    path = write(
+        tmp_path / "c.csv", "customer_id,age,plan,vip\nc1,9,free,true\nc2,40,premium,false\n"
+    )
     result = ingest_customers(con, path=path)
     assert result.new == 2
     assert rows(con, "SELECT customer_id FROM customers WHERE age < 30 AND NOT vip") == []
@@ -167,7 +230,9 @@ def test_customers_are_typed_so_that_rules_compare_numbers(con, tmp_path: Path) 
 
 def test_customer_upsert_counts_changes(con, tmp_path: Path) -> None:
     ingest_customers(con, path=write(tmp_path / "a.csv", "customer_id,plan\nc1,free\nc2,free\n"))
-    result = ingest_customers(con, path=write(tmp_path / "b.csv", "customer_id,plan\nc1,premium\nc2,free\nc3,free\n"))
+    result = ingest_customers(
+        con, path=write(tmp_path / "b.csv", "customer_id,plan\nc1,premium\nc2,free\nc3,free\n")
+    )
     assert (result.new, result.updated, result.unchanged) == (1, 1, 1)
     assert rows(con, "SELECT plan FROM customers WHERE customer_id = 'c1'") == [("premium",)]
 

@@ -25,13 +25,15 @@ def build(con: duckdb.DuckDBPyConnection, tickets: list[tuple[str, str | None, i
         [[t, c] for t, c, _ in tickets],
     )
     con.execute(
-        "INSERT INTO topic_models VALUES ('m1', now(), '/nowhere', 'e', ?, 3, NULL, NULL, '{}')", [len(tickets)]
+        "INSERT INTO topic_models VALUES ('m1', now(), '/nowhere', 'e', ?, 3, NULL, NULL, '{}')",
+        [len(tickets)],
     )
     con.executemany(
         "INSERT INTO topics VALUES ('m1', ?, ?, [], 0)", [[t, f"topic {t}"] for t in (-1, 0, 1, 2)]
     )
     con.executemany(
-        "INSERT INTO ticket_topics VALUES (?, 'm1', ?, 1.0, 'h')", [[t, topic] for t, _, topic in tickets]
+        "INSERT INTO ticket_topics VALUES (?, 'm1', ?, 1.0, 'h')",
+        [[t, topic] for t, _, topic in tickets],
     )
 
 
@@ -45,7 +47,9 @@ def cell(con: duckdb.DuckDBPyConnection, topic: int) -> dict[str, object]:
     return dict(zip(names, cursor.fetchone(), strict=True))
 
 
-def many(prefix: str, n: int, topic_of: callable, per_customer: int = 1) -> list[tuple[str, str, int]]:  # type: ignore[valid-type]
+def many(
+    prefix: str, n: int, topic_of: callable, per_customer: int = 1
+) -> list[tuple[str, str, int]]:  # type: ignore[valid-type]
     out = []
     for i in range(n):
         for k in range(per_customer):
@@ -55,12 +59,19 @@ def many(prefix: str, n: int, topic_of: callable, per_customer: int = 1) -> list
 
 def test_counts_shares_and_lift_match_the_definitions(con: duckdb.DuckDBPyConnection) -> None:
     # Group a: 40 customers, 20 on topic 0; group b: 160 customers, 20 on topic 0.
-    tickets = many("a", 40, lambda i, k: 0 if i < 20 else 1) + many("b", 160, lambda i, k: 0 if i < 20 else 1)
+    tickets = many("a", 40, lambda i, k: 0 if i < 20 else 1) + many(
+        "b", 160, lambda i, k: 0 if i < 20 else 1
+    )
     build(con, tickets)
     personas(con)
     result = link_issues(con, config=LinkConfig())
     row = cell(con, 0)
-    assert (row["tickets"], row["customers"], row["segment_tickets"], row["segment_customers"]) == (20, 20, 40, 40)
+    assert (row["tickets"], row["customers"], row["segment_tickets"], row["segment_customers"]) == (
+        20,
+        20,
+        40,
+        40,
+    )
     assert row["share"] == pytest.approx(0.5)
     assert row["baseline_share"] == pytest.approx(20 / 160)
     assert row["lift"] == pytest.approx(4.0)
@@ -71,19 +82,27 @@ def test_counts_shares_and_lift_match_the_definitions(con: duckdb.DuckDBPyConnec
     assert result.significant >= 1
 
 
-def test_unclustered_tickets_count_in_denominators_but_are_not_tested(con: duckdb.DuckDBPyConnection) -> None:
+def test_unclustered_tickets_count_in_denominators_but_are_not_tested(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
     tickets = many("a", 30, lambda i, k: -1 if i < 10 else 0) + many("b", 30, lambda i, k: 0)
     build(con, tickets)
     personas(con)
     link_issues(con, config=LinkConfig())
-    assert con.execute("SELECT count(*) FROM issue_by_persona WHERE topic_id = -1").fetchone() == (0,)
+    assert con.execute("SELECT count(*) FROM issue_by_persona WHERE topic_id = -1").fetchone() == (
+        0,
+    )
     assert cell(con, 0)["share"] == pytest.approx(20 / 30)
 
 
 def test_one_noisy_customer_is_not_a_persona_challenge(con: duckdb.DuckDBPyConnection) -> None:
     # One customer of group a files 30 tickets on topic 2; nobody else ever does.
     noisy = [(f"n{k}", "a-0", 2) for k in range(30)]
-    tickets = noisy + many("a", 40, lambda i, k: 0, per_customer=1)[1:] + many("b", 200, lambda i, k: i % 2)
+    tickets = (
+        noisy
+        + many("a", 40, lambda i, k: 0, per_customer=1)[1:]
+        + many("b", 200, lambda i, k: i % 2)
+    )
     build(con, tickets)
     personas(con)
     link_issues(con, config=LinkConfig(min_customers=5))
@@ -92,9 +111,13 @@ def test_one_noisy_customer_is_not_a_persona_challenge(con: duckdb.DuckDBPyConne
     assert row["significant"] is False
 
 
-def test_clustered_interval_is_wider_than_a_naive_one_for_repeat_contacts(con: duckdb.DuckDBPyConnection) -> None:
+def test_clustered_interval_is_wider_than_a_naive_one_for_repeat_contacts(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
     # Each group-a customer files 10 tickets all on one topic: 10x fewer independent voices.
-    tickets = many("a", 30, lambda i, k: 0 if i < 12 else 1, per_customer=10) + many("b", 300, lambda i, k: 0 if i < 60 else 1)
+    tickets = many("a", 30, lambda i, k: 0 if i < 12 else 1, per_customer=10) + many(
+        "b", 300, lambda i, k: 0 if i < 60 else 1
+    )
     build(con, tickets)
     personas(con)
     link_issues(con, config=LinkConfig())
@@ -107,8 +130,12 @@ def test_clustered_interval_is_wider_than_a_naive_one_for_repeat_contacts(con: d
     assert clustered_se > 1.5 * naive_se
 
 
-def test_under_indexed_issues_are_reported_with_lift_below_one(con: duckdb.DuckDBPyConnection) -> None:
-    tickets = many("a", 100, lambda i, k: 0 if i < 5 else 1) + many("b", 300, lambda i, k: 0 if i < 150 else 1)
+def test_under_indexed_issues_are_reported_with_lift_below_one(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    tickets = many("a", 100, lambda i, k: 0 if i < 5 else 1) + many(
+        "b", 300, lambda i, k: 0 if i < 150 else 1
+    )
     build(con, tickets)
     personas(con)
     link_issues(con, config=LinkConfig())
@@ -116,21 +143,33 @@ def test_under_indexed_issues_are_reported_with_lift_below_one(con: duckdb.DuckD
     assert row["lift"] < 1 and row["ci_high"] < 1 and row["significant"] is True
 
 
-def test_q_values_are_benjamini_hochberg_over_the_whole_table(con: duckdb.DuckDBPyConnection) -> None:
+def test_q_values_are_benjamini_hochberg_over_the_whole_table(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
     tickets = many("a", 50, lambda i, k: i % 3) + many("b", 150, lambda i, k: (i + 1) % 3)
     build(con, tickets)
     personas(con)
     link_issues(con, config=LinkConfig())
-    p, q = zip(*con.execute("SELECT p_value, q_value FROM issue_by_persona ORDER BY topic_id").fetchall(), strict=True)
+    p, q = zip(
+        *con.execute("SELECT p_value, q_value FROM issue_by_persona ORDER BY topic_id").fetchall(),
+        strict=True,
+    )
     assert list(q) == pytest.approx(list(stats.false_discovery_control(list(p), method="bh")))
 
 
 def test_anonymous_tickets_stay_out_of_persona_statistics(con: duckdb.DuckDBPyConnection) -> None:
-    tickets = many("a", 20, lambda i, k: 0) + many("b", 20, lambda i, k: 1) + [(f"x{i}", None, 0) for i in range(50)]
+    tickets = (
+        many("a", 20, lambda i, k: 0)
+        + many("b", 20, lambda i, k: 1)
+        + [(f"x{i}", None, 0) for i in range(50)]
+    )
     build(con, tickets)
     personas(con)
     link_issues(con, config=LinkConfig())
-    assert cell(con, 0)["baseline_share"] == pytest.approx(0.0) or cell(con, 0)["baseline_share"] is None
+    assert (
+        cell(con, 0)["baseline_share"] == pytest.approx(0.0)
+        or cell(con, 0)["baseline_share"] is None
+    )
 
 
 def test_relinking_replaces_rather_than_duplicates(con: duckdb.DuckDBPyConnection) -> None:

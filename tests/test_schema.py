@@ -11,7 +11,15 @@ from persona_mining import db
 from persona_mining.errors import WarehouseBusyError, WarehouseError
 
 CONTRACT_TABLES = {
-    "tickets": {"ticket_id", "customer_id", "created_at", "updated_at", "channel", "subject", "body"},
+    "tickets": {
+        "ticket_id",
+        "customer_id",
+        "created_at",
+        "updated_at",
+        "channel",
+        "subject",
+        "body",
+    },
     "customers": {"customer_id"},
     "ingest_rejects": {"source", "row_number", "raw", "reason", "ingested_at"},
     "topics": {"model_id", "topic_id", "label", "keywords", "size"},
@@ -19,8 +27,18 @@ CONTRACT_TABLES = {
     "segments": {"segment_id", "name", "kind", "description", "rule"},
     "customer_segments": {"customer_id", "segment_id"},
     "issue_by_persona": {
-        "segment_id", "topic_id", "tickets", "customers", "share", "baseline_share", "lift",
-        "ci_low", "ci_high", "p_value", "q_value", "significant",
+        "segment_id",
+        "topic_id",
+        "tickets",
+        "customers",
+        "share",
+        "baseline_share",
+        "lift",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "q_value",
+        "significant",
     },
 }
 
@@ -50,7 +68,11 @@ def test_a_second_writer_gets_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
     db.connect(path).close()
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(path)!r}); print('ok', flush=True); time.sleep(30)"],
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb,time; c=duckdb.connect({str(path)!r}); print('ok', flush=True); time.sleep(30)",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -16,14 +16,19 @@ from tests.conftest import write
 
 @pytest.fixture
 def customers(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> duckdb.DuckDBPyConnection:
-    path = write(tmp_path / "c.csv", "customer_id,occupation,plan,age\n1,student,free,20\n2,student,premium,22\n3,nurse,free,40\n")
+    path = write(
+        tmp_path / "c.csv",
+        "customer_id,occupation,plan,age\n1,student,free,20\n2,student,premium,22\n3,nurse,free,40\n",
+    )
     ingest_customers(con, path=path)
     return con
 
 
 def test_rule_members_are_the_matching_customers(customers: duckdb.DuckDBPyConnection) -> None:
     rules = [
-        PersonaRule(name="Budget-conscious student", where="occupation = 'student' AND plan = 'free'"),
+        PersonaRule(
+            name="Budget-conscious student", where="occupation = 'student' AND plan = 'free'"
+        ),
         PersonaRule(name="Serial returner", where="age > 30", negative=True),
     ]
     result = build_segments(customers, personas=rules)
@@ -34,15 +39,21 @@ def test_rule_members_are_the_matching_customers(customers: duckdb.DuckDBPyConne
     ]
 
 
-def test_rebuilding_with_new_rules_replaces_the_old_segments(customers: duckdb.DuckDBPyConnection) -> None:
+def test_rebuilding_with_new_rules_replaces_the_old_segments(
+    customers: duckdb.DuckDBPyConnection,
+) -> None:
     build_segments(customers, personas=[PersonaRule(name="Old", where="true")])
     build_segments(customers, personas=[PersonaRule(name="New", where="age < 21")])
-    assert customers.execute("SELECT segment_id, customer_id FROM customer_segments").fetchall() == [("new", "1")]
+    assert customers.execute(
+        "SELECT segment_id, customer_id FROM customer_segments"
+    ).fetchall() == [("new", "1")]
 
 
 @pytest.mark.parametrize("rule", ["occupaton = 'student'", "age +", "age"])
-def test_a_bad_rule_names_the_persona_and_the_fix(customers: duckdb.DuckDBPyConnection, rule: str) -> None:
-    with pytest.raises(ConfigError, match="persona 'Broken'.*fix `where`"):
+def test_a_bad_rule_names_the_persona_and_the_fix(
+    customers: duckdb.DuckDBPyConnection, rule: str
+) -> None:
+    with pytest.raises(ConfigError, match=r"persona 'Broken'.*fix `where`"):
         build_segments(customers, personas=[PersonaRule(name="Broken", where=rule)])
     assert customers.execute("SELECT count(*) FROM segments").fetchone() == (0,)
 

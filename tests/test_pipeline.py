@@ -1,0 +1,207 @@
+"""End to end on the demo help desk: the Prefect flow finds the planted links and nothing else.
+
+One warehouse is built once per session (demo data -> ingest -> flow) and shared by the
+tests of this module, which only read it or work on copies.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+
+from persona_mining import db
+from persona_mining.config import load_config
+from persona_mining.demo import generate_demo
+from persona_mining.ingest import ingest_customers, ingest_tickets
+from persona_mining.link import link_issues
+
+pytestmark = pytest.mark.slow
+DEMO_CUSTOMERS = 1000
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -> dict[str, object]:
+    from flows.pipeline import persona_pipeline
+
+    root = tmp_path_factory.mktemp("demo")
+    generated = generate_demo(root / "data", seed=11, n_customers=DEMO_CUSTOMERS)
+    config_path = root / "persona-mining.toml"
+    config_path.write_text(
+        generated.config_path.read_text(encoding="utf-8")
+        + f'\n[warehouse]\npath = "{root / "persona.duckdb"}"\n[models]\ndir = "{root / "models"}"\n',
+        encoding="utf-8",
+    )
+    config = load_config(config_path)
+    con = db.connect(config.warehouse.path)
+    ingest_customers(con, path=generated.customers_path)
+    ingest_tickets(con, path=generated.tickets_path)
+    con.close()
+    summary = persona_pipeline(config_path=str(config_path))
+    return {"root": root, "config": config, "summary": summary, "generated": generated}
+
+
+def connect(demo_run: dict[str, object], *, copy: bool = False) -> duckdb.DuckDBPyConnection:
+    path = demo_run["config"].warehouse.path  # type: ignore[attr-defined]
+    if copy:
+        target = Path(str(path) + ".copy.duckdb")
+        shutil.copy(path, target)
+        return db.connect(target)
+    return db.connect(path, read_only=True)
+
+
+def significant_links(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
+    """Significant over-indexed (persona, issue) pairs, topics mapped to their majority demo issue."""
+    majority = dict(
+        con.execute(
+            """SELECT topic_id, mode(demo_issue) FROM v_ticket_topics JOIN tickets USING (ticket_id)
+            GROUP BY topic_id"""
+        ).fetchall()
+    )
+    rows = con.execute(
+        "SELECT persona, topic_id FROM v_issue_by_persona WHERE significant AND lift > 1"
+    ).fetchall()
+    return {(persona, majority[topic]) for persona, topic in rows}
+
+
+def test_the_flow_runs_every_stage(demo_run: dict[str, object]) -> None:
+    summary = demo_run["summary"]
+    assert set(summary) == {"prepare", "embed", "topics", "segments", "link", "personas"}  # type: ignore[arg-type]
+    assert summary["topics"]["refit"] and summary["topics"]["topics"] >= 10  # type: ignore[index]
+    model_dir = Path(summary["topics"]["model_id"])  # type: ignore[index]
+    saved = demo_run["config"].models.dir / model_dir  # type: ignore[attr-defined]
+    manifest = json.loads((saved / "manifest.json").read_text())
+    assert manifest["n_tickets"] == summary["prepare"]["tickets"]  # type: ignore[index]
+    assert (saved / "bertopic" / "topic_embeddings.safetensors").exists()
+    assert "bertopic" in manifest["versions"]
+
+
+def test_planted_links_are_recovered_with_precision_and_recall(demo_run: dict[str, object]) -> None:
+    from persona_mining.demo import planted_links
+
+    con = connect(demo_run)
+    found = significant_links(con)
+    con.close()
+    planted = set(planted_links())
+    precision = len(found & planted) / max(1, len(found))
+    recall = len(found & planted) / len(planted)
+    assert precision >= 0.9, sorted(found - planted)
+    assert recall >= 0.9, sorted(planted - found)
+
+
+def test_shuffled_personas_have_no_significant_link(demo_run: dict[str, object]) -> None:
+    con = connect(demo_run, copy=True)
+    customers = [
+        r[0]
+        for r in con.execute("SELECT customer_id FROM customers ORDER BY customer_id").fetchall()
+    ]
+    shuffled = np.random.default_rng(2026).permutation(customers).tolist()
+    con.execute("CREATE TEMP TABLE shuffle (old VARCHAR, new VARCHAR)")
+    con.executemany(
+        "INSERT INTO shuffle VALUES (?, ?)", list(zip(customers, shuffled, strict=True))
+    )
+    con.execute(
+        "UPDATE customer_segments SET customer_id = s.new FROM shuffle s WHERE customer_id = s.old"
+    )
+    link_issues(con, config=demo_run["config"].link)  # type: ignore[attr-defined]
+    significant = con.execute("SELECT count(*) FROM issue_by_persona WHERE significant").fetchone()
+    con.close()
+    assert significant == (0,)
+
+
+def test_topics_have_readable_distinct_labels(demo_run: dict[str, object]) -> None:
+    con = connect(demo_run)
+    labels = [
+        r[0] for r in con.execute("SELECT label FROM v_topics WHERE topic_id <> -1").fetchall()
+    ]
+    con.close()
+    assert len(labels) == len(set(labels))
+    for label in labels:
+        assert "_" not in label and "[" not in label and 2 <= len(label) <= 60, label
+
+
+def test_profiles_list_challenges_with_evidence_and_pii_free_questions(
+    demo_run: dict[str, object],
+) -> None:
+    con = connect(demo_run)
+    rows = con.execute(
+        "SELECT persona, kind, challenges, questions, summary FROM v_persona_profiles"
+    ).fetchall()
+    con.close()
+    assert {r[0] for r in rows} == {p.name for p in demo_run["config"].personas}  # type: ignore[attr-defined]
+    for persona, kind, challenges, questions, summary in rows:
+        challenges = json.loads(challenges)
+        assert challenges, persona
+        for challenge in challenges:
+            assert challenge["lift"] > 1 and challenge["ci_low"] > 1 and challenge["q_value"] < 0.05
+        asked = [q for qs in json.loads(questions).values() for q in qs]
+        assert asked and not any("@" in q for q in asked)
+        assert persona in summary
+        if kind == "negative":
+            assert "negative persona" in summary
+
+
+def test_a_second_run_reuses_everything_and_assigns_only_new_tickets(
+    demo_run: dict[str, object], tmp_path: Path
+) -> None:
+    from flows.pipeline import run_stages
+
+    con = connect(demo_run, copy=True)
+    copy_path = Path(str(demo_run["config"].warehouse.path) + ".copy.duckdb")  # type: ignore[attr-defined]
+    new = tmp_path / "new.csv"
+    new.write_text(
+        "ticket_id,customer_id,created_at,subject,body\n"
+        "NEW-1,,2026-04-01T10:00:00,App keeps crashing,The app crashes every time I open my orders. Can you fix it?\n"
+        "NEW-2,,2026-04-01T11:00:00,Refund,I returned the blender two weeks ago. Where is my refund?\n",
+        encoding="utf-8",
+    )
+    ingest_tickets(con, path=new)
+    models_before = con.execute("SELECT count(*) FROM topic_models").fetchone()
+    con.close()
+    import dataclasses
+
+    from persona_mining.config import WarehouseConfig
+
+    config = dataclasses.replace(demo_run["config"], warehouse=WarehouseConfig(path=copy_path))  # type: ignore[type-var]
+    summary = run_stages_in_flow(run_stages, config)
+    assert summary["prepare"]["prepared"] == 2
+    assert summary["embed"]["embedded"] == 2
+    assert not summary["topics"]["refit"] and summary["topics"]["tickets"] == 2
+    con = db.connect(copy_path, read_only=True)
+    assert con.execute("SELECT count(*) FROM topic_models").fetchone() == models_before
+    labels = dict(
+        con.execute(
+            "SELECT ticket_id, topic_label FROM v_ticket_topics WHERE ticket_id LIKE 'NEW-%'"
+        ).fetchall()
+    )
+    con.close()
+    assert set(labels) == {"NEW-1", "NEW-2"}
+
+
+def run_stages_in_flow(run_stages, config):  # type: ignore[no-untyped-def]
+    from prefect import flow
+
+    @flow(name="persona-pipeline-test")
+    def wrapper():  # type: ignore[no-untyped-def]
+        return run_stages(config)
+
+    return wrapper()
+
+
+def test_topics_match_the_planted_issues(demo_run: dict[str, object]) -> None:
+    """Most topics are dominated by one true issue: the clustering found the intents."""
+    con = connect(demo_run)
+    rows = con.execute(
+        "SELECT topic_id, demo_issue FROM v_ticket_topics JOIN tickets USING (ticket_id) WHERE topic_id <> -1"
+    ).fetchall()
+    con.close()
+    by_topic: dict[int, Counter[str]] = {}
+    for topic, issue in rows:
+        by_topic.setdefault(topic, Counter())[issue] += 1
+    purity = sum(c.most_common(1)[0][1] for c in by_topic.values()) / len(rows)
+    assert purity >= 0.8
