@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from persona_mining.config import Config, load_config
 from persona_mining.errors import ConfigError, PersonaMiningError
@@ -23,8 +24,9 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+# Ticket text and labels are untrusted: never parse them as rich markup.
+console = Console(markup=False, highlight=False)
+err_console = Console(stderr=True, markup=False, highlight=False)
 T = TypeVar("T")
 
 DbOption = Annotated[
@@ -65,7 +67,7 @@ def _guard(action: Callable[[], T]) -> T:
     try:
         return action()
     except PersonaMiningError as e:
-        err_console.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
+        err_console.print(Text("error: ", style="bold red") + Text(str(e)), soft_wrap=True)
         raise typer.Exit(2) from e
 
 
@@ -142,10 +144,10 @@ def _print_ingest(result: Any) -> None:
     console.print(
         f"{result.kind}: read {result.read}, new {result.new}, updated {result.updated}, "
         f"unchanged {result.unchanged}, rejected {result.rejected} ({result.seconds:.1f}s)",
-        highlight=False,
+        soft_wrap=True,
     )
     for reason, count in sorted(result.rejects_by_reason.items(), key=lambda kv: -kv[1]):
-        console.print(f"  rejected {count}: {reason}", highlight=False)
+        console.print(f"  rejected {count}: {reason}", soft_wrap=True)
 
 
 @app.command()
@@ -192,7 +194,7 @@ def _print_run(summary: dict[str, Any]) -> None:
         f"topics: {topics['topics']} topics, {topics['unclustered']} unclustered, "
         f"{'refit' if topics['refit'] else 'assigned'} {topics['tickets']} tickets ({topics['seconds']:.1f}s); "
         f"link: {link['significant']} significant cells of {link['cells']}",
-        highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -216,7 +218,7 @@ def demo(
         generated = generate_demo(out, seed=seed, n_customers=customers)
         console.print(
             f"demo data: {generated.n_customers} customers, {generated.n_tickets} tickets in {out}",
-            highlight=False,
+            soft_wrap=True,
         )
         cfg = _config(config or generated.config_path, db)
         con = warehouse.connect(cfg.warehouse.path)
@@ -272,7 +274,7 @@ def _print_table(
         if out_csv is not None:
             out_csv.parent.mkdir(parents=True, exist_ok=True)
             con.execute(f"COPY ({_TABLE_SQL}) TO '{_sql_path(out_csv)}' (HEADER, DELIMITER ',')")
-            err_console.print(f"wrote {out_csv}", highlight=False)
+            err_console.print(f"wrote {out_csv}", soft_wrap=True)
         query = _TABLE_SQL + ("" if show_all else " WHERE significant")
         if limit > 0:
             query += f" LIMIT {int(limit)}"

@@ -105,8 +105,9 @@ class TopicsConfig:
 
     Attributes:
         min_topic_size: smallest cluster HDBSCAN may call a topic; 0 picks it from the data
-            (about 0.5% of the tickets, at least 10).
-        n_neighbors: UMAP neighbourhood size.
+            (1% of the tickets, at least 10: recurring issues, not one-off phrasings).
+        n_neighbors: UMAP neighbourhood size; larger than BERTopic's 15 so that topics follow
+            intents rather than the products or wording that tickets share.
         n_components: UMAP output dimensions.
         seed: seed of every random step, so that a refit on the same data gives the same topics.
         outlier_threshold: a ticket HDBSCAN leaves unclustered is assigned to its most similar
@@ -116,7 +117,7 @@ class TopicsConfig:
     """
 
     min_topic_size: int = 0
-    n_neighbors: int = 15
+    n_neighbors: int = 50
     n_components: int = 5
     seed: int = 42
     outlier_threshold: float = 0.6

@@ -84,7 +84,7 @@ def fit_topics(
         )
     texts, phrases = _texts_and_phrases(con, ids)
     docs = [_PLACEHOLDER.sub(" ", t) for t in texts]
-    min_topic_size = config.min_topic_size or max(10, round(0.005 * len(ids)))
+    min_topic_size = config.min_topic_size or max(10, round(0.01 * len(ids)))
     model, assigned = _fit_bertopic(docs, vectors, config, min_topic_size)
     assigned, similarity, centroids = _apply_outlier_policy(
         assigned, vectors, config.outlier_threshold

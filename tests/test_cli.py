@@ -1,0 +1,81 @@
+"""The command line: options, output formats, errors as one line with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from persona_mining.cli import app
+from tests.conftest import write
+
+runner = CliRunner()
+
+
+def test_help_lists_the_contract_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("demo", "ingest", "run", "table", "sql"):
+        assert command in result.output
+
+
+def test_ingest_prints_a_summary_with_reject_reasons(tmp_path: Path) -> None:
+    tickets = write(
+        tmp_path / "t.csv",
+        "Ticket ID,created_at,body\n1,2026-01-01,hello\n2,never,bad date\n",
+    )
+    db = tmp_path / "w.duckdb"
+    result = runner.invoke(app, ["ingest", "--tickets", str(tickets), "--map", "ticket_id=Ticket ID", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert "read 2, new 1" in result.output and "unparseable created_at" in result.output
+
+
+def test_ingest_exits_non_zero_when_nothing_usable_was_read(tmp_path: Path) -> None:
+    tickets = write(tmp_path / "t.csv", "ticket_id,created_at,body\n1,never,x\n")
+    result = runner.invoke(app, ["ingest", "--tickets", str(tickets), "--db", str(tmp_path / "w.duckdb")])
+    assert result.exit_code == 1
+
+
+def test_errors_are_one_line_and_exit_code_two(tmp_path: Path) -> None:
+    tickets = write(tmp_path / "t.csv", "id,created_at,body\n1,2026-01-01,x\n")
+    result = runner.invoke(app, ["ingest", "--tickets", str(tickets), "--db", str(tmp_path / "w.duckdb")])
+    assert result.exit_code == 2
+    assert "column 'ticket_id' missing" in result.output and "Traceback" not in result.output
+
+
+def test_a_bad_mapping_option_is_reported(tmp_path: Path) -> None:
+    tickets = write(tmp_path / "t.csv", "ticket_id,created_at,body\n1,2026-01-01,x\n")
+    result = runner.invoke(app, ["ingest", "--tickets", str(tickets), "--map", "ticket", "--db", str(tmp_path / "w.duckdb")])
+    assert result.exit_code == 2 and "CANONICAL=COLUMN" in result.output
+
+
+def test_sql_is_read_only_and_formats_json(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    tickets = write(tmp_path / "t.csv", "ticket_id,created_at,body\n1,2026-01-01,x\n")
+    runner.invoke(app, ["ingest", "--tickets", str(tickets), "--db", str(db)])
+    result = runner.invoke(app, ["sql", "SELECT ticket_id, body FROM tickets", "--db", str(db), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == [{"ticket_id": "1", "body": "x"}]
+    result = runner.invoke(app, ["sql", "DELETE FROM tickets", "--db", str(db)])
+    assert result.exit_code == 2 and "read-only" in result.output.lower()
+
+
+def test_table_on_an_empty_warehouse_says_so(tmp_path: Path) -> None:
+    db = tmp_path / "w.duckdb"
+    tickets = write(tmp_path / "t.csv", "ticket_id,created_at,body\n1,2026-01-01,x\n")
+    runner.invoke(app, ["ingest", "--tickets", str(tickets), "--db", str(db)])
+    result = runner.invoke(app, ["table", "--db", str(db)])
+    assert result.exit_code == 0 and "no rows" in result.output
+
+
+def test_the_library_never_imports_prefect() -> None:
+    code = (
+        "import sys, persona_mining.ingest, persona_mining.prepare, persona_mining.embed, "
+        "persona_mining.topics, persona_mining.segments, persona_mining.link, persona_mining.personas, "
+        "persona_mining.cli; print('prefect' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
