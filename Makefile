@@ -10,7 +10,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.prefect/numba-cache
 
-.PHONY: help setup demo test lint format typecheck bench clean
+.PHONY: help setup demo test lint format typecheck clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,16 +30,13 @@ test: setup ## Run the test suite
 	$(BIN)/python -m pytest -q
 
 lint: setup ## ruff (lint and format check) and mypy
-	$(BIN)/ruff check persona_mining flows tests bench
-	$(BIN)/ruff format --check persona_mining flows tests bench
+	$(BIN)/ruff check persona_mining flows tests
+	$(BIN)/ruff format --check persona_mining flows tests
 	$(BIN)/mypy persona_mining
 
 format: setup ## Format the code with ruff
-	$(BIN)/ruff format persona_mining flows tests bench
-	$(BIN)/ruff check --fix persona_mining flows tests bench
-
-bench: setup ## Measure speed per stage (see bench/RESULTS.md)
-	$(BIN)/python bench/run.py
+	$(BIN)/ruff format persona_mining flows tests
+	$(BIN)/ruff check --fix persona_mining flows tests
 
 clean: ## Remove the warehouse, saved models and caches (not .venv)
 	rm -rf warehouse/*.duckdb warehouse/*.duckdb.wal warehouse/demo models/topics-* .prefect .pytest_cache

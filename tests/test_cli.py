@@ -28,27 +28,44 @@ def test_ingest_prints_a_summary_with_reject_reasons(tmp_path: Path) -> None:
         "Ticket ID,created_at,body\n1,2026-01-01,hello\n2,never,bad date\n",
     )
     db = tmp_path / "w.duckdb"
-    result = runner.invoke(app, ["ingest", "--tickets", str(tickets), "--map", "ticket_id=Ticket ID", "--db", str(db)])
+    result = runner.invoke(
+        app, ["ingest", "--tickets", str(tickets), "--map", "ticket_id=Ticket ID", "--db", str(db)]
+    )
     assert result.exit_code == 0, result.output
     assert "read 2, new 1" in result.output and "unparseable created_at" in result.output
 
 
 def test_ingest_exits_non_zero_when_nothing_usable_was_read(tmp_path: Path) -> None:
     tickets = write(tmp_path / "t.csv", "ticket_id,created_at,body\n1,never,x\n")
-    result = runner.invoke(app, ["ingest", "--tickets", str(tickets), "--db", str(tmp_path / "w.duckdb")])
+    result = runner.invoke(
+        app, ["ingest", "--tickets", str(tickets), "--db", str(tmp_path / "w.duckdb")]
+    )
     assert result.exit_code == 1
 
 
 def test_errors_are_one_line_and_exit_code_two(tmp_path: Path) -> None:
     tickets = write(tmp_path / "t.csv", "id,created_at,body\n1,2026-01-01,x\n")
-    result = runner.invoke(app, ["ingest", "--tickets", str(tickets), "--db", str(tmp_path / "w.duckdb")])
+    result = runner.invoke(
+        app, ["ingest", "--tickets", str(tickets), "--db", str(tmp_path / "w.duckdb")]
+    )
     assert result.exit_code == 2
     assert "column 'ticket_id' missing" in result.output and "Traceback" not in result.output
 
 
 def test_a_bad_mapping_option_is_reported(tmp_path: Path) -> None:
     tickets = write(tmp_path / "t.csv", "ticket_id,created_at,body\n1,2026-01-01,x\n")
-    result = runner.invoke(app, ["ingest", "--tickets", str(tickets), "--map", "ticket", "--db", str(tmp_path / "w.duckdb")])
+    result = runner.invoke(
+        app,
+        [
+            "ingest",
+            "--tickets",
+            str(tickets),
+            "--map",
+            "ticket",
+            "--db",
+            str(tmp_path / "w.duckdb"),
+        ],
+    )
     assert result.exit_code == 2 and "CANONICAL=COLUMN" in result.output
 
 
@@ -56,7 +73,9 @@ def test_sql_is_read_only_and_formats_json(tmp_path: Path) -> None:
     db = tmp_path / "w.duckdb"
     tickets = write(tmp_path / "t.csv", "ticket_id,created_at,body\n1,2026-01-01,x\n")
     runner.invoke(app, ["ingest", "--tickets", str(tickets), "--db", str(db)])
-    result = runner.invoke(app, ["sql", "SELECT ticket_id, body FROM tickets", "--db", str(db), "--format", "json"])
+    result = runner.invoke(
+        app, ["sql", "SELECT ticket_id, body FROM tickets", "--db", str(db), "--format", "json"]
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == [{"ticket_id": "1", "body": "x"}]
     result = runner.invoke(app, ["sql", "DELETE FROM tickets", "--db", str(db)])

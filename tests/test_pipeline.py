@@ -16,34 +16,10 @@ import numpy as np
 import pytest
 
 from persona_mining import db
-from persona_mining.config import load_config
-from persona_mining.demo import generate_demo
-from persona_mining.ingest import ingest_customers, ingest_tickets
+from persona_mining.ingest import ingest_tickets
 from persona_mining.link import link_issues
 
 pytestmark = pytest.mark.slow
-DEMO_CUSTOMERS = 1000
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) -> dict[str, object]:
-    from flows.pipeline import persona_pipeline
-
-    root = tmp_path_factory.mktemp("demo")
-    generated = generate_demo(root / "data", seed=11, n_customers=DEMO_CUSTOMERS)
-    config_path = root / "persona-mining.toml"
-    config_path.write_text(
-        generated.config_path.read_text(encoding="utf-8")
-        + f'\n[warehouse]\npath = "{root / "persona.duckdb"}"\n[models]\ndir = "{root / "models"}"\n',
-        encoding="utf-8",
-    )
-    config = load_config(config_path)
-    con = db.connect(config.warehouse.path)
-    ingest_customers(con, path=generated.customers_path)
-    ingest_tickets(con, path=generated.tickets_path)
-    con.close()
-    summary = persona_pipeline(config_path=str(config_path))
-    return {"root": root, "config": config, "summary": summary, "generated": generated}
 
 
 def connect(demo_run: dict[str, object], *, copy: bool = False) -> duckdb.DuckDBPyConnection:
