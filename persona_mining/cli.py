@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -54,6 +55,7 @@ def _environment() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("DO_NOT_TRACK", "1")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
@@ -312,19 +314,69 @@ def _emit(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, *, title: s
         for row in cells:
             sys.stdout.write("| " + " | ".join(v.replace("|", "\\|") for v in row) + " |\n")
         return
-    view = Table(title=title, show_lines=False, header_style="bold")
+    if not rows:
+        console.print(f"{title}: no rows" if title else "no rows")
+        return
+    if columns == _TABLE_COLUMNS:
+        columns, cells = _compact(rows)
+    view = Table(title=title or None, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
     for column in columns:
-        view.add_column(
-            column,
-            overflow="fold",
-            justify="right" if column not in {"persona", "issue"} else "left",
-        )
+        if column in _NUMERIC:
+            view.add_column(column, justify="right", no_wrap=True)
+        else:
+            view.add_column(column, overflow="fold", ratio=1)
     for row in cells:
         view.add_row(*row)
-    if not rows:
-        console.print(f"{title}: no rows")
-        return
     console.print(view)
+
+
+_TABLE_COLUMNS = [
+    "persona",
+    "issue",
+    "tickets",
+    "customers",
+    "share",
+    "baseline_share",
+    "lift",
+    "ci_low",
+    "ci_high",
+    "q_value",
+    "significant",
+]
+_NUMERIC = {
+    "tickets",
+    "customers",
+    "share",
+    "baseline_share",
+    "lift",
+    "ci_low",
+    "ci_high",
+    "q_value",
+    "p_value",
+    "95% CI",
+    "cust",
+    "sig",
+}
+
+
+def _compact(rows: list[tuple[Any, ...]]) -> tuple[list[str], list[list[str]]]:
+    """The issue-by-persona table narrowed to fit 80 columns: the interval in one cell."""
+    out = []
+    for persona, issue, tickets, customers, _share, _base, lift, low, high, q, significant in rows:
+        interval = f"{low:.2f}-{high:.2f}" if low is not None and high is not None else ""
+        out.append(
+            [
+                str(persona),
+                str(issue),
+                str(tickets),
+                str(customers),
+                _format("lift", lift),
+                interval,
+                _format("q_value", q),
+                "*" if significant else "",
+            ]
+        )
+    return ["persona", "issue", "tickets", "cust", "lift", "95% CI", "q", "sig"], out
 
 
 def _format(column: str, value: Any) -> str:
@@ -335,7 +387,7 @@ def _format(column: str, value: Any) -> str:
     if column in {"share", "baseline_share"}:
         return f"{value:.1%}"
     if column == "q_value" or column == "p_value":
-        return f"{value:.1e}" if value < 0.001 else f"{value:.3f}"
+        return f"{value:.0e}" if value < 0.001 else f"{value:.3f}"
     if isinstance(value, float):
         return f"{value:.2f}"
     return str(value)
