@@ -35,7 +35,12 @@ def test_every_view_and_table_is_documented() -> None:
     for view in db.view_names():
         assert f"### `{view}`" in WAREHOUSE_DOC, view
     con = db.connect(":memory:")
-    tables = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE NOT temporary").fetchall()]
+    tables = [
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE NOT temporary"
+        ).fetchall()
+    ]
     con.close()
     for table in tables:
         assert f"| `{table}` |" in WAREHOUSE_DOC, table
@@ -43,7 +48,9 @@ def test_every_view_and_table_is_documented() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("query", QUERIES, ids=[f"query{i}" for i in range(len(QUERIES))])
-def test_every_documented_query_runs_on_the_demo_warehouse(demo_run: dict[str, object], query: str) -> None:
+def test_every_documented_query_runs_on_the_demo_warehouse(
+    demo_run: dict[str, object], query: str
+) -> None:
     con = db.connect(demo_run["config"].warehouse.path, read_only=True)  # type: ignore[attr-defined]
     try:
         rows = con.execute(query).fetchall()
