@@ -56,4 +56,5 @@ def test_every_documented_query_runs_on_the_demo_warehouse(
         rows = con.execute(query).fetchall()
     finally:
         con.close()
-    assert rows, query
+    # The demo data is clean, so only the rejects query may come back empty there.
+    assert rows or "ingest_rejects" in query, query
