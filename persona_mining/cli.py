@@ -98,6 +98,19 @@ def ingest(
         list[str] | None,
         typer.Option("--customer-map", help="Customer column mapping CANONICAL=COLUMN."),
     ] = None,
+    preset: Annotated[
+        str | None, typer.Option("--preset", help="Help-desk export format: zendesk.")
+    ] = None,
+    where: Annotated[
+        str | None,
+        typer.Option(
+            "--where",
+            help="Keep only ticket rows matching this condition, e.g. \"inbound = 'True'\".",
+        ),
+    ] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Ignore the watermark: read every row again.")
+    ] = False,
     db: DbOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -118,8 +131,17 @@ def ingest(
         con = warehouse.connect(cfg.warehouse.path)
         try:
             results = []
+            chosen = preset if preset is not None else cfg.ingest.preset
             if customers is not None:
-                results.append(ingest_customers(con, path=customers, columns=cust_map))
+                results.append(
+                    ingest_customers(
+                        con,
+                        path=customers,
+                        columns=cust_map,
+                        preset=chosen,
+                        drop_columns=cfg.ingest.drop_customer_columns,
+                    )
+                )
             if tickets is not None:
                 results.append(
                     ingest_tickets(
@@ -127,6 +149,10 @@ def ingest(
                         path=tickets,
                         columns=ticket_map,
                         max_text_chars=cfg.ingest.max_text_chars,
+                        preset=chosen,
+                        where=where if where is not None else cfg.ingest.where,
+                        drop_columns=cfg.ingest.drop_columns,
+                        full=full,
                     )
                 )
         finally:
@@ -145,7 +171,9 @@ def ingest(
 def _print_ingest(result: Any) -> None:
     console.print(
         f"{result.kind}: read {result.read}, new {result.new}, updated {result.updated}, "
-        f"unchanged {result.unchanged}, rejected {result.rejected} ({result.seconds:.1f}s)",
+        f"unchanged {result.unchanged}, rejected {result.rejected}"
+        + (f", skipped {result.skipped} older than the watermark" if result.skipped else "")
+        + f" ({result.seconds:.1f}s)",
         soft_wrap=True,
     )
     for reason, count in sorted(result.rejects_by_reason.items(), key=lambda kv: -kv[1]):

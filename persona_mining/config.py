@@ -77,11 +77,20 @@ class IngestConfig:
         columns: canonical ticket column -> column name in the input file.
         customer_columns: canonical customer column -> column name in the input file.
         max_text_chars: subject + body longer than this is rejected (not truncated silently).
+        preset: "zendesk" reads Zendesk's ticket and users exports without a mapping.
+        where: a DuckDB condition over the input's columns (as text); rows that fail it are
+            recorded in ingest_rejects as excluded (e.g. "inbound = 'True'" for a tweet corpus).
+        drop_columns: ticket input columns not kept (glob patterns over normalised names).
+        drop_customer_columns: customer input columns not kept (e.g. names, e-mails).
     """
 
     columns: Mapping[str, str] = field(default_factory=dict)
     customer_columns: Mapping[str, str] = field(default_factory=dict)
     max_text_chars: int = 50_000
+    preset: str = ""
+    where: str = ""
+    drop_columns: tuple[str, ...] = ()
+    drop_customer_columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -255,6 +264,10 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
         if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
             raise ConfigError(f"{where}: expected a table of column names (strings)")
         return dict(value)
+    if isinstance(default, tuple):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
+        return tuple(value)
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true or false, got {value!r}")

@@ -10,15 +10,18 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from fnmatch import fnmatch
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from persona_mining.db import apply_views, quote_identifier, table_columns, transaction
-from persona_mining.errors import InputFileError
+from persona_mining.errors import ConfigError, InputFileError
 from persona_mining.readers import (
     BAD_ENCODING,
     RAW,
@@ -44,6 +47,39 @@ TIMESTAMP_FORMATS = (
     "%d.%m.%Y",
     "%a %b %d %H:%M:%S %z %Y",
 )
+#: Help-desk exports read without a mapping of their own: column mapping and columns not kept.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "zendesk": {
+        "tickets": {
+            "columns": {
+                "ticket_id": "id",
+                "customer_id": "requester_id",
+                "body": "description",
+                "channel": "via.channel",
+            },
+            "drop": ("url", "raw_subject", "via_source_*", "*_ids", "external_id"),
+        },
+        "customers": {
+            "columns": {"customer_id": "id"},
+            # Names, e-mails and phone numbers identify people: they never enter the warehouse.
+            "drop": (
+                "url",
+                "name",
+                "email",
+                "phone",
+                "shared_phone_number",
+                "photo*",
+                "signature",
+                "details",
+                "notes",
+                "alias",
+                "remote_photo_url",
+                "external_id",
+                "*_ids",
+            ),
+        },
+    },
+}
 _TICKET_CORE = (
     "ticket_id",
     "customer_id",
@@ -67,6 +103,7 @@ class IngestResult:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
+    skipped: int = 0
     rejected: int = 0
     rejects_by_reason: Mapping[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -81,6 +118,7 @@ class IngestResult:
             new=self.new + other.new,
             updated=self.updated + other.updated,
             unchanged=self.unchanged + other.unchanged,
+            skipped=self.skipped + other.skipped,
             rejected=self.rejected + other.rejected,
             rejects_by_reason=dict(reasons),
             seconds=self.seconds + other.seconds,
@@ -93,6 +131,8 @@ class _UpsertCounts:
     updated: int
     unchanged: int
     reasons: Counter[str]
+    skipped: int = 0
+    newest: datetime | None = None
 
 
 def ingest_tickets(
@@ -101,18 +141,39 @@ def ingest_tickets(
     path: Path,
     columns: Mapping[str, str] | None = None,
     max_text_chars: int = 50_000,
+    preset: str = "",
+    where: str = "",
+    drop_columns: Sequence[str] = (),
+    full: bool = False,
 ) -> IngestResult:
     """Upsert the tickets of a file (or of every file in a folder).
 
+    Rows whose `updated_at` is older than the source's watermark (the newest `updated_at`
+    an earlier ingest of the same file or folder stored) were read before and are skipped,
+    unless `full` is set.
+
     Args:
         con: warehouse connection.
-        path: a CSV/JSONL/Parquet file or a folder of them.
+        path: a CSV/JSONL/Parquet file, a help-desk export page, or a folder of them.
         columns: canonical column -> input column name, for exports with other names.
         max_text_chars: rows whose subject + body are longer are rejected.
+        preset: "zendesk" for Zendesk's ticket export (mapping and dropped columns preset).
+        where: a DuckDB condition over the input's (normalised) columns; other rows are
+            recorded in `ingest_rejects` as excluded.
+        drop_columns: input columns not to keep (glob patterns over normalised names).
+        full: ignore the watermark and read every row.
     """
+    options = _options("tickets", columns, preset, where, drop_columns, max_text_chars)
+    key = f"tickets:{Path(path).resolve()}"
+    watermark = None if full else _watermark(con, key)
     total = IngestResult(kind="tickets", sources=())
+    newest: datetime | None = None
     for file in input_files(Path(path)):
-        total = total + _ingest_one(con, file, "tickets", columns or {}, max_text_chars)
+        result, file_newest = _ingest_one(con, file, "tickets", options, watermark)
+        total = total + result
+        newest = max(filter(None, [newest, file_newest]), default=None)
+    if newest is not None:
+        _store_watermark(con, key, newest)
     return total
 
 
@@ -121,35 +182,99 @@ def ingest_customers(
     *,
     path: Path,
     columns: Mapping[str, str] | None = None,
+    preset: str = "",
+    drop_columns: Sequence[str] = (),
 ) -> IngestResult:
-    """Upsert the customers of a file (or folder): `customer_id` plus attribute columns."""
+    """Upsert the customers of a file (or folder): `customer_id` plus attribute columns.
+
+    Args:
+        con: warehouse connection.
+        path: a file, a help-desk users export page, or a folder of them.
+        columns: canonical column -> input column name.
+        preset: "zendesk" for Zendesk's users export (id as customer_id; names, emails and
+            phone numbers are not kept).
+        drop_columns: input columns not to keep (glob patterns over normalised names).
+    """
+    options = _options("customers", columns, preset, "", drop_columns, 0)
     total = IngestResult(kind="customers", sources=())
     for file in input_files(Path(path)):
-        total = total + _ingest_one(con, file, "customers", columns or {}, 0)
+        total = total + _ingest_one(con, file, "customers", options, None)[0]
     return total
+
+
+@dataclass(frozen=True)
+class _Options:
+    mapping: Mapping[str, str]
+    where: str
+    drop: tuple[str, ...]
+    max_text_chars: int
+
+
+def _options(
+    kind: str,
+    columns: Mapping[str, str] | None,
+    preset: str,
+    where: str,
+    drop_columns: Sequence[str],
+    max_text_chars: int,
+) -> _Options:
+    if preset and preset not in PRESETS:
+        raise ConfigError(f"ingest preset {preset!r}: unknown; known presets are {sorted(PRESETS)}")
+    base = PRESETS[preset][kind] if preset else {"columns": {}, "drop": ()}
+    return _Options(
+        mapping={**base["columns"], **(columns or {})},
+        where=where.strip(),
+        drop=(*base["drop"], *drop_columns),
+        max_text_chars=max_text_chars,
+    )
+
+
+def _watermark(con: duckdb.DuckDBPyConnection, key: str) -> datetime | None:
+    rows = con.execute("SELECT watermark FROM ingest_watermarks WHERE source = ?", [key]).fetchall()
+    return rows[0][0] if rows else None
+
+
+def _store_watermark(con: duckdb.DuckDBPyConnection, key: str, newest: datetime) -> None:
+    con.execute(
+        """INSERT INTO ingest_watermarks (source, watermark, updated_at) VALUES (?, ?, now())
+        ON CONFLICT (source) DO UPDATE SET watermark = greatest(ingest_watermarks.watermark,
+            excluded.watermark), updated_at = excluded.updated_at""",
+        [key, newest],
+    )
 
 
 def _ingest_one(
     con: duckdb.DuckDBPyConnection,
     file: Path,
     kind: str,
-    mapping: Mapping[str, str],
-    max_text_chars: int,
-) -> IngestResult:
+    options: _Options,
+    watermark: datetime | None,
+) -> tuple[IngestResult, datetime | None]:
     started = time.perf_counter()
     batch = read_file(file)
-    renames = _resolve_mapping(batch, mapping)
+    table = _with_generated_columns(batch, options.mapping)
+    renames = _resolve_mapping(
+        batch, {k: v for k, v in options.mapping.items() if not v.startswith("@")}
+    )
+    dropped = {
+        c
+        for c in table.column_names
+        if not c.startswith("__") and c not in renames and any(fnmatch(c, p) for p in options.drop)
+    }
     source = str(file.resolve())
     stage = con  # temp tables are per connection: staging shares the writer's connection
     try:
-        stage.register("__input", batch.table)
+        stage.register("__input", table)
         select = ", ".join(
             f"{quote_identifier(c)} AS {quote_identifier(renames.get(c, c))}"
-            for c in batch.table.column_names
+            for c in table.column_names
+            if c not in dropped
         )
         stage.execute(f"CREATE OR REPLACE TEMP TABLE __stage AS SELECT {select} FROM __input")
         stage.unregister("__input")
         present = set(table_columns(stage, "__stage"))
+        if options.where:
+            _check_where(stage, file, options.where)
         if kind == "tickets":
             _require(file, present, ("ticket_id", "created_at"), "ticket", "[ingest.columns]")
             if not present & {"subject", "body"}:
@@ -158,7 +283,7 @@ def _ingest_one(
                     'column with [ingest.columns] body = "..." (or --map body=COLUMN)'
                 )
             with transaction(con):
-                counts = _upsert_tickets(con, stage, present, source, max_text_chars)
+                counts = _upsert_tickets(con, stage, present, source, options, watermark)
                 _store_rejects(con, batch, source)
         else:
             _require(file, present, ("customer_id",), "customer", "[ingest.customer_columns]")
@@ -168,20 +293,57 @@ def _ingest_one(
         apply_views(con)
         reasons = Counter(_reason_kind(r.reason) for r in batch.rejects)
         reasons.update(counts.reasons)
-        return IngestResult(
+        result = IngestResult(
             kind=kind,
             sources=(str(file),),
             read=batch.table.num_rows + len(batch.rejects),
             new=counts.new,
             updated=counts.updated,
             unchanged=counts.unchanged,
+            skipped=counts.skipped,
             rejected=sum(reasons.values()),
             rejects_by_reason=dict(reasons),
             seconds=time.perf_counter() - started,
         )
+        return result, counts.newest
     finally:
         stage.execute("DROP TABLE IF EXISTS __stage")
         stage.execute("DROP TABLE IF EXISTS __valid")
+
+
+def _with_generated_columns(batch: RawBatch, mapping: Mapping[str, str]) -> pa.Table:
+    """Add the columns a mapping generates: `@row` (file name and row) and `@file_time`."""
+    table = batch.table
+    rows = table.column(ROW).to_pylist()
+    for target, value in mapping.items():
+        if value == "@row":
+            generated = pa.array([f"{batch.path.name}:{r}" for r in rows], pa.string())
+        elif value == "@file_time":
+            stamp = datetime.fromtimestamp(batch.path.stat().st_mtime, UTC).isoformat()
+            generated = pa.array([stamp] * len(rows), pa.string())
+        elif value.startswith("@"):
+            raise ConfigError(
+                f"mapping {target} = {value!r}: unknown generator; use '@row' (an id made of the "
+                "file name and row number) or '@file_time' (the file's modification time)"
+            )
+        else:
+            continue
+        if target in table.column_names:
+            table = table.drop_columns([target])
+        table = table.append_column(target, generated)
+    return table
+
+
+def _check_where(stage: duckdb.DuckDBPyConnection, file: Path, where: str) -> None:
+    try:
+        dtype = stage.execute(f"DESCRIBE SELECT ({where}) AS keep FROM __stage").fetchall()[0][1]
+    except duckdb.Error as e:
+        raise ConfigError(
+            f"ingest filter `{where}` on {file}: not a valid condition over the file's columns "
+            f"({str(e).splitlines()[0]}); columns are compared as text, e.g. inbound = 'True'"
+        ) from e
+    if dtype != "BOOLEAN":
+        raise ConfigError(f"ingest filter `{where}` on {file}: gives {dtype}, not true/false")
 
 
 def _resolve_mapping(batch: RawBatch, mapping: Mapping[str, str]) -> dict[str, str]:
@@ -290,8 +452,17 @@ def _upsert_tickets(
     stage: duckdb.DuckDBPyConnection,
     present: set[str],
     source: str,
-    max_text_chars: int,
+    options: _Options,
+    watermark: datetime | None,
 ) -> _UpsertCounts:
+    max_text_chars = options.max_text_chars
+    excluded = (
+        f"WHEN NOT coalesce(({options.where}), false) THEN 'excluded by the ingest filter: "
+        + options.where.replace("'", "''")
+        + "'"
+        if options.where
+        else ""
+    )
     extras = [c for c in _extras(present, _TICKET_CORE) if c not in _TICKET_INTERNAL]
     renamed_internal = [c for c in _extras(present, _TICKET_CORE) if c in _TICKET_INTERNAL]
     for column in renamed_internal:
@@ -323,6 +494,7 @@ def _upsert_tickets(
         + [f"{quote_identifier(c)}::VARCHAR" for c in types]
     )
     reason = f"""CASE
+        {excluded}
         WHEN {BAD_ENCODING} THEN 'bad encoding: the row is not UTF-8; re-export the file as UTF-8'
         WHEN nullif(trim(ticket_id), '') IS NULL THEN 'missing ticket_id: every ticket needs an id'
         WHEN nullif(trim(created_at), '') IS NULL THEN 'missing created_at: every ticket needs a creation time'
@@ -359,7 +531,11 @@ def _upsert_tickets(
     _insert_rejects_from_stage(con, source)
     columns = [*_TICKET_CORE, "raw_hash", "row_hash", *types]
     listed = ", ".join(quote_identifier(c) for c in columns)
-    winners = """SELECT * FROM __valid WHERE reason IS NULL
+    # The watermark comes from the warehouse itself (a timestamp), never from input text.
+    fresh = "reason IS NULL" + (
+        f" AND updated_at >= TIMESTAMP '{watermark.isoformat(sep=' ')}'" if watermark else ""
+    )
+    winners = f"""SELECT * FROM __valid WHERE {fresh}
         QUALIFY row_number() OVER (PARTITION BY ticket_id ORDER BY updated_at DESC, row_number DESC) = 1"""
     counts = con.execute(
         f"""SELECT count(*) FILTER (WHERE t.ticket_id IS NULL),
@@ -378,14 +554,18 @@ def _upsert_tickets(
         source = excluded.source, ingested_at = excluded.ingested_at""",
         [source],
     )
-    valid_rows = stage.execute("SELECT count(*) FROM __valid WHERE reason IS NULL").fetchone()
-    assert valid_rows is not None
-    reasons = _stage_reasons(stage)
+    valid = stage.execute(
+        f"SELECT count(*) FILTER (WHERE {fresh}), count(*) FILTER (WHERE reason IS NULL), "
+        "max(updated_at) FILTER (WHERE reason IS NULL) FROM __valid"
+    ).fetchone()
+    assert valid is not None
     return _UpsertCounts(
         new=counts[0],
         updated=counts[1],
-        unchanged=valid_rows[0] - counts[0] - counts[1],
-        reasons=reasons,
+        unchanged=valid[0] - counts[0] - counts[1],
+        reasons=_stage_reasons(stage),
+        skipped=valid[1] - valid[0],
+        newest=valid[2],
     )
 
 

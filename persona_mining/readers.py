@@ -25,6 +25,9 @@ JSON_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 SUPPORTED_SUFFIXES = CSV_SUFFIXES | JSON_SUFFIXES | PARQUET_SUFFIXES
 
+#: Keys under which help-desk exports wrap their records (Zendesk: tickets, users).
+EXPORT_WRAPPER_KEYS = ("tickets", "users", "organizations", "results", "records", "data")
+
 ROW = "__row"
 RAW = "__raw"
 BAD_ENCODING = "__bad_encoding"
@@ -231,18 +234,14 @@ def _read_json(path: Path, text: str, bad_lines: set[int]) -> RawBatch:
     stripped = text.lstrip()
     records: list[tuple[int, str, Any]] = []
     rejects: list[Reject] = []
-    if stripped.startswith("["):
-        try:
-            items = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise InputFileError(
-                f"input file {path}: is not valid JSON ({e}); a JSON array of objects or one "
-                "object per line (JSONL) is expected"
-            ) from e
+    whole = _whole_json(path, stripped)
+    if whole is not None:
         records = [
             (i + 1, _shorten(json.dumps(item, ensure_ascii=False)), item)
-            for i, item in enumerate(items)
+            for i, item in enumerate(whole)
         ]
+        if not records:
+            raise InputFileError(f"input file {path}: holds no JSON records")
     else:
         row_number = 0
         for line_number, line in enumerate(text.split("\n"), start=1):
@@ -295,6 +294,35 @@ def _read_json(path: Path, text: str, bad_lines: set[int]) -> RawBatch:
     raws = [raw for _, raw, _ in flat_records]
     table = _table(names, columns, rows, raws, [False] * len(rows))
     return RawBatch(path, table, tuple(sorted(rejects, key=lambda r: r.row_number)), original)
+
+
+def _whole_json(path: Path, stripped: str) -> list[Any] | None:
+    """The records of a file that is one JSON document, or None for JSON Lines.
+
+    A document is an array of records, a help-desk export page that wraps them
+    (Zendesk's `{"tickets": [...]}` or `{"users": [...]}`), or a single record.
+    """
+    if not stripped.startswith(("[", "{")):
+        return None
+    try:
+        document = json.loads(stripped)
+    except json.JSONDecodeError as e:
+        if stripped.startswith("{") and e.msg == "Extra data":
+            return None  # several objects: JSON Lines
+        if stripped.startswith("{") and "\n" in stripped.strip():
+            return None  # JSON Lines with a broken line: rejected line by line
+        raise InputFileError(
+            f"input file {path}: is not valid JSON ({e}); a JSON array of objects, an export "
+            "page such as Zendesk's, or one object per line (JSONL) is expected"
+        ) from e
+    if isinstance(document, list):
+        return document
+    if isinstance(document, dict):
+        for key in EXPORT_WRAPPER_KEYS:
+            if isinstance(document.get(key), list):
+                return list(document[key])
+        return [document]
+    raise InputFileError(f"input file {path}: holds a JSON {type(document).__name__}, not records")
 
 
 def _flatten(item: dict[str, Any], prefix: str = "") -> dict[str, str | None]:
