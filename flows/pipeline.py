@@ -58,6 +58,7 @@ def run_stages(config: Config, *, refit: bool = False) -> dict[str, Any]:
             con,
             nlp=nlp,
             spacy_model=config.prepare.spacy_model if not warning else "blank",
+            languages=config.prepare.languages,
             batch_size=config.prepare.batch_size,
             max_analysis_chars=config.prepare.max_analysis_chars,
         )

