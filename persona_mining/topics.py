@@ -412,7 +412,10 @@ def _store_assignments(
 def _save(model, manifest: dict[str, object], path: Path) -> Path:
     """Write the model folder atomically: a crash leaves no half-written model."""
     staging = path.with_name(f".{path.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
+    # Only one process writes to the warehouse (DuckDB's lock), so any other staging
+    # folder is the remains of a run that was killed mid-save.
+    for stale in path.parent.glob(".*.partial") if path.parent.exists() else []:
+        shutil.rmtree(stale, ignore_errors=True)
     staging.mkdir(parents=True)
     model.save(
         str(staging / "bertopic"),
