@@ -23,7 +23,7 @@ from persona_mining.nlp import load_pipeline
 from persona_mining.personas import build_profiles
 from persona_mining.prepare import prepare_tickets
 from persona_mining.segments import build_segments
-from persona_mining.topics import assign_topics, current_model, fit_topics
+from persona_mining.topics import assign_topics, fit_topics, refit_due
 
 prepare_task = task(prepare_tickets).with_options(name="prepare", cache_policy=NONE)
 embed_task = task(embed_tickets).with_options(name="embed", cache_policy=NONE)
@@ -68,12 +68,15 @@ def run_stages(config: Config, *, refit: bool = False) -> dict[str, Any]:
             batch_size=config.models.batch_size,
         )
         results["embed"] = embed_task(con, embedder=embedder)
-        if refit or current_model(con) is None:
+        due = refit_due(con, config=config.topics)
+        if refit or due:
+            logger.info("topics: refit (%s)", "asked for" if refit else due)
             results["topics"] = fit_task(
                 con,
                 config=config.topics,
                 embedding_model=embedder.name,
                 models_dir=config.models.dir,
+                embedder=embedder,
             )
         else:
             results["topics"] = assign_task(

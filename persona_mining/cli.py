@@ -422,6 +422,34 @@ def _format(column: str, value: Any) -> str:
 
 
 @app.command()
+def evaluate(
+    labels_column: Annotated[
+        str, typer.Option("--labels-column", help="Ticket column holding known labels (intents).")
+    ],
+    db: DbOption = None,
+    config: ConfigOption = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv, json or markdown.")] = "table",
+) -> None:
+    """Score the current topics against a label column: NMI, ARI, purity, coverage, topic count."""
+
+    def body() -> None:
+        from dataclasses import asdict
+
+        from persona_mining import db as warehouse
+        from persona_mining.evaluate import evaluate_topics
+
+        cfg = _config(config, db)
+        con = warehouse.connect(cfg.warehouse.path, read_only=True)
+        try:
+            result = asdict(evaluate_topics(con, labels_column=labels_column))
+        finally:
+            con.close()
+        _emit(["metric", "value"], [(k, v) for k, v in result.items()], fmt, title="Topic quality")
+
+    _guard(body)
+
+
+@app.command()
 def sql(
     query: Annotated[str, typer.Argument(help="A read-only SQL query over the warehouse.")],
     db: DbOption = None,

@@ -128,14 +128,24 @@ class TopicsConfig:
             topic when the cosine similarity to that topic's centroid is at least this; the rest
             stay "unclustered" (topic -1). 1.0 keeps every HDBSCAN outlier.
         top_n_words: keywords stored per topic.
+        match_threshold: cosine similarity of centroids at which a topic of a refit is the
+            same topic as one of the previous model (it keeps its key and label).
+        group_distance: cosine distance under which topics are merged into one group.
+        refit_after_days: a refit is due when the current model is older than this.
+        refit_unclustered_share: a refit is due when more than this share of the tickets
+            assigned since the last fit are left unclustered (the issues have drifted).
     """
 
     min_topic_size: int = 0
     n_neighbors: int = 50
     n_components: int = 5
     seed: int = 42
-    outlier_threshold: float = 0.6
+    outlier_threshold: float = 0.5
     top_n_words: int = 10
+    match_threshold: float = 0.8
+    group_distance: float = 0.3
+    refit_after_days: int = 7
+    refit_unclustered_share: float = 0.25
 
 
 @dataclass(frozen=True)

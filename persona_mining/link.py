@@ -68,28 +68,27 @@ def link_issues(con: duckdb.DuckDBPyConnection, *, config: LinkConfig) -> LinkRe
     segments = con.execute("SELECT segment_id FROM segments ORDER BY segment_id").fetchall()
     members = con.execute("SELECT segment_id, customer_id FROM customer_segments").fetchall()
     index = {c: i for i, c in enumerate(counts.customers)}
-    rows: list[dict[str, object]] = []
+    masks = {}
     for (sid,) in segments:
         mask = np.zeros(len(counts.customers), dtype=bool)
         for segment, customer in members:
             if segment == sid and customer in index:
                 mask[index[customer]] = True
+        masks[sid] = mask
+    rows: list[dict[str, object]] = []
+    for sid, mask in masks.items():
         rows += _segment_cells(sid, mask, counts, config)
     _add_q_values(rows, config)
+    grouped = _group_counts(con, model_id, counts)
+    group_rows: list[dict[str, object]] = []
+    for sid, mask in masks.items():
+        group_rows += _segment_cells(sid, mask, grouped, config)
+    _add_q_values(group_rows, config)
+    for row in group_rows:
+        row["group_id"] = row.pop("topic_id")
     with transaction(con):
-        con.execute("DELETE FROM issue_by_persona WHERE model_id = ?", [model_id])
-        if rows:
-            table = pa.Table.from_pylist([{**r, "model_id": model_id} for r in rows])
-            con.register("__cells", table)
-            con.execute(
-                """INSERT INTO issue_by_persona (segment_id, model_id, topic_id, tickets, customers,
-                    segment_tickets, segment_customers, share, baseline_share, lift, ci_low, ci_high,
-                    p_value, q_value, significant)
-                SELECT segment_id, model_id, topic_id, tickets, customers, segment_tickets,
-                    segment_customers, share, baseline_share, lift, ci_low, ci_high, p_value, q_value,
-                    significant FROM __cells"""
-            )
-            con.unregister("__cells")
+        _replace(con, "issue_by_persona", "topic_id", model_id, rows)
+        _replace(con, "issue_group_by_persona", "group_id", model_id, group_rows)
     significant = [r for r in rows if r["significant"]]
     return LinkResult(
         model_id=model_id,
@@ -98,6 +97,42 @@ def link_issues(con: duckdb.DuckDBPyConnection, *, config: LinkConfig) -> LinkRe
         over_indexed=sum(1 for r in significant if _lift_above_one(r)),
         seconds=time.perf_counter() - started,
     )
+
+
+def _replace(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    key: str,
+    model_id: str,
+    rows: list[dict[str, object]],
+) -> None:
+    """Replace one model's cells of a statistics table (the caller holds the transaction)."""
+    con.execute(f"DELETE FROM {table} WHERE model_id = ?", [model_id])
+    if not rows:
+        return
+    con.register("__cells", pa.Table.from_pylist([{**r, "model_id": model_id} for r in rows]))
+    columns = (
+        f"segment_id, model_id, {key}, tickets, customers, segment_tickets, segment_customers, "
+        "share, baseline_share, lift, ci_low, ci_high, p_value, q_value, significant"
+    )
+    con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM __cells")
+    con.unregister("__cells")
+
+
+def _group_counts(con: duckdb.DuckDBPyConnection, model_id: str, counts: _Counts) -> _Counts:
+    """The same counts with the topics of each group added up (groups as 'topics')."""
+    group_of = dict(
+        con.execute(
+            "SELECT topic_id, group_id FROM topics WHERE model_id = ? AND group_id IS NOT NULL",
+            [model_id],
+        ).fetchall()
+    )
+    groups = sorted({group_of[t] for t in counts.topics if t in group_of and group_of[t] >= 0})
+    by_group = np.zeros((len(counts.customers), len(groups)), dtype=np.float64)
+    for j, topic in enumerate(counts.topics):
+        if topic in group_of and group_of[topic] >= 0:
+            by_group[:, groups.index(group_of[topic])] += counts.by_topic[:, j]
+    return _Counts(counts.customers, groups, by_group, counts.total)
 
 
 def _lift_above_one(row: dict[str, object]) -> bool:

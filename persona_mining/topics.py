@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import platform
 import re
 import shutil
@@ -35,11 +34,11 @@ import pyarrow as pa
 
 from persona_mining.config import TopicsConfig
 from persona_mining.db import transaction
-from persona_mining.embed import load_vectors
+from persona_mining.embed import Embedder, load_vectors
 from persona_mining.errors import ModelError, StageError
+from persona_mining.topic_identity import UNCLUSTERED_KEY, PreviousTopic, group_topics, match_topics
+from persona_mining.topic_labels import UNCLUSTERED, describe_topics
 
-UNCLUSTERED = -1
-UNCLUSTERED_LABEL = "Unclustered"
 MIN_TICKETS_TO_FIT = 30
 _PLACEHOLDER = re.compile(r"\[[A-Z]+\]")
 _VERSIONED_PACKAGES = (
@@ -65,6 +64,11 @@ class TopicsResult:
     topics: int
     unclustered: int
     seconds: float
+    groups: int = 0
+    persisted: int = 0
+    new: int = 0
+    retired: int = 0
+    agreement: float | None = None
 
 
 def fit_topics(
@@ -73,8 +77,14 @@ def fit_topics(
     config: TopicsConfig,
     embedding_model: str,
     models_dir: Path,
+    embedder: Embedder | None = None,
 ) -> TopicsResult:
-    """Fit a new topic model on all prepared tickets, save it, and store its assignments."""
+    """Fit a new topic model on all prepared tickets, save it, and store its assignments.
+
+    Topics that persist from the previous model keep their key and label; see
+    `persona_mining.topic_identity`. With `embedder`, labels are the noun phrases closest in
+    meaning to each topic; without, the most distinctive ones.
+    """
     started = time.perf_counter()
     ids, vectors = load_vectors(con, model=embedding_model)
     if len(ids) < MIN_TICKETS_TO_FIT:
@@ -100,17 +110,32 @@ def fit_topics(
         )
     topic_ids = sorted(centroids)
     model.topic_embeddings_ = np.vstack([centroids[t] for t in topic_ids])
-    labels = _labels(model, assigned, phrases, topic_ids)
-    model.set_topic_labels({t: labels[t] for t in topic_ids})
+    keywords = {
+        t: [w for w, _ in (model.get_topic(t) or [])][: config.top_n_words] for t in topic_ids
+    }
+    described = describe_topics(
+        assigned, phrases, keywords, centroids, embed=embedder.encode if embedder else None
+    )
 
     params = {**asdict(config), "min_topic_size_used": min_topic_size}
     digest = hashlib.sha256(json.dumps([ids, params, embedding_model]).encode()).hexdigest()[:8]
     created = datetime.now(UTC).replace(tzinfo=None)
     model_id = f"topics-{created:%Y%m%dT%H%M%S}-{digest}"
+    identities, retired = match_topics(
+        centroids,
+        _previous_topics(con),
+        model_id=model_id,
+        next_number=_next_key_number(con),
+        threshold=config.match_threshold,
+    )
+    labels = {t: identities[t].inherited_label or described[t].label for t in topic_ids}
+    model.set_topic_labels(labels)
+    groups = group_topics(centroids, distance=config.group_distance)
+    sizes = Counter(assigned.tolist())
+    agreement = _assignment_agreement(assigned, vectors, centroids)
     window = con.execute(
         "SELECT min(created_at), max(created_at) FROM tickets WHERE ticket_id IN (SELECT ticket_id FROM prepared_tickets)"
     ).fetchone()
-    sizes = Counter(assigned.tolist())
     manifest = {
         "model_id": model_id,
         "created_at": created.isoformat(),
@@ -120,13 +145,24 @@ def fit_topics(
         "unclustered": sizes.get(UNCLUSTERED, 0),
         "data_window": [str(window[0]) if window else None, str(window[1]) if window else None],
         "params": params,
-        "topics": [{"topic_id": t, "label": labels[t], "size": sizes[t]} for t in topic_ids],
+        "metrics": {
+            "assignment_agreement": agreement,
+            "coverage": 1 - sizes.get(UNCLUSTERED, 0) / len(ids),
+        },
+        "topics": [
+            {
+                "topic_id": t,
+                "topic_key": identities[t].key,
+                "label": labels[t],
+                "size": sizes[t],
+                "group_id": groups[t],
+            }
+            for t in topic_ids
+        ],
         "versions": _versions(),
     }
     path = _save(model, manifest, models_dir / model_id)
-    keywords = {
-        t: [w for w, _ in (model.get_topic(t) or [])][: config.top_n_words] for t in topic_ids
-    }
+    representatives = _representatives(ids, assigned, similarity, topic_ids)
     with transaction(con):
         con.execute(
             """INSERT INTO topic_models (model_id, created_at, path, embedding_model, n_tickets, n_topics,
@@ -144,18 +180,129 @@ def fit_topics(
             ],
         )
         con.executemany(
-            "INSERT INTO topics (model_id, topic_id, label, keywords, size) VALUES (?, ?, ?, ?, ?)",
-            [[model_id, t, labels[t], keywords[t], sizes[t]] for t in topic_ids],
+            """INSERT INTO topics (model_id, topic_id, label, keywords, size, topic_key, first_model_id,
+                last_model_id, group_id, keyphrases, representative_tickets)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [
+                [
+                    model_id,
+                    t,
+                    labels[t],
+                    keywords[t],
+                    sizes[t],
+                    identities[t].key,
+                    identities[t].first_model_id,
+                    model_id,
+                    groups[t],
+                    list(described[t].keyphrases),
+                    representatives[t],
+                ]
+                for t in topic_ids
+            ],
+        )
+        persisted = [
+            identities[t].key for t in topic_ids if identities[t].first_model_id != model_id
+        ]
+        if persisted:
+            con.execute(
+                "UPDATE topics SET last_model_id = ? WHERE list_contains(?, topic_key)",
+                [model_id, persisted],
+            )
+        con.executemany(
+            "INSERT INTO topic_groups (model_id, group_id, label, topics, size) VALUES (?, ?, ?, ?, ?)",
+            _group_rows(model_id, groups, labels, sizes),
         )
         _store_assignments(con, model_id, ids, assigned, similarity)
+    n_real = len(topic_ids) - (UNCLUSTERED in topic_ids)
     return TopicsResult(
         model_id=model_id,
         refit=True,
         tickets=len(ids),
-        topics=len(topic_ids) - (UNCLUSTERED in topic_ids),
+        topics=n_real,
         unclustered=sizes.get(UNCLUSTERED, 0),
         seconds=time.perf_counter() - started,
+        groups=len({g for g in groups.values() if g != UNCLUSTERED}),
+        persisted=len([k for k in persisted if k != UNCLUSTERED_KEY]),
+        new=n_real - len([k for k in persisted if k != UNCLUSTERED_KEY]),
+        retired=len(retired),
+        agreement=agreement,
     )
+
+
+def _previous_topics(con: duckdb.DuckDBPyConnection) -> list[PreviousTopic]:
+    """The current model's topics with their centroids, before a refit replaces it."""
+    current = current_model(con)
+    if current is None:
+        return []
+    model_id, path, _ = current
+    try:
+        topic_ids, centroids = load_centroids(Path(path))
+    except ModelError:
+        return []  # the folder is gone: the refit starts new keys, nothing else breaks
+    rows = {
+        r[0]: (r[1], r[2], r[3])
+        for r in con.execute(
+            "SELECT topic_id, topic_key, label, first_model_id FROM topics WHERE model_id = ?",
+            [model_id],
+        ).fetchall()
+    }
+    return [
+        PreviousTopic(
+            key=rows[t][0], label=rows[t][1], first_model_id=rows[t][2] or model_id, centroid=c
+        )
+        for t, c in zip(topic_ids, centroids, strict=True)
+        if t != UNCLUSTERED and t in rows and rows[t][0]
+    ]
+
+
+def _next_key_number(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute(
+        "SELECT max(TRY_CAST(substr(topic_key, 2) AS INTEGER)) FROM topics WHERE topic_key LIKE 'T%'"
+    ).fetchall()
+    return (row[0][0] or 0) + 1
+
+
+def _assignment_agreement(
+    assigned: np.ndarray, vectors: np.ndarray, centroids: dict[int, np.ndarray]
+) -> float | None:
+    """Share of clustered training tickets that the saved model (nearest centroid) agrees on."""
+    real = [t for t in sorted(centroids) if t != UNCLUSTERED]
+    clustered = assigned != UNCLUSTERED
+    if not real or not clustered.any():
+        return None
+    nearest = np.array(real)[
+        (vectors[clustered] @ np.vstack([centroids[t] for t in real]).T).argmax(axis=1)
+    ]
+    return float((nearest == assigned[clustered]).mean())
+
+
+def _representatives(
+    ids: Sequence[str],
+    assigned: np.ndarray,
+    similarity: np.ndarray,
+    topic_ids: list[int],
+    n: int = 3,
+) -> dict[int, list[str]]:
+    """The tickets closest to each topic's centroid."""
+    out: dict[int, list[str]] = {}
+    for topic in topic_ids:
+        members = np.flatnonzero(assigned == topic)
+        best = members[np.argsort(-similarity[members], kind="stable")[:n]]
+        out[topic] = [ids[i] for i in best]
+    return out
+
+
+def _group_rows(
+    model_id: str, groups: dict[int, int], labels: dict[int, str], sizes: Counter[int]
+) -> list[list[object]]:
+    rows = []
+    for group in sorted(set(groups.values())):
+        members = [t for t, g in groups.items() if g == group]
+        largest = max(members, key=lambda t: (sizes[t], -t))
+        rows.append(
+            [model_id, group, labels[largest], len(members), sum(sizes[t] for t in members)]
+        )
+    return rows
 
 
 def assign_topics(
@@ -209,6 +356,35 @@ def assign_topics(
         unclustered=unclustered[0] if unclustered else 0,
         seconds=time.perf_counter() - started,
     )
+
+
+def refit_due(con: duckdb.DuckDBPyConnection, *, config: TopicsConfig) -> str | None:
+    """Why the topic model should be refitted now, or None when the current one will do.
+
+    A refit is due when there is no model, when the model is older than
+    `refit_after_days`, or when more than `refit_unclustered_share` of the (at least 50)
+    tickets assigned since the fit fit no topic: the issues have drifted.
+    """
+    row = con.execute(
+        "SELECT model_id, created_at, date_diff('day', created_at, now()::TIMESTAMP) FROM v_current_model"
+    ).fetchall()
+    if not row:
+        return "no topic model yet"
+    model_id, created, age = row[0]
+    if age >= config.refit_after_days:
+        return f"the model is {age} days old (refit_after_days = {config.refit_after_days})"
+    drift = con.execute(
+        """SELECT count(*), count(*) FILTER (WHERE tt.topic_id = ?) FROM ticket_topics tt
+        JOIN prepared_tickets p USING (ticket_id)
+        WHERE tt.model_id = ? AND p.prepared_at > ?""",
+        [UNCLUSTERED, model_id, created],
+    ).fetchall()[0]
+    if drift[0] >= 50 and drift[1] / drift[0] > config.refit_unclustered_share:
+        return (
+            f"{drift[1]} of {drift[0]} tickets assigned since the fit are unclustered "
+            f"(refit_unclustered_share = {config.refit_unclustered_share})"
+        )
+    return None
 
 
 def current_model(con: duckdb.DuckDBPyConnection) -> tuple[str, str, str] | None:
@@ -339,46 +515,6 @@ def _quiet_bertopic() -> Iterator[None]:
 def _unit(vector: np.ndarray) -> np.ndarray:
     norm = float(np.linalg.norm(vector))
     return (vector / norm if norm > 0 else vector).astype(np.float32)
-
-
-def _labels(
-    model, assigned: np.ndarray, phrases: list[list[str]], topic_ids: list[int]
-) -> dict[int, str]:
-    """A short readable label per topic: its most distinctive noun phrase, else its top keywords."""
-    overall: Counter[str] = Counter()
-    per_topic: dict[int, Counter[str]] = {t: Counter() for t in topic_ids}
-    for topic, doc_phrases in zip(assigned.tolist(), phrases, strict=True):
-        unique = {p for p in doc_phrases if p and not _PLACEHOLDER.search(p) and len(p) <= 40}
-        overall.update(unique)
-        per_topic[topic].update(unique)
-    labels: dict[int, str] = {}
-    used: set[str] = set()
-    for topic in topic_ids:
-        if topic == UNCLUSTERED:
-            labels[topic] = UNCLUSTERED_LABEL
-            continue
-        keywords = [w for w, _ in (model.get_topic(topic) or [])]
-        size = max(1, int((assigned == topic).sum()))
-        top_words = set(" ".join(keywords[:5]).split())
-        candidates = [
-            (count / overall[p] * math.log1p(count), p)
-            for p, count in per_topic[topic].items()
-            if count >= max(3, 0.03 * size) and top_words & set(p.split())
-        ]
-        label = ""
-        for _, phrase in sorted(candidates, reverse=True):
-            if phrase not in used:
-                label = phrase
-                break
-        if not label:
-            bigrams = [k for k in keywords[:5] if " " in k]
-            label = bigrams[0] if bigrams else " / ".join(keywords[:2]) or f"topic {topic}"
-        if label in used:
-            extra = next((k for k in keywords if k not in label), str(topic))
-            label = f"{label} / {extra}"
-        used.add(label)
-        labels[topic] = label[:1].upper() + label[1:]
-    return labels
 
 
 def _store_assignments(

@@ -25,14 +25,16 @@ def build(con: duckdb.DuckDBPyConnection, tickets: list[tuple[str, str | None, i
         [[t, c] for t, c, _ in tickets],
     )
     con.execute(
-        "INSERT INTO topic_models VALUES ('m1', now(), '/nowhere', 'e', ?, 3, NULL, NULL, '{}')",
+        "INSERT INTO topic_models (model_id, created_at, path, embedding_model, n_tickets, n_topics, params) "
+        "VALUES ('m1', now(), '/nowhere', 'e', ?, 3, '{}')",
         [len(tickets)],
     )
     con.executemany(
-        "INSERT INTO topics VALUES ('m1', ?, ?, [], 0)", [[t, f"topic {t}"] for t in (-1, 0, 1, 2)]
+        "INSERT INTO topics (model_id, topic_id, label, keywords, size, group_id) VALUES ('m1', ?, ?, [], 0, ?)",
+        [[t, f"topic {t}", -1 if t < 0 else t // 2] for t in (-1, 0, 1, 2)],
     )
     con.executemany(
-        "INSERT INTO ticket_topics VALUES (?, 'm1', ?, 1.0, 'h')",
+        "INSERT INTO ticket_topics (ticket_id, model_id, topic_id, probability, text_hash) VALUES (?, 'm1', ?, 1.0, 'h')",
         [[t, topic] for t, _, topic in tickets],
     )
 
@@ -179,3 +181,24 @@ def test_relinking_replaces_rather_than_duplicates(con: duckdb.DuckDBPyConnectio
     first = con.execute("SELECT * FROM issue_by_persona ORDER BY ALL").fetchall()
     link_issues(con, config=LinkConfig())
     assert con.execute("SELECT * FROM issue_by_persona ORDER BY ALL").fetchall() == first
+
+
+def test_topic_groups_are_linked_with_their_topics_added_up(con: duckdb.DuckDBPyConnection) -> None:
+    # Topics 0 and 1 form group 0; topic 2 is group 1.
+    tickets = many("a", 40, lambda i, k: i % 2) + many(
+        "b", 160, lambda i, k: 2 if i < 120 else i % 2
+    )
+    build(con, tickets)
+    personas(con)
+    link_issues(con, config=LinkConfig())
+    group = dict(
+        zip(
+            ["tickets", "share", "baseline_share", "significant"],
+            con.execute(
+                "SELECT tickets, share, baseline_share, significant FROM issue_group_by_persona WHERE group_id = 0"
+            ).fetchone(),
+            strict=True,
+        )
+    )
+    assert group["tickets"] == 40 and group["share"] == pytest.approx(1.0)
+    assert group["baseline_share"] == pytest.approx(40 / 160) and group["significant"] is True

@@ -7,15 +7,37 @@ LIMIT 1;
 
 -- Topics of the current model, largest first ("Unclustered" is topic -1).
 CREATE OR REPLACE VIEW v_topics AS
-SELECT t.topic_id, t.label, t.keywords, t.size, t.model_id
+SELECT t.topic_id, t.topic_key, t.label, t.keywords, t.keyphrases, t.size, t.group_id,
+       g.label AS group_label, t.representative_tickets, t.first_model_id, t.last_model_id, t.model_id
 FROM topics t
 JOIN v_current_model m USING (model_id)
+LEFT JOIN topic_groups g ON g.model_id = t.model_id AND g.group_id = t.group_id
 ORDER BY t.size DESC;
+
+-- Topic groups of the current model: the coarser level of issues.
+CREATE OR REPLACE VIEW v_topic_groups AS
+SELECT g.group_id, g.label, g.topics, g.size, g.model_id,
+       list(t.label ORDER BY t.size DESC) AS topic_labels
+FROM topic_groups g
+JOIN v_current_model m USING (model_id)
+JOIN topics t ON t.model_id = g.model_id AND t.group_id = g.group_id
+GROUP BY ALL
+ORDER BY g.size DESC;
+
+-- Every topic key ever seen, with the models it spans (retired: absent from the current model).
+CREATE OR REPLACE VIEW v_topic_history AS
+SELECT t.topic_key, arg_max(t.label, mo.created_at) AS label, min(t.first_model_id) AS first_model_id,
+       max(t.last_model_id) AS last_model_id,
+       bool_or(t.model_id = (SELECT model_id FROM v_current_model)) AS current
+FROM topics t JOIN topic_models mo USING (model_id)
+WHERE t.topic_key IS NOT NULL
+GROUP BY t.topic_key
+ORDER BY t.topic_key;
 
 -- One row per ticket with its topic under the current model.
 CREATE OR REPLACE VIEW v_ticket_topics AS
-SELECT tt.ticket_id, tk.customer_id, tk.created_at, tk.channel, tt.topic_id, tp.label AS topic_label,
-       tt.probability, tt.model_id
+SELECT tt.ticket_id, tk.customer_id, tk.created_at, tk.channel, tt.topic_id, tp.topic_key,
+       tp.label AS topic_label, tp.group_id, tt.probability, tt.model_id
 FROM ticket_topics tt
 JOIN v_current_model m USING (model_id)
 JOIN topics tp ON tp.model_id = tt.model_id AND tp.topic_id = tt.topic_id

@@ -1,0 +1,139 @@
+"""Readable topic labels and keyphrases, built from spaCy's noun phrases.
+
+A label is one of the topic's own noun phrases ("payment error", "reset link"): frequent in
+the topic, much rarer elsewhere, and, when the embedding model is at hand, the closest in
+meaning to the topic's centroid. Placeholders of redacted PII never qualify, so no label can
+carry personal data; c-TF-IDF keywords are the fallback when no phrase qualifies.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+UNCLUSTERED = -1
+UNCLUSTERED_LABEL = "Unclustered"
+MAX_LABEL_CHARS = 40
+KEYPHRASES = 5
+_PLACEHOLDER = re.compile(r"\[[A-Z]+\]")
+_WORDY = re.compile(r"[a-z]")
+#: Minimum ratio of a phrase's share in the topic to its share in all tickets.
+MIN_DISTINCTIVENESS = 1.5
+
+
+@dataclass(frozen=True)
+class TopicText:
+    """The words that describe a topic."""
+
+    label: str
+    keyphrases: tuple[str, ...]
+
+
+def describe_topics(
+    assigned: np.ndarray,
+    phrases: Sequence[Sequence[str]],
+    keywords: dict[int, list[str]],
+    centroids: dict[int, np.ndarray],
+    embed: Callable[[list[str]], np.ndarray] | None = None,
+) -> dict[int, TopicText]:
+    """Label and keyphrases for every topic id in `centroids`.
+
+    Args:
+        assigned: topic id per ticket.
+        phrases: the noun phrases of each ticket (lower case, PII redacted).
+        keywords: c-TF-IDF keywords per topic, the fallback.
+        centroids: unit-length centroid per topic.
+        embed: turns phrases into unit vectors (the embedding model); None ranks by counts.
+    """
+    topics = sorted(centroids)
+    overall: Counter[str] = Counter()
+    per_topic: dict[int, Counter[str]] = {t: Counter() for t in topics}
+    for topic, doc_phrases in zip(assigned.tolist(), phrases, strict=True):
+        unique = {p for p in doc_phrases if _usable(p)}
+        overall.update(unique)
+        if topic in per_topic:
+            per_topic[topic].update(unique)
+    total = max(1, len(assigned))
+    candidates: dict[int, list[tuple[float, str, int]]] = {}
+    for topic in topics:
+        size = max(1, int((assigned == topic).sum()))
+        ranked = []
+        for phrase, count in per_topic[topic].items():
+            distinct = (count / size) / (overall[phrase] / total)
+            if count >= max(3, 0.03 * size) and distinct >= MIN_DISTINCTIVENESS:
+                ranked.append((count * math.log(distinct), phrase, count))
+        candidates[topic] = sorted(ranked, reverse=True)[:15]
+    similarity = _similarities(candidates, centroids, embed)
+    described: dict[int, TopicText] = {}
+    used: set[str] = set()
+    for topic in topics:
+        if topic == UNCLUSTERED:
+            described[topic] = TopicText(UNCLUSTERED_LABEL, ())
+            continue
+        ranked = candidates[topic]
+        keyphrases = tuple(p for _, p, _ in ranked[:KEYPHRASES])
+        label = _choose(ranked, similarity.get(topic, {}), used)
+        if not label:
+            words = keywords.get(topic, [])
+            bigrams = [k for k in words[:5] if " " in k]
+            label = bigrams[0] if bigrams else " / ".join(words[:2]) or f"topic {topic}"
+        if label in used:
+            extra = next((k for k in keywords.get(topic, []) if k not in label), str(topic))
+            label = f"{label} / {extra}"
+        used.add(label)
+        described[topic] = TopicText(
+            label[:1].upper() + label[1:], keyphrases or tuple(keywords.get(topic, [])[:KEYPHRASES])
+        )
+    return described
+
+
+def _usable(phrase: str) -> bool:
+    return (
+        bool(phrase)
+        and len(phrase) <= MAX_LABEL_CHARS
+        and not _PLACEHOLDER.search(phrase)
+        and _WORDY.search(phrase) is not None
+        and len(phrase.split()) <= 5
+    )
+
+
+def _similarities(
+    candidates: dict[int, list[tuple[float, str, int]]],
+    centroids: dict[int, np.ndarray],
+    embed: Callable[[list[str]], np.ndarray] | None,
+) -> dict[int, dict[str, float]]:
+    if embed is None:
+        return {}
+    phrases = sorted({p for ranked in candidates.values() for _, p, _ in ranked})
+    if not phrases:
+        return {}
+    vectors = dict(zip(phrases, embed(phrases), strict=True))
+    return {
+        topic: {p: float(vectors[p] @ centroids[topic]) for _, p, _ in ranked}
+        for topic, ranked in candidates.items()
+    }
+
+
+def _choose(
+    ranked: list[tuple[float, str, int]], similarity: dict[str, float], used: set[str]
+) -> str:
+    """The best free phrase: closest to the centroid, frequent phrases favoured."""
+    if not ranked:
+        return ""
+    top_count = max(count for _, _, count in ranked)
+    scored = []
+    for rank_score, phrase, count in ranked:
+        if phrase in used:
+            continue
+        frequency = math.log1p(count) / math.log1p(top_count)
+        if similarity:
+            score = similarity[phrase] + 0.25 * frequency + 0.05 * (len(phrase.split()) > 1)
+        else:
+            score = rank_score * (1.2 if len(phrase.split()) > 1 else 1.0)
+        scored.append((score, phrase))
+    return max(scored)[1] if scored else ""

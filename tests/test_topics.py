@@ -1,0 +1,139 @@
+"""Topics: stable keys across refits, groups, labels, outlier policy, refit schedule, evaluation."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from persona_mining import db
+from persona_mining.evaluate import evaluate_topics
+from persona_mining.topic_identity import PreviousTopic, group_topics, match_topics
+from persona_mining.topic_labels import describe_topics
+from persona_mining.topics import fit_topics, refit_due
+
+
+def unit(*values: float) -> np.ndarray:
+    vector = np.array(values, dtype=np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def test_persisting_topics_keep_their_key_and_label_new_ones_get_new_keys() -> None:
+    previous = [
+        PreviousTopic("T0001", "refund not received", "m1", unit(1, 0, 0)),
+        PreviousTopic("T0002", "app crash", "m1", unit(0, 1, 0)),
+    ]
+    centroids = {-1: unit(1, 1, 1), 0: unit(0, 1, 0.05), 1: unit(0, 0, 1), 2: unit(1, 0.02, 0)}
+    identities, retired = match_topics(
+        centroids, previous, model_id="m2", next_number=3, threshold=0.8
+    )
+    assert identities[0].key == "T0002" and identities[0].inherited_label == "app crash"
+    assert identities[2].key == "T0001" and identities[2].first_model_id == "m1"
+    assert identities[1].key == "T0003" and identities[1].first_model_id == "m2"
+    assert identities[-1].key == "unclustered" and retired == []
+
+
+def test_a_topic_without_a_match_is_retired() -> None:
+    previous = [
+        PreviousTopic("T0001", "a", "m1", unit(1, 0)),
+        PreviousTopic("T0002", "b", "m1", unit(0, 1)),
+    ]
+    identities, retired = match_topics(
+        {0: unit(1, 0.1)}, previous, model_id="m2", next_number=3, threshold=0.8
+    )
+    assert identities[0].key == "T0001" and retired == ["T0002"]
+
+
+def test_close_topics_share_a_group_and_far_ones_do_not() -> None:
+    groups = group_topics(
+        {-1: unit(1, 1, 1), 0: unit(1, 0, 0), 1: unit(1, 0.1, 0), 2: unit(0, 0, 1)}, distance=0.3
+    )
+    assert groups[0] == groups[1] != groups[2] and groups[-1] == -1
+
+
+def test_labels_are_distinctive_noun_phrases_without_placeholders() -> None:
+    assigned = np.array([0] * 20 + [1] * 20)
+    phrases = [["refund", "[EMAIL] address", "order"]] * 10 + [["refund status", "order"]] * 10
+    phrases += [["app crash", "order"]] * 20
+    centroids = {0: unit(1, 0), 1: unit(0, 1)}
+    described = describe_topics(assigned, phrases, {0: ["refund"], 1: ["app"]}, centroids)
+    assert described[0].label in {"Refund", "Refund status"} and described[1].label == "App crash"
+    assert "order" not in described[0].keyphrases  # as common everywhere: not distinctive
+    assert not any("[" in p for p in described[0].keyphrases)
+
+
+@pytest.mark.slow
+def test_refits_keep_keys_on_the_same_and_on_grown_data(
+    demo_run: dict[str, object], embedder, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    source = demo_run["config"].warehouse.path  # type: ignore[attr-defined]
+    path = tmp_path / "refit.duckdb"
+    shutil.copy(source, path)
+    config = demo_run["config"].topics  # type: ignore[attr-defined]
+    con = db.connect(path)
+    try:
+        before = dict(
+            con.execute("SELECT topic_key, label FROM v_topics WHERE topic_id <> -1").fetchall()
+        )
+        same = fit_topics(
+            con,
+            config=config,
+            embedding_model=embedder.name,
+            models_dir=tmp_path / "m",
+            embedder=embedder,
+        )
+        after = dict(
+            con.execute("SELECT topic_key, label FROM v_topics WHERE topic_id <> -1").fetchall()
+        )
+        assert after == before and same.new == 0 and same.retired == 0
+        # Grown data: a tenth of the tickets left out, then the full set again.
+        con.execute(
+            "DELETE FROM prepared_tickets WHERE ticket_id IN (SELECT ticket_id FROM prepared_tickets USING SAMPLE 10 PERCENT (reservoir, 7))"
+        )
+        smaller = fit_topics(
+            con,
+            config=config,
+            embedding_model=embedder.name,
+            models_dir=tmp_path / "m",
+            embedder=embedder,
+        )
+        assert smaller.persisted >= 0.8 * len(before)
+        history = con.execute(
+            "SELECT topic_key, first_model_id, last_model_id FROM v_topic_history"
+        ).fetchall()
+        assert all(
+            first != last for key, first, last in history if key in before and key != "unclustered"
+        )
+        agreement = con.execute("SELECT params FROM v_current_model").fetchall()
+        assert agreement and smaller.agreement is not None and smaller.agreement >= 0.9
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_evaluation_scores_the_topics_against_known_intents(demo_run: dict[str, object]) -> None:
+    con = db.connect(demo_run["config"].warehouse.path, read_only=True)  # type: ignore[attr-defined]
+    try:
+        result = evaluate_topics(con, labels_column="demo_issue")
+    finally:
+        con.close()
+    assert result.labels == 21 and 10 <= result.topics <= 3 * 21
+    assert result.nmi >= 0.7 and result.purity >= 0.8 and result.coverage >= 0.9
+
+
+@pytest.mark.slow
+def test_a_refit_is_due_when_the_model_is_old(demo_run: dict[str, object], tmp_path: Path) -> None:
+    path = tmp_path / "old.duckdb"
+    shutil.copy(demo_run["config"].warehouse.path, path)  # type: ignore[attr-defined]
+    config = demo_run["config"].topics  # type: ignore[attr-defined]
+    con = db.connect(path)
+    try:
+        assert refit_due(con, config=config) is None
+        con.execute("UPDATE topic_models SET created_at = created_at - INTERVAL 30 DAY")
+        assert "days old" in (refit_due(con, config=config) or "")
+        assert refit_due(con, config=dataclasses.replace(config, refit_after_days=60)) is None
+    finally:
+        con.close()
