@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.prefect/numba-cache
 
-.PHONY: help setup demo test lint format typecheck clean
+.PHONY: help setup demo serve status report test lint format typecheck clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -19,13 +19,22 @@ help: ## List the commands
 $(BIN)/persona-mining: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,scale]'
 	touch $@
 
 setup: $(BIN)/persona-mining ## Create .venv and install persona-mining with all its dependencies
 
 demo: setup ## Generate the demo help desk, run the whole pipeline, print the issue-by-persona table
 	$(BIN)/persona-mining demo
+
+serve: setup ## Serve the nightly and refit deployments on their schedules (own Prefect server unless PREFECT_API_URL is set)
+	$(BIN)/persona-mining serve
+
+status: setup ## Show the last runs, the current topic model, the watermarks and whether a refit is due
+	$(BIN)/persona-mining status
+
+report: setup ## Write report.html (heatmap, persona cards, trends) from the warehouse
+	$(BIN)/persona-mining report --out report.html
 
 test: setup ## Run the test suite
 	$(BIN)/python -m pytest -q

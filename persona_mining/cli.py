@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -73,6 +74,16 @@ def _guard(action: Callable[[], T]) -> T:
         raise typer.Exit(2) from e
 
 
+@contextmanager
+def _progress(message: str) -> Iterator[None]:
+    """A spinner on stderr while a long step runs; nothing when stderr is not a terminal."""
+    if not err_console.is_terminal:
+        yield
+        return
+    with err_console.status(message):
+        yield
+
+
 def _parse_map(pairs: Sequence[str] | None) -> dict[str, str]:
     mapping = {}
     for pair in pairs or []:
@@ -133,28 +144,30 @@ def ingest(
             results = []
             chosen = preset if preset is not None else cfg.ingest.preset
             if customers is not None:
-                results.append(
-                    ingest_customers(
-                        con,
-                        path=customers,
-                        columns=cust_map,
-                        preset=chosen,
-                        drop_columns=cfg.ingest.drop_customer_columns,
+                with _progress(f"ingesting customers from {customers}"):
+                    results.append(
+                        ingest_customers(
+                            con,
+                            path=customers,
+                            columns=cust_map,
+                            preset=chosen,
+                            drop_columns=cfg.ingest.drop_customer_columns,
+                        )
                     )
-                )
             if tickets is not None:
-                results.append(
-                    ingest_tickets(
-                        con,
-                        path=tickets,
-                        columns=ticket_map,
-                        max_text_chars=cfg.ingest.max_text_chars,
-                        preset=chosen,
-                        where=where if where is not None else cfg.ingest.where,
-                        drop_columns=cfg.ingest.drop_columns,
-                        full=full,
+                with _progress(f"ingesting tickets from {tickets}"):
+                    results.append(
+                        ingest_tickets(
+                            con,
+                            path=tickets,
+                            columns=ticket_map,
+                            max_text_chars=cfg.ingest.max_text_chars,
+                            preset=chosen,
+                            where=where if where is not None else cfg.ingest.where,
+                            drop_columns=cfg.ingest.drop_columns,
+                            full=full,
+                        )
                     )
-                )
         finally:
             con.close()
         for result in results:
@@ -190,24 +203,100 @@ def run(
             "--refit", help="Fit a new topic model instead of assigning with the current one."
         ),
     ] = False,
+    ingest: Annotated[
+        bool,
+        typer.Option(
+            "--ingest", help="First ingest what is new in the config's [[sources]] (as nightly)."
+        ),
+    ] = False,
 ) -> None:
     """Run every stage after ingest as one Prefect flow: prepare, embed, topics, segments, link, personas."""
 
     def body() -> None:
         cfg = _config(config, db)
-        summary = _run_flow(cfg, refit=refit)
+        summary = _run_flow(cfg, refit=refit, ingest=ingest)
         _print_run(summary)
 
     _guard(body)
 
 
-def _run_flow(cfg: Config, *, refit: bool) -> dict[str, Any]:
+@app.command()
+def discover(
+    db: DbOption = None,
+    config: ConfigOption = None,
+    k: Annotated[
+        int | None,
+        typer.Option(
+            "--k", help="Number of segments (default: [discover] k; 0 chooses it by silhouette)."
+        ),
+    ] = None,
+) -> None:
+    """Find customer segments in the data (attributes and issue mix), then link and profile them."""
+
+    def body() -> None:
+        import dataclasses
+
+        from persona_mining import db as warehouse
+        from persona_mining.discover import discover_segments
+        from persona_mining.link import link_issues
+        from persona_mining.negative import assess_negative_personas
+        from persona_mining.personas import build_profiles
+        from persona_mining.topics import current_model
+
+        cfg = _config(config, db)
+        settings = cfg.discover
+        if k is not None:
+            if k < 0 or k == 1:
+                raise ConfigError(f"--k {k}: give 0 (choose from the data) or at least 2")
+            settings = dataclasses.replace(settings, k=k)
+        con = warehouse.connect(cfg.warehouse.path)
+        try:
+            result = discover_segments(con, config=settings)
+            linked = current_model(con) is not None
+            if linked:
+                link_issues(con, config=cfg.link)
+            assess_negative_personas(con, config=cfg.negative)
+            build_profiles(con)
+            rows = con.execute(
+                """SELECT s.segment_id, s.name, s.kind, count(DISTINCT cs.customer_id),
+                    (SELECT count(*) FROM v_issue_by_persona i
+                     WHERE i.segment_id = s.segment_id AND i.significant AND i.lift > 1)
+                FROM segments s LEFT JOIN customer_segments cs USING (segment_id)
+                WHERE starts_with(s.segment_id, 'discovered-')
+                GROUP BY ALL ORDER BY count(DISTINCT cs.customer_id) DESC, s.segment_id"""
+            ).fetchall()
+        finally:
+            con.close()
+        how = (
+            f"chosen by silhouette ({result.scores[result.k]:.2f}; tried "
+            f"{min(result.scores)}..{max(result.scores)})"
+            if result.chosen_by == "silhouette"
+            else "forced"
+        )
+        console.print(
+            f"discover: {result.k} segments of {result.customers} customers, k {how}; "
+            f"{len(result.attributes)} attributes, {result.topics} topics ({result.seconds:.1f}s)"
+            + ("" if linked else "; no topic model yet, so no issue links (run the pipeline)"),
+            soft_wrap=True,
+        )
+        _emit(
+            ["segment", "name", "kind", "customers", "challenges"],
+            rows,
+            "table",
+            title="Discovered segments",
+        )
+
+    _guard(body)
+
+
+def _run_flow(cfg: Config, *, refit: bool, ingest: bool = False) -> dict[str, Any]:
     from flows.pipeline import persona_pipeline
 
     return persona_pipeline(
         config_path=str(cfg.source) if cfg.source else None,
         db_path=str(cfg.warehouse.path),
         refit=refit,
+        ingest=ingest,
     )
 
 
@@ -223,7 +312,13 @@ def _print_run(summary: dict[str, Any]) -> None:
         f"embed: {embed['embedded']} new, {embed['cached']} cached ({embed['seconds']:.1f}s); "
         f"topics: {topics['topics']} topics, {topics['unclustered']} unclustered, "
         f"{'refit' if topics['refit'] else 'assigned'} {topics['tickets']} tickets ({topics['seconds']:.1f}s); "
-        f"link: {link['significant']} significant cells of {link['cells']}",
+        f"link: {link['significant']} significant cells of {link['cells']}"
+        + (
+            f"; negative: {len(summary['negative']['negative'])} of "
+            f"{summary['negative']['segments']} personas flagged"
+            if "negative" in summary
+            else ""
+        ),
         soft_wrap=True,
     )
 
@@ -245,7 +340,8 @@ def demo(
         from persona_mining.demo import generate_demo
         from persona_mining.ingest import ingest_customers, ingest_tickets
 
-        generated = generate_demo(out, seed=seed, n_customers=customers)
+        with _progress("generating the demo help desk"):
+            generated = generate_demo(out, seed=seed, n_customers=customers)
         console.print(
             f"demo data: {generated.n_customers} customers, {generated.n_tickets} tickets in {out}",
             soft_wrap=True,
@@ -253,15 +349,19 @@ def demo(
         cfg = _config(config or generated.config_path, db)
         con = warehouse.connect(cfg.warehouse.path)
         try:
-            _print_ingest(ingest_customers(con, path=generated.customers_path))
-            _print_ingest(
-                ingest_tickets(
-                    con, path=generated.tickets_path, max_text_chars=cfg.ingest.max_text_chars
+            with _progress("ingesting the demo customers"):
+                _print_ingest(ingest_customers(con, path=generated.customers_path))
+            with _progress("ingesting the demo tickets"):
+                _print_ingest(
+                    ingest_tickets(
+                        con, path=generated.tickets_path, max_text_chars=cfg.ingest.max_text_chars
+                    )
                 )
-            )
         finally:
             con.close()
-        _print_run(_run_flow(cfg, refit=False))
+        with _progress("running the pipeline: prepare, embed, topics, segments, link, personas"):
+            summary = _run_flow(cfg, refit=False)
+        _print_run(summary)
         _print_table(cfg, show_all=False, limit=40, fmt="table", out_csv=None)
 
     _guard(body)
@@ -384,6 +484,11 @@ _NUMERIC = {
     "95% CI",
     "cust",
     "sig",
+    "repeat",
+    "recent",
+    "before",
+    "growth",
+    "q",
 }
 
 
@@ -414,7 +519,7 @@ def _format(column: str, value: Any) -> str:
         return "yes" if value else ""
     if column in {"share", "baseline_share"}:
         return f"{value:.1%}"
-    if column == "q_value" or column == "p_value":
+    if column in {"q_value", "p_value", "q"}:
         return f"{value:.0e}" if value < 0.001 else f"{value:.3f}"
     if isinstance(value, float):
         return f"{value:.2f}"
@@ -476,6 +581,550 @@ def sql(
         _emit(columns, rows, fmt, title="")
 
     _guard(body)
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Option("--out", help="The HTML file to write.")] = Path(
+        "report.html"
+    ),
+    db: DbOption = None,
+    config: ConfigOption = None,
+    top: Annotated[int, typer.Option("--top", help="Issues in the trend chart.")] = 8,
+    examples: Annotated[int, typer.Option("--examples", help="Example tickets per challenge.")] = 2,
+    period: Annotated[str, typer.Option("--period", help="Trend period: week or month.")] = "week",
+) -> None:
+    """Write the self-contained HTML report: heatmap, persona cards, trends, issue table."""
+
+    def body() -> None:
+        from persona_mining import db as warehouse
+        from persona_mining.report import write_report
+
+        cfg = _config(config, db)
+        con = warehouse.connect(cfg.warehouse.path, read_only=True)
+        try:
+            result = write_report(con, out=out, top_issues=top, examples=examples, period=period)
+        finally:
+            con.close()
+        console.print(
+            f"wrote {result.path} ({result.bytes / 1024:.0f} KiB): {result.personas} personas, "
+            f"{result.issues} issues, {result.significant_cells} significant cells, "
+            f"{result.example_tickets} example tickets",
+            soft_wrap=True,
+        )
+
+    _guard(body)
+
+
+@app.command()
+def persona(
+    name: Annotated[str, typer.Argument(help="Persona name (any case; a unique part is enough).")],
+    db: DbOption = None,
+    config: ConfigOption = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, json or markdown.")] = "table",
+) -> None:
+    """Print one persona's profile: summary, challenges with lift, interval and q, questions."""
+
+    def body() -> None:
+        from persona_mining import db as warehouse
+        from persona_mining.profiles import find_profile
+        from persona_mining.terminal import persona_markdown, persona_view
+
+        if fmt not in {"table", "json", "markdown"}:
+            raise ConfigError(f"--format {fmt!r}: use table, json or markdown")
+        cfg = _config(config, db)
+        con = warehouse.connect(cfg.warehouse.path, read_only=True)
+        try:
+            profile = find_profile(con, name)
+        finally:
+            con.close()
+        if fmt == "json":
+            sys.stdout.write(json.dumps(profile.to_dict(), default=str, indent=2) + "\n")
+        elif fmt == "markdown":
+            sys.stdout.write(persona_markdown(profile) + "\n")
+        else:
+            console.print(persona_view(profile))
+
+    _guard(body)
+
+
+@app.command()
+def trends(
+    db: DbOption = None,
+    config: ConfigOption = None,
+    period: Annotated[str, typer.Option("--period", help="week or month.")] = "week",
+    top: Annotated[int, typer.Option("--top", help="Number of issues (largest first).")] = 10,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv, json or markdown.")] = "table",
+    status: Annotated[
+        bool,
+        typer.Option(
+            "--status",
+            help="Recurring and emerging issues instead: repeat contacts, growth test, emerging flag.",
+        ),
+    ] = False,
+) -> None:
+    """Print tickets per week (or month) of the top issues, with the change vs the period before."""
+
+    def body() -> None:
+        from persona_mining import db as warehouse
+        from persona_mining.terminal import trends_data, trends_rows, trends_view
+        from persona_mining.trends import issue_trends
+
+        if fmt not in {"table", "csv", "json", "markdown"}:
+            raise ConfigError(f"--format {fmt!r}: use table, csv, json or markdown")
+        cfg = _config(config, db)
+        if status:
+            _print_issue_status(cfg, top=top, fmt=fmt)
+            return
+        con = warehouse.connect(cfg.warehouse.path, read_only=True)
+        try:
+            result = issue_trends(con, period=period, top=top)
+        finally:
+            con.close()
+        if fmt == "table":
+            console.print(trends_view(result))
+        elif fmt == "json":
+            sys.stdout.write(json.dumps(trends_data(result), indent=2) + "\n")
+        else:
+            columns, rows = trends_rows(result)
+            _emit(columns, rows, fmt, title="")
+
+    _guard(body)
+
+
+def _print_issue_status(cfg: Config, *, top: int, fmt: str) -> None:
+    from persona_mining import db as warehouse
+
+    con = warehouse.connect(cfg.warehouse.path, read_only=True)
+    try:
+        cursor = con.execute(
+            """SELECT issue, tickets, customers AS cust, round(repeat_rate, 2) AS repeat,
+                      recent_tickets AS recent, previous_tickets AS before, round(growth, 2) AS growth,
+                      q_value AS q, CASE WHEN new_topic THEN 'new' WHEN emerging THEN 'rising' ELSE '' END AS emerging
+            FROM v_issue_status LIMIT ?""",
+            [max(1, top)],
+        )
+        columns = [d[0] for d in cursor.description]
+        rows = cursor.fetchall()
+    finally:
+        con.close()
+    _emit(columns, rows, fmt, title="Recurring and emerging issues")
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option("--out", help="Folder to write the files to.")],
+    db: DbOption = None,
+    config: ConfigOption = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+) -> None:
+    """Write the issue-by-persona table and the persona profiles to CSV or Parquet files."""
+
+    def body() -> None:
+        from persona_mining import db as warehouse
+        from persona_mining.export import export_tables
+
+        cfg = _config(config, db)
+        con = warehouse.connect(cfg.warehouse.path, read_only=True)
+        try:
+            result = export_tables(con, out_dir=out, fmt=fmt)
+        finally:
+            con.close()
+        for path, rows in result.files:
+            console.print(f"wrote {path} ({rows} rows)", soft_wrap=True)
+
+    _guard(body)
+
+
+topics_app = typer.Typer(
+    help="List the topics, and curate them: rename, merge, split, ignore, undo, export, import.",
+    no_args_is_help=False,
+)
+app.add_typer(topics_app, name="topics")
+ByOption = Annotated[
+    str | None, typer.Option("--by", help="Who makes the edit (default: the OS user).")
+]
+
+
+@topics_app.callback(invoke_without_command=True)
+def topics(
+    ctx: typer.Context,
+    db: DbOption = None,
+    config: ConfigOption = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, csv, json or markdown.")] = "table",
+) -> None:
+    """List the current model's topics: key, label, size, group, first seen, known or discovered."""
+    if ctx.invoked_subcommand is not None:
+        return
+
+    def body() -> None:
+        from persona_mining import db as warehouse
+        from persona_mining.taxonomy import list_topics
+
+        cfg = _config(config, db)
+        con = warehouse.connect(cfg.warehouse.path, read_only=True)
+        try:
+            rows = list_topics(con)
+        finally:
+            con.close()
+        columns = list(rows[0]) if rows else ["key", "label"]
+        _emit(columns, [tuple(r.values()) for r in rows], fmt, title="Topics")
+
+    _guard(body)
+
+
+def _curate(config: Path | None, db: Path | None, edit: Callable[[Any], list[Any]]) -> None:
+    """Apply one taxonomy change, then refresh everything built on the topics."""
+    from persona_mining import db as warehouse
+    from persona_mining.link import link_issues
+    from persona_mining.negative import assess_negative_personas
+    from persona_mining.personas import build_profiles
+    from persona_mining.recurring import compute_trends
+
+    cfg = _config(config, db)
+    con = warehouse.connect(cfg.warehouse.path)
+    try:
+        statuses = edit(con)
+        compute_trends(con, config=cfg.trends)
+        link_issues(con, config=cfg.link)
+        assess_negative_personas(con, config=cfg.negative)
+        build_profiles(con)
+    finally:
+        con.close()
+    for status in statuses:
+        console.print(
+            f"#{status.edit_id} {status.action} {' '.join(status.topic_keys)}: {status.status}, {status.detail}",
+            soft_wrap=True,
+        )
+
+
+@topics_app.command("rename")
+def topics_rename(
+    key: Annotated[str, typer.Argument(help="Topic key, e.g. T0003.")],
+    label: Annotated[str, typer.Argument(help="The new label.")],
+    by: ByOption = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Give a topic the label you choose; it survives refits."""
+    from persona_mining.taxonomy import record_edit
+
+    _guard(
+        lambda: _curate(
+            config,
+            db,
+            lambda con: record_edit(con, action="rename", topic_keys=[key], value=label, by=by),
+        )
+    )
+
+
+@topics_app.command("merge")
+def topics_merge(
+    keys: Annotated[list[str], typer.Argument(help="Topic keys; the others merge into the first.")],
+    by: ByOption = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Merge topics into the first one given."""
+    from persona_mining.taxonomy import record_edit
+
+    _guard(
+        lambda: _curate(
+            config, db, lambda con: record_edit(con, action="merge", topic_keys=keys, by=by)
+        )
+    )
+
+
+@topics_app.command("split")
+def topics_split(
+    key: Annotated[str, typer.Argument(help="Topic key.")],
+    by: ByOption = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Re-cluster one topic into sub-topics KEY.1, KEY.2, ..."""
+    from persona_mining.taxonomy import record_edit
+
+    _guard(
+        lambda: _curate(
+            config, db, lambda con: record_edit(con, action="split", topic_keys=[key], by=by)
+        )
+    )
+
+
+@topics_app.command("ignore")
+def topics_ignore(
+    key: Annotated[str, typer.Argument(help="Topic key.")],
+    by: ByOption = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Keep a topic (thank-you notes, auto-replies...) but leave it out of persona tables."""
+    from persona_mining.taxonomy import record_edit
+
+    _guard(
+        lambda: _curate(
+            config, db, lambda con: record_edit(con, action="ignore", topic_keys=[key], by=by)
+        )
+    )
+
+
+@topics_app.command("undo")
+def topics_undo(db: DbOption = None, config: ConfigOption = None) -> None:
+    """Undo the latest topic edit."""
+    from persona_mining.taxonomy import undo_edit
+
+    _guard(lambda: _curate(config, db, undo_edit))
+
+
+@topics_app.command("export")
+def topics_export(
+    out: Annotated[Path, typer.Option("--out", help="TOML file to write.")],
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Write the taxonomy (known issues and edits) as TOML, to review and share."""
+
+    def body() -> None:
+        from persona_mining import db as warehouse
+        from persona_mining.taxonomy import export_taxonomy
+
+        cfg = _config(config, db)
+        con = warehouse.connect(cfg.warehouse.path, read_only=True)
+        try:
+            edits = export_taxonomy(con, known_issues=cfg.known_issues, out=out)
+        finally:
+            con.close()
+        console.print(
+            f"wrote {out}: {len(cfg.known_issues)} known issues, {edits} edits", soft_wrap=True
+        )
+
+    _guard(body)
+
+
+@topics_app.command("import")
+def topics_import(
+    path: Annotated[Path, typer.Argument(help="A taxonomy TOML file written by `topics export`.")],
+    by: ByOption = None,
+    db: DbOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Add the edits and known issues of a taxonomy file that this warehouse lacks."""
+    from persona_mining.taxonomy import import_taxonomy
+
+    def edit(con: Any) -> list[Any]:
+        from persona_mining.taxonomy import apply_edits
+
+        added, known = import_taxonomy(con, path=path, by=by)
+        console.print(
+            f"imported {added} edits and {known} known issues from {path}", soft_wrap=True
+        )
+        return apply_edits(con)
+
+    _guard(lambda: _curate(config, db, edit))
+
+
+@app.command()
+def serve(
+    db: DbOption = None,
+    config: ConfigOption = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port",
+            help="Port of the Prefect server started here when PREFECT_API_URL names none "
+            "(default: a free one).",
+        ),
+    ] = None,
+) -> None:
+    """Serve the nightly and refit deployments on their [schedule] until Ctrl-C.
+
+    Uses the Prefect server of PREFECT_API_URL, or starts one on 127.0.0.1 (its database
+    under PREFECT_HOME, default ./.prefect) and stops it on exit.
+    """
+
+    def body() -> None:
+        import signal
+
+        from persona_mining.errors import OrchestrationError
+
+        cfg = _config(config, db)
+        os.environ.setdefault("PREFECT_HOME", str(Path(".prefect").resolve()))
+        from flows.server import LocalPrefectServer, is_healthy
+
+        api_url = os.environ.get("PREFECT_API_URL", "") or _profile_api_url()
+        server = None
+        if api_url:
+            if not is_healthy(api_url, timeout=5.0):
+                raise OrchestrationError(
+                    f"PREFECT_API_URL={api_url}: no Prefect server answers there; start it "
+                    "(`prefect server start`), or unset PREFECT_API_URL to let serve start one"
+                )
+        else:
+            server = LocalPrefectServer(home=Path(os.environ["PREFECT_HOME"]), port=port)
+            err_console.print(f"starting a Prefect server on 127.0.0.1:{server.port} ...")
+
+        def stop(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGTERM, stop)
+        try:
+            if server is not None:
+                api_url = server.start()
+            from flows.deployments import build_deployments, serve_deployments
+
+            deployments = build_deployments(cfg, config_path=cfg.source)
+            schedule = cfg.schedule
+            console.print(
+                "serving "
+                + ", ".join(
+                    f"persona-pipeline/{d.name} ({getattr(schedule, d.name)} {schedule.timezone})"
+                    for d in deployments
+                )
+                + f" on {api_url}"
+                + (" (a server started here; its UI at " + api_url[: -len("/api")] + ")")
+                * (server is not None)
+                + "; Ctrl-C stops",
+                soft_wrap=True,
+            )
+            sys.stdout.flush()
+            serve_deployments(deployments, api_url=api_url)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            if server is not None:
+                server.stop()
+                err_console.print("stopped the Prefect server")
+
+    _guard(body)
+
+
+def _profile_api_url() -> str:
+    """PREFECT_API_URL of the active Prefect profile, if one sets it."""
+    from prefect.settings import get_current_settings
+
+    return str(get_current_settings().api.url or "")
+
+
+@app.command()
+def status(
+    db: DbOption = None,
+    config: ConfigOption = None,
+    limit: Annotated[int, typer.Option("--limit", help="Runs to show.")] = 10,
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """Show the last runs, the current topic model, each source's watermark and whether a refit is due."""
+
+    def body() -> None:
+        from dataclasses import asdict
+
+        from persona_mining import db as warehouse
+        from persona_mining.errors import WarehouseBusyError
+        from persona_mining.runs import warehouse_status
+
+        if fmt not in {"table", "json"}:
+            raise ConfigError(f"--format {fmt!r}: use table or json")
+        cfg = _config(config, db)
+        try:
+            con = warehouse.connect(cfg.warehouse.path, read_only=True)
+        except WarehouseBusyError:
+            message = (
+                f"warehouse {cfg.warehouse.path}: a run or an ingest is writing to it right now "
+                "(DuckDB lets no reader in meanwhile); ask again when it has finished, or look "
+                "at the run in the Prefect UI"
+            )
+            if fmt == "json":
+                sys.stdout.write(json.dumps({"busy": True, "message": message}) + "\n")
+            else:
+                console.print(message, soft_wrap=True)
+            return
+        try:
+            state = warehouse_status(con, topics=cfg.topics, limit=limit)
+        finally:
+            con.close()
+        if fmt == "json":
+            data = asdict(state)
+            data["busy"] = False
+            sys.stdout.write(json.dumps(data, default=str, indent=2) + "\n")
+            return
+        _print_status(cfg, state)
+
+    _guard(body)
+
+
+def _print_status(cfg: Config, state: Any) -> None:
+    console.print(
+        f"warehouse: {cfg.warehouse.path}"
+        + (
+            f" ({len(state.pending_migrations)} migrations pending: the next run or ingest "
+            "applies them)"
+            if state.pending_migrations
+            else ""
+        ),
+        soft_wrap=True,
+    )
+    model = state.model
+    if model is None:
+        console.print("topic model: none yet (the next run fits one)")
+    else:
+        console.print(
+            f"topic model: {model['model_id']}, fitted {model['created_at']:%Y-%m-%d %H:%M} UTC "
+            f"on {model['n_tickets']} tickets, {model['n_topics']} topics",
+            soft_wrap=True,
+        )
+    console.print(
+        f"refit due: {state.refit_due}" if state.refit_due else "refit due: no", soft_wrap=True
+    )
+    view = Table(title="Recent runs", box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    view.add_column("started (UTC)", no_wrap=True)
+    view.add_column("run", overflow="fold")
+    view.add_column("status", no_wrap=True)
+    view.add_column("s", justify="right", no_wrap=True)
+    view.add_column("tickets", overflow="fold", ratio=1)
+    for r in state.runs:
+        view.add_row(
+            f"{r.started_at:%Y-%m-%d %H:%M}",
+            f"{r.deployment.rsplit('/', 1)[-1] if r.deployment else 'by hand'} {r.kind}",
+            r.status + (f" in {r.failed_stage}" if r.failed_stage else ""),
+            "" if r.seconds is None else f"{r.seconds:.0f}",
+            _run_counts(r.stages),
+        )
+    if state.runs:
+        console.print(view)
+    else:
+        console.print("runs: none recorded yet")
+    for r in state.runs:
+        if r.error:
+            console.print(
+                Text(f"{r.started_at:%Y-%m-%d %H:%M} {r.status}: ", style="bold") + Text(r.error),
+                soft_wrap=True,
+            )
+    _emit(
+        ["source", "watermark (UTC)", "updated (UTC)"],
+        [
+            (w.source, f"{w.watermark:%Y-%m-%d %H:%M:%S}", f"{w.updated_at:%Y-%m-%d %H:%M}")
+            for w in state.watermarks
+        ],
+        "table",
+        title="Ingest watermarks",
+    )
+
+
+def _run_counts(stages: Any) -> str:
+    """New and updated tickets ingested, tickets prepared and assigned, from a run's stages."""
+    ingested = sum(
+        int(v.get("new", 0)) + int(v.get("updated", 0))
+        for k, v in stages.items()
+        if k.startswith("ingest tickets") and isinstance(v, dict)
+    )
+    parts = [f"{ingested} ingested"] if any(k.startswith("ingest tickets") for k in stages) else []
+    if isinstance(stages.get("prepare"), dict):
+        parts.append(f"{stages['prepare'].get('prepared', 0)} prepared")
+    if isinstance(stages.get("topics"), dict):
+        topics = stages["topics"]
+        parts.append(f"{topics.get('tickets', 0)} {'refit' if topics.get('refit') else 'assigned'}")
+    return ", ".join(parts)
 
 
 def main() -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -29,7 +30,8 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     """Open the warehouse file (creating it and its folder if needed) and migrate it.
 
     Args:
-        path: the .duckdb file, or ":memory:".
+        path: the .duckdb file, ":memory:", or a MotherDuck database ("md:NAME"; needs the
+            motherduck extension and a token, and a network connection).
         read_only: open without write access (several readers may share the file).
 
     Raises:
@@ -37,7 +39,7 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
         WarehouseError: the file is missing (read-only) or is not a DuckDB database.
     """
     target = str(path)
-    if target != ":memory:":
+    if target != ":memory:" and not is_remote(target):
         file = Path(target)
         if read_only and not file.exists():
             raise WarehouseError(
@@ -60,6 +62,59 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     if not read_only:
         migrate(con)
     return con
+
+
+def is_remote(path: Path | str) -> bool:
+    """Whether the warehouse is a MotherDuck database ("md:NAME") rather than a local file."""
+    return str(path).startswith(("md:", "motherduck:"))
+
+
+def connect_when_free(
+    path: Path | str,
+    *,
+    timeout_seconds: float,
+    notify: Callable[[str], None] | None = None,
+    poll_seconds: float = 2.0,
+    notify_every: float = 60.0,
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse for writing, waiting while another process writes to it.
+
+    DuckDB allows one writing process per file: a second pipeline run (a scheduled run while
+    one started by hand is still going, say) waits here instead of failing at once.
+
+    Args:
+        path: the warehouse, as for `connect`.
+        timeout_seconds: how long to wait before giving up; 0 tries once.
+        notify: called with a message for whoever waits: when the wait starts, then every
+            `notify_every` seconds.
+        poll_seconds: pause between attempts.
+        notify_every: seconds between two messages.
+
+    Raises:
+        WarehouseBusyError: the warehouse was still busy after `timeout_seconds`.
+    """
+    started = time.monotonic()
+    told = -notify_every
+    while True:
+        try:
+            return connect(path)
+        except WarehouseBusyError as e:
+            waited = time.monotonic() - started
+            if waited >= timeout_seconds:
+                raise WarehouseBusyError(
+                    f"warehouse {path}: still busy after waiting {waited:.0f}s for another "
+                    "persona-mining process (a run or an ingest) to finish writing; check "
+                    "`persona-mining status` for a run in progress, or raise [schedule] "
+                    "busy_timeout"
+                ) from e
+            if notify is not None and waited - told >= notify_every:
+                notify(
+                    f"warehouse {path}: another persona-mining process is writing to it; "
+                    f"waiting for it to finish (waited {waited:.0f}s of at most "
+                    f"{timeout_seconds:.0f}s)"
+                )
+                told = waited
+            time.sleep(min(poll_seconds, max(0.0, timeout_seconds - waited)))
 
 
 @contextmanager

@@ -7,7 +7,7 @@ ticket whose cleaned text did not change keeps its vector.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -20,6 +20,9 @@ from persona_mining.db import transaction
 from persona_mining.errors import ModelError
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+
+#: Encodes chunks of texts, in order, possibly elsewhere (a Dask cluster): one array per chunk.
+ChunkEncoder = Callable[[Iterable[Sequence[str]]], Iterator[np.ndarray]]
 
 
 class Embedder(Protocol):
@@ -39,6 +42,7 @@ class SentenceTransformerEmbedder:
         self, model: str = DEFAULT_EMBEDDING_MODEL, *, device: str = "cpu", batch_size: int = 64
     ):
         path = resolve_model_path(model)
+        device = resolve_device(device)
         from sentence_transformers import SentenceTransformer
 
         try:
@@ -47,6 +51,7 @@ class SentenceTransformerEmbedder:
             raise ModelError(f"embedding model {model} at {path}: cannot be loaded ({e})") from e
         self.name = model if model == DEFAULT_EMBEDDING_MODEL else f"local:{Path(path).name}"
         self.batch_size = batch_size
+        self.device = device
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts in batches, L2-normalised (cosine similarity is a dot product)."""
@@ -58,6 +63,28 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+
+def resolve_device(device: str) -> str:
+    """The torch device to embed on: "auto" picks "cuda" where a GPU is usable, else "cpu".
+
+    Raises:
+        ModelError: a CUDA device was asked for but torch sees no usable GPU.
+    """
+    if device not in ("auto",) and not device.startswith("cuda"):
+        return device
+    import torch
+
+    available = torch.cuda.is_available()
+    if device == "auto":
+        return "cuda" if available else "cpu"
+    if not available:
+        raise ModelError(
+            f"[models] device = {device!r}: torch {torch.__version__} sees no usable CUDA GPU "
+            '(a CPU-only build, or no driver); set device = "auto" or "cpu", or install a '
+            "CUDA build of torch"
+        )
+    return device
 
 
 def resolve_model_path(model: str) -> Path:
@@ -101,11 +128,20 @@ def embed_tickets(
     *,
     embedder: Embedder,
     chunk_size: int = 4096,
+    encode_chunks: ChunkEncoder | None = None,
 ) -> EmbedResult:
     """Embed every prepared text that has no vector yet for this model.
 
     Vectors are written chunk by chunk (each chunk in its own transaction), so an
     interrupted run keeps what it computed and the next run resumes where it stopped.
+
+    Args:
+        con: the warehouse.
+        embedder: the model; its name keys the cache, and it encodes unless `encode_chunks`
+            is given.
+        chunk_size: texts per chunk (and per transaction).
+        encode_chunks: encodes the chunks elsewhere, e.g. fanned out over a Dask cluster;
+            it must use the same model as `embedder` and yield one array per chunk, in order.
     """
     started = time.perf_counter()
     pending = [
@@ -120,9 +156,10 @@ def embed_tickets(
     total = con.execute(
         "SELECT count(DISTINCT text_hash) FROM prepared_tickets WHERE in_scope"
     ).fetchone()
-    for start in range(0, len(pending), chunk_size):
-        chunk = pending[start : start + chunk_size]
-        vectors = embedder.encode([text for _, text in chunk])
+    chunks = [pending[start : start + chunk_size] for start in range(0, len(pending), chunk_size)]
+    texts = ([text for _, text in chunk] for chunk in chunks)
+    encoded = encode_chunks(texts) if encode_chunks else (embedder.encode(t) for t in texts)
+    for chunk, vectors in zip(chunks, encoded, strict=True):
         table = pa.table(
             {
                 "text_hash": [h for h, _ in chunk],

@@ -29,3 +29,26 @@ class ModelError(PersonaMiningError):
 
 class StageError(PersonaMiningError):
     """A pipeline stage cannot run on the data it was given."""
+
+
+class StageFailedError(StageError):
+    """A pipeline stage raised: names the stage; the warehouse keeps its state from before it."""
+
+    def __init__(self, stage: str, cause: BaseException):
+        self.stage = stage
+        self.cause = cause
+        if isinstance(cause, PersonaMiningError):
+            why = str(cause)
+        else:
+            why = (
+                f"unexpected {type(cause).__name__}: {cause} (a bug: the traceback is in the run "
+                "log; please report it)"
+            )
+        super().__init__(
+            f"stage '{stage}' failed: {why}; the warehouse keeps what it had before this stage "
+            "(the stages before it are committed): fix the cause and run again"
+        )
+
+
+class OrchestrationError(PersonaMiningError):
+    """The Prefect server or the scheduled deployments cannot be started or reached."""

@@ -6,7 +6,8 @@ Scores (all over tickets assigned by the current model):
   labels, unclustered tickets counted as one more cluster (so a model cannot score by leaving
   hard tickets out);
 - `purity`: share of clustered tickets whose topic's majority label is their own;
-- `coverage`: share of tickets in a real topic rather than "Unclustered".
+- `coverage`: share of tickets in a real topic rather than "Unclustered";
+- how many tickets each path took: a known issue, a discovered topic, or none.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ class EvaluationResult:
     ari: float
     purity: float
     coverage: float
+    known_tickets: int = 0
+    discovered_tickets: int = 0
+    unclustered_tickets: int = 0
 
 
 def evaluate_topics(con: duckdb.DuckDBPyConnection, *, labels_column: str) -> EvaluationResult:
@@ -69,6 +73,12 @@ def evaluate_topics(con: duckdb.DuckDBPyConnection, *, labels_column: str) -> Ev
         if topic != UNCLUSTERED:
             by_topic[topic][label] += 1
     clustered = sum(sum(c.values()) for c in by_topic.values())
+    paths = con.execute(
+        """SELECT count(*) FILTER (WHERE tp.known), count(*) FILTER (WHERE NOT tp.known AND tt.topic_id <> ?),
+                  count(*) FILTER (WHERE tt.topic_id = ?)
+        FROM v_ticket_topics tt JOIN topics tp ON tp.model_id = tt.model_id AND tp.topic_id = tt.topic_id""",
+        [UNCLUSTERED, UNCLUSTERED],
+    ).fetchall()[0]
     majority = sum(c.most_common(1)[0][1] for c in by_topic.values())
     return EvaluationResult(
         model_id=current[0],
@@ -80,4 +90,7 @@ def evaluate_topics(con: duckdb.DuckDBPyConnection, *, labels_column: str) -> Ev
         ari=float(adjusted_rand_score(labels, topics)),
         purity=majority / clustered if clustered else 0.0,
         coverage=clustered / len(rows),
+        known_tickets=paths[0],
+        discovered_tickets=paths[1],
+        unclustered_tickets=paths[2],
     )

@@ -381,6 +381,15 @@ def _require(
             )
 
 
+#: Characters stripped from both ends of ids: every Unicode whitespace, as Python's str.strip.
+_WHITESPACE_SQL = " || ".join(f"chr({ord(c)})" for c in map(chr, range(0x3001)) if c.isspace())
+
+
+def _strip(expression: str) -> str:
+    """SQL that trims all whitespace (tabs, line breaks, NBSP...) from an id column."""
+    return f"trim({expression}, {_WHITESPACE_SQL})"
+
+
 def _timestamp_sql(column: str) -> str:
     formats = ", ".join(f"'{f}'" for f in TIMESTAMP_FORMATS)
     c = quote_identifier(column)
@@ -496,7 +505,7 @@ def _upsert_tickets(
     reason = f"""CASE
         {excluded}
         WHEN {BAD_ENCODING} THEN 'bad encoding: the row is not UTF-8; re-export the file as UTF-8'
-        WHEN nullif(trim(ticket_id), '') IS NULL THEN 'missing ticket_id: every ticket needs an id'
+        WHEN nullif({_strip("ticket_id")}, '') IS NULL THEN 'missing ticket_id: every ticket needs an id'
         WHEN nullif(trim(created_at), '') IS NULL THEN 'missing created_at: every ticket needs a creation time'
         WHEN {created} IS NULL THEN 'unparseable created_at ''' || left(created_at, 40) || ''': use ISO 8601 such as 2026-03-01T09:30:00Z'
         WHEN {col("updated_at")} IS NOT NULL AND {updated} IS NULL THEN 'unparseable updated_at ''' || left({col("updated_at")}, 40) || ''': use ISO 8601 or leave it empty'
@@ -508,7 +517,7 @@ def _upsert_tickets(
         f"""CREATE OR REPLACE TEMP TABLE __valid AS
         WITH parsed AS (
             SELECT {ROW} AS row_number, {RAW} AS raw, {reason} AS reason,
-                   trim(ticket_id) AS ticket_id, nullif(trim({col("customer_id")}), '') AS customer_id,
+                   {_strip("ticket_id")} AS ticket_id, nullif({_strip(col("customer_id"))}, '') AS customer_id,
                    {created} AS created_at, greatest({updated}, {created}) AS updated_at,
                    nullif(trim({col("channel")}), '') AS channel,
                    {col("subject")} AS subject, {col("body")} AS body
@@ -593,14 +602,14 @@ def _upsert_customers(
     )
     reason = f"""CASE
         WHEN {BAD_ENCODING} THEN 'bad encoding: the row is not UTF-8; re-export the file as UTF-8'
-        WHEN nullif(trim(customer_id), '') IS NULL THEN 'missing customer_id: every customer needs an id'
+        WHEN nullif({_strip("customer_id")}, '') IS NULL THEN 'missing customer_id: every customer needs an id'
         ELSE {_type_errors_sql(types)}
     END"""
     stage.execute(
         f"""CREATE OR REPLACE TEMP TABLE __valid AS
         WITH parsed AS (
             SELECT {ROW} AS row_number, {RAW} AS raw, {reason} AS reason,
-                   trim(customer_id) AS customer_id {", " + extra_values if extra_values else ""}
+                   {_strip("customer_id")} AS customer_id {", " + extra_values if extra_values else ""}
             FROM __stage
         )
         SELECT *, {row_hash} AS row_hash,

@@ -68,13 +68,10 @@ def link_issues(con: duckdb.DuckDBPyConnection, *, config: LinkConfig) -> LinkRe
     segments = con.execute("SELECT segment_id FROM segments ORDER BY segment_id").fetchall()
     members = con.execute("SELECT segment_id, customer_id FROM customer_segments").fetchall()
     index = {c: i for i, c in enumerate(counts.customers)}
-    masks = {}
-    for (sid,) in segments:
-        mask = np.zeros(len(counts.customers), dtype=bool)
-        for segment, customer in members:
-            if segment == sid and customer in index:
-                mask[index[customer]] = True
-        masks[sid] = mask
+    masks = {sid: np.zeros(len(counts.customers), dtype=bool) for (sid,) in segments}
+    for segment, customer in members:
+        if segment in masks and customer in index:
+            masks[segment][index[customer]] = True
     rows: list[dict[str, object]] = []
     for sid, mask in masks.items():
         rows += _segment_cells(sid, mask, counts, config)
@@ -153,7 +150,9 @@ def _customer_topic_counts(con: duckdb.DuckDBPyConnection, model_id: str) -> _Co
     topics = [
         r[0]
         for r in con.execute(
-            "SELECT topic_id FROM topics WHERE model_id = ? AND topic_id <> ? ORDER BY topic_id",
+            # Merged-away, split and ignored topics are not persona challenges (see taxonomy.py).
+            "SELECT topic_id FROM topics WHERE model_id = ? AND topic_id <> ? "
+            "AND coalesce(active, true) AND NOT coalesce(ignored, false) ORDER BY topic_id",
             [model_id, UNCLUSTERED],
         ).fetchall()
     ]

@@ -1,9 +1,12 @@
-"""Stage 7, personas: one profile per segment, built from the evidence of the link stage.
+"""Stage 7, personas: one profile per segment, built from the evidence of the earlier stages.
 
-A profile says who the persona is (size, how many contact support and how often), its
-challenges (significantly over-indexed issues, with lift, interval and q-value), the
-questions it asks about each, and a templated plain-language summary. Nothing is claimed
-that `issue_by_persona` does not back.
+A profile says who the persona is (size, the attributes that set it apart from everyone), how
+it contacts support (channels, frequency, time of day and week, repeat contacts), its
+challenges (significantly over-indexed issues, with lift, interval and q-value), the questions
+it asks about each, the problems behind them (topic keywords, typical redacted tickets, and
+outcomes such as CSAT or resolution time where the tickets have them), whether the data flags
+it as a negative persona and why, and a templated plain-language summary of those facts.
+Nothing is claimed that the stored statistics do not back.
 """
 
 from __future__ import annotations
@@ -13,14 +16,30 @@ import re
 import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 
 from persona_mining.db import transaction
+from persona_mining.outcomes import outcome_columns
+from persona_mining.profile_facts import (
+    attribute_facts,
+    behaviour_facts,
+    outcome_facts,
+    problem_facts,
+)
 from persona_mining.topics import current_model
 
 MAX_CHALLENGES = 5
 QUESTIONS_PER_CHALLENGE = 3
+SUMMARY_ATTRIBUTES = 2
+MIN_SUMMARY_DIFFERENCE = 0.2  # standardized difference below which an attribute is not news
+OUTCOME_LABELS = {
+    "csat": "satisfaction",
+    "resolution_time": "resolution time",
+    "reopened": "reopened",
+    "escalated": "escalated",
+}
 
 
 @dataclass(frozen=True)
@@ -44,6 +63,18 @@ def build_profiles(con: duckdb.DuckDBPyConnection) -> ProfilesResult:
         """SELECT count(DISTINCT c.customer_id), count(t.ticket_id)
         FROM customers c LEFT JOIN tickets t USING (customer_id)"""
     ).fetchone()
+    outcomes = outcome_columns(con)
+    attributes = attribute_facts(con)
+    behaviours = behaviour_facts(con)
+    measured = outcome_facts(con, outcomes)
+    flags = {
+        sid: (negative, json.loads(drivers))
+        for sid, negative, drivers in con.execute(
+            "SELECT segment_id, negative, drivers FROM segment_flags"
+        ).fetchall()
+    }
+    challenges_of = {sid: _challenges(con, sid, model_id) for sid, _, _ in segments}
+    problems = problem_facts(con, challenges_of, model_id, outcomes)
     profiles = []
     for sid, name, kind in segments:
         size = con.execute(
@@ -53,7 +84,7 @@ def build_profiles(con: duckdb.DuckDBPyConnection) -> ProfilesResult:
             [sid],
         ).fetchone()
         customers, contacting, tickets = size if size else (0, 0, 0)
-        challenges = _challenges(con, sid, model_id)
+        challenges = challenges_of[sid]
         questions = {
             str(c["topic_id"]): _questions(con, sid, model_id, c["topic_id"]) for c in challenges
         }
@@ -61,8 +92,17 @@ def build_profiles(con: duckdb.DuckDBPyConnection) -> ProfilesResult:
         others_tickets = (overall[1] if overall else 0) - tickets
         per_customer = tickets / customers if customers else None
         baseline_per_customer = others_tickets / others_customers if others_customers else None
+        flag = flags.get(sid)
         summary = _summary(
             name, kind, customers, contacting, per_customer, baseline_per_customer, challenges
+        )
+        summary = _with_facts(
+            summary,
+            kind=kind,
+            attributes=attributes.get(sid, []),
+            behaviours=behaviours.get(sid, {}),
+            outcomes=measured.get(sid, []),
+            flag=flag,
         )
         profiles.append(
             [
@@ -75,16 +115,23 @@ def build_profiles(con: duckdb.DuckDBPyConnection) -> ProfilesResult:
                 json.dumps(challenges),
                 json.dumps(questions),
                 summary,
+                json.dumps(attributes.get(sid, [])),
+                json.dumps(behaviours.get(sid, {})),
+                json.dumps(problems.get(sid, [])),
+                json.dumps(measured.get(sid, [])),
             ]
         )
     with transaction(con):
         con.execute("DELETE FROM persona_profiles")
-        con.executemany(
-            """INSERT INTO persona_profiles (segment_id, model_id, customers, contacting_customers, tickets,
-                tickets_per_customer, challenges, questions, summary, built_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now())""",
-            profiles,
-        )
+        # DuckDB refuses executemany with no rows: a config without personas has none.
+        if profiles:
+            con.executemany(
+                """INSERT INTO persona_profiles (segment_id, model_id, customers, contacting_customers,
+                    tickets, tickets_per_customer, challenges, questions, summary, attributes,
+                    behaviours, problems, outcomes, built_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())""",
+                profiles,
+            )
     return ProfilesResult(
         personas=len(profiles),
         with_challenges=sum(1 for p in profiles if p[6] != "[]"),
@@ -168,6 +215,95 @@ def _summary(
         parts.append(f"They raise these issues more than other customers: {listed}.")
     else:
         parts.append("No issue stands out for them with statistical confidence.")
-    if kind == "negative":
-        parts.append("Flagged as a negative persona: their contacts cost more than they bring.")
     return " ".join(parts)
+
+
+def _with_facts(
+    summary: str,
+    *,
+    kind: str,
+    attributes: list[dict[str, Any]],
+    behaviours: dict[str, Any],
+    outcomes: list[dict[str, Any]],
+    flag: tuple[bool, list[dict[str, Any]]] | None,
+) -> str:
+    """The summary, with who they are, how they contact support and the negative verdict."""
+    first, _, rest = summary.partition(". ")
+    parts = [first + "."]
+    who = [_attribute_phrase(a) for a in attributes[:SUMMARY_ATTRIBUTES]]
+    who = [w for w in who if w]
+    if who:
+        parts.append("Compared with all customers: " + "; ".join(who) + ".")
+    how = _behaviour_phrases(behaviours)
+    if how:
+        parts.append("They " + " and ".join(how) + ".")
+    if rest:
+        parts.append(rest)
+    shown = [_outcome_phrase(o) for o in outcomes]
+    shown = [o for o in shown if o]
+    if shown:
+        parts.append("Outcomes: " + "; ".join(shown) + ".")
+    parts.append(_negative_sentence(kind, flag))
+    return " ".join(p for p in parts if p)
+
+
+def _attribute_phrase(fact: dict[str, Any]) -> str:
+    difference = fact.get("std_diff")
+    if difference is None or abs(difference) < MIN_SUMMARY_DIFFERENCE:
+        return ""
+    if fact["type"] == "categorical":
+        return (
+            f"{fact['attribute']} {fact['value']} {fact['persona']:.0%} (vs {fact['everyone']:.0%})"
+        )
+    persona, everyone = fact["persona_mean"], fact["everyone_mean"]
+    if fact["type"] == "date":
+        return f"{fact['attribute']} around {persona} (vs {everyone})"
+    return f"{fact['attribute']} {persona:.3g} on average (vs {everyone:.3g})"
+
+
+def _behaviour_phrases(behaviours: dict[str, Any]) -> list[str]:
+    phrases = []
+    channels = behaviours.get("channels") or []
+    if channels:
+        top = channels[0]
+        phrases.append(
+            f"contact support mostly by {top['value']} ({top['persona']:.0%} of their tickets "
+            f"vs {top['everyone']:.0%})"
+        )
+    repeats = behaviours.get("repeat_contacts") or {}
+    share, everyone = repeats.get("share"), repeats.get("everyone", {}).get("share")
+    if share is not None and everyone is not None and max(share, everyone) > 0:
+        phrases.append(f"come back on the same topic in {share:.0%} of tickets (vs {everyone:.0%})")
+    return phrases
+
+
+def _outcome_phrase(outcome: dict[str, Any]) -> str:
+    persona, everyone = outcome.get("persona"), outcome.get("everyone")
+    if persona is None or everyone is None:
+        return ""
+    label = OUTCOME_LABELS.get(outcome["kind"], outcome["kind"])
+    if outcome["unit"] == "share":
+        return f"{label} {persona:.0%} (vs {everyone:.0%})"
+    unit = " h" if outcome["unit"] == "hours" else ""
+    return f"{label} {persona:.3g}{unit} (vs {everyone:.3g}{unit})"
+
+
+def _negative_sentence(kind: str, flag: tuple[bool, list[dict[str, Any]]] | None) -> str:
+    negative, drivers = flag if flag else (False, [])
+    evidence = ", ".join(
+        f"{d['label']} {d['ratio']:.1f}x (95% CI {d['ci_low']:.1f}-{d['ci_high']:.1f})"
+        for d in drivers[:3]
+    )
+    if negative:
+        return f"The data flags them as a negative persona, costly to serve: {evidence}."
+    if kind == "negative" and flag is not None:
+        return "Declared a negative persona in the config, but the data does not confirm it: " + (
+            f"only {evidence} is worse than everyone else."
+            if evidence
+            else "no cost-to-serve signal is significantly worse than everyone else's."
+        )
+    if kind == "negative":
+        return (
+            "Declared a negative persona in the config: their contacts cost more than they bring."
+        )
+    return ""

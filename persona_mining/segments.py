@@ -19,6 +19,9 @@ from persona_mining.config import PersonaRule
 from persona_mining.db import transaction
 from persona_mining.errors import ConfigError
 
+#: Id prefix of the segments that `persona-mining discover` finds; rules never use it.
+DISCOVERED_PREFIX = "discovered-"
+
 
 @dataclass(frozen=True)
 class SegmentsResult:
@@ -40,6 +43,9 @@ def build_segments(
 ) -> SegmentsResult:
     """Rebuild the rule-based segments and their members from the config's personas.
 
+    Discovered segments (ids starting with `DISCOVERED_PREFIX`, kind 'discovered', or
+    'negative' when the data flags them) are left as they are until the next discovery.
+
     Raises:
         ConfigError: a rule does not parse, names a missing column, or is not boolean.
     """
@@ -50,13 +56,23 @@ def build_segments(
         raise ConfigError(
             f"personas: names that differ only in punctuation or case clash: {clashes}"
         )
+    reserved = [
+        p.name for p, i in zip(personas, ids, strict=True) if i.startswith(DISCOVERED_PREFIX)
+    ]
+    if reserved:
+        raise ConfigError(
+            f"personas {reserved}: names starting with 'Discovered' are reserved for the "
+            "segments `persona-mining discover` finds; rename them in the config"
+        )
     for persona in personas:
         _check_rule(con, persona)
     with transaction(con):
+        rules = "kind IN ('rule', 'negative') AND NOT starts_with(segment_id, ?)"
         con.execute(
-            "DELETE FROM customer_segments WHERE segment_id IN (SELECT segment_id FROM segments WHERE kind IN ('rule', 'negative'))"
+            f"DELETE FROM customer_segments WHERE segment_id IN (SELECT segment_id FROM segments WHERE {rules})",
+            [DISCOVERED_PREFIX],
         )
-        con.execute("DELETE FROM segments WHERE kind IN ('rule', 'negative')")
+        con.execute(f"DELETE FROM segments WHERE {rules}", [DISCOVERED_PREFIX])
         for persona, sid in zip(personas, ids, strict=True):
             con.execute(
                 "INSERT INTO segments (segment_id, name, kind, description, rule) VALUES (?, ?, ?, ?, ?)",

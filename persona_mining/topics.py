@@ -32,11 +32,18 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from persona_mining.config import TopicsConfig
+from persona_mining.config import KnownIssue, TopicsConfig
 from persona_mining.db import transaction
 from persona_mining.embed import Embedder, load_vectors
 from persona_mining.errors import ModelError, StageError
-from persona_mining.topic_identity import UNCLUSTERED_KEY, PreviousTopic, group_topics, match_topics
+from persona_mining.segments import segment_id
+from persona_mining.topic_identity import (
+    UNCLUSTERED_KEY,
+    Identity,
+    PreviousTopic,
+    group_topics,
+    match_topics,
+)
 from persona_mining.topic_labels import UNCLUSTERED, describe_topics
 
 MIN_TICKETS_TO_FIT = 30
@@ -78,12 +85,16 @@ def fit_topics(
     embedding_model: str,
     models_dir: Path,
     embedder: Embedder | None = None,
+    known_issues: Sequence[KnownIssue] = (),
 ) -> TopicsResult:
     """Fit a new topic model on all prepared tickets, save it, and store its assignments.
 
-    Topics that persist from the previous model keep their key and label; see
-    `persona_mining.topic_identity`. With `embedder`, labels are the noun phrases closest in
-    meaning to each topic; without, the most distinctive ones.
+    Known issues come first: a ticket whose similarity to a known issue (the mean embedding
+    of its name, description and examples) reaches `known_threshold` is assigned to it; the
+    other tickets are clustered, so that new issues still surface. Known issues keep their
+    names as labels and `K-<name>` keys. Topics that persist from the previous model keep
+    their key and label; see `persona_mining.topic_identity`. With `embedder`, labels are the
+    noun phrases closest in meaning to each topic; without, the most distinctive ones.
     """
     started = time.perf_counter()
     ids, vectors = load_vectors(con, model=embedding_model)
@@ -94,8 +105,19 @@ def fit_topics(
         )
     texts, phrases = _texts_and_phrases(con, ids)
     docs = [_PLACEHOLDER.sub(" ", t) for t in texts]
-    min_topic_size = config.min_topic_size or max(10, round(0.01 * len(ids)))
-    model, assigned = _fit_bertopic(docs, vectors, config, min_topic_size)
+    known = _all_known_issues(con, known_issues) if embedder is not None else []
+    is_known, known_of = _match_known(vectors, known, embedder, config.known_threshold)
+    rest = np.flatnonzero(~is_known)
+    min_topic_size = config.min_topic_size or max(10, round(0.01 * len(rest)))
+    model, clustered = _fit_bertopic([docs[i] for i in rest], vectors[rest], config, min_topic_size)
+    assigned = np.full(len(ids), UNCLUSTERED, dtype=np.int64)
+    assigned[rest] = clustered
+    known_ids: dict[int, KnownIssue] = {}
+    next_id = int(clustered.max()) + 1 if len(clustered) else 0
+    for index in sorted(set(known_of[is_known].tolist())):
+        known_ids[next_id] = known[index]
+        assigned[is_known & (known_of == index)] = next_id
+        next_id += 1
     assigned, similarity, centroids = _apply_outlier_policy(
         assigned, vectors, config.outlier_threshold
     )
@@ -122,12 +144,13 @@ def fit_topics(
     created = datetime.now(UTC).replace(tzinfo=None)
     model_id = f"topics-{created:%Y%m%dT%H%M%S}-{digest}"
     identities, retired = match_topics(
-        centroids,
+        {t: c for t, c in centroids.items() if t not in known_ids},
         _previous_topics(con),
         model_id=model_id,
         next_number=_next_key_number(con),
         threshold=config.match_threshold,
     )
+    identities.update(_known_identities(con, known_ids, model_id))
     labels = {t: identities[t].inherited_label or described[t].label for t in topic_ids}
     model.set_topic_labels(labels)
     groups = group_topics(centroids, distance=config.group_distance)
@@ -181,8 +204,8 @@ def fit_topics(
         )
         con.executemany(
             """INSERT INTO topics (model_id, topic_id, label, keywords, size, topic_key, first_model_id,
-                last_model_id, group_id, keyphrases, representative_tickets)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                last_model_id, group_id, keyphrases, representative_tickets, base_label, known)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [
                 [
                     model_id,
@@ -196,6 +219,8 @@ def fit_topics(
                     groups[t],
                     list(described[t].keyphrases),
                     representatives[t],
+                    labels[t],
+                    t in known_ids,
                 ]
                 for t in topic_ids
             ],
@@ -229,6 +254,60 @@ def fit_topics(
     )
 
 
+def _all_known_issues(
+    con: duckdb.DuckDBPyConnection, configured: Sequence[KnownIssue]
+) -> list[KnownIssue]:
+    """Known issues of the config, then those imported into the warehouse, by unique name."""
+    imported = [
+        KnownIssue(name, description or "", tuple(examples or ()))
+        for name, description, examples in con.execute(
+            "SELECT name, description, examples FROM known_issues ORDER BY name"
+        ).fetchall()
+    ]
+    seen: set[str] = set()
+    out = []
+    for issue in [*configured, *imported]:
+        if issue.name not in seen:
+            seen.add(issue.name)
+            out.append(issue)
+    return out
+
+
+def _match_known(
+    vectors: np.ndarray, known: list[KnownIssue], embedder: Embedder | None, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which tickets a known issue takes, and which one (index into `known`)."""
+    if not known or embedder is None:
+        return np.zeros(len(vectors), dtype=bool), np.zeros(len(vectors), dtype=np.int64)
+    centers = np.vstack(
+        [
+            _unit(
+                embedder.encode(
+                    [i.name, *([i.description] if i.description else []), *i.examples]
+                ).mean(axis=0)
+            )
+            for i in known
+        ]
+    )
+    similarity = vectors @ centers.T
+    best = similarity.argmax(axis=1)
+    return similarity.max(axis=1) >= threshold, best.astype(np.int64)
+
+
+def _known_identities(
+    con: duckdb.DuckDBPyConnection, known_ids: dict[int, KnownIssue], model_id: str
+) -> dict[int, Identity]:
+    """Known issues keep the key `K-<name>` and their name as label, in every model."""
+    identities = {}
+    for topic, issue in known_ids.items():
+        key = f"K-{segment_id(issue.name)}"
+        first = con.execute(
+            "SELECT min(first_model_id) FROM topics WHERE topic_key = ?", [key]
+        ).fetchall()[0][0]
+        identities[topic] = Identity(key, first or model_id, issue.name)
+    return identities
+
+
 def _previous_topics(con: duckdb.DuckDBPyConnection) -> list[PreviousTopic]:
     """The current model's topics with their centroids, before a refit replaces it."""
     current = current_model(con)
@@ -251,7 +330,7 @@ def _previous_topics(con: duckdb.DuckDBPyConnection) -> list[PreviousTopic]:
             key=rows[t][0], label=rows[t][1], first_model_id=rows[t][2] or model_id, centroid=c
         )
         for t, c in zip(topic_ids, centroids, strict=True)
-        if t != UNCLUSTERED and t in rows and rows[t][0]
+        if t != UNCLUSTERED and t in rows and rows[t][0] and not rows[t][0].startswith("K-")
     ]
 
 
@@ -404,8 +483,20 @@ def load_centroids(path: Path) -> tuple[list[int], np.ndarray]:
         raise ModelError(
             f"topic model {path}: cannot be read ({e}); refit with `persona-mining run --refit`"
         ) from e
-    topic_ids = [t["topic_id"] for t in manifest["topics"]]
-    return topic_ids, tensors["topic_embeddings"].astype(np.float32)
+    try:
+        topic_ids = [int(t["topic_id"]) for t in manifest["topics"]]
+        centroids = tensors["topic_embeddings"].astype(np.float32)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelError(
+            f"topic model {path}: saved in a format this version cannot read (no {e} in its "
+            "manifest or tensors); refit with `persona-mining run --refit`"
+        ) from e
+    if len(topic_ids) != len(centroids):
+        raise ModelError(
+            f"topic model {path}: its manifest lists {len(topic_ids)} topics but it holds "
+            f"{len(centroids)} centroids; refit with `persona-mining run --refit`"
+        )
+    return topic_ids, centroids
 
 
 def _texts_and_phrases(
@@ -537,8 +628,8 @@ def _store_assignments(
         [model_id],
     )
     con.execute(
-        """INSERT INTO ticket_topics (ticket_id, model_id, topic_id, probability, text_hash)
-        SELECT a.ticket_id, ?, a.topic_id, a.probability, p.text_hash
+        """INSERT INTO ticket_topics (ticket_id, model_id, topic_id, probability, text_hash, base_topic_id)
+        SELECT a.ticket_id, ?, a.topic_id, a.probability, p.text_hash, a.topic_id
         FROM __assignments a JOIN prepared_tickets p USING (ticket_id)""",
         [model_id],
     )

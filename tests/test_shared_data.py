@@ -19,13 +19,18 @@ DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 def shared(name: str) -> Path:
     path = DATA / name
     if not path.exists():
-        pytest.skip(f"{path} is not available (public data sets live beside the project, not in it)")
+        pytest.skip(
+            f"{path} is not available (public data sets live beside the project, not in it)"
+        )
     return path
 
 
 def accounted(result: IngestResult) -> None:
     assert result.read > 0
-    assert result.new + result.updated + result.unchanged + result.skipped + result.rejected == result.read
+    assert (
+        result.new + result.updated + result.unchanged + result.skipped + result.rejected
+        == result.read
+    )
 
 
 def test_twitter_inbound_tweets_become_tickets(con: duckdb.DuckDBPyConnection) -> None:

@@ -8,7 +8,9 @@ LIMIT 1;
 -- Topics of the current model, largest first ("Unclustered" is topic -1).
 CREATE OR REPLACE VIEW v_topics AS
 SELECT t.topic_id, t.topic_key, t.label, t.keywords, t.keyphrases, t.size, t.group_id,
-       g.label AS group_label, t.representative_tickets, t.first_model_id, t.last_model_id, t.model_id
+       g.label AS group_label, t.representative_tickets, t.first_model_id, t.last_model_id,
+       coalesce(t.known, false) AS known, coalesce(t.active, true) AS active,
+       coalesce(t.ignored, false) AS ignored, t.curation, t.split_from, t.model_id
 FROM topics t
 JOIN v_current_model m USING (model_id)
 LEFT JOIN topic_groups g ON g.model_id = t.model_id AND g.group_id = t.group_id

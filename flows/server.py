@@ -1,0 +1,138 @@
+"""A Prefect server on loopback, run as a child process for `persona-mining serve`.
+
+Schedules only fire on a real Prefect server (the temporary server a lone flow run starts
+never schedules anything). When PREFECT_API_URL names no server, `serve` starts one here:
+`prefect server start --host 127.0.0.1 --port <free port>`, its database under the project's
+Prefect home, waited for until healthy, and stopped with SIGTERM (its whole process group)
+when `serve` ends, Ctrl-C included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+from persona_mining.errors import OrchestrationError
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def is_healthy(api_url: str, *, timeout: float = 2.0) -> bool:
+    """Whether the Prefect API at `api_url` (ending in /api) answers its health check."""
+    try:
+        with urllib.request.urlopen(f"{api_url.rstrip('/')}/health", timeout=timeout) as answer:
+            return bool(answer.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+class LocalPrefectServer:
+    """`prefect server start` on loopback as a child process; a context manager.
+
+    Args:
+        home: the Prefect home of the server (PREFECT_HOME): its SQLite database and log.
+        port: the port to listen on; None picks a free one.
+        startup_timeout: seconds to wait for the health check before giving up.
+    """
+
+    def __init__(self, *, home: Path, port: int | None = None, startup_timeout: float = 120.0):
+        self.home = home.resolve()
+        self.port = port or free_port()
+        self.startup_timeout = startup_timeout
+        self.api_url = f"http://{LOOPBACK}:{self.port}/api"
+        self.log_path = self.home / "server.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> str:
+        """Start the server and wait until it is healthy; return its API URL.
+
+        Raises:
+            OrchestrationError: the server exited or did not get healthy in time (the
+                message ends with the tail of its log).
+        """
+        self.home.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+        env.update(
+            PREFECT_HOME=str(self.home),
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+            DO_NOT_TRACK="1",
+        )
+        command = [sys.executable, "-m", "prefect", "server", "start"]
+        command += ["--host", LOOPBACK, "--port", str(self.port)]
+        with self.log_path.open("ab") as log:
+            # A session of its own: Ctrl-C in the terminal reaches `serve` first, which then
+            # stops the server in order, after the runner has stopped.
+            self._process = subprocess.Popen(
+                command,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise OrchestrationError(
+                    f"prefect server on port {self.port} exited with status "
+                    f"{self._process.returncode}; its log {self.log_path} ends with:\n{self._tail()}"
+                )
+            if is_healthy(self.api_url, timeout=1.0):
+                return self.api_url
+            time.sleep(0.25)
+        self.stop()
+        raise OrchestrationError(
+            f"prefect server on port {self.port} was not healthy after {self.startup_timeout:.0f}s; "
+            f"its log {self.log_path} ends with:\n{self._tail()}"
+        )
+
+    def stop(self, *, timeout: float = 20.0) -> None:
+        """SIGTERM the server's process group, then SIGKILL what is left after `timeout`."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        except ProcessLookupError:
+            return
+        with contextlib.suppress(ProcessLookupError):  # what it left behind in its group
+            os.killpg(process.pid, signal.SIGTERM)
+
+    def _tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def __enter__(self) -> LocalPrefectServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,68 @@
+"""Exports: the issue-by-persona table and the persona profiles as CSV or Parquet files.
+
+Read-only on the warehouse: DuckDB's COPY writes the files straight from the views.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from persona_mining.errors import ConfigError, PersonaMiningError
+
+FORMATS = ("csv", "parquet")
+# file stem -> view; views and stems are ours, never user input.
+EXPORTS = {"issue_by_persona": "v_issue_by_persona", "persona_profiles": "v_persona_profiles"}
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What one export call wrote: (file, rows) pairs."""
+
+    files: tuple[tuple[Path, int], ...]
+    seconds: float
+
+
+def export_tables(
+    con: duckdb.DuckDBPyConnection, *, out_dir: Path, fmt: str = "csv"
+) -> ExportResult:
+    """Write `v_issue_by_persona` and `v_persona_profiles` to `out_dir` as CSV or Parquet.
+
+    Files are named after the table (`issue_by_persona.csv`, `persona_profiles.parquet`) and
+    replaced if they exist. CSV has a header row; JSON columns are written as JSON text.
+
+    Raises:
+        ConfigError: `fmt` is not csv or parquet.
+        PersonaMiningError: the folder or a file cannot be written.
+    """
+    if fmt not in FORMATS:
+        raise ConfigError(f"export format {fmt!r}: use csv or parquet")
+    started = time.perf_counter()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise PersonaMiningError(
+            f"export folder {out_dir}: cannot be created ({e.strerror}); choose another --out"
+        ) from e
+    options = "FORMAT csv, HEADER" if fmt == "csv" else "FORMAT parquet"
+    files = []
+    for stem, view in EXPORTS.items():
+        path = out_dir / f"{stem}.{fmt}"
+        try:
+            # COPY cannot bind its target as a parameter: the path goes in as a quoted literal.
+            con.execute(f"COPY (SELECT * FROM {view}) TO {sql_string(str(path))} ({options})")
+        except duckdb.Error as e:
+            raise PersonaMiningError(
+                f"export {path}: cannot be written ({str(e).splitlines()[0]})"
+            ) from e
+        count = con.execute(f"SELECT count(*) FROM {view}").fetchone()
+        files.append((path, count[0] if count else 0))
+    return ExportResult(files=tuple(files), seconds=time.perf_counter() - started)
+
+
+def sql_string(value: str) -> str:
+    """A SQL string literal: single quotes doubled, for where DuckDB cannot bind a parameter."""
+    return "'" + value.replace("'", "''") + "'"

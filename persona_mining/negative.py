@@ -1,0 +1,386 @@
+"""Negative personas: segments that cost significantly more to serve than everyone else.
+
+Per customer, the stage measures cost-to-serve signals, each a rate `value / base`
+(`customer_signals`):
+
+- `tickets_per_customer`: tickets over customers (every customer, those without tickets too).
+- `repeat_contacts`: tickets filed within `repeat_days` of an earlier ticket of the same
+  customer on the same topic, over tickets with a topic (current topic model).
+- `returns_refunds_complaints`: tickets on topics whose label or keywords start with one of
+  `return_keywords`, over tickets assigned by the current model.
+- `negative_sentiment`: tickets whose VADER compound score is at most `negative_sentiment`,
+  over the tickets in the analysed languages (VADER reads English).
+- where the tickets have them (see `persona_mining.outcomes`): `low_csat` (ratings in the
+  bottom `low_rating_fraction` of the scale, over rated tickets), `escalated` and `reopened`
+  (over tickets where the column is known), `resolution_time` (mean, over tickets with one).
+
+Per segment and signal (`segment_signals`), the segment's rate is compared with everyone
+outside it in the style of the link stage: the rate ratio, a customer-clustered interval (delta
+method on the log of two ratio estimators, variance over customers), a Wald test of the log
+ratio with that variance, and Benjamini-Hochberg q-values over every segment x signal. A signal
+is *worse* when q < alpha, the interval lies above 1, the ratio is at least `min_ratio` and it
+rests on at least `min_customers` customers. A segment worse on at least `min_signals` signals
+is flagged negative in `segment_flags`, with those signals as its drivers. A discovered segment
+so flagged takes kind 'negative' in `segments` (and goes back to 'discovered' when it no longer
+is); rule segments keep the kind their config gives them, so a persona declared negative that
+the data does not confirm is visible as such.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+from scipy import stats
+
+from persona_mining.config import NegativeConfig
+from persona_mining.db import transaction
+from persona_mining.errors import StageError
+from persona_mining.outcomes import OutcomeColumn, low_rating_threshold, outcome_columns
+from persona_mining.segments import DISCOVERED_PREFIX
+from persona_mining.topics import UNCLUSTERED, current_model
+
+SENTIMENT_MAX_CHARS = 5_000
+
+#: What each signal measures, for people (profiles, summaries, reports).
+SIGNAL_LABELS = {
+    "tickets_per_customer": "tickets per customer",
+    "repeat_contacts": "repeat contacts",
+    "returns_refunds_complaints": "return, refund and complaint tickets",
+    "negative_sentiment": "tickets with negative sentiment",
+    "low_csat": "low satisfaction ratings",
+    "escalated": "escalated tickets",
+    "reopened": "reopened tickets",
+    "resolution_time": "resolution time",
+}
+
+
+@dataclass(frozen=True)
+class NegativeResult:
+    """What one negative-persona assessment did.
+
+    Attributes:
+        segments: segments assessed.
+        negative: ids of the segments flagged negative by the data.
+        signals: the signals measured (those the data allows).
+        scored: prepared texts newly scored for sentiment.
+        seconds: wall time.
+    """
+
+    segments: int
+    negative: tuple[str, ...]
+    signals: tuple[str, ...]
+    scored: int
+    seconds: float
+
+
+def assess_negative_personas(
+    con: duckdb.DuckDBPyConnection, *, config: NegativeConfig
+) -> NegativeResult:
+    """Rebuild `customer_signals`, `segment_signals` and `segment_flags` from the warehouse.
+
+    Raises:
+        StageError: a return keyword is empty, or sentiment cannot be scored.
+    """
+    started = time.perf_counter()
+    current = current_model(con)
+    model_id = current[0] if current else None
+    method, scores = _sentiment_to_score(con)
+    outcomes = outcome_columns(con)
+    with transaction(con):
+        if scores:
+            con.register("__sentiment", pa.table(scores))
+            con.execute(
+                """INSERT INTO ticket_sentiment (text_hash, method, compound, created_at)
+                SELECT text_hash, ?, compound, now() FROM __sentiment""",
+                [method],
+            )
+            con.unregister("__sentiment")
+        con.execute("DELETE FROM customer_signals")
+        for sql, params in _signal_queries(config, model_id, method, outcomes):
+            con.execute(
+                f"INSERT INTO customer_signals (customer_id, signal, value, base) {sql}", params
+            )
+        cells = _segment_cells(con, config)
+        con.execute("DELETE FROM segment_signals")
+        con.execute("DELETE FROM segment_flags")
+        if cells:
+            con.register("__cells", pa.Table.from_pylist([asdict(c) for c in cells]))
+            con.execute(
+                """INSERT INTO segment_signals (segment_id, signal, customers, value, baseline, ratio,
+                    ci_low, ci_high, p_value, q_value, worse, assessed_at)
+                SELECT segment_id, signal, customers, value, baseline, ratio, ci_low, ci_high,
+                    p_value, q_value, worse, now() FROM __cells"""
+            )
+            con.unregister("__cells")
+        flags = _flags(con, cells, config)
+        if flags:
+            con.register("__flags", pa.Table.from_pylist(flags))
+            con.execute(
+                """INSERT INTO segment_flags (segment_id, negative, worse_signals, drivers, assessed_at)
+                SELECT segment_id, negative, worse_signals, drivers, now() FROM __flags"""
+            )
+            con.unregister("__flags")
+        con.execute(
+            """UPDATE segments SET kind = CASE WHEN f.negative THEN 'negative' ELSE 'discovered' END
+            FROM segment_flags f
+            WHERE segments.segment_id = f.segment_id AND starts_with(segments.segment_id, ?)""",
+            [DISCOVERED_PREFIX],
+        )
+    measured = con.execute("SELECT DISTINCT signal FROM customer_signals ORDER BY 1").fetchall()
+    return NegativeResult(
+        segments=len(flags),
+        negative=tuple(str(f["segment_id"]) for f in flags if f["negative"]),
+        signals=tuple(r[0] for r in measured),
+        scored=len(scores["text_hash"]) if scores else 0,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def return_topic_pattern(keywords: Sequence[str]) -> str:
+    """The regular expression a topic's label and keywords are matched with (any case)."""
+    words = [re.escape(w.strip().lower()) for w in keywords if w.strip()]
+    if not words:
+        raise StageError("negative: [negative] return_keywords is empty; list at least one word")
+    return r"\b(" + "|".join(words) + ")"
+
+
+def _sentiment_to_score(
+    con: duckdb.DuckDBPyConnection,
+) -> tuple[str, dict[str, list[object]] | None]:
+    """VADER compound scores of the prepared texts not scored yet with this method."""
+    try:
+        from importlib.metadata import version
+
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+    except ImportError as e:  # pragma: no cover - a dependency of the package
+        raise StageError(
+            "negative: vaderSentiment is not installed; reinstall persona-mining (`make setup`)"
+        ) from e
+    method = f"vader-{version('vaderSentiment')}"
+    pending = con.execute(
+        """SELECT DISTINCT p.text_hash, p.text FROM prepared_tickets p
+        WHERE NOT EXISTS (
+            SELECT 1 FROM ticket_sentiment s WHERE s.text_hash = p.text_hash AND s.method = ?)
+        ORDER BY p.text_hash""",
+        [method],
+    ).fetchall()
+    if not pending:
+        return method, None
+    analyzer = SentimentIntensityAnalyzer()
+    compound = [
+        float(analyzer.polarity_scores(text[:SENTIMENT_MAX_CHARS])["compound"])
+        for _, text in pending
+    ]
+    return method, {"text_hash": [h for h, _ in pending], "compound": compound}
+
+
+def _signal_queries(
+    config: NegativeConfig,
+    model_id: str | None,
+    method: str,
+    outcomes: Sequence[OutcomeColumn],
+) -> list[tuple[str, list[object]]]:
+    """One `SELECT customer_id, signal, value, base` per signal the data allows."""
+    known = "FROM tickets t JOIN customers c ON c.customer_id = t.customer_id"
+    queries: list[tuple[str, list[object]]] = [
+        (
+            """SELECT c.customer_id, 'tickets_per_customer', count(t.ticket_id), 1
+            FROM customers c LEFT JOIN tickets t ON t.customer_id = c.customer_id
+            GROUP BY c.customer_id""",
+            [],
+        )
+    ]
+    if model_id is not None:
+        queries.append(
+            (
+                f"""SELECT customer_id, 'repeat_contacts', count(*) FILTER (WHERE is_repeat), count(*)
+                FROM (
+                    SELECT t.customer_id,
+                        t.created_at - lag(t.created_at) OVER (
+                            PARTITION BY t.customer_id, tt.topic_id ORDER BY t.created_at, t.ticket_id
+                        ) <= to_days(?) AS is_repeat
+                    {known}
+                    JOIN ticket_topics tt ON tt.ticket_id = t.ticket_id AND tt.model_id = ?
+                    WHERE tt.topic_id <> ?
+                )
+                GROUP BY customer_id""",
+                [config.repeat_days, model_id, UNCLUSTERED],
+            )
+        )
+        queries.append(
+            (
+                f"""SELECT t.customer_id, 'returns_refunds_complaints',
+                    count(*) FILTER (WHERE tt.topic_id <> ? AND regexp_matches(
+                        lower(tp.label || ' ' || array_to_string(tp.keywords, ' ')), ?)),
+                    count(*)
+                {known}
+                JOIN ticket_topics tt ON tt.ticket_id = t.ticket_id AND tt.model_id = ?
+                JOIN topics tp ON tp.model_id = tt.model_id AND tp.topic_id = tt.topic_id
+                GROUP BY t.customer_id""",
+                [UNCLUSTERED, return_topic_pattern(config.return_keywords), model_id],
+            )
+        )
+    queries.append(
+        (
+            f"""SELECT t.customer_id, 'negative_sentiment',
+                count(*) FILTER (WHERE s.compound <= ?), count(*)
+            {known}
+            JOIN prepared_tickets p ON p.ticket_id = t.ticket_id AND p.in_scope
+            JOIN ticket_sentiment s ON s.text_hash = p.text_hash AND s.method = ?
+            GROUP BY t.customer_id""",
+            [config.negative_sentiment, method],
+        )
+    )
+    for outcome in outcomes:
+        value = outcome.value_sql
+        if outcome.kind == "csat":
+            threshold = low_rating_threshold(outcome, config.low_rating_fraction)
+            if threshold is None:
+                continue
+            numerator = f"count(*) FILTER (WHERE {value} <= {threshold!r})"
+            signal = "low_csat"
+        else:
+            numerator = f"sum({value})"
+            signal = outcome.kind
+        queries.append(
+            (
+                f"""SELECT t.customer_id, '{signal}', {numerator}, count(*)
+                {known}
+                WHERE {value} IS NOT NULL
+                GROUP BY t.customer_id""",
+                [],
+            )
+        )
+    return queries
+
+
+@dataclass
+class _Cell:
+    """One segment x signal comparison, filled in step by step."""
+
+    segment_id: str
+    signal: str
+    customers: int
+    value: float | None = None
+    baseline: float | None = None
+    ratio: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = None
+    q_value: float | None = None
+    worse: bool = False
+
+    def evidence(self) -> dict[str, object]:
+        """The cell as a driver of a negative flag (JSON-ready)."""
+        return {
+            "signal": self.signal,
+            "label": SIGNAL_LABELS.get(self.signal, self.signal),
+            "value": self.value,
+            "baseline": self.baseline,
+            "ratio": self.ratio,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "q_value": self.q_value,
+        }
+
+
+def _segment_cells(con: duckdb.DuckDBPyConnection, config: NegativeConfig) -> list[_Cell]:
+    """Every segment x signal: the segment's rate against everyone outside it."""
+    rows = con.execute(
+        """WITH sums AS (
+            SELECT signal, count(*) AS m, sum(value) AS y, sum(base) AS n,
+                sum(value * value) AS yy, sum(value * base) AS yn, sum(base * base) AS nn
+            FROM customer_signals GROUP BY signal
+        ), members AS (
+            SELECT DISTINCT segment_id, customer_id FROM customer_segments
+        ), inside AS (
+            SELECT segment_id, signal, count(*) AS m, sum(value) AS y, sum(base) AS n,
+                sum(value * value) AS yy, sum(value * base) AS yn, sum(base * base) AS nn
+            FROM customer_signals JOIN members USING (customer_id)
+            GROUP BY ALL
+        )
+        SELECT s.segment_id, a.signal,
+            coalesce(i.m, 0), coalesce(i.y, 0), coalesce(i.n, 0),
+            coalesce(i.yy, 0), coalesce(i.yn, 0), coalesce(i.nn, 0),
+            a.m - coalesce(i.m, 0), a.y - coalesce(i.y, 0), a.n - coalesce(i.n, 0),
+            a.yy - coalesce(i.yy, 0), a.yn - coalesce(i.yn, 0), a.nn - coalesce(i.nn, 0)
+        FROM segments s CROSS JOIN sums a
+        LEFT JOIN inside i ON i.segment_id = s.segment_id AND i.signal = a.signal
+        ORDER BY s.segment_id, a.signal"""
+    ).fetchall()
+    z = float(stats.norm.ppf(0.5 + config.confidence / 2))
+    cells = [
+        _compare(sid, signal, np.array(sums[:6], float), np.array(sums[6:], float), z)
+        for sid, signal, *sums in rows
+    ]
+    tested = [c for c in cells if c.p_value is not None]
+    if tested:
+        q = stats.false_discovery_control([c.p_value for c in tested], method="bh")
+        for cell, q_value in zip(tested, q, strict=True):
+            cell.q_value = float(q_value)
+    for cell in cells:
+        cell.worse = (
+            cell.q_value is not None
+            and cell.q_value < config.alpha
+            and cell.ci_low is not None
+            and cell.ci_low > 1
+            and cell.ratio is not None
+            and cell.ratio >= config.min_ratio
+            and cell.customers >= config.min_customers
+        )
+    return cells
+
+
+def _compare(segment: str, signal: str, inside: np.ndarray, outside: np.ndarray, z: float) -> _Cell:
+    """Rate ratio of two groups of customers from their sums (m, y, n, yy, yn, nn)."""
+    m_in, y_in, n_in = (float(v) for v in inside[:3])
+    m_out, y_out, n_out = (float(v) for v in outside[:3])
+    cell = _Cell(segment, signal, int(m_in))
+    cell.value = y_in / n_in if n_in > 0 else None
+    cell.baseline = y_out / n_out if n_out > 0 else None
+    if cell.value is not None and cell.baseline:
+        cell.ratio = cell.value / cell.baseline
+    if cell.ratio is None or y_in <= 0 or m_in < 2 or m_out < 2:
+        return cell  # no clustered variance to speak of: reported, not tested
+    se = float(np.sqrt(_log_rate_variance(inside) + _log_rate_variance(outside)))
+    log_ratio = float(np.log(cell.ratio))
+    cell.ci_low = float(np.exp(log_ratio - z * se))
+    cell.ci_high = float(np.exp(log_ratio + z * se))
+    cell.p_value = float(2 * stats.norm.sf(abs(log_ratio) / se)) if se > 0 else 0.0
+    return cell
+
+
+def _log_rate_variance(sums: np.ndarray) -> float:
+    """Variance of log(sum y / sum n) over independent customers, from sufficient sums."""
+    m, y, n, yy, yn, nn = (float(v) for v in sums)
+    rate = y / n
+    residual_squares = max(yy - 2 * rate * yn + rate * rate * nn, 0.0)
+    return m / (m - 1) * residual_squares / (n * n) / (rate * rate)
+
+
+def _flags(
+    con: duckdb.DuckDBPyConnection, cells: list[_Cell], config: NegativeConfig
+) -> list[dict[str, object]]:
+    segments = [r[0] for r in con.execute("SELECT segment_id FROM segments ORDER BY 1").fetchall()]
+    flags = []
+    for sid in segments:
+        worse = sorted(
+            (c for c in cells if c.segment_id == sid and c.worse),
+            key=lambda c: -(c.ratio or 0.0),
+        )
+        flags.append(
+            {
+                "segment_id": sid,
+                "negative": len(worse) >= config.min_signals,
+                "worse_signals": len(worse),
+                "drivers": json.dumps([c.evidence() for c in worse]),
+            }
+        )
+    return flags

@@ -1,0 +1,134 @@
+"""Persona profiles as records, read from `v_persona_profiles` (built by the personas stage).
+
+Read-only: used by `persona-mining persona`, the HTML report and anyone who wants a profile
+as Python objects rather than JSON columns.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import duckdb
+
+from persona_mining.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """One significantly over-indexed issue of a persona, with its evidence."""
+
+    topic_id: int
+    label: str
+    keywords: tuple[str, ...]
+    tickets: int
+    customers: int
+    share: float
+    baseline_share: float | None
+    lift: float | None
+    ci_low: float | None
+    ci_high: float | None
+    q_value: float | None
+    questions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PersonaProfile:
+    """Who a persona is, how much it contacts support, and its challenges."""
+
+    persona: str
+    kind: str
+    description: str | None
+    rule: str | None
+    segment_id: str
+    customers: int
+    contacting_customers: int
+    tickets: int
+    tickets_per_customer: float | None
+    summary: str
+    challenges: tuple[Challenge, ...]
+    model_id: str | None
+    flagged_negative: bool = False
+    negative_drivers: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def negative(self) -> bool:
+        """Whether the persona is negative: declared so (kind) or flagged by the data."""
+        return self.kind == "negative" or self.flagged_negative
+
+    def to_dict(self) -> dict[str, Any]:
+        """The profile as plain JSON-ready data."""
+        return asdict(self)
+
+
+def load_profiles(con: duckdb.DuckDBPyConnection) -> list[PersonaProfile]:
+    """Every persona profile, in the order of `v_persona_profiles` (negative personas last).
+
+    Columns added to the view later (the data's negative flag and its drivers) are read when
+    present, so that a warehouse not yet migrated still reads.
+    """
+    cursor = con.execute("SELECT * FROM v_persona_profiles")
+    columns = [d[0] for d in cursor.description]
+    return [_profile(dict(zip(columns, row, strict=True))) for row in cursor.fetchall()]
+
+
+def find_profile(con: duckdb.DuckDBPyConnection, name: str) -> PersonaProfile:
+    """The profile of one persona, by name: exact (any case), else a unique partial match.
+
+    Raises:
+        ConfigError: no persona, or more than one, matches `name`.
+    """
+    profiles = load_profiles(con)
+    wanted = name.strip().casefold()
+    exact = [p for p in profiles if p.persona.casefold() == wanted]
+    if exact:
+        return exact[0]
+    partial = [p for p in profiles if wanted and wanted in p.persona.casefold()]
+    if len(partial) == 1:
+        return partial[0]
+    known = ", ".join(repr(p.persona) for p in profiles) or "none (run `persona-mining run` first)"
+    if partial:
+        matches = ", ".join(repr(p.persona) for p in partial)
+        raise ConfigError(f"persona {name!r} matches {matches}; give more of the name")
+    raise ConfigError(f"persona {name!r}: no such persona; known personas: {known}")
+
+
+def _profile(row: dict[str, Any]) -> PersonaProfile:
+    asked = _json(row.get("questions"), {})
+    return PersonaProfile(
+        persona=row["persona"],
+        kind=row["kind"],
+        description=row.get("description"),
+        rule=row.get("rule"),
+        segment_id=row["segment_id"],
+        customers=row["customers"],
+        contacting_customers=row["contacting_customers"],
+        tickets=row["tickets"],
+        tickets_per_customer=row.get("tickets_per_customer"),
+        summary=row["summary"],
+        challenges=tuple(
+            Challenge(
+                topic_id=int(c["topic_id"]),
+                label=str(c["label"]),
+                keywords=tuple(c.get("keywords") or ()),
+                tickets=int(c["tickets"]),
+                customers=int(c["customers"]),
+                share=float(c["share"]),
+                baseline_share=c.get("baseline_share"),
+                lift=c.get("lift"),
+                ci_low=c.get("ci_low"),
+                ci_high=c.get("ci_high"),
+                q_value=c.get("q_value"),
+                questions=tuple(asked.get(str(c["topic_id"]), ())),
+            )
+            for c in _json(row.get("challenges"), [])
+        ),
+        model_id=row.get("model_id"),
+        flagged_negative=bool(row.get("negative")),
+        negative_drivers=tuple(_json(row.get("negative_drivers"), [])),
+    )
+
+
+def _json(value: Any, default: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) and value else default

@@ -1,0 +1,165 @@
+"""Recurring and emerging issues: volume, customers, repeat contacts and growth per topic.
+
+For the current topic model, per topic and week: tickets, distinct customers and repeat
+contacts (a ticket whose customer already raised the same topic within `repeat_days`).
+Per topic, the latest `window_days` of the data are compared with the window before: the
+growth is the ratio of the topic's share of all tickets in the two windows, tested with
+Fisher's exact test (q-values Benjamini-Hochberg over the topics). A topic is *emerging*
+when it grew significantly (q < alpha, growth >= `emerging_growth`, at least `min_tickets`
+recent tickets) or when it is new: its key first appeared in the current model and an older
+model exists.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+from scipy import stats
+
+from persona_mining.config import TrendsConfig
+from persona_mining.db import transaction
+from persona_mining.topic_labels import UNCLUSTERED
+from persona_mining.topics import current_model
+
+
+@dataclass(frozen=True)
+class TrendsResult:
+    """What one trends call did."""
+
+    model_id: str | None
+    topics: int
+    emerging: int
+    weeks: int
+    seconds: float
+
+
+def compute_trends(con: duckdb.DuckDBPyConnection, *, config: TrendsConfig) -> TrendsResult:
+    """Rebuild `topic_trends` (weekly) and `topic_status` (per topic) for the current model."""
+    started = time.perf_counter()
+    current = current_model(con)
+    if current is None:
+        return TrendsResult(None, 0, 0, 0, time.perf_counter() - started)
+    model_id = current[0]
+    with transaction(con):
+        con.execute("DELETE FROM topic_trends WHERE model_id = ?", [model_id])
+        con.execute(
+            """INSERT INTO topic_trends (model_id, topic_id, week, tickets, customers, repeat_contacts)
+            WITH assigned AS (
+                SELECT tt.topic_id, t.customer_id, t.created_at,
+                       t.created_at - lag(t.created_at) OVER (
+                           PARTITION BY t.customer_id, tt.topic_id ORDER BY t.created_at, t.ticket_id
+                       ) AS since_last
+                FROM ticket_topics tt JOIN tickets t USING (ticket_id)
+                WHERE tt.model_id = ?
+            )
+            SELECT ?, topic_id, date_trunc('week', created_at)::DATE, count(*), count(DISTINCT customer_id),
+                   count(*) FILTER (WHERE customer_id IS NOT NULL AND since_last <= to_days(?))
+            FROM assigned GROUP BY ALL""",
+            [model_id, model_id, config.repeat_days],
+        )
+        rows = _status_rows(con, model_id, config)
+        con.execute("DELETE FROM topic_status WHERE model_id = ?", [model_id])
+        if rows:
+            con.register("__status", pa.Table.from_pylist(rows))
+            con.execute("INSERT INTO topic_status BY NAME SELECT * FROM __status")
+            con.unregister("__status")
+    weeks = con.execute(
+        "SELECT count(DISTINCT week) FROM topic_trends WHERE model_id = ?", [model_id]
+    ).fetchall()[0][0]
+    return TrendsResult(
+        model_id=model_id,
+        topics=len(rows),
+        emerging=sum(1 for r in rows if r["emerging"]),
+        weeks=weeks,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _status_rows(
+    con: duckdb.DuckDBPyConnection, model_id: str, config: TrendsConfig
+) -> list[dict[str, Any]]:
+    older_models = con.execute(
+        "SELECT count(*) FROM topic_models WHERE created_at < (SELECT created_at FROM topic_models WHERE model_id = ?)",
+        [model_id],
+    ).fetchall()[0][0]
+    rows = con.execute(
+        """WITH bounds AS (
+            SELECT max(t.created_at) AS last FROM ticket_topics tt JOIN tickets t USING (ticket_id)
+            WHERE tt.model_id = $model
+        ), windowed AS (
+            SELECT tt.topic_id,
+                   t.created_at > b.last - to_days($days) AS recent,
+                   t.created_at <= b.last - to_days($days) AND t.created_at > b.last - to_days(2 * $days) AS previous
+            FROM ticket_topics tt JOIN tickets t USING (ticket_id), bounds b
+            WHERE tt.model_id = $model
+        ), totals AS (
+            SELECT count(*) FILTER (WHERE recent) AS all_recent, count(*) FILTER (WHERE previous) AS all_previous
+            FROM windowed
+        )
+        SELECT tp.topic_id, tp.first_model_id = $model AS new_key,
+               coalesce(sum(tr.tickets), 0), coalesce(sum(tr.customers), 0), coalesce(sum(tr.repeat_contacts), 0),
+               (SELECT count(*) FILTER (WHERE recent) FROM windowed w WHERE w.topic_id = tp.topic_id),
+               (SELECT count(*) FILTER (WHERE previous) FROM windowed w WHERE w.topic_id = tp.topic_id),
+               (SELECT all_recent FROM totals), (SELECT all_previous FROM totals)
+        FROM topics tp LEFT JOIN topic_trends tr ON tr.model_id = tp.model_id AND tr.topic_id = tp.topic_id
+        WHERE tp.model_id = $model AND tp.topic_id <> $unclustered
+        GROUP BY ALL ORDER BY tp.topic_id""",
+        {"model": model_id, "days": config.window_days, "unclustered": UNCLUSTERED},
+    ).fetchall()
+    out: list[dict[str, Any]] = []
+    for (
+        topic,
+        new_key,
+        tickets,
+        customers,
+        repeats,
+        recent,
+        previous,
+        all_recent,
+        all_previous,
+    ) in rows:
+        growth = p_value = None
+        if all_recent and all_previous:
+            table = [[recent, all_recent - recent], [previous, all_previous - previous]]
+            p_value = float(stats.fisher_exact(table).pvalue)
+            if previous:
+                growth = (recent / all_recent) / (previous / all_previous)
+        out.append(
+            {
+                "model_id": model_id,
+                "topic_id": int(topic),
+                "tickets": int(tickets),
+                "customers": int(customers),
+                "repeat_contacts": int(repeats),
+                "repeat_rate": repeats / tickets if tickets else 0.0,
+                "recent_tickets": int(recent),
+                "previous_tickets": int(previous),
+                "growth": growth,
+                "p_value": p_value,
+                "q_value": None,
+                "new_topic": bool(new_key) and older_models > 0,
+                "emerging": False,
+            }
+        )
+    tested = [r for r in out if r["p_value"] is not None]
+    if tested:
+        q = stats.false_discovery_control(
+            np.array([float(r["p_value"]) for r in tested]), method="bh"
+        )
+        for row, q_value in zip(tested, q, strict=True):
+            row["q_value"] = float(q_value)
+    for row in out:
+        grew = (
+            row["q_value"] is not None
+            and float(row["q_value"]) < config.alpha
+            and (row["growth"] is None or float(row["growth"]) >= config.emerging_growth)
+            and int(row["recent_tickets"]) >= config.min_tickets
+            and int(row["recent_tickets"]) > int(row["previous_tickets"])
+        )
+        row["emerging"] = bool(grew or row["new_topic"])
+    return out

@@ -1,0 +1,412 @@
+"""The HTML report: one self-contained file a support lead opens offline in any browser.
+
+It shows the issue x persona heatmap of lift (significant cells marked, evidence on hover),
+a card per persona (who they are, challenges, questions, keywords and example tickets), the
+trend of the top issues, the sortable issue table, and the data window and topic model.
+
+Everything is inlined (styles, script, the SVG chart): no URL is ever fetched. Every text
+from the warehouse goes through Jinja's autoescaping; the data the script needs travels as
+JSON with `<`, `>` and `&` escaped, so no ticket can close the script element. Example tickets
+come from `prepared_tickets.text` (PII-redacted), never from `tickets.body`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from persona_mining.errors import PersonaMiningError, StageError
+from persona_mining.profiles import PersonaProfile, load_profiles
+from persona_mining.trends import IssueTrends, issue_trends
+
+EXAMPLE_CHARS = 320
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    """What one report call wrote."""
+
+    path: Path
+    personas: int
+    issues: int
+    significant_cells: int
+    example_tickets: int
+    bytes: int
+    seconds: float
+
+
+def write_report(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    out: Path,
+    top_issues: int = 8,
+    examples: int = 2,
+    period: str = "week",
+    title: str = "Support personas",
+) -> ReportResult:
+    """Write the HTML report of the current topic model's results to `out`.
+
+    Args:
+        con: the warehouse (read-only is enough).
+        out: the .html file to write (its folder is created).
+        top_issues: issues drawn in the trend chart.
+        examples: example tickets shown per challenge.
+        period: "week" or "month", the trend chart's period.
+        title: the report's title.
+
+    Raises:
+        StageError: the warehouse has no topic model yet.
+        PersonaMiningError: the file cannot be written.
+    """
+    started = time.perf_counter()
+    model = _current_model(con)
+    profiles = load_profiles(con)
+    cells = _cells(con)
+    trends = issue_trends(con, period=period, top=top_issues)
+    persona_names = [p.persona for p in profiles] or sorted({c["persona"] for c in cells})
+    negative = {p.persona for p in profiles if p.negative}
+    heatmap = _heatmap(cells, persona_names, negative)
+    examples_by = {
+        (p.segment_id, c.topic_id): _examples(con, p.segment_id, c.topic_id, examples)
+        for p in profiles
+        for c in p.challenges
+    }
+    totals = con.execute(
+        """SELECT (SELECT count(*) FROM tickets), (SELECT count(*) FROM v_ticket_topics),
+        (SELECT count(*) FROM customers)"""
+    ).fetchone() or (0, 0, 0)
+    script = _script()
+    html = (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            title=title,
+            generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            model=model,
+            tickets=totals[0],
+            assigned=totals[1],
+            customers=totals[2],
+            profiles=profiles,
+            examples=examples_by,
+            heatmap=heatmap,
+            cells=cells,
+            trends=trends,
+            chart=_chart(trends),
+            data_json=_script_json({"cells": [_tooltip(c) for c in cells]}),
+            script=Markup(script),  # our own file, shipped with the package
+            script_hash=_csp_hash(script),
+        )
+    )
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(html, encoding="utf-8")
+    except OSError as e:
+        raise PersonaMiningError(
+            f"report {out}: cannot be written ({e.strerror}); choose another --out"
+        ) from e
+    return ReportResult(
+        path=out,
+        personas=len(profiles),
+        issues=len(heatmap["rows"]),
+        significant_cells=sum(1 for c in cells if c["significant"]),
+        example_tickets=sum(len(v) for v in examples_by.values()),
+        bytes=len(html.encode("utf-8")),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("persona_mining", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(lift=fmt_lift, pct=fmt_pct, q=fmt_q, count=fmt_count, day=fmt_day)
+    env.globals.update(anchor=profile_anchor)
+    return env
+
+
+def _script() -> str:
+    """The report's script, inlined; the Content-Security-Policy allows only this script."""
+    return (resources.files("persona_mining") / "templates" / "report.js").read_text(
+        encoding="utf-8"
+    )
+
+
+def _csp_hash(script: str) -> str:
+    digest = hashlib.sha256(script.encode("utf-8")).digest()
+    return "sha256-" + base64.b64encode(digest).decode("ascii")
+
+
+def _current_model(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    cursor = con.execute("SELECT * FROM v_current_model")
+    row = cursor.fetchone()
+    if row is None:
+        raise StageError(
+            "report: no topic model in the warehouse yet; run `persona-mining run` "
+            "(or `persona-mining demo`) first"
+        )
+    return dict(zip([d[0] for d in cursor.description], row, strict=True))
+
+
+def _cells(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    cursor = con.execute(
+        """SELECT v.persona, v.kind, v.issue, v.topic_id, v.segment_id, v.tickets, v.customers,
+               v.segment_tickets, v.share, v.baseline_share, v.lift, v.ci_low, v.ci_high,
+               v.q_value, v.significant, coalesce(t.size, 0) AS size
+        FROM v_issue_by_persona v LEFT JOIN v_topics t USING (topic_id)
+        WHERE v.topic_id <> -1"""
+    )
+    columns = [d[0] for d in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _heatmap(
+    cells: list[dict[str, Any]], personas: list[str], negative: set[str]
+) -> dict[str, Any]:
+    """Rows are issues, columns personas; each issue sits next to the persona it marks most.
+
+    Sorting the rows by their strongest significant over-indexing persona puts each persona's
+    challenges together, so the chart reads as blocks down its diagonal.
+    """
+    by_issue: dict[int, dict[str, Any]] = {}
+    for index, cell in enumerate(cells):
+        row = by_issue.setdefault(
+            cell["topic_id"],
+            {
+                "issue": cell["issue"],
+                "size": cell["size"],
+                "cells": {},
+                "key": (len(personas), 0.0),
+            },
+        )
+        row["cells"][cell["persona"]] = {**cell, "index": index, "style": _cell_style(cell)}
+        if cell["significant"] and (cell["lift"] or 0) > 1 and cell["persona"] in personas:
+            key = (personas.index(cell["persona"]), -float(cell["lift"]))
+            row["key"] = min(row["key"], key)
+    rows = sorted(by_issue.values(), key=lambda r: (*r["key"], -r["size"], r["issue"]))
+    negative |= {c["persona"] for c in cells if c["kind"] == "negative"}
+    columns = [{"persona": p, "negative": p in negative} for p in personas]
+    return {"columns": columns, "rows": rows}
+
+
+def _cell_style(cell: dict[str, Any]) -> str:
+    """Background colour of a heatmap cell: the findings stand out, the rest recedes.
+
+    Over-indexed significant cells go from light to deep orange with log2(lift); under-indexed
+    ones get a paler blue (they matter less to a support lead); the rest is grey.
+    """
+    lift = cell["lift"]
+    if not cell["significant"] or lift is None or lift <= 0:
+        return "background:#f3f4f6;color:#6b7280"
+    strength = min(abs(math.log2(lift)) / 4.0, 1.0)
+    if lift > 1:
+        start, end = (254, 237, 222), (194, 65, 12)
+        text = "#ffffff" if strength > 0.45 else "#1f2937"
+    else:
+        start, end = (238, 242, 255), (129, 157, 240)
+        text = "#1e3a8a"
+    r, g, b = (round(s + (e - s) * strength) for s, e in zip(start, end, strict=True))
+    return f"background:rgb({r},{g},{b});color:{text}"
+
+
+def _tooltip(cell: dict[str, Any]) -> dict[str, Any]:
+    interval = (
+        f"{fmt_lift(cell['ci_low'])}–{fmt_lift(cell['ci_high'])}"
+        if cell["ci_low"] is not None and cell["ci_high"] is not None
+        else "n/a"
+    )
+    return {
+        "title": f"{cell['persona']} × {cell['issue']}",
+        "lines": [
+            f"{cell['tickets']} of their {cell['segment_tickets']} tickets "
+            f"({fmt_pct(cell['share'])}), from {cell['customers']} customers",
+            f"Everyone else: {fmt_pct(cell['baseline_share'])} of tickets",
+            f"Lift {fmt_lift(cell['lift'])}×, 95% CI {interval}",
+            f"q = {fmt_q(cell['q_value'])}",
+        ],
+        "significant": bool(cell["significant"]),
+    }
+
+
+def _examples(
+    con: duckdb.DuckDBPyConnection, segment_id: str, topic_id: int, limit: int
+) -> list[dict[str, Any]]:
+    """The persona's most typical tickets on a topic (redacted text), near-duplicates dropped."""
+    if limit <= 0:
+        return []
+    rows = con.execute(
+        """SELECT tt.ticket_id, tk.created_at, p.text
+        FROM ticket_topics tt
+        JOIN v_current_model m USING (model_id)
+        JOIN tickets tk ON tk.ticket_id = tt.ticket_id
+        JOIN customer_segments cs ON cs.customer_id = tk.customer_id AND cs.segment_id = ?
+        JOIN prepared_tickets p ON p.ticket_id = tt.ticket_id
+        WHERE tt.topic_id = ?
+        ORDER BY tt.probability DESC NULLS LAST, tt.ticket_id
+        LIMIT ?""",
+        [segment_id, topic_id, limit * 10],
+    ).fetchall()
+    seen: set[str] = set()
+    out = []
+    for ticket_id, created_at, text in rows:
+        key = re.sub(r"[^a-z]+", " ", text.lower()).strip()[:60]
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append({"ticket_id": ticket_id, "created_at": created_at, "text": _shorten(text)})
+        if len(out) == limit:
+            break
+    return out
+
+
+def _shorten(text: str, limit: int = EXAMPLE_CHARS) -> str:
+    text = re.sub(r"\n{3,}", "\n\n", text.strip())
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",.;: ") + " …"
+
+
+def _chart(trends: IssueTrends) -> dict[str, Any]:
+    """Geometry of the trend small multiples: one inline SVG panel per issue, one shared scale.
+
+    One panel per issue reads far better than eight tangled lines, and a shared y axis keeps
+    the panels honest: a small issue does not look as big as a large one.
+    """
+    width, height, left, right, top, bottom = 320, 112, 30, 10, 8, 20
+    n = len(trends.periods)
+    peak = max((max(s.counts) for s in trends.series if s.counts), default=0)
+    y_max, _ = _nice_axis(peak)
+
+    def x(i: int) -> float:
+        return round(left + (width - left - right) * (i / (n - 1) if n > 1 else 0.5), 1)
+
+    def y(v: float) -> float:
+        return round(top + (height - top - bottom) * (1 - v / y_max), 1)
+
+    panels = []
+    for series in trends.series:
+        points = [(x(i), y(v)) for i, v in enumerate(series.counts)]
+        segments = [
+            {"points": points[i : i + 2], "dashed": trends.partial[i] or trends.partial[i + 1]}
+            for i in range(n - 1)
+        ]
+        area = [(x(0), y(0)), *points, (x(n - 1), y(0))] if n > 1 else []
+        latest, previous, change = trends.change(series)
+        panels.append(
+            {
+                "issue": series.issue,
+                "total": series.total,
+                "latest": latest,
+                "previous": previous,
+                "change": change,
+                "segments": segments,
+                "area": " ".join(f"{px},{py}" for px, py in area),
+                "dots": [
+                    {
+                        "x": px,
+                        "y": py,
+                        "label": f"{trends.period.capitalize()} of {fmt_day(trends.periods[i])}: "
+                        f"{series.counts[i]} tickets"
+                        + (" (partial period)" if trends.partial[i] else ""),
+                    }
+                    for i, (px, py) in enumerate(points)
+                ],
+            }
+        )
+    ticks: list[tuple[float, str]] = []
+    for i, start in enumerate(trends.periods):
+        new_month = i == 0 or start.month != trends.periods[i - 1].month
+        if trends.period == "month" or new_month:
+            ticks.append((x(i), start.strftime("%b")))
+    if trends.period == "week" and len(ticks) > 1 and ticks[1][0] - ticks[0][0] < 24:
+        ticks.pop(0)  # a partial first month too close to the next label
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": width - right,
+        "bottom": height - bottom,
+        "top": top,
+        "y_max": y_max,
+        "y_mid": y(y_max / 2),
+        "mid_label": f"{y_max / 2:g}",
+        "panels": panels,
+        "ticks": [{"x": tx, "label": label} for tx, label in ticks],
+    }
+
+
+def _nice_axis(peak: int) -> tuple[int, int]:
+    """A round axis maximum and step (1, 2 or 5 times a power of ten) for four or five lines."""
+    if peak <= 0:
+        return 1, 1
+    raw = peak / 4
+    power = 10 ** math.floor(math.log10(raw)) if raw >= 1 else 1
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    step = max(int(step), 1)
+    return step * math.ceil(peak / step), step
+
+
+def _script_json(data: object) -> Markup:
+    """JSON that is safe inside <script type="application/json">: no tag can be closed by it."""
+    text = json.dumps(data, ensure_ascii=False, default=str)
+    for char, escape in (
+        ("&", "\\u0026"),
+        ("<", "\\u003c"),
+        (">", "\\u003e"),
+        ("\u2028", "\\u2028"),
+        ("\u2029", "\\u2029"),
+    ):
+        text = text.replace(char, escape)
+    return Markup(text)  # escaped above for the script-data context
+
+
+def fmt_lift(value: float | None) -> str:
+    """A lift or interval bound, two decimals below 10, one above."""
+    if value is None:
+        return "n/a"
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def fmt_pct(value: float | None) -> str:
+    """A share as a percentage."""
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def fmt_q(value: float | None) -> str:
+    """A q- or p-value: scientific below 0.001."""
+    if value is None:
+        return "n/a"
+    return f"{value:.0e}" if value < 0.001 else f"{value:.3f}"
+
+
+def fmt_count(value: int | None) -> str:
+    """An integer with thousands separators."""
+    return "n/a" if value is None else f"{value:,}"
+
+
+def fmt_day(value: Any) -> str:
+    """A date or timestamp as YYYY-MM-DD."""
+    if value is None:
+        return "n/a"
+    return value.strftime("%Y-%m-%d") if hasattr(value, "strftime") else str(value)[:10]
+
+
+def profile_anchor(profile: PersonaProfile) -> str:
+    """A stable HTML id for a persona's card."""
+    return "persona-" + re.sub(r"[^a-z0-9]+", "-", profile.segment_id.lower()).strip("-")

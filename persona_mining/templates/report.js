@@ -1,0 +1,91 @@
+(function () {
+  "use strict";
+  // Data comes from a JSON block and is only ever written with textContent: never as HTML.
+  var data = JSON.parse(document.getElementById("report-data").textContent);
+
+  // Heatmap: the evidence behind a cell, on hover or keyboard focus.
+  var tip = document.getElementById("tooltip");
+  function showTip(cell, anchor) {
+    tip.textContent = "";
+    var head = document.createElement("strong");
+    head.textContent = cell.title;
+    tip.appendChild(head);
+    cell.lines.forEach(function (line) {
+      var div = document.createElement("div");
+      div.textContent = line;
+      tip.appendChild(div);
+    });
+    var verdict = document.createElement("div");
+    verdict.className = cell.significant ? "verdict sig" : "verdict";
+    verdict.textContent = cell.significant ? "Significant" : "Not significant";
+    tip.appendChild(verdict);
+    tip.hidden = false;
+    var box = anchor.getBoundingClientRect();
+    var maxLeft = document.documentElement.clientWidth - tip.offsetWidth - 8;
+    tip.style.left = window.scrollX + Math.max(8, Math.min(box.left, maxLeft)) + "px";
+    tip.style.top = window.scrollY + box.bottom + 6 + "px";
+  }
+  function hideTip() {
+    tip.hidden = true;
+  }
+  document.querySelectorAll("[data-cell]").forEach(function (el) {
+    var cell = data.cells[Number(el.getAttribute("data-cell"))];
+    el.addEventListener("mouseenter", function () { showTip(cell, el); });
+    el.addEventListener("focus", function () { showTip(cell, el); });
+    el.addEventListener("mouseleave", hideTip);
+    el.addEventListener("blur", hideTip);
+  });
+
+  // Issue table: sort by any column, filter by text, persona and significance.
+  var table = document.getElementById("issue-table");
+  if (table) {
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    var search = document.getElementById("filter-text");
+    var persona = document.getElementById("filter-persona");
+    var finding = document.getElementById("filter-finding");
+    var shown = document.getElementById("rows-shown");
+    var applyFilter = function () {
+      var text = search.value.trim().toLowerCase();
+      var count = 0;
+      rows.forEach(function (row) {
+        var keep = (!text || row.getAttribute("data-text").indexOf(text) !== -1) &&
+          (!persona.value || row.getAttribute("data-persona") === persona.value) &&
+          (!finding.value || row.getAttribute("data-finding") === finding.value ||
+            (finding.value === "sig" && row.getAttribute("data-finding") !== "none"));
+        row.hidden = !keep;
+        if (keep) { count += 1; }
+      });
+      shown.textContent = count + " of " + rows.length + " rows";
+    };
+    [search, persona, finding].forEach(function (el) {
+      el.addEventListener("input", applyFilter);
+      el.addEventListener("change", applyFilter);
+    });
+    var compare = function (x, y, numeric) {
+      if (x === y) { return 0; }
+      if (x === "") { return 1; }
+      if (y === "") { return -1; }
+      return numeric ? Number(x) - Number(y) : x.localeCompare(y);
+    };
+    table.querySelectorAll("th[data-sort]").forEach(function (th) {
+      th.querySelector("button").addEventListener("click", function () {
+        var index = th.cellIndex;
+        var numeric = th.getAttribute("data-sort") === "number";
+        var ascending = th.getAttribute("aria-sort") !== "ascending";
+        table.querySelectorAll("th[data-sort]").forEach(function (other) {
+          other.removeAttribute("aria-sort");
+        });
+        th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+        rows.sort(function (a, b) {
+          var x = a.cells[index].getAttribute("data-value");
+          var y = b.cells[index].getAttribute("data-value");
+          var result = compare(x, y, numeric);
+          return ascending || x === "" || y === "" ? result : -result;
+        });
+        rows.forEach(function (row) { body.appendChild(row); });
+      });
+    });
+    applyFilter();
+  }
+})();

@@ -1,0 +1,93 @@
+"""Beyond one machine: embedding fanned out over Dask gives the in-process vectors; devices."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+
+from persona_mining import db
+from persona_mining.config import ModelsConfig, ScaleConfig
+from persona_mining.embed import load_vectors, resolve_device
+from persona_mining.errors import ModelError
+
+TEXTS = [
+    "The app crashes every time I open my orders.",
+    "Where is my refund for the blender I returned?",
+    "I was charged twice for the same order.",
+    "How do I change the delivery address?",
+    "My parcel arrived damaged, the box was crushed.",
+    "Can I get a student discount on the annual plan?",
+    "Password reset email never arrives.",
+    "The size chart is wrong, the jacket is too small.",
+    "Order",
+    "Is there a warranty on the headphones? They stopped working after a month.",
+    "Please cancel my subscription before the next billing date.",
+]
+
+
+def prepared(con: duckdb.DuckDBPyConnection, texts: list[str]) -> None:
+    for i, text in enumerate(texts):
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        con.execute(
+            """INSERT INTO prepared_tickets (ticket_id, raw_hash, text, text_hash, lemmas,
+                noun_phrases, n_sentences, spacy_model, prepared_at)
+            VALUES (?, ?, ?, ?, '', [], 1, 'blank', now())""",
+            [f"T{i:02d}", digest, text, digest],
+        )
+
+
+def embed_on_dask_flow(db_path: str, workers: int, chunk_size: int) -> dict[str, object]:
+    """The embed stage fanned out over a LocalCluster of threads, as the pipeline runs it.
+
+    A flow at module level that opens what it needs: prefect-dask pickles the flow run's
+    context (flow and parameters) for the workers, and a connection cannot be pickled.
+    """
+    from flows.scale import embed_on_dask
+    from persona_mining.embed import SentenceTransformerEmbedder
+
+    scale = ScaleConfig(
+        executor="dask", dask_workers=workers, dask_processes=False, chunk_size=chunk_size
+    )
+    con = db.connect(db_path)
+    try:
+        embedder = SentenceTransformerEmbedder()
+        return asdict(embed_on_dask(con, embedder=embedder, models=ModelsConfig(), scale=scale))
+    finally:
+        con.close()
+
+
+def test_embedding_on_a_local_dask_cluster_gives_the_in_process_vectors(
+    prefect_harness: None,
+    tmp_path: Path,
+    embedder,  # type: ignore[no-untyped-def]
+) -> None:
+    pytest.importorskip("prefect_dask")
+    from prefect import flow
+
+    path = tmp_path / "w.duckdb"
+    con = db.connect(path)
+    prepared(con, TEXTS)
+    con.close()
+
+    result = flow(name="embed-on-dask-test")(embed_on_dask_flow)(str(path), 2, 3)
+    assert (result["embedded"], result["cached"]) == (len(TEXTS), 0)
+    con = db.connect(path, read_only=True)
+    ids, vectors = load_vectors(con, model=embedder.name)
+    con.close()
+    assert ids == [f"T{i:02d}" for i in range(len(TEXTS))]
+    np.testing.assert_allclose(vectors, embedder.encode(TEXTS), atol=1e-5)
+
+
+def test_the_embedding_device_is_chosen_or_refused_clearly() -> None:
+    import torch
+
+    assert resolve_device("cpu") == "cpu"
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ModelError, match='device = "auto" or "cpu"'):
+            resolve_device("cuda")

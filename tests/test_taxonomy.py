@@ -1,0 +1,185 @@
+"""The taxonomy support leads curate: edits applied at once, undone, kept across refits, shared."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from persona_mining import db
+from persona_mining.config import KnownIssue, LinkConfig
+from persona_mining.errors import ConfigError
+from persona_mining.evaluate import evaluate_topics
+from persona_mining.link import link_issues
+from persona_mining.taxonomy import (
+    apply_edits,
+    export_taxonomy,
+    import_taxonomy,
+    list_topics,
+    record_edit,
+    undo_edit,
+)
+from persona_mining.topics import fit_topics
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def warehouse(demo_run: dict[str, object], tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    path = tmp_path / "taxonomy.duckdb"
+    shutil.copy(demo_run["config"].warehouse.path, path)  # type: ignore[attr-defined]
+    con = db.connect(path)
+    yield con
+    con.close()
+
+
+def largest(con: duckdb.DuckDBPyConnection, n: int) -> list[str]:
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT topic_key FROM v_topics WHERE topic_id <> -1 ORDER BY size DESC, topic_key LIMIT ?",
+            [n],
+        ).fetchall()
+    ]
+
+
+def test_edits_apply_at_once_and_undo_reverts_the_last(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    a, b, c, d = largest(warehouse, 4)
+    tickets_b = warehouse.execute(
+        "SELECT count(*) FROM v_ticket_topics WHERE topic_key = ?", [b]
+    ).fetchone()[0]
+    record_edit(warehouse, action="rename", topic_keys=[a], value="Where is my parcel", by="lead")
+    record_edit(warehouse, action="merge", topic_keys=[c, b], by="lead")
+    record_edit(warehouse, action="ignore", topic_keys=[d], by="lead")
+    link_issues(warehouse, config=LinkConfig())
+    topics = {t["key"]: t for t in list_topics(warehouse)}
+    assert topics[a]["label"] == "Where is my parcel"
+    assert topics[b]["state"] == "inactive" and topics[d]["state"] == "ignored"
+    assert warehouse.execute(
+        "SELECT count(*) FROM v_ticket_topics WHERE topic_key = ?", [b]
+    ).fetchone() == (0,)
+    assert (
+        warehouse.execute("SELECT size FROM v_topics WHERE topic_key = ?", [c]).fetchone()[0]
+        >= tickets_b
+    )
+    linked = {
+        r[0]
+        for r in warehouse.execute(
+            "SELECT DISTINCT tp.topic_key FROM issue_by_persona i JOIN topics tp USING (model_id, topic_id)"
+        ).fetchall()
+    }
+    assert d not in linked and b not in linked and c in linked
+    edits = warehouse.execute(
+        "SELECT action, edited_by FROM topic_edits ORDER BY edit_id"
+    ).fetchall()
+    assert edits == [("rename", "lead"), ("merge", "lead"), ("ignore", "lead")]
+    undo_edit(warehouse)
+    assert {t["key"]: t for t in list_topics(warehouse)}[d]["state"] == ""
+
+
+def test_split_makes_sub_topics_and_a_bad_key_is_refused(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    (a,) = largest(warehouse, 1)
+    statuses = record_edit(warehouse, action="split", topic_keys=[a])
+    assert statuses[-1].status == "applied"
+    subs = warehouse.execute(
+        "SELECT topic_key, size, label FROM topics JOIN v_current_model USING (model_id) "
+        "WHERE split_from = ? ORDER BY topic_key",
+        [a],
+    ).fetchall()
+    assert len(subs) >= 2 and subs[0][0] == f"{a}.1" and all(size > 0 for _, size, _ in subs)
+    with pytest.raises(ConfigError, match="no active topic"):
+        record_edit(warehouse, action="rename", topic_keys=[a], value="x")
+
+
+def test_edits_survive_a_refit_and_vanished_ones_are_reported(
+    warehouse: duckdb.DuckDBPyConnection, demo_run: dict[str, object], embedder, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    a, b, c = largest(warehouse, 3)
+    record_edit(warehouse, action="rename", topic_keys=[a], value="Renamed by the lead")
+    record_edit(warehouse, action="merge", topic_keys=[b, c])
+    warehouse.execute(
+        "INSERT INTO topic_edits VALUES (99, 'ignore', ['T9999'], NULL, 'lead', now(), false)"
+    )
+    config = demo_run["config"]
+    fit_topics(
+        warehouse,
+        config=config.topics,
+        embedding_model=embedder.name,
+        models_dir=tmp_path / "m",
+        embedder=embedder,
+    )  # type: ignore[attr-defined]
+    statuses = {s.edit_id: s for s in apply_edits(warehouse)}
+    topics = {t["key"]: t for t in list_topics(warehouse)}
+    assert topics[a]["label"] == "Renamed by the lead"
+    assert topics[c]["state"] == "inactive" and "merged into" in topics[c]["curation"]
+    assert statuses[99].status == "vanished"
+    shown = warehouse.execute("SELECT status FROM topic_edit_status WHERE edit_id = 99").fetchone()
+    assert shown == ("vanished",)
+
+
+def test_the_taxonomy_exports_and_imports(
+    warehouse: duckdb.DuckDBPyConnection, demo_run: dict[str, object], tmp_path: Path
+) -> None:
+    (a,) = largest(warehouse, 1)
+    record_edit(warehouse, action="rename", topic_keys=[a], value="Shared label")
+    out = tmp_path / "taxonomy.toml"
+    known = [
+        KnownIssue(
+            "Student discount", "Verifying student status", ("my student id is not accepted",)
+        )
+    ]
+    assert export_taxonomy(warehouse, known_issues=known, out=out) == 1
+    other_path = tmp_path / "other.duckdb"
+    shutil.copy(demo_run["config"].warehouse.path, other_path)  # type: ignore[attr-defined]
+    other = db.connect(other_path)
+    try:
+        assert import_taxonomy(other, path=out) == (1, 1)
+        assert import_taxonomy(other, path=out) == (0, 0)
+        assert {t["key"]: t for t in list_topics(other)}[a]["label"] == "Shared label"
+        assert other.execute("SELECT name FROM known_issues").fetchall() == [("Student discount",)]
+    finally:
+        other.close()
+
+
+def test_known_issues_take_their_tickets_and_new_issues_still_surface(
+    warehouse: duckdb.DuckDBPyConnection, demo_run: dict[str, object], embedder, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    known = [
+        KnownIssue(
+            "Student discount verification",
+            "Customers whose student discount or student ID verification fails",
+            ("my student discount code is not working", "how do I verify my student status"),
+        )
+    ]
+    config = demo_run["config"]
+    result = fit_topics(
+        warehouse,
+        config=config.topics,
+        embedding_model=embedder.name,
+        models_dir=tmp_path / "m",
+        embedder=embedder,
+        known_issues=known,
+    )  # type: ignore[attr-defined]
+    row = warehouse.execute(
+        "SELECT topic_key, label, size, known FROM topics JOIN v_current_model USING (model_id) WHERE known"
+    ).fetchall()
+    assert (
+        row
+        and row[0][0] == "K-student-discount-verification"
+        and row[0][1] == "Student discount verification"
+    )
+    issues = dict(
+        warehouse.execute(
+            "SELECT demo_issue, count(*) FROM v_ticket_topics JOIN tickets USING (ticket_id) WHERE topic_key LIKE 'K-%' GROUP BY 1"
+        ).fetchall()
+    )
+    assert max(issues, key=issues.get) == "student_discount"  # type: ignore[arg-type]
+    assert result.topics >= 10
+    scores = evaluate_topics(warehouse, labels_column="demo_issue")
+    assert scores.known_tickets == row[0][2] and scores.discovered_tickets > scores.known_tickets
