@@ -418,6 +418,10 @@ def _has_words(lines: list[str]) -> bool:
     return any(_WORD_RE.search(line) for line in lines)
 
 
+#: One to three capitalised words, nothing else: how many people sign a message.
+_BARE_NAME_RE = re.compile(r"^[A-Z][a-z'\-]+(?: [A-Z][a-z'\-]+\.?){0,2}$")
+
+
 def _strip_signature_once(text: str) -> str:
     """One pass of :func:`strip_signature` over the last lines of ``text``."""
     parts = text.rsplit("\n", _SIGNATURE_TAIL_LINES)
@@ -458,6 +462,15 @@ def _strip_signature_once(text: str) -> str:
             continue
         if body_above(index):
             return "\n".join(head + tail[:index]).rstrip()
+    # A bare name on its own last line, after a blank line ("...\n\nOlivia"): a signature.
+    last = non_blank[-1]
+    if (
+        last > 0
+        and not tail[last - 1].strip()
+        and _BARE_NAME_RE.match(tail[last].strip())
+        and body_above(last)
+    ):
+        return "\n".join(head + tail[:last]).rstrip()
     return text
 
 

@@ -145,7 +145,10 @@ def _challenges(
     if model_id is None:
         return []
     rows = con.execute(
-        """SELECT i.topic_id, tp.label, tp.keywords, i.tickets, i.customers, i.share, i.baseline_share,
+        """SELECT i.topic_id, tp.label,
+                  -- the topic's own noun phrases read better than c-TF-IDF word pairs
+                  CASE WHEN len(coalesce(tp.keyphrases, [])) >= 3 THEN tp.keyphrases ELSE tp.keywords END,
+                  i.tickets, i.customers, i.share, i.baseline_share,
                   i.lift, i.ci_low, i.ci_high, i.q_value
         FROM issue_by_persona i JOIN topics tp USING (model_id, topic_id)
         WHERE i.segment_id = ? AND i.model_id = ? AND i.significant AND i.lift > 1

@@ -403,3 +403,9 @@ def test_clean_text_drops_control_characters_and_keeps_punctuation() -> None:
     assert clean_text("Why\x00 does it\u200b fail?\r\n\r\n\r\n\r\nNo idea!") == (
         "Why does it fail?\n\nNo idea!"
     )
+
+
+def test_a_bare_name_after_a_blank_line_is_a_signature() -> None:
+    text = "Why should I keep shopping here?\n\nOlivia"
+    assert strip_signature(text) == "Why should I keep shopping here?"
+    assert strip_signature("The app crashes.\n\nPlease help") == "The app crashes.\n\nPlease help"
