@@ -88,6 +88,7 @@ def write_report(
         """SELECT (SELECT count(*) FROM tickets), (SELECT count(*) FROM v_ticket_topics),
         (SELECT count(*) FROM customers)"""
     ).fetchone() or (0, 0, 0)
+    edits = _edits(con, model["model_id"] if model else None)
     script = _script()
     html = (
         _environment()
@@ -105,6 +106,7 @@ def write_report(
             cells=cells,
             trends=trends,
             chart=_chart(trends),
+            edits=edits,
             data_json=_script_json({"cells": [_tooltip(c) for c in cells]}),
             script=Markup(script),  # our own file, shipped with the package
             script_hash=_csp_hash(script),
@@ -162,6 +164,20 @@ def _current_model(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             "(or `persona-mining demo`) first"
         )
     return dict(zip([d[0] for d in cursor.description], row, strict=True))
+
+
+def _edits(con: duckdb.DuckDBPyConnection, model_id: str | None) -> list[dict[str, Any]]:
+    """The taxonomy edits support leads made, with how each applies to the current model."""
+    cursor = con.execute(
+        """SELECT e.edit_id, e.action, array_to_string(e.topic_keys, ', ') AS topics, e.value,
+                  e.edited_by, e.edited_at, coalesce(s.status, 'pending') AS status, s.detail
+        FROM topic_edits e
+        LEFT JOIN topic_edit_status s ON s.edit_id = e.edit_id AND s.model_id = ?
+        WHERE NOT e.undone ORDER BY e.edit_id""",
+        [model_id],
+    )
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def _cells(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:

@@ -104,6 +104,8 @@ def fit_topics(
             "needed to fit a topic model; ingest more tickets, then run again"
         )
     texts, phrases = _texts_and_phrases(con, ids)
+    # c-TF-IDF keywords come from spaCy's lemmas (crash, crashes and crashed count as one),
+    # the text where a ticket has none; labels come from its noun phrases.
     docs = [_PLACEHOLDER.sub(" ", t) for t in texts]
     known = _all_known_issues(con, known_issues) if embedder is not None else []
     is_known, known_of = _match_known(vectors, known, embedder, config.known_threshold)
@@ -504,7 +506,8 @@ def _texts_and_phrases(
 ) -> tuple[list[str], list[list[str]]]:
     con.register("__ids", pa.table({"ticket_id": list(ids)}))
     rows = con.execute(
-        """SELECT p.text, p.noun_phrases FROM __ids i JOIN prepared_tickets p USING (ticket_id)
+        """SELECT CASE WHEN trim(p.lemmas) <> '' THEN p.lemmas ELSE p.text END, p.noun_phrases
+        FROM __ids i JOIN prepared_tickets p USING (ticket_id)
         ORDER BY p.ticket_id"""
     ).fetchall()
     con.unregister("__ids")

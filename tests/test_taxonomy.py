@@ -46,7 +46,7 @@ def largest(con: duckdb.DuckDBPyConnection, n: int) -> list[str]:
 
 
 def test_edits_apply_at_once_and_undo_reverts_the_last(
-    warehouse: duckdb.DuckDBPyConnection,
+    warehouse: duckdb.DuckDBPyConnection, tmp_path: Path
 ) -> None:
     a, b, c, d = largest(warehouse, 4)
     tickets_b = warehouse.execute(
@@ -77,6 +77,11 @@ def test_edits_apply_at_once_and_undo_reverts_the_last(
         "SELECT action, edited_by FROM topic_edits ORDER BY edit_id"
     ).fetchall()
     assert edits == [("rename", "lead"), ("merge", "lead"), ("ignore", "lead")]
+    from persona_mining.report import write_report
+
+    html_path = write_report(warehouse, out=tmp_path / "report.html").path
+    html = html_path.read_text(encoding="utf-8")
+    assert "Taxonomy edits" in html and "Where is my parcel" in html and ">lead<" in html
     undo_edit(warehouse)
     assert {t["key"]: t for t in list_topics(warehouse)}[d]["state"] == ""
 
