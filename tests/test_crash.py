@@ -6,6 +6,7 @@ early stages of the flow, and while the topic model is being fitted.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -47,12 +48,14 @@ def snapshot(path: Path) -> dict[str, list[tuple[object, ...]]]:
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    # Its own process group: a kill takes the temporary Prefect server with it, as a crash would.
     return subprocess.Popen(
         [sys.executable, "-m", "persona_mining.cli", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env=env,
+        start_new_session=True,
     )
 
 
@@ -75,7 +78,9 @@ def kill_when(process: subprocess.Popen[str], marker: str | None, delay: float) 
     seen.wait(timeout=240)
     time.sleep(delay)
     if process.poll() is None:
-        process.send_signal(signal.SIGKILL)
+        # If it finished in the meantime, the rerun must give the same warehouse all the same.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=60)
     reader.join(timeout=5)
     return "".join(lines)
