@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.prefect/numba-cache
 
-.PHONY: help setup demo serve status report test lint format typecheck clean
+.PHONY: help setup demo serve status report test lint format typecheck clean bench
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,10 @@ report: setup ## Write report.html (heatmap, persona cards, trends) from the war
 
 test: setup ## Run the test suite
 	$(BIN)/python -m pytest -q
+
+SIZES ?= 2000 20000
+bench: setup ## Time every stage on generated demo data (SIZES="2000 20000"; 100000 1000000 on request) against a bare encode
+	$(BIN)/python bench/run.py --sizes $(SIZES)
 
 lint: setup ## ruff (lint and format check) and mypy
 	$(BIN)/ruff check persona_mining flows tests

@@ -1,0 +1,231 @@
+"""Stage-by-stage benchmark of the whole pipeline on generated demo help desks.
+
+Usage: .venv/bin/python bench/run.py [--sizes 2000 20000] [--keep DIR] [--no-floor]
+       (or `make bench`, `make bench SIZES="100000 1000000"`)
+
+For each size N (tickets, approximately: the demo generator makes ~3.6 tickets per customer)
+it generates a demo help desk, then runs in this one process, as plain library calls (no
+Prefect), the stages of flows/pipeline.py with a topic refit: ingest, prepare, embed, topics,
+curation, trends, segments, link, negative, personas. Per stage it prints wall seconds, rows
+per second (tickets) and memory: the peak resident set size during the stage (sampled with
+psutil every 20 ms) and its increase over the RSS at the start of the stage. tracemalloc would
+miss torch's and numba's native allocations.
+
+In the same run it times the floor: a bare `SentenceTransformer.encode` of the same prepared
+texts with the same model and batch size, and prints full run / bare encode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+# As the Makefile: numba's compiled UMAP functions are cached across processes (~20 s saved).
+os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".prefect" / "numba-cache"))
+
+import psutil  # noqa: E402
+
+_PROCESS = psutil.Process()
+
+
+class PeakRss:
+    """Sample this process's RSS in a thread; the peak while the block runs."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval = interval
+        self.start = self.peak = _PROCESS.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, _PROCESS.memory_info().rss)
+
+    def __enter__(self) -> PeakRss:
+        self.start = self.peak = _PROCESS.memory_info().rss
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _PROCESS.memory_info().rss)
+
+
+def timed(rows: list[dict[str, Any]], stage: str, n: int, fn: Callable[[], Any]) -> Any:
+    """Run one stage, record seconds, rows/s and memory, print the row."""
+    with PeakRss() as mem:
+        started = time.perf_counter()
+        result = fn()
+        seconds = time.perf_counter() - started
+    row = {
+        "stage": stage,
+        "seconds": seconds,
+        "rows_per_s": n / seconds if seconds > 0 else float("inf"),
+        "peak_mib": mem.peak / 2**20,
+        "delta_mib": (mem.peak - mem.start) / 2**20,
+    }
+    rows.append(row)
+    print(
+        f"  {stage:<12} {seconds:8.1f} s {row['rows_per_s']:10.0f} rows/s "
+        f"peak {row['peak_mib']:7.0f} MiB (+{row['delta_mib']:.0f})",
+        flush=True,
+    )
+    return result
+
+
+def run_size(n_tickets: int, workdir: Path, floor: bool) -> dict[str, Any]:
+    """Generate about `n_tickets` demo tickets and run every stage on them."""
+    from persona_mining import db
+    from persona_mining.config import load_config
+    from persona_mining.demo import generate_demo
+    from persona_mining.embed import SentenceTransformerEmbedder, embed_tickets
+    from persona_mining.ingest import ingest_customers, ingest_tickets
+    from persona_mining.link import link_issues
+    from persona_mining.negative import assess_negative_personas
+    from persona_mining.nlp import load_pipeline
+    from persona_mining.personas import build_profiles
+    from persona_mining.prepare import prepare_tickets
+    from persona_mining.recurring import compute_trends
+    from persona_mining.segments import build_segments
+    from persona_mining.taxonomy import curate_topics
+    from persona_mining.topics import fit_topics
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    demo = generate_demo(workdir / "demo", seed=7, n_customers=max(1, round(n_tickets / 3.6)))
+    print(
+        f"\n{demo.n_tickets} tickets, {demo.n_customers} customers "
+        f"(generated in {time.perf_counter() - started:.1f} s)",
+        flush=True,
+    )
+    config = load_config(demo.config_path, db=workdir / "bench.duckdb")
+    config = replace(config, models=replace(config.models, dir=workdir / "models"))
+    n = demo.n_tickets
+    rows: list[dict[str, Any]] = []
+    total_started = time.perf_counter()
+    con = db.connect(config.warehouse.path)
+
+    def ingest() -> None:
+        ingest_customers(con, path=demo.customers_path)
+        ingest_tickets(con, path=demo.tickets_path, max_text_chars=config.ingest.max_text_chars)
+
+    timed(rows, "ingest", n, ingest)
+    nlp, warning = timed(rows, "load spaCy", n, lambda: load_pipeline(config.prepare.spacy_model))
+    timed(
+        rows,
+        "prepare",
+        n,
+        lambda: prepare_tickets(
+            con,
+            nlp=nlp,
+            spacy_model=config.prepare.spacy_model if not warning else "blank",
+            languages=config.prepare.languages,
+            batch_size=config.prepare.batch_size,
+            max_analysis_chars=config.prepare.max_analysis_chars,
+        ),
+    )
+    models = config.models
+    embedder = timed(
+        rows,
+        "load model",
+        n,
+        lambda: SentenceTransformerEmbedder(
+            models.embedding, device=models.device, batch_size=models.batch_size
+        ),
+    )
+    timed(rows, "embed", n, lambda: embed_tickets(con, embedder=embedder))
+    timed(
+        rows,
+        "topics",
+        n,
+        lambda: fit_topics(
+            con,
+            config=config.topics,
+            embedding_model=embedder.name,
+            models_dir=models.dir,
+            embedder=embedder,
+            known_issues=config.known_issues,
+        ),
+    )
+    timed(rows, "curation", n, lambda: curate_topics(con))
+    timed(rows, "trends", n, lambda: compute_trends(con, config=config.trends))
+    timed(rows, "segments", n, lambda: build_segments(con, personas=config.personas))
+    timed(rows, "link", n, lambda: link_issues(con, config=config.link))
+    timed(rows, "negative", n, lambda: assess_negative_personas(con, config=config.negative))
+    timed(rows, "personas", n, lambda: build_profiles(con))
+    total = time.perf_counter() - total_started
+    print(f"  {'total':<12} {total:8.1f} s {n / total:10.0f} rows/s", flush=True)
+    texts = [r[0] for r in con.execute("SELECT text FROM prepared_tickets").fetchall()]
+    con.close()
+    result: dict[str, Any] = {"n": n, "rows": rows, "total": total, "floor": None}
+    if floor:
+        from sentence_transformers import SentenceTransformer
+
+        from persona_mining.embed import resolve_model_path
+
+        model = SentenceTransformer(str(resolve_model_path(models.embedding)), device="cpu")
+        model.encode(texts[:8])
+        started = time.perf_counter()
+        model.encode(texts, batch_size=models.batch_size, normalize_embeddings=True)
+        bare = time.perf_counter() - started
+        result["floor"] = bare
+        embed = next(r["seconds"] for r in rows if r["stage"] == "embed")
+        print(
+            f"  bare SentenceTransformer.encode of the {len(texts)} prepared texts: {bare:.1f} s "
+            f"({len(texts) / bare:.0f}/s); full run / bare encode = {total / bare:.2f}; "
+            f"full run / embed stage = {total / embed:.2f} (less exposed to load changes)",
+            flush=True,
+        )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[2000, 20000], help="tickets per run"
+    )
+    parser.add_argument("--keep", type=Path, help="keep the demo files and warehouses here")
+    parser.add_argument("--no-floor", action="store_true", help="skip the bare-encode floor")
+    args = parser.parse_args()
+    import torch
+
+    print(
+        f"{platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), NUMBA_CACHE_DIR={os.environ.get('NUMBA_CACHE_DIR')}, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    with tempfile.TemporaryDirectory(prefix="persona-bench-") as tmp:
+        base = args.keep or Path(tmp)
+        summaries = [run_size(n, base / f"n{n}", not args.no_floor) for n in args.sizes]
+    print(
+        "\n| tickets | "
+        + " | ".join(r["stage"] for r in summaries[0]["rows"])
+        + " | total | bare encode | ratio |"
+    )
+    for s in summaries:
+        cells = " | ".join(f"{r['seconds']:.1f}" for r in s["rows"])
+        floor = f"{s['floor']:.1f}" if s["floor"] else "-"
+        ratio = f"{s['total'] / s['floor']:.2f}" if s["floor"] else "-"
+        print(f"| {s['n']} | {cells} | {s['total']:.1f} | {floor} | {ratio} |")
+
+
+if __name__ == "__main__":
+    main()
