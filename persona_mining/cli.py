@@ -489,6 +489,11 @@ _NUMERIC = {
     "before",
     "growth",
     "q",
+    # short identifiers and dates of the topics listing: never folded
+    "key",
+    "size",
+    "first_seen",
+    "kind",
 }
 
 
@@ -700,7 +705,7 @@ def _print_issue_status(cfg: Config, *, top: int, fmt: str) -> None:
         cursor = con.execute(
             """SELECT issue, tickets, customers AS cust, round(repeat_rate, 2) AS repeat,
                       recent_tickets AS recent, previous_tickets AS before, round(growth, 2) AS growth,
-                      q_value AS q, CASE WHEN new_topic THEN 'new' WHEN emerging THEN 'rising' ELSE '' END AS emerging
+                      q_value AS q, CASE WHEN new_topic THEN 'new' WHEN emerging THEN 'rising' ELSE '' END AS flag
             FROM v_issue_status LIMIT ?""",
             [max(1, top)],
         )
@@ -767,6 +772,23 @@ def topics(
             rows = list_topics(con)
         finally:
             con.close()
+        if fmt == "table":
+            # 80 columns: the group stays in csv/json/markdown; state and curation share a cell.
+            shown = [
+                (
+                    r["key"],
+                    r["label"],
+                    r["size"],
+                    r["first_seen"],
+                    r["kind"],
+                    r["state"] or r["curation"],
+                )
+                for r in rows
+            ]
+            _emit(
+                ["key", "label", "size", "first_seen", "kind", "note"], shown, fmt, title="Topics"
+            )
+            return
         columns = list(rows[0]) if rows else ["key", "label"]
         _emit(columns, [tuple(r.values()) for r in rows], fmt, title="Topics")
 
