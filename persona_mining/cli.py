@@ -65,6 +65,17 @@ def _config(config: Path | None, db: Path | None) -> Config:
     return load_config(config, db=db)
 
 
+def _read(cfg: Config, action: Callable[[Any], T]) -> T:
+    """Run `action` on a read-only connection to the warehouse, closed afterwards."""
+    from persona_mining import db as warehouse
+
+    con = warehouse.connect(cfg.warehouse.path, read_only=True)
+    try:
+        return action(con)
+    finally:
+        con.close()
+
+
 def _guard(action: Callable[[], T]) -> T:
     """Run a command body; library errors become one readable line and exit code 2."""
     try:
@@ -545,15 +556,10 @@ def evaluate(
     def body() -> None:
         from dataclasses import asdict
 
-        from persona_mining import db as warehouse
         from persona_mining.evaluate import evaluate_topics
 
         cfg = _config(config, db)
-        con = warehouse.connect(cfg.warehouse.path, read_only=True)
-        try:
-            result = asdict(evaluate_topics(con, labels_column=labels_column))
-        finally:
-            con.close()
+        result = _read(cfg, lambda con: asdict(evaluate_topics(con, labels_column=labels_column)))
         _emit(["metric", "value"], [(k, v) for k, v in result.items()], fmt, title="Topic quality")
 
     _guard(body)
@@ -602,15 +608,15 @@ def report(
     """Write the self-contained HTML report: heatmap, persona cards, trends, issue table."""
 
     def body() -> None:
-        from persona_mining import db as warehouse
         from persona_mining.report import write_report
 
         cfg = _config(config, db)
-        con = warehouse.connect(cfg.warehouse.path, read_only=True)
-        try:
-            result = write_report(con, out=out, top_issues=top, examples=examples, period=period)
-        finally:
-            con.close()
+        result = _read(
+            cfg,
+            lambda con: write_report(
+                con, out=out, top_issues=top, examples=examples, period=period
+            ),
+        )
         console.print(
             f"wrote {result.path} ({result.bytes / 1024:.0f} KiB): {result.personas} personas, "
             f"{result.issues} issues, {result.significant_cells} significant cells, "
@@ -631,18 +637,13 @@ def persona(
     """Print one persona's profile: summary, challenges with lift, interval and q, questions."""
 
     def body() -> None:
-        from persona_mining import db as warehouse
         from persona_mining.profiles import find_profile
         from persona_mining.terminal import persona_markdown, persona_view
 
         if fmt not in {"table", "json", "markdown"}:
             raise ConfigError(f"--format {fmt!r}: use table, json or markdown")
         cfg = _config(config, db)
-        con = warehouse.connect(cfg.warehouse.path, read_only=True)
-        try:
-            profile = find_profile(con, name)
-        finally:
-            con.close()
+        profile = _read(cfg, lambda con: find_profile(con, name))
         if fmt == "json":
             sys.stdout.write(json.dumps(profile.to_dict(), default=str, indent=2) + "\n")
         elif fmt == "markdown":
@@ -671,7 +672,6 @@ def trends(
     """Print tickets per week (or month) of the top issues, with the change vs the period before."""
 
     def body() -> None:
-        from persona_mining import db as warehouse
         from persona_mining.terminal import trends_data, trends_rows, trends_view
         from persona_mining.trends import issue_trends
 
@@ -681,11 +681,7 @@ def trends(
         if status:
             _print_issue_status(cfg, top=top, fmt=fmt)
             return
-        con = warehouse.connect(cfg.warehouse.path, read_only=True)
-        try:
-            result = issue_trends(con, period=period, top=top)
-        finally:
-            con.close()
+        result = _read(cfg, lambda con: issue_trends(con, period=period, top=top))
         if fmt == "table":
             console.print(trends_view(result))
         elif fmt == "json":
@@ -726,15 +722,10 @@ def export(
     """Write the issue-by-persona table and the persona profiles to CSV or Parquet files."""
 
     def body() -> None:
-        from persona_mining import db as warehouse
         from persona_mining.export import export_tables
 
         cfg = _config(config, db)
-        con = warehouse.connect(cfg.warehouse.path, read_only=True)
-        try:
-            result = export_tables(con, out_dir=out, fmt=fmt)
-        finally:
-            con.close()
+        result = _read(cfg, lambda con: export_tables(con, out_dir=out, fmt=fmt))
         for path, rows in result.files:
             console.print(f"wrote {path} ({rows} rows)", soft_wrap=True)
 
@@ -763,15 +754,10 @@ def topics(
         return
 
     def body() -> None:
-        from persona_mining import db as warehouse
         from persona_mining.taxonomy import list_topics
 
         cfg = _config(config, db)
-        con = warehouse.connect(cfg.warehouse.path, read_only=True)
-        try:
-            rows = list_topics(con)
-        finally:
-            con.close()
+        rows = _read(cfg, lambda con: list_topics(con))
         if fmt == "table":
             # 80 columns: the group stays in csv/json/markdown; state and curation share a cell.
             shown = [
@@ -908,15 +894,10 @@ def topics_export(
     """Write the taxonomy (known issues and edits) as TOML, to review and share."""
 
     def body() -> None:
-        from persona_mining import db as warehouse
         from persona_mining.taxonomy import export_taxonomy
 
         cfg = _config(config, db)
-        con = warehouse.connect(cfg.warehouse.path, read_only=True)
-        try:
-            edits = export_taxonomy(con, known_issues=cfg.known_issues, out=out)
-        finally:
-            con.close()
+        edits = _read(cfg, lambda con: export_taxonomy(con, known_issues=cfg.known_issues, out=out))
         console.print(
             f"wrote {out}: {len(cfg.known_issues)} known issues, {edits} edits", soft_wrap=True
         )
