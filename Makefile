@@ -40,8 +40,10 @@ test: setup ## Run the test suite
 	$(BIN)/python -m pytest -q
 
 SIZES ?= 2000 20000
+PROFILE ?= default
+INCREMENTAL ?= 0
 bench: setup ## Time every stage on generated demo data (SIZES="2000 20000"; 100000 1000000 on request) against a bare encode
-	$(BIN)/python bench/run.py --sizes $(SIZES)
+	$(BIN)/python bench/run.py --sizes $(SIZES) --profile $(PROFILE) --incremental $(INCREMENTAL)
 
 lint: setup ## ruff (lint and format check) and mypy
 	$(BIN)/ruff check persona_mining flows tests
@@ -53,4 +55,4 @@ format: setup ## Format the code with ruff
 	$(BIN)/ruff check --fix persona_mining flows tests
 
 clean: ## Remove the warehouse, saved models and caches (not .venv)
-	rm -rf warehouse/*.duckdb warehouse/*.duckdb.wal warehouse/demo models/topics-* .prefect .pytest_cache
+	rm -rf warehouse/*.duckdb warehouse/*.duckdb.wal warehouse/demo models/topics-* models/static-* .prefect .pytest_cache

@@ -1,7 +1,8 @@
 """Stage-by-stage benchmark of the whole pipeline on generated demo help desks.
 
-Usage: .venv/bin/python bench/run.py [--sizes 2000 20000] [--keep DIR] [--no-floor]
-       (or `make bench`, `make bench SIZES="100000 1000000"`)
+Usage: .venv/bin/python bench/run.py [--sizes 2000 20000] [--profile fast] [--incremental 200]
+                                    [--keep DIR] [--no-floor]
+       (or `make bench`, `make bench SIZES="100000" PROFILE=fast`)
 
 For each size N (tickets, approximately: the demo generator makes ~3.6 tickets per customer)
 it generates a demo help desk, then runs in this one process, as plain library calls (no
@@ -11,8 +12,11 @@ per second (tickets) and memory: the peak resident set size during the stage (sa
 psutil every 20 ms) and its increase over the RSS at the start of the stage. tracemalloc would
 miss torch's and numba's native allocations.
 
-In the same run it times the floor: a bare `SentenceTransformer.encode` of the same prepared
-texts with the same model and batch size, and prints full run / bare encode.
+In the same run it times the floor: a bare `SentenceTransformer.encode` (the fast profile:
+`StaticModel.encode`) of the same prepared texts with the same model and batch size, and
+prints full run / bare encode. With `--incremental N` the N latest tickets are held back,
+then ingested and run after the full run (assigned with the fitted model), and their cost is
+printed beside the full run's, with the start-up (loading spaCy and the model) apart.
 """
 
 from __future__ import annotations
@@ -90,12 +94,38 @@ def timed(rows: list[dict[str, Any]], stage: str, n: int, fn: Callable[[], Any])
     return result
 
 
-def run_size(n_tickets: int, workdir: Path, floor: bool) -> dict[str, Any]:
-    """Generate about `n_tickets` demo tickets and run every stage on them."""
+def split_new(tickets: Path, n_new: int, workdir: Path) -> tuple[Path, Path]:
+    """The demo tickets without their `n_new` latest, and those latest (new arrivals)."""
+    import duckdb
+
+    base, new = workdir / "tickets_base.csv", workdir / "tickets_new.csv"
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE source AS SELECT * FROM read_csv(?, all_varchar = true)", [str(tickets)]
+    )
+    ordered = "SELECT * FROM source ORDER BY created_at, ticket_id"
+    n = con.execute("SELECT count(*) FROM source").fetchall()[0][0]
+    for path, query in (
+        (base, f"{ordered} LIMIT {n - n_new}"),
+        (new, f"{ordered} OFFSET {n - n_new}"),
+    ):
+        con.sql(query).write_csv(str(path))
+    con.close()
+    return base, new
+
+
+def run_size(
+    n_tickets: int, workdir: Path, floor: bool, profile: str, n_new: int = 0
+) -> dict[str, Any]:
+    """Generate about `n_tickets` demo tickets and run every stage on them.
+
+    With `n_new`, the latest `n_new` tickets are held back from the full run, then ingested and
+    run incrementally (assigned with the fitted model), as a nightly run would.
+    """
     from persona_mining import db
     from persona_mining.config import load_config
     from persona_mining.demo import generate_demo
-    from persona_mining.embed import SentenceTransformerEmbedder, embed_tickets
+    from persona_mining.embed import embed_tickets, make_embedder
     from persona_mining.ingest import ingest_customers, ingest_tickets
     from persona_mining.link import link_issues
     from persona_mining.negative import assess_negative_personas
@@ -105,53 +135,50 @@ def run_size(n_tickets: int, workdir: Path, floor: bool) -> dict[str, Any]:
     from persona_mining.recurring import compute_trends
     from persona_mining.segments import build_segments
     from persona_mining.taxonomy import curate_topics
-    from persona_mining.topics import fit_topics
+    from persona_mining.topics import assign_topics, fit_topics
 
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     demo = generate_demo(workdir / "demo", seed=7, n_customers=max(1, round(n_tickets / 3.6)))
+    tickets_path, new_path = demo.tickets_path, None
+    if n_new:
+        tickets_path, new_path = split_new(demo.tickets_path, n_new, workdir)
     print(
-        f"\n{demo.n_tickets} tickets, {demo.n_customers} customers "
+        f"\n{demo.n_tickets} tickets, {demo.n_customers} customers, profile {profile} "
         f"(generated in {time.perf_counter() - started:.1f} s)",
         flush=True,
     )
-    config = load_config(demo.config_path, db=workdir / "bench.duckdb")
-    config = replace(config, models=replace(config.models, dir=workdir / "models"))
-    n = demo.n_tickets
+    config = load_config(demo.config_path, db=workdir / "bench.duckdb", profile=profile)
+    config = replace(config, models=replace(config.models, dir=ROOT / "models"))
+    n = demo.n_tickets - n_new
     rows: list[dict[str, Any]] = []
     total_started = time.perf_counter()
     con = db.connect(config.warehouse.path)
 
     def ingest() -> None:
         ingest_customers(con, path=demo.customers_path)
-        ingest_tickets(con, path=demo.tickets_path, max_text_chars=config.ingest.max_text_chars)
+        ingest_tickets(con, path=tickets_path, max_text_chars=config.ingest.max_text_chars)
 
     timed(rows, "ingest", n, ingest)
     nlp, warning = timed(rows, "load spaCy", n, lambda: load_pipeline(config.prepare.spacy_model))
-    timed(
-        rows,
-        "prepare",
-        n,
-        lambda: prepare_tickets(
+    spacy_model = config.prepare.spacy_model if not warning else "blank"
+
+    def prepare() -> Any:
+        return prepare_tickets(
             con,
             nlp=nlp,
-            spacy_model=config.prepare.spacy_model if not warning else "blank",
+            spacy_model=spacy_model,
             languages=config.prepare.languages,
             batch_size=config.prepare.batch_size,
             max_analysis_chars=config.prepare.max_analysis_chars,
-        ),
-    )
+            language_detection=config.prepare.language_detection,
+        )
+
+    timed(rows, "prepare", n, prepare)
     models = config.models
-    embedder = timed(
-        rows,
-        "load model",
-        n,
-        lambda: SentenceTransformerEmbedder(
-            models.embedding, device=models.device, batch_size=models.batch_size
-        ),
-    )
+    embedder = timed(rows, "load model", n, lambda: make_embedder(models))
     timed(rows, "embed", n, lambda: embed_tickets(con, embedder=embedder))
-    timed(
+    fitted = timed(
         rows,
         "topics",
         n,
@@ -159,41 +186,91 @@ def run_size(n_tickets: int, workdir: Path, floor: bool) -> dict[str, Any]:
             con,
             config=config.topics,
             embedding_model=embedder.name,
-            models_dir=models.dir,
+            models_dir=workdir / "models",
             embedder=embedder,
             known_issues=config.known_issues,
         ),
     )
-    timed(rows, "curation", n, lambda: curate_topics(con))
-    timed(rows, "trends", n, lambda: compute_trends(con, config=config.trends))
-    timed(rows, "segments", n, lambda: build_segments(con, personas=config.personas))
-    timed(rows, "link", n, lambda: link_issues(con, config=config.link))
-    timed(rows, "negative", n, lambda: assess_negative_personas(con, config=config.negative))
-    timed(rows, "personas", n, lambda: build_profiles(con))
+
+    def after_topics(rows: list[dict[str, Any]], n: int) -> None:
+        timed(rows, "curation", n, lambda: curate_topics(con))
+        timed(rows, "trends", n, lambda: compute_trends(con, config=config.trends))
+        timed(rows, "segments", n, lambda: build_segments(con, personas=config.personas))
+        timed(rows, "link", n, lambda: link_issues(con, config=config.link))
+        timed(rows, "negative", n, lambda: assess_negative_personas(con, config=config.negative))
+        timed(rows, "personas", n, lambda: build_profiles(con))
+
+    after_topics(rows, n)
     total = time.perf_counter() - total_started
-    print(f"  {'total':<12} {total:8.1f} s {n / total:10.0f} rows/s", flush=True)
+    print(
+        f"  {'total':<12} {total:8.1f} s {n / total:10.0f} rows/s; {fitted.topics} topics, "
+        f"fitted on {min(n, config.topics.fit_sample or n)} tickets",
+        flush=True,
+    )
+    result: dict[str, Any] = {"n": n, "rows": rows, "total": total, "floor": None}
+    result["profile"] = profile
+    result["peak_mib"] = max(r["peak_mib"] for r in rows)
+    if new_path is not None:
+        print(f"  incremental: {n_new} new tickets, ingested and assigned", flush=True)
+        inc: list[dict[str, Any]] = []
+        inc_started = time.perf_counter()
+        timed(
+            inc,
+            "ingest",
+            n_new,
+            lambda: ingest_tickets(con, path=new_path, max_text_chars=config.ingest.max_text_chars),
+        )
+        timed(inc, "prepare", n_new, prepare)
+        timed(inc, "embed", n_new, lambda: embed_tickets(con, embedder=embedder))
+        timed(
+            inc,
+            "topics",
+            n_new,
+            lambda: assign_topics(con, config=config.topics, embedding_model=embedder.name),
+        )
+        after_topics(inc, n_new)
+        inc_total = time.perf_counter() - inc_started
+        startup = sum(r["seconds"] for r in rows if r["stage"].startswith("load "))
+        result["incremental"] = {"rows": inc, "total": inc_total, "startup": startup}
+        print(
+            f"  {'incremental':<12} {inc_total:8.1f} s = {inc_total / total:.1%} of the full run, "
+            f"plus a start-up of {startup:.1f} s (loading spaCy and the embedding model; the CLI "
+            "adds importing and the Prefect server)",
+            flush=True,
+        )
     texts = [r[0] for r in con.execute("SELECT text FROM prepared_tickets").fetchall()]
     con.close()
-    result: dict[str, Any] = {"n": n, "rows": rows, "total": total, "floor": None}
     if floor:
-        from sentence_transformers import SentenceTransformer
-
-        from persona_mining.embed import resolve_model_path
-
-        model = SentenceTransformer(str(resolve_model_path(models.embedding)), device="cpu")
-        model.encode(texts[:8])
-        started = time.perf_counter()
-        model.encode(texts, batch_size=models.batch_size, normalize_embeddings=True)
-        bare = time.perf_counter() - started
+        bare = bare_encode(embedder, models, texts)
         result["floor"] = bare
         embed = next(r["seconds"] for r in rows if r["stage"] == "embed")
         print(
-            f"  bare SentenceTransformer.encode of the {len(texts)} prepared texts: {bare:.1f} s "
+            f"  bare encode of the {len(texts)} prepared texts: {bare:.1f} s "
             f"({len(texts) / bare:.0f}/s); full run / bare encode = {total / bare:.2f}; "
             f"full run / embed stage = {total / embed:.2f} (less exposed to load changes)",
             flush=True,
         )
     return result
+
+
+def bare_encode(embedder: Any, models: Any, texts: list[str]) -> float:
+    """Seconds of the embedding library's own encode of `texts`, outside the pipeline."""
+    from persona_mining.embed import StaticEmbedder, resolve_model_path
+
+    if isinstance(embedder, StaticEmbedder):
+        from model2vec import StaticModel
+
+        static = StaticModel.from_pretrained(str(embedder.path))
+        started = time.perf_counter()
+        static.encode(texts, show_progress_bar=False)
+        return time.perf_counter() - started
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(resolve_model_path(models.embedding)), device=models.device)
+    model.encode(texts[:8])
+    started = time.perf_counter()
+    model.encode(texts, batch_size=models.batch_size, normalize_embeddings=True)
+    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -203,6 +280,14 @@ def main() -> None:
     )
     parser.add_argument("--keep", type=Path, help="keep the demo files and warehouses here")
     parser.add_argument("--no-floor", action="store_true", help="skip the bare-encode floor")
+    parser.add_argument("--profile", default="default", help="config profile: default or fast")
+    parser.add_argument(
+        "--incremental",
+        type=int,
+        default=0,
+        metavar="N",
+        help="hold the N latest tickets back, then ingest and run them after the full run",
+    )
     args = parser.parse_args()
     import torch
 
@@ -214,17 +299,29 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="persona-bench-") as tmp:
         base = args.keep or Path(tmp)
-        summaries = [run_size(n, base / f"n{n}", not args.no_floor) for n in args.sizes]
+        summaries = [
+            run_size(n, base / f"n{n}", not args.no_floor, args.profile, args.incremental)
+            for n in args.sizes
+        ]
     print(
         "\n| tickets | "
         + " | ".join(r["stage"] for r in summaries[0]["rows"])
-        + " | total | bare encode | ratio |"
+        + " | total | bare encode | ratio | peak MiB |"
     )
     for s in summaries:
         cells = " | ".join(f"{r['seconds']:.1f}" for r in s["rows"])
         floor = f"{s['floor']:.1f}" if s["floor"] else "-"
         ratio = f"{s['total'] / s['floor']:.2f}" if s["floor"] else "-"
-        print(f"| {s['n']} | {cells} | {s['total']:.1f} | {floor} | {ratio} |")
+        print(
+            f"| {s['n']} | {cells} | {s['total']:.1f} | {floor} | {ratio} | {s['peak_mib']:.0f} |"
+        )
+        if "incremental" in s:
+            inc = s["incremental"]
+            cells = " | ".join(f"{r['stage']} {r['seconds']:.1f}" for r in inc["rows"])
+            print(
+                f"| +{inc['rows'][0]['rows_per_s'] * inc['rows'][0]['seconds']:.0f} new | {cells} | "
+                f"{inc['total']:.1f} ({inc['total'] / s['total']:.1%}) | start-up {inc['startup']:.1f} |"
+            )
 
 
 if __name__ == "__main__":

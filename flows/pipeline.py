@@ -21,11 +21,11 @@ from flows.runlog import RunLog
 from persona_mining import db
 from persona_mining.config import Config, load_config
 from persona_mining.discover import discover_segments
-from persona_mining.embed import SentenceTransformerEmbedder, embed_tickets
+from persona_mining.embed import embed_tickets, make_embedder
 from persona_mining.errors import ConfigError
 from persona_mining.link import link_issues
 from persona_mining.negative import assess_negative_personas
-from persona_mining.nlp import load_pipeline
+from persona_mining.nlp import BLANK_MODEL, load_pipeline
 from persona_mining.personas import build_profiles
 from persona_mining.prepare import prepare_tickets
 from persona_mining.recurring import compute_trends
@@ -71,6 +71,7 @@ def persona_pipeline(
     ingest: bool = False,
     auto_refit: bool = True,
     report: bool = False,
+    profile: str | None = None,
 ) -> dict[str, Any]:
     """Run every stage after ingest on the warehouse; refit the topic model when asked or needed.
 
@@ -82,9 +83,12 @@ def persona_pipeline(
         auto_refit: also refit when one is due (old model, drifted issues); when False a due
             refit is only logged (the weekly deployment does it), unless there is no model yet.
         report: end by rewriting the HTML report at `[schedule] report`.
+        profile: named defaults under the config ("fast"); default: the config's `profile`.
     """
     config = load_config(
-        Path(config_path) if config_path else None, db=Path(db_path) if db_path else None
+        Path(config_path) if config_path else None,
+        db=Path(db_path) if db_path else None,
+        profile=profile,
     )
     return run_stages(config, refit=refit, ingest=ingest, auto_refit=auto_refit, report=report)
 
@@ -155,6 +159,12 @@ def _stages(
     nlp, warning = load_pipeline(config.prepare.spacy_model)
     if warning:
         logger.warning(warning)
+    elif config.prepare.spacy_model == BLANK_MODEL:
+        logger.info(
+            "prepare: blank spaCy pipeline (profile %s): person names in ticket text are not "
+            "redacted and topics have no noun phrases",
+            config.profile,
+        )
     results: dict[str, Any] = {}
     results["prepare"] = run.stage(
         "prepare",
@@ -165,12 +175,9 @@ def _stages(
         languages=config.prepare.languages,
         batch_size=config.prepare.batch_size,
         max_analysis_chars=config.prepare.max_analysis_chars,
+        language_detection=config.prepare.language_detection,
     )
-    embedder = SentenceTransformerEmbedder(
-        config.models.embedding,
-        device=config.models.device,
-        batch_size=config.models.batch_size,
-    )
+    embedder = make_embedder(config.models)
     if config.scale.executor == "dask":
         from flows.scale import embed_on_dask
 
@@ -179,8 +186,9 @@ def _stages(
         )
     else:
         results["embed"] = run.stage("embed", embed_task, con, embedder=embedder)
-    due = refit_due(con, config=config.topics)
-    if due and not refit and not auto_refit and current_model(con) is not None:
+    due = refit_due(con, config=config.topics, embedding_model=embedder.name)
+    switched = due is not None and due.startswith("the model was fitted on")
+    if due and not refit and not auto_refit and not switched and current_model(con) is not None:
         logger.info("topics: a refit is due (%s); the refit deployment will do it", due)
         due = None
     if refit or due:

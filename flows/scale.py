@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -22,19 +23,34 @@ from prefect import task
 from prefect.cache_policies import NONE
 
 from persona_mining.config import ModelsConfig, ScaleConfig
-from persona_mining.embed import Embedder, EmbedResult, SentenceTransformerEmbedder, embed_tickets
+from persona_mining.embed import Embedder, EmbedResult, embed_tickets, make_embedder
 from persona_mining.errors import ConfigError
 
 
 @functools.cache
-def _worker_embedder(model: str, device: str, batch_size: int) -> SentenceTransformerEmbedder:
+def _worker_embedder(models: ModelsConfig) -> Embedder:
     """The embedding model of this worker process, loaded on its first chunk."""
-    return SentenceTransformerEmbedder(model, device=device, batch_size=batch_size)
+    return make_embedder(models)
 
 
-def encode_texts(texts: list[str], *, model: str, device: str, batch_size: int) -> np.ndarray:
-    """Embed one chunk of texts on a worker."""
-    return _worker_embedder(model, device, batch_size).encode(texts)
+def encode_texts(
+    texts: list[str],
+    *,
+    model: str,
+    device: str,
+    batch_size: int,
+    models_dir: str = "models",
+    static_dims: int = 256,
+) -> np.ndarray:
+    """Embed one chunk of texts on a worker (a static model must already be distilled)."""
+    models = ModelsConfig(
+        dir=Path(models_dir),
+        embedding=model,
+        device=device,
+        batch_size=batch_size,
+        static_dims=static_dims,
+    )
+    return _worker_embedder(models).encode(texts)
 
 
 encode_task = task(encode_texts).with_options(
@@ -90,6 +106,8 @@ def embed_on_dask(
                     "model": models.embedding,
                     "device": models.device,
                     "batch_size": models.batch_size,
+                    "models_dir": str(models.dir),
+                    "static_dims": models.static_dims,
                 }
                 window.append(runner.submit(encode_task, parameters=parameters))
                 if len(window) >= in_flight:

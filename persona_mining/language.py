@@ -23,17 +23,18 @@ _PLACEHOLDER = re.compile(r"\[[A-Z]+\]")
 class LanguageDetector:
     """ISO 639-1 codes for texts; "und" where a text is too short to tell."""
 
-    def __init__(self, languages: Sequence[str] = DETECTED_LANGUAGES) -> None:
+    def __init__(self, languages: Sequence[str] = DETECTED_LANGUAGES, *, mode: str = "accurate"):
+        """`mode` "accurate" uses lingua's n-gram models below 120 letters; "fast" never does."""
         from lingua import IsoCode639_1, LanguageDetectorBuilder
 
         codes = [getattr(IsoCode639_1, code.upper()) for code in languages]
         builder = LanguageDetectorBuilder.from_iso_codes_639_1(*codes)
         # lingua's fast mode is reliable from about 120 characters; shorter texts, most
         # tickets among them, need the slower n-gram models (about 1,000 texts/s here).
-        self._accurate = builder.build()
         self._fast = (
             LanguageDetectorBuilder.from_iso_codes_639_1(*codes).with_low_accuracy_mode().build()
         )
+        self._accurate = builder.build() if mode == "accurate" else self._fast
 
     def detect(self, texts: Sequence[str]) -> list[str]:
         """One language code per text, in order."""

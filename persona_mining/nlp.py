@@ -338,10 +338,12 @@ def analyze_texts(
     parts = [_split_for_analysis(text, limit) for text in texts]
     sentencizer = None if _sets_sentences(nlp) else Sentencizer()
     stop_words = set(nlp.Defaults.stop_words)
-    results: list[TextAnalysis] = []
-    docs = nlp.pipe((head for head, _ in parts), batch_size=max(1, batch_size))
-    for (_, rest), doc in zip(parts, docs, strict=True):
+    # Identical texts (templates, bots, re-sent tickets) are analysed once.
+    unique = list(dict.fromkeys(parts))
+    analysed: dict[tuple[str, str], TextAnalysis] = {}
+    docs = nlp.pipe((head for head, _ in unique), batch_size=max(1, batch_size))
+    for part, doc in zip(unique, docs, strict=True):
         if sentencizer is not None and len(doc) and not doc.has_annotation("SENT_START"):
             doc = sentencizer(doc)
-        results.append(_analyse(doc, rest, stop_words))
-    return results
+        analysed[part] = _analyse(doc, part[1], stop_words)
+    return [analysed[part] for part in parts]

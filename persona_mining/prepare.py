@@ -46,8 +46,10 @@ def prepare_tickets(
     batch_size: int = 256,
     max_analysis_chars: int = 5_000,
     chunk_size: int = 2_000,
+    language_detection: str = "accurate",
 ) -> PrepareResult:
-    """Prepare every ticket that is new or changed since its last preparation.
+    """Prepare every ticket that is new or changed since its last preparation, or was
+    prepared with another spaCy pipeline (e.g. before switching profile).
 
     The language of each ticket is detected and recorded. Tickets in a language of
     `languages` (or too short to tell) are analysed with `nlp` and go on to the embedding and
@@ -64,24 +66,31 @@ def prepare_tickets(
         batch_size: texts per `nlp.pipe` batch.
         max_analysis_chars: characters of each ticket given to spaCy.
         chunk_size: tickets per transaction.
+        language_detection: "accurate", "fast" (lingua's fast mode for every text) or "off"
+            (every ticket in scope, recorded as "und").
     """
     started = time.perf_counter()
     pending = con.execute(
         """SELECT t.ticket_id, t.raw_hash, t.subject, t.body FROM tickets t
         LEFT JOIN prepared_tickets p USING (ticket_id)
-        WHERE p.ticket_id IS NULL OR p.raw_hash <> t.raw_hash
-        ORDER BY t.ticket_id"""
+        WHERE p.ticket_id IS NULL OR p.raw_hash <> t.raw_hash OR p.spacy_model IS DISTINCT FROM ?
+        ORDER BY t.ticket_id""",
+        [spacy_model],
     ).fetchall()
     questions = 0
     other_languages: Counter[str] = Counter()
-    detector = LanguageDetector() if pending else None
+    detector = (
+        LanguageDetector(mode=language_detection)
+        if pending and language_detection != "off"
+        else None
+    )
     neutral = spacy.blank("xx") if pending else None
     if neutral is not None:
         neutral.add_pipe("sentencizer")
     for start in range(0, len(pending), chunk_size):
         chunk = pending[start : start + chunk_size]
         texts = [_ticket_text(subject, body) for _, _, subject, body in chunk]
-        found = detector.detect(texts) if detector else []
+        found = detector.detect(texts) if detector else [UNDETERMINED] * len(texts)
         in_scope = [not languages or code in languages or code == UNDETERMINED for code in found]
         other_languages.update(code for code, keep in zip(found, in_scope, strict=True) if not keep)
         analyses = _analyze(texts, in_scope, nlp, neutral, batch_size, max_analysis_chars)

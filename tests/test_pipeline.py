@@ -80,24 +80,38 @@ def test_planted_links_are_recovered_with_precision_and_recall(demo_run: dict[st
     assert recall >= 0.9, sorted(planted - found)
 
 
-def test_shuffled_personas_have_no_significant_link(demo_run: dict[str, object]) -> None:
+def test_shuffled_personas_rarely_have_a_significant_link(demo_run: dict[str, object]) -> None:
+    """A negative control: personas given to random customers link to no issue.
+
+    Under BH at alpha 0.05 a table of true nulls has a significant cell in at most about 5%
+    of the shuffles; 20 shuffles with more than 3 such tables would mean the statistics
+    over-claim (P(X >= 4) is below 2% at 5%).
+    """
     con = connect(demo_run, copy=True)
     customers = [
         r[0]
         for r in con.execute("SELECT customer_id FROM customers ORDER BY customer_id").fetchall()
     ]
-    shuffled = np.random.default_rng(2026).permutation(customers).tolist()
+    con.execute("CREATE TABLE original AS SELECT * FROM customer_segments")
     con.execute("CREATE TEMP TABLE shuffle (old VARCHAR, new VARCHAR)")
-    con.executemany(
-        "INSERT INTO shuffle VALUES (?, ?)", list(zip(customers, shuffled, strict=True))
-    )
-    con.execute(
-        "UPDATE customer_segments SET customer_id = s.new FROM shuffle s WHERE customer_id = s.old"
-    )
-    link_issues(con, config=demo_run["config"].link)  # type: ignore[attr-defined]
-    significant = con.execute("SELECT count(*) FROM issue_by_persona WHERE significant").fetchone()
+    with_links = []
+    for seed in range(20):
+        shuffled = np.random.default_rng(2026 + seed).permutation(customers).tolist()
+        con.execute("DELETE FROM shuffle")
+        con.executemany(
+            "INSERT INTO shuffle VALUES (?, ?)", list(zip(customers, shuffled, strict=True))
+        )
+        con.execute("DELETE FROM customer_segments")
+        con.execute(
+            "INSERT INTO customer_segments (customer_id, segment_id) SELECT s.new, o.segment_id "
+            "FROM original o JOIN shuffle s ON o.customer_id = s.old"
+        )
+        link_issues(con, config=demo_run["config"].link)  # type: ignore[attr-defined]
+        row = con.execute("SELECT count(*) FROM issue_by_persona WHERE significant").fetchone()
+        if row and row[0]:
+            with_links.append((seed, row[0]))
     con.close()
-    assert significant == (0,)
+    assert len(with_links) <= 3, with_links
 
 
 def test_topics_have_readable_distinct_labels(demo_run: dict[str, object]) -> None:
