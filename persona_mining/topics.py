@@ -166,7 +166,7 @@ def fit_topics(
     model_id = f"topics-{created:%Y%m%dT%H%M%S}-{digest}"
     identities, retired = match_topics(
         {t: c for t, c in centroids.items() if t not in known_ids},
-        _previous_topics(con),
+        _previous_topics(con, embedding_model=embedding_model, ids=ids, vectors=vectors),
         model_id=model_id,
         next_number=_next_key_number(con),
         threshold=config.match_threshold,
@@ -367,16 +367,38 @@ def _known_identities(
     return identities
 
 
-def _previous_topics(con: duckdb.DuckDBPyConnection) -> list[PreviousTopic]:
-    """The current model's topics with their centroids, before a refit replaces it."""
+def _previous_topics(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    embedding_model: str,
+    ids: Sequence[str],
+    vectors: np.ndarray,
+) -> list[PreviousTopic]:
+    """The current model's topics with their centroids, before a refit replaces it.
+
+    When the current model was fitted on other embeddings (the profile or the embedding model
+    changed), its centroids live in another space: they are recomputed from its assignments
+    with the new vectors, so that topics still keep their keys and labels across the switch.
+    """
     current = current_model(con)
     if current is None:
         return []
-    model_id, path, _ = current
-    try:
-        topic_ids, centroids = load_centroids(Path(path))
-    except ModelError:
-        return []  # the folder is gone: the refit starts new keys, nothing else breaks
+    model_id, path, fitted_on = current
+    if fitted_on == embedding_model:
+        try:
+            topic_ids, centroids = load_centroids(Path(path))
+        except ModelError:
+            return []  # the folder is gone: the refit starts new keys, nothing else breaks
+        by_topic = dict(zip(topic_ids, centroids, strict=True))
+    else:
+        position = {ticket: i for i, ticket in enumerate(ids)}
+        members: dict[int, list[int]] = {}
+        for ticket, topic in con.execute(
+            "SELECT ticket_id, topic_id FROM ticket_topics WHERE model_id = ?", [model_id]
+        ).fetchall():
+            if ticket in position:
+                members.setdefault(topic, []).append(position[ticket])
+        by_topic = {t: _unit(vectors[rows].mean(axis=0)) for t, rows in members.items()}
     rows = {
         r[0]: (r[1], r[2], r[3])
         for r in con.execute(
@@ -388,7 +410,7 @@ def _previous_topics(con: duckdb.DuckDBPyConnection) -> list[PreviousTopic]:
         PreviousTopic(
             key=rows[t][0], label=rows[t][1], first_model_id=rows[t][2] or model_id, centroid=c
         )
-        for t, c in zip(topic_ids, centroids, strict=True)
+        for t, c in sorted(by_topic.items())
         if t != UNCLUSTERED and t in rows and rows[t][0] and not rows[t][0].startswith("K-")
     ]
 
