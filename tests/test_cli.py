@@ -98,3 +98,10 @@ def test_the_library_never_imports_prefect() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_an_unknown_profile_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", "--profile", "turbo", "--db", str(tmp_path / "w.duckdb")])
+    assert result.exit_code == 2
+    assert "profile = 'turbo'" in result.output and "fast" in result.output
+    assert not (tmp_path / "w.duckdb").exists()
