@@ -187,8 +187,10 @@ def _stages(
     else:
         results["embed"] = run.stage("embed", embed_task, con, embedder=embedder)
     due = refit_due(con, config=config.topics, embedding_model=embedder.name)
-    switched = due is not None and due.startswith("the model was fitted on")
-    if due and not refit and not auto_refit and not switched and current_model(con) is not None:
+    current = current_model(con)
+    # A model of other embeddings cannot assign: refit now, even where refits are scheduled.
+    switched = current is not None and current[2] != embedder.name
+    if due and not refit and not auto_refit and not switched and current is not None:
         logger.info("topics: a refit is due (%s); the refit deployment will do it", due)
         due = None
     if refit or due:

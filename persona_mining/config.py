@@ -480,7 +480,7 @@ def config_from_dict(raw: Mapping[str, Any], *, origin: str = "config") -> Confi
             f"known sections are {sorted([*_SECTIONS, 'personas', 'known_issues', 'sources'])}"
         )
     profile = raw.get("profile", "default")
-    if profile not in PROFILES:
+    if not isinstance(profile, str) or profile not in PROFILES:
         raise ConfigError(f"{origin}: profile = {profile!r}; use one of {sorted(PROFILES)}")
     raw = _with_profile(raw, PROFILES[profile])
     sections = {

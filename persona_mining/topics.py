@@ -289,17 +289,15 @@ def fit_sample(
     """
     if size <= 0 or len(ids) <= size:
         return np.arange(len(ids))
-    con.register("__ids", pa.table({"ticket_id": list(ids), "position": np.arange(len(ids))}))
-    found = con.execute(
+    found = _by_position(
+        con,
+        ids,
         """SELECT i.position, coalesce(strftime(t.created_at, '%Y-%m'), '') || '|' ||
-            coalesce(t.channel, '') AS stratum
-        FROM __ids i JOIN tickets t USING (ticket_id)"""
-    ).fetchnumpy()
-    con.unregister("__ids")
-    strata = np.full(len(ids), "", dtype=object)
-    strata[np.asarray(found["position"], dtype=np.int64)] = np.asarray(
-        found["stratum"], dtype=object
+            coalesce(t.channel, '') AS value
+        FROM __ids i JOIN tickets t USING (ticket_id)""",
     )
+    strata = np.full(len(ids), "", dtype=object)
+    strata[np.asarray(found["position"], dtype=np.int64)] = np.asarray(found["value"], dtype=object)
     _, stratum, counts = np.unique(strata.astype(str), return_inverse=True, return_counts=True)
     exact = counts * size / len(ids)
     quota = np.floor(exact).astype(np.int64)
@@ -311,6 +309,17 @@ def fit_sample(
     rank = np.empty(len(ids), dtype=np.int64)
     rank[order] = np.arange(len(ids)) - first[stratum[order]]
     return np.flatnonzero(rank < quota[stratum])
+
+
+def _by_position(
+    con: duckdb.DuckDBPyConnection, ids: Sequence[str], query: str, params: Sequence[object] = ()
+) -> dict[str, np.ndarray]:
+    """Columns `position` (index into `ids`) and `value` of `query`, which joins `__ids`."""
+    con.register("__ids", pa.table({"ticket_id": list(ids), "position": np.arange(len(ids))}))
+    try:
+        return con.execute(query, list(params)).fetchnumpy()
+    finally:
+        con.unregister("__ids")
 
 
 def _all_known_issues(
@@ -391,14 +400,18 @@ def _previous_topics(
             return []  # the folder is gone: the refit starts new keys, nothing else breaks
         by_topic = dict(zip(topic_ids, centroids, strict=True))
     else:
-        position = {ticket: i for i, ticket in enumerate(ids)}
-        members: dict[int, list[int]] = {}
-        for ticket, topic in con.execute(
-            "SELECT ticket_id, topic_id FROM ticket_topics WHERE model_id = ?", [model_id]
-        ).fetchall():
-            if ticket in position:
-                members.setdefault(topic, []).append(position[ticket])
-        by_topic = {t: _unit(vectors[rows].mean(axis=0)) for t, rows in members.items()}
+        found = _by_position(
+            con,
+            ids,
+            "SELECT i.position, tt.topic_id AS value FROM __ids i "
+            "JOIN ticket_topics tt USING (ticket_id) WHERE tt.model_id = ?",
+            [model_id],
+        )
+        positions = np.asarray(found["position"], dtype=np.int64)
+        topics = np.asarray(found["value"], dtype=np.int64)
+        by_topic = {
+            int(t): _unit(vectors[positions[topics == t]].mean(axis=0)) for t in np.unique(topics)
+        }
     rows = {
         r[0]: (r[1], r[2], r[3])
         for r in con.execute(
@@ -557,8 +570,9 @@ def refit_due(
 
 def current_model(con: duckdb.DuckDBPyConnection) -> tuple[str, str, str] | None:
     """(model_id, path, embedding model) of the current topic model, or None."""
-    row = con.execute("SELECT model_id, path, embedding_model FROM v_current_model").fetchone()
-    return (row[0], row[1], row[2]) if row else None
+    # fetchall: DuckDB 2.0 keeps a connection busy until a result is read to its end.
+    rows = con.execute("SELECT model_id, path, embedding_model FROM v_current_model").fetchall()
+    return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
 
 
 def load_centroids(path: Path) -> tuple[list[int], np.ndarray]:
