@@ -207,9 +207,14 @@ def run_size(
         f"fitted on {min(n, config.topics.fit_sample or n)} tickets",
         flush=True,
     )
-    result: dict[str, Any] = {"n": n, "rows": rows, "total": total, "floor": None}
-    result["profile"] = profile
-    result["peak_mib"] = max(r["peak_mib"] for r in rows)
+    result: dict[str, Any] = {
+        "n": n,
+        "rows": rows,
+        "total": total,
+        "floor": None,
+        "profile": profile,
+        "peak_mib": max(r["peak_mib"] for r in rows),
+    }
     if new_path is not None:
         print(f"  incremental: {n_new} new tickets, ingested and assigned", flush=True)
         inc: list[dict[str, Any]] = []

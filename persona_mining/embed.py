@@ -114,8 +114,7 @@ def make_embedder(models: ModelsConfig) -> Embedder:
     if embedding.startswith(STATIC_PREFIX):
         base = embedding.removeprefix(STATIC_PREFIX).strip() or DEFAULT_EMBEDDING_MODEL
         path = distil_static_model(base, models_dir=models.dir, dims=models.static_dims)
-        name = f"{STATIC_PREFIX}{base if base == DEFAULT_EMBEDDING_MODEL else Path(base).name}"
-        return StaticEmbedder(path, name=f"{name}/{models.static_dims}")
+        return StaticEmbedder(path, name=f"{STATIC_PREFIX}{_base_name(base)}/{models.static_dims}")
     if _is_static_folder(Path(embedding)):
         return StaticEmbedder(Path(embedding), name=f"local-static:{Path(embedding).name}")
     return SentenceTransformerEmbedder(
@@ -132,10 +131,14 @@ def _is_static_folder(path: Path) -> bool:
     return isinstance(config, dict) and config.get("model_type") == "model2vec"
 
 
+def _base_name(base: str) -> str:
+    """The short name of a base model: the shipped model's name, or a folder's name."""
+    return base if base == DEFAULT_EMBEDDING_MODEL else Path(base).name
+
+
 def static_model_dir(base: str, *, models_dir: Path, dims: int) -> Path:
     """Where the static model distilled from `base` with `dims` dimensions is kept."""
-    slug = base if base == DEFAULT_EMBEDDING_MODEL else Path(base).name
-    return Path(models_dir) / f"static-{slug}-{dims}"
+    return Path(models_dir) / f"static-{_base_name(base)}-{dims}"
 
 
 def distil_static_model(base: str, *, models_dir: Path, dims: int = 256) -> Path:
@@ -173,8 +176,6 @@ def distil_static_model(base: str, *, models_dir: Path, dims: int = 256) -> Path
             f"[models] embedding = 'static:{base}' needs model2vec and skeletoken: "
             "pip install model2vec==0.10.0 skeletoken==0.6.1"
         ) from e
-    except ModelError:
-        raise
     except Exception as e:
         raise ModelError(f"static model from {base}: distillation failed ({e})") from e
     finally:

