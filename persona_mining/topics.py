@@ -722,6 +722,9 @@ def _fit_bertopic(docs: list[str], vectors: np.ndarray, config: TopicsConfig, mi
     with warnings.catch_warnings():
         # UMAP says that a seed makes it single-threaded: that is the price of reproducibility.
         warnings.filterwarnings("ignore", message=".*n_jobs value 1 overridden.*")
+        # With our own neighbours UMAP cannot transform new data; we never ask it to (new
+        # tickets are assigned by centroid).
+        warnings.filterwarnings("ignore", message=".*knn_search_index.*")
         assigned, _ = model.fit_transform(docs, embeddings=vectors)
     return model, np.asarray(assigned, dtype=np.int64)
 
