@@ -45,10 +45,10 @@ atexit.register(_server.stop)
 import numpy as np  # noqa: E402
 from prefect import flow  # noqa: E402
 
-from persona_mining import db  # noqa: E402
+from persona_mining import warehouse as db  # noqa: E402
 from persona_mining.config import ModelsConfig, ScaleConfig  # noqa: E402
-from persona_mining.demo import generate_demo  # noqa: E402
-from persona_mining.embed import SentenceTransformerEmbedder, embed_tickets, load_vectors  # noqa: E402
+from persona_mining.demo.generate import generate_demo  # noqa: E402
+from persona_mining.text.embed import SentenceTransformerEmbedder, embed_tickets, load_vectors  # noqa: E402
 
 
 def warehouse_with_texts(path: Path, texts: list[str]) -> None:

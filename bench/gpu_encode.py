@@ -35,9 +35,9 @@ def export(out: Path, n_tickets: int) -> None:
     from sentence_transformers import SentenceTransformer
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from persona_mining.cleaning import clean_text
-    from persona_mining.demo import generate_demo
-    from persona_mining.embed import resolve_model_path
+    from persona_mining.demo.generate import generate_demo
+    from persona_mining.text.cleaning import clean_text
+    from persona_mining.text.embed import resolve_model_path
 
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:

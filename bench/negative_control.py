@@ -75,8 +75,8 @@ def main() -> None:
     import duckdb
 
     from flows.pipeline import persona_pipeline
-    from persona_mining import db
-    from persona_mining.ingest import ingest_customers, ingest_tickets
+    from persona_mining import warehouse as db
+    from persona_mining.ingest.load import ingest_customers, ingest_tickets
 
     started = time.perf_counter()
     customers = work / "customers.csv"

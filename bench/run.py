@@ -122,20 +122,20 @@ def run_size(
     With `n_new`, the latest `n_new` tickets are held back from the full run, then ingested and
     run incrementally (assigned with the fitted model), as a nightly run would.
     """
-    from persona_mining import db
+    from persona_mining import warehouse as db
     from persona_mining.config import load_config
-    from persona_mining.demo import generate_demo
-    from persona_mining.embed import embed_tickets, make_embedder
-    from persona_mining.ingest import ingest_customers, ingest_tickets
-    from persona_mining.link import link_issues
-    from persona_mining.negative import assess_negative_personas
-    from persona_mining.nlp import load_pipeline
-    from persona_mining.personas import build_profiles
-    from persona_mining.prepare import prepare_tickets
-    from persona_mining.recurring import compute_trends
-    from persona_mining.segments import build_segments
-    from persona_mining.taxonomy import curate_topics
-    from persona_mining.topics import assign_topics, fit_topics
+    from persona_mining.demo.generate import generate_demo
+    from persona_mining.ingest.load import ingest_customers, ingest_tickets
+    from persona_mining.personas.link import link_issues
+    from persona_mining.personas.negative import assess_negative_personas
+    from persona_mining.personas.profiles import build_profiles
+    from persona_mining.personas.segments import build_segments
+    from persona_mining.text.embed import embed_tickets, make_embedder
+    from persona_mining.text.nlp import load_pipeline
+    from persona_mining.text.prepare import prepare_tickets
+    from persona_mining.topics.model import assign_topics, fit_topics
+    from persona_mining.topics.taxonomy import curate_topics
+    from persona_mining.topics.trends import compute_trends
 
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -260,7 +260,7 @@ def run_size(
 
 def bare_encode(embedder: Any, models: Any, texts: list[str]) -> float:
     """Seconds of the embedding library's own encode of `texts`, outside the pipeline."""
-    from persona_mining.embed import StaticEmbedder, resolve_model_path
+    from persona_mining.text.embed import StaticEmbedder, resolve_model_path
 
     if isinstance(embedder, StaticEmbedder):
         from model2vec import StaticModel

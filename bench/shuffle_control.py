@@ -22,9 +22,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from persona_mining import db  # noqa: E402
+from persona_mining import warehouse as db  # noqa: E402
 from persona_mining.config import load_config  # noqa: E402
-from persona_mining.link import link_issues  # noqa: E402
+from persona_mining.personas.link import link_issues  # noqa: E402
 
 
 def main() -> None:

@@ -30,14 +30,14 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from persona_mining import db  # noqa: E402
+from persona_mining import warehouse as db  # noqa: E402
 from persona_mining.config import load_config  # noqa: E402
-from persona_mining.embed import embed_tickets, load_vectors, make_embedder  # noqa: E402
-from persona_mining.evaluate import evaluate_topics  # noqa: E402
-from persona_mining.ingest import ingest_tickets  # noqa: E402
-from persona_mining.nlp import load_pipeline  # noqa: E402
-from persona_mining.prepare import prepare_tickets  # noqa: E402
-from persona_mining.topics import fit_topics  # noqa: E402
+from persona_mining.ingest.load import ingest_tickets  # noqa: E402
+from persona_mining.text.embed import embed_tickets, load_vectors, make_embedder  # noqa: E402
+from persona_mining.text.nlp import load_pipeline  # noqa: E402
+from persona_mining.text.prepare import prepare_tickets  # noqa: E402
+from persona_mining.topics.evaluate import evaluate_topics  # noqa: E402
+from persona_mining.topics.model import fit_topics  # noqa: E402
 
 
 def main() -> None:

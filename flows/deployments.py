@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from persona_mining.config import Config
-from persona_mining.db import is_remote
 from persona_mining.errors import ConfigError
+from persona_mining.warehouse import is_remote
 
 NIGHTLY, REFIT = "nightly", "refit"
 TAGS = ["persona-mining"]

@@ -18,21 +18,21 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
 from flows.runlog import RunLog
-from persona_mining import db
+from persona_mining import warehouse as db
 from persona_mining.config import Config, load_config
-from persona_mining.discover import discover_segments
-from persona_mining.embed import embed_tickets, make_embedder
 from persona_mining.errors import ConfigError
-from persona_mining.link import link_issues
-from persona_mining.negative import assess_negative_personas
-from persona_mining.nlp import BLANK_MODEL, load_pipeline
-from persona_mining.personas import build_profiles
-from persona_mining.prepare import prepare_tickets
-from persona_mining.recurring import compute_trends
-from persona_mining.segments import build_segments
-from persona_mining.sources import ingest_source, ordered_sources, source_label
-from persona_mining.taxonomy import curate_topics
-from persona_mining.topics import assign_topics, current_model, fit_topics, refit_due
+from persona_mining.ingest.sources import ingest_source, ordered_sources, source_label
+from persona_mining.personas.discover import discover_segments
+from persona_mining.personas.link import link_issues
+from persona_mining.personas.negative import assess_negative_personas
+from persona_mining.personas.profiles import build_profiles
+from persona_mining.personas.segments import build_segments
+from persona_mining.text.embed import embed_tickets, make_embedder
+from persona_mining.text.nlp import BLANK_MODEL, load_pipeline
+from persona_mining.text.prepare import prepare_tickets
+from persona_mining.topics.model import assign_topics, current_model, fit_topics, refit_due
+from persona_mining.topics.taxonomy import curate_topics
+from persona_mining.topics.trends import compute_trends
 
 prepare_task = task(prepare_tickets).with_options(name="prepare", cache_policy=NONE)
 embed_task = task(embed_tickets).with_options(name="embed", cache_policy=NONE)
@@ -142,7 +142,7 @@ def _write_report(con: Any, config: Config, run: RunLog) -> None:
     if not config.schedule.report:
         return
     try:
-        from persona_mining.report import write_report
+        from persona_mining.report.html import write_report
     except ImportError as e:  # the report ships separately in some builds
         run.logger.warning("report: not written (%s)", e)
         return

@@ -21,7 +21,13 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import deployment, flow_run
 
 from persona_mining.errors import StageFailedError
-from persona_mining.runs import fail_run, failure_markdown, finish_run, run_markdown, start_run
+from persona_mining.run_history import (
+    fail_run,
+    failure_markdown,
+    finish_run,
+    run_markdown,
+    start_run,
+)
 
 ARTIFACT_KEY = "persona-pipeline-summary"
 R = TypeVar("R")

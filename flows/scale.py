@@ -23,8 +23,8 @@ from prefect import task
 from prefect.cache_policies import NONE
 
 from persona_mining.config import ModelsConfig, ScaleConfig
-from persona_mining.embed import Embedder, EmbedResult, embed_tickets, make_embedder
 from persona_mining.errors import ConfigError
+from persona_mining.text.embed import Embedder, EmbedResult, embed_tickets, make_embedder
 
 
 @functools.cache

@@ -75,7 +75,7 @@ def _config(config: Path | None, db: Path | None, profile: str | None = None) ->
 
 def _read(cfg: Config, action: Callable[[Any], T]) -> T:
     """Run `action` on a read-only connection to the warehouse, closed afterwards."""
-    from persona_mining import db as warehouse
+    from persona_mining import warehouse as warehouse
 
     con = warehouse.connect(cfg.warehouse.path, read_only=True)
     try:
@@ -147,9 +147,9 @@ def ingest(
     """Load tickets and/or customers into the warehouse (upsert; bad rows go to ingest_rejects)."""
 
     def body() -> None:
-        from persona_mining import db as warehouse
+        from persona_mining import warehouse as warehouse
         from persona_mining.config import CUSTOMER_COLUMNS, TICKET_COLUMNS, check_mapping
-        from persona_mining.ingest import ingest_customers, ingest_tickets
+        from persona_mining.ingest.load import ingest_customers, ingest_tickets
 
         if tickets is None and customers is None:
             raise ConfigError("ingest: give --tickets FILE and/or --customers FILE")
@@ -256,12 +256,12 @@ def discover(
     def body() -> None:
         import dataclasses
 
-        from persona_mining import db as warehouse
-        from persona_mining.discover import discover_segments
-        from persona_mining.link import link_issues
-        from persona_mining.negative import assess_negative_personas
-        from persona_mining.personas import build_profiles
-        from persona_mining.topics import current_model
+        from persona_mining import warehouse as warehouse
+        from persona_mining.personas.discover import discover_segments
+        from persona_mining.personas.link import link_issues
+        from persona_mining.personas.negative import assess_negative_personas
+        from persona_mining.personas.profiles import build_profiles
+        from persona_mining.topics.model import current_model
 
         cfg = _config(config, db)
         settings = cfg.discover
@@ -358,9 +358,9 @@ def demo(
     """Generate the demo help desk, ingest it, run the pipeline, and print the issue-by-persona table."""
 
     def body() -> None:
-        from persona_mining import db as warehouse
-        from persona_mining.demo import generate_demo
-        from persona_mining.ingest import ingest_customers, ingest_tickets
+        from persona_mining import warehouse as warehouse
+        from persona_mining.demo.generate import generate_demo
+        from persona_mining.ingest.load import ingest_customers, ingest_tickets
 
         with _progress("generating the demo help desk"):
             generated = generate_demo(out, seed=seed, n_customers=customers)
@@ -417,7 +417,7 @@ _TABLE_SQL = """SELECT persona, issue, tickets, customers, share, baseline_share
 def _print_table(
     cfg: Config, *, show_all: bool, limit: int, fmt: str, out_csv: Path | None
 ) -> None:
-    from persona_mining import db as warehouse
+    from persona_mining import warehouse as warehouse
 
     if fmt not in {"table", "csv", "json", "markdown"}:
         raise ConfigError(f"--format {fmt!r}: use table, csv, json or markdown")
@@ -567,7 +567,7 @@ def evaluate(
     def body() -> None:
         from dataclasses import asdict
 
-        from persona_mining.evaluate import evaluate_topics
+        from persona_mining.topics.evaluate import evaluate_topics
 
         cfg = _config(config, db)
         result = _read(cfg, lambda con: asdict(evaluate_topics(con, labels_column=labels_column)))
@@ -588,7 +588,7 @@ def sql(
     def body() -> None:
         import duckdb
 
-        from persona_mining import db as warehouse
+        from persona_mining import warehouse as warehouse
 
         cfg = _config(config, db)
         con = warehouse.connect(cfg.warehouse.path, read_only=True)
@@ -619,7 +619,7 @@ def report(
     """Write the self-contained HTML report: heatmap, persona cards, trends, issue table."""
 
     def body() -> None:
-        from persona_mining.report import write_report
+        from persona_mining.report.html import write_report
 
         cfg = _config(config, db)
         result = _read(
@@ -648,8 +648,8 @@ def persona(
     """Print one persona's profile: summary, challenges with lift, interval and q, questions."""
 
     def body() -> None:
-        from persona_mining.profiles import find_profile
-        from persona_mining.terminal import persona_markdown, persona_view
+        from persona_mining.report.profile_records import find_profile
+        from persona_mining.report.terminal import persona_markdown, persona_view
 
         if fmt not in {"table", "json", "markdown"}:
             raise ConfigError(f"--format {fmt!r}: use table, json or markdown")
@@ -683,8 +683,8 @@ def trends(
     """Print tickets per week (or month) of the top issues, with the change vs the period before."""
 
     def body() -> None:
-        from persona_mining.terminal import trends_data, trends_rows, trends_view
-        from persona_mining.trends import issue_trends
+        from persona_mining.report.issue_series import issue_trends
+        from persona_mining.report.terminal import trends_data, trends_rows, trends_view
 
         if fmt not in {"table", "csv", "json", "markdown"}:
             raise ConfigError(f"--format {fmt!r}: use table, csv, json or markdown")
@@ -705,7 +705,7 @@ def trends(
 
 
 def _print_issue_status(cfg: Config, *, top: int, fmt: str) -> None:
-    from persona_mining import db as warehouse
+    from persona_mining import warehouse as warehouse
 
     con = warehouse.connect(cfg.warehouse.path, read_only=True)
     try:
@@ -733,7 +733,7 @@ def export(
     """Write the issue-by-persona table and the persona profiles to CSV or Parquet files."""
 
     def body() -> None:
-        from persona_mining.export import export_tables
+        from persona_mining.report.export import export_tables
 
         cfg = _config(config, db)
         result = _read(cfg, lambda con: export_tables(con, out_dir=out, fmt=fmt))
@@ -765,7 +765,7 @@ def topics(
         return
 
     def body() -> None:
-        from persona_mining.taxonomy import list_topics
+        from persona_mining.topics.taxonomy import list_topics
 
         cfg = _config(config, db)
         rows = _read(cfg, lambda con: list_topics(con))
@@ -794,11 +794,11 @@ def topics(
 
 def _curate(config: Path | None, db: Path | None, edit: Callable[[Any], list[Any]]) -> None:
     """Apply one taxonomy change, then refresh everything built on the topics."""
-    from persona_mining import db as warehouse
-    from persona_mining.link import link_issues
-    from persona_mining.negative import assess_negative_personas
-    from persona_mining.personas import build_profiles
-    from persona_mining.recurring import compute_trends
+    from persona_mining import warehouse as warehouse
+    from persona_mining.personas.link import link_issues
+    from persona_mining.personas.negative import assess_negative_personas
+    from persona_mining.personas.profiles import build_profiles
+    from persona_mining.topics.trends import compute_trends
 
     cfg = _config(config, db)
     con = warehouse.connect(cfg.warehouse.path)
@@ -826,7 +826,7 @@ def topics_rename(
     config: ConfigOption = None,
 ) -> None:
     """Give a topic the label you choose; it survives refits."""
-    from persona_mining.taxonomy import record_edit
+    from persona_mining.topics.taxonomy import record_edit
 
     _guard(
         lambda: _curate(
@@ -845,7 +845,7 @@ def topics_merge(
     config: ConfigOption = None,
 ) -> None:
     """Merge topics into the first one given."""
-    from persona_mining.taxonomy import record_edit
+    from persona_mining.topics.taxonomy import record_edit
 
     _guard(
         lambda: _curate(
@@ -862,7 +862,7 @@ def topics_split(
     config: ConfigOption = None,
 ) -> None:
     """Re-cluster one topic into sub-topics KEY.1, KEY.2, ..."""
-    from persona_mining.taxonomy import record_edit
+    from persona_mining.topics.taxonomy import record_edit
 
     _guard(
         lambda: _curate(
@@ -879,7 +879,7 @@ def topics_ignore(
     config: ConfigOption = None,
 ) -> None:
     """Keep a topic (thank-you notes, auto-replies...) but leave it out of persona tables."""
-    from persona_mining.taxonomy import record_edit
+    from persona_mining.topics.taxonomy import record_edit
 
     _guard(
         lambda: _curate(
@@ -891,7 +891,7 @@ def topics_ignore(
 @topics_app.command("undo")
 def topics_undo(db: DbOption = None, config: ConfigOption = None) -> None:
     """Undo the latest topic edit."""
-    from persona_mining.taxonomy import undo_edit
+    from persona_mining.topics.taxonomy import undo_edit
 
     _guard(lambda: _curate(config, db, undo_edit))
 
@@ -905,7 +905,7 @@ def topics_export(
     """Write the taxonomy (known issues and edits) as TOML, to review and share."""
 
     def body() -> None:
-        from persona_mining.taxonomy import export_taxonomy
+        from persona_mining.topics.taxonomy import export_taxonomy
 
         cfg = _config(config, db)
         edits = _read(cfg, lambda con: export_taxonomy(con, known_issues=cfg.known_issues, out=out))
@@ -924,10 +924,10 @@ def topics_import(
     config: ConfigOption = None,
 ) -> None:
     """Add the edits and known issues of a taxonomy file that this warehouse lacks."""
-    from persona_mining.taxonomy import import_taxonomy
+    from persona_mining.topics.taxonomy import import_taxonomy
 
     def edit(con: Any) -> list[Any]:
-        from persona_mining.taxonomy import apply_edits
+        from persona_mining.topics.taxonomy import apply_edits
 
         added, known = import_taxonomy(con, path=path, by=by)
         console.print(
@@ -1033,9 +1033,9 @@ def status(
     def body() -> None:
         from dataclasses import asdict
 
-        from persona_mining import db as warehouse
+        from persona_mining import warehouse as warehouse
         from persona_mining.errors import WarehouseBusyError
-        from persona_mining.runs import warehouse_status
+        from persona_mining.run_history import warehouse_status
 
         if fmt not in {"table", "json"}:
             raise ConfigError(f"--format {fmt!r}: use table or json")

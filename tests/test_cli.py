@@ -92,8 +92,8 @@ def test_table_on_an_empty_warehouse_says_so(tmp_path: Path) -> None:
 
 def test_the_library_never_imports_prefect() -> None:
     code = (
-        "import sys, persona_mining.ingest, persona_mining.prepare, persona_mining.embed, "
-        "persona_mining.topics, persona_mining.segments, persona_mining.link, persona_mining.personas, "
+        "import sys, persona_mining.ingest.load, persona_mining.text.prepare, persona_mining.text.embed, "
+        "persona_mining.topics.model, persona_mining.personas.segments, persona_mining.personas.link, persona_mining.personas.profiles, "
         "persona_mining.cli; print('prefect' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

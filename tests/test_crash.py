@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from persona_mining import db
+from persona_mining import warehouse as db
 
 pytestmark = pytest.mark.slow
 CUSTOMERS = 150
@@ -88,7 +88,7 @@ def kill_when(process: subprocess.Popen[str], marker: str | None, delay: float) 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    from persona_mining.demo import generate_demo
+    from persona_mining.demo.generate import generate_demo
 
     root = tmp_path_factory.mktemp("crash")
     generated = generate_demo(root / "data", seed=5, n_customers=CUSTOMERS)

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from persona_mining.demo import (
+from persona_mining.demo.generate import (
     BASE_RATES,
     ISSUES,
     PERSONAS,

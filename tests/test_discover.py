@@ -9,12 +9,12 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from persona_mining import db
+from persona_mining import warehouse as db
 from persona_mining.cli import app
 from persona_mining.config import DiscoverConfig, PersonaRule
-from persona_mining.discover import discover_segments
 from persona_mining.errors import ConfigError, StageError
-from persona_mining.segments import build_segments
+from persona_mining.personas.discover import discover_segments
+from persona_mining.personas.segments import build_segments
 from tests.synthetic import Ticket, add_customers, add_model, add_segment, add_tickets
 
 GROUPS = {

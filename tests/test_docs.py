@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import typer
 
-from persona_mining import db
+from persona_mining import warehouse as db
 from persona_mining.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent

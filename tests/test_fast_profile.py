@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from persona_mining import db
+from persona_mining import warehouse as db
 from persona_mining.config import ModelsConfig
-from persona_mining.embed import StaticEmbedder, make_embedder, static_model_dir
 from persona_mining.errors import ModelError
+from persona_mining.text.embed import StaticEmbedder, make_embedder, static_model_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,8 +64,8 @@ def test_the_fast_profile_runs_the_flow_and_switching_back_refits(
     prefect_harness: None, static_dir: Path, tmp_path: Path
 ) -> None:
     from flows.pipeline import persona_pipeline
-    from persona_mining.demo import generate_demo
-    from persona_mining.ingest import ingest_customers, ingest_tickets
+    from persona_mining.demo.generate import generate_demo
+    from persona_mining.ingest.load import ingest_customers, ingest_tickets
 
     generated = generate_demo(tmp_path / "data", seed=5, n_customers=250)
     config_path = tmp_path / "persona-mining.toml"

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from persona_mining.errors import InputFileError
-from persona_mining.ingest import ingest_customers, ingest_tickets
+from persona_mining.ingest.load import ingest_customers, ingest_tickets
 from tests.conftest import write
 
 HEADER = "ticket_id,customer_id,created_at,subject,body,csat\n"
@@ -124,7 +124,7 @@ def test_bad_encoding_rows_are_rejected_not_garbled(con, tmp_path: Path) -> None
 
 
 def test_jsonl_and_parquet_give_the_same_tickets_as_csv(tmp_path: Path) -> None:
-    from persona_mining import db
+    from persona_mining import warehouse as db
 
     records = [
         {

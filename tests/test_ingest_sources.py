@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from persona_mining import db
+from persona_mining import warehouse as db
 from persona_mining.errors import ConfigError
-from persona_mining.ingest import ingest_customers, ingest_tickets
+from persona_mining.ingest.load import ingest_customers, ingest_tickets
 from tests.conftest import write
 
 ZENDESK = Path(__file__).parent / "data" / "zendesk"

@@ -7,8 +7,8 @@ import pytest
 from scipy import stats
 
 from persona_mining.config import LinkConfig, PersonaRule
-from persona_mining.link import link_issues
-from persona_mining.segments import build_segments
+from persona_mining.personas.link import link_issues
+from persona_mining.personas.segments import build_segments
 
 
 def build(con: duckdb.DuckDBPyConnection, tickets: list[tuple[str, str | None, int]]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 
-from persona_mining.link import _customer_topic_counts
+from persona_mining.personas.link import _customer_topic_counts
 from tests.test_link import build
 
 

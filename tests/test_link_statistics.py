@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from persona_mining.config import LinkConfig
-from persona_mining.link import link_issues
+from persona_mining.personas.link import link_issues
 from tests.test_link import build, cell, many, personas
 
 Z95 = 1.959963984540054

@@ -10,8 +10,8 @@ import duckdb
 import pytest
 
 from persona_mining.config import NegativeConfig
-from persona_mining.negative import assess_negative_personas, return_topic_pattern
-from persona_mining.outcomes import outcome_columns
+from persona_mining.personas.negative import assess_negative_personas, return_topic_pattern
+from persona_mining.personas.outcomes import outcome_columns
 from tests.synthetic import Ticket, add_customers, add_model, add_segment, add_tickets
 
 Z95 = 1.959963984540054

@@ -6,8 +6,8 @@ import pytest
 from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.language import Language
 
-from persona_mining.cleaning import PLACEHOLDERS, clean_text
-from persona_mining.nlp import TextAnalysis, analyze_texts, load_pipeline
+from persona_mining.text.cleaning import PLACEHOLDERS, clean_text
+from persona_mining.text.nlp import TextAnalysis, analyze_texts, load_pipeline
 
 TICKET = (
     "Hi,\nMy name is Maria Lopez and my colleague John Smith manages our account. "

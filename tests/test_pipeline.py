@@ -15,9 +15,9 @@ import duckdb
 import numpy as np
 import pytest
 
-from persona_mining import db
-from persona_mining.ingest import ingest_tickets
-from persona_mining.link import link_issues
+from persona_mining import warehouse as db
+from persona_mining.ingest.load import ingest_tickets
+from persona_mining.personas.link import link_issues
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +68,7 @@ def test_the_flow_runs_every_stage(demo_run: dict[str, object]) -> None:
 
 
 def test_planted_links_are_recovered_with_precision_and_recall(demo_run: dict[str, object]) -> None:
-    from persona_mining.demo import planted_links
+    from persona_mining.demo.generate import planted_links
 
     con = connect(demo_run)
     found = significant_links(con)
@@ -208,9 +208,9 @@ def test_topics_match_the_planted_issues(demo_run: dict[str, object]) -> None:
 
 
 def test_a_warehouse_without_personas_still_links_and_profiles(demo_run: dict[str, object]) -> None:
-    from persona_mining.personas import build_profiles
-    from persona_mining.segments import build_segments
-    from persona_mining.taxonomy import apply_edits
+    from persona_mining.personas.profiles import build_profiles
+    from persona_mining.personas.segments import build_segments
+    from persona_mining.topics.taxonomy import apply_edits
 
     con = connect(demo_run, copy=True)
     try:

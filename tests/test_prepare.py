@@ -6,9 +6,9 @@ from pathlib import Path
 
 import duckdb
 
-from persona_mining.embed import embed_tickets, load_vectors
-from persona_mining.ingest import ingest_tickets
-from persona_mining.prepare import prepare_tickets
+from persona_mining.ingest.load import ingest_tickets
+from persona_mining.text.embed import embed_tickets, load_vectors
+from persona_mining.text.prepare import prepare_tickets
 from tests.conftest import write
 
 TICKETS = (

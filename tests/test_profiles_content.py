@@ -12,12 +12,12 @@ from datetime import datetime, timedelta
 import duckdb
 import pytest
 
-from persona_mining import db
+from persona_mining import warehouse as db
 from persona_mining.config import LinkConfig, NegativeConfig, PersonaRule
-from persona_mining.link import link_issues
-from persona_mining.negative import assess_negative_personas
-from persona_mining.personas import build_profiles
-from persona_mining.segments import build_segments
+from persona_mining.personas.link import link_issues
+from persona_mining.personas.negative import assess_negative_personas
+from persona_mining.personas.profiles import build_profiles
+from persona_mining.personas.segments import build_segments
 from tests.synthetic import Ticket, add_customers, add_model, add_tickets
 
 

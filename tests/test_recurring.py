@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from persona_mining.config import TrendsConfig
-from persona_mining.recurring import compute_trends
+from persona_mining.topics.trends import compute_trends
 
 END = datetime(2026, 3, 31, 12)
 

@@ -18,9 +18,9 @@ from typing import Any
 import duckdb
 import pytest
 
-from persona_mining import db
+from persona_mining import warehouse as db
 from persona_mining.errors import StageError
-from persona_mining.report import ReportResult, _script_json, write_report
+from persona_mining.report.html import ReportResult, _script_json, write_report
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -62,7 +62,7 @@ def reports(
 
 def _plant_hostile_text(con: duckdb.DuckDBPyConnection, root: Path) -> None:
     """A ticket whose redacted text, topic label, persona name and question carry markup."""
-    from persona_mining.ingest import ingest_tickets
+    from persona_mining.ingest.load import ingest_tickets
 
     segment_id, topic_id, model_id = con.execute(
         """SELECT segment_id, topic_id, model_id FROM v_issue_by_persona

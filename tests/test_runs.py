@@ -13,11 +13,11 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from persona_mining import db
+from persona_mining import warehouse as db
 from persona_mining.cli import app
 from persona_mining.config import config_from_dict
 from persona_mining.errors import ConfigError, StageFailedError, WarehouseBusyError
-from persona_mining.runs import finish_run, run_markdown, start_run
+from persona_mining.run_history import finish_run, run_markdown, start_run
 from tests.conftest import write
 
 runner = CliRunner()
@@ -232,10 +232,10 @@ def task_run_counts(flow_run_id: object) -> dict[str, int]:
 def test_ingest_from_a_source_retries_until_the_export_arrives(
     prefect_harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import persona_mining.sources
+    import persona_mining.ingest.sources
 
     export = tmp_path / "exports" / "tickets.csv"
-    real = persona_mining.sources.ingest_tickets
+    real = persona_mining.ingest.sources.ingest_tickets
     attempts: list[bool] = []
 
     def export_lands_during_the_first_attempt(con: duckdb.DuckDBPyConnection, **options: object):  # type: ignore[no-untyped-def]
@@ -248,7 +248,7 @@ def test_ingest_from_a_source_retries_until_the_export_arrives(
                 write(export, "ticket_id,created_at,body\nT1,2026-01-01,The app crashes\n")
 
     monkeypatch.setattr(
-        persona_mining.sources, "ingest_tickets", export_lands_during_the_first_attempt
+        persona_mining.ingest.sources, "ingest_tickets", export_lands_during_the_first_attempt
     )
     state = ingest_in_a_flow(
         f'[schedule]\nretries = 3\nretry_delays = [0.5]\n[[sources]]\nkind = "tickets"\npath = "{export}"\n',
@@ -292,7 +292,7 @@ def test_a_failing_stage_fails_the_run_names_it_and_leaves_its_tables_as_they_we
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-    import persona_mining.link
+    import persona_mining.personas.link
     from flows.pipeline import run_stages
     from persona_mining.config import WarehouseConfig
 
@@ -329,7 +329,7 @@ def test_a_failing_stage_fails_the_run_names_it_and_leaves_its_tables_as_they_we
     con = db.connect(copy, read_only=True)
     before = con.execute("SELECT * FROM issue_by_persona ORDER BY ALL").fetchall()
     con.close()
-    replace = persona_mining.link._replace
+    replace = persona_mining.personas.link._replace
     calls: list[str] = []
 
     def fail_after_deleting(con: duckdb.DuckDBPyConnection, table: str, *args: object) -> None:
@@ -338,7 +338,7 @@ def test_a_failing_stage_fails_the_run_names_it_and_leaves_its_tables_as_they_we
         if len(calls) == 2:
             raise OSError("disk full")
 
-    monkeypatch.setattr(persona_mining.link, "_replace", fail_after_deleting)
+    monkeypatch.setattr(persona_mining.personas.link, "_replace", fail_after_deleting)
     state = pipeline(return_state=True)
     assert state.is_failed() and "stage 'link' failed" in str(state.message)
     con = db.connect(copy, read_only=True)

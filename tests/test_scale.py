@@ -10,10 +10,10 @@ import duckdb
 import numpy as np
 import pytest
 
-from persona_mining import db
+from persona_mining import warehouse as db
 from persona_mining.config import ModelsConfig, ScaleConfig
-from persona_mining.embed import load_vectors, resolve_device
 from persona_mining.errors import ModelError
+from persona_mining.text.embed import load_vectors, resolve_device
 
 TEXTS = [
     "The app crashes every time I open my orders.",
@@ -48,7 +48,7 @@ def embed_on_dask_flow(db_path: str, workers: int, chunk_size: int) -> dict[str,
     context (flow and parameters) for the workers, and a connection cannot be pickled.
     """
     from flows.scale import embed_on_dask
-    from persona_mining.embed import SentenceTransformerEmbedder
+    from persona_mining.text.embed import SentenceTransformerEmbedder
 
     scale = ScaleConfig(
         executor="dask", dask_workers=workers, dask_processes=False, chunk_size=chunk_size

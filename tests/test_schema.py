@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from persona_mining import db
+from persona_mining import warehouse as db
 from persona_mining.errors import WarehouseBusyError, WarehouseError
 
 CONTRACT_TABLES = {

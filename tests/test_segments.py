@@ -9,8 +9,8 @@ import pytest
 
 from persona_mining.config import PersonaRule
 from persona_mining.errors import ConfigError
-from persona_mining.ingest import ingest_customers
-from persona_mining.segments import build_segments, segment_id
+from persona_mining.ingest.load import ingest_customers
+from persona_mining.personas.segments import build_segments, segment_id
 from tests.conftest import write
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from persona_mining import db
+from persona_mining import warehouse as db
 from persona_mining.config import ScheduleConfig, config_from_dict
 from persona_mining.errors import ConfigError
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from persona_mining.ingest import IngestResult, ingest_customers, ingest_tickets
+from persona_mining.ingest.load import IngestResult, ingest_customers, ingest_tickets
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 

@@ -8,12 +8,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from persona_mining import db
+from persona_mining import warehouse as db
 from persona_mining.config import KnownIssue, LinkConfig
 from persona_mining.errors import ConfigError
-from persona_mining.evaluate import evaluate_topics
-from persona_mining.link import link_issues
-from persona_mining.taxonomy import (
+from persona_mining.personas.link import link_issues
+from persona_mining.topics.evaluate import evaluate_topics
+from persona_mining.topics.model import fit_topics
+from persona_mining.topics.taxonomy import (
     apply_edits,
     export_taxonomy,
     import_taxonomy,
@@ -21,7 +22,6 @@ from persona_mining.taxonomy import (
     record_edit,
     undo_edit,
 )
-from persona_mining.topics import fit_topics
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +77,7 @@ def test_edits_apply_at_once_and_undo_reverts_the_last(
         "SELECT action, edited_by FROM topic_edits ORDER BY edit_id"
     ).fetchall()
     assert edits == [("rename", "lead"), ("merge", "lead"), ("ignore", "lead")]
-    from persona_mining.report import write_report
+    from persona_mining.report.html import write_report
 
     html_path = write_report(warehouse, out=tmp_path / "report.html").path
     html = html_path.read_text(encoding="utf-8")

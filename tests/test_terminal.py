@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from persona_mining.cli import app
-from persona_mining.terminal import sparkline
-from persona_mining.trends import IssueSeries, IssueTrends
+from persona_mining.report.issue_series import IssueSeries, IssueTrends
+from persona_mining.report.terminal import sparkline
 
 runner = CliRunner()
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from persona_mining import db
-from persona_mining.evaluate import evaluate_topics
-from persona_mining.topic_identity import PreviousTopic, group_topics, match_topics
-from persona_mining.topic_labels import describe_topics
-from persona_mining.topics import fit_topics, refit_due
+from persona_mining import warehouse as db
+from persona_mining.topics.evaluate import evaluate_topics
+from persona_mining.topics.identity import PreviousTopic, group_topics, match_topics
+from persona_mining.topics.labels import describe_topics
+from persona_mining.topics.model import fit_topics, refit_due
 
 
 def unit(*values: float) -> np.ndarray:

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from persona_mining import db
+from persona_mining import warehouse as db
 from persona_mining.cli import app
 from persona_mining.errors import ModelError
-from persona_mining.topics import load_centroids
+from persona_mining.topics.model import load_centroids
 
 FIRST_RELEASE_MIGRATIONS = 2  # 001_init and 002_ingest_watermarks
 # The view of the first release that `status` reads.

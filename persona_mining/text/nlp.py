@@ -1,6 +1,6 @@
 """spaCy analysis of cleaned ticket texts.
 
-Input texts are expected to have been through :func:`persona_mining.cleaning.clean_text`
+Input texts are expected to have been through :func:`persona_mining.text.cleaning.clean_text`
 already (so e-mails, phones, ... are placeholders). This module adds what needs a
 statistical pipeline: person names (``PERSON`` entities) become ``[NAME]``, and
 each text gets its sentences, questions, noun phrases and content lemmas.
@@ -23,7 +23,7 @@ from spacy.symbols import ORTH
 from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc, Span
 
-from persona_mining.cleaning import PLACEHOLDERS
+from persona_mining.text.cleaning import PLACEHOLDERS
 
 __all__ = [
     "BLANK_MODEL",
@@ -324,7 +324,7 @@ def analyze_texts(
     rule-based sentencizer applied here, without modifying ``nlp``.
 
     Args:
-        texts: Texts already cleaned by :func:`persona_mining.cleaning.clean_text`.
+        texts: Texts already cleaned by :func:`persona_mining.text.cleaning.clean_text`.
         nlp: A pipeline from :func:`load_pipeline` (or any spaCy ``Language``).
         batch_size: Texts per ``nlp.pipe`` batch.
         max_chars: Characters of each text analysed (capped at ``nlp.max_length``).

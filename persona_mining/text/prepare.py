@@ -17,10 +17,10 @@ import pyarrow as pa
 import spacy
 from spacy.language import Language
 
-from persona_mining.cleaning import clean_text, content_hash, html_to_text, redact_pii
-from persona_mining.db import transaction
-from persona_mining.language import UNDETERMINED, LanguageDetector
-from persona_mining.nlp import TextAnalysis, analyze_texts
+from persona_mining.text.cleaning import clean_text, content_hash, html_to_text, redact_pii
+from persona_mining.text.language import UNDETERMINED, LanguageDetector
+from persona_mining.text.nlp import TextAnalysis, analyze_texts
+from persona_mining.warehouse import transaction
 
 EMPTY_TEXT = "(no text)"
 
@@ -59,7 +59,7 @@ def prepare_tickets(
 
     Args:
         con: warehouse connection.
-        nlp: the loaded spaCy pipeline (see `persona_mining.nlp.load_pipeline`).
+        nlp: the loaded spaCy pipeline (see `persona_mining.text.nlp.load_pipeline`).
         spacy_model: the name recorded with each prepared row.
         languages: ISO 639-1 codes the pipeline analyses (those of `nlp` and the embedding
             model); empty to analyse every ticket whatever its language.

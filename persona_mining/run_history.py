@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 
 from persona_mining.config import TopicsConfig
-from persona_mining.db import SCHEMA_DIR, transaction
+from persona_mining.warehouse import SCHEMA_DIR, transaction
 
 #: Statuses of a run.
 RUNNING, COMPLETED, FAILED, INTERRUPTED = "running", "completed", "failed", "interrupted"
@@ -254,7 +254,7 @@ def warehouse_status(
     Works on a read-only connection; a warehouse written by an older version (migrations not
     yet applied) shows what it can and lists the pending migrations.
     """
-    from persona_mining.topics import refit_due
+    from persona_mining.topics.model import refit_due
 
     done = {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
     pending = tuple(f.name for f in sorted(SCHEMA_DIR.glob("*.sql")) if int(f.name[:3]) not in done)

@@ -29,9 +29,9 @@ import pyarrow as pa
 from scipy import stats
 
 from persona_mining.config import LinkConfig
-from persona_mining.db import transaction
 from persona_mining.errors import StageError
-from persona_mining.topics import UNCLUSTERED, current_model
+from persona_mining.topics.model import UNCLUSTERED, current_model
+from persona_mining.warehouse import transaction
 
 
 @dataclass(frozen=True)

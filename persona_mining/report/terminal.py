@@ -13,9 +13,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from persona_mining.profiles import PersonaProfile
-from persona_mining.report import fmt_lift, fmt_pct, fmt_q
-from persona_mining.trends import IssueTrends
+from persona_mining.report.html import fmt_lift, fmt_pct, fmt_q
+from persona_mining.report.issue_series import IssueTrends
+from persona_mining.report.profile_records import PersonaProfile
 
 SPARK = "▁▂▃▄▅▆▇█"
 SPARK_PERIODS = 12

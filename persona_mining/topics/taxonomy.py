@@ -25,11 +25,11 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from persona_mining.db import transaction
-from persona_mining.embed import load_vectors
 from persona_mining.errors import ConfigError, StageError
-from persona_mining.topic_labels import UNCLUSTERED, describe_topics
-from persona_mining.topics import current_model
+from persona_mining.text.embed import load_vectors
+from persona_mining.topics.labels import UNCLUSTERED, describe_topics
+from persona_mining.topics.model import current_model
+from persona_mining.warehouse import transaction
 
 ACTIONS = ("rename", "merge", "split", "ignore")
 MAX_SPLIT = 6

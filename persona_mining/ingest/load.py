@@ -20,9 +20,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from persona_mining.db import apply_views, quote_identifier, table_columns, transaction
 from persona_mining.errors import ConfigError, InputFileError
-from persona_mining.readers import (
+from persona_mining.ingest.readers import (
     BAD_ENCODING,
     RAW,
     ROW,
@@ -31,6 +30,7 @@ from persona_mining.readers import (
     normalise_name,
     read_file,
 )
+from persona_mining.warehouse import apply_views, quote_identifier, table_columns, transaction
 
 #: Formats tried, in order, for timestamps that are not ISO 8601.
 TIMESTAMP_FORMATS = (

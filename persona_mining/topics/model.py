@@ -35,18 +35,18 @@ import numpy as np
 import pyarrow as pa
 
 from persona_mining.config import KnownIssue, TopicsConfig
-from persona_mining.db import transaction
-from persona_mining.embed import Embedder, load_vectors
 from persona_mining.errors import ModelError, StageError
-from persona_mining.segments import segment_id
-from persona_mining.topic_identity import (
+from persona_mining.personas.segments import segment_id
+from persona_mining.text.embed import Embedder, load_vectors
+from persona_mining.topics.identity import (
     UNCLUSTERED_KEY,
     Identity,
     PreviousTopic,
     group_topics,
     match_topics,
 )
-from persona_mining.topic_labels import UNCLUSTERED, describe_topics
+from persona_mining.topics.labels import UNCLUSTERED, describe_topics
+from persona_mining.warehouse import transaction
 
 MIN_TICKETS_TO_FIT = 30
 _PLACEHOLDER = re.compile(r"\[[A-Z]+\]")
@@ -99,7 +99,7 @@ def fit_topics(
     of its name, description and examples) reaches `known_threshold` is assigned to it; the
     other tickets are clustered, so that new issues still surface. Known issues keep their
     names as labels and `K-<name>` keys. Topics that persist from the previous model keep
-    their key and label; see `persona_mining.topic_identity`. With `embedder`, labels are the
+    their key and label; see `persona_mining.topics.identity`. With `embedder`, labels are the
     noun phrases closest in meaning to each topic; without, the most distinctive ones.
     """
     started = time.perf_counter()

@@ -22,9 +22,9 @@ import pyarrow as pa
 from scipy import stats
 
 from persona_mining.config import TrendsConfig
-from persona_mining.db import transaction
-from persona_mining.topic_labels import UNCLUSTERED
-from persona_mining.topics import current_model
+from persona_mining.topics.labels import UNCLUSTERED
+from persona_mining.topics.model import current_model
+from persona_mining.warehouse import transaction
 
 
 @dataclass(frozen=True)

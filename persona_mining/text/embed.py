@@ -20,8 +20,8 @@ import numpy as np
 import pyarrow as pa
 
 from persona_mining.config import ModelsConfig
-from persona_mining.db import transaction
 from persona_mining.errors import ModelError
+from persona_mining.warehouse import transaction
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 #: Prefix of `[models] embedding` for a static model distilled from a sentence-transformers

@@ -13,7 +13,7 @@ The pipeline used by the rest of the project is :func:`clean_text`::
     html_to_text -> strip_quoted_reply -> strip_signature -> redact_pii
     -> whitespace normalisation -> leading greeting removal
 
-Person names are *not* redacted here; :mod:`persona_mining.nlp` replaces spaCy
+Person names are *not* redacted here; :mod:`persona_mining.text.nlp` replaces spaCy
 ``PERSON`` entities with ``[NAME]``.
 """
 
@@ -789,7 +789,7 @@ def redact_pii(text: str) -> str:
     Street", "221B Baker St") ``[ADDRESS]``. Order numbers ("#123456", "order
     1234567"), dates, years, prices, IP addresses and counts are left alone. The
     passes repeat until nothing changes, so the function is idempotent. Person
-    names are handled by :mod:`persona_mining.nlp`.
+    names are handled by :mod:`persona_mining.text.nlp`.
 
     Args:
         text: Any text.

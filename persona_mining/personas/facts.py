@@ -17,8 +17,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from persona_mining.attributes import attribute_columns
-from persona_mining.outcomes import OutcomeColumn
+from persona_mining.personas.attributes import attribute_columns
+from persona_mining.personas.outcomes import OutcomeColumn
 
 EVERYONE = "\x00everyone"  # the group of all customers, next to the segments
 TOP_VALUES = 3

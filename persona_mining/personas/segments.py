@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import duckdb
 
 from persona_mining.config import PersonaRule
-from persona_mining.db import transaction
 from persona_mining.errors import ConfigError
+from persona_mining.warehouse import transaction
 
 #: Id prefix of the segments that `persona-mining discover` finds; rules never use it.
 DISCOVERED_PREFIX = "discovered-"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from persona_mining.db import quote_identifier, table_columns
+from persona_mining.warehouse import quote_identifier, table_columns
 
 BOOKKEEPING = frozenset({"customer_id", "source", "ingested_at"})
 _NUMERIC = (

@@ -37,12 +37,12 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from persona_mining.attributes import attribute_columns
 from persona_mining.config import DiscoverConfig
-from persona_mining.db import transaction
 from persona_mining.errors import StageError
-from persona_mining.segments import DISCOVERED_PREFIX
-from persona_mining.topics import UNCLUSTERED, current_model
+from persona_mining.personas.attributes import attribute_columns
+from persona_mining.personas.segments import DISCOVERED_PREFIX
+from persona_mining.topics.model import UNCLUSTERED, current_model
+from persona_mining.warehouse import transaction
 
 OTHER, MISSING = "(other)", "(missing)"
 NAME_ATTRIBUTES = 2

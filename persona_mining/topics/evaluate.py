@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import duckdb
 
-from persona_mining.db import quote_identifier, table_columns
 from persona_mining.errors import ConfigError, StageError
-from persona_mining.topic_labels import UNCLUSTERED
-from persona_mining.topics import current_model
+from persona_mining.topics.labels import UNCLUSTERED
+from persona_mining.topics.model import current_model
+from persona_mining.warehouse import quote_identifier, table_columns
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from persona_mining.errors import PersonaMiningError, StageError
-from persona_mining.profiles import PersonaProfile, load_profiles
-from persona_mining.trends import IssueTrends, issue_trends
+from persona_mining.report.issue_series import IssueTrends, issue_trends
+from persona_mining.report.profile_records import PersonaProfile, load_profiles
 
 EXAMPLE_CHARS = 320
 
@@ -132,7 +132,7 @@ def write_report(
 
 def _environment() -> Environment:
     env = Environment(
-        loader=PackageLoader("persona_mining", "templates"),
+        loader=PackageLoader("persona_mining.report", "templates"),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -145,7 +145,7 @@ def _environment() -> Environment:
 
 def _script() -> str:
     """The report's script, inlined; the Content-Security-Policy allows only this script."""
-    return (resources.files("persona_mining") / "templates" / "report.js").read_text(
+    return (resources.files("persona_mining.report") / "templates" / "report.js").read_text(
         encoding="utf-8"
     )
 

@@ -20,15 +20,15 @@ from typing import Any
 
 import duckdb
 
-from persona_mining.db import transaction
-from persona_mining.outcomes import outcome_columns
-from persona_mining.profile_facts import (
+from persona_mining.personas.facts import (
     attribute_facts,
     behaviour_facts,
     outcome_facts,
     problem_facts,
 )
-from persona_mining.topics import current_model
+from persona_mining.personas.outcomes import outcome_columns
+from persona_mining.topics.model import current_model
+from persona_mining.warehouse import transaction
 
 MAX_CHALLENGES = 5
 QUESTIONS_PER_CHALLENGE = 3

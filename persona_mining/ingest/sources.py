@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import duckdb
 
 from persona_mining.config import SourceConfig
-from persona_mining.ingest import IngestResult, ingest_customers, ingest_tickets
+from persona_mining.ingest.load import IngestResult, ingest_customers, ingest_tickets
 
 
 def ingest_source(

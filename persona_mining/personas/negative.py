@@ -10,7 +10,7 @@ Per customer, the stage measures cost-to-serve signals, each a rate `value / bas
   `return_keywords`, over tickets assigned by the current model.
 - `negative_sentiment`: tickets whose VADER compound score is at most `negative_sentiment`,
   over the tickets in the analysed languages (VADER reads English).
-- where the tickets have them (see `persona_mining.outcomes`): `low_csat` (ratings in the
+- where the tickets have them (see `persona_mining.personas.outcomes`): `low_csat` (ratings in the
   bottom `low_rating_fraction` of the scale, over rated tickets), `escalated` and `reopened`
   (over tickets where the column is known), `resolution_time` (mean, over tickets with one).
 
@@ -40,11 +40,11 @@ import pyarrow as pa
 from scipy import stats
 
 from persona_mining.config import NegativeConfig
-from persona_mining.db import transaction
 from persona_mining.errors import StageError
-from persona_mining.outcomes import OutcomeColumn, low_rating_threshold, outcome_columns
-from persona_mining.segments import DISCOVERED_PREFIX
-from persona_mining.topics import UNCLUSTERED, current_model
+from persona_mining.personas.outcomes import OutcomeColumn, low_rating_threshold, outcome_columns
+from persona_mining.personas.segments import DISCOVERED_PREFIX
+from persona_mining.topics.model import UNCLUSTERED, current_model
+from persona_mining.warehouse import transaction
 
 SENTIMENT_MAX_CHARS = 5_000
 

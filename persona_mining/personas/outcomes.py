@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from persona_mining.db import quote_identifier, table_columns
+from persona_mining.warehouse import quote_identifier, table_columns
 
 #: Ticket columns that are the warehouse's own, never outcomes.
 _OWN_COLUMNS = frozenset(
