@@ -5,9 +5,9 @@ Usage: .venv/bin/python bench/run.py [--sizes 2000 20000] [--profile fast] [--in
        (or `make bench`, `make bench SIZES="100000" PROFILE=fast`)
 
 For each size N (tickets, approximately: the demo generator makes ~3.6 tickets per customer)
-it generates a demo help desk, then runs in this one process, as plain library calls (no
-Prefect), the stages of flows/pipeline.py with a topic refit: ingest, prepare, embed, topics,
-curation, trends, segments, link, negative, personas. Per stage it prints wall seconds, rows
+it generates a demo help desk, then runs in this one process, through the pipeline's runner
+(`persona_mining.pipeline.run_pipeline`, no Prefect), every stage with a topic refit: ingest,
+prepare, embed, topics, curation, trends, segments, link, negative, personas. Per stage it prints wall seconds, rows
 per second (tickets) and memory: the peak resident set size during the stage (sampled with
 psutil every 20 ms) and its increase over the RSS at the start of the stage. tracemalloc would
 miss torch's and numba's native allocations.
@@ -16,7 +16,7 @@ In the same run it times the floor: a bare `SentenceTransformer.encode` (the fas
 `StaticModel.encode`) of the same prepared texts with the same model and batch size, and
 prints full run / bare encode. With `--incremental N` the N latest tickets are held back,
 then ingested and run after the full run (assigned with the fitted model), and their cost is
-printed beside the full run's, with the start-up (loading spaCy and the model) apart.
+printed beside the full run's (loading spaCy and the model count in prepare and embed).
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -123,19 +122,9 @@ def run_size(
     run incrementally (assigned with the fitted model), as a nightly run would.
     """
     from persona_mining import warehouse as db
-    from persona_mining.config import load_config
+    from persona_mining.config import SourceConfig, load_config
     from persona_mining.demo.generate import generate_demo
-    from persona_mining.ingest.load import ingest_customers, ingest_tickets
-    from persona_mining.personas.link import link_issues
-    from persona_mining.personas.negative import assess_negative_personas
-    from persona_mining.personas.profiles import build_profiles
-    from persona_mining.personas.segments import build_segments
-    from persona_mining.text.embed import embed_tickets, make_embedder
-    from persona_mining.text.nlp import load_pipeline
-    from persona_mining.text.prepare import prepare_tickets
-    from persona_mining.topics.model import assign_topics, fit_topics
-    from persona_mining.topics.taxonomy import curate_topics
-    from persona_mining.topics.trends import compute_trends
+    from persona_mining.pipeline import Stage, run_pipeline
 
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -149,61 +138,34 @@ def run_size(
         flush=True,
     )
     config = load_config(demo.config_path, db=workdir / "bench.duckdb", profile=profile)
-    config = replace(config, models=replace(config.models, dir=ROOT / "models"))
+    sources = (
+        SourceConfig(kind="customers", path=demo.customers_path),
+        SourceConfig(kind="tickets", path=tickets_path),
+    )
+    config = config.model_copy(
+        update={
+            "models": config.models.model_copy(update={"dir": ROOT / "models"}),
+            "sources": sources,
+        }
+    )
     n = demo.n_tickets - n_new
-    rows: list[dict[str, Any]] = []
-    total_started = time.perf_counter()
     con = db.connect(config.warehouse.path)
 
-    def ingest() -> None:
-        ingest_customers(con, path=demo.customers_path)
-        ingest_tickets(con, path=tickets_path, max_text_chars=config.ingest.max_text_chars)
+    def run(n: int, *, refit: bool) -> tuple[list[dict[str, Any]], dict[str, Any], float]:
+        """Every stage through the pipeline's runner, each step timed."""
+        rows: list[dict[str, Any]] = []
 
-    timed(rows, "ingest", n, ingest)
-    nlp, warning = timed(rows, "load spaCy", n, lambda: load_pipeline(config.prepare.spacy_model))
-    spacy_model = config.prepare.spacy_model if not warning else "blank"
+        def timed_step(stage: Stage, label: str, fn: Callable[[], Any]) -> Any:
+            return timed(rows, stage.name if label.startswith(stage.name) else label, n, fn)
 
-    def prepare() -> Any:
-        return prepare_tickets(
-            con,
-            nlp=nlp,
-            spacy_model=spacy_model,
-            languages=config.prepare.languages,
-            batch_size=config.prepare.batch_size,
-            max_analysis_chars=config.prepare.max_analysis_chars,
-            language_detection=config.prepare.language_detection,
-        )
+        run_started = time.perf_counter()
+        results = run_pipeline(con, config, include=["ingest"], refit=refit, execute=timed_step)
+        return rows, results, time.perf_counter() - run_started
 
-    timed(rows, "prepare", n, prepare)
-    models = config.models
-    embedder = timed(rows, "load model", n, lambda: make_embedder(models))
-    timed(rows, "embed", n, lambda: embed_tickets(con, embedder=embedder))
-    fitted = timed(
-        rows,
-        "topics",
-        n,
-        lambda: fit_topics(
-            con,
-            config=config.topics,
-            embedding_model=embedder.name,
-            models_dir=workdir / "models",
-            embedder=embedder,
-            known_issues=config.known_issues,
-        ),
-    )
-
-    def after_topics(rows: list[dict[str, Any]], n: int) -> None:
-        timed(rows, "curation", n, lambda: curate_topics(con))
-        timed(rows, "trends", n, lambda: compute_trends(con, config=config.trends))
-        timed(rows, "segments", n, lambda: build_segments(con, personas=config.personas))
-        timed(rows, "link", n, lambda: link_issues(con, config=config.link))
-        timed(rows, "negative", n, lambda: assess_negative_personas(con, config=config.negative))
-        timed(rows, "personas", n, lambda: build_profiles(con))
-
-    after_topics(rows, n)
-    total = time.perf_counter() - total_started
+    rows, results, total = run(n, refit=True)
     print(
-        f"  {'total':<12} {total:8.1f} s {n / total:10.0f} rows/s; {fitted.topics} topics, "
+        f"  {'total':<12} {total:8.1f} s {n / total:10.0f} rows/s; "
+        f"{results['topics'].topics} topics, "
         f"fitted on {min(n, config.topics.fit_sample or n)} tickets",
         flush=True,
     )
@@ -217,36 +179,23 @@ def run_size(
     }
     if new_path is not None:
         print(f"  incremental: {n_new} new tickets, ingested and assigned", flush=True)
-        inc: list[dict[str, Any]] = []
-        inc_started = time.perf_counter()
-        timed(
-            inc,
-            "ingest",
-            n_new,
-            lambda: ingest_tickets(con, path=new_path, max_text_chars=config.ingest.max_text_chars),
+        config = config.model_copy(
+            update={"sources": (SourceConfig(kind="tickets", path=new_path),)}
         )
-        timed(inc, "prepare", n_new, prepare)
-        timed(inc, "embed", n_new, lambda: embed_tickets(con, embedder=embedder))
-        timed(
-            inc,
-            "topics",
-            n_new,
-            lambda: assign_topics(con, config=config.topics, embedding_model=embedder.name),
-        )
-        after_topics(inc, n_new)
-        inc_total = time.perf_counter() - inc_started
-        startup = sum(r["seconds"] for r in rows if r["stage"].startswith("load "))
-        result["incremental"] = {"rows": inc, "total": inc_total, "startup": startup}
+        inc, _, inc_total = run(n_new, refit=False)
+        result["incremental"] = {"rows": inc, "total": inc_total}
         print(
-            f"  {'incremental':<12} {inc_total:8.1f} s = {inc_total / total:.1%} of the full run, "
-            f"plus a start-up of {startup:.1f} s (loading spaCy and the embedding model; the CLI "
-            "adds importing and the Prefect server)",
+            f"  {'incremental':<12} {inc_total:8.1f} s = {inc_total / total:.1%} of the full run "
+            "(loading spaCy and the embedding model included; the CLI adds importing and the "
+            "Prefect server)",
             flush=True,
         )
     texts = [r[0] for r in con.execute("SELECT text FROM prepared_tickets").fetchall()]
     con.close()
     if floor:
-        bare = bare_encode(embedder, models, texts)
+        from persona_mining.text.embed import make_embedder
+
+        bare = bare_encode(make_embedder(config.models), config.models, texts)
         result["floor"] = bare
         embed = next(r["seconds"] for r in rows if r["stage"] == "embed")
         print(

@@ -20,7 +20,6 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -34,7 +33,6 @@ from persona_mining import warehouse as db  # noqa: E402
 from persona_mining.config import load_config  # noqa: E402
 from persona_mining.ingest.load import ingest_tickets  # noqa: E402
 from persona_mining.text.embed import embed_tickets, load_vectors, make_embedder  # noqa: E402
-from persona_mining.text.nlp import load_pipeline  # noqa: E402
 from persona_mining.text.prepare import prepare_tickets  # noqa: E402
 from persona_mining.topics.evaluate import evaluate_topics  # noqa: E402
 from persona_mining.topics.model import fit_topics  # noqa: E402
@@ -60,13 +58,7 @@ def main() -> None:
             path=Path(args.csv),
             columns={"ticket_id": "@row", "created_at": "@file_time", "body": args.text},
         )
-        nlp, _ = load_pipeline(config.prepare.spacy_model)
-        prepared = prepare_tickets(
-            con,
-            nlp=nlp,
-            spacy_model=config.prepare.spacy_model,
-            language_detection=config.prepare.language_detection,
-        )
+        prepared = prepare_tickets(con, config=config.prepare)
         embedder = make_embedder(config.models)
         embed_tickets(con, embedder=embedder)
         print(
@@ -76,11 +68,10 @@ def main() -> None:
         )
         for sample in args.fit_samples or [config.topics.fit_sample]:
             t = time.perf_counter()
-            topics_config = replace(config.topics, fit_sample=sample)
+            topics_config = config.topics.model_copy(update={"fit_sample": sample})
             fit_topics(
                 con,
                 config=topics_config,
-                embedding_model=embedder.name,
                 models_dir=Path(tmp) / "models",
                 embedder=embedder,
             )

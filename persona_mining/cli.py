@@ -254,29 +254,23 @@ def discover(
     """Find customer segments in the data (attributes and issue mix), then link and profile them."""
 
     def body() -> None:
-        import dataclasses
-
         from persona_mining import warehouse as warehouse
-        from persona_mining.personas.discover import discover_segments
-        from persona_mining.personas.link import link_issues
-        from persona_mining.personas.negative import assess_negative_personas
-        from persona_mining.personas.profiles import build_profiles
+        from persona_mining.pipeline import run_pipeline
         from persona_mining.topics.model import current_model
 
         cfg = _config(config, db)
-        settings = cfg.discover
         if k is not None:
             if k < 0 or k == 1:
                 raise ConfigError(f"--k {k}: give 0 (choose from the data) or at least 2")
-            settings = dataclasses.replace(settings, k=k)
+            cfg = cfg.model_copy(update={"discover": cfg.discover.model_copy(update={"k": k})})
         con = warehouse.connect(cfg.warehouse.path)
         try:
-            result = discover_segments(con, config=settings)
             linked = current_model(con) is not None
-            if linked:
-                link_issues(con, config=cfg.link)
-            assess_negative_personas(con, config=cfg.negative)
-            build_profiles(con)
+            # Discover, then rebuild what is built on segments; no links without topics.
+            built = ["discover", "link", "negative", "personas"]
+            if not linked:
+                built.remove("link")
+            result = run_pipeline(con, cfg, only=built)["discover"]
             rows = con.execute(
                 """SELECT s.segment_id, s.name, s.kind, count(DISTINCT cs.customer_id),
                     (SELECT count(*) FROM v_issue_by_persona i
@@ -312,13 +306,7 @@ def discover(
 def _run_flow(cfg: Config, *, refit: bool, ingest: bool = False) -> dict[str, Any]:
     from flows.pipeline import persona_pipeline
 
-    return persona_pipeline(
-        config_path=str(cfg.source) if cfg.source else None,
-        db_path=str(cfg.warehouse.path),
-        refit=refit,
-        ingest=ingest,
-        profile=cfg.profile,
-    )
+    return persona_pipeline(config=cfg, refit=refit, ingest=ingest)
 
 
 def _print_run(summary: dict[str, Any]) -> None:
@@ -795,19 +783,14 @@ def topics(
 def _curate(config: Path | None, db: Path | None, edit: Callable[[Any], list[Any]]) -> None:
     """Apply one taxonomy change, then refresh everything built on the topics."""
     from persona_mining import warehouse as warehouse
-    from persona_mining.personas.link import link_issues
-    from persona_mining.personas.negative import assess_negative_personas
-    from persona_mining.personas.profiles import build_profiles
-    from persona_mining.topics.trends import compute_trends
+    from persona_mining.pipeline import run_pipeline
 
     cfg = _config(config, db)
     con = warehouse.connect(cfg.warehouse.path)
     try:
         statuses = edit(con)
-        compute_trends(con, config=cfg.trends)
-        link_issues(con, config=cfg.link)
-        assess_negative_personas(con, config=cfg.negative)
-        build_profiles(con)
+        # Rebuild what is built on the topics; segments stay as the last run left them.
+        run_pipeline(con, cfg, only=("trends", "link", "negative", "personas"))
     finally:
         con.close()
     for status in statuses:

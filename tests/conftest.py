@@ -51,7 +51,8 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect-home"))
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness():
+    # A loaded two-core machine can take more than the default 30 s to start the server.
+    with prefect_test_harness(server_startup_timeout=180):
         yield
 
 

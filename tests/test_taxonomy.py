@@ -115,7 +115,6 @@ def test_edits_survive_a_refit_and_vanished_ones_are_reported(
     fit_topics(
         warehouse,
         config=config.topics,
-        embedding_model=embedder.name,
         models_dir=tmp_path / "m",
         embedder=embedder,
     )  # type: ignore[attr-defined]
@@ -166,7 +165,6 @@ def test_known_issues_take_their_tickets_and_new_issues_still_surface(
     result = fit_topics(
         warehouse,
         config=config.topics,
-        embedding_model=embedder.name,
         models_dir=tmp_path / "m",
         embedder=embedder,
         known_issues=known,

@@ -81,7 +81,6 @@ def test_refits_keep_keys_on_the_same_and_on_grown_data(
         same = fit_topics(
             con,
             config=config,
-            embedding_model=embedder.name,
             models_dir=tmp_path / "m",
             embedder=embedder,
         )
@@ -96,7 +95,6 @@ def test_refits_keep_keys_on_the_same_and_on_grown_data(
         smaller = fit_topics(
             con,
             config=config,
-            embedding_model=embedder.name,
             models_dir=tmp_path / "m",
             embedder=embedder,
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import duckdb
@@ -17,12 +17,14 @@ import pyarrow as pa
 import spacy
 from spacy.language import Language
 
+from persona_mining.config import PrepareConfig
 from persona_mining.text.cleaning import clean_text, content_hash, html_to_text, redact_pii
 from persona_mining.text.language import UNDETERMINED, LanguageDetector
-from persona_mining.text.nlp import TextAnalysis, analyze_texts
+from persona_mining.text.nlp import BLANK_MODEL, TextAnalysis, analyze_texts, load_pipeline
 from persona_mining.warehouse import transaction
 
 EMPTY_TEXT = "(no text)"
+_DEFAULT = PrepareConfig()
 
 
 @dataclass(frozen=True)
@@ -35,18 +37,15 @@ class PrepareResult:
     spacy_model: str
     other_languages: Mapping[str, int]
     seconds: float
+    warning: str | None = None
 
 
 def prepare_tickets(
     con: duckdb.DuckDBPyConnection,
     *,
-    nlp: Language,
-    spacy_model: str,
-    languages: Sequence[str] = ("en",),
-    batch_size: int = 256,
-    max_analysis_chars: int = 5_000,
+    config: PrepareConfig = _DEFAULT,
+    nlp: Language | None = None,
     chunk_size: int = 2_000,
-    language_detection: str = "accurate",
 ) -> PrepareResult:
     """Prepare every ticket that is new or changed since its last preparation, or was
     prepared with another spaCy pipeline (e.g. before switching profile).
@@ -59,24 +58,24 @@ def prepare_tickets(
 
     Args:
         con: warehouse connection.
-        nlp: the loaded spaCy pipeline (see `persona_mining.text.nlp.load_pipeline`).
-        spacy_model: the name recorded with each prepared row.
-        languages: ISO 639-1 codes the pipeline analyses (those of `nlp` and the embedding
-            model); empty to analyse every ticket whatever its language.
-        batch_size: texts per `nlp.pipe` batch.
-        max_analysis_chars: characters of each ticket given to spaCy.
+        config: the `[prepare]` section: the spaCy pipeline (its name is recorded with each
+            prepared row), the languages it analyses (empty: every ticket whatever its
+            language), batch size, characters analysed, language detection.
+        nlp: an already loaded pipeline standing for `config.spacy_model`; default: loaded
+            here, only when some ticket needs preparing. A pipeline that cannot be loaded
+            falls back to the blank one, recorded as "blank", with `warning` saying why.
         chunk_size: tickets per transaction.
-        language_detection: "accurate", "fast" (lingua's fast mode for every text) or "off"
-            (every ticket in scope, recorded as "und").
     """
     started = time.perf_counter()
-    pending = con.execute(
-        """SELECT t.ticket_id, t.raw_hash, t.subject, t.body FROM tickets t
-        LEFT JOIN prepared_tickets p USING (ticket_id)
-        WHERE p.ticket_id IS NULL OR p.raw_hash <> t.raw_hash OR p.spacy_model IS DISTINCT FROM ?
-        ORDER BY t.ticket_id""",
-        [spacy_model],
-    ).fetchall()
+    spacy_model, warning = config.spacy_model, None
+    pending = _pending(con, spacy_model)
+    if pending and nlp is None:
+        nlp, warning = load_pipeline(spacy_model)
+        if warning:
+            spacy_model = BLANK_MODEL
+            pending = _pending(con, spacy_model)
+    languages, batch_size = config.languages, config.batch_size
+    max_analysis_chars, language_detection = config.max_analysis_chars, config.language_detection
     questions = 0
     other_languages: Counter[str] = Counter()
     detector = (
@@ -151,13 +150,14 @@ def prepare_tickets(
         spacy_model=spacy_model,
         other_languages=dict(other_languages),
         seconds=time.perf_counter() - started,
+        warning=warning,
     )
 
 
 def _analyze(
     texts: list[str],
     in_scope: list[bool],
-    nlp: Language,
+    nlp: Language | None,
     neutral: Language | None,
     batch_size: int,
     max_chars: int,
@@ -184,3 +184,14 @@ def _ticket_text(subject: str | None, body: str | None) -> str:
         separator = "" if subject_text[-1:] in ".?!:" else "."
         return f"{subject_text}{separator}\n{body_text}"
     return body_text or subject_text
+
+
+def _pending(con: duckdb.DuckDBPyConnection, spacy_model: str) -> list[tuple[str, str, str, str]]:
+    """Tickets new or changed since their preparation, or prepared with another pipeline."""
+    return con.execute(
+        """SELECT t.ticket_id, t.raw_hash, t.subject, t.body FROM tickets t
+        LEFT JOIN prepared_tickets p USING (ticket_id)
+        WHERE p.ticket_id IS NULL OR p.raw_hash <> t.raw_hash OR p.spacy_model IS DISTINCT FROM ?
+        ORDER BY t.ticket_id""",
+        [spacy_model],
+    ).fetchall()

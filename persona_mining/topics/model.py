@@ -13,6 +13,7 @@ stay in topic -1, labelled "Unclustered", visible with their count.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -78,15 +79,48 @@ class TopicsResult:
     new: int = 0
     retired: int = 0
     agreement: float | None = None
+    refit_reason: str | None = None
+
+
+def update_topics(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    config: TopicsConfig,
+    embedder: Embedder,
+    models_dir: Path,
+    known_issues: Sequence[KnownIssue] = (),
+    refit: bool = False,
+    auto_refit: bool = True,
+) -> TopicsResult:
+    """The topics stage: fit a new model when asked or due, else assign what is new or changed.
+
+    A refit is due when `refit_due` says so. With `auto_refit` False (the nightly deployment,
+    whose refits are left to the weekly one) a due refit is only reported in `refit_reason`,
+    unless the current model cannot assign at all: there is none yet, or it was fitted on
+    other embeddings (after switching profile or embedding model).
+    """
+    due = refit_due(con, config=config, embedding_model=embedder.name)
+    current = current_model(con)
+    unusable = current is None or current[2] != embedder.name
+    if refit or (due and (auto_refit or unusable)):
+        fitted = fit_topics(
+            con,
+            config=config,
+            embedder=embedder,
+            models_dir=models_dir,
+            known_issues=known_issues,
+        )
+        return dataclasses.replace(fitted, refit_reason="asked for" if refit else due)
+    assigned = assign_topics(con, config=config, embedding_model=embedder.name)
+    return dataclasses.replace(assigned, refit_reason=due)
 
 
 def fit_topics(
     con: duckdb.DuckDBPyConnection,
     *,
     config: TopicsConfig,
-    embedding_model: str,
+    embedder: Embedder,
     models_dir: Path,
-    embedder: Embedder | None = None,
     known_issues: Sequence[KnownIssue] = (),
 ) -> TopicsResult:
     """Fit a new topic model on the prepared tickets, save it, and store every assignment.
@@ -103,6 +137,7 @@ def fit_topics(
     noun phrases closest in meaning to each topic; without, the most distinctive ones.
     """
     started = time.perf_counter()
+    embedding_model = embedder.name
     ids, vectors = load_vectors(con, model=embedding_model)
     if len(ids) < MIN_TICKETS_TO_FIT:
         raise StageError(
@@ -114,7 +149,7 @@ def fit_topics(
     # c-TF-IDF keywords come from spaCy's lemmas (crash, crashes and crashed count as one),
     # the text where a ticket has none; labels come from its noun phrases.
     docs = [_PLACEHOLDER.sub(" ", t) for t in texts]
-    known = _all_known_issues(con, known_issues) if embedder is not None else []
+    known = _all_known_issues(con, known_issues)
     is_known, known_of = _match_known(vectors, known, embedder, config.known_threshold)
     rest = np.flatnonzero(~is_known[sample])  # positions in `sample` left to cluster
     min_topic_size = config.min_topic_size or max(10, round(0.01 * len(rest)))
@@ -157,7 +192,7 @@ def fit_topics(
         t: [w for w, _ in (model.get_topic(t) or [])][: config.top_n_words] for t in topic_ids
     }
     described = describe_topics(
-        assigned[sample], phrases, keywords, centroids, embed=embedder.encode if embedder else None
+        assigned[sample], phrases, keywords, centroids, embed=embedder.encode
     )
 
     params = {**asdict(config), "min_topic_size_used": min_topic_size}

@@ -1,0 +1,320 @@
+"""The pipeline: the ordered list of stages, and the only code that runs them.
+
+Every caller asks `run_pipeline` for a slice of `STAGES` rather than calling stages itself: the
+Prefect flow (every stage, each wrapped as a task through the `execute` hook), the CLI's
+`discover` ("discover, then what is built on segments") and topic edits ("from trends on"), and
+bench/run.py (every stage, timed). Adding a stage means adding it here, once.
+
+Each stage is a library function `verb_noun(con, *, config=<its section>, ...)`; the small
+adapters below hand it its own section of the one validated `Config`. Stages never import
+Prefect: wrapping a stage as a task, retrying it and recording it are the caller's business,
+done in `execute`.
+
+Optional stages run only when asked for: `ingest` (the config's `[[sources]]`, as scheduled
+runs do), `discover` (also when `[discover] run_with_pipeline` is set) and `report`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+import duckdb
+
+from persona_mining.config import Config
+from persona_mining.errors import ConfigError
+
+R = TypeVar("R")
+_LOG = logging.getLogger("persona_mining.pipeline")
+
+
+class Execute(Protocol):
+    """Runs one step of a stage: `fn()` under the name `label`; the flow makes it a task."""
+
+    def __call__(self, stage: Stage, label: str, fn: Callable[[], R]) -> R: ...
+
+
+def call_directly(stage: Stage, label: str, fn: Callable[[], R]) -> R:
+    """The plain `execute`: run the step in this process, nothing around it."""
+    return fn()
+
+
+@dataclass
+class StageContext:
+    """What a stage's adapter may use: the warehouse, the config, the run's options.
+
+    The embedding model and the spaCy pipeline are loaded on first use and shared by the stages
+    of one run, so a slice that needs neither loads neither.
+    """
+
+    con: duckdb.DuckDBPyConnection
+    config: Config
+    refit: bool = False
+    auto_refit: bool = True
+    logger: logging.Logger | logging.LoggerAdapter[Any] = _LOG
+    execute: Execute = call_directly
+
+    @functools.cached_property
+    def embedder(self) -> Any:
+        from persona_mining.text.embed import make_embedder
+
+        return make_embedder(self.config.models)
+
+
+StageFn = Callable[[StageContext, "Stage"], Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of the pipeline.
+
+    Attributes:
+        name: the stage's name in logs, run records and slices.
+        run: adapter that calls the library function(s) of the stage through `ctx.execute`
+            and returns their results by label (one for most stages, one per source for
+            ingest).
+        optional: runs only when asked for (see the module docstring).
+        retries: a failed step is worth retrying (an export still arriving); the flow applies
+            `[schedule] retries` to it.
+        doc: one line for `persona-mining --help` and the README.
+    """
+
+    name: str
+    run: StageFn = field(repr=False)
+    optional: bool = False
+    retries: bool = False
+    doc: str = ""
+
+    def step(self, ctx: StageContext, fn: Callable[[], R], label: str | None = None) -> R:
+        """Run one step of this stage through the caller's `execute` hook."""
+        return ctx.execute(self, label or self.name, fn)
+
+
+def _one(ctx: StageContext, stage: Stage, fn: Callable[[], Any]) -> dict[str, Any]:
+    return {stage.name: stage.step(ctx, fn)}
+
+
+def _ingest(ctx: StageContext, stage: Stage) -> dict[str, Any]:
+    from persona_mining.ingest.sources import ingest_source, ordered_sources, source_label
+
+    if not ctx.config.sources:
+        ctx.logger.warning("ingest: no [[sources]] in the config; nothing to ingest")
+    results = {}
+    max_text_chars = ctx.config.ingest.max_text_chars
+    for source in ordered_sources(ctx.config.sources):
+        label = source_label(source)
+        results[label] = stage.step(
+            ctx,
+            functools.partial(ingest_source, ctx.con, source=source, max_text_chars=max_text_chars),
+            label,
+        )
+    return results
+
+
+def _prepare(ctx: StageContext, stage: Stage) -> dict[str, Any]:
+    from persona_mining.text.nlp import BLANK_MODEL
+    from persona_mining.text.prepare import prepare_tickets
+
+    settings = ctx.config.prepare
+    result = _one(ctx, stage, lambda: prepare_tickets(ctx.con, config=settings))
+    prepared = result[stage.name]
+    if prepared.warning:
+        ctx.logger.warning(prepared.warning)
+    elif settings.spacy_model == BLANK_MODEL and prepared.prepared:
+        ctx.logger.info(
+            "prepare: blank spaCy pipeline (profile %s): person names in ticket text are not "
+            "redacted and topics have no noun phrases",
+            ctx.config.profile,
+        )
+    return result
+
+
+def _embed(ctx: StageContext, stage: Stage) -> dict[str, Any]:
+    from persona_mining.text.embed import embed_tickets
+
+    return _one(ctx, stage, lambda: embed_tickets(ctx.con, embedder=ctx.embedder))
+
+
+def _topics(ctx: StageContext, stage: Stage) -> dict[str, Any]:
+    from persona_mining.topics.model import update_topics
+
+    result = _one(
+        ctx,
+        stage,
+        lambda: update_topics(
+            ctx.con,
+            config=ctx.config.topics,
+            embedder=ctx.embedder,
+            models_dir=ctx.config.models.dir,
+            known_issues=ctx.config.known_issues,
+            refit=ctx.refit,
+            auto_refit=ctx.auto_refit,
+        ),
+    )
+    topics = result[stage.name]
+    if topics.refit:
+        ctx.logger.info("topics: refit (%s)", topics.refit_reason)
+    elif topics.refit_reason:
+        ctx.logger.info(
+            "topics: a refit is due (%s); the refit deployment will do it", topics.refit_reason
+        )
+    return result
+
+
+def _curation(ctx: StageContext, stage: Stage) -> dict[str, Any]:
+    from persona_mining.topics.taxonomy import curate_topics
+
+    result = _one(ctx, stage, lambda: curate_topics(ctx.con))
+    for vanished in result[stage.name].vanished:
+        ctx.logger.warning("topic edit no longer applies: %s", vanished)
+    return result
+
+
+def _trends(ctx: StageContext, stage: Stage) -> dict[str, Any]:
+    from persona_mining.topics.trends import compute_trends
+
+    return _one(ctx, stage, lambda: compute_trends(ctx.con, config=ctx.config.trends))
+
+
+def _segments(ctx: StageContext, stage: Stage) -> dict[str, Any]:
+    from persona_mining.personas.segments import build_segments
+
+    return _one(ctx, stage, lambda: build_segments(ctx.con, personas=ctx.config.personas))
+
+
+def _discover(ctx: StageContext, stage: Stage) -> dict[str, Any]:
+    from persona_mining.personas.discover import discover_segments
+
+    return _one(ctx, stage, lambda: discover_segments(ctx.con, config=ctx.config.discover))
+
+
+def _link(ctx: StageContext, stage: Stage) -> dict[str, Any]:
+    from persona_mining.personas.link import link_issues
+
+    return _one(ctx, stage, lambda: link_issues(ctx.con, config=ctx.config.link))
+
+
+def _negative(ctx: StageContext, stage: Stage) -> dict[str, Any]:
+    from persona_mining.personas.negative import assess_negative_personas
+
+    return _one(ctx, stage, lambda: assess_negative_personas(ctx.con, config=ctx.config.negative))
+
+
+def _personas(ctx: StageContext, stage: Stage) -> dict[str, Any]:
+    from persona_mining.personas.profiles import build_profiles
+
+    return _one(ctx, stage, lambda: build_profiles(ctx.con))
+
+
+def _report(ctx: StageContext, stage: Stage) -> dict[str, Any]:
+    from pathlib import Path
+
+    from persona_mining.report.html import write_report
+
+    if not ctx.config.schedule.report:
+        return {}
+    out = Path(ctx.config.schedule.report)
+    return _one(ctx, stage, lambda: write_report(ctx.con, out=out))
+
+
+#: The stages, in the order they run. The only list of them.
+STAGES: tuple[Stage, ...] = (
+    Stage("ingest", _ingest, optional=True, retries=True, doc="the config's [[sources]]"),
+    Stage("prepare", _prepare, doc="clean, redact and analyse new and changed tickets"),
+    Stage("embed", _embed, doc="embed text never embedded before"),
+    Stage("topics", _topics, doc="refit the topic model when asked or due, else assign"),
+    Stage("curation", _curation, doc="replay the recorded topic edits"),
+    Stage("trends", _trends, doc="weekly volumes, repeat contacts, emerging issues"),
+    Stage("segments", _segments, doc="rule personas"),
+    Stage("discover", _discover, optional=True, doc="segments found in the data"),
+    Stage("link", _link, doc="issue-by-persona statistics"),
+    Stage("negative", _negative, doc="negative personas"),
+    Stage("personas", _personas, doc="persona profiles"),
+    Stage("report", _report, optional=True, doc="the HTML report at [schedule] report"),
+)
+STAGE_NAMES = tuple(s.name for s in STAGES)
+
+
+def select_stages(
+    config: Config,
+    *,
+    start: str | None = None,
+    only: Iterable[str] | None = None,
+    include: Iterable[str] = (),
+) -> tuple[Stage, ...]:
+    """The slice of `STAGES` to run, in pipeline order.
+
+    Args:
+        config: decides whether `discover` runs with the pipeline.
+        start: run from this stage on ("from trends on").
+        only: run exactly these stages (optional ones included).
+        include: optional stages to run as well (e.g. "ingest", "report").
+
+    Raises:
+        ConfigError: a stage name is unknown.
+    """
+    named = set(only or ()) | set(include) | ({start} if start else set())
+    unknown = sorted(named - set(STAGE_NAMES))
+    if unknown:
+        raise ConfigError(
+            f"unknown pipeline stage {', '.join(map(repr, unknown))}; "
+            f"stages: {', '.join(STAGE_NAMES)}"
+        )
+    wanted = set(include)
+    if config.discover.run_with_pipeline:
+        wanted.add("discover")
+    first = STAGE_NAMES.index(start) if start else 0
+    if only is not None:
+        chosen = set(only)
+        return tuple(s for s in STAGES if s.name in chosen)
+    return tuple(s for s in STAGES[first:] if not s.optional or s.name in wanted or s.name == start)
+
+
+def run_pipeline(
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    *,
+    start: str | None = None,
+    only: Iterable[str] | None = None,
+    include: Iterable[str] = (),
+    refit: bool = False,
+    auto_refit: bool = True,
+    execute: Execute = call_directly,
+    logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+    replace: Mapping[str, StageFn] | None = None,
+) -> dict[str, Any]:
+    """Run a slice of the pipeline on an open warehouse connection; results by step label.
+
+    Args:
+        con: the warehouse, open for writing.
+        config: the one validated config; each stage gets its own section.
+        start, only, include: the slice (see `select_stages`); default every stage that is
+            not optional.
+        refit: fit a new topic model instead of assigning with the current one.
+        auto_refit: also refit when one is due (old model, drifted issues); when False a due
+            refit is only logged, unless there is no usable model.
+        execute: runs each step; the flow wraps steps as Prefect tasks and records them.
+        logger: where stages' warnings go (the flow passes its run logger).
+        replace: another adapter for a stage, by name: how the flow runs `embed` on a Dask
+            cluster without the library knowing of Prefect.
+
+    Returns:
+        Each step's result (a frozen dataclass), keyed by its label: the stage name, or
+        `ingest <kind> <path>` for each source.
+    """
+    ctx = StageContext(
+        con=con,
+        config=config,
+        refit=refit,
+        auto_refit=auto_refit,
+        logger=logger or _LOG,
+        execute=execute,
+    )
+    results: dict[str, Any] = {}
+    for stage in select_stages(config, start=start, only=only, include=include):
+        adapter = (replace or {}).get(stage.name, stage.run)
+        results.update(adapter(ctx, stage))
+    return results
