@@ -5,23 +5,26 @@ from __future__ import annotations
 import json
 import string
 import tomllib
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
 
-from persona_mining.demo.generate import (
+from persona_mining.demo.data import load_helpdesk, parse_helpdesk
+from persona_mining.demo.generate import DemoResult, generate_demo
+from persona_mining.demo.plan import (
     BASE_RATES,
     ISSUES,
     PERSONAS,
     TEMPLATES,
     TICKETS_PER_CUSTOMER,
-    DemoResult,
-    generate_demo,
     issue_distribution,
     persona_matches,
     planted_links,
 )
+from persona_mining.errors import InputFileError
 
 FILES = ("customers", "tickets")
 
@@ -332,3 +335,27 @@ def test_bad_arguments(tmp_path: Path) -> None:
         generate_demo(tmp_path, n_customers=0)
     tiny = generate_demo(tmp_path / "tiny", n_customers=3)
     assert tiny.n_customers == 3 and tiny.customers_path.exists()
+
+
+def _helpdesk_document() -> dict[str, Any]:
+    """The shipped help desk file, parsed afresh (safe to edit)."""
+    source = resources.files("persona_mining.demo").joinpath("helpdesk.toml")
+    return tomllib.loads(source.read_text(encoding="utf-8"))
+
+
+def test_helpdesk_file_parses_to_the_loaded_help_desk() -> None:
+    assert parse_helpdesk(_helpdesk_document()) == load_helpdesk()
+
+
+def test_helpdesk_with_a_missing_key_names_it() -> None:
+    document = _helpdesk_document()
+    del document["issues"]["refund_delay"]["bodies"]
+    with pytest.raises(InputFileError, match=r"issues\.refund_delay\.bodies must be present"):
+        parse_helpdesk(document)
+
+
+def test_helpdesk_with_an_unknown_planted_issue_is_refused() -> None:
+    document = _helpdesk_document()
+    document["personas"][0]["planted_issues"] = ["delivery_slot", "teleportation"]
+    with pytest.raises(InputFileError, match="unknown issue 'teleportation'"):
+        parse_helpdesk(document)

@@ -1,0 +1,158 @@
+"""HTML e-mail bodies to plain text, without an HTML parser.
+
+A tokenizer that cannot backtrack (every pattern stops at the next ``<``) keeps the
+conversion linear on adversarial input; blockquotes become ``"> "`` lines so that
+:mod:`persona_mining.text.replies` can drop them like plain-text quotes.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from persona_mining.text.normalise import collapse_lines, normalise_newlines
+
+__all__ = ["html_to_text"]
+
+_HTML_TAG_NAMES = frozenset(
+    """a abbr address article aside b base bdi bdo big blockquote body br button caption
+    center cite code col colgroup dd del details div dl dt em embed fieldset figcaption
+    figure font footer form h1 h2 h3 h4 h5 h6 head header hr html i iframe img input ins
+    kbd label legend li link main mark meta nav noscript object ol optgroup option p
+    param pre q s samp script section select small source span strike strong style sub
+    summary sup svg table tbody td template textarea tfoot th thead title tr tt u ul var
+    wbr o:p""".split()  # noqa: SIM905
+)
+# Something that reads as markup: a comment, a doctype, or a tag closed by ">"
+# before any "<" (group 1: the tag name, checked against _HTML_TAG_NAMES).
+_HTML_MARKUP_RE = re.compile(
+    r"<(?:!--|!doctype\b|/?([A-Za-z][A-Za-z0-9]*(?::[A-Za-z]+)?)(?=[\s/>])[^<>]*>)",
+    re.IGNORECASE,
+)
+_SCRIPT_OPEN_RE = re.compile(r"<(?=script)", re.IGNORECASE)
+# Tokens of the converter: comment start, any tag (group 1 "/", group 2 name), or a
+# declaration / processing instruction. [^<>]* stops at the next "<", so the scan
+# is linear.
+_HTML_TOKEN_RE = re.compile(r"<!--|<(/?)([A-Za-z][\w:-]*)[^<>]*>|<[!?][^<>]*>")
+_RAW_TEXT_END_RE = {
+    "script": re.compile(r"</script\s*>", re.IGNORECASE),
+    "style": re.compile(r"</style\s*>", re.IGNORECASE),
+}
+_BREAK_TAGS = frozenset({"br", "li", "tr", "hr", "dt", "dd"})
+_BLOCK_TAGS = frozenset(
+    """p div ul ol table thead tbody tfoot pre h1 h2 h3 h4 h5 h6 section article header
+    footer address center form fieldset dl figure figcaption main nav aside details summary
+    caption body html head""".split()  # noqa: SIM905
+)
+_CELL_TAGS = frozenset({"td", "th"})
+_EMPTY_QUOTE_LINE_RE = re.compile(r"^(?:[^\S\n]*+>)++[^\S\n]*+$", re.MULTILINE)
+
+
+def _is_markup(match: re.Match[str]) -> bool:
+    """Whether an ``_HTML_MARKUP_RE`` match is a comment, doctype or known tag."""
+    name = match.group(1)
+    return name is None or name.lower() in _HTML_TAG_NAMES
+
+
+def _looks_like_html(text: str) -> bool:
+    """Whether ``text`` contains a known HTML tag, a comment, a doctype or ``<script``."""
+    if "<" not in text:
+        return False
+    if _SCRIPT_OPEN_RE.search(text) is not None:
+        return True
+    return any(_is_markup(match) for match in _HTML_MARKUP_RE.finditer(text))
+
+
+def _neutralise_markup(text: str) -> str:
+    """Put a space after the ``<`` of anything in ``text`` that still reads as HTML."""
+    if "<" not in text:
+        return text
+    text = _HTML_MARKUP_RE.sub(
+        lambda m: "< " + m.group(0)[1:] if _is_markup(m) else m.group(0), text
+    )
+    return _SCRIPT_OPEN_RE.sub("< ", text)
+
+
+def html_to_text(text: str) -> str:
+    """Convert HTML to plain text; plain text passes through unchanged.
+
+    ``<script>``/``<style>`` contents (closed or not), ``<title>``, comments and
+    declarations are dropped; ``<br>``, ``<li>``, table rows and block elements
+    (``</p>``, ``</div>``, ...) become line breaks; the content of ``<blockquote>``
+    is prefixed with ``"> "`` (so that :func:`strip_quoted_reply` recognises it);
+    entities are unescaped and whitespace is collapsed within lines. Text counts as
+    HTML when it contains a known tag, a comment, a doctype or ``<script``; anything
+    else only has ``\\r\\n`` / ``\\r`` line endings normalised. Markup that appears
+    only after unescaping (``&lt;b&gt;``) gets a space after its ``<``, so the result
+    never reads as HTML again (and never contains ``<script``).
+
+    Args:
+        text: Untrusted text, HTML or not.
+
+    Returns:
+        Plain text.
+    """
+    text = normalise_newlines(text)
+    if not _looks_like_html(text):
+        return text
+    out: list[str] = []
+    quote_depth = 0
+    quote_seen = False
+    in_title = False
+    at_line_start = True
+
+    def emit(chunk: str) -> None:
+        nonlocal at_line_start
+        if not chunk or in_title:
+            return
+        if "&" in chunk:
+            chunk = html.unescape(chunk)
+        if quote_depth:
+            prefix = "> " * quote_depth
+            chunk = chunk.replace("\n", "\n" + prefix)
+            if at_line_start:
+                chunk = prefix + chunk
+            if chunk.endswith("\n" + prefix):
+                chunk = chunk[: -len(prefix)]
+        out.append(chunk)
+        at_line_start = chunk.endswith("\n")
+
+    n = len(text)
+    pos = 0
+    while pos < n:
+        token = _HTML_TOKEN_RE.search(text, pos)
+        if token is None:
+            emit(text[pos:])
+            break
+        emit(text[pos : token.start()])
+        pos = token.end()
+        if token.group(0) == "<!--":
+            end = text.find("-->", pos)
+            pos = n if end < 0 else end + 3
+            continue
+        name = token.group(2)
+        if name is None:
+            continue  # <!doctype ...>, <?xml ...?>, <![CDATA[...]]> and the like
+        name = name.lower()
+        closing = token.group(1) == "/"
+        if name in _RAW_TEXT_END_RE:
+            if not closing:
+                end_match = _RAW_TEXT_END_RE[name].search(text, pos)
+                pos = n if end_match is None else end_match.end()
+        elif name == "title":
+            in_title = not closing
+        elif name == "blockquote":
+            quote_seen = True
+            emit("\n")
+            quote_depth = max(0, quote_depth + (-1 if closing else 1))
+        else:
+            if name in ("body", "head"):
+                in_title = False  # an unclosed <title> must not swallow the page
+            if name in _BLOCK_TAGS or (name in _BREAK_TAGS and (not closing or name == "br")):
+                emit("\n")
+            elif name in _CELL_TAGS and not closing:
+                emit(" ")
+    result = normalise_newlines("".join(out).replace("\u00a0", " "))
+    if quote_seen:
+        result = _EMPTY_QUOTE_LINE_RE.sub("", result)
+    return collapse_lines(_neutralise_markup(result))
