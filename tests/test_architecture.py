@@ -91,15 +91,16 @@ def imports_of(path: Path, root: Path) -> list[Import]:
                 # `from persona_mining import warehouse` imports the module persona_mining.warehouse.
                 candidate = f"{source}.{alias.name}"
                 found.append(
-                    Import(
-                        path, node.lineno, candidate if is_module(candidate, root) else source
-                    )
+                    Import(path, node.lineno, candidate if is_module(candidate, root) else source)
                 )
         elif (
             isinstance(node, ast.Call)
             and (
                 (isinstance(node.func, ast.Attribute) and node.func.attr == "import_module")
-                or (isinstance(node.func, ast.Name) and node.func.id in ("import_module", "__import__"))
+                or (
+                    isinstance(node.func, ast.Name)
+                    and node.func.id in ("import_module", "__import__")
+                )
             )
             and node.args
             and isinstance(node.args[0], ast.Constant)
