@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.prefect/numba-cache
 
-.PHONY: help setup demo serve status report test lint format typecheck clean bench
+.PHONY: help setup demo serve status report test test-fast lint format typecheck clean bench
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,8 +36,11 @@ status: setup ## Show the last runs, the current topic model, the watermarks and
 report: setup ## Write report.html (heatmap, persona cards, trends) from the warehouse
 	$(BIN)/persona-mining report --out report.html
 
-test: setup ## Run the test suite
+test: setup ## Run the whole test suite (what CI runs)
 	$(BIN)/python -m pytest -q
+
+test-fast: setup ## Run the unit tests while working: no end-to-end runs, real models or Prefect servers
+	$(BIN)/python -m pytest -q -m "not slow and not heavy"
 
 SIZES ?= 2000 20000
 PROFILE ?= default

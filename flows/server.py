@@ -33,6 +33,13 @@ def free_port(host: str = LOOPBACK) -> int:
         return int(probe.getsockname()[1])
 
 
+def profile_api_url() -> str:
+    """PREFECT_API_URL of the active Prefect profile, if one sets it."""
+    from prefect.settings import get_current_settings
+
+    return str(get_current_settings().api.url or "")
+
+
 def is_healthy(api_url: str, *, timeout: float = 2.0) -> bool:
     """Whether the Prefect API at `api_url` (ending in /api) answers its health check."""
     try:

@@ -947,9 +947,9 @@ def serve(
 
         cfg = _config(config, db)
         os.environ.setdefault("PREFECT_HOME", str(Path(".prefect").resolve()))
-        from flows.server import LocalPrefectServer, is_healthy
+        from flows.server import LocalPrefectServer, is_healthy, profile_api_url
 
-        api_url = os.environ.get("PREFECT_API_URL", "") or _profile_api_url()
+        api_url = os.environ.get("PREFECT_API_URL", "") or profile_api_url()
         server = None
         if api_url:
             if not is_healthy(api_url, timeout=5.0):
@@ -995,13 +995,6 @@ def serve(
                 err_console.print("stopped the Prefect server")
 
     _guard(body)
-
-
-def _profile_api_url() -> str:
-    """PREFECT_API_URL of the active Prefect profile, if one sets it."""
-    from prefect.settings import get_current_settings
-
-    return str(get_current_settings().api.url or "")
 
 
 @app.command()

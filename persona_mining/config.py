@@ -19,7 +19,9 @@ Unknown keys are errors, so that a typo never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -436,6 +438,17 @@ _SECTIONS: dict[str, type[Any]] = {
     "schedule": ScheduleConfig,
     "scale": ScaleConfig,
 }
+
+
+def segment_id(name: str) -> str:
+    """A stable id for a segment name: lower-case ASCII words joined by '-'.
+
+    It lives with the config because persona and known-issue names come from it, and both the
+    personas and the topics stages derive their keys from those names.
+    """
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return slug or "segment"
 
 
 def load_config(

@@ -18,6 +18,17 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 from persona_mining import warehouse as db
 
+# Fixtures that load the real embedding model, start a Prefect server or run the demo
+# pipeline: a test that uses one is `heavy`, and `make test-fast` leaves it out.
+HEAVY_FIXTURES = frozenset({"embedder", "prefect_harness", "demo_run", "static_dir"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a heavy fixture, directly or through another fixture."""
+    for item in items:
+        if HEAVY_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.heavy)
+
 
 @pytest.fixture
 def con() -> Iterator[duckdb.DuckDBPyConnection]:
@@ -51,7 +62,7 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect-home"))
     from prefect.testing.utilities import prefect_test_harness
 
-    # A loaded two-core machine can take more than the default 30 s to start the server.
+    # A loaded machine can take longer than Prefect's 30 s default to start the server.
     with prefect_test_harness(server_startup_timeout=180):
         yield
 

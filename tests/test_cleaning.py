@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -121,8 +120,11 @@ def test_content_hash_accepts_lone_surrogates() -> None:
 
 
 # --------------------------------------------------------------------------- #
-# Linear time on huge, hostile input                                          #
+# Huge, hostile input                                                         #
 # --------------------------------------------------------------------------- #
+# A megabyte of each shape that makes a careless regex backtrack. The tests check what the
+# cleaners make of it; their speed on it is measured in bench/, not asserted here (a
+# quadratic regex would still show here as a run that never ends).
 
 MEGABYTE = 1_000_000
 HOSTILE_INPUTS = {
@@ -138,16 +140,45 @@ HOSTILE_INPUTS = {
     "quote markers": ">\n" * (MEGABYTE // 2),
     "unclosed comments": "<!--" * (MEGABYTE // 4),
 }
-# Generous for slow CI machines; a quadratic regex would take minutes here.
-MAX_SECONDS = 2.0
+# Plain text without PII, quotes or signatures comes back as it was, trimmed.
+UNCHANGED = ("letters", "unclosed tags", "number dump", "dates", "at signs", "attribution starts")
 
 
-@pytest.mark.parametrize("name", sorted(HOSTILE_INPUTS))
-def test_clean_text_is_linear_on_hostile_input(name: str) -> None:
+@pytest.mark.parametrize("name", UNCHANGED)
+def test_clean_text_keeps_huge_hostile_plain_text(name: str) -> None:
     text = HOSTILE_INPUTS[name]
-    started = time.perf_counter()
-    clean_text(text)
-    assert time.perf_counter() - started < MAX_SECONDS
+    assert clean_text(text) == text.strip()
+
+
+def test_clean_text_drops_the_tag_of_huge_angle_bracket_soup() -> None:
+    assert clean_text(HOSTILE_INPUTS["angle brackets"]) == "<" * MEGABYTE
+
+
+def test_clean_text_fails_closed_on_a_huge_dump_of_card_shaped_numbers() -> None:
+    # 16 ones fail the Luhn check; past the checking budget the rest is redacted unchecked.
+    words = clean_text(HOSTILE_INPUTS["card-shaped dump"]).split(" ")
+    assert set(words) == {"1111", "[CARD]"}
+    assert words[-1] == "[CARD]" and words[0] == "1111"
+    first = words.index("[CARD]")
+    assert set(words[first:]) == {"[CARD]"}
+
+
+def test_clean_text_strips_only_a_signature_from_a_huge_run_of_sign_offs() -> None:
+    text = HOSTILE_INPUTS["sign-offs"]
+    cleaned = clean_text(text)
+    assert cleaned and text.startswith(cleaned)
+    assert set(cleaned.split("\n")) == {"Thanks,"}
+    assert len(cleaned) < len(text.strip())
+
+
+@pytest.mark.parametrize("name", ["quote markers", "unclosed comments"])
+def test_clean_text_empties_huge_input_without_content(name: str) -> None:
+    assert clean_text(HOSTILE_INPUTS[name]) == ""
+
+
+def test_every_hostile_input_is_checked() -> None:
+    checked = {*UNCHANGED, "angle brackets", "card-shaped dump", "sign-offs"}
+    assert checked | {"quote markers", "unclosed comments"} == set(HOSTILE_INPUTS)
 
 
 # --------------------------------------------------------------------------- #

@@ -1,18 +1,24 @@
 """Crash safety: a run killed at any point, then re-run, gives the warehouse of a clean run.
 
-Real subprocesses running the real CLI are killed with SIGKILL: during ingest, during the
-early stages of the flow, and while the topic model is being fitted.
+Real subprocesses running the real CLI are killed with SIGKILL in the middle of a stage: while
+ingesting the tickets, while embedding, and while saving the topic model. Each kill waits for
+the stage's `status=started` line (and, for the model, its staging folder), freezes the process
+group, and checks that the stage had not completed before killing it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -59,99 +65,191 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
-def kill_when(process: subprocess.Popen[str], marker: str | None, delay: float) -> str:
-    """SIGKILL the process `delay` seconds after `marker` appears in its output."""
-    lines: list[str] = []
-    seen = threading.Event()
+def stage_line(stage: str, status: str) -> re.Pattern[str]:
+    """The flow's logfmt line for `stage` reaching `status` (`ingest tickets` matches any path)."""
+    name = re.escape(stage)
+    return re.compile(rf'\bstage=(?:{name}|"{name}(?: [^"]*)?")\s.*\bstatus={status}\b')
 
-    def read() -> None:
+
+class Output:
+    """A child's output, read line by line on a thread as it comes."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self.changed = threading.Condition()
+        self.closed = False
+        self.thread = threading.Thread(target=self._read, args=(process,), daemon=True)
+        self.thread.start()
+
+    def _read(self, process: subprocess.Popen[str]) -> None:
         assert process.stdout is not None
         for line in process.stdout:
-            lines.append(line)
-            if marker is None or marker in line:
-                seen.set()
+            with self.changed:
+                self.lines.append(line)
+                self.changed.notify_all()
+        with self.changed:
+            self.closed = True
+            self.changed.notify_all()
 
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    if marker is None:
-        seen.set()
-    seen.wait(timeout=240)
-    time.sleep(delay)
-    if process.poll() is None:
-        # If it finished in the meantime, the rerun must give the same warehouse all the same.
+    def text(self) -> str:
+        with self.changed:
+            return "".join(self.lines)
+
+    def wait_for(self, pattern: re.Pattern[str], timeout: float) -> bool:
+        """Whether a line matching `pattern` arrives before the output ends or `timeout`."""
+        deadline = time.monotonic() + timeout
+        with self.changed:
+            while not any(pattern.search(line) for line in self.lines):
+                left = deadline - time.monotonic()
+                if self.closed or left <= 0:
+                    return False
+                self.changed.wait(left)
+            return True
+
+    def drain(self, quiet: float = 0.5) -> None:
+        """Read what is already in the pipe: wait until nothing new came for `quiet` seconds."""
+        with self.changed:
+            while True:
+                count = len(self.lines)
+                self.changed.wait(quiet)
+                if len(self.lines) == count:
+                    return
+
+
+def kill_mid_stage(
+    process: subprocess.Popen[str],
+    stage: str,
+    evidence: Callable[[], bool] | None = None,
+) -> str:
+    """SIGKILL the run while `stage` is running, and prove that it was.
+
+    The kill waits for the stage's `status=started` line (and then for `evidence`, such as its
+    partial output, when given), stops the whole process group, reads what it had written,
+    checks that the stage had not completed, and only then kills it.
+    """
+    output = Output(process)
+    try:
+        started = output.wait_for(stage_line(stage, "started"), timeout=600)
+        assert started, f"stage {stage!r} never started:\n{output.text()}"
+        if evidence is not None:
+            deadline = time.monotonic() + 600
+            while not evidence():
+                assert process.poll() is None and time.monotonic() < deadline, (
+                    f"no evidence of stage {stage!r} at work before the run ended:\n{output.text()}"
+                )
+                time.sleep(0.002)
+        os.killpg(process.pid, signal.SIGSTOP)
+        output.drain()
+        assert process.poll() is None, f"the run ended before the kill:\n{output.text()}"
+        assert evidence is None or evidence()
+        assert not stage_line(stage, "completed").search(output.text()), (
+            f"stage {stage!r} completed before the kill:\n{output.text()}"
+        )
+    finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=60)
-    reader.join(timeout=5)
-    return "".join(lines)
+        process.wait(timeout=60)
+        output.thread.join(timeout=5)
+    assert process.returncode == -signal.SIGKILL
+    return output.text()
+
+
+def succeed(process: subprocess.Popen[str], timeout: float = 600) -> str:
+    """The output of a run that must exit cleanly."""
+    output = process.communicate(timeout=timeout)[0]
+    assert process.returncode == 0, output
+    return output
+
+
+@dataclass(frozen=True)
+class Demo:
+    """The generated help desk, and how to run the CLI on a warehouse of one's own."""
+
+    root: Path
+    customers: Path
+    tickets: Path
+    env: dict[str, str]
+
+    def config(self, name: str) -> Path:
+        """A config whose warehouse and models live under `name`, with the demo as sources."""
+        path = self.root / f"{name}.toml"
+        base = (self.root / "data" / "persona-mining.toml").read_text(encoding="utf-8")
+        path.write_text(
+            base
+            + f'\n[warehouse]\npath = "{self.root / name}.duckdb"\n'
+            + f'[models]\ndir = "{self.root / name}-models"\n'
+            + f'\n[[sources]]\nkind = "customers"\npath = "{self.customers}"\n'
+            + f'\n[[sources]]\nkind = "tickets"\npath = "{self.tickets}"\n',
+            encoding="utf-8",
+        )
+        return path
+
+    def ingest_args(self) -> list[str]:
+        return ["ingest", "--customers", str(self.customers), "--tickets", str(self.tickets)]
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     from persona_mining.demo.generate import generate_demo
 
     root = tmp_path_factory.mktemp("crash")
     generated = generate_demo(root / "data", seed=5, n_customers=CUSTOMERS)
+    assert generated.config_path == root / "data" / "persona-mining.toml"
     env = {
         **os.environ,
         "PREFECT_HOME": str(root / "prefect"),
         "PREFECT_API_URL": "",
         "PYTHONUNBUFFERED": "1",
+        # A loaded machine can take longer than Prefect's default to start its server.
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     }
-
-    def config(name: str) -> Path:
-        path = root / f"{name}.toml"
-        path.write_text(
-            generated.config_path.read_text(encoding="utf-8")
-            + f'\n[warehouse]\npath = "{root / name}.duckdb"\n[models]\ndir = "{root / name}-models"\n',
-            encoding="utf-8",
-        )
-        return path
-
-    return {"root": root, "generated": generated, "env": env, "config": config}
+    return Demo(root, generated.customers_path, generated.tickets_path, env)
 
 
-def test_killed_runs_then_a_rerun_equal_an_uninterrupted_run(setup: dict[str, object]) -> None:
-    generated, env, config = setup["generated"], setup["env"], setup["config"]
-    ingest_args = [
-        "ingest",
-        "--customers", str(generated.customers_path),  # type: ignore[attr-defined]
-        "--tickets", str(generated.tickets_path),  # type: ignore[attr-defined]
-    ]  # fmt: skip
-    clean, crashed = config("clean"), config("crashed")  # type: ignore[operator]
+@pytest.fixture(scope="module")
+def clean_run(demo: Demo) -> Path:
+    """The warehouse of an uninterrupted ingest and run; tests copy it before changing it."""
+    config = demo.config("clean")
+    succeed(cli(*demo.ingest_args(), "--config", str(config), env=demo.env))
+    succeed(cli("run", "--config", str(config), env=demo.env))
+    return demo.root / "clean.duckdb"
 
-    for args in (ingest_args, ["run"]):
-        done = cli(*args, "--config", str(clean), env=env)  # type: ignore[arg-type]
-        output = done.communicate(timeout=600)[0]
-        assert done.returncode == 0, output
 
-    # Killed during ingest, then twice during the flow: early on, and while fitting topics.
-    kill_when(cli(*ingest_args, "--config", str(crashed), env=env), None, 4.0)  # type: ignore[arg-type]
-    rerun = cli(*ingest_args, "--config", str(crashed), env=env)  # type: ignore[arg-type]
-    assert rerun.wait(timeout=600) == 0
-    kill_when(cli("run", "--config", str(crashed), env=env), "Beginning flow run", 3.0)  # type: ignore[arg-type]
-    kill_when(cli("run", "--config", str(crashed), env=env), "Task run 'embed", 2.0)  # type: ignore[arg-type]
-    final = cli("run", "--config", str(crashed), env=env)  # type: ignore[arg-type]
-    output = final.communicate(timeout=600)[0]
-    assert final.returncode == 0, output
+def test_killed_runs_then_a_rerun_equal_an_uninterrupted_run(demo: Demo, clean_run: Path) -> None:
+    crashed = demo.config("crashed")
+    models = demo.root / "crashed-models"
 
-    root = setup["root"]
-    assert snapshot(root / "crashed.duckdb") == snapshot(root / "clean.duckdb")  # type: ignore[operator]
-    leftovers = [p.name for p in (root / "crashed-models").iterdir() if p.name.endswith(".partial")]  # type: ignore[operator]
+    def saving_a_model() -> bool:
+        return models.is_dir() and any(p.name.endswith(".partial") for p in models.iterdir())
+
+    # Killed while ingesting the tickets, while embedding, and while saving the topic model.
+    run_ingesting = ["run", "--ingest", "--config", str(crashed)]
+    kill_mid_stage(cli(*run_ingesting, env=demo.env), "ingest tickets")
+    kill_mid_stage(cli(*run_ingesting, env=demo.env), "embed")
+    kill_mid_stage(cli(*run_ingesting, env=demo.env), "topics", evidence=saving_a_model)
+    assert saving_a_model()  # the killed save left its staging folder behind
+    succeed(cli(*run_ingesting, env=demo.env))
+
+    assert snapshot(demo.root / "crashed.duckdb") == snapshot(clean_run)
+    leftovers = [p.name for p in models.iterdir() if p.name.endswith(".partial")]
     assert leftovers == []
 
 
-def test_reingesting_after_a_complete_run_changes_nothing(setup: dict[str, object]) -> None:
-    generated, env, config = setup["generated"], setup["env"], setup["config"]
-    path = config("clean")  # type: ignore[operator]
-    before = snapshot(setup["root"] / "clean.duckdb")  # type: ignore[operator]
-    done = cli(
-        "ingest",
-        "--customers", str(generated.customers_path),  # type: ignore[attr-defined]
-        "--tickets", str(generated.tickets_path),  # type: ignore[attr-defined]
-        "--config", str(path),
-        env=env,  # type: ignore[arg-type]
-    )  # fmt: skip
-    output = done.communicate(timeout=300)[0]
-    assert done.returncode == 0, output
-    assert snapshot(setup["root"] / "clean.duckdb") == before  # type: ignore[operator]
+def test_reingesting_after_a_complete_run_changes_nothing(
+    demo: Demo, clean_run: Path, tmp_path: Path
+) -> None:
+    warehouse = tmp_path / "copy.duckdb"
+    shutil.copyfile(clean_run, warehouse)
+    before = snapshot(warehouse)
+    succeed(
+        cli(
+            *demo.ingest_args(),
+            "--config",
+            str(demo.config("copy")),
+            "--db",
+            str(warehouse),
+            env=demo.env,
+        ),
+        timeout=300,
+    )
+    assert snapshot(warehouse) == before

@@ -151,6 +151,7 @@ _field = st.text(
 )
 
 
+@pytest.mark.heavy
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from persona_mining.ingest.load import ingest_tickets
 from persona_mining.text.embed import embed_tickets, load_vectors
 from persona_mining.text.prepare import prepare_tickets
 from tests.conftest import write
+
+pytestmark = pytest.mark.heavy  # the real spaCy pipeline and language detection on every ticket
 
 TICKETS = (
     "ticket_id,customer_id,created_at,subject,body\n"

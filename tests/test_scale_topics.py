@@ -41,6 +41,7 @@ def _strata(con, ids, positions) -> Counter[tuple[str, str]]:  # type: ignore[no
     return Counter(tuple(t.split("-")[:2]) for t in chosen)  # type: ignore[misc]
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("size", [1000, 1500])
 def test_the_fit_sample_keeps_each_month_and_channel_share(con, size: int) -> None:  # type: ignore[no-untyped-def]
     tickets = _tickets(
@@ -62,6 +63,7 @@ def test_the_fit_sample_keeps_each_month_and_channel_share(con, size: int) -> No
     assert not (fit_sample(con, ids, size=size, seed=7) == positions).all()
 
 
+@pytest.mark.heavy
 def test_small_data_is_fitted_whole_and_new_tickets_do_not_reshuffle(con) -> None:  # type: ignore[no-untyped-def]
     tickets = _tickets({(1, "email"): 3000})
     add_tickets(con, tickets)

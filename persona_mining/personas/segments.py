@@ -7,15 +7,13 @@ name rather than as a broken query.
 
 from __future__ import annotations
 
-import re
 import time
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
 
-from persona_mining.config import PersonaRule
+from persona_mining.config import PersonaRule, segment_id
 from persona_mining.errors import ConfigError
 from persona_mining.warehouse import transaction
 
@@ -29,13 +27,6 @@ class SegmentsResult:
 
     segments: dict[str, int]
     seconds: float
-
-
-def segment_id(name: str) -> str:
-    """A stable id for a segment name: lower-case ASCII words joined by '-'."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
-    return slug or "segment"
 
 
 def build_segments(

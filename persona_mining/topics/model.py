@@ -35,9 +35,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from persona_mining.config import KnownIssue, TopicsConfig
+from persona_mining.config import KnownIssue, TopicsConfig, segment_id
 from persona_mining.errors import ModelError, StageError
-from persona_mining.personas.segments import segment_id
 from persona_mining.text.embed import Embedder, load_vectors
 from persona_mining.topics.identity import (
     UNCLUSTERED_KEY,
