@@ -79,7 +79,7 @@ def prepare_tickets(
     questions = 0
     other_languages: Counter[str] = Counter()
     detector = (
-        LanguageDetector(mode=language_detection)
+        LanguageDetector(mode=language_detection, preferred=languages)
         if pending and language_detection != "off"
         else None
     )
