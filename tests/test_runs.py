@@ -276,7 +276,6 @@ def test_a_source_with_wrong_settings_fails_at_once_naming_the_stage(
 def test_a_failing_stage_fails_the_run_names_it_and_leaves_its_tables_as_they_were(
     demo_run: dict[str, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import dataclasses
 
     from prefect import flow
     from prefect.client.orchestration import get_client
@@ -288,7 +287,7 @@ def test_a_failing_stage_fails_the_run_names_it_and_leaves_its_tables_as_they_we
 
     copy = tmp_path / "copy.duckdb"
     shutil.copy(demo_run["config"].warehouse.path, copy)  # type: ignore[attr-defined]
-    config = dataclasses.replace(demo_run["config"], warehouse=WarehouseConfig(path=copy))  # type: ignore[type-var]
+    config = demo_run["config"].model_copy(update={"warehouse": WarehouseConfig(path=copy)})  # type: ignore[attr-defined]
     con = db.connect(copy)
     # Make the last run's snapshot differ, so that this run has changes to report.
     persona, issue = con.execute(

@@ -135,7 +135,9 @@ def test_the_taxonomy_exports_and_imports(
     out = tmp_path / "taxonomy.toml"
     known = [
         KnownIssue(
-            "Student discount", "Verifying student status", ("my student id is not accepted",)
+            name="Student discount",
+            description="Verifying student status",
+            examples=("my student id is not accepted",),
         )
     ]
     assert export_taxonomy(warehouse, known_issues=known, out=out) == 1
@@ -156,9 +158,12 @@ def test_known_issues_take_their_tickets_and_new_issues_still_surface(
 ) -> None:  # type: ignore[no-untyped-def]
     known = [
         KnownIssue(
-            "Student discount verification",
-            "Customers whose student discount or student ID verification fails",
-            ("my student discount code is not working", "how do I verify my student status"),
+            name="Student discount verification",
+            description="Customers whose student discount or student ID verification fails",
+            examples=(
+                "my student discount code is not working",
+                "how do I verify my student status",
+            ),
         )
     ]
     config = demo_run["config"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from pathlib import Path
 
@@ -132,6 +131,6 @@ def test_a_refit_is_due_when_the_model_is_old(demo_run: dict[str, object], tmp_p
         assert refit_due(con, config=config) is None
         con.execute("UPDATE topic_models SET created_at = created_at - INTERVAL 30 DAY")
         assert "days old" in (refit_due(con, config=config) or "")
-        assert refit_due(con, config=dataclasses.replace(config, refit_after_days=60)) is None
+        assert refit_due(con, config=config.model_copy(update={"refit_after_days": 60})) is None
     finally:
         con.close()

@@ -26,7 +26,7 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -194,7 +194,7 @@ def fit_topics(
         assigned[sample], phrases, keywords, centroids, embed=embedder.encode
     )
 
-    params = {**asdict(config), "min_topic_size_used": min_topic_size}
+    params = {**config.model_dump(mode="json"), "min_topic_size_used": min_topic_size}
     digest = hashlib.sha256(json.dumps([ids, params, embedding_model]).encode()).hexdigest()[:8]
     created = datetime.now(UTC).replace(tzinfo=None)
     model_id = f"topics-{created:%Y%m%dT%H%M%S}-{digest}"
@@ -361,7 +361,7 @@ def _all_known_issues(
 ) -> list[KnownIssue]:
     """Known issues of the config, then those imported into the warehouse, by unique name."""
     imported = [
-        KnownIssue(name, description or "", tuple(examples or ()))
+        KnownIssue(name=name, description=description or "", examples=tuple(examples or ()))
         for name, description, examples in con.execute(
             "SELECT name, description, examples FROM known_issues ORDER BY name"
         ).fetchall()
