@@ -26,14 +26,34 @@ NIGHTLY, REFIT = "nightly", "refit"
 TAGS = ["persona-mining"]
 
 
-def deployment_parameters(
-    config: Config, *, config_path: Path | None, refit: bool
-) -> dict[str, Any]:
-    """Flow parameters of a scheduled run: absolute paths, so the run does not depend on its cwd."""
+def deployment_parameters(config: Config, *, refit: bool) -> dict[str, Any]:
+    """Flow parameters of a scheduled run: the validated config itself, as JSON.
+
+    Paths are made absolute (warehouse, models, report, sources), so the run does not depend on
+    its working directory. The config is the one `serve` started with: restart `serve` after
+    editing the config file.
+    """
     warehouse = config.warehouse.path
+    absolute = config.model_copy(
+        update={
+            "warehouse": config.warehouse.model_copy(
+                update={"path": warehouse if is_remote(warehouse) else Path(warehouse).resolve()}
+            ),
+            "models": config.models.model_copy(update={"dir": Path(config.models.dir).resolve()}),
+            "schedule": config.schedule.model_copy(
+                update={
+                    "report": str(Path(config.schedule.report).resolve())
+                    if config.schedule.report
+                    else ""
+                }
+            ),
+            "sources": tuple(
+                s.model_copy(update={"path": Path(s.path).resolve()}) for s in config.sources
+            ),
+        }
+    )
     return {
-        "config_path": str(config_path.resolve()) if config_path else None,
-        "db_path": str(warehouse if is_remote(warehouse) else Path(warehouse).resolve()),
+        "config": absolute.model_dump(mode="json"),
         "refit": refit,
         "ingest": True,
         "auto_refit": False,
@@ -41,7 +61,7 @@ def deployment_parameters(
     }
 
 
-def build_deployments(config: Config, *, config_path: Path | None) -> list[Any]:
+def build_deployments(config: Config) -> list[Any]:
     """The nightly and refit deployments of `config` (a cron expression "" leaves one out).
 
     Raises:
@@ -71,7 +91,7 @@ def build_deployments(config: Config, *, config_path: Path | None) -> list[Any]:
             persona_pipeline.to_deployment(
                 name=name,
                 schedules=[cron],
-                parameters=deployment_parameters(config, config_path=config_path, refit=refit),
+                parameters=deployment_parameters(config, refit=refit),
                 description=description,
                 tags=TAGS,
                 concurrency_limit=1,

@@ -970,7 +970,7 @@ def serve(
                 api_url = server.start()
             from flows.deployments import build_deployments, serve_deployments
 
-            deployments = build_deployments(cfg, config_path=cfg.source)
+            deployments = build_deployments(cfg)
             schedule = cfg.schedule
             console.print(
                 "serving "

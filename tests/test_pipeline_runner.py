@@ -70,7 +70,7 @@ def test_a_slice_from_a_stage_on_and_an_explicit_list() -> None:
 
 
 def test_an_unknown_stage_is_a_config_error_naming_the_stages() -> None:
-    with pytest.raises(ConfigError, match="unknown pipeline stage 'topic'.*topics"):
+    with pytest.raises(ConfigError, match=r"unknown pipeline stage 'topic'.*topics"):
         select_stages(config_from_dict({}), only=["topic"])
 
 

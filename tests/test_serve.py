@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from persona_mining import warehouse as db
-from persona_mining.config import ScheduleConfig, config_from_dict
+from persona_mining.config import Config, ScheduleConfig, config_from_dict
 from persona_mining.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,22 +32,20 @@ def test_the_deployments_follow_the_schedule_of_the_config(tmp_path: Path) -> No
             "schedule": {"nightly": "30 1 * * 1-5", "refit": "", "timezone": "Europe/Berlin"},
         }
     )
-    (nightly,) = build_deployments(config, config_path=tmp_path / "c.toml")
+    (nightly,) = build_deployments(config)
     schedule = nightly.schedules[0].schedule
     assert nightly.name == "nightly" and nightly.entrypoint == "flows.pipeline.persona_pipeline"
     assert (schedule.cron, schedule.timezone) == ("30 1 * * 1-5", "Europe/Berlin")
-    assert nightly.parameters == {
-        "config_path": str(tmp_path / "c.toml"),
-        "db_path": str(Path("w.duckdb").resolve()),
-        "refit": False,
-        "ingest": True,
-        "auto_refit": False,
-        "report": True,
-    }
+    parameters = dict(nightly.parameters)
+    carried = Config.model_validate(parameters.pop("config"))
+    assert parameters == {"refit": False, "ingest": True, "auto_refit": False, "report": True}
+    # The config itself travels, with paths made absolute for a run in another directory.
+    assert carried.warehouse.path == Path("w.duckdb").resolve()
+    assert carried.schedule == config.schedule.model_copy(
+        update={"report": str(Path("report.html").resolve())}
+    )
     with pytest.raises(ConfigError, match="nothing to serve"):
-        build_deployments(
-            config_from_dict({"schedule": {"nightly": "", "refit": ""}}), config_path=None
-        )
+        build_deployments(config_from_dict({"schedule": {"nightly": "", "refit": ""}}))
 
 
 def test_prefect_yaml_declares_the_same_deployments_with_a_work_pool() -> None:
