@@ -258,6 +258,8 @@ def discover(
     """Find customer segments in the data (attributes and issue mix), then link and profile them."""
 
     def body() -> None:
+        import dataclasses
+
         from persona_mining import warehouse as warehouse
         from persona_mining.pipeline import run_pipeline
         from persona_mining.report.queries import discovered_segments
@@ -268,7 +270,7 @@ def discover(
         if k is not None:
             if k < 0 or k == 1:
                 raise ConfigError(f"--k {k}: give 0 (choose from the data) or at least 2")
-            cfg = cfg.model_copy(update={"discover": cfg.discover.model_copy(update={"k": k})})
+            cfg = dataclasses.replace(cfg, discover=dataclasses.replace(cfg.discover, k=k))
         con = warehouse.connect(cfg.warehouse.path)
         try:
             linked = current_model(con) is not None
