@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("warehouse", type=Path)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    from persona_mining.cli import _TABLE_SQL
+    from persona_mining.report.queries import ISSUE_BY_PERSONA_SQL
 
     con = duckdb.connect(str(args.warehouse), read_only=True)
     tickets = con.execute("SELECT count(*) FROM tickets").fetchall()[0][0]
@@ -55,7 +55,7 @@ def main() -> None:
         head = best_of(con, f"SELECT * FROM {view} LIMIT 100", args.repeat)
         rows = con.execute(f"SELECT count(*) FROM {view}").fetchall()[0][0]
         timings += [(full, f"{view} (all {rows} rows)"), (head, f"{view} (first 100 rows)")]
-    timings.append((best_of(con, _TABLE_SQL, args.repeat), "persona-mining table --all"))
+    timings.append((best_of(con, ISSUE_BY_PERSONA_SQL, args.repeat), "persona-mining table --all"))
     doc = (ROOT / "docs" / "warehouse.md").read_text(encoding="utf-8")
     for i, query in enumerate(re.findall(r"```sql\n(.*?)```", doc, flags=re.S), 1):
         first = next((line for line in query.splitlines() if line.strip()), "")

@@ -15,7 +15,11 @@ for a Prefect server with a work pool.
 from __future__ import annotations
 
 import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from persona_mining.config import Config
@@ -24,6 +28,24 @@ from persona_mining.warehouse import is_remote
 
 NIGHTLY, REFIT = "nightly", "refit"
 TAGS = ["persona-mining"]
+
+
+@dataclass(frozen=True)
+class ServeEvent:
+    """A step of `serve_schedules` for whoever shows it: starting, serving or stopped.
+
+    Attributes:
+        step: "starting" (a server of its own, before it starts), "serving" (the deployments
+            are about to be served) or "stopped" (the server of its own was stopped).
+        api_url: the Prefect API, ending in /api.
+        own_server: whether the server was started here.
+        schedules: (deployment, cron, time zone) of each deployment, while serving.
+    """
+
+    step: str
+    api_url: str
+    own_server: bool
+    schedules: tuple[tuple[str, str, str], ...] = ()
 
 
 def deployment_parameters(config: Config, *, refit: bool) -> dict[str, Any]:
@@ -118,3 +140,52 @@ def serve_deployments(deployments: list[Any], *, api_url: str) -> None:
 
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
         serve(*deployments, print_starting_message=False)
+
+
+def serve_schedules(
+    config: Config, *, port: int | None = None, on_event: Callable[[ServeEvent], None]
+) -> None:
+    """Serve the deployments of `config` on their schedules until Ctrl-C or SIGTERM.
+
+    Uses the Prefect server of PREFECT_API_URL (or of the active profile), or starts one on
+    127.0.0.1 (its database under PREFECT_HOME, default ./.prefect) and stops it on exit.
+
+    Args:
+        config: the config; its `[schedule]` and its source file go into the deployments.
+        port: the port of a server started here; None picks a free one.
+        on_event: called at each step, to tell people where the deployments are served.
+
+    Raises:
+        OrchestrationError: PREFECT_API_URL names no live server, or the server started here
+            does not get healthy.
+        ConfigError: the schedule is not valid.
+    """
+    os.environ.setdefault("PREFECT_HOME", str(Path(".prefect").resolve()))
+    from flows.server import choose_server
+
+    api_url, server = choose_server(home=Path(os.environ["PREFECT_HOME"]), port=port)
+    if server is not None:
+        on_event(ServeEvent("starting", server.api_url, own_server=True))
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        if server is not None:
+            api_url = server.start()
+        deployments = build_deployments(config)
+        schedule = config.schedule
+        schedules = tuple(
+            (f"{d.flow_name}/{d.name}", getattr(schedule, d.name), schedule.timezone)
+            for d in deployments
+        )
+        on_event(ServeEvent("serving", api_url, server is not None, schedules))
+        serve_deployments(deployments, api_url=api_url)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if server is not None:
+            server.stop()
+            on_event(ServeEvent("stopped", api_url, own_server=True))

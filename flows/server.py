@@ -49,6 +49,27 @@ def is_healthy(api_url: str, *, timeout: float = 2.0) -> bool:
         return False
 
 
+def choose_server(*, home: Path, port: int | None = None) -> tuple[str, LocalPrefectServer | None]:
+    """The server to serve against: the one PREFECT_API_URL (or the profile) names, else one to start.
+
+    Returns:
+        (api_url, None) for a named server that answers, or ("", server) for a server on
+        loopback that the caller starts (`server.start()` returns its URL) and stops.
+
+    Raises:
+        OrchestrationError: PREFECT_API_URL names a server that does not answer.
+    """
+    api_url = os.environ.get("PREFECT_API_URL", "") or profile_api_url()
+    if not api_url:
+        return "", LocalPrefectServer(home=home, port=port)
+    if not is_healthy(api_url, timeout=5.0):
+        raise OrchestrationError(
+            f"PREFECT_API_URL={api_url}: no Prefect server answers there; start it "
+            "(`prefect server start`), or unset PREFECT_API_URL to let serve start one"
+        )
+    return api_url, None
+
+
 class LocalPrefectServer:
     """`prefect server start` on loopback as a child process; a context manager.
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -11,13 +10,12 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich import box
-from rich.console import Console
-from rich.table import Table
+from rich.console import Console, RenderableType
 from rich.text import Text
 
 from persona_mining.config import Config, load_config
 from persona_mining.errors import ConfigError, PersonaMiningError
+from persona_mining.report import messages
 
 app = typer.Typer(
     add_completion=False,
@@ -82,6 +80,22 @@ def _read(cfg: Config, action: Callable[[Any], T]) -> T:
         return action(con)
     finally:
         con.close()
+
+
+def _show(*outputs: RenderableType, stderr: bool = False) -> None:
+    """Print what `report.terminal` or `report.messages` built.
+
+    A `str` is written as it is (CSV, JSON, Markdown), a `Text` is one soft-wrapped line, any
+    other renderable (a table) is drawn by rich.
+    """
+    target = err_console if stderr else console
+    for output in outputs:
+        if isinstance(output, str):
+            target.file.write(output)
+        elif isinstance(output, Text):
+            target.print(output, soft_wrap=True)
+        else:
+            target.print(output)
 
 
 def _guard(action: Callable[[], T]) -> T:
@@ -192,24 +206,14 @@ def ingest(
         for result in results:
             _print_ingest(result)
         if all(r.new + r.updated + r.unchanged == 0 for r in results):
-            err_console.print(
-                "error: no usable row was read; see the reasons above and ingest_rejects"
-            )
+            _show(messages.nothing_ingested(), stderr=True)
             raise typer.Exit(1)
 
     _guard(body)
 
 
 def _print_ingest(result: Any) -> None:
-    console.print(
-        f"{result.kind}: read {result.read}, new {result.new}, updated {result.updated}, "
-        f"unchanged {result.unchanged}, rejected {result.rejected}"
-        + (f", skipped {result.skipped} older than the watermark" if result.skipped else "")
-        + f" ({result.seconds:.1f}s)",
-        soft_wrap=True,
-    )
-    for reason, count in sorted(result.rejects_by_reason.items(), key=lambda kv: -kv[1]):
-        console.print(f"  rejected {count}: {reason}", soft_wrap=True)
+    _show(*messages.ingest_lines(result))
 
 
 @app.command()
@@ -256,6 +260,8 @@ def discover(
     def body() -> None:
         from persona_mining import warehouse as warehouse
         from persona_mining.pipeline import run_pipeline
+        from persona_mining.report.queries import discovered_segments
+        from persona_mining.report.terminal import rows_output
         from persona_mining.topics.model import current_model
 
         cfg = _config(config, db)
@@ -271,33 +277,12 @@ def discover(
             if not linked:
                 built.remove("link")
             result = run_pipeline(con, cfg, only=built)["discover"]
-            rows = con.execute(
-                """SELECT s.segment_id, s.name, s.kind, count(DISTINCT cs.customer_id),
-                    (SELECT count(*) FROM v_issue_by_persona i
-                     WHERE i.segment_id = s.segment_id AND i.significant AND i.lift > 1)
-                FROM segments s LEFT JOIN customer_segments cs USING (segment_id)
-                WHERE starts_with(s.segment_id, 'discovered-')
-                GROUP BY ALL ORDER BY count(DISTINCT cs.customer_id) DESC, s.segment_id"""
-            ).fetchall()
+            segments = discovered_segments(con)
         finally:
             con.close()
-        how = (
-            f"chosen by silhouette ({result.scores[result.k]:.2f}; tried "
-            f"{min(result.scores)}..{max(result.scores)})"
-            if result.chosen_by == "silhouette"
-            else "forced"
-        )
-        console.print(
-            f"discover: {result.k} segments of {result.customers} customers, k {how}; "
-            f"{len(result.attributes)} attributes, {result.topics} topics ({result.seconds:.1f}s)"
-            + ("" if linked else "; no topic model yet, so no issue links (run the pipeline)"),
-            soft_wrap=True,
-        )
-        _emit(
-            ["segment", "name", "kind", "customers", "challenges"],
-            rows,
-            "table",
-            title="Discovered segments",
+        _show(
+            messages.discover_line(result, linked=linked),
+            rows_output(segments, "table", title="Discovered segments"),
         )
 
     _guard(body)
@@ -310,26 +295,7 @@ def _run_flow(cfg: Config, *, refit: bool, ingest: bool = False) -> dict[str, An
 
 
 def _print_run(summary: dict[str, Any]) -> None:
-    prepare, embed, topics, link = (
-        summary["prepare"],
-        summary["embed"],
-        summary["topics"],
-        summary["link"],
-    )
-    console.print(
-        f"prepare: {prepare['prepared']} of {prepare['tickets']} tickets ({prepare['seconds']:.1f}s); "
-        f"embed: {embed['embedded']} new, {embed['cached']} cached ({embed['seconds']:.1f}s); "
-        f"topics: {topics['topics']} topics, {topics['unclustered']} unclustered, "
-        f"{'refit' if topics['refit'] else 'assigned'} {topics['tickets']} tickets ({topics['seconds']:.1f}s); "
-        f"link: {link['significant']} significant cells of {link['cells']}"
-        + (
-            f"; negative: {len(summary['negative']['negative'])} of "
-            f"{summary['negative']['segments']} personas flagged"
-            if "negative" in summary
-            else ""
-        ),
-        soft_wrap=True,
-    )
+    _show(messages.run_line(summary))
 
 
 @app.command()
@@ -352,10 +318,7 @@ def demo(
 
         with _progress("generating the demo help desk"):
             generated = generate_demo(out, seed=seed, n_customers=customers)
-        console.print(
-            f"demo data: {generated.n_customers} customers, {generated.n_tickets} tickets in {out}",
-            soft_wrap=True,
-        )
+        _show(messages.demo_line(generated.n_customers, generated.n_tickets, out))
         cfg = _config(config or generated.config_path, db, profile)
         con = warehouse.connect(cfg.warehouse.path)
         try:
@@ -398,147 +361,22 @@ def table(
     )
 
 
-_TABLE_SQL = """SELECT persona, issue, tickets, customers, share, baseline_share, lift, ci_low, ci_high,
-    q_value, significant FROM v_issue_by_persona"""
-
-
 def _print_table(
     cfg: Config, *, show_all: bool, limit: int, fmt: str, out_csv: Path | None
 ) -> None:
-    from persona_mining import warehouse as warehouse
+    from persona_mining.report.export import write_issue_table_csv
+    from persona_mining.report.queries import issue_by_persona
+    from persona_mining.report.terminal import issue_table_output
 
     if fmt not in {"table", "csv", "json", "markdown"}:
         raise ConfigError(f"--format {fmt!r}: use table, csv, json or markdown")
-    con = warehouse.connect(cfg.warehouse.path, read_only=True)
-    try:
-        if out_csv is not None:
-            out_csv.parent.mkdir(parents=True, exist_ok=True)
-            con.execute(f"COPY ({_TABLE_SQL}) TO '{_sql_path(out_csv)}' (HEADER, DELIMITER ',')")
-            err_console.print(f"wrote {out_csv}", soft_wrap=True)
-        query = _TABLE_SQL + ("" if show_all else " WHERE significant")
-        if limit > 0:
-            query += f" LIMIT {int(limit)}"
-        cursor = con.execute(query)
-        columns = [d[0] for d in cursor.description]
-        rows = cursor.fetchall()
-    finally:
-        con.close()
-    _emit(
-        columns, rows, fmt, title="Issue by persona" + ("" if show_all else " (significant cells)")
+    if out_csv is not None:
+        written = _read(cfg, lambda con: write_issue_table_csv(con, out=out_csv))
+        _show(messages.wrote_line(written), stderr=True)
+    cells = _read(
+        cfg, lambda con: issue_by_persona(con, significant_only=not show_all, limit=limit)
     )
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
-
-
-def _emit(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, *, title: str) -> None:
-    if fmt == "json":
-        sys.stdout.write(
-            json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=str, indent=2)
-            + "\n"
-        )
-        return
-    if fmt == "csv":
-        import csv
-
-        writer = csv.writer(sys.stdout)
-        writer.writerow(columns)
-        writer.writerows(rows)
-        return
-    cells = [[_format(c, v) for c, v in zip(columns, row, strict=True)] for row in rows]
-    if fmt == "markdown":
-        sys.stdout.write("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n")
-        for row in cells:
-            sys.stdout.write("| " + " | ".join(v.replace("|", "\\|") for v in row) + " |\n")
-        return
-    if not rows:
-        console.print(f"{title}: no rows" if title else "no rows")
-        return
-    if columns == _TABLE_COLUMNS:
-        columns, cells = _compact(rows)
-    view = Table(title=title or None, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
-    for column in columns:
-        if column in _NUMERIC:
-            view.add_column(column, justify="right", no_wrap=True)
-        else:
-            view.add_column(column, overflow="fold", ratio=1)
-    for row in cells:
-        view.add_row(*row)
-    console.print(view)
-
-
-_TABLE_COLUMNS = [
-    "persona",
-    "issue",
-    "tickets",
-    "customers",
-    "share",
-    "baseline_share",
-    "lift",
-    "ci_low",
-    "ci_high",
-    "q_value",
-    "significant",
-]
-_NUMERIC = {
-    "tickets",
-    "customers",
-    "share",
-    "baseline_share",
-    "lift",
-    "ci_low",
-    "ci_high",
-    "q_value",
-    "p_value",
-    "95% CI",
-    "cust",
-    "sig",
-    "repeat",
-    "recent",
-    "before",
-    "growth",
-    "q",
-    # short identifiers and dates of the topics listing: never folded
-    "key",
-    "size",
-    "first_seen",
-    "kind",
-}
-
-
-def _compact(rows: list[tuple[Any, ...]]) -> tuple[list[str], list[list[str]]]:
-    """The issue-by-persona table narrowed to fit 80 columns: the interval in one cell."""
-    out = []
-    for persona, issue, tickets, customers, _share, _base, lift, low, high, q, significant in rows:
-        interval = f"{low:.2f}-{high:.2f}" if low is not None and high is not None else ""
-        out.append(
-            [
-                str(persona),
-                str(issue),
-                str(tickets),
-                str(customers),
-                _format("lift", lift),
-                interval,
-                _format("q_value", q),
-                "*" if significant else "",
-            ]
-        )
-    return ["persona", "issue", "tickets", "cust", "lift", "95% CI", "q", "sig"], out
-
-
-def _format(column: str, value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "yes" if value else ""
-    if column in {"share", "baseline_share"}:
-        return f"{value:.1%}"
-    if column in {"q_value", "p_value", "q"}:
-        return f"{value:.0e}" if value < 0.001 else f"{value:.3f}"
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    return str(value)
+    _show(issue_table_output(cells, fmt, significant_only=not show_all))
 
 
 @app.command()
@@ -553,13 +391,12 @@ def evaluate(
     """Score the current topics against a label column: NMI, ARI, purity, coverage, topic count."""
 
     def body() -> None:
-        from dataclasses import asdict
-
+        from persona_mining.report.terminal import evaluation_output
         from persona_mining.topics.evaluate import evaluate_topics
 
         cfg = _config(config, db)
-        result = _read(cfg, lambda con: asdict(evaluate_topics(con, labels_column=labels_column)))
-        _emit(["metric", "value"], [(k, v) for k, v in result.items()], fmt, title="Topic quality")
+        result = _read(cfg, lambda con: evaluate_topics(con, labels_column=labels_column))
+        _show(evaluation_output(result, fmt))
 
     _guard(body)
 
@@ -574,21 +411,12 @@ def sql(
     """Run a read-only SQL query on the warehouse and print the result."""
 
     def body() -> None:
-        import duckdb
-
-        from persona_mining import warehouse as warehouse
+        from persona_mining.report.queries import run_query
+        from persona_mining.report.terminal import rows_output
 
         cfg = _config(config, db)
-        con = warehouse.connect(cfg.warehouse.path, read_only=True)
-        try:
-            cursor = con.execute(query)
-            columns = [d[0] for d in cursor.description] if cursor.description else []
-            rows = cursor.fetchall() if columns else []
-        except duckdb.Error as e:
-            raise PersonaMiningError(f"sql: {str(e).splitlines()[0]}") from e
-        finally:
-            con.close()
-        _emit(columns, rows, fmt, title="")
+        result = _read(cfg, lambda con: run_query(con, query))
+        _show(rows_output(result, fmt, title=""))
 
     _guard(body)
 
@@ -616,12 +444,7 @@ def report(
                 con, out=out, top_issues=top, examples=examples, period=period
             ),
         )
-        console.print(
-            f"wrote {result.path} ({result.bytes / 1024:.0f} KiB): {result.personas} personas, "
-            f"{result.issues} issues, {result.significant_cells} significant cells, "
-            f"{result.example_tickets} example tickets",
-            soft_wrap=True,
-        )
+        _show(messages.report_line(result))
 
     _guard(body)
 
@@ -637,18 +460,13 @@ def persona(
 
     def body() -> None:
         from persona_mining.report.profile_records import find_profile
-        from persona_mining.report.terminal import persona_markdown, persona_view
+        from persona_mining.report.terminal import persona_output
 
         if fmt not in {"table", "json", "markdown"}:
             raise ConfigError(f"--format {fmt!r}: use table, json or markdown")
         cfg = _config(config, db)
         profile = _read(cfg, lambda con: find_profile(con, name))
-        if fmt == "json":
-            sys.stdout.write(json.dumps(profile.to_dict(), default=str, indent=2) + "\n")
-        elif fmt == "markdown":
-            sys.stdout.write(persona_markdown(profile) + "\n")
-        else:
-            console.print(persona_view(profile))
+        _show(persona_output(profile, fmt))
 
     _guard(body)
 
@@ -672,43 +490,19 @@ def trends(
 
     def body() -> None:
         from persona_mining.report.issue_series import issue_trends
-        from persona_mining.report.terminal import trends_data, trends_rows, trends_view
+        from persona_mining.report.queries import issue_status
+        from persona_mining.report.terminal import issue_status_output, trends_output
 
         if fmt not in {"table", "csv", "json", "markdown"}:
             raise ConfigError(f"--format {fmt!r}: use table, csv, json or markdown")
         cfg = _config(config, db)
         if status:
-            _print_issue_status(cfg, top=top, fmt=fmt)
+            _show(issue_status_output(_read(cfg, lambda con: issue_status(con, top=top)), fmt))
             return
         result = _read(cfg, lambda con: issue_trends(con, period=period, top=top))
-        if fmt == "table":
-            console.print(trends_view(result))
-        elif fmt == "json":
-            sys.stdout.write(json.dumps(trends_data(result), indent=2) + "\n")
-        else:
-            columns, rows = trends_rows(result)
-            _emit(columns, rows, fmt, title="")
+        _show(trends_output(result, fmt))
 
     _guard(body)
-
-
-def _print_issue_status(cfg: Config, *, top: int, fmt: str) -> None:
-    from persona_mining import warehouse as warehouse
-
-    con = warehouse.connect(cfg.warehouse.path, read_only=True)
-    try:
-        cursor = con.execute(
-            """SELECT issue, tickets, customers AS cust, round(repeat_rate, 2) AS repeat,
-                      recent_tickets AS recent, previous_tickets AS before, round(growth, 2) AS growth,
-                      q_value AS q, CASE WHEN new_topic THEN 'new' WHEN emerging THEN 'rising' ELSE '' END AS flag
-            FROM v_issue_status LIMIT ?""",
-            [max(1, top)],
-        )
-        columns = [d[0] for d in cursor.description]
-        rows = cursor.fetchall()
-    finally:
-        con.close()
-    _emit(columns, rows, fmt, title="Recurring and emerging issues")
 
 
 @app.command()
@@ -725,8 +519,7 @@ def export(
 
         cfg = _config(config, db)
         result = _read(cfg, lambda con: export_tables(con, out_dir=out, fmt=fmt))
-        for path, rows in result.files:
-            console.print(f"wrote {path} ({rows} rows)", soft_wrap=True)
+        _show(*messages.export_lines(result))
 
     _guard(body)
 
@@ -753,29 +546,12 @@ def topics(
         return
 
     def body() -> None:
+        from persona_mining.report.terminal import topics_output
         from persona_mining.topics.taxonomy import list_topics
 
         cfg = _config(config, db)
         rows = _read(cfg, lambda con: list_topics(con))
-        if fmt == "table":
-            # 80 columns: the group stays in csv/json/markdown; state and curation share a cell.
-            shown = [
-                (
-                    r["key"],
-                    r["label"],
-                    r["size"],
-                    r["first_seen"],
-                    r["kind"],
-                    r["state"] or r["curation"],
-                )
-                for r in rows
-            ]
-            _emit(
-                ["key", "label", "size", "first_seen", "kind", "note"], shown, fmt, title="Topics"
-            )
-            return
-        columns = list(rows[0]) if rows else ["key", "label"]
-        _emit(columns, [tuple(r.values()) for r in rows], fmt, title="Topics")
+        _show(topics_output(rows, fmt))
 
     _guard(body)
 
@@ -793,11 +569,25 @@ def _curate(config: Path | None, db: Path | None, edit: Callable[[Any], list[Any
         run_pipeline(con, cfg, only=("trends", "link", "negative", "personas"))
     finally:
         con.close()
-    for status in statuses:
-        console.print(
-            f"#{status.edit_id} {status.action} {' '.join(status.topic_keys)}: {status.status}, {status.detail}",
-            soft_wrap=True,
-        )
+    _show(*messages.edit_lines(statuses))
+
+
+def _record_edit(
+    config: Path | None,
+    db: Path | None,
+    action: str,
+    keys: list[str],
+    *,
+    value: str = "",
+    by: str | None,
+) -> None:
+    """Record one topic edit, then refresh everything built on the topics."""
+    from persona_mining.topics.taxonomy import record_edit
+
+    def edit(con: Any) -> list[Any]:
+        return record_edit(con, action=action, topic_keys=keys, value=value, by=by)
+
+    _guard(lambda: _curate(config, db, edit))
 
 
 @topics_app.command("rename")
@@ -809,15 +599,7 @@ def topics_rename(
     config: ConfigOption = None,
 ) -> None:
     """Give a topic the label you choose; it survives refits."""
-    from persona_mining.topics.taxonomy import record_edit
-
-    _guard(
-        lambda: _curate(
-            config,
-            db,
-            lambda con: record_edit(con, action="rename", topic_keys=[key], value=label, by=by),
-        )
-    )
+    _record_edit(config, db, "rename", [key], value=label, by=by)
 
 
 @topics_app.command("merge")
@@ -828,13 +610,7 @@ def topics_merge(
     config: ConfigOption = None,
 ) -> None:
     """Merge topics into the first one given."""
-    from persona_mining.topics.taxonomy import record_edit
-
-    _guard(
-        lambda: _curate(
-            config, db, lambda con: record_edit(con, action="merge", topic_keys=keys, by=by)
-        )
-    )
+    _record_edit(config, db, "merge", keys, by=by)
 
 
 @topics_app.command("split")
@@ -845,13 +621,7 @@ def topics_split(
     config: ConfigOption = None,
 ) -> None:
     """Re-cluster one topic into sub-topics KEY.1, KEY.2, ..."""
-    from persona_mining.topics.taxonomy import record_edit
-
-    _guard(
-        lambda: _curate(
-            config, db, lambda con: record_edit(con, action="split", topic_keys=[key], by=by)
-        )
-    )
+    _record_edit(config, db, "split", [key], by=by)
 
 
 @topics_app.command("ignore")
@@ -862,13 +632,7 @@ def topics_ignore(
     config: ConfigOption = None,
 ) -> None:
     """Keep a topic (thank-you notes, auto-replies...) but leave it out of persona tables."""
-    from persona_mining.topics.taxonomy import record_edit
-
-    _guard(
-        lambda: _curate(
-            config, db, lambda con: record_edit(con, action="ignore", topic_keys=[key], by=by)
-        )
-    )
+    _record_edit(config, db, "ignore", [key], by=by)
 
 
 @topics_app.command("undo")
@@ -892,9 +656,7 @@ def topics_export(
 
         cfg = _config(config, db)
         edits = _read(cfg, lambda con: export_taxonomy(con, known_issues=cfg.known_issues, out=out))
-        console.print(
-            f"wrote {out}: {len(cfg.known_issues)} known issues, {edits} edits", soft_wrap=True
-        )
+        _show(messages.taxonomy_written_line(out, known_issues=len(cfg.known_issues), edits=edits))
 
     _guard(body)
 
@@ -913,9 +675,7 @@ def topics_import(
         from persona_mining.topics.taxonomy import apply_edits
 
         added, known = import_taxonomy(con, path=path, by=by)
-        console.print(
-            f"imported {added} edits and {known} known issues from {path}", soft_wrap=True
-        )
+        _show(messages.taxonomy_imported_line(path, edits=added, known_issues=known))
         return apply_edits(con)
 
     _guard(lambda: _curate(config, db, edit))
@@ -941,58 +701,13 @@ def serve(
     """
 
     def body() -> None:
-        import signal
+        from flows.deployments import ServeEvent, serve_schedules
 
-        from persona_mining.errors import OrchestrationError
+        def show(event: ServeEvent) -> None:
+            _show(messages.serve_line(event), stderr=event.step != "serving")
+            sys.stdout.flush()  # the address, before serving blocks
 
-        cfg = _config(config, db)
-        os.environ.setdefault("PREFECT_HOME", str(Path(".prefect").resolve()))
-        from flows.server import LocalPrefectServer, is_healthy, profile_api_url
-
-        api_url = os.environ.get("PREFECT_API_URL", "") or profile_api_url()
-        server = None
-        if api_url:
-            if not is_healthy(api_url, timeout=5.0):
-                raise OrchestrationError(
-                    f"PREFECT_API_URL={api_url}: no Prefect server answers there; start it "
-                    "(`prefect server start`), or unset PREFECT_API_URL to let serve start one"
-                )
-        else:
-            server = LocalPrefectServer(home=Path(os.environ["PREFECT_HOME"]), port=port)
-            err_console.print(f"starting a Prefect server on 127.0.0.1:{server.port} ...")
-
-        def stop(signum: int, frame: Any) -> None:
-            raise KeyboardInterrupt
-
-        previous = signal.signal(signal.SIGTERM, stop)
-        try:
-            if server is not None:
-                api_url = server.start()
-            from flows.deployments import build_deployments, serve_deployments
-
-            deployments = build_deployments(cfg)
-            schedule = cfg.schedule
-            console.print(
-                "serving "
-                + ", ".join(
-                    f"persona-pipeline/{d.name} ({getattr(schedule, d.name)} {schedule.timezone})"
-                    for d in deployments
-                )
-                + f" on {api_url}"
-                + (" (a server started here; its UI at " + api_url[: -len("/api")] + ")")
-                * (server is not None)
-                + "; Ctrl-C stops",
-                soft_wrap=True,
-            )
-            sys.stdout.flush()
-            serve_deployments(deployments, api_url=api_url)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-            if server is not None:
-                server.stop()
-                err_console.print("stopped the Prefect server")
+        serve_schedules(_config(config, db), port=port, on_event=show)
 
     _guard(body)
 
@@ -1007,114 +722,21 @@ def status(
     """Show the last runs, the current topic model, each source's watermark and whether a refit is due."""
 
     def body() -> None:
-        from dataclasses import asdict
-
-        from persona_mining import warehouse as warehouse
         from persona_mining.errors import WarehouseBusyError
+        from persona_mining.report.terminal import busy_output, status_output
         from persona_mining.run_history import warehouse_status
 
         if fmt not in {"table", "json"}:
             raise ConfigError(f"--format {fmt!r}: use table or json")
         cfg = _config(config, db)
         try:
-            con = warehouse.connect(cfg.warehouse.path, read_only=True)
+            state = _read(cfg, lambda con: warehouse_status(con, topics=cfg.topics, limit=limit))
         except WarehouseBusyError:
-            message = (
-                f"warehouse {cfg.warehouse.path}: a run or an ingest is writing to it right now "
-                "(DuckDB lets no reader in meanwhile); ask again when it has finished, or look "
-                "at the run in the Prefect UI"
-            )
-            if fmt == "json":
-                sys.stdout.write(json.dumps({"busy": True, "message": message}) + "\n")
-            else:
-                console.print(message, soft_wrap=True)
+            _show(busy_output(cfg.warehouse.path, fmt))
             return
-        try:
-            state = warehouse_status(con, topics=cfg.topics, limit=limit)
-        finally:
-            con.close()
-        if fmt == "json":
-            data = asdict(state)
-            data["busy"] = False
-            sys.stdout.write(json.dumps(data, default=str, indent=2) + "\n")
-            return
-        _print_status(cfg, state)
+        _show(*status_output(cfg.warehouse.path, state, fmt))
 
     _guard(body)
-
-
-def _print_status(cfg: Config, state: Any) -> None:
-    console.print(
-        f"warehouse: {cfg.warehouse.path}"
-        + (
-            f" ({len(state.pending_migrations)} migrations pending: the next run or ingest "
-            "applies them)"
-            if state.pending_migrations
-            else ""
-        ),
-        soft_wrap=True,
-    )
-    model = state.model
-    if model is None:
-        console.print("topic model: none yet (the next run fits one)")
-    else:
-        console.print(
-            f"topic model: {model['model_id']}, fitted {model['created_at']:%Y-%m-%d %H:%M} UTC "
-            f"on {model['n_tickets']} tickets, {model['n_topics']} topics",
-            soft_wrap=True,
-        )
-    console.print(
-        f"refit due: {state.refit_due}" if state.refit_due else "refit due: no", soft_wrap=True
-    )
-    view = Table(title="Recent runs", box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
-    view.add_column("started (UTC)", no_wrap=True)
-    view.add_column("run", overflow="fold")
-    view.add_column("status", no_wrap=True)
-    view.add_column("s", justify="right", no_wrap=True)
-    view.add_column("tickets", overflow="fold", ratio=1)
-    for r in state.runs:
-        view.add_row(
-            f"{r.started_at:%Y-%m-%d %H:%M}",
-            f"{r.deployment.rsplit('/', 1)[-1] if r.deployment else 'by hand'} {r.kind}",
-            r.status + (f" in {r.failed_stage}" if r.failed_stage else ""),
-            "" if r.seconds is None else f"{r.seconds:.0f}",
-            _run_counts(r.stages),
-        )
-    if state.runs:
-        console.print(view)
-    else:
-        console.print("runs: none recorded yet")
-    for r in state.runs:
-        if r.error:
-            console.print(
-                Text(f"{r.started_at:%Y-%m-%d %H:%M} {r.status}: ", style="bold") + Text(r.error),
-                soft_wrap=True,
-            )
-    _emit(
-        ["source", "watermark (UTC)", "updated (UTC)"],
-        [
-            (w.source, f"{w.watermark:%Y-%m-%d %H:%M:%S}", f"{w.updated_at:%Y-%m-%d %H:%M}")
-            for w in state.watermarks
-        ],
-        "table",
-        title="Ingest watermarks",
-    )
-
-
-def _run_counts(stages: Any) -> str:
-    """New and updated tickets ingested, tickets prepared and assigned, from a run's stages."""
-    ingested = sum(
-        int(v.get("new", 0)) + int(v.get("updated", 0))
-        for k, v in stages.items()
-        if k.startswith("ingest tickets") and isinstance(v, dict)
-    )
-    parts = [f"{ingested} ingested"] if any(k.startswith("ingest tickets") for k in stages) else []
-    if isinstance(stages.get("prepare"), dict):
-        parts.append(f"{stages['prepare'].get('prepared', 0)} prepared")
-    if isinstance(stages.get("topics"), dict):
-        topics = stages["topics"]
-        parts.append(f"{topics.get('tickets', 0)} {'refit' if topics.get('refit') else 'assigned'}")
-    return ", ".join(parts)
 
 
 def main() -> None:

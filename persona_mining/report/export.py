@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 
 from persona_mining.errors import ConfigError, PersonaMiningError
+from persona_mining.report.queries import ISSUE_BY_PERSONA_SQL
 
 FORMATS = ("csv", "parquet")
 # file stem -> view; views and stems are ours, never user input.
@@ -61,6 +62,27 @@ def export_tables(
         count = con.execute(f"SELECT count(*) FROM {view}").fetchone()
         files.append((path, count[0] if count else 0))
     return ExportResult(files=tuple(files), seconds=time.perf_counter() - started)
+
+
+def write_issue_table_csv(con: duckdb.DuckDBPyConnection, *, out: Path) -> Path:
+    """Write every issue-by-persona cell of `persona-mining table` (all columns it shows) to `out`.
+
+    Raises:
+        PersonaMiningError: the folder or the file cannot be written.
+    """
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise PersonaMiningError(
+            f"csv folder {out.parent}: cannot be created ({e.strerror}); choose another --csv"
+        ) from e
+    try:
+        con.execute(
+            f"COPY ({ISSUE_BY_PERSONA_SQL}) TO {sql_string(str(out))} (HEADER, DELIMITER ',')"
+        )
+    except duckdb.Error as e:
+        raise PersonaMiningError(f"csv {out}: cannot be written ({str(e).splitlines()[0]})") from e
+    return out
 
 
 def sql_string(value: str) -> str:

@@ -1,12 +1,22 @@
-"""Terminal views of a persona profile and of the issue trends: rich renderables, Markdown, JSON.
+"""What the CLI prints: rows as a table, CSV, JSON or Markdown; persona profiles; issue trends;
+the warehouse's status.
 
-The CLI prints what these functions build; they never print. Text from the warehouse goes
-into rich `Text` objects, never parsed as markup. Tables are sized for an 80-column terminal.
+The CLI prints what these functions build; they never print. Their output is a `str` (written
+to stdout as it is: CSV, JSON, Markdown), a `Text` (one line, soft-wrapped), or another rich
+renderable (a table). Text from the warehouse goes into rich `Text` objects, never parsed as
+markup. Tables are sized for an 80-column terminal. One-line summaries of commands are in
+`report.messages`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import csv
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Group, RenderableType
@@ -16,6 +26,158 @@ from rich.text import Text
 from persona_mining.report.html import fmt_lift, fmt_pct, fmt_q
 from persona_mining.report.issue_series import IssueTrends
 from persona_mining.report.profile_records import PersonaProfile
+from persona_mining.report.queries import ISSUE_BY_PERSONA_COLUMNS, Rows
+
+if TYPE_CHECKING:
+    from persona_mining.run_history import WarehouseStatus
+    from persona_mining.topics.evaluate import EvaluationResult
+
+#: Columns drawn right-aligned and never folded: numbers, and short identifiers and dates.
+NUMERIC_COLUMNS = frozenset(
+    {
+        "tickets",
+        "customers",
+        "share",
+        "baseline_share",
+        "lift",
+        "ci_low",
+        "ci_high",
+        "q_value",
+        "p_value",
+        "95% CI",
+        "cust",
+        "sig",
+        "repeat",
+        "recent",
+        "before",
+        "growth",
+        "q",
+        # short identifiers and dates of the topics listing: never folded
+        "key",
+        "size",
+        "first_seen",
+        "kind",
+    }
+)
+
+
+def rows_output(table: Rows, fmt: str, *, title: str) -> RenderableType:
+    """Rows in the format asked for: json, csv, markdown (strings) or a rich table (any other).
+
+    The issue-by-persona columns are narrowed to fit 80 columns (the interval in one cell);
+    CSV and JSON keep every value as it is, Markdown and the table format them for people.
+    """
+    columns: Sequence[str] = table.columns
+    rows = table.rows
+    if fmt == "json":
+        records = [dict(zip(columns, r, strict=True)) for r in rows]
+        return json.dumps(records, default=str, indent=2) + "\n"
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return buffer.getvalue()
+    cells = [[format_cell(c, v) for c, v in zip(columns, row, strict=True)] for row in rows]
+    if fmt == "markdown":
+        lines = ["| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"]
+        lines += ["| " + " | ".join(v.replace("|", "\\|") for v in row) + " |\n" for row in cells]
+        return "".join(lines)
+    if not rows:
+        return Text(f"{title}: no rows" if title else "no rows")
+    if tuple(columns) == ISSUE_BY_PERSONA_COLUMNS:
+        columns, cells = _compact(rows)
+    view = Table(title=title or None, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    for column in columns:
+        if column in NUMERIC_COLUMNS:
+            view.add_column(column, justify="right", no_wrap=True)
+        else:
+            view.add_column(column, overflow="fold", ratio=1)
+    for row in cells:
+        view.add_row(*row)
+    return view
+
+
+def format_cell(column: str, value: Any) -> str:
+    """One value for people: shares as percentages, q-values as the report writes them."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    if column in {"share", "baseline_share"}:
+        return fmt_pct(value)
+    if column in {"q_value", "p_value", "q"}:
+        return fmt_q(value)
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def _compact(rows: Sequence[Sequence[Any]]) -> tuple[list[str], list[list[str]]]:
+    """The issue-by-persona table narrowed to fit 80 columns: the interval in one cell."""
+    out = []
+    for persona, issue, tickets, customers, _share, _base, lift, low, high, q, significant in rows:
+        interval = f"{low:.2f}-{high:.2f}" if low is not None and high is not None else ""
+        out.append(
+            [
+                str(persona),
+                str(issue),
+                str(tickets),
+                str(customers),
+                format_cell("lift", lift),
+                interval,
+                format_cell("q_value", q),
+                "*" if significant else "",
+            ]
+        )
+    return ["persona", "issue", "tickets", "cust", "lift", "95% CI", "q", "sig"], out
+
+
+def issue_table_output(cells: Rows, fmt: str, *, significant_only: bool) -> RenderableType:
+    """The issue-by-persona table of `persona-mining table`."""
+    title = "Issue by persona" + (" (significant cells)" if significant_only else "")
+    return rows_output(cells, fmt, title=title)
+
+
+def issue_status_output(issues: Rows, fmt: str) -> RenderableType:
+    """The recurring and emerging issues of `persona-mining trends --status`."""
+    return rows_output(issues, fmt, title="Recurring and emerging issues")
+
+
+def topics_output(topics: Sequence[dict[str, Any]], fmt: str) -> RenderableType:
+    """The current model's topics; the table fits 80 columns (group left out, state in a note)."""
+    if fmt == "table":
+        shown = [
+            (
+                r["key"],
+                r["label"],
+                r["size"],
+                r["first_seen"],
+                r["kind"],
+                r["state"] or r["curation"],
+            )
+            for r in topics
+        ]
+        columns = ["key", "label", "size", "first_seen", "kind", "note"]
+        return rows_output(Rows(columns, shown), fmt, title="Topics")
+    columns = list(topics[0]) if topics else ["key", "label"]
+    return rows_output(Rows(columns, [tuple(r.values()) for r in topics]), fmt, title="Topics")
+
+
+def evaluation_output(result: EvaluationResult, fmt: str) -> RenderableType:
+    """The topic-quality metrics, one row each."""
+    rows = list(asdict(result).items())
+    return rows_output(Rows(["metric", "value"], rows), fmt, title="Topic quality")
+
+
+def persona_output(profile: PersonaProfile, fmt: str) -> RenderableType:
+    """A persona profile as JSON or Markdown text, or (any other format) the terminal view."""
+    if fmt == "json":
+        return json.dumps(profile.to_dict(), default=str, indent=2) + "\n"
+    if fmt == "markdown":
+        return persona_markdown(profile) + "\n"
+    return persona_view(profile)
+
 
 SPARK = "▁▂▃▄▅▆▇█"
 SPARK_PERIODS = 12
@@ -148,7 +310,16 @@ def trends_view(trends: IssueTrends) -> RenderableType:
     return table
 
 
-def trends_rows(trends: IssueTrends) -> tuple[list[str], list[tuple[Any, ...]]]:
+def trends_output(trends: IssueTrends, fmt: str) -> RenderableType:
+    """The trends as a table with sparklines, JSON with every period, or flat CSV/Markdown rows."""
+    if fmt == "table":
+        return trends_view(trends)
+    if fmt == "json":
+        return json.dumps(trends_data(trends), indent=2) + "\n"
+    return rows_output(trends_rows(trends), fmt, title="")
+
+
+def trends_rows(trends: IssueTrends) -> Rows:
     """The trends as flat rows (for CSV and Markdown): one row per issue."""
     index = trends.latest
     period = trends.periods[index].isoformat() if index is not None else None
@@ -167,7 +338,7 @@ def trends_rows(trends: IssueTrends) -> tuple[list[str], list[tuple[Any, ...]]]:
             )
         )
     columns = ["issue", "topic_id", "tickets", f"{trends.period}", "latest", "previous", "change"]
-    return columns, rows
+    return Rows(columns, rows)
 
 
 def trends_data(trends: IssueTrends) -> dict[str, Any]:
@@ -195,6 +366,96 @@ def trends_data(trends: IssueTrends) -> dict[str, Any]:
             for latest, previous, change in [trends.change(s)]
         ],
     }
+
+
+def status_view(warehouse: Path | str, state: WarehouseStatus) -> list[RenderableType]:
+    """The warehouse's status for the terminal: model, refit, recent runs, their errors, watermarks."""
+    pending = state.pending_migrations
+    lines: list[RenderableType] = [
+        Text(
+            f"warehouse: {warehouse}"
+            + (
+                f" ({len(pending)} migrations pending: the next run or ingest applies them)"
+                if pending
+                else ""
+            )
+        )
+    ]
+    model = state.model
+    if model is None:
+        lines.append(Text("topic model: none yet (the next run fits one)"))
+    else:
+        lines.append(
+            Text(
+                f"topic model: {model['model_id']}, fitted {model['created_at']:%Y-%m-%d %H:%M} "
+                f"UTC on {model['n_tickets']} tickets, {model['n_topics']} topics"
+            )
+        )
+    lines.append(Text(f"refit due: {state.refit_due}" if state.refit_due else "refit due: no"))
+    view = Table(title="Recent runs", box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    view.add_column("started (UTC)", no_wrap=True)
+    view.add_column("run", overflow="fold")
+    view.add_column("status", no_wrap=True)
+    view.add_column("s", justify="right", no_wrap=True)
+    view.add_column("tickets", overflow="fold", ratio=1)
+    for r in state.runs:
+        view.add_row(
+            f"{r.started_at:%Y-%m-%d %H:%M}",
+            f"{r.deployment.rsplit('/', 1)[-1] if r.deployment else 'by hand'} {r.kind}",
+            r.status + (f" in {r.failed_stage}" if r.failed_stage else ""),
+            "" if r.seconds is None else f"{r.seconds:.0f}",
+            run_counts(r.stages),
+        )
+    lines.append(view if state.runs else Text("runs: none recorded yet"))
+    for r in state.runs:
+        if r.error:
+            lines.append(
+                Text(f"{r.started_at:%Y-%m-%d %H:%M} {r.status}: ", style="bold") + Text(r.error)
+            )
+    watermarks = [
+        (w.source, f"{w.watermark:%Y-%m-%d %H:%M:%S}", f"{w.updated_at:%Y-%m-%d %H:%M}")
+        for w in state.watermarks
+    ]
+    columns = ["source", "watermark (UTC)", "updated (UTC)"]
+    lines.append(rows_output(Rows(columns, watermarks), "table", title="Ingest watermarks"))
+    return lines
+
+
+def status_output(warehouse: Path | str, state: WarehouseStatus, fmt: str) -> list[RenderableType]:
+    """The warehouse's status as JSON text (`busy` false) or, for "table", the terminal view."""
+    if fmt != "json":
+        return status_view(warehouse, state)
+    data = asdict(state)
+    data["busy"] = False
+    return [json.dumps(data, default=str, indent=2) + "\n"]
+
+
+def busy_output(warehouse: Path | str, fmt: str) -> RenderableType:
+    """What `status` says while a run or an ingest holds the warehouse (JSON: `busy` true)."""
+    message = (
+        f"warehouse {warehouse}: a run or an ingest is writing to it right now "
+        "(DuckDB lets no reader in meanwhile); ask again when it has finished, or look "
+        "at the run in the Prefect UI"
+    )
+    if fmt == "json":
+        return json.dumps({"busy": True, "message": message}) + "\n"
+    return Text(message)
+
+
+def run_counts(stages: Any) -> str:
+    """New and updated tickets ingested, tickets prepared and assigned, from a run's stages."""
+    ingested = sum(
+        int(v.get("new", 0)) + int(v.get("updated", 0))
+        for k, v in stages.items()
+        if k.startswith("ingest tickets") and isinstance(v, dict)
+    )
+    parts = [f"{ingested} ingested"] if any(k.startswith("ingest tickets") for k in stages) else []
+    if isinstance(stages.get("prepare"), dict):
+        parts.append(f"{stages['prepare'].get('prepared', 0)} prepared")
+    if isinstance(stages.get("topics"), dict):
+        topics = stages["topics"]
+        parts.append(f"{topics.get('tickets', 0)} {'refit' if topics.get('refit') else 'assigned'}")
+    return ", ".join(parts)
 
 
 def sparkline(values: tuple[int, ...] | list[int]) -> str:
