@@ -274,7 +274,7 @@ def main() -> None:
             cells = " | ".join(f"{r['stage']} {r['seconds']:.1f}" for r in inc["rows"])
             print(
                 f"| +{inc['rows'][0]['rows_per_s'] * inc['rows'][0]['seconds']:.0f} new | {cells} | "
-                f"{inc['total']:.1f} ({inc['total'] / s['total']:.1%}) | start-up {inc['startup']:.1f} |"
+                f"{inc['total']:.1f} ({inc['total'] / s['total']:.1%}) |"
             )
 
 
