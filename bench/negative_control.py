@@ -41,7 +41,8 @@ PERSONAS = {
     "Young women on chat": "age < 30 AND gender = 'Female' AND channel = 'Chat'",
     "Older men on the phone": "age >= 50 AND gender = 'Male' AND channel = 'Phone'",
 }
-TICKET_COLUMNS = {
+#: The Kaggle file's columns for each canonical ticket column (the mapping ingest applies).
+KAGGLE_COLUMNS = {
     "ticket_id": "Ticket ID",
     "created_at": "Date of Purchase",
     "subject": "Ticket Subject",
@@ -104,7 +105,7 @@ def main() -> None:
         loaded = [
             ingest_customers(con, path=customers),
             ingest_tickets(
-                con, path=args.csv, columns=TICKET_COLUMNS, drop_columns=("Customer Name",)
+                con, path=args.csv, columns=KAGGLE_COLUMNS, drop_columns=("Customer Name",)
             ),
         ]
     finally:
