@@ -62,16 +62,10 @@ def main() -> None:
         raise SystemExit(f"{args.csv}: not found; pass --csv PATH to the Kaggle ticket file")
     work = args.workdir or Path(tempfile.mkdtemp(prefix="negative-control-"))
     work.mkdir(parents=True, exist_ok=True)
-    for key, value in {
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-        "DO_NOT_TRACK": "1",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_HOME": str(work / "prefect"),
-    }.items():
-        os.environ.setdefault(key, value)
+    from persona_mining.environment import use_offline_environment
+
+    use_offline_environment()
+    os.environ.setdefault("PREFECT_HOME", str(work / "prefect"))
 
     import duckdb
 
