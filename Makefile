@@ -2,12 +2,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-export HF_HUB_OFFLINE := 1
-export TRANSFORMERS_OFFLINE := 1
-export TOKENIZERS_PARALLELISM := false
-export HF_HUB_DISABLE_PROGRESS_BARS := 1
-export DO_NOT_TRACK := 1
-export PREFECT_SERVER_ANALYTICS_ENABLED := false
+# Offline and quiet (no model hub, no telemetry): every entry point (the CLI, the test session, the
+# benches) sets that itself from persona_mining/environment.py, a value set by the user winning.
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.prefect/numba-cache
 

@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+# Not persona_mining.environment: the measuring machine may have only torch and
+# sentence-transformers; and tokenizers may use every core here.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")

@@ -41,7 +41,8 @@ PERSONAS = {
     "Young women on chat": "age < 30 AND gender = 'Female' AND channel = 'Chat'",
     "Older men on the phone": "age >= 50 AND gender = 'Male' AND channel = 'Phone'",
 }
-TICKET_COLUMNS = {
+#: The Kaggle file's columns for each canonical ticket column (the mapping ingest applies).
+KAGGLE_COLUMNS = {
     "ticket_id": "Ticket ID",
     "created_at": "Date of Purchase",
     "subject": "Ticket Subject",
@@ -61,16 +62,10 @@ def main() -> None:
         raise SystemExit(f"{args.csv}: not found; pass --csv PATH to the Kaggle ticket file")
     work = args.workdir or Path(tempfile.mkdtemp(prefix="negative-control-"))
     work.mkdir(parents=True, exist_ok=True)
-    for key, value in {
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-        "DO_NOT_TRACK": "1",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_HOME": str(work / "prefect"),
-    }.items():
-        os.environ.setdefault(key, value)
+    from persona_mining.environment import use_offline_environment
+
+    use_offline_environment()
+    os.environ.setdefault("PREFECT_HOME", str(work / "prefect"))
 
     import duckdb
 
@@ -104,7 +99,7 @@ def main() -> None:
         loaded = [
             ingest_customers(con, path=customers),
             ingest_tickets(
-                con, path=args.csv, columns=TICKET_COLUMNS, drop_columns=("Customer Name",)
+                con, path=args.csv, columns=KAGGLE_COLUMNS, drop_columns=("Customer Name",)
             ),
         ]
     finally:

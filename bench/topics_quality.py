@@ -15,19 +15,18 @@ prepares and embeds as the fast profile does; `--fit-samples` refits with each
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from persona_mining.environment import use_offline_environment  # noqa: E402
+
+use_offline_environment()
 
 from persona_mining import warehouse as db  # noqa: E402
 from persona_mining.config import load_config  # noqa: E402

@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
+from persona_mining.environment import use_offline_environment
 from persona_mining.errors import OrchestrationError
 
 LOOPBACK = "127.0.0.1"
@@ -95,12 +96,10 @@ class LocalPrefectServer:
                 message ends with the tail of its log).
         """
         self.home.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-        env.update(
-            PREFECT_HOME=str(self.home),
-            PREFECT_SERVER_ANALYTICS_ENABLED="false",
-            DO_NOT_TRACK="1",
-        )
+        env = dict(os.environ)
+        env.pop("PREFECT_API_URL", None)
+        use_offline_environment(env)
+        env["PREFECT_HOME"] = str(self.home)
         command = [sys.executable, "-m", "prefect", "server", "start"]
         command += ["--host", LOOPBACK, "--port", str(self.port)]
         with self.log_path.open("ab") as log:

@@ -9,14 +9,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-os.environ.setdefault("DO_NOT_TRACK", "1")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-
 from persona_mining import warehouse as db
+from persona_mining.environment import use_offline_environment
+
+# Before any test module imports the model libraries, which read these when imported.
+use_offline_environment()
 
 # Fixtures that load the real embedding model, start a Prefect server or run the demo
 # pipeline: a test that uses one is `heavy`, and `make test-fast` leaves it out.

@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from persona_mining.config import TICKET_COLUMNS
 from persona_mining.demo.data import load_helpdesk, parse_helpdesk
 from persona_mining.demo.generate import DemoResult, generate_demo
 from persona_mining.demo.plan import (
@@ -95,16 +96,7 @@ def test_sizes_and_columns(demo: DemoResult, demo_con: duckdb.DuckDBPyConnection
         "returns_12m",
     ]
     cols = [r[0] for r in _rows(demo_con, "DESCRIBE tickets")]
-    assert cols == [
-        "ticket_id",
-        "customer_id",
-        "created_at",
-        "updated_at",
-        "channel",
-        "subject",
-        "body",
-        "demo_issue",
-    ]
+    assert cols == [*TICKET_COLUMNS, "demo_issue"]  # canonical names: no mapping needed
     ((bad_time, span, orphans, unknown_issue),) = _rows(
         demo_con,
         """

@@ -17,6 +17,7 @@ import yaml
 
 from persona_mining import warehouse as db
 from persona_mining.config import Config, ScheduleConfig, config_from_dict
+from persona_mining.environment import use_offline_environment
 from persona_mining.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,7 +90,8 @@ def wait_for(lines: queue.Queue[str], text: str, *, timeout: float) -> str:
 def clean_env(**extra: str) -> dict[str, str]:
     """This environment without the test session's Prefect settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_SERVER_ANALYTICS_ENABLED="false", DO_NOT_TRACK="1", **extra)
+    use_offline_environment(env)
+    env.update(extra)
     return env
 
 

@@ -4,7 +4,8 @@
 customers and each ticket's issue, ``render`` writes each ticket's text, ``generate``
 writes the files.
 
-May import: nothing of the project but `errors`.
+May import: nothing of the project but `errors` and `config`'s constants (the canonical column
+names its files use).
 """
 
 from persona_mining.demo.generate import DemoResult, generate_demo

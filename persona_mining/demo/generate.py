@@ -21,6 +21,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from persona_mining import config
 from persona_mining.demo.plan import (
     ANONYMOUS_SHARE,
     BASE_RATES,
@@ -64,16 +65,9 @@ CUSTOMER_COLUMNS = (
     "orders_12m",
     "returns_12m",
 )
-TICKET_COLUMNS = (
-    "ticket_id",
-    "customer_id",
-    "created_at",
-    "updated_at",
-    "channel",
-    "subject",
-    "body",
-    "demo_issue",
-)
+#: The ticket file's header: the canonical names (so the demo needs no column mapping) and the
+#: planted issue, kept as an extra column for the evaluation.
+TICKET_COLUMNS = (*config.TICKET_COLUMNS, "demo_issue")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from persona_mining.config import TICKET_COLUMNS
 from persona_mining.errors import ConfigError, InputFileError
 from persona_mining.ingest.readers import (
     BAD_ENCODING,
@@ -80,15 +81,6 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         },
     },
 }
-_TICKET_CORE = (
-    "ticket_id",
-    "customer_id",
-    "created_at",
-    "updated_at",
-    "channel",
-    "subject",
-    "body",
-)
 _TICKET_INTERNAL = ("source", "raw_hash", "row_hash", "ingested_at")
 _CUSTOMER_INTERNAL = ("source", "ingested_at")
 
@@ -472,8 +464,8 @@ def _upsert_tickets(
         if options.where
         else ""
     )
-    extras = [c for c in _extras(present, _TICKET_CORE) if c not in _TICKET_INTERNAL]
-    renamed_internal = [c for c in _extras(present, _TICKET_CORE) if c in _TICKET_INTERNAL]
+    extras = [c for c in _extras(present, TICKET_COLUMNS) if c not in _TICKET_INTERNAL]
+    renamed_internal = [c for c in _extras(present, TICKET_COLUMNS) if c in _TICKET_INTERNAL]
     for column in renamed_internal:
         stage.execute(
             f"ALTER TABLE __stage RENAME COLUMN {quote_identifier(column)} TO {quote_identifier(column + '_input')}"
@@ -491,15 +483,7 @@ def _upsert_tickets(
         f"{_typed_value_sql(c, t)} AS {quote_identifier(c)}" for c, t in types.items()
     )
     row_hash_parts = ", ".join(
-        [
-            "ticket_id",
-            "customer_id",
-            "created_at::VARCHAR",
-            "updated_at::VARCHAR",
-            "channel",
-            "subject",
-            "body",
-        ]
+        [f"{c}::VARCHAR" if c.endswith("_at") else c for c in TICKET_COLUMNS]
         + [f"{quote_identifier(c)}::VARCHAR" for c in types]
     )
     reason = f"""CASE
@@ -538,7 +522,7 @@ def _upsert_tickets(
         WHERE reason IS NULL AND versions > 1"""
     )
     _insert_rejects_from_stage(con, source)
-    columns = [*_TICKET_CORE, "raw_hash", "row_hash", *types]
+    columns = [*TICKET_COLUMNS, "raw_hash", "row_hash", *types]
     listed = ", ".join(quote_identifier(c) for c in columns)
     # The watermark comes from the warehouse itself (a timestamp), never from input text.
     fresh = "reason IS NULL" + (

@@ -41,6 +41,7 @@ from persona_mining.config import DiscoverConfig
 from persona_mining.errors import StageError
 from persona_mining.personas.attributes import attribute_columns
 from persona_mining.personas.segments import DISCOVERED_PREFIX
+from persona_mining.stats import choose_k_by_silhouette, silhouette
 from persona_mining.topics.model import UNCLUSTERED, current_model
 from persona_mining.warehouse import transaction
 
@@ -370,26 +371,24 @@ def _cluster(
 
     from sklearn.cluster import KMeans
     from sklearn.exceptions import ConvergenceWarning
-    from sklearn.metrics import silhouette_score
 
     n = len(matrix)
 
-    def fit(k: int) -> tuple[np.ndarray, float | None]:
+    def fit(k: int) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            labels = KMeans(n_clusters=k, n_init=10, random_state=config.seed).fit_predict(matrix)
-        if len(np.unique(labels)) < 2:
-            return labels, None
-        sample = config.sample_size if n > config.sample_size else None
-        score = silhouette_score(matrix, labels, sample_size=sample, random_state=config.seed)
-        return labels, float(score)
+            labels: np.ndarray = KMeans(
+                n_clusters=k, n_init=10, random_state=config.seed
+            ).fit_predict(matrix)
+        return labels
 
     if config.k:
         if config.k >= n:
             raise StageError(
                 f"discover: k={config.k} segments for {n} customers; ask for fewer (--k)"
             )
-        labels, score = fit(config.k)
+        labels = fit(config.k)
+        score = silhouette(matrix, labels, seed=config.seed, sample_size=config.sample_size)
         smallest_forced = int(np.bincount(labels, minlength=config.k).min())
         return (
             labels,
@@ -398,24 +397,21 @@ def _cluster(
             {config.k: score if score is not None else float("nan")},
             {config.k: smallest_forced},
         )
-    scores: dict[int, float] = {}
-    sizes: dict[int, int] = {}
-    best: tuple[float, int, np.ndarray] | None = None
-    for k in range(config.min_k, min(config.max_k, n - 1) + 1):
-        labels, score = fit(k)
-        if score is None:
-            continue
-        scores[k] = score
-        smallest = sizes[k] = int(np.bincount(labels, minlength=k).min())
-        if smallest >= config.min_segment_customers and (best is None or score > best[0]):
-            best = (score, k, labels)
-    if best is None:
+    choice = choose_k_by_silhouette(
+        matrix,
+        range(config.min_k, min(config.max_k, n - 1) + 1),
+        fit,
+        seed=config.seed,
+        sample_size=config.sample_size,
+        min_cluster_size=config.min_segment_customers,
+    )
+    if choice.k is None or choice.labels is None:
         raise StageError(
             f"discover: no k in {config.min_k}..{config.max_k} splits the {n} customers into "
             f"segments of at least {config.min_segment_customers}; lower [discover] "
             "min_segment_customers or force the number with --k"
         )
-    return best[2], best[1], "silhouette", scores, sizes
+    return choice.labels, choice.k, "silhouette", choice.scores, choice.smallest
 
 
 def _name(features: _Features, mask: np.ndarray) -> str:

@@ -30,6 +30,7 @@ from scipy import stats
 
 from persona_mining.config import LinkConfig
 from persona_mining.errors import StageError
+from persona_mining.stats import ClusteredRate, discoveries, rate_ratio, z_score
 from persona_mining.topics.model import UNCLUSTERED, current_model
 from persona_mining.warehouse import transaction
 
@@ -178,7 +179,6 @@ def _segment_cells(
 ) -> list[dict[str, object]]:
     inside, outside = counts.by_topic[mask], counts.by_topic[~mask]
     n_in, n_out = counts.total[mask], counts.total[~mask]
-    z = stats.norm.ppf(0.5 + config.confidence / 2)
     cells = []
     for j, topic in enumerate(counts.topics):
         a, b = inside[:, j], outside[:, j]
@@ -192,7 +192,7 @@ def _segment_cells(
         lift = ci_low = ci_high = p_value = None
         if seg_tickets and out_tickets and baseline:
             lift = share / baseline
-            ci_low, ci_high = _lift_interval(a, n_in, b, n_out, z)
+            ci_low, ci_high = _lift_interval(a, n_in, b, n_out, config.confidence)
         if seg_customers and out_customers:
             table = [
                 [customers, seg_customers - customers],
@@ -229,7 +229,7 @@ def _segment_cells(
 
 
 def _lift_interval(
-    a: np.ndarray, n_a: np.ndarray, b: np.ndarray, n_b: np.ndarray, z: float
+    a: np.ndarray, n_a: np.ndarray, b: np.ndarray, n_b: np.ndarray, confidence: float
 ) -> tuple[float, float]:
     """Customer-clustered interval of (sum a / sum n_a) / (sum b / sum n_b)."""
     if a.sum() == 0 or b.sum() == 0 or len(a) < 2 or len(b) < 2:
@@ -237,30 +237,30 @@ def _lift_interval(
         x, m, y, k = a.sum() + 0.5, n_a.sum() + 1.0, b.sum() + 0.5, n_b.sum() + 1.0
         log_lift = np.log((x / m) / (y / k))
         se = np.sqrt(1 / x - 1 / m + 1 / y - 1 / k)
-    else:
-        log_lift = np.log((a.sum() / n_a.sum()) / (b.sum() / n_b.sum()))
-        se = np.sqrt(_log_ratio_variance(a, n_a) + _log_ratio_variance(b, n_b))
-    return float(np.exp(log_lift - z * se)), float(np.exp(log_lift + z * se))
-
-
-def _log_ratio_variance(a: np.ndarray, n: np.ndarray) -> float:
-    """Variance of log(sum a / sum n) over independent customers (ratio estimator)."""
-    ratio = a.sum() / n.sum()
-    m = len(a)
-    residual = a - ratio * n
-    variance = m / (m - 1) * float((residual**2).sum()) / float(n.sum()) ** 2
-    return variance / ratio**2
+        z = z_score(confidence)
+        return float(np.exp(log_lift - z * se)), float(np.exp(log_lift + z * se))
+    lift = rate_ratio(
+        ClusteredRate.from_customers(a, n_a),
+        ClusteredRate.from_customers(b, n_b),
+        confidence=confidence,
+    )
+    return lift.ci_low, lift.ci_high
 
 
 def _add_q_values(rows: list[dict[str, object]], config: LinkConfig) -> None:
-    tested = [r for r in rows if r["p_value"] is not None]
-    if tested:
-        p = np.array([float(r["p_value"]) for r in tested])  # type: ignore[arg-type]
-        q = stats.false_discovery_control(p, method="bh")
-        for row, q_value in zip(tested, q, strict=True):
-            row["q_value"] = float(q_value)
-            ci_low, ci_high = row["ci_low"], row["ci_high"]
-            excludes_one = ci_low is not None and (float(ci_low) > 1 or float(ci_high) < 1)  # type: ignore[arg-type]
-            row["significant"] = bool(q_value < config.alpha and excludes_one and row["_enough"])
+    found = discoveries(
+        [None if r["p_value"] is None else float(r["p_value"]) for r in rows],  # type: ignore[arg-type]
+        alpha=config.alpha,
+        eligible=[bool(r["_enough"]) and _excludes_one(r) for r in rows],
+    )
+    for row, q_value, significant in zip(rows, found.q_values, found.significant, strict=True):
+        if q_value is not None:
+            row["q_value"] = q_value
+            row["significant"] = significant
     for row in rows:
         row.pop("_enough")
+
+
+def _excludes_one(row: dict[str, object]) -> bool:
+    ci_low, ci_high = row["ci_low"], row["ci_high"]
+    return ci_low is not None and (float(ci_low) > 1 or float(ci_high) < 1)  # type: ignore[arg-type]

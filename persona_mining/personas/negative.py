@@ -37,13 +37,14 @@ from dataclasses import asdict, dataclass
 import duckdb
 import numpy as np
 import pyarrow as pa
-from scipy import stats
 
 from persona_mining.config import NegativeConfig
 from persona_mining.errors import StageError
 from persona_mining.personas.outcomes import OutcomeColumn, low_rating_threshold, outcome_columns
 from persona_mining.personas.segments import DISCOVERED_PREFIX
+from persona_mining.stats import ClusteredRate, discoveries, rate_ratio
 from persona_mining.topics.model import UNCLUSTERED, current_model
+from persona_mining.topics.trends import repeat_contact_tickets
 from persona_mining.warehouse import transaction
 
 SENTIMENT_MAX_CHARS = 5_000
@@ -198,20 +199,14 @@ def _signal_queries(
         )
     ]
     if model_id is not None:
+        assigned, assigned_params = repeat_contact_tickets(model_id, config.repeat_days)
         queries.append(
             (
-                f"""SELECT customer_id, 'repeat_contacts', count(*) FILTER (WHERE is_repeat), count(*)
-                FROM (
-                    SELECT t.customer_id,
-                        t.created_at - lag(t.created_at) OVER (
-                            PARTITION BY t.customer_id, tt.topic_id ORDER BY t.created_at, t.ticket_id
-                        ) <= to_days(?) AS is_repeat
-                    {known}
-                    JOIN ticket_topics tt ON tt.ticket_id = t.ticket_id AND tt.model_id = ?
-                    WHERE tt.topic_id <> ?
-                )
-                GROUP BY customer_id""",
-                [config.repeat_days, model_id, UNCLUSTERED],
+                f"""SELECT r.customer_id, 'repeat_contacts', count(*) FILTER (WHERE r.is_repeat), count(*)
+                FROM ({assigned}) r JOIN customers c ON c.customer_id = r.customer_id
+                WHERE r.topic_id <> ?
+                GROUP BY r.customer_id""",
+                [*assigned_params, UNCLUSTERED],
             )
         )
         queries.append(
@@ -315,30 +310,30 @@ def _segment_cells(con: duckdb.DuckDBPyConnection, config: NegativeConfig) -> li
         LEFT JOIN inside i ON i.segment_id = s.segment_id AND i.signal = a.signal
         ORDER BY s.segment_id, a.signal"""
     ).fetchall()
-    z = float(stats.norm.ppf(0.5 + config.confidence / 2))
     cells = [
-        _compare(sid, signal, np.array(sums[:6], float), np.array(sums[6:], float), z)
+        _compare(sid, signal, np.array(sums[:6], float), np.array(sums[6:], float), config)
         for sid, signal, *sums in rows
     ]
-    tested = [c for c in cells if c.p_value is not None]
-    if tested:
-        q = stats.false_discovery_control([c.p_value for c in tested], method="bh")
-        for cell, q_value in zip(tested, q, strict=True):
-            cell.q_value = float(q_value)
-    for cell in cells:
-        cell.worse = (
-            cell.q_value is not None
-            and cell.q_value < config.alpha
-            and cell.ci_low is not None
-            and cell.ci_low > 1
-            and cell.ratio is not None
-            and cell.ratio >= config.min_ratio
-            and cell.customers >= config.min_customers
-        )
+    found = discoveries(
+        [c.p_value for c in cells],
+        alpha=config.alpha,
+        eligible=[
+            c.ci_low is not None
+            and c.ci_low > 1
+            and c.ratio is not None
+            and c.ratio >= config.min_ratio
+            and c.customers >= config.min_customers
+            for c in cells
+        ],
+    )
+    for cell, q_value, worse in zip(cells, found.q_values, found.significant, strict=True):
+        cell.q_value, cell.worse = q_value, worse
     return cells
 
 
-def _compare(segment: str, signal: str, inside: np.ndarray, outside: np.ndarray, z: float) -> _Cell:
+def _compare(
+    segment: str, signal: str, inside: np.ndarray, outside: np.ndarray, config: NegativeConfig
+) -> _Cell:
     """Rate ratio of two groups of customers from their sums (m, y, n, yy, yn, nn)."""
     m_in, y_in, n_in = (float(v) for v in inside[:3])
     m_out, y_out, n_out = (float(v) for v in outside[:3])
@@ -349,20 +344,13 @@ def _compare(segment: str, signal: str, inside: np.ndarray, outside: np.ndarray,
         cell.ratio = cell.value / cell.baseline
     if cell.ratio is None or y_in <= 0 or m_in < 2 or m_out < 2:
         return cell  # no clustered variance to speak of: reported, not tested
-    se = float(np.sqrt(_log_rate_variance(inside) + _log_rate_variance(outside)))
-    log_ratio = float(np.log(cell.ratio))
-    cell.ci_low = float(np.exp(log_ratio - z * se))
-    cell.ci_high = float(np.exp(log_ratio + z * se))
-    cell.p_value = float(2 * stats.norm.sf(abs(log_ratio) / se)) if se > 0 else 0.0
+    compared = rate_ratio(
+        ClusteredRate.from_sums(*(float(v) for v in inside)),
+        ClusteredRate.from_sums(*(float(v) for v in outside)),
+        confidence=config.confidence,
+    )
+    cell.ci_low, cell.ci_high, cell.p_value = compared.ci_low, compared.ci_high, compared.p_value
     return cell
-
-
-def _log_rate_variance(sums: np.ndarray) -> float:
-    """Variance of log(sum y / sum n) over independent customers, from sufficient sums."""
-    m, y, n, yy, yn, nn = (float(v) for v in sums)
-    rate = y / n
-    residual_squares = max(yy - 2 * rate * yn + rate * rate * nn, 0.0)
-    return m / (m - 1) * residual_squares / (n * n) / (rate * rate)
 
 
 def _flags(

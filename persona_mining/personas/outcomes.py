@@ -22,24 +22,11 @@ from dataclasses import dataclass
 
 import duckdb
 
+from persona_mining.config import TICKET_COLUMNS
 from persona_mining.warehouse import quote_identifier, table_columns
 
 #: Ticket columns that are the warehouse's own, never outcomes.
-_OWN_COLUMNS = frozenset(
-    {
-        "ticket_id",
-        "customer_id",
-        "created_at",
-        "updated_at",
-        "channel",
-        "subject",
-        "body",
-        "source",
-        "raw_hash",
-        "row_hash",
-        "ingested_at",
-    }
-)
+_OWN_COLUMNS = frozenset((*TICKET_COLUMNS, "source", "raw_hash", "row_hash", "ingested_at"))
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
 _UNSIGNED = ("UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
 _YES = "('true', 'yes', 'y', 't', '1')"

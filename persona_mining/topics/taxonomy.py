@@ -26,6 +26,7 @@ import duckdb
 import numpy as np
 
 from persona_mining.errors import ConfigError, StageError
+from persona_mining.stats import choose_k_by_silhouette
 from persona_mining.text.embed import load_vectors
 from persona_mining.topics.labels import UNCLUSTERED, describe_topics
 from persona_mining.topics.model import current_model
@@ -213,7 +214,6 @@ def _split(
     con: duckdb.DuckDBPyConnection, model_id: str, edit_id: int, key: str, topic_id: int
 ) -> EditStatus:
     from sklearn.cluster import KMeans
-    from sklearn.metrics import silhouette_score
 
     embedding_model = con.execute(
         "SELECT embedding_model FROM topic_models WHERE model_id = ?", [model_id]
@@ -230,14 +230,22 @@ def _split(
         return EditStatus(
             edit_id, "split", (key,), "vanished", f"{key} has {len(ids)} tickets: too few to split"
         )
-    best: tuple[float, np.ndarray] | None = None
-    for k in range(2, min(MAX_SPLIT, len(ids) // 10) + 1):
-        labels = KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(vectors)
-        score = float(silhouette_score(vectors, labels, metric="cosine", random_state=0))
-        if best is None or score > best[0]:
-            best = (score, labels)
-    assert best is not None
-    labels = best[1]
+    choice = choose_k_by_silhouette(
+        vectors,
+        range(2, min(MAX_SPLIT, len(ids) // 10) + 1),
+        lambda k: KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(vectors),
+        seed=0,
+        metric="cosine",
+    )
+    if choice.labels is None:
+        return EditStatus(
+            edit_id,
+            "split",
+            (key,),
+            "vanished",
+            f"{key} has no distinct groups of tickets to split",
+        )
+    labels = choice.labels
     # Sub-topics numbered by size, largest first, so that KEY.1 means the same after a replay.
     order = [c for c, _ in sorted(enumerate(np.bincount(labels)), key=lambda x: (-x[1], x[0]))]
     phrases = dict(

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 from scipy import stats
 
 from persona_mining.config import TrendsConfig
+from persona_mining.stats import discoveries
 from persona_mining.topics.labels import UNCLUSTERED
 from persona_mining.topics.model import current_model
 from persona_mining.warehouse import transaction
@@ -38,6 +38,28 @@ class TrendsResult:
     seconds: float
 
 
+def repeat_contact_tickets(model_id: str, repeat_days: int) -> tuple[str, list[object]]:
+    """A query of every ticket assigned by a model, flagged when it is a repeat contact.
+
+    A ticket is a repeat contact when its customer filed a ticket on the same topic at most
+    `repeat_days` before it (ties in time are ordered by ticket id). Anonymous tickets never
+    are. The trends and negative-persona stages both count repeat contacts from this one
+    definition.
+
+    Returns:
+        The SQL of a relation (ticket_id, customer_id, topic_id, created_at, is_repeat) and its
+        parameters, bound in order: embed it as a subquery and put the parameters first when it
+        comes first in the statement.
+    """
+    sql = """SELECT tt.ticket_id, t.customer_id, tt.topic_id, t.created_at,
+            coalesce(t.customer_id IS NOT NULL AND t.created_at - lag(t.created_at) OVER (
+                PARTITION BY t.customer_id, tt.topic_id ORDER BY t.created_at, t.ticket_id
+            ) <= to_days(?), false) AS is_repeat
+        FROM ticket_topics tt JOIN tickets t USING (ticket_id)
+        WHERE tt.model_id = ?"""
+    return sql, [repeat_days, model_id]
+
+
 def compute_trends(con: duckdb.DuckDBPyConnection, *, config: TrendsConfig) -> TrendsResult:
     """Rebuild `topic_trends` (weekly) and `topic_status` (per topic) for the current model."""
     started = time.perf_counter()
@@ -47,20 +69,14 @@ def compute_trends(con: duckdb.DuckDBPyConnection, *, config: TrendsConfig) -> T
     model_id = current[0]
     with transaction(con):
         con.execute("DELETE FROM topic_trends WHERE model_id = ?", [model_id])
+        assigned, assigned_params = repeat_contact_tickets(model_id, config.repeat_days)
         con.execute(
-            """INSERT INTO topic_trends (model_id, topic_id, week, tickets, customers, repeat_contacts)
-            WITH assigned AS (
-                SELECT tt.topic_id, t.customer_id, t.created_at,
-                       t.created_at - lag(t.created_at) OVER (
-                           PARTITION BY t.customer_id, tt.topic_id ORDER BY t.created_at, t.ticket_id
-                       ) AS since_last
-                FROM ticket_topics tt JOIN tickets t USING (ticket_id)
-                WHERE tt.model_id = ?
-            )
+            f"""INSERT INTO topic_trends (model_id, topic_id, week, tickets, customers, repeat_contacts)
+            WITH assigned AS ({assigned})
             SELECT ?, topic_id, date_trunc('week', created_at)::DATE, count(*), count(DISTINCT customer_id),
-                   count(*) FILTER (WHERE customer_id IS NOT NULL AND since_last <= to_days(?))
+                   count(*) FILTER (WHERE is_repeat)
             FROM assigned GROUP BY ALL""",
-            [model_id, model_id, config.repeat_days],
+            [*assigned_params, model_id],
         )
         rows = _status_rows(con, model_id, config)
         con.execute("DELETE FROM topic_status WHERE model_id = ?", [model_id])
@@ -146,20 +162,17 @@ def _status_rows(
                 "emerging": False,
             }
         )
-    tested = [r for r in out if r["p_value"] is not None]
-    if tested:
-        q = stats.false_discovery_control(
-            np.array([float(r["p_value"]) for r in tested]), method="bh"
-        )
-        for row, q_value in zip(tested, q, strict=True):
-            row["q_value"] = float(q_value)
-    for row in out:
-        grew = (
-            row["q_value"] is not None
-            and float(row["q_value"]) < config.alpha
-            and (row["growth"] is None or float(row["growth"]) >= config.emerging_growth)
-            and int(row["recent_tickets"]) >= config.min_tickets
-            and int(row["recent_tickets"]) > int(row["previous_tickets"])
-        )
+    found = discoveries(
+        [r["p_value"] for r in out],
+        alpha=config.alpha,
+        eligible=[
+            (r["growth"] is None or float(r["growth"]) >= config.emerging_growth)
+            and int(r["recent_tickets"]) >= config.min_tickets
+            and int(r["recent_tickets"]) > int(r["previous_tickets"])
+            for r in out
+        ],
+    )
+    for row, q_value, grew in zip(out, found.q_values, found.significant, strict=True):
+        row["q_value"] = q_value
         row["emerging"] = bool(grew or row["new_topic"])
     return out
