@@ -282,7 +282,7 @@ class TrendsConfig(_Settings):
         alpha: false discovery rate of the growth test.
     """
 
-    repeat_days: StrictInt = 14
+    repeat_days: StrictInt = Field(default=14, ge=1)
     window_days: StrictInt = 28
     emerging_growth: StrictFloat = 1.5
     min_tickets: StrictInt = 10
@@ -373,8 +373,6 @@ class NegativeConfig(_Settings):
         min_ratio: how much worse than everyone else a signal must be (rate ratio) to count.
         min_signals: signals a segment must be significantly worse on to be flagged negative.
         min_customers: contacting customers a segment needs before a signal can count.
-        repeat_days: a ticket is a repeat contact when the same customer filed a ticket on the
-            same topic within this many days before it.
         return_keywords: words (matched as word starts, any case) that mark a topic's label or
             keywords as a return, refund or complaint issue.
         negative_sentiment: VADER compound score at or below which a ticket counts as negative.
@@ -387,7 +385,6 @@ class NegativeConfig(_Settings):
     min_ratio: StrictFloat = Field(default=1.5, ge=1)
     min_signals: StrictInt = Field(default=2, ge=1)
     min_customers: StrictInt = 5
-    repeat_days: StrictInt = Field(default=14, ge=1)
     return_keywords: tuple[StrictStr, ...] = RETURN_KEYWORDS
     negative_sentiment: StrictFloat = Field(default=-0.05, ge=-1, le=1)
     low_rating_fraction: StrictFloat = Field(default=0.4, gt=0, lt=1)
@@ -692,6 +689,7 @@ class Config(_Settings):
                 f"unknown section(s) {sorted(map(str, unknown))}; "
                 f"known sections are {sorted(known - {'profile', 'source'})}"
             )
+        data = _one_repeat_days(data)
         profile = data.get("profile", "default")
         if isinstance(profile, str) and profile in PROFILES:
             return _with_profile(data, PROFILES[profile])
@@ -880,3 +878,25 @@ def _problem(detail: ErrorDetails) -> str:
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _one_repeat_days(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Repeat contacts are set once, in `[trends] repeat_days`; the `[negative] repeat_days` of
+    older configs is read as that setting, and an error when the two disagree."""
+    negative = data.get("negative")
+    if not isinstance(negative, Mapping) or "repeat_days" not in negative:
+        return data
+    given = data.get("trends")
+    trends: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
+    value = negative["repeat_days"]
+    if "repeat_days" in trends and trends["repeat_days"] != value:
+        raise ValueError(
+            f"[negative] repeat_days = {value!r} and [trends] repeat_days = "
+            f"{trends['repeat_days']!r} disagree; repeat contacts are set once: keep "
+            "[trends] repeat_days and remove the other"
+        )
+    return {
+        **data,
+        "negative": {k: v for k, v in negative.items() if k != "repeat_days"},
+        "trends": {**trends, "repeat_days": value},
+    }

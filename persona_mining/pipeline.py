@@ -200,7 +200,14 @@ def _link(ctx: StageContext, stage: Stage) -> dict[str, Any]:
 def _negative(ctx: StageContext, stage: Stage) -> dict[str, Any]:
     from persona_mining.personas.negative import assess_negative_personas
 
-    return _one(ctx, stage, lambda: assess_negative_personas(ctx.con, config=ctx.config.negative))
+    config = ctx.config
+    return _one(
+        ctx,
+        stage,
+        lambda: assess_negative_personas(
+            ctx.con, config=config.negative, repeat_days=config.trends.repeat_days
+        ),
+    )
 
 
 def _personas(ctx: StageContext, stage: Stage) -> dict[str, Any]:

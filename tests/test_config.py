@@ -208,3 +208,12 @@ def test_every_config_field_is_documented_in_its_class_docstring() -> None:
             name for name in model.model_fields if not re.search(rf"^\s+{name}: ", doc, re.M)
         ]
         assert not missing, f"{model.__name__}: fields not in its Attributes: {missing}"
+
+
+def test_repeat_contacts_are_set_once_in_trends() -> None:
+    assert config_from_dict({"trends": {"repeat_days": 7}}).trends.repeat_days == 7
+    # An older config's [negative] repeat_days is read as the one setting.
+    older = config_from_dict({"negative": {"repeat_days": 21}})
+    assert older.trends.repeat_days == 21 and "repeat_days" not in type(older.negative).model_fields
+    with pytest.raises(ConfigError, match=r"repeat contacts are set once"):
+        config_from_dict({"negative": {"repeat_days": 21}, "trends": {"repeat_days": 14}})

@@ -4,7 +4,7 @@ Per customer, the stage measures cost-to-serve signals, each a rate `value / bas
 (`customer_signals`):
 
 - `tickets_per_customer`: tickets over customers (every customer, those without tickets too).
-- `repeat_contacts`: tickets filed within `repeat_days` of an earlier ticket of the same
+- `repeat_contacts`: tickets filed within `[trends] repeat_days` of an earlier ticket of the same
   customer on the same topic, over tickets with a topic (current topic model).
 - `returns_refunds_complaints`: tickets on topics whose label or keywords start with one of
   `return_keywords`, over tickets assigned by the current model.
@@ -82,9 +82,12 @@ class NegativeResult:
 
 
 def assess_negative_personas(
-    con: duckdb.DuckDBPyConnection, *, config: NegativeConfig
+    con: duckdb.DuckDBPyConnection, *, config: NegativeConfig, repeat_days: int = 14
 ) -> NegativeResult:
     """Rebuild `customer_signals`, `segment_signals` and `segment_flags` from the warehouse.
+
+    `repeat_days` is `[trends] repeat_days`: repeat contacts mean the same thing in the trends
+    and here.
 
     Raises:
         StageError: a return keyword is empty, or sentiment cannot be scored.
@@ -104,7 +107,7 @@ def assess_negative_personas(
             )
             con.unregister("__sentiment")
         con.execute("DELETE FROM customer_signals")
-        for sql, params in _signal_queries(config, model_id, method, outcomes):
+        for sql, params in _signal_queries(config, repeat_days, model_id, method, outcomes):
             con.execute(
                 f"INSERT INTO customer_signals (customer_id, signal, value, base) {sql}", params
             )
@@ -184,6 +187,7 @@ def _sentiment_to_score(
 
 def _signal_queries(
     config: NegativeConfig,
+    repeat_days: int,
     model_id: str | None,
     method: str,
     outcomes: Sequence[OutcomeColumn],
@@ -199,7 +203,7 @@ def _signal_queries(
         )
     ]
     if model_id is not None:
-        assigned, assigned_params = repeat_contact_tickets(model_id, config.repeat_days)
+        assigned, assigned_params = repeat_contact_tickets(model_id, repeat_days)
         queries.append(
             (
                 f"""SELECT r.customer_id, 'repeat_contacts', count(*) FILTER (WHERE r.is_repeat), count(*)
