@@ -8,7 +8,8 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
-from persona_mining.topics.model import exact_neighbours, fit_sample
+from persona_mining.topics.clustering import exact_neighbours
+from persona_mining.topics.model import fit_sample
 from tests.synthetic import Ticket, add_tickets
 
 

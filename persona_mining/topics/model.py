@@ -16,16 +16,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import logging
 import platform
 import re
 import shutil
 import time
-import warnings
 import zlib
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -38,6 +35,14 @@ import pyarrow as pa
 from persona_mining.config import KnownIssue, TopicsConfig, segment_id
 from persona_mining.errors import ModelError, StageError
 from persona_mining.text.embed import Embedder, load_vectors
+from persona_mining.topics.clustering import (
+    apply_outlier_policy,
+    ctfidf,
+    fit_bertopic,
+    quiet_bertopic,
+    unit,
+    vectorizer,
+)
 from persona_mining.topics.identity import (
     UNCLUSTERED_KEY,
     Identity,
@@ -152,7 +157,7 @@ def fit_topics(
     is_known, known_of = _match_known(vectors, known, embedder, config.known_threshold)
     rest = np.flatnonzero(~is_known[sample])  # positions in `sample` left to cluster
     min_topic_size = config.min_topic_size or max(10, round(0.01 * len(rest)))
-    model, clustered = _fit_bertopic(
+    model, clustered = fit_bertopic(
         [docs[j] for j in rest], vectors[sample[rest]], config, min_topic_size
     )
     # Tickets outside the sample start as outliers: the outlier policy below gives them
@@ -165,7 +170,7 @@ def fit_topics(
         known_ids[next_id] = known[index]
         assigned[is_known & (known_of == index)] = next_id
         next_id += 1
-    assigned, similarity, centroids = _apply_outlier_policy(
+    assigned, similarity, centroids = apply_outlier_policy(
         assigned, vectors, config.outlier_threshold
     )
     topic_ids = sorted(centroids)
@@ -177,14 +182,14 @@ def fit_topics(
         sample = np.union1d(sample, np.concatenate(missing))
         texts, phrases = _texts_and_phrases(con, [ids[i] for i in sample])
         docs = [_PLACEHOLDER.sub(" ", t) for t in texts]
-    with _quiet_bertopic():
+    with quiet_bertopic():
         # BERTopic warns that custom assignments are final: they are, and the centroids are ours.
         model.update_topics(
             docs,
             topics=assigned[sample].tolist(),
             top_n_words=config.top_n_words,
-            vectorizer_model=_vectorizer(len(docs)),
-            ctfidf_model=_ctfidf(),
+            vectorizer_model=vectorizer(len(docs)),
+            ctfidf_model=ctfidf(),
         )
     model.topic_embeddings_ = np.vstack([centroids[t] for t in topic_ids])
     keywords = {
@@ -383,7 +388,7 @@ def _match_known(
         return np.zeros(len(vectors), dtype=bool), np.zeros(len(vectors), dtype=np.int64)
     centers = np.vstack(
         [
-            _unit(
+            unit(
                 embedder.encode(
                     [i.name, *([i.description] if i.description else []), *i.examples]
                 ).mean(axis=0)
@@ -444,7 +449,7 @@ def _previous_topics(
         positions = np.asarray(found["position"], dtype=np.int64)
         topics = np.asarray(found["value"], dtype=np.int64)
         by_topic = {
-            int(t): _unit(vectors[positions[topics == t]].mean(axis=0)) for t in np.unique(topics)
+            int(t): unit(vectors[positions[topics == t]].mean(axis=0)) for t in np.unique(topics)
         }
     rows = {
         r[0]: (r[1], r[2], r[3])
@@ -647,166 +652,6 @@ def _texts_and_phrases(
     ).fetchall()
     con.unregister("__ids")
     return [r[0] for r in rows], [list(r[1]) for r in rows]
-
-
-def _vectorizer(n_docs: int):
-    from sklearn.feature_extraction.text import CountVectorizer
-
-    return CountVectorizer(
-        ngram_range=(1, 2),
-        stop_words="english",
-        min_df=2 if n_docs >= 100 else 1,
-        token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b",
-    )
-
-
-def _ctfidf():
-    from bertopic.vectorizers import ClassTfidfTransformer
-
-    return ClassTfidfTransformer(reduce_frequent_words=True)
-
-
-#: Up to this many tickets UMAP is given exact cosine neighbours (one matrix product per
-#: block); beyond it, UMAP's own approximate search (NN-descent).
-EXACT_NEIGHBOURS_MAX = 60_000
-
-
-def exact_neighbours(
-    vectors: np.ndarray, k: int, block: int = 2048
-) -> tuple[np.ndarray, np.ndarray]:
-    """The `k` nearest rows of each row (itself first) by cosine, and their cosine distances.
-
-    `vectors` are unit rows. Exact, deterministic, and on two cores several times faster than
-    UMAP's own search: below 4,096 rows UMAP calls its distance function once per pair from
-    Python, above it NN-descent runs on one thread when a seed is set.
-    """
-    n = len(vectors)
-    indices = np.empty((n, k), dtype=np.int64)
-    distances = np.empty((n, k), dtype=np.float32)
-    for start in range(0, n, block):
-        similarity = vectors[start : start + block] @ vectors.T
-        rows = np.arange(similarity.shape[0])
-        similarity[rows, rows + start] = np.inf  # itself first, whatever the rounding
-        top = np.argpartition(-similarity, k - 1, axis=1)[:, :k]
-        top_similarity = np.take_along_axis(similarity, top, axis=1)
-        order = np.lexsort((top, -top_similarity), axis=1)
-        indices[start : start + block] = np.take_along_axis(top, order, axis=1)
-        nearest = np.take_along_axis(top_similarity, order, axis=1)
-        distances[start : start + block] = np.clip(1.0 - nearest, 0.0, 2.0)
-    return indices, distances
-
-
-def _cache_umap_compilation() -> None:
-    """Let numba keep UMAP's compiled layout code on disk (`NUMBA_CACHE_DIR`).
-
-    umap-learn compiles its layout optimiser and fuzzy-set functions without `cache=True`,
-    which costs about 10 s in every new process. Only dispatchers with a function of their
-    own are cached: the parallel twin of the epoch function shares its Python function, and
-    a shared cache entry could hand one the other's code.
-    """
-    import numba
-    from numba.core.dispatcher import Dispatcher
-    from umap import layouts, umap_
-
-    for module in (layouts, umap_):
-        for name, value in vars(module).items():
-            if not isinstance(value, Dispatcher) or name.endswith("_parallel"):
-                continue
-            if getattr(value, "_cache", None).__class__.__name__ == "NullCache":
-                # An unwritable cache only means compiling again.
-                with suppress(numba.core.errors.NumbaError, RuntimeError, OSError):
-                    value.enable_caching()
-
-
-def _fit_bertopic(docs: list[str], vectors: np.ndarray, config: TopicsConfig, min_topic_size: int):
-    from bertopic import BERTopic
-    from hdbscan import HDBSCAN
-    from umap import UMAP
-
-    _cache_umap_compilation()
-    n_neighbors = min(config.n_neighbors, len(docs) - 1)
-    neighbours = (
-        exact_neighbours(vectors, n_neighbors) if len(docs) <= EXACT_NEIGHBOURS_MAX else None
-    )
-    umap_model = UMAP(
-        n_neighbors=n_neighbors,
-        n_components=config.n_components,
-        min_dist=0.0,
-        metric="cosine",
-        random_state=config.seed,
-        precomputed_knn=(*neighbours, None) if neighbours else (None, None, None),
-        n_epochs=config.umap_epochs or None,
-    )
-    hdbscan_model = HDBSCAN(
-        min_cluster_size=min_topic_size,
-        metric="euclidean",
-        cluster_selection_method="eom",
-        prediction_data=False,
-    )
-    model = BERTopic(
-        embedding_model=None,
-        umap_model=umap_model,
-        hdbscan_model=hdbscan_model,
-        vectorizer_model=_vectorizer(len(docs)),
-        ctfidf_model=_ctfidf(),
-        top_n_words=config.top_n_words,
-        calculate_probabilities=False,
-        verbose=False,
-    )
-    with warnings.catch_warnings():
-        # UMAP says that a seed makes it single-threaded: that is the price of reproducibility.
-        warnings.filterwarnings("ignore", message=".*n_jobs value 1 overridden.*")
-        # With our own neighbours UMAP cannot transform new data; we never ask it to (new
-        # tickets are assigned by centroid).
-        warnings.filterwarnings("ignore", message=".*knn_search_index.*")
-        assigned, _ = model.fit_transform(docs, embeddings=vectors)
-    return model, np.asarray(assigned, dtype=np.int64)
-
-
-def _apply_outlier_policy(
-    assigned: np.ndarray, vectors: np.ndarray, threshold: float
-) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]:
-    """Reassign close outliers; return topics, similarity to own centroid, centroids."""
-    real = sorted(int(t) for t in set(assigned.tolist()) if t != UNCLUSTERED)
-    if not real:
-        raise StageError(
-            "topics: the clustering found no recurring issue (every ticket is an outlier); "
-            "lower [topics] min_topic_size or ingest more tickets"
-        )
-    centroids = {t: _unit(vectors[assigned == t].mean(axis=0)) for t in real}
-    matrix = np.vstack([centroids[t] for t in real])
-    similarity = vectors @ matrix.T
-    best = similarity.argmax(axis=1)
-    best_similarity = similarity[np.arange(len(assigned)), best]
-    outliers = assigned == UNCLUSTERED
-    join = outliers & (best_similarity >= threshold)
-    result = assigned.copy()
-    result[join] = np.array(real)[best[join]]
-    position = np.searchsorted(np.array(real), result)
-    own = np.where(result == UNCLUSTERED, -1, position)
-    own_similarity = np.where(
-        own >= 0, similarity[np.arange(len(result)), np.maximum(own, 0)], best_similarity
-    )
-    remaining = result == UNCLUSTERED
-    if remaining.any():
-        centroids[UNCLUSTERED] = _unit(vectors[remaining].mean(axis=0))
-    return result, own_similarity.astype(np.float64), centroids
-
-
-@contextmanager
-def _quiet_bertopic() -> Iterator[None]:
-    logger = logging.getLogger("BERTopic")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-def _unit(vector: np.ndarray) -> np.ndarray:
-    norm = float(np.linalg.norm(vector))
-    return (vector / norm if norm > 0 else vector).astype(np.float32)
 
 
 def _store_assignments(
