@@ -11,7 +11,7 @@ import pytest
 from persona_mining import warehouse as db
 from persona_mining.topics.evaluate import evaluate_topics
 from persona_mining.topics.identity import PreviousTopic, group_topics, match_topics
-from persona_mining.topics.labels import describe_topics
+from persona_mining.topics.labels import describe_topics, presentable
 from persona_mining.topics.model import fit_topics, refit_due
 
 
@@ -62,6 +62,24 @@ def test_labels_are_distinctive_noun_phrases_without_placeholders() -> None:
     assert described[0].label in {"Refund", "Refund status"} and described[1].label == "App crash"
     assert "order" not in described[0].keyphrases  # as common everywhere: not distinctive
     assert not any("[" in p for p in described[0].keyphrases)
+
+
+def test_labels_and_keyphrases_never_show_handles_ids_or_template_tokens() -> None:
+    # Real exports: tweets to a brand, a Kaggle template left unfilled, order numbers.
+    assigned = np.array([0] * 20 + [1] * 20)
+    phrases = [["@117249 @morrisons", "delivery slot"]] * 20
+    phrases += [["{product_purchased} screen", "order 1234567", "screen flicker"]] * 20
+    keywords = {0: ["117249", "morrisons", "delivery"], 1: ["product_purchased", "screen"]}
+    centroids = {0: unit(1, 0), 1: unit(0, 1)}
+    described = describe_topics(assigned, phrases, keywords, centroids)
+    assert described[0].label == "Delivery slot" and described[1].label == "Screen flicker"
+    for text in described.values():
+        for shown in (text.label, *text.keyphrases):
+            assert presentable(shown), shown
+    # With no usable phrase at all, the keyword fallback is cleaned too.
+    bare = describe_topics(assigned, [[]] * 40, keywords, centroids)
+    assert all(presentable(t.label) for t in bare.values())
+    assert not presentable("@117249 @morrisons") and not presentable("Product_purchased} screen")
 
 
 @pytest.mark.slow

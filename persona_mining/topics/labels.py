@@ -20,8 +20,11 @@ UNCLUSTERED = -1
 UNCLUSTERED_LABEL = "Unclustered"
 MAX_LABEL_CHARS = 40
 KEYPHRASES = 5
-_PLACEHOLDER = re.compile(r"\[[A-Z]+\]")
 _WORDY = re.compile(r"[a-z]")
+#: What never belongs in a label, a keyword or a keyphrase a person reads: handles and
+#: hashtags (`@morrisons`), template tokens of an export (`{product_purchased}`), ids and long
+#: numbers (`117249`), URLs, markup, and placeholders of redacted PII (`[EMAIL]`).
+_UNPRESENTABLE = re.compile(r"[@#{}<>_\\|=~]|https?:|www\.|\d{4,}|\[[A-Z]+\]")
 #: Minimum ratio of a phrase's share in the topic to its share in all tickets.
 MIN_DISTINCTIVENESS = 1.5
 
@@ -51,6 +54,7 @@ def describe_topics(
         embed: turns phrases into unit vectors (the embedding model); None ranks by counts.
     """
     topics = sorted(centroids)
+    keywords = {t: [k for k in words if presentable(k)] for t, words in keywords.items()}
     overall: Counter[str] = Counter()
     per_topic: dict[int, Counter[str]] = {t: Counter() for t in topics}
     for topic, doc_phrases in zip(assigned.tolist(), phrases, strict=True):
@@ -92,14 +96,17 @@ def describe_topics(
     return described
 
 
-def _usable(phrase: str) -> bool:
+def presentable(term: str) -> bool:
+    """Whether a word or phrase may be shown as (part of) a topic's description."""
     return (
-        bool(phrase)
-        and len(phrase) <= MAX_LABEL_CHARS
-        and not _PLACEHOLDER.search(phrase)
-        and _WORDY.search(phrase) is not None
-        and len(phrase.split()) <= 5
+        bool(term.strip())
+        and _WORDY.search(term) is not None
+        and _UNPRESENTABLE.search(term) is None
     )
+
+
+def _usable(phrase: str) -> bool:
+    return presentable(phrase) and len(phrase) <= MAX_LABEL_CHARS and len(phrase.split()) <= 5
 
 
 def _similarities(

@@ -50,7 +50,7 @@ from persona_mining.topics.identity import (
     group_topics,
     match_topics,
 )
-from persona_mining.topics.labels import UNCLUSTERED, describe_topics
+from persona_mining.topics.labels import UNCLUSTERED, describe_topics, presentable
 from persona_mining.warehouse import transaction
 
 MIN_TICKETS_TO_FIT = 30
@@ -193,7 +193,8 @@ def fit_topics(
         )
     model.topic_embeddings_ = np.vstack([centroids[t] for t in topic_ids])
     keywords = {
-        t: [w for w, _ in (model.get_topic(t) or [])][: config.top_n_words] for t in topic_ids
+        t: [w for w, _ in (model.get_topic(t) or []) if presentable(w)][: config.top_n_words]
+        for t in topic_ids
     }
     described = describe_topics(
         assigned[sample], phrases, keywords, centroids, embed=embedder.encode
