@@ -53,6 +53,23 @@ def test_close_topics_share_a_group_and_far_ones_do_not() -> None:
     assert groups[0] == groups[1] != groups[2] and groups[-1] == -1
 
 
+def test_the_number_of_themes_comes_from_the_data() -> None:
+    rng = np.random.default_rng(0)
+    for n_themes, per_theme in ((10, 4), (14, 6)):
+        centers = rng.normal(size=(n_themes, 32))
+        centroids = {}
+        for i in range(n_themes * per_theme):
+            v = centers[i % n_themes] + 0.05 * rng.normal(size=32)
+            centroids[i] = v / np.linalg.norm(v)
+        groups = group_topics(centroids)
+        assert len(set(groups.values())) == n_themes
+        # Topics of one planted theme share their theme.
+        assert all(groups[i] == groups[i % n_themes] for i in centroids)
+    # A handful of topics: one theme each, not a forced grouping.
+    few = {i: unit(*np.eye(3)[i % 3]) * (1 + i) for i in range(5)}
+    assert len(set(group_topics(few).values())) == 5
+
+
 def test_labels_are_distinctive_noun_phrases_without_placeholders() -> None:
     assigned = np.array([0] * 20 + [1] * 20)
     phrases = [["refund", "[EMAIL] address", "order"]] * 10 + [["refund status", "order"]] * 10

@@ -143,7 +143,9 @@ class TopicsConfig(_Settings):
             examples) from which a ticket is assigned to it before clustering.
         match_threshold: cosine similarity of centroids at which a topic of a refit is the
             same topic as one of the previous model (it keeps its key and label).
-        group_distance: cosine distance under which topics are merged into one group.
+        group_distance: 0 (the default) chooses the number of themes (groups of topics) from
+            the data, 8 to 30, by silhouette; a positive value merges topics into one theme
+            under this cosine distance instead.
         refit_after_days: a refit is due when the current model is older than this.
         refit_unclustered_share: a refit is due when more than this share of the tickets
             assigned since the last fit are left unclustered (the issues have drifted).
@@ -163,7 +165,7 @@ class TopicsConfig(_Settings):
     top_n_words: StrictInt = 10
     known_threshold: StrictFloat = 0.6
     match_threshold: StrictFloat = 0.8
-    group_distance: StrictFloat = 0.3
+    group_distance: StrictFloat = Field(default=0.0, ge=0)
     refit_after_days: StrictInt = 7
     refit_unclustered_share: StrictFloat = 0.25
     fit_sample: StrictInt = 50_000

@@ -89,8 +89,19 @@ def match_topics(
     return identities, retired
 
 
-def group_topics(centroids: dict[int, np.ndarray], *, distance: float) -> dict[int, int]:
-    """Group id per topic (unclustered in group -1): average linkage on cosine distance."""
+#: The number of themes a support lead can review: chosen from the data within this range.
+THEMES = (8, 30)
+
+
+def group_topics(
+    centroids: dict[int, np.ndarray], *, distance: float = 0.0, themes: tuple[int, int] = THEMES
+) -> dict[int, int]:
+    """Theme (group) id per topic (unclustered in group -1): average linkage on cosine distance.
+
+    With `distance` 0 the number of themes comes from the data: the cut of the tree, from
+    `themes[0]` to `themes[1]` themes (and fewer than the topics), with the best silhouette of
+    the topics' centroids. A positive `distance` cuts the tree at that cosine distance instead.
+    """
     topics = [t for t in sorted(centroids) if t != UNCLUSTERED]
     groups = {UNCLUSTERED: UNCLUSTERED} if UNCLUSTERED in centroids else {}
     if len(topics) < 2:
@@ -100,10 +111,40 @@ def group_topics(centroids: dict[int, np.ndarray], *, distance: float) -> dict[i
 
     matrix = np.vstack([centroids[t] for t in topics]).astype(np.float64)
     tree = linkage(pdist(matrix, metric="cosine"), method="average")
-    labels = fcluster(tree, t=distance, criterion="distance")
+    if distance > 0:
+        labels = fcluster(tree, t=distance, criterion="distance")
+    else:
+        labels = _themes_from_data(matrix, tree, themes)
     # Number groups by their first topic, so that ids are stable for the same topics.
     order: dict[int, int] = {}
     for topic, label in zip(topics, labels.tolist(), strict=True):
         order.setdefault(label, len(order))
         groups[topic] = order[label]
     return groups
+
+
+def _themes_from_data(matrix: np.ndarray, tree: np.ndarray, themes: tuple[int, int]) -> np.ndarray:
+    """The cut of the linkage tree into a reviewable number of themes with the best silhouette.
+
+    A handful of topics stay one theme each; otherwise the candidates run from `themes[0]`
+    (at most half the topics) to `themes[1]` (fewer than the topics).
+    """
+    from scipy.cluster.hierarchy import fcluster
+
+    from persona_mining.stats import choose_k_by_silhouette
+
+    n = len(matrix)
+    low = max(2, min(themes[0], n // 2))
+    high = min(themes[1], n - 1)
+    if n <= themes[0] or high < low:
+        return np.arange(1, n + 1)
+    choice = choose_k_by_silhouette(
+        matrix,
+        range(low, high + 1),
+        lambda k: fcluster(tree, t=k, criterion="maxclust") - 1,
+        seed=0,
+        metric="cosine",
+    )
+    if choice.labels is None:
+        return fcluster(tree, t=low, criterion="maxclust")
+    return choice.labels + 1
