@@ -24,6 +24,7 @@ from persona_mining.config import Config
 from persona_mining.config.checks import check_run
 from persona_mining.config.recorded import record_setup, resolve_config
 from persona_mining.errors import ConfigError
+from persona_mining.ingest.coverage import link_coverage
 from persona_mining.pipeline import Stage, StageContext, run_pipeline
 
 R = TypeVar("R")
@@ -109,6 +110,9 @@ def run_stages(
     except BaseException:
         con.close()
         raise
+    coverage = link_coverage(con).warning()
+    if coverage:
+        logger.warning(coverage)
     run = RunLog(con, kind="refit" if refit else "incremental", logger=logger)
     schedule = config.schedule
 

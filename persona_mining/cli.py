@@ -169,6 +169,7 @@ def ingest(
     def body() -> None:
         from persona_mining import warehouse as warehouse
         from persona_mining.config import CUSTOMER_COLUMNS, TICKET_COLUMNS, check_mapping
+        from persona_mining.ingest.coverage import link_coverage
         from persona_mining.ingest.load import ingest_customers, ingest_tickets
 
         if tickets is None and customers is None:
@@ -207,10 +208,12 @@ def ingest(
                             full=full,
                         )
                     )
+            coverage = link_coverage(con)
         finally:
             con.close()
         for result in results:
             _print_ingest(result)
+        _warn_coverage(coverage)
         if all(r.new + r.updated + r.unchanged == 0 for r in results):
             _show(messages.nothing_ingested(), stderr=True)
             raise typer.Exit(1)
@@ -220,6 +223,13 @@ def ingest(
 
 def _print_ingest(result: Any) -> None:
     _show(*messages.ingest_lines(result))
+
+
+def _warn_coverage(coverage: Any) -> None:
+    """Say on stderr when few tickets match a known customer (personas would see none)."""
+    line = messages.coverage_line(coverage)
+    if line is not None:
+        _show(line, stderr=True)
 
 
 @app.command()
@@ -245,8 +255,11 @@ def run(
 
     def body() -> None:
         cfg = _config(config, db, profile)
+        from persona_mining.ingest.coverage import link_coverage
+
         summary = _run_flow(cfg, refit=refit, ingest=ingest, replace_personas=replace_personas)
         _print_run(summary)
+        _warn_coverage(_read(cfg, link_coverage))
 
     _guard(body)
 

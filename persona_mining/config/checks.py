@@ -87,8 +87,8 @@ def _rule_problem(con: duckdb.DuckDBPyConnection, persona: PersonaRule) -> str |
 
 
 def _customer_count(con: duckdb.DuckDBPyConnection) -> int:
-    row = con.execute("SELECT count(*) FROM customers").fetchone()
-    return int(row[0]) if row else 0
+    rows = con.execute("SELECT count(*) FROM customers").fetchall()
+    return int(rows[0][0])
 
 
 def check_run(

@@ -35,9 +35,10 @@ def record_setup(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     """
     given = config.model_dump(mode="json", exclude_unset=True, exclude={"source", "warehouse"})
     file = str(config.source) if config.source else None
-    latest = con.execute(
+    rows = con.execute(
         "SELECT config_file, profile, config FROM setup ORDER BY recorded_at DESC LIMIT 1"
-    ).fetchone()
+    ).fetchall()
+    latest = rows[0] if rows else None
     if latest is not None and (latest[0], latest[1], json.loads(latest[2])) == (
         file,
         config.profile,
@@ -65,13 +66,14 @@ def recorded_config(
         ConfigError: the recorded setup is no longer a valid config (names what to do).
     """
     try:
-        row = con.execute(
+        rows = con.execute(
             "SELECT config, config_file FROM setup ORDER BY recorded_at DESC LIMIT 1"
-        ).fetchone()
+        ).fetchall()
     except duckdb.CatalogException:
         return None  # a warehouse from before setups were recorded
-    if row is None:
+    if not rows:
         return None
+    row = rows[0]
     raw: dict[str, Any] = json.loads(row[0])
     if profile is not None:
         raw["profile"] = profile
