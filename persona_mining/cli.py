@@ -192,6 +192,7 @@ def ingest(
                             columns=cust_map,
                             preset=chosen,
                             drop_columns=cfg.ingest.drop_customer_columns,
+                            duplicates=cfg.ingest.customer_duplicates,
                         )
                     )
             if tickets is not None:
