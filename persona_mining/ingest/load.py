@@ -511,7 +511,7 @@ def _upsert_tickets(
         WHEN {created} IS NULL THEN 'unparseable created_at ''' || left(created_at, 40) || ''': use ISO 8601 such as 2026-03-01T09:30:00Z'
         WHEN {col("updated_at")} IS NOT NULL AND {updated} IS NULL THEN 'unparseable updated_at ''' || left({col("updated_at")}, 40) || ''': use ISO 8601 or leave it empty'
         WHEN coalesce(trim({col("subject")}), '') = '' AND coalesce(trim({col("body")}), '') = '' THEN 'empty text: subject and body are both empty'
-        WHEN {text_len} > {int(max_text_chars)} THEN 'text too long: ' || ({text_len})::VARCHAR || ' characters, over the limit of {int(max_text_chars)} ([ingest] max_text_chars)'
+        WHEN {text_len} > {int(max_text_chars)} THEN 'text too long: ' || format('{{:,}}', {text_len}) || ' characters, over the limit of {int(max_text_chars):,}; raise [ingest] max_text_chars to keep such tickets'
         ELSE {_type_errors_sql(types)}
     END"""
     stage.execute(
