@@ -78,4 +78,3 @@ def build_segments(
     return SegmentsResult(
         segments={sid: counts.get(sid, 0) for sid in ids}, seconds=time.perf_counter() - started
     )
-
