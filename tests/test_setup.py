@@ -190,3 +190,41 @@ def test_a_later_command_uses_the_recorded_setup(tmp_path: Path) -> None:
     result = runner.invoke(app, ["topics", "export", "--out", str(out), "--db", str(path)])
     assert result.exit_code == 0, result.output
     assert "Refund" in out.read_text(encoding="utf-8")
+
+
+def test_the_flow_checks_the_config_before_its_first_stage(
+    tmp_path: Path, prefect_harness: None
+) -> None:
+    from flows.pipeline import persona_pipeline
+
+    path = warehouse_with_personas(tmp_path)
+    bad = load_config(write(tmp_path / "c.toml", PERSONAS.replace("kids", "children")), db=path)
+    with pytest.raises(ConfigError, match="persona 'Parent'"):
+        persona_pipeline(config=bad)
+    con = db.connect(path, read_only=True)
+    assert con.execute("SELECT count(*) FROM pipeline_runs").fetchone() == (0,)
+    assert con.execute("SELECT count(*) FROM setup").fetchone() == (0,)
+    con.close()
+
+
+def test_a_run_records_its_setup_and_later_runs_need_no_config(
+    tmp_path: Path, prefect_harness: None
+) -> None:
+    from prefect import flow
+
+    from flows.pipeline import run_stages
+
+    path = warehouse_with_personas(tmp_path)
+    config = load_config(write(tmp_path / "c.toml", PERSONAS), db=path)
+
+    @flow(name="persona-pipeline-test")
+    def segments_only(config):  # type: ignore[no-untyped-def]
+        return run_stages(config, only=["segments"])
+
+    segments_only(config)
+    later = resolve_config(None, db=path, cwd=tmp_path / "nowhere")
+    assert later.personas == config.personas and later.source == tmp_path / "c.toml"
+    segments_only(later)  # the recorded setup keeps every persona: no --replace-personas needed
+    con = db.connect(path, read_only=True)
+    assert con.execute("SELECT count(*) FROM setup").fetchone() == (1,)
+    con.close()
