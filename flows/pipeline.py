@@ -20,8 +20,11 @@ from prefect.cache_policies import NONE
 
 from flows.runlog import RunLog
 from persona_mining import warehouse
-from persona_mining.config import Config, load_config
+from persona_mining.config import Config
+from persona_mining.config.checks import check_run
+from persona_mining.config.recorded import record_setup, resolve_config
 from persona_mining.errors import ConfigError
+from persona_mining.ingest.coverage import link_coverage
 from persona_mining.pipeline import Stage, StageContext, run_pipeline
 
 R = TypeVar("R")
@@ -48,6 +51,7 @@ def persona_pipeline(
     config_path: str | None = None,
     db_path: str | None = None,
     profile: str | None = None,
+    replace_personas: bool = False,
 ) -> dict[str, Any]:
     """Run every stage after ingest on the warehouse; refit the topic model when asked or due.
 
@@ -59,15 +63,24 @@ def persona_pipeline(
             refit is only logged (the weekly deployment does it), unless there is no model yet.
         report: end by rewriting the HTML report at `[schedule] report`.
         config_path, db_path, profile: for deployments declared in prefect.yaml, whose workers
-            read the config file of their own checkout; used only without `config`.
+            read the config file of their own checkout; used only without `config` (without
+            `config_path` either: ./persona-mining.toml, else the warehouse's recorded setup).
+        replace_personas: let this run's config remove or change the warehouse's personas.
     """
     if config is None:
-        config = load_config(
+        config = resolve_config(
             Path(config_path) if config_path else None,
             db=Path(db_path) if db_path else None,
             profile=profile,
         )
-    return run_stages(config, refit=refit, ingest=ingest, auto_refit=auto_refit, report=report)
+    return run_stages(
+        config,
+        refit=refit,
+        ingest=ingest,
+        auto_refit=auto_refit,
+        report=report,
+        replace_personas=replace_personas,
+    )
 
 
 def run_stages(
@@ -78,15 +91,28 @@ def run_stages(
     auto_refit: bool = True,
     report: bool = False,
     only: Sequence[str] | None = None,
+    replace_personas: bool = False,
 ) -> dict[str, Any]:
     """The flow body, callable from another flow with an already loaded config.
 
-    `only` runs just those stages (see `persona_mining.pipeline.select_stages`).
+    `only` runs just those stages (see `persona_mining.pipeline.select_stages`). Before the
+    first stage the config is checked against the warehouse (persona rules over the customers'
+    columns; no persona removed or changed unless `replace_personas`) and recorded as its setup.
     """
     logger = get_run_logger()
     con = warehouse.connect_when_free(
         config.warehouse.path, timeout_seconds=config.schedule.busy_timeout, notify=logger.warning
     )
+    try:
+        check_run(con, config, replace_personas=replace_personas)
+        with warehouse.transaction(con):
+            record_setup(con, config)
+    except BaseException:
+        con.close()
+        raise
+    coverage = link_coverage(con).warning()
+    if coverage:
+        logger.warning(coverage)
     run = RunLog(con, kind="refit" if refit else "incremental", logger=logger)
     schedule = config.schedule
 

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console, RenderableType
 from rich.text import Text
 
-from persona_mining.config import Config, load_config
+from persona_mining.config import Config
 from persona_mining.errors import ConfigError, PersonaMiningError
 from persona_mining.report import messages
 
@@ -53,6 +53,13 @@ MapOption = Annotated[
         help="Column mapping CANONICAL=COLUMN, e.g. --map ticket_id='Ticket ID'. Repeatable.",
     ),
 ]
+ReplacePersonasOption = Annotated[
+    bool,
+    typer.Option(
+        "--replace-personas",
+        help="Let this config remove or change the personas of the warehouse's last run.",
+    ),
+]
 DEMO_DIR = Path("warehouse/demo")
 
 
@@ -64,7 +71,10 @@ def _environment() -> None:
 
 
 def _config(config: Path | None, db: Path | None, profile: str | None = None) -> Config:
-    return load_config(config, db=db, profile=profile)
+    """`--config`, else ./persona-mining.toml, else the warehouse's recorded setup, else defaults."""
+    from persona_mining.config.recorded import resolve_config
+
+    return resolve_config(config, db=db, profile=profile)
 
 
 def _read(cfg: Config, action: Callable[[Any], T]) -> T:
@@ -159,6 +169,7 @@ def ingest(
     def body() -> None:
         from persona_mining import warehouse as warehouse
         from persona_mining.config import CUSTOMER_COLUMNS, TICKET_COLUMNS, check_mapping
+        from persona_mining.ingest.coverage import link_coverage
         from persona_mining.ingest.load import ingest_customers, ingest_tickets
 
         if tickets is None and customers is None:
@@ -181,6 +192,7 @@ def ingest(
                             columns=cust_map,
                             preset=chosen,
                             drop_columns=cfg.ingest.drop_customer_columns,
+                            duplicates=cfg.ingest.customer_duplicates,
                         )
                     )
             if tickets is not None:
@@ -197,10 +209,12 @@ def ingest(
                             full=full,
                         )
                     )
+            coverage = link_coverage(con)
         finally:
             con.close()
         for result in results:
             _print_ingest(result)
+        _warn_coverage(coverage)
         if all(r.new + r.updated + r.unchanged == 0 for r in results):
             _show(messages.nothing_ingested(), stderr=True)
             raise typer.Exit(1)
@@ -210,6 +224,13 @@ def ingest(
 
 def _print_ingest(result: Any) -> None:
     _show(*messages.ingest_lines(result))
+
+
+def _warn_coverage(coverage: Any) -> None:
+    """Say on stderr when few tickets match a known customer (personas would see none)."""
+    line = messages.coverage_line(coverage)
+    if line is not None:
+        _show(line, stderr=True)
 
 
 @app.command()
@@ -229,13 +250,17 @@ def run(
         ),
     ] = False,
     profile: ProfileOption = None,
+    replace_personas: ReplacePersonasOption = False,
 ) -> None:
     """Run every stage after ingest as one Prefect flow: prepare, embed, topics, segments, link, personas."""
 
     def body() -> None:
         cfg = _config(config, db, profile)
-        summary = _run_flow(cfg, refit=refit, ingest=ingest)
+        from persona_mining.ingest.coverage import link_coverage
+
+        summary = _run_flow(cfg, refit=refit, ingest=ingest, replace_personas=replace_personas)
         _print_run(summary)
+        _warn_coverage(_read(cfg, link_coverage))
 
     _guard(body)
 
@@ -284,10 +309,37 @@ def discover(
     _guard(body)
 
 
-def _run_flow(cfg: Config, *, refit: bool, ingest: bool = False) -> dict[str, Any]:
+def _run_flow(
+    cfg: Config, *, refit: bool, ingest: bool = False, replace_personas: bool = False
+) -> dict[str, Any]:
     from flows.pipeline import persona_pipeline
 
-    return persona_pipeline(config=cfg, refit=refit, ingest=ingest)
+    _check_run(cfg, replace_personas=replace_personas)
+    return persona_pipeline(
+        config=cfg, refit=refit, ingest=ingest, replace_personas=replace_personas
+    )
+
+
+def _check_run(cfg: Config, *, replace_personas: bool) -> None:
+    """Check the config against the warehouse before the flow starts: one line, no traceback.
+
+    The flow checks again before its first stage (scheduled runs start it directly); a
+    warehouse that is busy or not yet created is left to the flow.
+    """
+    from persona_mining import warehouse as warehouse
+    from persona_mining.config.checks import check_run
+    from persona_mining.errors import WarehouseBusyError, WarehouseError
+
+    try:
+        con = warehouse.connect(cfg.warehouse.path, read_only=True)
+    except WarehouseBusyError:
+        return  # the flow waits for the other writer, then checks
+    except WarehouseError:
+        con = warehouse.connect(":memory:")  # no warehouse yet: check against an empty one
+    try:
+        check_run(con, cfg, replace_personas=replace_personas)
+    finally:
+        con.close()
 
 
 def _print_run(summary: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 
 from persona_mining.config import TopicsConfig
+from persona_mining.ingest.coverage import LinkCoverage, link_coverage
 from persona_mining.warehouse import SCHEMA_DIR, transaction
 
 #: Statuses of a run.
@@ -101,6 +102,7 @@ class WarehouseStatus:
     watermarks: tuple[Watermark, ...]
     refit_due: str | None
     pending_migrations: tuple[str, ...]
+    coverage: LinkCoverage | None = None
 
 
 def start_run(
@@ -286,6 +288,7 @@ def warehouse_status(
         watermarks=watermarks,
         refit_due=refit_due(con, config=topics),
         pending_migrations=pending,
+        coverage=link_coverage(con),
     )
 
 

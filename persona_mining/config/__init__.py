@@ -40,6 +40,7 @@ from pydantic_core import ErrorDetails
 
 from persona_mining.config.base import (
     CUSTOMER_COLUMNS,
+    CUSTOMER_DUPLICATES,
     DEFAULT_DB_PATH,
     TICKET_COLUMNS,
     _one_of,
@@ -72,6 +73,7 @@ from persona_mining.errors import ConfigError
 
 __all__ = [
     "CUSTOMER_COLUMNS",
+    "CUSTOMER_DUPLICATES",
     "DEFAULT_DB_PATH",
     "LANGUAGE_DETECTION",
     "PROFILES",

@@ -28,7 +28,11 @@ TICKET_COLUMNS = (
     "body",
 )
 #: Canonical customer columns that a mapping can target (attributes keep their own names).
-CUSTOMER_COLUMNS = ("customer_id",)
+#: `updated_at` is when a row's values held: of several rows of one customer, it orders them.
+CUSTOMER_COLUMNS = ("customer_id", "updated_at")
+#: What to do with several rows of one customer (`[ingest] customer_duplicates`): keep each
+#: attribute's latest or first value (by `updated_at`, else file order), or reject conflicts.
+CUSTOMER_DUPLICATES = ("latest", "first", "reject")
 
 #: A column mapping: canonical column -> column name in the input.
 ColumnMap = Mapping[str, StrictStr]

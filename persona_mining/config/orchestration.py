@@ -18,6 +18,7 @@ from pydantic import (
 
 from persona_mining.config.base import (
     CUSTOMER_COLUMNS,
+    CUSTOMER_DUPLICATES,
     TICKET_COLUMNS,
     ColumnMap,
     _one_of,
@@ -127,6 +128,8 @@ class SourceConfig(_Settings):
             `customer_columns`).
         drop_columns: input columns not kept; default `[ingest] drop_columns` (or
             `drop_customer_columns`).
+        customer_duplicates: several rows of one customer (see `IngestConfig`); default
+            `[ingest] customer_duplicates`.
     """
 
     kind: StrictStr
@@ -135,11 +138,17 @@ class SourceConfig(_Settings):
     where: StrictStr = ""
     columns: ColumnMap = Field(default_factory=dict)
     drop_columns: tuple[StrictStr, ...] = ()
+    customer_duplicates: StrictStr = "latest"
 
     @field_validator("kind")
     @classmethod
     def _kind(cls, value: str) -> str:
         return _one_of(value, SOURCE_KINDS)
+
+    @field_validator("customer_duplicates")
+    @classmethod
+    def _duplicates(cls, value: str) -> str:
+        return _one_of(value, CUSTOMER_DUPLICATES)
 
     @field_validator("path", mode="before")
     @classmethod
@@ -166,6 +175,7 @@ def _source_defaults(source: SourceConfig, ingest: IngestConfig) -> SourceConfig
         "preset": ingest.preset,
         "where": ingest.where if tickets else "",
         "drop_columns": ingest.drop_columns if tickets else ingest.drop_customer_columns,
+        "customer_duplicates": ingest.customer_duplicates,
     }
     changes = {k: v for k, v in defaults.items() if k not in source.model_fields_set}
     base = ingest.columns if tickets else ingest.customer_columns

@@ -18,6 +18,7 @@ from pydantic import (
 
 from persona_mining.config.base import (
     CUSTOMER_COLUMNS,
+    CUSTOMER_DUPLICATES,
     DEFAULT_DB_PATH,
     TICKET_COLUMNS,
     ColumnMap,
@@ -72,6 +73,10 @@ class IngestConfig(_Settings):
             recorded in ingest_rejects as excluded (e.g. "inbound = 'True'" for a tweet corpus).
         drop_columns: ticket input columns not kept (glob patterns over normalised names).
         drop_customer_columns: customer input columns not kept (e.g. names, e-mails).
+        customer_duplicates: several rows of one customer (customers read from the ticket
+            file, one row per ticket) make one customer with each attribute's "latest" value
+            (the default) or its "first", by the mapped `updated_at`, else by file order;
+            "reject" keeps the rows only when they agree and rejects conflicting ones.
     """
 
     columns: ColumnMap = Field(default_factory=dict)
@@ -81,6 +86,12 @@ class IngestConfig(_Settings):
     where: StrictStr = ""
     drop_columns: tuple[StrictStr, ...] = ()
     drop_customer_columns: tuple[StrictStr, ...] = ()
+    customer_duplicates: StrictStr = "latest"
+
+    @field_validator("customer_duplicates")
+    @classmethod
+    def _duplicates(cls, value: str) -> str:
+        return _one_of(value, CUSTOMER_DUPLICATES)
 
     @field_validator("columns")
     @classmethod

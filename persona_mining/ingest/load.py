@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from persona_mining.config import TICKET_COLUMNS
+from persona_mining.config import CUSTOMER_DUPLICATES, TICKET_COLUMNS
 from persona_mining.errors import ConfigError, InputFileError
 from persona_mining.ingest.readers import (
     BAD_ENCODING,
@@ -176,8 +176,13 @@ def ingest_customers(
     columns: Mapping[str, str] | None = None,
     preset: str = "",
     drop_columns: Sequence[str] = (),
+    duplicates: str = "latest",
 ) -> IngestResult:
     """Upsert the customers of a file (or folder): `customer_id` plus attribute columns.
+
+    Several rows of one customer (a ticket file read as customers has one per ticket) make one
+    customer: each attribute takes its latest (or first) non-empty value, ordered by the
+    mapped `updated_at`, else by the order of the rows in the file.
 
     Args:
         con: warehouse connection.
@@ -186,8 +191,18 @@ def ingest_customers(
         preset: "zendesk" for Zendesk's users export (id as customer_id; names, emails and
             phone numbers are not kept).
         drop_columns: input columns not to keep (glob patterns over normalised names).
+        duplicates: "latest" or "first" value of each attribute among a customer's rows, or
+            "reject" to keep them only when they agree (the others go to ingest_rejects).
+
+    Raises:
+        ConfigError: `duplicates` is not one of `CUSTOMER_DUPLICATES`.
     """
+    if duplicates not in CUSTOMER_DUPLICATES:
+        raise ConfigError(
+            f"customer duplicates {duplicates!r}: use one of {list(CUSTOMER_DUPLICATES)}"
+        )
     options = _options("customers", columns, preset, "", drop_columns, 0)
+    options = _Options(options.mapping, options.where, options.drop, 0, duplicates)
     total = IngestResult(kind="customers", sources=())
     for file in input_files(Path(path)):
         total = total + _ingest_one(con, file, "customers", options, None)[0]
@@ -200,6 +215,7 @@ class _Options:
     where: str
     drop: tuple[str, ...]
     max_text_chars: int
+    duplicates: str = "latest"
 
 
 def _options(
@@ -280,7 +296,7 @@ def _ingest_one(
         else:
             _require(file, present, ("customer_id",), "customer", "[ingest.customer_columns]")
             with transaction(con):
-                counts = _upsert_customers(con, stage, present, source)
+                counts = _upsert_customers(con, stage, present, source, options.duplicates)
                 _store_rejects(con, batch, source)
         apply_views(con)
         reasons = Counter(_reason_kind(r.reason) for r in batch.rejects)
@@ -301,6 +317,7 @@ def _ingest_one(
     finally:
         stage.execute("DROP TABLE IF EXISTS __stage")
         stage.execute("DROP TABLE IF EXISTS __valid")
+        stage.execute("DROP TABLE IF EXISTS __winners")
 
 
 def _with_generated_columns(batch: RawBatch, mapping: Mapping[str, str]) -> pa.Table:
@@ -494,7 +511,7 @@ def _upsert_tickets(
         WHEN {created} IS NULL THEN 'unparseable created_at ''' || left(created_at, 40) || ''': use ISO 8601 such as 2026-03-01T09:30:00Z'
         WHEN {col("updated_at")} IS NOT NULL AND {updated} IS NULL THEN 'unparseable updated_at ''' || left({col("updated_at")}, 40) || ''': use ISO 8601 or leave it empty'
         WHEN coalesce(trim({col("subject")}), '') = '' AND coalesce(trim({col("body")}), '') = '' THEN 'empty text: subject and body are both empty'
-        WHEN {text_len} > {int(max_text_chars)} THEN 'text too long: ' || ({text_len})::VARCHAR || ' characters, over the limit of {int(max_text_chars)} ([ingest] max_text_chars)'
+        WHEN {text_len} > {int(max_text_chars)} THEN 'text too long: ' || format('{{:,}}', {text_len}) || ' characters, over the limit of {int(max_text_chars):,}; raise [ingest] max_text_chars to keep such tickets'
         ELSE {_type_errors_sql(types)}
     END"""
     stage.execute(
@@ -567,6 +584,7 @@ def _upsert_customers(
     stage: duckdb.DuckDBPyConnection,
     present: set[str],
     source: str,
+    duplicates: str = "latest",
 ) -> _UpsertCounts:
     for column in [c for c in present if c in _CUSTOMER_INTERNAL]:
         stage.execute(
@@ -577,69 +595,106 @@ def _upsert_customers(
     extra_values = ", ".join(
         f"{_typed_value_sql(c, t)} AS {quote_identifier(c)}" for c, t in types.items()
     )
-    row_hash = (
-        "sha256(concat_ws(chr(31), "
-        + ", ".join(
-            ["customer_id"] + [f"coalesce({quote_identifier(c)}::VARCHAR, '')" for c in types]
-        )
-        + "))"
+    # When the rows of one customer held: the mapped updated_at, else only their file order.
+    timed = "updated_at" in present
+    when = _timestamp_sql("updated_at") if timed else "NULL::TIMESTAMP"
+    unparseable_time = (
+        f"WHEN nullif(trim(updated_at::VARCHAR), '') IS NOT NULL AND {when} IS NULL "
+        "THEN 'unparseable updated_at ''' || left(updated_at::VARCHAR, 40) || "
+        "''': use ISO 8601 such as 2026-03-01T09:30:00Z'"
+        if timed
+        else ""
     )
     reason = f"""CASE
         WHEN {BAD_ENCODING} THEN 'bad encoding: the row is not UTF-8; re-export the file as UTF-8'
         WHEN nullif({_strip("customer_id")}, '') IS NULL THEN 'missing customer_id: every customer needs an id'
+        {unparseable_time}
         ELSE {_type_errors_sql(types)}
     END"""
     stage.execute(
         f"""CREATE OR REPLACE TEMP TABLE __valid AS
         WITH parsed AS (
-            SELECT {ROW} AS row_number, {RAW} AS raw, {reason} AS reason,
+            SELECT {ROW} AS row_number, {RAW} AS raw, {reason} AS reason, {when} AS __when,
                    {_strip("customer_id")} AS customer_id {", " + extra_values if extra_values else ""}
             FROM __stage
         )
-        SELECT *, {row_hash} AS row_hash,
-               count(DISTINCT {row_hash}) OVER (PARTITION BY customer_id) AS versions
+        SELECT *, {_row_hash("", types)} AS row_hash,
+               count(DISTINCT {_row_hash("", types)}) OVER (PARTITION BY customer_id) AS versions
         FROM parsed"""
     )
-    stage.execute(
-        """UPDATE __valid SET reason = 'duplicate customer_id ' || customer_id || ' with conflicting attributes; keep one row per customer'
-        WHERE reason IS NULL AND versions > 1"""
-    )
+    if duplicates == "reject":
+        stage.execute(
+            """UPDATE __valid SET reason = 'duplicate customer_id ' || customer_id || ' with conflicting attributes; keep one row per customer'
+            WHERE reason IS NULL AND versions > 1"""
+        )
     _insert_rejects_from_stage(con, source)
     columns = ["customer_id", *types]
+    _merge_customer_rows(stage, types, latest=duplicates != "first")
     listed = ", ".join(quote_identifier(c) for c in columns)
-    current_hash = (
-        "sha256(concat_ws(chr(31), "
-        + ", ".join(
-            ["c.customer_id"] + [f"coalesce(c.{quote_identifier(k)}::VARCHAR, '')" for k in types]
-        )
-        + "))"
-    )
-    winners = """SELECT * FROM __valid WHERE reason IS NULL
-        QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY row_number) = 1"""
+    current_hash = _row_hash("c.", types)
     counts = con.execute(
         f"""SELECT count(*) FILTER (WHERE c.customer_id IS NULL),
                    count(*) FILTER (WHERE c.customer_id IS NOT NULL AND w.row_hash <> {current_hash}),
                    count(*)
-            FROM ({winners}) w LEFT JOIN customers c USING (customer_id)"""
-    ).fetchone()
-    assert counts is not None
+            FROM __winners w LEFT JOIN customers c USING (customer_id)"""
+    ).fetchall()[0]
     con.execute(
         f"""INSERT INTO customers ({listed}, source, ingested_at)
         SELECT {", ".join("w." + quote_identifier(c) for c in columns)}, ?, now()
-        FROM ({winners}) w LEFT JOIN customers c USING (customer_id)
+        FROM __winners w LEFT JOIN customers c USING (customer_id)
         WHERE c.customer_id IS NULL OR w.row_hash <> {current_hash}
         ON CONFLICT (customer_id) DO UPDATE SET
         {", ".join(f"{quote_identifier(c)} = excluded.{quote_identifier(c)}" for c in columns if c != "customer_id") or "customer_id = excluded.customer_id"},
         source = excluded.source, ingested_at = excluded.ingested_at""",
         [source],
     )
-    valid_rows = stage.execute("SELECT count(*) FROM __valid WHERE reason IS NULL").fetchone()
-    assert valid_rows is not None
+    valid_rows = stage.execute("SELECT count(*) FROM __valid WHERE reason IS NULL").fetchall()[0]
     return _UpsertCounts(
         new=counts[0],
         updated=counts[1],
         unchanged=valid_rows[0] - counts[0] - counts[1],
         reasons=_stage_reasons(stage),
+    )
+
+
+def _row_hash(prefix: str, types: Mapping[str, str]) -> str:
+    """A customer row's content hash (`prefix` qualifies the columns, e.g. "c.")."""
+    return (
+        "sha256(concat_ws(chr(31), "
+        + ", ".join(
+            [f"{prefix}customer_id"]
+            + [f"coalesce({prefix}{quote_identifier(c)}::VARCHAR, '')" for c in types]
+        )
+        + "))"
+    )
+
+
+def _merge_customer_rows(
+    stage: duckdb.DuckDBPyConnection, types: Mapping[str, str], *, latest: bool
+) -> None:
+    """`__winners`: one row per customer, each attribute its latest (or first) non-empty value.
+
+    The rows of a customer are ordered by their time (undated rows before dated ones), then by
+    their place in the file, so a ticket file read as customers gives each customer the
+    values of their latest ticket, and a blank cell never erases a known value.
+    """
+    pick = "arg_max" if latest else "arg_min"
+    values = ", ".join(
+        f"{pick}({quote_identifier(c)}, __order) FILTER (WHERE {quote_identifier(c)} IS NOT NULL) "
+        f"AS {quote_identifier(c)}"
+        for c in types
+    )
+    stage.execute(
+        f"""CREATE OR REPLACE TEMP TABLE __winners AS
+        WITH ordered AS (
+            SELECT *, row_number() OVER (
+                PARTITION BY customer_id ORDER BY __when ASC NULLS FIRST, row_number
+            ) AS __order
+            FROM __valid WHERE reason IS NULL
+        ), merged AS (
+            SELECT customer_id {", " + values if values else ""} FROM ordered GROUP BY customer_id
+        )
+        SELECT *, {_row_hash("", types)} AS row_hash FROM merged"""
     )
 
 

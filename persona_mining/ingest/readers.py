@@ -11,6 +11,9 @@ import csv
 import io
 import json
 import re
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,10 +160,16 @@ def _unique_names(path: Path, names: list[str]) -> tuple[list[str], dict[str, st
 
 
 def _read_csv(path: Path, text: str, bad_lines: set[int]) -> RawBatch:
+    with _no_field_limit():
+        return _read_csv_rows(path, text, bad_lines)
+
+
+def _read_csv_rows(path: Path, text: str, bad_lines: set[int]) -> RawBatch:
     sample = text[:65536]
     header_line = sample.split("\n", 1)[0]
     delimiter = "\t" if path.suffix.lower() == ".tsv" else _sniff_delimiter(header_line)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+    tap = _LineTap(io.StringIO(text, newline=""))
+    reader = csv.reader(tap, delimiter=delimiter, strict=False)
     try:
         header = next(reader)
     except StopIteration as e:
@@ -181,6 +190,7 @@ def _read_csv(path: Path, text: str, bad_lines: set[int]) -> RawBatch:
     row_number = 0
     line_start = reader.line_num + 1
     while True:
+        tap.start_row()
         try:
             fields = next(reader)
         except StopIteration:
@@ -190,8 +200,9 @@ def _read_csv(path: Path, text: str, bad_lines: set[int]) -> RawBatch:
             rejects.append(
                 Reject(
                     row_number,
-                    "",
-                    f"unparseable CSV near line {reader.line_num} ({e}); fix the quoting",
+                    _shorten(tap.row_start()),
+                    f"unparseable CSV near line {reader.line_num} ({e}); check the quoting "
+                    "around that line",
                 )
             )
             line_start = reader.line_num + 1
@@ -222,6 +233,50 @@ def _read_csv(path: Path, text: str, bad_lines: set[int]) -> RawBatch:
     if row_number == 0:
         raise InputFileError(f"input file {path}: has a header but no data rows")
     return RawBatch(path, _table(names, columns, rows, raws, bads), tuple(rejects), original)
+
+
+class _LineTap:
+    """The lines a CSV reader takes, so that a row it cannot parse is kept as it was read."""
+
+    def __init__(self, lines: Iterable[str]):
+        self._lines = iter(lines)
+        self._taken: list[str] = []
+        self._size = 0
+
+    def __iter__(self) -> _LineTap:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        if self._size < MAX_RAW_CHARS:  # only the start of a row is ever shown
+            self._taken.append(line)
+            self._size += len(line)
+        return line
+
+    def start_row(self) -> None:
+        """Forget the lines of the row before."""
+        self._taken.clear()
+        self._size = 0
+
+    def row_start(self) -> str:
+        """The start of the row being read (its first lines, up to `MAX_RAW_CHARS`)."""
+        return "".join(self._taken).rstrip("\r\n")
+
+
+@contextmanager
+def _no_field_limit() -> Iterator[None]:
+    """Let the csv module read fields of any length while a file is read.
+
+    Its default limit (131,072 characters) would reject a long ticket as unparseable CSV; a
+    long text is kept here and rejected by ingest with its real reason (text too long) and
+    the limit that applies. The module's setting is process-wide, so it is put back after
+    the file is read.
+    """
+    before = csv.field_size_limit(sys.maxsize)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(before)
 
 
 def _sniff_delimiter(header_line: str) -> str:

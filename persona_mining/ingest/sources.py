@@ -41,6 +41,7 @@ def ingest_source(
         columns=source.columns,
         preset=source.preset,
         drop_columns=source.drop_columns,
+        duplicates=source.customer_duplicates,
     )
 
 

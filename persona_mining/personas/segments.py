@@ -14,11 +14,12 @@ from dataclasses import dataclass
 import duckdb
 
 from persona_mining.config import PersonaRule, segment_id
+from persona_mining.config.checks import persona_rule_problems
+from persona_mining.config.recorded import DISCOVERED_PREFIX
 from persona_mining.errors import ConfigError
 from persona_mining.warehouse import transaction
 
-#: Id prefix of the segments that `persona-mining discover` finds; rules never use it.
-DISCOVERED_PREFIX = "discovered-"
+__all__ = ["DISCOVERED_PREFIX", "SegmentsResult", "build_segments"]
 
 
 @dataclass(frozen=True)
@@ -41,22 +42,10 @@ def build_segments(
         ConfigError: a rule does not parse, names a missing column, or is not boolean.
     """
     started = time.perf_counter()
+    problems = persona_rule_problems(con, personas)
+    if problems:
+        raise ConfigError("\n".join(problems))
     ids = [segment_id(p.name) for p in personas]
-    clashes = sorted({i for i in ids if ids.count(i) > 1})
-    if clashes:
-        raise ConfigError(
-            f"personas: names that differ only in punctuation or case clash: {clashes}"
-        )
-    reserved = [
-        p.name for p, i in zip(personas, ids, strict=True) if i.startswith(DISCOVERED_PREFIX)
-    ]
-    if reserved:
-        raise ConfigError(
-            f"personas {reserved}: names starting with 'Discovered' are reserved for the "
-            "segments `persona-mining discover` finds; rename them in the config"
-        )
-    for persona in personas:
-        _check_rule(con, persona)
     with transaction(con):
         rules = "kind IN ('rule', 'negative') AND NOT starts_with(segment_id, ?)"
         con.execute(
@@ -89,21 +78,3 @@ def build_segments(
     return SegmentsResult(
         segments={sid: counts.get(sid, 0) for sid in ids}, seconds=time.perf_counter() - started
     )
-
-
-def _check_rule(con: duckdb.DuckDBPyConnection, persona: PersonaRule) -> None:
-    error: duckdb.Error | None = None
-    try:
-        described = con.execute(
-            f"DESCRIBE SELECT ({persona.where}) AS matches FROM customers"
-        ).fetchall()
-        dtype = described[0][1]
-        message = f"it gives {dtype}, not BOOLEAN"
-    except duckdb.Error as e:
-        dtype, message, error = None, str(e).splitlines()[0], e
-    if dtype != "BOOLEAN":
-        raise ConfigError(
-            f"persona {persona.name!r}: its rule `{persona.where}` is not a valid boolean expression "
-            f"over the customers table ({message}); fix `where` in the config "
-            '(`persona-mining sql "DESCRIBE customers"` lists the columns)'
-        ) from error

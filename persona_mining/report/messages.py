@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from rich.text import Text
 
 if TYPE_CHECKING:
+    from persona_mining.ingest.coverage import LinkCoverage
     from persona_mining.ingest.load import IngestResult
     from persona_mining.personas.discover import DiscoverResult
     from persona_mining.report.export import ExportResult
@@ -40,6 +41,12 @@ def ingest_lines(result: IngestResult) -> list[Text]:
 def nothing_ingested() -> Text:
     """The error line of an ingest that read no usable row."""
     return Text("error: no usable row was read; see the reasons above and ingest_rejects")
+
+
+def coverage_line(coverage: LinkCoverage) -> Text | None:
+    """The warning of `ingest` and `run` when few tickets match a known customer, else None."""
+    warning = coverage.warning()
+    return None if warning is None else Text("warning: ", style="bold yellow") + Text(warning)
 
 
 def run_line(summary: Mapping[str, Any]) -> Text:

@@ -392,6 +392,15 @@ def status_view(warehouse: Path | str, state: WarehouseStatus) -> list[Renderabl
             )
         )
     lines.append(Text(f"refit due: {state.refit_due}" if state.refit_due else "refit due: no"))
+    coverage = state.coverage
+    if coverage is not None:
+        lines.append(
+            Text(
+                f"tickets linked to a known customer: {coverage.linked:,} of {coverage.tickets:,} "
+                f"({coverage.share:.0%})"
+                + (f"; {coverage.warning()}" if coverage.warning() else "")
+            )
+        )
     view = Table(title="Recent runs", box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
     view.add_column("started (UTC)", no_wrap=True)
     view.add_column("run", overflow="fold")

@@ -1,0 +1,104 @@
+"""Checks of a config against the warehouse, made before a run starts any stage.
+
+The TOML's shape is checked when it is loaded; what only the data can tell (does a persona's
+rule name columns the customers have?) is checked here, so that a typo stops a run at once
+with one line per problem, never minutes later inside a stage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import duckdb
+
+from persona_mining.config import Config, PersonaRule, segment_id
+from persona_mining.config.recorded import (
+    DISCOVERED_PREFIX,
+    PersonaChanges,
+    check_personas_kept,
+)
+from persona_mining.errors import ConfigError
+
+
+def check_config(con: duckdb.DuckDBPyConnection, config: Config) -> None:
+    """Check everything of `config` that depends on the warehouse's data.
+
+    Raises:
+        ConfigError: one line per problem, each naming the persona or key and the fix.
+    """
+    problems = persona_rule_problems(con, config.personas)
+    if problems:
+        raise ConfigError("\n".join(problems))
+
+
+def persona_rule_problems(
+    con: duckdb.DuckDBPyConnection, personas: Sequence[PersonaRule]
+) -> list[str]:
+    """Each problem of the persona rules as one line: what is wrong and how to fix it.
+
+    A rule is a DuckDB expression the config's owner wrote; it is only described (its type
+    computed), never run, so checking it reads no customer.
+    """
+    problems: list[str] = []
+    ids = [segment_id(p.name) for p in personas]
+    clashes = sorted({i for i in ids if ids.count(i) > 1})
+    if clashes:
+        problems.append(
+            f"[[personas]]: names that differ only in punctuation or case clash: {clashes}; "
+            "rename one of each"
+        )
+    reserved = [
+        p.name for p, i in zip(personas, ids, strict=True) if i.startswith(DISCOVERED_PREFIX)
+    ]
+    if reserved:
+        problems.append(
+            f"[[personas]] {reserved}: names starting with 'Discovered' are reserved for the "
+            "segments `persona-mining discover` finds; rename them in the config"
+        )
+    customers = None
+    for persona in personas:
+        problem = _rule_problem(con, persona)
+        if problem is None:
+            continue
+        if customers is None:
+            customers = _customer_count(con)
+        hint = (
+            "no customers are ingested yet: run `persona-mining ingest --customers FILE` first"
+            if customers == 0
+            else '`persona-mining sql "DESCRIBE customers"` lists the columns'
+        )
+        problems.append(
+            f"persona {persona.name!r}: its rule `{persona.where}` is not a valid boolean "
+            f"expression over the customers table ({problem}); fix `where` in the config "
+            f"({hint})"
+        )
+    return problems
+
+
+def _rule_problem(con: duckdb.DuckDBPyConnection, persona: PersonaRule) -> str | None:
+    try:
+        described = con.execute(
+            f"DESCRIBE SELECT ({persona.where}) AS matches FROM customers"
+        ).fetchall()
+    except duckdb.Error as e:
+        return str(e).splitlines()[0]
+    dtype = described[0][1]
+    return None if dtype == "BOOLEAN" else f"it gives {dtype}, not BOOLEAN"
+
+
+def _customer_count(con: duckdb.DuckDBPyConnection) -> int:
+    rows = con.execute("SELECT count(*) FROM customers").fetchall()
+    return int(rows[0][0])
+
+
+def check_run(
+    con: duckdb.DuckDBPyConnection, config: Config, *, replace_personas: bool = False
+) -> PersonaChanges:
+    """Everything a run checks before its first stage: the config, then the personas it keeps.
+
+    Raises:
+        ConfigError: a problem of the config (one line each), or personas it would remove or
+            change without `replace_personas`.
+    """
+    check_config(con, config)
+    return check_personas_kept(con, config, replace_personas=replace_personas)
