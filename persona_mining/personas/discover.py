@@ -68,6 +68,8 @@ SAME_AS_TICKET = 0.95
 MIN_SINGLE_TICKET_CUSTOMERS = 20
 #: Columns of `tickets` a customer column is never compared with (ids and ingest bookkeeping).
 _TICKET_BOOKKEEPING = frozenset({"customer_id", "source", "ingested_at", "raw_hash", "row_hash"})
+#: Text dates a customer column may hold where the tickets hold the parsed timestamp.
+_TEXT_DATE_FORMATS = ("%d-%m-%Y", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%Y/%m/%d", "%m-%d-%Y")
 
 
 @dataclass(frozen=True)
@@ -270,7 +272,8 @@ def _features(con: duckdb.DuckDBPyConnection, config: DiscoverConfig) -> _Featur
             else ""
         )
         raise StageError(
-            f"discover: nothing to cluster on: the customers have no attribute columns{left_out}; "
+            f"discover: nothing to cluster on: the customers have no attribute columns of their own"
+            f"{left_out}; "
             "ingest customer attributes (plan, age, region...) with "
             "`persona-mining ingest --customers FILE`"
         )
@@ -283,9 +286,12 @@ def _ticket_fields(con: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str
 
     A column is a ticket field when `tickets` has a column of the same name, or when for the
     customers with exactly one ticket its value equals one of that ticket's columns (compared as
-    text, as a timestamp and as a number, so that a DATE matches a TIMESTAMP and 25 matches 25.0).
+    text, as a timestamp, as a number and as a text date, so that a DATE matches a TIMESTAMP,
+    25 matches 25.0 and "21-10-2020" matches the ticket's `created_at` parsed from it).
     """
-    ticket_columns = [c for c in table_columns(con, "tickets") if c not in _TICKET_BOOKKEEPING]
+    types = table_columns(con, "tickets")
+    ticket_columns = [c for c in types if c not in _TICKET_BOOKKEEPING]
+    formats = ", ".join(f"'{f}'" for f in _TEXT_DATE_FORMATS)
     found = {name: name for name in names if name in ticket_columns}
     rest = [name for name in names if name not in found]
     if not rest or not ticket_columns:
@@ -297,8 +303,12 @@ def _ticket_fields(con: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str
         ct = f"CAST(t.{quote_identifier(t)} AS VARCHAR)"
         same = (
             f"({cx} = {ct} OR try_cast({cx} AS TIMESTAMP) = try_cast({ct} AS TIMESTAMP) "
-            f"OR try_cast({cx} AS DOUBLE) = try_cast({ct} AS DOUBLE))"
+            f"OR try_cast({cx} AS DOUBLE) = try_cast({ct} AS DOUBLE)"
         )
+        if types[t].upper().startswith(("DATE", "TIMESTAMP")):
+            # "21-10-2020" in the customer row, the parsed TIMESTAMP in the ticket's created_at.
+            same += f" OR try_strptime({cx}, [{formats}])::DATE = try_cast({ct} AS DATE)"
+        same += ")"
         aggregates.append(
             f"count(*) FILTER (WHERE {cx} IS NOT NULL AND {ct} IS NOT NULL) AS n{i}, "
             f"count(*) FILTER (WHERE coalesce({same}, false)) AS same{i}"
