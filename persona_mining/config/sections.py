@@ -229,9 +229,9 @@ class LinkConfig(_Settings):
 class DiscoverConfig(_Settings):
     """Segments discovered from the data (`persona-mining discover`).
 
-    Customers are clustered with k-means on their attributes (categoricals one-hot, numbers
-    standardized, each attribute weighing the same) and on their issue mix (share of their
-    tickets per topic of the current model).
+    Customers are clustered with k-means on their attributes only (categoricals one-hot,
+    numbers standardized, each attribute weighing the same; ticket fields left out), never on
+    their tickets, which the segments are then tested against.
 
     Attributes:
         k: number of segments; 0 chooses it from the data: the k in `min_k`..`max_k` with the
@@ -240,8 +240,9 @@ class DiscoverConfig(_Settings):
         max_k: largest k tried when `k` is 0.
         seed: seed of k-means and of the silhouette sample, so that a rerun gives the same segments.
         min_segment_customers: smallest segment an automatically chosen k may produce.
-        issue_weight: weight of the issue mix against the attributes (1.0: both blocks weigh
-            the same; 0: attributes only).
+        issue_weight: accepted for older config files and has no effect: clustering on the
+            issue mix made every segment over-index on its own issue, so segments are built
+            from attributes only.
         max_categories: values of a categorical attribute kept as their own feature (the
             rarer ones are pooled); attributes with more distinct values than this that are
             mostly unique (ids, names, emails) are left out.

@@ -1,25 +1,39 @@
-"""Discovered segments: customers clustered on who they are and what they contact support about.
+"""Discovered segments: customers clustered on who they are, tested on what they ask.
 
-Features, one row per customer of `customers`:
+A discovered segment is tested by the link stage against the customers' issues, so it must not be
+built from them: clustering on the issue mix and then testing the clusters against the same
+issues finds "links" in any data (on a help desk where nothing is linked, segments built on the
+issue mix over-index on their own issue with q-values near 0). Two designs keep the test honest:
+fit on one part of each customer's history and test on the other, or cluster on something the
+tickets are not. The first halves the evidence of both steps and needs customers with several
+tickets; the second costs nothing and makes a discovered segment mean exactly what a rule persona
+means (a set of customers defined without looking at their tickets). So customers are clustered
+on their attributes only, and `[discover] issue_weight` is accepted but has no effect.
 
-- attributes: every attribute column (not the id or ingest bookkeeping). Numbers and dates are
-  standardized (missing: the mean); text and booleans are one-hot encoded over their
-  `max_categories` most common values (rarer ones pooled as "(other)", missing as
-  "(missing)"), centred and scaled so that each attribute's dummies have total variance 1: every
-  attribute weighs the same, whatever its number of values. Text columns that are mostly unique
-  (ids, names, emails) are left out.
-- issue mix: the share of the customer's tickets on each topic of the current model
-  (unclustered tickets left out; customers without tickets get everyone's mix, which puts them
-  at the centre). The block is centred and scaled so that its total variance is `issue_weight`
-  times the attribute block's.
+Features, one row per customer of `customers`: every attribute column (not the id or ingest
+bookkeeping) that describes the customer rather than a ticket. Numbers and dates are
+standardized (missing: the mean); text and booleans are one-hot encoded over their
+`max_categories` most common values (rarer ones pooled as "(other)", missing as "(missing)"),
+centred and scaled so that each attribute's dummies have total variance 1: every attribute
+weighs the same, whatever its number of values. Text columns that are mostly unique (ids,
+names, emails) are left out.
+
+Ticket fields are left out too. Customers loaded from the ticket file itself (the README's
+"customers from the same file" recipe) carry the columns of one of their tickets: its status,
+resolution, type, subject... Those describe a ticket, and some are the very text the topics
+come from. They are found from the data, not from a list of names: a customer column is a
+ticket field when `tickets` has a column of the same name, or when, for the customers with
+exactly one ticket, it equals one of the ticket's columns (at least `SAME_AS_TICKET` of at least
+`MIN_SINGLE_TICKET_CUSTOMERS` customers; this catches mapped columns such as `ticket_subject`,
+which the tickets hold as `subject`).
 
 k-means (scikit-learn, `n_init=10`, seeded) clusters the rows. Unless `k` is forced, every k
 in `min_k`..`max_k` is fitted and the one with the highest silhouette (Euclidean, on a seeded
 sample of `sample_size` customers) whose every segment has at least `min_segment_customers`
-customers is kept. Each segment is named by what sets it apart: up to two attribute values over-
-represented in it (standardized difference >= 0.5 and, for a category, held by at least half of
-its customers) and the topic it raises most over everyone's mix (share >= 1.5x), e.g.
-"occupation=student, plan=free · Student discount".
+customers is kept. Each segment is named by what sets it apart, its attributes only: up to two
+attribute values over-represented in it (standardized difference >= 0.5 and, for a category,
+held by at least half of its customers), e.g. "occupation=student, plan=free"; never by an
+issue, which is what the link stage has to find.
 
 Segments are stored as kind 'discovered' with ids 'discovered-1', 'discovered-2', ... (largest
 first). They replace the previous discovered segments and stay until the next discovery; the
@@ -39,16 +53,23 @@ import pyarrow as pa
 
 from persona_mining.config import DiscoverConfig
 from persona_mining.errors import StageError
-from persona_mining.personas.attributes import attribute_columns
+from persona_mining.personas.attributes import AttributeColumn, attribute_columns
 from persona_mining.personas.segments import DISCOVERED_PREFIX
 from persona_mining.stats import choose_k_by_silhouette, silhouette
-from persona_mining.topics.model import UNCLUSTERED, current_model
-from persona_mining.warehouse import transaction
+from persona_mining.topics.model import current_model
+from persona_mining.warehouse import quote_identifier, table_columns, transaction
 
 OTHER, MISSING = "(other)", "(missing)"
 NAME_ATTRIBUTES = 2
 MIN_DIFFERENCE = 0.5
-MIN_ISSUE_LIFT = 1.5
+#: Share of single-ticket customers whose value equals a ticket column's that makes a ticket field.
+SAME_AS_TICKET = 0.95
+#: Single-ticket customers needed before a column is judged by its values (fewer prove nothing).
+MIN_SINGLE_TICKET_CUSTOMERS = 20
+#: Columns of `tickets` a customer column is never compared with (ids and ingest bookkeeping).
+_TICKET_BOOKKEEPING = frozenset({"customer_id", "source", "ingested_at", "raw_hash", "row_hash"})
+#: Text dates a customer column may hold where the tickets hold the parsed timestamp.
+_TEXT_DATE_FORMATS = ("%d-%m-%Y", "%m/%d/%Y", "%d/%m/%Y", "%d.%m.%Y", "%Y/%m/%d", "%m-%d-%Y")
 
 
 @dataclass(frozen=True)
@@ -70,9 +91,12 @@ class DiscoverResult:
         chosen_by: "silhouette" (from the data) or "forced" (`k` set).
         scores: k -> silhouette of each k tried.
         attributes: attribute columns used.
-        topics: topics of the issue mix (0 without a topic model or with issue_weight 0).
+        topics: topics clustered on: always 0, since segments are tested against the topics
+            and so are never built from them (kept for callers that show it).
         segments: the segments, largest first.
         seconds: wall time.
+        ticket_fields: customer columns left out because they describe a ticket, each with
+            the tickets column it matches.
     """
 
     customers: int
@@ -83,6 +107,7 @@ class DiscoverResult:
     topics: int
     segments: tuple[DiscoveredSegment, ...]
     seconds: float
+    ticket_fields: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -101,9 +126,7 @@ class _Features:
     customers: list[str]
     matrix: np.ndarray
     attributes: list[_Attribute]
-    topic_ids: list[int]
-    topic_labels: list[str]
-    topic_counts: np.ndarray  # (customers, topics) clustered tickets
+    ticket_fields: dict[str, str]  # column left out -> the tickets column it matches
 
 
 def discover_segments(con: duckdb.DuckDBPyConnection, *, config: DiscoverConfig) -> DiscoverResult:
@@ -116,7 +139,7 @@ def discover_segments(con: duckdb.DuckDBPyConnection, *, config: DiscoverConfig)
     started = time.perf_counter()
     current = current_model(con)
     model_id = current[0] if current else None
-    features = _features(con, config, model_id)
+    features = _features(con, config)
     n = len(features.customers)
     labels, k, chosen_by, scores, smallest = _cluster(features.matrix, config)
     order = np.argsort(-np.bincount(labels, minlength=k), kind="stable")
@@ -138,13 +161,8 @@ def discover_segments(con: duckdb.DuckDBPyConnection, *, config: DiscoverConfig)
         else f"k={k} forced"
     )
     description = (
-        f"Discovered by k-means on {len(features.attributes)} customer attributes"
-        + (
-            f" and the issue mix over {len(features.topic_ids)} topics"
-            if features.topic_ids
-            else ""
-        )
-        + f"; {how}."
+        f"Discovered by k-means on {len(features.attributes)} customer attributes "
+        f"({', '.join(a.name for a in features.attributes)}), not on tickets; {how}."
     )
     members = pa.table(
         {
@@ -188,7 +206,7 @@ def discover_segments(con: duckdb.DuckDBPyConnection, *, config: DiscoverConfig)
                 json.dumps(
                     {
                         "attributes": [a.name for a in features.attributes],
-                        "topics": features.topic_ids,
+                        "ticket_fields": features.ticket_fields,
                     }
                 ),
                 json.dumps(
@@ -198,7 +216,6 @@ def discover_segments(con: duckdb.DuckDBPyConnection, *, config: DiscoverConfig)
                         "max_k": config.max_k,
                         "seed": config.seed,
                         "min_segment_customers": config.min_segment_customers,
-                        "issue_weight": config.issue_weight,
                         "max_categories": config.max_categories,
                         "sample_size": config.sample_size,
                     }
@@ -211,9 +228,10 @@ def discover_segments(con: duckdb.DuckDBPyConnection, *, config: DiscoverConfig)
         chosen_by=chosen_by,
         scores=scores,
         attributes=tuple(a.name for a in features.attributes),
-        topics=len(features.topic_ids),
+        topics=0,
         segments=tuple(segments),
         seconds=time.perf_counter() - started,
+        ticket_fields=features.ticket_fields,
     )
 
 
@@ -231,9 +249,7 @@ def _tables_by_segment(con: duckdb.DuckDBPyConnection) -> list[str]:
     ]
 
 
-def _features(
-    con: duckdb.DuckDBPyConnection, config: DiscoverConfig, model_id: str | None
-) -> _Features:
+def _features(con: duckdb.DuckDBPyConnection, config: DiscoverConfig) -> _Features:
     customers = [
         r[0]
         for r in con.execute("SELECT customer_id FROM customers ORDER BY customer_id").fetchall()
@@ -245,26 +261,82 @@ def _features(
             f"discover: {n} customers, too few to cluster into segments; ingest customers "
             "first (`persona-mining ingest --customers FILE`)"
         )
-    attributes = _attributes(con, config)
-    blocks = [_attribute_block(a) for a in attributes]
-    topic_ids: list[int] = []
-    labels: list[str] = []
-    counts = np.zeros((n, 0))
-    if model_id is not None and config.issue_weight > 0:
-        topic_ids, labels, counts = _topic_counts(con, model_id, customers)
-        if topic_ids:
-            blocks.append(_issue_block(counts, config.issue_weight * max(1, len(attributes))))
-    if not blocks:
-        raise StageError(
-            "discover: nothing to cluster on: the customers have no attribute columns and there "
-            "is no topic model; ingest customer attributes or run the pipeline first"
+    candidates = attribute_columns(con, max_categories=config.max_categories)
+    ticket_fields = _ticket_fields(con, [c.name for c in candidates])
+    attributes = _attributes(con, config, [c for c in candidates if c.name not in ticket_fields])
+    if not attributes:
+        left_out = (
+            f"; {', '.join(sorted(ticket_fields))} describe tickets (the tickets table has "
+            "them too), so they cannot define who a customer is"
+            if ticket_fields
+            else ""
         )
-    return _Features(customers, np.hstack(blocks), attributes, topic_ids, labels, counts)
+        raise StageError(
+            f"discover: nothing to cluster on: the customers have no attribute columns of their own"
+            f"{left_out}; "
+            "ingest customer attributes (plan, age, region...) with "
+            "`persona-mining ingest --customers FILE`"
+        )
+    blocks = [_attribute_block(a) for a in attributes]
+    return _Features(customers, np.hstack(blocks), attributes, ticket_fields)
 
 
-def _attributes(con: duckdb.DuckDBPyConnection, config: DiscoverConfig) -> list[_Attribute]:
+def _ticket_fields(con: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, str]:
+    """The customer columns that describe a ticket, each with the tickets column it matches.
+
+    A column is a ticket field when `tickets` has a column of the same name, or when for the
+    customers with exactly one ticket its value equals one of that ticket's columns (compared as
+    text, as a timestamp, as a number and as a text date, so that a DATE matches a TIMESTAMP,
+    25 matches 25.0 and "21-10-2020" matches the ticket's `created_at` parsed from it).
+    """
+    types = table_columns(con, "tickets")
+    ticket_columns = [c for c in types if c not in _TICKET_BOOKKEEPING]
+    formats = ", ".join(f"'{f}'" for f in _TEXT_DATE_FORMATS)
+    found = {name: name for name in names if name in ticket_columns}
+    rest = [name for name in names if name not in found]
+    if not rest or not ticket_columns:
+        return found
+    pairs = [(x, t) for x in rest for t in ticket_columns]
+    aggregates = []
+    for i, (x, t) in enumerate(pairs):
+        cx = f"CAST(c.{quote_identifier(x)} AS VARCHAR)"
+        ct = f"CAST(t.{quote_identifier(t)} AS VARCHAR)"
+        same = (
+            f"({cx} = {ct} OR try_cast({cx} AS TIMESTAMP) = try_cast({ct} AS TIMESTAMP) "
+            f"OR try_cast({cx} AS DOUBLE) = try_cast({ct} AS DOUBLE)"
+        )
+        if types[t].upper().startswith(("DATE", "TIMESTAMP")):
+            # "21-10-2020" in the customer row, the parsed TIMESTAMP in the ticket's created_at.
+            same += f" OR try_strptime({cx}, [{formats}])::DATE = try_cast({ct} AS DATE)"
+        same += ")"
+        aggregates.append(
+            f"count(*) FILTER (WHERE {cx} IS NOT NULL AND {ct} IS NOT NULL) AS n{i}, "
+            f"count(*) FILTER (WHERE coalesce({same}, false)) AS same{i}"
+        )
+    row = con.execute(
+        f"""WITH single AS (
+            SELECT customer_id FROM tickets WHERE customer_id IS NOT NULL
+            GROUP BY customer_id HAVING count(*) = 1
+        )
+        SELECT {", ".join(aggregates)}
+        FROM tickets t JOIN single USING (customer_id)
+        JOIN customers c ON c.customer_id = t.customer_id"""
+    ).fetchone()
+    if row is None:
+        return found
+    for i, (x, t) in enumerate(pairs):
+        compared, matching = int(row[2 * i] or 0), int(row[2 * i + 1] or 0)
+        enough = compared >= MIN_SINGLE_TICKET_CUSTOMERS
+        if x not in found and enough and matching >= SAME_AS_TICKET * compared:
+            found[x] = t
+    return {name: found[name] for name in names if name in found}
+
+
+def _attributes(
+    con: duckdb.DuckDBPyConnection, config: DiscoverConfig, columns: list[AttributeColumn]
+) -> list[_Attribute]:
     attributes = []
-    for column in attribute_columns(con, max_categories=config.max_categories):
+    for column in columns:
         if column.kind != "categorical":
             raw = _column(con, column.value_sql, np.float64)
             if np.isfinite(raw).sum() >= 2 and np.nanstd(raw) > 0:
@@ -319,50 +391,6 @@ def _attribute_block(attribute: _Attribute) -> np.ndarray:
     return centred / np.sqrt((share[present] * (1 - share[present])).sum())
 
 
-def _topic_counts(
-    con: duckdb.DuckDBPyConnection, model_id: str, customers: list[str]
-) -> tuple[list[int], list[str], np.ndarray]:
-    """Clustered tickets per customer and topic of the model (customers in id order)."""
-    topics = con.execute(
-        "SELECT topic_id, label FROM topics WHERE model_id = ? AND topic_id <> ? ORDER BY topic_id",
-        [model_id, UNCLUSTERED],
-    ).fetchall()
-    counts = np.zeros((len(customers), len(topics)))
-    if not topics:
-        return [], [], counts
-    cells = con.execute(
-        """WITH idx AS (
-            SELECT customer_id, row_number() OVER (ORDER BY customer_id) - 1 AS i FROM customers
-        ), tp AS (
-            SELECT topic_id, row_number() OVER (ORDER BY topic_id) - 1 AS j
-            FROM topics WHERE model_id = $model AND topic_id <> $unclustered
-        )
-        SELECT idx.i, tp.j, count(*) AS n
-        FROM tickets t
-        JOIN idx ON idx.customer_id = t.customer_id
-        JOIN ticket_topics tt ON tt.ticket_id = t.ticket_id AND tt.model_id = $model
-        JOIN tp ON tp.topic_id = tt.topic_id
-        GROUP BY ALL""",
-        {"model": model_id, "unclustered": UNCLUSTERED},
-    ).fetchnumpy()
-    np.add.at(counts, (cells["i"].astype(int), cells["j"].astype(int)), cells["n"])
-    return [t for t, _ in topics], [label for _, label in topics], counts
-
-
-def _issue_block(counts: np.ndarray, total_variance: float) -> np.ndarray:
-    """Issue-mix features with the given total variance (empty when nobody has a topic)."""
-    everyone = counts.sum(axis=0)
-    if everyone.sum() == 0:
-        return np.zeros((len(counts), 0))
-    totals = counts.sum(axis=1, keepdims=True)
-    mix = np.where(totals > 0, counts / np.maximum(totals, 1), everyone / everyone.sum())
-    centred = mix - mix.mean(axis=0)
-    variance = float(centred.var(axis=0).sum())
-    if variance == 0:
-        return np.zeros((len(counts), 0))
-    return centred * np.sqrt(total_variance / variance)
-
-
 def _cluster(
     matrix: np.ndarray, config: DiscoverConfig
 ) -> tuple[np.ndarray, int, str, dict[int, float], dict[int, int]]:
@@ -415,7 +443,7 @@ def _cluster(
 
 
 def _name(features: _Features, mask: np.ndarray) -> str:
-    """What sets the segment apart: its over-represented attribute values and top issue."""
+    """What sets the segment apart: its over-represented attribute values (never an issue)."""
     candidates: list[tuple[float, str]] = []
     for attribute in features.attributes:
         found = (
@@ -426,12 +454,7 @@ def _name(features: _Features, mask: np.ndarray) -> str:
         if found is not None:
             candidates.append(found)
     candidates.sort(key=lambda c: -c[0])
-    parts = [text for _, text in candidates[:NAME_ATTRIBUTES]]
-    issue = _top_issue(features, mask)
-    name = ", ".join(parts)
-    if issue:
-        name = f"{name} · {issue}" if name else issue
-    return name
+    return ", ".join(text for _, text in candidates[:NAME_ATTRIBUTES])
 
 
 def _numeric_difference(attribute: _Attribute, mask: np.ndarray) -> tuple[float, str] | None:
@@ -471,17 +494,3 @@ def _category_difference(attribute: _Attribute, mask: np.ndarray) -> tuple[float
         if difference >= MIN_DIFFERENCE and (best is None or difference > best[0]):
             best = (float(difference), f"{attribute.name}={category}")
     return best
-
-
-def _top_issue(features: _Features, mask: np.ndarray) -> str | None:
-    if not features.topic_ids:
-        return None
-    inside = features.topic_counts[mask].sum(axis=0)
-    everyone = features.topic_counts.sum(axis=0)
-    if inside.sum() == 0 or everyone.sum() == 0:
-        return None
-    share = inside / inside.sum()
-    lift = np.divide(share, everyone / everyone.sum(), out=np.zeros_like(share), where=everyone > 0)
-    lift[share < 0.05] = 0
-    best = int(np.argmax(lift))
-    return features.topic_labels[best] if lift[best] >= MIN_ISSUE_LIFT else None

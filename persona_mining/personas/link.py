@@ -3,12 +3,23 @@
 For every segment x topic of the current model:
 
 - `share` is the segment's tickets on the topic over all its tickets; `baseline_share` the
-  same among customers outside the segment; `lift` their ratio.
+  same among customers outside the segment; `lift` their ratio. Where nobody outside the
+  segment has a ticket on the topic (`baseline_share` 0), the ratio is infinite: `lift` is then
+  the ratio with 0.5 added to each ticket count and 1 to each total (Haldane-Anscombe), finite
+  and consistent with its interval, so that every cell has a lift.
 - The interval of the lift is customer-clustered: the delta method on the log of two ratio
   estimators whose variance is computed over customers, not tickets, because one customer's
-  tickets are not independent (a chronic complainer with twenty tickets is one voice).
+  tickets are not independent (a chronic complainer with twenty tickets is one voice). Where
+  that variance cannot be estimated (a side with fewer than two customers or no ticket on the
+  topic) or comes out 0 (every customer alike, which proves no certainty), it is the Katz log
+  interval with the same 0.5 correction.
 - The p-value is Fisher's exact test on customers (with vs without a ticket on the topic,
-  inside vs outside the segment), two-sided; q-values are Benjamini-Hochberg over the table.
+  inside vs outside the segment), two-sided, floored at the smallest positive double so that no
+  q-value reads 0; q-values are Benjamini-Hochberg over the table.
+- A cell exists only where there is a comparison: a segment none of whose customers has a
+  ticket, or one that holds every customer with a ticket (nobody outside to compare with), gets
+  no cells, and neither does a topic that no known customer raised. So no cell has an undefined
+  lift or a q-value that tested nothing.
 - `significant` needs q < alpha, an interval that excludes 1, and enough evidence: at least
   `min_customers` distinct customers and `min_tickets` tickets in an over-indexed cell (for an
   under-indexed cell, that many customers would have been expected at the baseline rate).
@@ -33,6 +44,10 @@ from persona_mining.errors import StageError
 from persona_mining.stats import ClusteredRate, discoveries, rate_ratio, z_score
 from persona_mining.topics.model import UNCLUSTERED, current_model
 from persona_mining.warehouse import transaction
+
+#: Fisher's exact p-value underflows to 0 on large, fully separated tables; a q-value of 0
+#: would claim certainty, so p-values are floored here (they still sort first).
+SMALLEST_P_VALUE = float(np.finfo(np.float64).tiny)
 
 
 @dataclass(frozen=True)
@@ -179,28 +194,36 @@ def _segment_cells(
 ) -> list[dict[str, object]]:
     inside, outside = counts.by_topic[mask], counts.by_topic[~mask]
     n_in, n_out = counts.total[mask], counts.total[~mask]
+    seg_tickets, out_tickets = float(n_in.sum()), float(n_out.sum())
+    seg_customers, out_customers = len(n_in), len(n_out)
+    if not seg_tickets or not out_tickets:
+        # No tickets inside, or nobody outside: nothing to compare, so no statistic to show.
+        return []
     cells = []
     for j, topic in enumerate(counts.topics):
         a, b = inside[:, j], outside[:, j]
         tickets, tickets_out = float(a.sum()), float(b.sum())
-        seg_tickets, out_tickets = float(n_in.sum()), float(n_out.sum())
+        if not tickets and not tickets_out:
+            continue  # a topic no known customer raised says nothing about anyone
         customers = int((a > 0).sum())
         customers_out = int((b > 0).sum())
-        seg_customers, out_customers = len(a), len(b)
-        share = tickets / seg_tickets if seg_tickets else 0.0
-        baseline = tickets_out / out_tickets if out_tickets else None
-        lift = ci_low = ci_high = p_value = None
-        if seg_tickets and out_tickets and baseline:
-            lift = share / baseline
-            ci_low, ci_high = _lift_interval(a, n_in, b, n_out, config.confidence)
-        if seg_customers and out_customers:
-            table = [
-                [customers, seg_customers - customers],
-                [customers_out, out_customers - customers_out],
-            ]
-            p_value = float(stats.fisher_exact(table, alternative="two-sided").pvalue)
-        expected_customers = seg_customers * customers_out / out_customers if out_customers else 0.0
-        over = lift is not None and lift > 1
+        share = tickets / seg_tickets
+        baseline = tickets_out / out_tickets
+        lift = (
+            share / baseline
+            if baseline
+            else ((tickets + 0.5) / (seg_tickets + 1)) / (0.5 / (out_tickets + 1))
+        )
+        ci_low, ci_high = _lift_interval(a, n_in, b, n_out, config.confidence)
+        table = [
+            [customers, seg_customers - customers],
+            [customers_out, out_customers - customers_out],
+        ]
+        p_value = max(
+            float(stats.fisher_exact(table, alternative="two-sided").pvalue), SMALLEST_P_VALUE
+        )
+        expected_customers = seg_customers * customers_out / out_customers
+        over = lift > 1
         enough = (
             customers >= config.min_customers and tickets >= config.min_tickets
             if over
@@ -231,20 +254,24 @@ def _segment_cells(
 def _lift_interval(
     a: np.ndarray, n_a: np.ndarray, b: np.ndarray, n_b: np.ndarray, confidence: float
 ) -> tuple[float, float]:
-    """Customer-clustered interval of (sum a / sum n_a) / (sum b / sum n_b)."""
-    if a.sum() == 0 or b.sum() == 0 or len(a) < 2 or len(b) < 2:
-        # Too little to estimate a clustered variance: Katz log interval with a 0.5 correction.
-        x, m, y, k = a.sum() + 0.5, n_a.sum() + 1.0, b.sum() + 0.5, n_b.sum() + 1.0
-        log_lift = np.log((x / m) / (y / k))
-        se = np.sqrt(1 / x - 1 / m + 1 / y - 1 / k)
-        z = z_score(confidence)
-        return float(np.exp(log_lift - z * se)), float(np.exp(log_lift + z * se))
-    lift = rate_ratio(
-        ClusteredRate.from_customers(a, n_a),
-        ClusteredRate.from_customers(b, n_b),
-        confidence=confidence,
-    )
-    return lift.ci_low, lift.ci_high
+    """Customer-clustered interval of (sum a / sum n_a) / (sum b / sum n_b).
+
+    Falls back to the Katz log interval with a 0.5 correction where the clustered variance is
+    not defined (a side with fewer than two customers or no ticket on the topic) or is 0 (all
+    customers of a side alike: a point "interval" would claim a certainty few customers cannot
+    give).
+    """
+    if a.sum() > 0 and b.sum() > 0 and len(a) >= 2 and len(b) >= 2:
+        rate_in = ClusteredRate.from_customers(a, n_a)
+        rate_out = ClusteredRate.from_customers(b, n_b)
+        if rate_in.residual_squares > 0 and rate_out.residual_squares > 0:
+            lift = rate_ratio(rate_in, rate_out, confidence=confidence)
+            return lift.ci_low, lift.ci_high
+    x, m, y, k = a.sum() + 0.5, n_a.sum() + 1.0, b.sum() + 0.5, n_b.sum() + 1.0
+    log_lift = np.log((x / m) / (y / k))
+    se = np.sqrt(1 / x - 1 / m + 1 / y - 1 / k)
+    z = z_score(confidence)
+    return float(np.exp(log_lift - z * se)), float(np.exp(log_lift + z * se))
 
 
 def _add_q_values(rows: list[dict[str, object]], config: LinkConfig) -> None:
