@@ -163,7 +163,8 @@ def test_the_issue_level_is_unchanged_in_the_terminal_and_names_the_theme_in_fil
 def test_the_csv_file_of_the_theme_table_holds_every_cell(warehouse: Path, tmp_path: Path) -> None:
     out = tmp_path / "themes.csv"
     result = runner.invoke(
-        app, ["table", "--level", "theme", "--csv", str(out), "--limit", "1", "--db", str(warehouse)]
+        app,
+        ["table", "--level", "theme", "--csv", str(out), "--limit", "1", "--db", str(warehouse)],
     )
     assert result.exit_code == 0, result.output
     with out.open(encoding="utf-8") as handle:
@@ -210,7 +211,9 @@ def test_a_theme_only_finding_is_shown_after_the_issue_challenges_with_a_note(
     assert "<b>[bold]</b>" in text and "0/4" in text and "1/1" in text
     assert "theme level only" in text
     markdown = persona_markdown(profile)
-    assert "### Theme-level challenges" in markdown and "Refunds <b>[bold]</b> \\| money" in markdown
+    assert (
+        "### Theme-level challenges" in markdown and "Refunds <b>[bold]</b> \\| money" in markdown
+    )
 
 
 def test_persona_json_carries_the_theme_challenges(warehouse: Path) -> None:
@@ -255,9 +258,7 @@ def test_theme_trends_add_up_the_tickets_of_their_issues(
 
 
 def test_status_is_per_issue_only(warehouse: Path) -> None:
-    result = runner.invoke(
-        app, ["trends", "--status", "--level", "theme", "--db", str(warehouse)]
-    )
+    result = runner.invoke(app, ["trends", "--status", "--level", "theme", "--db", str(warehouse)])
     assert result.exit_code == 2 and "--status is per issue" in result.output
 
 
@@ -270,7 +271,11 @@ def test_the_report_has_a_theme_heatmap_that_drills_down_to_issues(
     result = write_report(reader, out=tmp_path / "report.html")
     html = result.path.read_text(encoding="utf-8")
     assert result.themes == 3 and result.issues == 6
-    table = html[html.index('id="theme-heatmap-table"') : html.index("</table>", html.index('id="theme-heatmap-table"'))]
+    table = html[
+        html.index('id="theme-heatmap-table"') : html.index(
+            "</table>", html.index('id="theme-heatmap-table"')
+        )
+    ]
     assert table.count('class="theme"') == 3
     assert table.count('data-theme-of="0"') == 4  # the four refund issues under their theme
     assert "Refunds &lt;b&gt;[bold]&lt;/b&gt; | money" in table and "<b>[bold]" not in table
@@ -311,3 +316,13 @@ def test_themes_switch_expand_and_filter_in_a_browser(
     assert all("Refund" in text for text in rows.all_inner_texts())
     assert opened.errors == []
     page.close()
+
+
+def test_the_documented_theme_query_finds_the_theme_level_finding(
+    reader: duckdb.DuckDBPyConnection,
+) -> None:
+    doc = (Path(__file__).parent.parent / "docs" / "warehouse.md").read_text(encoding="utf-8")
+    (query,) = [q for q in re.findall(r"```sql\n(.*?)```", doc, flags=re.S) if "AS theme" in q]
+    found = {(r[0], r[1]): r[-1] for r in reader.execute(query).fetchall()}
+    assert found[("Free plan", REFUNDS)] == []
+    assert found[("Free plan", "Account access")] == ["Login"]

@@ -86,9 +86,7 @@ def write_issue_table_csv(
             f"csv folder {out.parent}: cannot be created ({e.strerror}); choose another --csv"
         ) from e
     try:
-        con.execute(
-            f"COPY ({query}) TO {sql_string(str(out))} (HEADER, DELIMITER ',')"
-        )
+        con.execute(f"COPY ({query}) TO {sql_string(str(out))} (HEADER, DELIMITER ',')")
     except duckdb.Error as e:
         raise PersonaMiningError(f"csv {out}: cannot be written ({str(e).splitlines()[0]})") from e
     return out

@@ -49,13 +49,17 @@ LEVELS = ("issue", "theme")
 # The order of v_issue_by_persona (significant first, then over-indexed, then by q-value),
 # restated because a join does not keep a view's order; names break the remaining ties.
 _ORDER = "significant DESC, (lift > 1) DESC, q_value, lift DESC, persona, {label}"
-_STATISTICS = "tickets, customers, share, baseline_share, lift, ci_low, ci_high, q_value, significant"
+_STATISTICS = (
+    "tickets, customers, share, baseline_share, lift, ci_low, ci_high, q_value, significant"
+)
 _ISSUE_SOURCE = f"""(SELECT v.persona, v.issue, g.label AS theme, v.{_STATISTICS.replace(", ", ", v.")}
     FROM v_issue_by_persona v
     LEFT JOIN topics tp ON tp.model_id = v.model_id AND tp.topic_id = v.topic_id
     LEFT JOIN topic_groups g
         ON g.model_id = tp.model_id AND g.group_id = tp.group_id AND g.group_id <> -1)"""
-_THEME_SOURCE = f"(SELECT persona, issue_group AS theme, {_STATISTICS} FROM v_issue_group_by_persona)"
+_THEME_SOURCE = (
+    f"(SELECT persona, issue_group AS theme, {_STATISTICS} FROM v_issue_group_by_persona)"
+)
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,9 @@ def issue_by_persona(
         significant_only: keep only the significant cells.
         limit: the most rows to return; 0 returns all.
     """
-    return _rows(con.execute(by_persona_sql("issue", significant_only=significant_only, limit=limit)))
+    return _rows(
+        con.execute(by_persona_sql("issue", significant_only=significant_only, limit=limit))
+    )
 
 
 def theme_by_persona(
@@ -121,7 +127,9 @@ def theme_by_persona(
         significant_only: keep only the significant cells.
         limit: the most rows to return; 0 returns all.
     """
-    return _rows(con.execute(by_persona_sql("theme", significant_only=significant_only, limit=limit)))
+    return _rows(
+        con.execute(by_persona_sql("theme", significant_only=significant_only, limit=limit))
+    )
 
 
 def issue_status(con: duckdb.DuckDBPyConnection, *, top: int = 10) -> Rows:
