@@ -175,13 +175,14 @@ def _profile(row: dict[str, Any]) -> PersonaProfile:
 
 
 def _theme_cells(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]:
-    """The significantly over-indexed theme cells of every persona, strongest evidence first."""
+    """The significantly over-indexed theme cells of every persona, largest lift first (as the
+    issue challenges are)."""
     cursor = con.execute(
         """SELECT segment_id, group_id, issue_group AS label, tickets, customers, share,
                   baseline_share, lift, ci_low, ci_high, q_value
         FROM v_issue_group_by_persona
         WHERE significant AND lift > 1
-        ORDER BY segment_id, q_value, lift DESC, issue_group"""
+        ORDER BY segment_id, lift DESC, q_value, issue_group"""
     )
     columns = [d[0] for d in cursor.description]
     cells: dict[str, list[dict[str, Any]]] = {}
