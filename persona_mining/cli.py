@@ -60,6 +60,12 @@ ReplacePersonasOption = Annotated[
         help="Let this config remove or change the personas of the warehouse's last run.",
     ),
 ]
+LevelOption = Annotated[
+    str,
+    typer.Option(
+        "--level", help="issue, or theme (the groups of issues: each theme's issues added up)."
+    ),
+]
 DEMO_DIR = Path("warehouse/demo")
 
 
@@ -383,7 +389,7 @@ def demo(
         with _progress("running the pipeline: prepare, embed, topics, segments, link, personas"):
             summary = _run_flow(cfg, refit=False)
         _print_run(summary)
-        _print_table(cfg, show_all=False, limit=40, fmt="table", out_csv=None)
+        _print_table(cfg, show_all=False, limit=40, fmt="table", out_csv=None, level="issue")
 
     _guard(body)
 
@@ -400,31 +406,38 @@ def table(
     csv_out: Annotated[
         Path | None, typer.Option("--csv", help="Also write the whole table to this CSV file.")
     ] = None,
+    level: LevelOption = "issue",
 ) -> None:
-    """Print the issue-by-persona table: significant rows first, with lift, interval and q-value."""
+    """Print the issue-by-persona (or theme-by-persona) table: significant rows first, with lift, interval and q-value."""
     _guard(
         lambda: _print_table(
-            _config(config, db), show_all=show_all, limit=limit, fmt=fmt, out_csv=csv_out
+            _config(config, db),
+            show_all=show_all,
+            limit=limit,
+            fmt=fmt,
+            out_csv=csv_out,
+            level=level,
         )
     )
 
 
 def _print_table(
-    cfg: Config, *, show_all: bool, limit: int, fmt: str, out_csv: Path | None
+    cfg: Config, *, show_all: bool, limit: int, fmt: str, out_csv: Path | None, level: str
 ) -> None:
     from persona_mining.report.export import write_issue_table_csv
-    from persona_mining.report.queries import issue_by_persona
+    from persona_mining.report.queries import LEVELS, issue_by_persona, theme_by_persona
     from persona_mining.report.terminal import issue_table_output
 
     if fmt not in {"table", "csv", "json", "markdown"}:
         raise ConfigError(f"--format {fmt!r}: use table, csv, json or markdown")
+    if level not in LEVELS:
+        raise ConfigError(f"--level {level!r}: use issue or theme")
     if out_csv is not None:
-        written = _read(cfg, lambda con: write_issue_table_csv(con, out=out_csv))
+        written = _read(cfg, lambda con: write_issue_table_csv(con, out=out_csv, level=level))
         _show(messages.wrote_line(written), stderr=True)
-    cells = _read(
-        cfg, lambda con: issue_by_persona(con, significant_only=not show_all, limit=limit)
-    )
-    _show(issue_table_output(cells, fmt, significant_only=not show_all))
+    read = theme_by_persona if level == "theme" else issue_by_persona
+    cells = _read(cfg, lambda con: read(con, significant_only=not show_all, limit=limit))
+    _show(issue_table_output(cells, fmt, significant_only=not show_all, level=level))
 
 
 @app.command()
@@ -504,7 +517,7 @@ def persona(
     config: ConfigOption = None,
     fmt: Annotated[str, typer.Option("--format", help="table, json or markdown.")] = "table",
 ) -> None:
-    """Print one persona's profile: summary, challenges with lift, interval and q, questions."""
+    """Print one persona's profile: summary, challenges (issues, then themes) with lift, interval and q, questions."""
 
     def body() -> None:
         from persona_mining.report.profile_records import find_profile
@@ -524,7 +537,9 @@ def trends(
     db: DbOption = None,
     config: ConfigOption = None,
     period: Annotated[str, typer.Option("--period", help="week or month.")] = "week",
-    top: Annotated[int, typer.Option("--top", help="Number of issues (largest first).")] = 10,
+    top: Annotated[
+        int, typer.Option("--top", help="Number of issues, or themes (largest first).")
+    ] = 10,
     fmt: Annotated[str, typer.Option("--format", help="table, csv, json or markdown.")] = "table",
     status: Annotated[
         bool,
@@ -533,8 +548,9 @@ def trends(
             help="Recurring and emerging issues instead: repeat contacts, growth test, emerging flag.",
         ),
     ] = False,
+    level: LevelOption = "issue",
 ) -> None:
-    """Print tickets per week (or month) of the top issues, with the change vs the period before."""
+    """Print tickets per week (or month) of the top issues (or themes), with the change vs the period before."""
 
     def body() -> None:
         from persona_mining.report.issue_series import issue_trends
@@ -543,11 +559,13 @@ def trends(
 
         if fmt not in {"table", "csv", "json", "markdown"}:
             raise ConfigError(f"--format {fmt!r}: use table, csv, json or markdown")
+        if status and level != "issue":
+            raise ConfigError("--status is per issue; leave out --level theme")
         cfg = _config(config, db)
         if status:
             _show(issue_status_output(_read(cfg, lambda con: issue_status(con, top=top)), fmt))
             return
-        result = _read(cfg, lambda con: issue_trends(con, period=period, top=top))
+        result = _read(cfg, lambda con: issue_trends(con, period=period, top=top, level=level))
         _show(trends_output(result, fmt))
 
     _guard(body)

@@ -26,7 +26,7 @@ from persona_mining.report.queries import (
 from persona_mining.report.terminal import format_cell, rows_output
 from tests.synthetic import add_segment
 
-CELL = ("Student", "Refund", 12, 9, 0.25, 0.1, 2.5, 1.5, 4.25, 0.0004, True)
+CELL = ("Student", "Refund", "Money back", 12, 9, 0.25, 0.1, 2.5, 1.5, 4.25, 0.0004, True)
 
 
 def render(renderable: object) -> str:
@@ -76,7 +76,7 @@ def test_rows_as_csv_and_json_keep_the_values_as_they_are() -> None:
     rows = Rows(list(ISSUE_BY_PERSONA_COLUMNS), [CELL])
     text = rows_output(rows, "csv", title="")
     assert isinstance(text, str)
-    assert list(csv.reader(io.StringIO(text)))[1][4:7] == ["0.25", "0.1", "2.5"]
+    assert list(csv.reader(io.StringIO(text)))[1][5:8] == ["0.25", "0.1", "2.5"]
     data = json.loads(str(rows_output(rows, "json", title="")))
     assert data == [dict(zip(ISSUE_BY_PERSONA_COLUMNS, CELL, strict=True))]
 

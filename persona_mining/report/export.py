@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 
 from persona_mining.errors import ConfigError, PersonaMiningError
-from persona_mining.report.queries import ISSUE_BY_PERSONA_SQL
+from persona_mining.report.queries import by_persona_sql
 
 FORMATS = ("csv", "parquet")
 # file stem -> view; views and stems are ours, never user input.
@@ -64,12 +64,21 @@ def export_tables(
     return ExportResult(files=tuple(files), seconds=time.perf_counter() - started)
 
 
-def write_issue_table_csv(con: duckdb.DuckDBPyConnection, *, out: Path) -> Path:
-    """Write every issue-by-persona cell of `persona-mining table` (all columns it shows) to `out`.
+def write_issue_table_csv(
+    con: duckdb.DuckDBPyConnection, *, out: Path, level: str = "issue"
+) -> Path:
+    """Write every cell of `persona-mining table --level LEVEL` (all its columns) to `out`.
+
+    Args:
+        con: the warehouse (read-only is enough).
+        out: the CSV file (its folder is created).
+        level: "issue" (each issue with its theme) or "theme".
 
     Raises:
+        ConfigError: `level` is not "issue" or "theme".
         PersonaMiningError: the folder or the file cannot be written.
     """
+    query = by_persona_sql(level)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -77,9 +86,7 @@ def write_issue_table_csv(con: duckdb.DuckDBPyConnection, *, out: Path) -> Path:
             f"csv folder {out.parent}: cannot be created ({e.strerror}); choose another --csv"
         ) from e
     try:
-        con.execute(
-            f"COPY ({ISSUE_BY_PERSONA_SQL}) TO {sql_string(str(out))} (HEADER, DELIMITER ',')"
-        )
+        con.execute(f"COPY ({query}) TO {sql_string(str(out))} (HEADER, DELIMITER ',')")
     except duckdb.Error as e:
         raise PersonaMiningError(f"csv {out}: cannot be written ({str(e).splitlines()[0]})") from e
     return out

@@ -1,8 +1,10 @@
 """The HTML report: one self-contained file a support lead opens offline in any browser.
 
-It shows the issue x persona heatmap of lift (significant cells marked, evidence on hover),
-a card per persona (who they are, challenges, questions, keywords and example tickets), the
-trend of the top issues, the sortable issue table, and the data window and topic model.
+It shows the issue x persona heatmap of lift (significant cells marked, evidence on hover)
+and the same at the theme level (themes x personas, each theme expanding to its issues), a
+card per persona (who they are, challenges of issues and of themes, questions, keywords and
+example tickets), the trend of the top issues, the sortable issue table (filtered by persona,
+theme or significance), and the data window and topic model.
 
 Everything is inlined (styles, script, the SVG chart): no URL is ever fetched. Every text
 from the warehouse goes through Jinja's autoescaping; the data the script needs travels as
@@ -46,6 +48,7 @@ class ReportResult:
     example_tickets: int
     bytes: int
     seconds: float
+    themes: int = 0
 
 
 def write_report(
@@ -75,10 +78,12 @@ def write_report(
     model = _current_model(con)
     profiles = load_profiles(con)
     cells = _cells(con)
+    theme_cells = _theme_cells(con)
     trends = issue_trends(con, period=period, top=top_issues)
     persona_names = [p.persona for p in profiles] or sorted({c["persona"] for c in cells})
     negative = {p.persona for p in profiles if p.negative}
     heatmap = _heatmap(cells, persona_names, negative)
+    themes = _theme_heatmap(theme_cells, heatmap, persona_names, negative)
     examples_by = {
         (p.segment_id, c.topic_id): _examples(con, p.segment_id, c.topic_id, examples)
         for p in profiles
@@ -103,11 +108,18 @@ def write_report(
             profiles=profiles,
             examples=examples_by,
             heatmap=heatmap,
+            themes=themes,
+            theme_options=_theme_options(cells),
             cells=cells,
             trends=trends,
             chart=_chart(trends),
             edits=edits,
-            data_json=_script_json({"cells": [_tooltip(c) for c in cells]}),
+            data_json=_script_json(
+                {
+                    "cells": [_tooltip(c) for c in cells],
+                    "themeCells": [_tooltip(c, label="theme") for c in theme_cells],
+                }
+            ),
             script=Markup(script),  # our own file, shipped with the package
             script_hash=_csp_hash(script),
         )
@@ -123,6 +135,7 @@ def write_report(
         path=out,
         personas=len(profiles),
         issues=len(heatmap["rows"]),
+        themes=len(themes["rows"]),
         significant_cells=sum(1 for c in cells if c["significant"]),
         example_tickets=sum(len(v) for v in examples_by.values()),
         bytes=len(html.encode("utf-8")),
@@ -181,10 +194,13 @@ def _edits(con: duckdb.DuckDBPyConnection, model_id: str | None) -> list[dict[st
 
 
 def _cells(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Every issue x persona cell, with the issue's size and its theme (None outside any)."""
     cursor = con.execute(
         """SELECT v.persona, v.kind, v.issue, v.topic_id, v.segment_id, v.tickets, v.customers,
                v.segment_tickets, v.share, v.baseline_share, v.lift, v.ci_low, v.ci_high,
-               v.q_value, v.significant, coalesce(t.size, 0) AS size
+               v.q_value, v.significant, coalesce(t.size, 0) AS size,
+               CASE WHEN t.group_id <> -1 THEN t.group_id END AS group_id,
+               CASE WHEN t.group_id <> -1 THEN t.group_label END AS theme
         FROM v_issue_by_persona v LEFT JOIN v_topics t USING (topic_id)
         WHERE v.topic_id <> -1"""
     )
@@ -192,33 +208,86 @@ def _cells(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
+def _theme_cells(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Every theme x persona cell (`v_issue_group_by_persona`), with the theme's size."""
+    cursor = con.execute(
+        """SELECT v.persona, v.kind, v.issue_group AS theme, v.group_id, v.segment_id,
+               v.tickets, v.customers, v.segment_tickets, v.share, v.baseline_share, v.lift,
+               v.ci_low, v.ci_high, v.q_value, v.significant, coalesce(g.size, 0) AS size
+        FROM v_issue_group_by_persona v
+        LEFT JOIN topic_groups g ON g.model_id = v.model_id AND g.group_id = v.group_id
+        WHERE v.group_id <> -1"""
+    )
+    columns = [d[0] for d in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _theme_options(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The themes of the issue table's filter: each theme that has an issue there, by name."""
+    themes = {c["group_id"]: c["theme"] for c in cells if c["group_id"] is not None}
+    return [
+        {"group_id": g, "theme": label}
+        for g, label in sorted(themes.items(), key=lambda kv: (kv[1].casefold(), kv[0]))
+    ]
+
+
 def _heatmap(
-    cells: list[dict[str, Any]], personas: list[str], negative: set[str]
+    cells: list[dict[str, Any]],
+    personas: list[str],
+    negative: set[str],
+    *,
+    key: str = "topic_id",
+    label: str = "issue",
 ) -> dict[str, Any]:
-    """Rows are issues, columns personas; each issue sits next to the persona it marks most.
+    """Rows are issues (or themes), columns personas; each row sits next to the persona it
+    marks most.
 
     Sorting the rows by their strongest significant over-indexing persona puts each persona's
-    challenges together, so the chart reads as blocks down its diagonal.
+    challenges together, so the chart reads as blocks down its diagonal. `index` is a cell's
+    place in `cells`, which the script's tooltips look up.
     """
-    by_issue: dict[int, dict[str, Any]] = {}
+    by_row: dict[int, dict[str, Any]] = {}
     for index, cell in enumerate(cells):
-        row = by_issue.setdefault(
-            cell["topic_id"],
+        row = by_row.setdefault(
+            cell[key],
             {
-                "issue": cell["issue"],
+                "id": cell[key],
+                "label": cell[label],
                 "size": cell["size"],
                 "cells": {},
-                "key": (len(personas), 0.0),
+                "order": (len(personas), 0.0),
             },
         )
         row["cells"][cell["persona"]] = {**cell, "index": index, "style": _cell_style(cell)}
         if cell["significant"] and (cell["lift"] or 0) > 1 and cell["persona"] in personas:
-            key = (personas.index(cell["persona"]), -float(cell["lift"]))
-            row["key"] = min(row["key"], key)
-    rows = sorted(by_issue.values(), key=lambda r: (*r["key"], -r["size"], r["issue"]))
+            order = (personas.index(cell["persona"]), -float(cell["lift"]))
+            row["order"] = min(row["order"], order)
+    rows = sorted(by_row.values(), key=lambda r: (*r["order"], -r["size"], r["label"]))
     negative |= {c["persona"] for c in cells if c["kind"] == "negative"}
     columns = [{"persona": p, "negative": p in negative} for p in personas]
     return {"columns": columns, "rows": rows}
+
+
+def _theme_heatmap(
+    theme_cells: list[dict[str, Any]],
+    issues: dict[str, Any],
+    personas: list[str],
+    negative: set[str],
+) -> dict[str, Any]:
+    """The heatmap one level up: themes x personas, each theme row with its issue rows.
+
+    A theme's issue rows are the issue heatmap's rows (same cells, same tooltips), largest
+    first, so that expanding a theme shows which of its issues carry it, or that none does.
+    """
+    themes = _heatmap(theme_cells, personas, set(negative), key="group_id", label="theme")
+    members: dict[int, list[dict[str, Any]]] = {}
+    for row in issues["rows"]:
+        group_id = next(iter(row["cells"].values()))["group_id"] if row["cells"] else None
+        if group_id is not None:
+            members.setdefault(group_id, []).append(row)
+    for row in themes["rows"]:
+        row["issues"] = sorted(members.get(row["id"], []), key=lambda r: (-r["size"], r["label"]))
+    return themes
 
 
 def _cell_style(cell: dict[str, Any]) -> str:
@@ -241,14 +310,15 @@ def _cell_style(cell: dict[str, Any]) -> str:
     return f"background:rgb({r},{g},{b});color:{text}"
 
 
-def _tooltip(cell: dict[str, Any]) -> dict[str, Any]:
+def _tooltip(cell: dict[str, Any], *, label: str = "issue") -> dict[str, Any]:
+    """The evidence of one cell, for the script's tooltip (`label`: "issue" or "theme")."""
     interval = (
         f"{fmt_lift(cell['ci_low'])}–{fmt_lift(cell['ci_high'])}"
         if cell["ci_low"] is not None and cell["ci_high"] is not None
         else "n/a"
     )
     return {
-        "title": f"{cell['persona']} × {cell['issue']}",
+        "title": f"{cell['persona']} × {cell[label]}" + (" (theme)" if label == "theme" else ""),
         "lines": [
             f"{cell['tickets']} of their {cell['segment_tickets']} tickets "
             f"({fmt_pct(cell['share'])}), from {cell['customers']} customers",
@@ -326,7 +396,7 @@ def _chart(trends: IssueTrends) -> dict[str, Any]:
         latest, previous, change = trends.change(series)
         panels.append(
             {
-                "issue": series.issue,
+                "issue": series.label,
                 "total": series.total,
                 "latest": latest,
                 "previous": previous,

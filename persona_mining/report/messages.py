@@ -114,7 +114,8 @@ def report_line(result: ReportResult) -> Text:
     """The HTML report written: its size and what it holds."""
     return Text(
         f"wrote {result.path} ({result.bytes / 1024:.0f} KiB): {result.personas} personas, "
-        f"{result.issues} issues, {result.significant_cells} significant cells, "
+        f"{result.issues} issues in {result.themes} themes, {result.significant_cells} "
+        "significant issue cells, "
         f"{result.example_tickets} example tickets"
     )
 

@@ -7,7 +7,7 @@ as Python objects rather than JSON columns.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import duckdb
@@ -34,8 +34,42 @@ class Challenge:
 
 
 @dataclass(frozen=True)
+class ThemeChallenge:
+    """One significantly over-indexed theme (a group of issues) of a persona, with its evidence.
+
+    Attributes:
+        issues: the labels of the theme's issues (active, not ignored), largest first.
+        significant_issues: those of them that are challenges of the persona on their own.
+            Empty: the finding exists at the theme level only (its issues are each too small,
+            or too weak, to be significant; together they are).
+    """
+
+    group_id: int
+    label: str
+    issues: tuple[str, ...]
+    significant_issues: tuple[str, ...]
+    tickets: int
+    customers: int
+    share: float
+    baseline_share: float | None
+    lift: float | None
+    ci_low: float | None
+    ci_high: float | None
+    q_value: float | None
+
+    @property
+    def theme_only(self) -> bool:
+        """Whether none of the theme's issues is a challenge on its own."""
+        return not self.significant_issues
+
+
+@dataclass(frozen=True)
 class PersonaProfile:
-    """Who a persona is, how much it contacts support, and its challenges."""
+    """Who a persona is, how much it contacts support, and its challenges.
+
+    `challenges` are its significantly over-indexed issues; `theme_challenges` its
+    significantly over-indexed themes (read from `v_issue_group_by_persona`).
+    """
 
     persona: str
     kind: str
@@ -51,6 +85,7 @@ class PersonaProfile:
     model_id: str | None
     flagged_negative: bool = False
     negative_drivers: tuple[dict[str, Any], ...] = ()
+    theme_challenges: tuple[ThemeChallenge, ...] = ()
 
     @property
     def negative(self) -> bool:
@@ -58,8 +93,11 @@ class PersonaProfile:
         return self.kind == "negative" or self.flagged_negative
 
     def to_dict(self) -> dict[str, Any]:
-        """The profile as plain JSON-ready data."""
-        return asdict(self)
+        """The profile as plain JSON-ready data (each theme challenge says if it is theme-only)."""
+        data = asdict(self)
+        for theme, record in zip(self.theme_challenges, data["theme_challenges"], strict=True):
+            record["theme_only"] = theme.theme_only
+        return data
 
 
 def load_profiles(con: duckdb.DuckDBPyConnection) -> list[PersonaProfile]:
@@ -70,7 +108,13 @@ def load_profiles(con: duckdb.DuckDBPyConnection) -> list[PersonaProfile]:
     """
     cursor = con.execute("SELECT * FROM v_persona_profiles")
     columns = [d[0] for d in cursor.description]
-    return [_profile(dict(zip(columns, row, strict=True))) for row in cursor.fetchall()]
+    profiles = [_profile(dict(zip(columns, row, strict=True))) for row in cursor.fetchall()]
+    themes = _theme_cells(con)
+    issues = _theme_issues(con)
+    return [
+        replace(p, theme_challenges=_theme_challenges(p, themes.get(p.segment_id, []), issues))
+        for p in profiles
+    ]
 
 
 def find_profile(con: duckdb.DuckDBPyConnection, name: str) -> PersonaProfile:
@@ -128,6 +172,68 @@ def _profile(row: dict[str, Any]) -> PersonaProfile:
         flagged_negative=bool(row.get("negative")),
         negative_drivers=tuple(_json(row.get("negative_drivers"), [])),
     )
+
+
+def _theme_cells(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, Any]]]:
+    """The significantly over-indexed theme cells of every persona, largest lift first (as the
+    issue challenges are)."""
+    cursor = con.execute(
+        """SELECT segment_id, group_id, issue_group AS label, tickets, customers, share,
+                  baseline_share, lift, ci_low, ci_high, q_value
+        FROM v_issue_group_by_persona
+        WHERE significant AND lift > 1
+        ORDER BY segment_id, lift DESC, q_value, issue_group"""
+    )
+    columns = [d[0] for d in cursor.description]
+    cells: dict[str, list[dict[str, Any]]] = {}
+    for row in cursor.fetchall():
+        cell = dict(zip(columns, row, strict=True))
+        cells.setdefault(cell["segment_id"], []).append(cell)
+    return cells
+
+
+def _theme_issues(con: duckdb.DuckDBPyConnection) -> dict[int, list[tuple[int, str]]]:
+    """Each theme's issues (topic id, label) in the current model, largest first.
+
+    Merged-away, split and ignored topics are left out, as the link stage leaves them out.
+    """
+    rows = con.execute(
+        """SELECT group_id, topic_id, label FROM v_topics
+        WHERE topic_id <> -1 AND group_id IS NOT NULL AND group_id <> -1 AND active AND NOT ignored
+        ORDER BY group_id, size DESC, label"""
+    ).fetchall()
+    issues: dict[int, list[tuple[int, str]]] = {}
+    for group_id, topic_id, label in rows:
+        issues.setdefault(group_id, []).append((topic_id, label))
+    return issues
+
+
+def _theme_challenges(
+    profile: PersonaProfile,
+    cells: list[dict[str, Any]],
+    issues: dict[int, list[tuple[int, str]]],
+) -> tuple[ThemeChallenge, ...]:
+    significant = {c.topic_id for c in profile.challenges}
+    out = []
+    for cell in cells:
+        members = issues.get(cell["group_id"], [])
+        out.append(
+            ThemeChallenge(
+                group_id=int(cell["group_id"]),
+                label=str(cell["label"]),
+                issues=tuple(label for _, label in members),
+                significant_issues=tuple(label for t, label in members if t in significant),
+                tickets=int(cell["tickets"]),
+                customers=int(cell["customers"]),
+                share=float(cell["share"]),
+                baseline_share=cell["baseline_share"],
+                lift=cell["lift"],
+                ci_low=cell["ci_low"],
+                ci_high=cell["ci_high"],
+                q_value=cell["q_value"],
+            )
+        )
+    return tuple(out)
 
 
 def _json(value: Any, default: Any) -> Any:

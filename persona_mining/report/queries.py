@@ -12,12 +12,14 @@ from typing import Any
 
 import duckdb
 
-from persona_mining.errors import PersonaMiningError
+from persona_mining.errors import ConfigError, PersonaMiningError
 
-#: Columns of `persona-mining table`, in order: the terminal narrows exactly these to 80 columns.
+#: Columns of `persona-mining table` (`--level issue`), in order: the terminal narrows exactly
+#: these to 80 columns (the theme left out there: three text columns would not fit).
 ISSUE_BY_PERSONA_COLUMNS = (
     "persona",
     "issue",
+    "theme",
     "tickets",
     "customers",
     "share",
@@ -28,8 +30,36 @@ ISSUE_BY_PERSONA_COLUMNS = (
     "q_value",
     "significant",
 )
-#: The issue-by-persona query of `persona-mining table --all` (and of its --csv file).
-ISSUE_BY_PERSONA_SQL = f"SELECT {', '.join(ISSUE_BY_PERSONA_COLUMNS)} FROM v_issue_by_persona"
+#: Columns of `persona-mining table --level theme`, in order: the theme-level statistics.
+THEME_BY_PERSONA_COLUMNS = (
+    "persona",
+    "theme",
+    "tickets",
+    "customers",
+    "share",
+    "baseline_share",
+    "lift",
+    "ci_low",
+    "ci_high",
+    "q_value",
+    "significant",
+)
+#: The levels of `persona-mining table` and `trends`: issues, and the themes they form.
+LEVELS = ("issue", "theme")
+# The order of v_issue_by_persona (significant first, then over-indexed, then by q-value),
+# restated because a join does not keep a view's order; names break the remaining ties.
+_ORDER = "significant DESC, (lift > 1) DESC, q_value, lift DESC, persona, {label}"
+_STATISTICS = (
+    "tickets, customers, share, baseline_share, lift, ci_low, ci_high, q_value, significant"
+)
+_ISSUE_SOURCE = f"""(SELECT v.persona, v.issue, g.label AS theme, v.{_STATISTICS.replace(", ", ", v.")}
+    FROM v_issue_by_persona v
+    LEFT JOIN topics tp ON tp.model_id = v.model_id AND tp.topic_id = v.topic_id
+    LEFT JOIN topic_groups g
+        ON g.model_id = tp.model_id AND g.group_id = tp.group_id AND g.group_id <> -1)"""
+_THEME_SOURCE = (
+    f"(SELECT persona, issue_group AS theme, {_STATISTICS} FROM v_issue_group_by_persona)"
+)
 
 
 @dataclass(frozen=True)
@@ -40,20 +70,66 @@ class Rows:
     rows: list[tuple[Any, ...]]
 
 
+def by_persona_sql(level: str = "issue", *, significant_only: bool = False, limit: int = 0) -> str:
+    """The query of `persona-mining table --level LEVEL` (and of its --csv file, with every row).
+
+    Args:
+        level: "issue" (the rows of `v_issue_by_persona`, with each issue's theme) or "theme"
+            (the rows of `v_issue_group_by_persona`).
+        significant_only: keep only the significant cells.
+        limit: the most rows; 0 keeps all.
+
+    Raises:
+        ConfigError: `level` is not "issue" or "theme".
+    """
+    if level not in LEVELS:
+        raise ConfigError(f"--level {level!r}: use issue or theme")
+    columns = ISSUE_BY_PERSONA_COLUMNS if level == "issue" else THEME_BY_PERSONA_COLUMNS
+    source = _ISSUE_SOURCE if level == "issue" else _THEME_SOURCE
+    query = f"SELECT {', '.join(columns)} FROM {source} AS cells"
+    if significant_only:
+        query += " WHERE significant"
+    query += " ORDER BY " + _ORDER.format(label=level)
+    if limit > 0:
+        query += f" LIMIT {int(limit)}"
+    return query
+
+
+#: The issue-by-persona query of `persona-mining table --all` (and of its --csv file).
+ISSUE_BY_PERSONA_SQL = by_persona_sql("issue")
+
+
 def issue_by_persona(
     con: duckdb.DuckDBPyConnection, *, significant_only: bool = True, limit: int = 0
 ) -> Rows:
-    """The issue-by-persona cells in the view's order (significant first).
+    """The issue-by-persona cells in the view's order (significant first), each with its theme.
 
     Args:
         con: the warehouse (read-only is enough).
         significant_only: keep only the significant cells.
         limit: the most rows to return; 0 returns all.
     """
-    query = ISSUE_BY_PERSONA_SQL + (" WHERE significant" if significant_only else "")
-    if limit > 0:
-        query += f" LIMIT {int(limit)}"
-    return _rows(con.execute(query))
+    return _rows(
+        con.execute(by_persona_sql("issue", significant_only=significant_only, limit=limit))
+    )
+
+
+def theme_by_persona(
+    con: duckdb.DuckDBPyConnection, *, significant_only: bool = True, limit: int = 0
+) -> Rows:
+    """The theme-by-persona cells (themes: the topic groups), significant first.
+
+    A theme's statistics are those of its issues' tickets added up, tested like an issue: a
+    persona can over-index on a theme whose issues are each too small to be findings.
+
+    Args:
+        con: the warehouse (read-only is enough).
+        significant_only: keep only the significant cells.
+        limit: the most rows to return; 0 returns all.
+    """
+    return _rows(
+        con.execute(by_persona_sql("theme", significant_only=significant_only, limit=limit))
+    )
 
 
 def issue_status(con: duckdb.DuckDBPyConnection, *, top: int = 10) -> Rows:

@@ -25,8 +25,12 @@ from rich.text import Text
 
 from persona_mining.report.html import fmt_lift, fmt_pct, fmt_q
 from persona_mining.report.issue_series import IssueTrends
-from persona_mining.report.profile_records import PersonaProfile
-from persona_mining.report.queries import ISSUE_BY_PERSONA_COLUMNS, Rows
+from persona_mining.report.profile_records import PersonaProfile, ThemeChallenge
+from persona_mining.report.queries import (
+    ISSUE_BY_PERSONA_COLUMNS,
+    THEME_BY_PERSONA_COLUMNS,
+    Rows,
+)
 
 if TYPE_CHECKING:
     from persona_mining.run_history import WarehouseStatus
@@ -64,8 +68,9 @@ NUMERIC_COLUMNS = frozenset(
 def rows_output(table: Rows, fmt: str, *, title: str) -> RenderableType:
     """Rows in the format asked for: json, csv, markdown (strings) or a rich table (any other).
 
-    The issue-by-persona columns are narrowed to fit 80 columns (the interval in one cell);
-    CSV and JSON keep every value as it is, Markdown and the table format them for people.
+    The issue- and theme-by-persona columns are narrowed to fit 80 columns (the interval in
+    one cell, an issue's theme left out); CSV and JSON keep every value as it is, Markdown and
+    the table format them for people.
     """
     columns: Sequence[str] = table.columns
     rows = table.rows
@@ -85,8 +90,8 @@ def rows_output(table: Rows, fmt: str, *, title: str) -> RenderableType:
         return "".join(lines)
     if not rows:
         return Text(f"{title}: no rows" if title else "no rows")
-    if tuple(columns) == ISSUE_BY_PERSONA_COLUMNS:
-        columns, cells = _compact(rows)
+    if tuple(columns) in (ISSUE_BY_PERSONA_COLUMNS, THEME_BY_PERSONA_COLUMNS):
+        columns, cells = _compact(columns, rows)
     view = Table(title=title or None, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
     for column in columns:
         if column in NUMERIC_COLUMNS:
@@ -113,29 +118,41 @@ def format_cell(column: str, value: Any) -> str:
     return str(value)
 
 
-def _compact(rows: Sequence[Sequence[Any]]) -> tuple[list[str], list[list[str]]]:
-    """The issue-by-persona table narrowed to fit 80 columns: the interval in one cell."""
+def _compact(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> tuple[list[str], list[list[str]]]:
+    """The issue- or theme-by-persona table narrowed to fit 80 columns.
+
+    The interval goes in one cell; an issue's theme is left out (a third text column would
+    fold the persona and issue names into unreadable slivers: `--level theme` shows themes).
+    """
+    label = "theme" if "issue" not in columns else "issue"
+    at = {c: i for i, c in enumerate(columns)}
     out = []
-    for persona, issue, tickets, customers, _share, _base, lift, low, high, q, significant in rows:
+    for row in rows:
+        low, high = row[at["ci_low"]], row[at["ci_high"]]
         interval = f"{low:.2f}-{high:.2f}" if low is not None and high is not None else ""
         out.append(
             [
-                str(persona),
-                str(issue),
-                str(tickets),
-                str(customers),
-                format_cell("lift", lift),
+                str(row[at["persona"]]),
+                str(row[at[label]]),
+                str(row[at["tickets"]]),
+                str(row[at["customers"]]),
+                format_cell("lift", row[at["lift"]]),
                 interval,
-                format_cell("q_value", q),
-                "*" if significant else "",
+                format_cell("q_value", row[at["q_value"]]),
+                "*" if row[at["significant"]] else "",
             ]
         )
-    return ["persona", "issue", "tickets", "cust", "lift", "95% CI", "q", "sig"], out
+    return ["persona", label, "tickets", "cust", "lift", "95% CI", "q", "sig"], out
 
 
-def issue_table_output(cells: Rows, fmt: str, *, significant_only: bool) -> RenderableType:
-    """The issue-by-persona table of `persona-mining table`."""
-    title = "Issue by persona" + (" (significant cells)" if significant_only else "")
+def issue_table_output(
+    cells: Rows, fmt: str, *, significant_only: bool, level: str = "issue"
+) -> RenderableType:
+    """The issue-by-persona (or theme-by-persona) table of `persona-mining table`."""
+    title = ("Theme" if level == "theme" else "Issue") + " by persona"
+    title += " (significant cells)" if significant_only else ""
     return rows_output(cells, fmt, title=title)
 
 
@@ -214,9 +231,25 @@ def persona_view(profile: PersonaProfile) -> RenderableType:
         )
     )
     parts += [Text(""), Text(profile.summary), Text("")]
-    if not profile.challenges:
+    if profile.challenges:
+        parts.append(_challenges_table(profile))
+    else:
         parts.append(Text("No issue stands out for this persona with statistical confidence."))
-        return Group(*parts)
+    if profile.theme_challenges:
+        parts += [Text(""), _theme_challenges_table(profile)]
+        note = _theme_only_note(profile)
+        if note:
+            parts.append(Text(note, style="dim"))
+    asked = [c for c in profile.challenges if c.questions]
+    if asked:
+        parts.append(Text("Common questions", style="bold"))
+        for c in asked:
+            parts.append(Text(c.label, style="bold"))
+            parts += [Text("  - ") + Text(q) for q in c.questions]
+    return Group(*parts)
+
+
+def _challenges_table(profile: PersonaProfile) -> Table:
     challenges = Table(
         title="Challenges (significantly over-indexed issues)",
         title_justify="left",
@@ -237,14 +270,48 @@ def persona_view(profile: PersonaProfile) -> RenderableType:
             f"{fmt_lift(c.ci_low)}-{fmt_lift(c.ci_high)}",
             fmt_q(c.q_value),
         )
-    parts.append(challenges)
-    asked = [c for c in profile.challenges if c.questions]
-    if asked:
-        parts.append(Text("Common questions", style="bold"))
-        for c in asked:
-            parts.append(Text(c.label, style="bold"))
-            parts += [Text("  - ") + Text(q) for q in c.questions]
-    return Group(*parts)
+    return challenges
+
+
+def _theme_challenges_table(profile: PersonaProfile) -> Table:
+    """The over-indexed themes; `issues` counts those of its issues that are challenges alone."""
+    themes = Table(
+        title="Theme-level challenges (significantly over-indexed themes)",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        header_style="bold",
+        pad_edge=False,
+    )
+    themes.add_column("theme", overflow="fold", ratio=1)
+    for column in ("issues", "tickets", "cust", "share", "lift", "95% CI", "q"):
+        themes.add_column(column, justify="right", no_wrap=True)
+    for t in profile.theme_challenges:
+        themes.add_row(
+            Text(t.label),
+            _issue_count(t),
+            str(t.tickets),
+            str(t.customers),
+            fmt_pct(t.share),
+            fmt_lift(t.lift),
+            f"{fmt_lift(t.ci_low)}-{fmt_lift(t.ci_high)}",
+            fmt_q(t.q_value),
+        )
+    return themes
+
+
+def _issue_count(theme: ThemeChallenge) -> str:
+    """How many of a theme's issues are challenges on their own, of all its issues: "1/3"."""
+    return f"{len(theme.significant_issues)}/{len(theme.issues)}"
+
+
+def _theme_only_note(profile: PersonaProfile) -> str:
+    """The note under the theme table when a theme is a finding at the theme level only."""
+    if not any(t.theme_only for t in profile.theme_challenges):
+        return ""
+    return (
+        "issues: how many of the theme's issues are challenges on their own. 0/N: a finding "
+        "at the theme level only; no issue of the theme is significant alone, together they are."
+    )
 
 
 def persona_markdown(profile: PersonaProfile) -> str:
@@ -269,6 +336,23 @@ def persona_markdown(profile: PersonaProfile) -> str:
                 f"| {fmt_lift(c.ci_low)}-{fmt_lift(c.ci_high)} | {fmt_q(c.q_value)} |"
             )
         lines.append("")
+    if profile.theme_challenges:
+        lines += [
+            "### Theme-level challenges",
+            "",
+            "| theme | issues | tickets | customers | share | others | lift | 95% CI | q |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for t in profile.theme_challenges:
+            lines.append(
+                f"| {_md(t.label)} | {_issue_count(t)} | {t.tickets} | {t.customers} "
+                f"| {fmt_pct(t.share)} | {fmt_pct(t.baseline_share)} | {fmt_lift(t.lift)} "
+                f"| {fmt_lift(t.ci_low)}-{fmt_lift(t.ci_high)} | {fmt_q(t.q_value)} |"
+            )
+        lines.append("")
+        note = _theme_only_note(profile)
+        if note:
+            lines += [f"_{note}_", ""]
     for c in profile.challenges:
         if c.questions:
             lines += [f"### {_md(c.label)}: common questions", ""]
@@ -278,7 +362,7 @@ def persona_markdown(profile: PersonaProfile) -> str:
 
 
 def trends_view(trends: IssueTrends) -> RenderableType:
-    """Tickets per period of the top issues: a sparkline, the latest period and its change."""
+    """Tickets per period of the top issues (or themes): a sparkline, the latest period, its change."""
     index = trends.latest
     if index is None or not trends.series:
         return Text("No dated tickets with a topic yet.")
@@ -290,7 +374,7 @@ def trends_view(trends: IssueTrends) -> RenderableType:
         header_style="bold",
         pad_edge=False,
     )
-    table.add_column("issue", overflow="fold", ratio=1)
+    table.add_column(trends.level, overflow="fold", ratio=1)
     table.add_column("tickets", justify="right", no_wrap=True)
     table.add_column(f"last {min(SPARK_PERIODS, index + 1)} {trends.period}s", no_wrap=True)
     table.add_column(label, justify="right", no_wrap=True)
@@ -300,7 +384,7 @@ def trends_view(trends: IssueTrends) -> RenderableType:
         latest, previous, change = trends.change(series)
         window = series.counts[max(0, index + 1 - SPARK_PERIODS) : index + 1]
         table.add_row(
-            Text(series.issue),
+            Text(series.label),
             f"{series.total:,}",
             sparkline(window),
             str(latest),
@@ -320,7 +404,7 @@ def trends_output(trends: IssueTrends, fmt: str) -> RenderableType:
 
 
 def trends_rows(trends: IssueTrends) -> Rows:
-    """The trends as flat rows (for CSV and Markdown): one row per issue."""
+    """The trends as flat rows (for CSV and Markdown): one row per issue (or theme)."""
     index = trends.latest
     period = trends.periods[index].isoformat() if index is not None else None
     rows = []
@@ -328,8 +412,8 @@ def trends_rows(trends: IssueTrends) -> Rows:
         latest, previous, change = trends.change(series)
         rows.append(
             (
-                series.issue,
-                series.topic_id,
+                series.label,
+                series.key,
                 series.total,
                 period,
                 latest,
@@ -337,14 +421,21 @@ def trends_rows(trends: IssueTrends) -> Rows:
                 None if change is None else round(change, 4),
             )
         )
-    columns = ["issue", "topic_id", "tickets", f"{trends.period}", "latest", "previous", "change"]
+    label, key = _trend_names(trends)
+    columns = [label, key, "tickets", f"{trends.period}", "latest", "previous", "change"]
     return Rows(columns, rows)
 
 
 def trends_data(trends: IssueTrends) -> dict[str, Any]:
-    """The trends as JSON-ready data, with every period's count."""
+    """The trends as JSON-ready data, with every period's count.
+
+    Issues are listed under "issues" (`issue`, `topic_id`), themes under "themes" (`theme`,
+    `group_id`); the rest is the same at both levels.
+    """
     index = trends.latest
+    label, key = _trend_names(trends)
     return {
+        "level": trends.level,
         "period": trends.period,
         "latest_period": trends.periods[index].isoformat() if index is not None else None,
         "data_from": trends.data_from.isoformat() if trends.data_from else None,
@@ -352,10 +443,10 @@ def trends_data(trends: IssueTrends) -> dict[str, Any]:
         "partial_periods": [
             p.isoformat() for p, part in zip(trends.periods, trends.partial, strict=True) if part
         ],
-        "issues": [
+        f"{trends.level}s": [
             {
-                "issue": s.issue,
-                "topic_id": s.topic_id,
+                label: s.label,
+                key: s.key,
                 "tickets": s.total,
                 "latest": latest,
                 "previous": previous,
@@ -477,11 +568,16 @@ def sparkline(values: tuple[int, ...] | list[int]) -> str:
     return "".join(SPARK[round((v - low) / (high - low) * (len(SPARK) - 1))] for v in values)
 
 
+def _trend_names(trends: IssueTrends) -> tuple[str, str]:
+    """The names of a series' label and id at the trends' level."""
+    return ("theme", "group_id") if trends.level == "theme" else ("issue", "topic_id")
+
+
 def _trends_title(trends: IssueTrends) -> str:
     index = trends.latest
     if index is None:
-        return "Tickets of the top issues"
-    title = f"Tickets per {trends.period} of the top issues; latest complete {trends.period}: {trends.periods[index]}"
+        return f"Tickets of the top {trends.level}s"
+    title = f"Tickets per {trends.period} of the top {trends.level}s; latest complete {trends.period}: {trends.periods[index]}"
     if trends.partial[-1] and index != len(trends.periods) - 1:
         title += f" ({trends.periods[-1]} is partial)"
     return title

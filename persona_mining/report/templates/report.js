@@ -28,12 +28,47 @@
   function hideTip() {
     tip.hidden = true;
   }
-  document.querySelectorAll("[data-cell]").forEach(function (el) {
-    var cell = data.cells[Number(el.getAttribute("data-cell"))];
-    el.addEventListener("mouseenter", function () { showTip(cell, el); });
-    el.addEventListener("focus", function () { showTip(cell, el); });
-    el.addEventListener("mouseleave", hideTip);
-    el.addEventListener("blur", hideTip);
+  [["data-cell", data.cells], ["data-theme-cell", data.themeCells]].forEach(function (kind) {
+    document.querySelectorAll("[" + kind[0] + "]").forEach(function (el) {
+      var cell = kind[1][Number(el.getAttribute(kind[0]))];
+      el.addEventListener("mouseenter", function () { showTip(cell, el); });
+      el.addEventListener("focus", function () { showTip(cell, el); });
+      el.addEventListener("mouseleave", hideTip);
+      el.addEventListener("blur", hideTip);
+    });
+  });
+
+  // Heatmap level: issues or themes. Without the script both show, one under the other.
+  var levelSwitch = document.getElementById("level-switch");
+  if (levelSwitch) {
+    var showLevel = function (level) {
+      levelSwitch.querySelectorAll("button").forEach(function (button) {
+        var on = button.getAttribute("data-level") === level;
+        button.setAttribute("aria-pressed", on ? "true" : "false");
+        document.getElementById("level-" + button.getAttribute("data-level")).hidden = !on;
+      });
+      hideTip();
+    };
+    levelSwitch.querySelectorAll("button").forEach(function (button) {
+      button.addEventListener("click", function () { showLevel(button.getAttribute("data-level")); });
+    });
+    levelSwitch.hidden = false;
+    showLevel("issue");
+  }
+
+  // Theme rows drill down to their issues: collapsed at first, a click expands one.
+  var expand = function (button, open) {
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    var theme = button.getAttribute("data-theme");
+    document.querySelectorAll("tr[data-theme-of]").forEach(function (row) {
+      if (row.getAttribute("data-theme-of") === theme) { row.hidden = !open; }
+    });
+  };
+  document.querySelectorAll("button.expand[data-theme]").forEach(function (button) {
+    expand(button, false);
+    button.addEventListener("click", function () {
+      expand(button, button.getAttribute("aria-expanded") !== "true");
+    });
   });
 
   // Issue table: sort by any column, filter by text, persona and significance.
@@ -43,6 +78,7 @@
     var rows = Array.prototype.slice.call(body.rows);
     var search = document.getElementById("filter-text");
     var persona = document.getElementById("filter-persona");
+    var theme = document.getElementById("filter-theme");
     var finding = document.getElementById("filter-finding");
     var shown = document.getElementById("rows-shown");
     var applyFilter = function () {
@@ -51,6 +87,7 @@
       rows.forEach(function (row) {
         var keep = (!text || row.getAttribute("data-text").indexOf(text) !== -1) &&
           (!persona.value || row.getAttribute("data-persona") === persona.value) &&
+          (!theme.value || row.getAttribute("data-theme") === theme.value) &&
           (!finding.value || row.getAttribute("data-finding") === finding.value ||
             (finding.value === "sig" && row.getAttribute("data-finding") !== "none"));
         row.hidden = !keep;
@@ -58,7 +95,7 @@
       });
       shown.textContent = count + " of " + rows.length + " rows";
     };
-    [search, persona, finding].forEach(function (el) {
+    [search, persona, theme, finding].forEach(function (el) {
       el.addEventListener("input", applyFilter);
       el.addEventListener("change", applyFilter);
     });
