@@ -104,7 +104,7 @@ def run_stages(
         config.warehouse.path, timeout_seconds=config.schedule.busy_timeout, notify=logger.warning
     )
     try:
-        check_run(con, config, replace_personas=replace_personas)
+        check_run(con, config, replace_personas=replace_personas, ingest=ingest)
         with warehouse.transaction(con):
             record_setup(con, config)
     except BaseException:

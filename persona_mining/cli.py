@@ -320,13 +320,13 @@ def _run_flow(
 ) -> dict[str, Any]:
     from flows.pipeline import persona_pipeline
 
-    _check_run(cfg, replace_personas=replace_personas)
+    _check_run(cfg, replace_personas=replace_personas, ingest=ingest)
     return persona_pipeline(
         config=cfg, refit=refit, ingest=ingest, replace_personas=replace_personas
     )
 
 
-def _check_run(cfg: Config, *, replace_personas: bool) -> None:
+def _check_run(cfg: Config, *, replace_personas: bool, ingest: bool = False) -> None:
     """Check the config against the warehouse before the flow starts: one line, no traceback.
 
     The flow checks again before its first stage (scheduled runs start it directly); a
@@ -343,7 +343,7 @@ def _check_run(cfg: Config, *, replace_personas: bool) -> None:
     except WarehouseError:
         con = warehouse.connect(":memory:")  # no warehouse yet: check against an empty one
     try:
-        check_run(con, cfg, replace_personas=replace_personas)
+        check_run(con, cfg, replace_personas=replace_personas, ingest=ingest)
     finally:
         con.close()
 

@@ -228,3 +228,18 @@ def test_a_run_records_its_setup_and_later_runs_need_no_config(
     con = db.connect(path, read_only=True)
     assert con.execute("SELECT count(*) FROM setup").fetchone() == (1,)
     con.close()
+
+
+def test_a_run_that_ingests_its_customers_first_checks_rules_after_ingest(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    config = config_from_dict(
+        {
+            "personas": [{"name": "Students", "where": "occupation = 'student'"}],
+            "sources": [{"kind": "customers", "path": str(tmp_path / "customers.csv")}],
+        }
+    )
+    with pytest.raises(ConfigError, match="no customers are ingested yet"):
+        check_run(con, config)
+    # The customers come with this run's ingest: the segments stage checks the rules then.
+    check_run(con, config, ingest=True)

@@ -92,13 +92,21 @@ def _customer_count(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def check_run(
-    con: duckdb.DuckDBPyConnection, config: Config, *, replace_personas: bool = False
+    con: duckdb.DuckDBPyConnection,
+    config: Config,
+    *,
+    replace_personas: bool = False,
+    ingest: bool = False,
 ) -> PersonaChanges:
     """Everything a run checks before its first stage: the config, then the personas it keeps.
+
+    With `ingest`, a run that first ingests customers from its `[[sources]]` leaves the persona
+    rules to the segments stage, which checks them once the customers' columns are there.
 
     Raises:
         ConfigError: a problem of the config (one line each), or personas it would remove or
             change without `replace_personas`.
     """
-    check_config(con, config)
+    if not (ingest and any(source.kind == "customers" for source in config.sources)):
+        check_config(con, config)
     return check_personas_kept(con, config, replace_personas=replace_personas)
