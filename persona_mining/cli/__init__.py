@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console, RenderableType
-from rich.text import Text
 
+from persona_mining.cli.common import (
+    DEMO_DIR,
+    ConfigOption,
+    DbOption,
+    LevelOption,
+    MapOption,
+    ProfileOption,
+    ReplacePersonasOption,
+    _config,
+    _environment,
+    _guard,
+    _parse_map,
+    _progress,
+    _read,
+    _show,
+)
+from persona_mining.cli.topics import topics_app
 from persona_mining.config import Config
-from persona_mining.errors import ConfigError, PersonaMiningError
+from persona_mining.errors import ConfigError
 from persona_mining.report import messages
 
 app = typer.Typer(
@@ -23,122 +36,7 @@ app = typer.Typer(
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-# Ticket text and labels are untrusted: never parse them as rich markup.
-console = Console(markup=False, highlight=False)
-err_console = Console(stderr=True, markup=False, highlight=False)
-T = TypeVar("T")
-
-DbOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--db", help="Warehouse file (default: [warehouse] path, else warehouse/persona.duckdb)."
-    ),
-]
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", help="TOML config file (personas, column mapping, models)."),
-]
-ProfileOption = Annotated[
-    str | None,
-    typer.Option(
-        "--profile",
-        help="Named defaults under the config: 'default', or 'fast' (static embeddings, blank "
-        "spaCy: about ten times faster, person names not redacted; see the README).",
-    ),
-]
-MapOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--map",
-        help="Column mapping CANONICAL=COLUMN, e.g. --map ticket_id='Ticket ID'. Repeatable.",
-    ),
-]
-ReplacePersonasOption = Annotated[
-    bool,
-    typer.Option(
-        "--replace-personas",
-        help="Let this config remove or change the personas of the warehouse's last run.",
-    ),
-]
-LevelOption = Annotated[
-    str,
-    typer.Option(
-        "--level", help="issue, or theme (the groups of issues: each theme's issues added up)."
-    ),
-]
-DEMO_DIR = Path("warehouse/demo")
-
-
-def _environment() -> None:
-    """Offline and quiet: no model hub, no telemetry."""
-    from persona_mining.environment import use_offline_environment
-
-    use_offline_environment()
-
-
-def _config(config: Path | None, db: Path | None, profile: str | None = None) -> Config:
-    """`--config`, else ./persona-mining.toml, else the warehouse's recorded setup, else defaults."""
-    from persona_mining.config.recorded import resolve_config
-
-    return resolve_config(config, db=db, profile=profile)
-
-
-def _read(cfg: Config, action: Callable[[Any], T]) -> T:
-    """Run `action` on a read-only connection to the warehouse, closed afterwards."""
-    from persona_mining import warehouse as warehouse
-
-    con = warehouse.connect(cfg.warehouse.path, read_only=True)
-    try:
-        return action(con)
-    finally:
-        con.close()
-
-
-def _show(*outputs: RenderableType, stderr: bool = False) -> None:
-    """Print what `report.terminal` or `report.messages` built.
-
-    A `str` is written as it is (CSV, JSON, Markdown), a `Text` is one soft-wrapped line, any
-    other renderable (a table) is drawn by rich.
-    """
-    target = err_console if stderr else console
-    for output in outputs:
-        if isinstance(output, str):
-            target.file.write(output)
-        elif isinstance(output, Text):
-            target.print(output, soft_wrap=True)
-        else:
-            target.print(output)
-
-
-def _guard(action: Callable[[], T]) -> T:
-    """Run a command body; library errors become one readable line and exit code 2."""
-    try:
-        return action()
-    except PersonaMiningError as e:
-        err_console.print(Text("error: ", style="bold red") + Text(str(e)), soft_wrap=True)
-        raise typer.Exit(2) from e
-
-
-@contextmanager
-def _progress(message: str) -> Iterator[None]:
-    """A spinner on stderr while a long step runs; nothing when stderr is not a terminal."""
-    if not err_console.is_terminal:
-        yield
-        return
-    with err_console.status(message):
-        yield
-
-
-def _parse_map(pairs: Sequence[str] | None) -> dict[str, str]:
-    mapping = {}
-    for pair in pairs or []:
-        if "=" not in pair:
-            raise ConfigError(
-                f"--map {pair!r}: expected CANONICAL=COLUMN, e.g. --map ticket_id='Ticket ID'"
-            )
-        key, value = pair.split("=", 1)
-        mapping[key.strip()] = value.strip()
-    return mapping
+app.add_typer(topics_app, name="topics")
 
 
 @app.command()
@@ -588,163 +486,6 @@ def export(
         _show(*messages.export_lines(result))
 
     _guard(body)
-
-
-topics_app = typer.Typer(
-    help="List the topics, and curate them: rename, merge, split, ignore, undo, export, import.",
-    no_args_is_help=False,
-)
-app.add_typer(topics_app, name="topics")
-ByOption = Annotated[
-    str | None, typer.Option("--by", help="Who makes the edit (default: the OS user).")
-]
-
-
-@topics_app.callback(invoke_without_command=True)
-def topics(
-    ctx: typer.Context,
-    db: DbOption = None,
-    config: ConfigOption = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, csv, json or markdown.")] = "table",
-) -> None:
-    """List the current model's topics: key, label, size, group, first seen, known or discovered."""
-    if ctx.invoked_subcommand is not None:
-        return
-
-    def body() -> None:
-        from persona_mining.report.terminal import topics_output
-        from persona_mining.topics.taxonomy import list_topics
-
-        cfg = _config(config, db)
-        rows = _read(cfg, lambda con: list_topics(con))
-        _show(topics_output(rows, fmt))
-
-    _guard(body)
-
-
-def _curate(config: Path | None, db: Path | None, edit: Callable[[Any], list[Any]]) -> None:
-    """Apply one taxonomy change, then refresh everything built on the topics."""
-    from persona_mining import warehouse as warehouse
-    from persona_mining.pipeline import run_pipeline
-
-    cfg = _config(config, db)
-    con = warehouse.connect(cfg.warehouse.path)
-    try:
-        statuses = edit(con)
-        # Rebuild what is built on the topics; segments stay as the last run left them.
-        run_pipeline(con, cfg, only=("trends", "link", "negative", "personas"))
-    finally:
-        con.close()
-    _show(*messages.edit_lines(statuses))
-
-
-def _record_edit(
-    config: Path | None,
-    db: Path | None,
-    action: str,
-    keys: list[str],
-    *,
-    value: str = "",
-    by: str | None,
-) -> None:
-    """Record one topic edit, then refresh everything built on the topics."""
-    from persona_mining.topics.taxonomy import record_edit
-
-    def edit(con: Any) -> list[Any]:
-        return record_edit(con, action=action, topic_keys=keys, value=value, by=by)
-
-    _guard(lambda: _curate(config, db, edit))
-
-
-@topics_app.command("rename")
-def topics_rename(
-    key: Annotated[str, typer.Argument(help="Topic key, e.g. T0003.")],
-    label: Annotated[str, typer.Argument(help="The new label.")],
-    by: ByOption = None,
-    db: DbOption = None,
-    config: ConfigOption = None,
-) -> None:
-    """Give a topic the label you choose; it survives refits."""
-    _record_edit(config, db, "rename", [key], value=label, by=by)
-
-
-@topics_app.command("merge")
-def topics_merge(
-    keys: Annotated[list[str], typer.Argument(help="Topic keys; the others merge into the first.")],
-    by: ByOption = None,
-    db: DbOption = None,
-    config: ConfigOption = None,
-) -> None:
-    """Merge topics into the first one given."""
-    _record_edit(config, db, "merge", keys, by=by)
-
-
-@topics_app.command("split")
-def topics_split(
-    key: Annotated[str, typer.Argument(help="Topic key.")],
-    by: ByOption = None,
-    db: DbOption = None,
-    config: ConfigOption = None,
-) -> None:
-    """Re-cluster one topic into sub-topics KEY.1, KEY.2, ..."""
-    _record_edit(config, db, "split", [key], by=by)
-
-
-@topics_app.command("ignore")
-def topics_ignore(
-    key: Annotated[str, typer.Argument(help="Topic key.")],
-    by: ByOption = None,
-    db: DbOption = None,
-    config: ConfigOption = None,
-) -> None:
-    """Keep a topic (thank-you notes, auto-replies...) but leave it out of persona tables."""
-    _record_edit(config, db, "ignore", [key], by=by)
-
-
-@topics_app.command("undo")
-def topics_undo(db: DbOption = None, config: ConfigOption = None) -> None:
-    """Undo the latest topic edit."""
-    from persona_mining.topics.taxonomy import undo_edit
-
-    _guard(lambda: _curate(config, db, undo_edit))
-
-
-@topics_app.command("export")
-def topics_export(
-    out: Annotated[Path, typer.Option("--out", help="TOML file to write.")],
-    db: DbOption = None,
-    config: ConfigOption = None,
-) -> None:
-    """Write the taxonomy (known issues and edits) as TOML, to review and share."""
-
-    def body() -> None:
-        from persona_mining.topics.taxonomy import export_taxonomy
-
-        cfg = _config(config, db)
-        edits = _read(cfg, lambda con: export_taxonomy(con, known_issues=cfg.known_issues, out=out))
-        _show(messages.taxonomy_written_line(out, known_issues=len(cfg.known_issues), edits=edits))
-
-    _guard(body)
-
-
-@topics_app.command("import")
-def topics_import(
-    path: Annotated[Path, typer.Argument(help="A taxonomy TOML file written by `topics export`.")],
-    by: ByOption = None,
-    db: DbOption = None,
-    config: ConfigOption = None,
-) -> None:
-    """Add the edits and known issues of a taxonomy file that this warehouse lacks."""
-    from persona_mining.topics.taxonomy import import_taxonomy
-
-    def edit(con: Any) -> list[Any]:
-        from persona_mining.topics.taxonomy import apply_edits
-
-        added, known = import_taxonomy(con, path=path, by=by)
-        _show(messages.taxonomy_imported_line(path, edits=added, known_issues=known))
-        return apply_edits(con)
-
-    _guard(lambda: _curate(config, db, edit))
 
 
 @app.command()

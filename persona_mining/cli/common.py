@@ -1,0 +1,133 @@
+"""What every command shares: the consoles, the common options, loading the config, guarding
+errors into one line, and showing what `report/` formats."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console, RenderableType
+from rich.text import Text
+
+from persona_mining.config import Config
+from persona_mining.errors import ConfigError, PersonaMiningError
+
+# Ticket text and labels are untrusted: never parse them as rich markup.
+console = Console(markup=False, highlight=False)
+err_console = Console(stderr=True, markup=False, highlight=False)
+T = TypeVar("T")
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--db", help="Warehouse file (default: [warehouse] path, else warehouse/persona.duckdb)."
+    ),
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="TOML config file (personas, column mapping, models)."),
+]
+ProfileOption = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        help="Named defaults under the config: 'default', or 'fast' (static embeddings, blank "
+        "spaCy: about ten times faster, person names not redacted; see the README).",
+    ),
+]
+MapOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--map",
+        help="Column mapping CANONICAL=COLUMN, e.g. --map ticket_id='Ticket ID'. Repeatable.",
+    ),
+]
+ReplacePersonasOption = Annotated[
+    bool,
+    typer.Option(
+        "--replace-personas",
+        help="Let this config remove or change the personas of the warehouse's last run.",
+    ),
+]
+LevelOption = Annotated[
+    str,
+    typer.Option(
+        "--level", help="issue, or theme (the groups of issues: each theme's issues added up)."
+    ),
+]
+DEMO_DIR = Path("warehouse/demo")
+
+
+def _environment() -> None:
+    """Offline and quiet: no model hub, no telemetry."""
+    from persona_mining.environment import use_offline_environment
+
+    use_offline_environment()
+
+
+def _config(config: Path | None, db: Path | None, profile: str | None = None) -> Config:
+    """`--config`, else ./persona-mining.toml, else the warehouse's recorded setup, else defaults."""
+    from persona_mining.config.recorded import resolve_config
+
+    return resolve_config(config, db=db, profile=profile)
+
+
+def _read(cfg: Config, action: Callable[[Any], T]) -> T:
+    """Run `action` on a read-only connection to the warehouse, closed afterwards."""
+    from persona_mining import warehouse as warehouse
+
+    con = warehouse.connect(cfg.warehouse.path, read_only=True)
+    try:
+        return action(con)
+    finally:
+        con.close()
+
+
+def _show(*outputs: RenderableType, stderr: bool = False) -> None:
+    """Print what `report.terminal` or `report.messages` built.
+
+    A `str` is written as it is (CSV, JSON, Markdown), a `Text` is one soft-wrapped line, any
+    other renderable (a table) is drawn by rich.
+    """
+    target = err_console if stderr else console
+    for output in outputs:
+        if isinstance(output, str):
+            target.file.write(output)
+        elif isinstance(output, Text):
+            target.print(output, soft_wrap=True)
+        else:
+            target.print(output)
+
+
+def _guard(action: Callable[[], T]) -> T:
+    """Run a command body; library errors become one readable line and exit code 2."""
+    try:
+        return action()
+    except PersonaMiningError as e:
+        err_console.print(Text("error: ", style="bold red") + Text(str(e)), soft_wrap=True)
+        raise typer.Exit(2) from e
+
+
+@contextmanager
+def _progress(message: str) -> Iterator[None]:
+    """A spinner on stderr while a long step runs; nothing when stderr is not a terminal."""
+    if not err_console.is_terminal:
+        yield
+        return
+    with err_console.status(message):
+        yield
+
+
+def _parse_map(pairs: Sequence[str] | None) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise ConfigError(
+                f"--map {pair!r}: expected CANONICAL=COLUMN, e.g. --map ticket_id='Ticket ID'"
+            )
+        key, value = pair.split("=", 1)
+        mapping[key.strip()] = value.strip()
+    return mapping
