@@ -14,7 +14,13 @@ def desk(con: duckdb.DuckDBPyConnection, labels: dict[int, str]) -> None:
     """Two pure topics of ten tickets (refunds, passwords) and two unclustered tickets."""
     add_model(con, {t: (label, ["w"]) for t, label in labels.items()})
     tickets = [
-        Ticket(f"r{i}", "c1", 0, text=f"Where are my refunds for order {i}?", extra={"intent": "refund"})
+        Ticket(
+            f"r{i}",
+            "c1",
+            0,
+            text=f"Where are my refunds for order {i}?",
+            extra={"intent": "refund"},
+        )
         for i in range(10)
     ]
     tickets += [
@@ -27,7 +33,9 @@ def desk(con: duckdb.DuckDBPyConnection, labels: dict[int, str]) -> None:
         )
         for i in range(10)
     ]
-    tickets += [Ticket(f"u{i}", "c3", -1, text="Hello", extra={"intent": "other"}) for i in range(2)]
+    tickets += [
+        Ticket(f"u{i}", "c3", -1, text="Hello", extra={"intent": "other"}) for i in range(2)
+    ]
     add_tickets(con, tickets, {"intent": "VARCHAR"})
 
 
