@@ -7,15 +7,20 @@ Scores (all over tickets assigned by the current model):
   hard tickets out);
 - `purity`: share of clustered tickets whose topic's majority label is their own;
 - `coverage`: share of tickets in a real topic rather than "Unclustered";
+- `label_support` and `faithful_share`: whether each topic's label says what its tickets say
+  (see `label_faithfulness`); these need no labels column, so they also check a desk without
+  one, and they catch what NMI cannot: a pure topic with a misleading name;
 - how many tickets each path took: a known issue, a discovered topic, or none.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 import duckdb
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from persona_mining.errors import ConfigError, StageError
 from persona_mining.topics.labels import UNCLUSTERED
@@ -36,13 +41,107 @@ class EvaluationResult:
     ari: float
     purity: float
     coverage: float
+    label_support: float
+    faithful_share: float
     known_tickets: int = 0
     discovered_tickets: int = 0
     unclustered_tickets: int = 0
 
 
+#: A topic is faithfully labelled when at least this share of its tickets contain every head
+#: word of its label.
+FAITHFUL_SUPPORT = 0.5
+_PLACEHOLDER = re.compile(r"\[[A-Z]+\]")
+_WORD = re.compile(r"[a-z0-9]+")
+_LETTER = re.compile(r"[a-z]")
+_BATCH = 10_000
+
+
+@dataclass(frozen=True)
+class LabelFaithfulness:
+    """How far the current topics' labels are borne out by their own tickets' text.
+
+    Attributes:
+        topics: topics scored (every topic of the current model with tickets, "Unclustered"
+            excepted).
+        label_support: mean over those topics of the share of the topic's tickets that contain
+            all of its label's head words.
+        faithful_share: share of those topics whose support is at least `FAITHFUL_SUPPORT`.
+    """
+
+    topics: int
+    label_support: float
+    faithful_share: float
+
+
+def head_words(text: str) -> frozenset[str]:
+    """The content words of a label or a ticket, reduced so that the two can be compared.
+
+    Placeholders of redacted PII (`[NAME]`, `[EMAIL]`) are dropped, the rest lower-cased and
+    split on anything but letters and digits; English stop words, numbers and one-letter
+    tokens are dropped, and a trailing "s" is stripped from words longer than three letters
+    (not from "-ss", "-us", "-is": "address", "status", "analysis"), a crude plural rule
+    applied to both sides alike ("refunds" = "refund").
+    """
+    words = set()
+    for word in _WORD.findall(_PLACEHOLDER.sub(" ", text).lower()):
+        if len(word) < 2 or word in ENGLISH_STOP_WORDS or not _LETTER.search(word):
+            continue
+        if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+            word = word[:-1]
+        words.add(word)
+    return frozenset(words)
+
+
+def label_faithfulness(con: duckdb.DuckDBPyConnection) -> LabelFaithfulness:
+    """Score the current model's labels against the prepared text of their own tickets.
+
+    A label promises what most of its topic's tickets are about. For each topic (not
+    "Unclustered") its head words (`head_words` of the label; " / " in a fallback label is
+    only punctuation, so every part counts) are looked up in each of its tickets, in the
+    prepared text and in its lemmas (so "bought" meets a label's "buy" where spaCy lemmatised).
+    A topic's support is the share of its tickets that contain every head word; a label with
+    no head word at all ("Topic 7") names nothing checkable and scores 0. Tickets are read in
+    batches, so memory does not grow with the warehouse.
+
+    Raises:
+        StageError: there is no topic model.
+    """
+    if current_model(con) is None:
+        raise StageError("evaluate: no topic model yet; run `persona-mining run` first")
+    cursor = con.execute(
+        """SELECT tt.topic_id, tt.topic_label, p.text, p.lemmas
+        FROM v_ticket_topics tt JOIN prepared_tickets p USING (ticket_id)
+        WHERE tt.topic_id <> ?""",
+        [UNCLUSTERED],
+    )
+    label_words: dict[int, frozenset[str]] = {}
+    tickets: Counter[int] = Counter()
+    supported: Counter[int] = Counter()
+    while batch := cursor.fetchmany(_BATCH):
+        for topic, label, text, lemmas in batch:
+            wanted = label_words.get(topic)
+            if wanted is None:
+                wanted = label_words[topic] = head_words(label or "")
+            tickets[topic] += 1
+            if wanted and wanted <= head_words(f"{text} {lemmas}"):
+                supported[topic] += 1
+    supports = [supported[t] / n for t, n in tickets.items()]
+    return LabelFaithfulness(
+        topics=len(supports),
+        label_support=sum(supports) / len(supports) if supports else 0.0,
+        faithful_share=(
+            sum(s >= FAITHFUL_SUPPORT for s in supports) / len(supports) if supports else 0.0
+        ),
+    )
+
+
 def evaluate_topics(con: duckdb.DuckDBPyConnection, *, labels_column: str) -> EvaluationResult:
-    """Score the current topics against `tickets.<labels_column>`.
+    """Score the current topics against `tickets.<labels_column>`, and their labels' faithfulness.
+
+    NMI, ARI, purity and coverage compare the topics with the labels column (see the module
+    docstring); `label_support` and `faithful_share` (see `label_faithfulness`) compare each
+    topic's label with its tickets' text, over every assigned ticket whether labelled or not.
 
     Raises:
         ConfigError: the column is not a column of `tickets`.
@@ -80,6 +179,7 @@ def evaluate_topics(con: duckdb.DuckDBPyConnection, *, labels_column: str) -> Ev
         [UNCLUSTERED, UNCLUSTERED],
     ).fetchall()[0]
     majority = sum(c.most_common(1)[0][1] for c in by_topic.values())
+    faithfulness = label_faithfulness(con)
     return EvaluationResult(
         model_id=current[0],
         labels_column=labels_column,
@@ -90,6 +190,8 @@ def evaluate_topics(con: duckdb.DuckDBPyConnection, *, labels_column: str) -> Ev
         ari=float(adjusted_rand_score(labels, topics)),
         purity=majority / clustered if clustered else 0.0,
         coverage=clustered / len(rows),
+        label_support=faithfulness.label_support,
+        faithful_share=faithfulness.faithful_share,
         known_tickets=paths[0],
         discovered_tickets=paths[1],
         unclustered_tickets=paths[2],
