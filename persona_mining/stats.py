@@ -175,6 +175,54 @@ def rate_ratio(inside: ClusteredRate, outside: ClusteredRate, *, confidence: flo
 
 
 @dataclass(frozen=True)
+class CountChange:
+    """How two counts of the same thing in two equal periods compare, with their uncertainty.
+
+    Attributes:
+        change: relative change, latest / previous - 1 (None when previous is 0).
+        low, high: its interval (exact, from the binomial split of the two counts; `high` is
+            None when previous could be 0 within the interval).
+        p_value: exact two-sided test that both periods have the same rate.
+        significant: p_value below alpha: a change, not noise.
+    """
+
+    change: float | None
+    low: float | None
+    high: float | None
+    p_value: float
+    significant: bool
+
+
+def count_change(
+    latest: int, previous: int, *, alpha: float = 0.05, confidence: float = 0.95
+) -> CountChange:
+    """Whether `latest` tickets against `previous` in an equal period is more than noise.
+
+    Under equal Poisson rates, `latest` given the total is Binomial(total, 1/2): the exact
+    binomial test gives the p-value, and the Clopper-Pearson interval of the split gives the
+    interval of the rate ratio (1 -> 6 tickets is p = 0.125: noise, however large +500% looks).
+    """
+    total = latest + previous
+    if total == 0:
+        return CountChange(None, None, None, 1.0, False)
+    test = stats.binomtest(latest, total, 0.5)
+    interval = test.proportion_ci(confidence_level=confidence, method="exact")
+
+    def ratio_minus_one(share: float) -> float | None:
+        return None if share >= 1 else share / (1 - share) - 1
+
+    change = latest / previous - 1 if previous else None
+    p_value = float(test.pvalue)
+    return CountChange(
+        change=change,
+        low=ratio_minus_one(float(interval.low)),
+        high=ratio_minus_one(float(interval.high)),
+        p_value=p_value,
+        significant=p_value < alpha,
+    )
+
+
+@dataclass(frozen=True)
 class KChoice:
     """The number of clusters chosen by silhouette, and the evidence for it.
 

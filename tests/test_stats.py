@@ -204,3 +204,16 @@ def test_repeat_contacts_are_same_customer_same_topic_within_the_days(
     ).fetchall()
     assert [t for t, repeat in rows if repeat] == ["t2", "t3"]
     assert len(rows) == len(tickets)  # one model's assignments only
+
+
+def test_a_change_of_small_counts_is_noise_and_a_large_one_is_not() -> None:
+    from persona_mining.stats import count_change
+
+    small = count_change(6, 1)
+    assert small.change == 5.0 and small.p_value == 0.125 and not small.significant
+    assert small.low is not None and small.low < 0  # the interval takes in "no change"
+    large = count_change(60, 20)
+    assert large.significant and large.low is not None and 0 < large.low < 2.0 < (large.high or 0)
+    assert count_change(0, 0).change is None and not count_change(0, 0).significant
+    gone = count_change(0, 5)
+    assert gone.change == -1.0 and not gone.significant

@@ -9,11 +9,12 @@ from typing import Any
 
 import duckdb
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from persona_mining.cli import app
 from persona_mining.report.issue_series import IssueSeries, IssueTrends
-from persona_mining.report.terminal import sparkline
+from persona_mining.report.terminal import sparkline, trends_data, trends_view
 
 runner = CliRunner()
 
@@ -68,7 +69,10 @@ def test_trends_fit_80_columns_and_compare_complete_weeks(demo_run: dict[str, An
         assert sum(issue["counts"].values()) == issue["tickets"]
         assert issue["latest"] == issue["counts"][data["latest_period"]]
     csv = invoke(demo_run, "trends", "--period", "month", "--format", "csv").output
-    assert csv.splitlines()[0] == "issue,topic_id,tickets,month,latest,previous,change"
+    assert csv.splitlines()[0] == (
+        "issue,topic_id,tickets,month,latest,previous,change,"
+        "change_low,change_high,p_value,significant"
+    )
 
 
 @pytest.mark.slow
@@ -115,6 +119,35 @@ def test_the_change_is_measured_on_the_latest_complete_period() -> None:
     )
     assert trends.latest == 1
     assert trends.change(trends.series[0]) == (15, 10, 0.5)
+
+
+def _two_weeks(*series: tuple[str, int, int]) -> IssueTrends:
+    return IssueTrends(
+        period="week",
+        periods=(date(2026, 3, 2), date(2026, 3, 9)),
+        partial=(False, False),
+        series=tuple(
+            IssueSeries(topic_id=i, issue=name, counts=(before, latest), total=before + latest)
+            for i, (name, before, latest) in enumerate(series)
+        ),
+        data_from=None,
+        data_to=None,
+    )
+
+
+def test_a_change_the_counts_do_not_bear_out_is_shown_as_noise() -> None:
+    trends = _two_weeks(("Refund", 1, 6), ("Login", 4, 9), ("Delivery", 20, 60))
+    console = Console(width=80, record=True, markup=False)
+    console.print(trends_view(trends))
+    shown = console.export_text()
+    lines = {line.split()[0]: line for line in shown.splitlines() if line.strip()}
+    assert "≈ +500%" in lines["Refund"] and "▲" not in lines["Refund"]
+    assert "≈ +125%" in lines["Login"]
+    assert "▲ +200%" in lines["Delivery"]
+    assert "within noise" in shown
+    data = trends_data(trends)["issues"]
+    assert [d["significant"] for d in data] == [False, False, True]
+    assert data[0]["p_value"] == 0.125 and data[2]["change_low"] > 0
 
 
 def test_sparkline_shows_the_shape() -> None:

@@ -248,7 +248,10 @@ def test_theme_trends_add_up_the_tickets_of_their_issues(
     output = invoke(warehouse, "trends", "--level", "theme")
     assert "Tickets per week of the top themes" in output and fits_80_columns(output), output
     csv_text = invoke(warehouse, "trends", "--level", "theme", "--format", "csv")
-    assert csv_text.splitlines()[0] == "theme,group_id,tickets,week,latest,previous,change"
+    assert csv_text.splitlines()[0] == (
+        "theme,group_id,tickets,week,latest,previous,change,"
+        "change_low,change_high,p_value,significant"
+    )
     data = json.loads(invoke(warehouse, "trends", "--level", "theme", "--format", "json"))
     assert data["level"] == "theme" and "issues" not in data
     assert {t["theme"]: t["tickets"] for t in data["themes"]}[REFUNDS] == 20

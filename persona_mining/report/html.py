@@ -394,6 +394,7 @@ def _chart(trends: IssueTrends) -> dict[str, Any]:
         ]
         area = [(x(0), y(0)), *points, (x(n - 1), y(0))] if n > 1 else []
         latest, previous, change = trends.change(series)
+        evidence = trends.evidence(series)
         panels.append(
             {
                 "issue": series.label,
@@ -401,6 +402,9 @@ def _chart(trends: IssueTrends) -> dict[str, Any]:
                 "latest": latest,
                 "previous": previous,
                 "change": change,
+                # A change the two counts do not bear out is shown as noise, never as a trend.
+                "noise": evidence is not None and not evidence.significant,
+                "p_value": None if evidence is None else evidence.p_value,
                 "segments": segments,
                 "area": " ".join(f"{px},{py}" for px, py in area),
                 "dots": [

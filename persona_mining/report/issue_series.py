@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 import duckdb
 
 from persona_mining.errors import ConfigError, StageError
+from persona_mining.stats import CountChange, count_change
 
 PERIODS = ("week", "month")
 LEVELS = ("issue", "theme")
@@ -102,6 +103,14 @@ class IssueTrends:
         if not previous:
             return latest, previous, None
         return latest, previous, (latest - previous) / previous
+
+    def evidence(self, series: IssueSeries | ThemeSeries) -> CountChange | None:
+        """Whether the latest complete period's change is more than noise (None: no period
+        before it to compare with)."""
+        latest, previous, _ = self.change(series)
+        if latest is None or previous is None:
+            return None
+        return count_change(latest, previous)
 
 
 # What one level counts, from `v_ticket_topics`: the series' id and label, the rows it counts.

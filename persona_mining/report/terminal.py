@@ -31,6 +31,7 @@ from persona_mining.report.queries import (
     THEME_BY_PERSONA_COLUMNS,
     Rows,
 )
+from persona_mining.stats import CountChange
 
 if TYPE_CHECKING:
     from persona_mining.run_history import WarehouseStatus
@@ -380,8 +381,11 @@ def trends_view(trends: IssueTrends) -> RenderableType:
     table.add_column(label, justify="right", no_wrap=True)
     table.add_column("before", justify="right", no_wrap=True)
     table.add_column("change", justify="right", no_wrap=True)
+    noise = False
     for series in trends.series:
         latest, previous, change = trends.change(series)
+        evidence = trends.evidence(series)
+        noise = noise or (evidence is not None and not evidence.significant)
         window = series.counts[max(0, index + 1 - SPARK_PERIODS) : index + 1]
         table.add_row(
             Text(series.label),
@@ -389,9 +393,17 @@ def trends_view(trends: IssueTrends) -> RenderableType:
             sparkline(window),
             str(latest),
             "" if previous is None else str(previous),
-            _change_text(latest, previous, change),
+            _change_text(latest, previous, change, evidence),
         )
-    return table
+    if not noise:
+        return table
+    return Group(
+        table,
+        Text(
+            "≈: within noise (exact test of the two counts, p ≥ 0.05); ▲ ▼: a significant change",
+            style="dim",
+        ),
+    )
 
 
 def trends_output(trends: IssueTrends, fmt: str) -> RenderableType:
@@ -410,6 +422,7 @@ def trends_rows(trends: IssueTrends) -> Rows:
     rows = []
     for series in trends.series:
         latest, previous, change = trends.change(series)
+        evidence = trends.evidence(series)
         rows.append(
             (
                 series.label,
@@ -419,10 +432,12 @@ def trends_rows(trends: IssueTrends) -> Rows:
                 latest,
                 previous,
                 None if change is None else round(change, 4),
+                *_evidence_values(evidence),
             )
         )
     label, key = _trend_names(trends)
     columns = [label, key, "tickets", f"{trends.period}", "latest", "previous", "change"]
+    columns += ["change_low", "change_high", "p_value", "significant"]
     return Rows(columns, rows)
 
 
@@ -451,6 +466,13 @@ def trends_data(trends: IssueTrends) -> dict[str, Any]:
                 "latest": latest,
                 "previous": previous,
                 "change": change,
+                **dict(
+                    zip(
+                        ("change_low", "change_high", "p_value", "significant"),
+                        _evidence_values(trends.evidence(s)),
+                        strict=True,
+                    )
+                ),
                 "counts": {p.isoformat(): n for p, n in zip(trends.periods, s.counts, strict=True)},
             }
             for s in trends.series
@@ -583,14 +605,32 @@ def _trends_title(trends: IssueTrends) -> str:
     return title
 
 
+def _evidence_values(
+    evidence: CountChange | None,
+) -> tuple[float | None, float | None, float | None, bool | None]:
+    """(change_low, change_high, p_value, significant) of a change, rounded for people."""
+    if evidence is None:
+        return None, None, None, None
+    low = None if evidence.low is None else round(evidence.low, 4)
+    high = None if evidence.high is None else round(evidence.high, 4)
+    return low, high, float(f"{evidence.p_value:.4g}"), evidence.significant
+
+
 def _period_label(trends: IssueTrends, index: int) -> str:
     start = trends.periods[index]
     return start.strftime("%m-%d") if trends.period == "week" else start.strftime("%Y-%m")
 
 
-def _change_text(latest: int | None, previous: int | None, change: float | None) -> Text:
+def _change_text(
+    latest: int | None,
+    previous: int | None,
+    change: float | None,
+    evidence: CountChange | None = None,
+) -> Text:
     if change is None:
         return Text("new" if latest and previous == 0 else "")
+    if evidence is not None and not evidence.significant:
+        return Text(f"≈ {change:+.0%}", style="dim")
     arrow = "▲" if change > 0 else "▼" if change < 0 else "="
     return Text(f"{arrow} {change:+.0%}", style="bold" if abs(change) >= 0.25 else "")
 
