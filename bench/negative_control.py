@@ -25,7 +25,13 @@ import tempfile
 import time
 from pathlib import Path
 
-DEFAULT_CSV = Path("/work/shared/data/kaggle_customer_support_tickets.csv")
+# The public data sets live beside the project (../shared/data), not in it.
+DEFAULT_CSV = (
+    Path(__file__).resolve().parent.parent.parent
+    / "shared"
+    / "data"
+    / "kaggle_customer_support_tickets.csv"
+)
 
 #: Personas on age, gender and channel only: the tickets carry no signal about them.
 PERSONAS = {
