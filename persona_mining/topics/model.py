@@ -382,10 +382,10 @@ def _all_known_issues(
 
 
 def _match_known(
-    vectors: np.ndarray, known: list[KnownIssue], embedder: Embedder | None, threshold: float
+    vectors: np.ndarray, known: list[KnownIssue], embedder: Embedder, threshold: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """Which tickets a known issue takes, and which one (index into `known`)."""
-    if not known or embedder is None:
+    if not known:
         return np.zeros(len(vectors), dtype=bool), np.zeros(len(vectors), dtype=np.int64)
     centers = np.vstack(
         [
