@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -202,3 +203,30 @@ def test_a_missing_table_is_a_config_error_and_an_unreachable_database_a_source_
         ingest_source(con, source=tickets_source().sources[0], environ=unreachable)
     assert PASSWORD not in str(caught_unreachable.value)
     assert not isinstance(caught_unreachable.value, ConfigError)  # worth retrying
+
+
+def test_the_cli_pull_records_its_run_and_never_the_database_password(
+    cluster: Cluster, database: sa.Engine, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from persona_mining.cli import app
+    from tests.conftest import write
+    from tests.test_source_secrets import warehouse_text
+
+    config = write(
+        tmp_path / "c.toml",
+        '[[sources]]\ntype = "sql"\nkind = "tickets"\nurl_env = "SUPPORT_DB_URL"\n'
+        'table = "support.tickets"\ncursor = "updated_at"\n[sources.columns]\n'
+        'ticket_id = "id"\ncustomer_id = "customer"\ncreated_at = "opened"\n',
+    )
+    args = ["ingest", "--sources", "--config", str(config), "--db", str(tmp_path / "w.duckdb")]
+    runner = CliRunner()
+    bad = runner.invoke(app, args, env=env(cluster, password="Wrong-pw-55"))
+    good = runner.invoke(app, args, env=env(cluster))
+    assert bad.exit_code == 2 and "sql:support.tickets" in bad.output, bad.output
+    assert good.exit_code == 0 and "tickets: read 5, new 4" in good.output, good.output
+    stored = warehouse_text(tmp_path / "w.duckdb")
+    assert "refused the credentials" in stored and "SUPPORT_DB_URL" in stored
+    for text in (bad.output, good.output, stored):
+        assert PASSWORD not in text and "Wrong-pw-55" not in text
