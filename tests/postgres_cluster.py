@@ -81,7 +81,17 @@ def postgres_cluster() -> Iterator[Cluster]:
         "UTF8",
     )
     options = f"-p {PORT} -k {socket_dir} -c listen_addresses='' -c fsync=off"
-    run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start")
+    run(
+        str(bindir / "pg_ctl"),
+        "-D",
+        str(data),
+        "-o",
+        options,
+        "-l",
+        str(root / "log"),
+        "-w",
+        "start",
+    )
     try:
         yield Cluster(socket_dir=socket_dir, port=PORT, user=user)
     finally:

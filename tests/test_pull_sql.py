@@ -22,9 +22,25 @@ pytestmark = pytest.mark.skipif(
 )
 
 TICKETS = [
-    (1, "c1", "2026-01-01 09:00+00", "2026-01-01 09:00+00", "Refund", "I want my money back", "high"),
+    (
+        1,
+        "c1",
+        "2026-01-01 09:00+00",
+        "2026-01-01 09:00+00",
+        "Refund",
+        "I want my money back",
+        "high",
+    ),
     (2, "c2", "2026-01-02 09:00+00", "2026-01-02 09:00+00", "Login", "Cannot log in", "low"),
-    (3, None, "2026-01-03 09:00+00", "2026-01-03 09:00+00", "Shipping", "Where is my parcel?", "low"),
+    (
+        3,
+        None,
+        "2026-01-03 09:00+00",
+        "2026-01-03 09:00+00",
+        "Shipping",
+        "Where is my parcel?",
+        "low",
+    ),
     (4, "c1", "2026-01-03 09:00+00", "2026-01-03 09:00+00", "", "", "low"),
     (5, "c3", "2026-01-04 09:00+00", "2026-01-04 09:00+00", "Crash", "The app crashes", "high"),
 ]
@@ -195,11 +211,11 @@ def test_a_missing_table_is_a_config_error_and_an_unreachable_database_a_source_
     con: duckdb.DuckDBPyConnection, cluster: Cluster, database: sa.Engine
 ) -> None:
     missing = tickets_source(table="support.nothing").sources[0]
-    with pytest.raises(ConfigError, match="table 'support.nothing'") as caught:
+    with pytest.raises(ConfigError, match=r"table 'support\.nothing'") as caught:
         ingest_source(con, source=missing, environ=env(cluster))
     assert PASSWORD not in str(caught.value)
     unreachable = {"SUPPORT_DB_URL": cluster.url().replace(f"port={cluster.port}", "port=1")}
-    with pytest.raises(SourceError, match="sql:support.tickets") as caught_unreachable:
+    with pytest.raises(SourceError, match=r"sql:support\.tickets") as caught_unreachable:
         ingest_source(con, source=tickets_source().sources[0], environ=unreachable)
     assert PASSWORD not in str(caught_unreachable.value)
     assert not isinstance(caught_unreachable.value, ConfigError)  # worth retrying

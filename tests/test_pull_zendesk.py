@@ -41,12 +41,18 @@ def account() -> ZendeskDouble:
     return ZendeskDouble(
         pages={
             "users": [
-                [user(500, "2026-01-01T10:00:00Z", "free"), user(501, "2026-01-01T11:00:00Z", "premium")],
+                [
+                    user(500, "2026-01-01T10:00:00Z", "free"),
+                    user(501, "2026-01-01T11:00:00Z", "premium"),
+                ],
                 [user(502, "2026-01-02T10:00:00Z", "free")],
             ],
             "tickets": [
                 [ticket(1, "2026-01-03T10:00:00Z"), ticket(2, "2026-01-03T11:00:00Z")],
-                [ticket(3, "2026-01-04T10:00:00Z"), ticket(4, "2026-01-04T11:00:00Z", description="", subject="")],
+                [
+                    ticket(3, "2026-01-04T10:00:00Z"),
+                    ticket(4, "2026-01-04T11:00:00Z", description="", subject=""),
+                ],
                 [ticket(5, "2026-01-05T10:00:00Z")],
             ],
         }
@@ -83,13 +89,15 @@ def test_users_then_tickets_are_pulled_page_by_page_from_the_start_then_the_curs
     assert con.execute("SELECT reason, row_number, source FROM ingest_rejects").fetchall() == [
         ("empty text: subject and body are both empty", 4, name)
     ]
-    assert con.execute("SELECT stream, cursor, pages, records FROM source_cursors ORDER BY 1").fetchall() == [
+    assert con.execute(
+        "SELECT stream, cursor, pages, records FROM source_cursors ORDER BY 1"
+    ).fetchall() == [
         ("customers", "users-c2", 2, 3),
         ("tickets", "tickets-c3", 3, 5),
     ]
-    assert con.execute("SELECT watermark::VARCHAR FROM ingest_watermarks WHERE source = ?", [f"tickets:{name}"]).fetchall() == [
-        ("2026-01-05 10:00:00",)
-    ]
+    assert con.execute(
+        "SELECT watermark::VARCHAR FROM ingest_watermarks WHERE source = ?", [f"tickets:{name}"]
+    ).fetchall() == [("2026-01-05 10:00:00",)]
 
 
 def test_users_become_customers_with_their_fields_and_without_names_emails_or_phones(
@@ -100,7 +108,9 @@ def test_users_become_customers_with_their_fields_and_without_names_emails_or_ph
     columns = set(db.table_columns(con, "customers"))
     assert {"user_fields_plan", "user_fields_segment", "locale"} <= columns
     assert not columns & {"name", "email", "phone", "url"}
-    assert con.execute("SELECT customer_id, user_fields_plan FROM customers ORDER BY 1").fetchall() == [
+    assert con.execute(
+        "SELECT customer_id, user_fields_plan FROM customers ORDER BY 1"
+    ).fetchall() == [
         ("500", "free"),
         ("501", "premium"),
         ("502", "free"),
@@ -121,14 +131,18 @@ def test_pulling_twice_changes_nothing_and_the_next_pull_reads_only_what_is_new(
         after = snapshot(con)
         # the stored cursors are used: one empty end-of-stream page per stream
         assert [q.get("cursor") for _, q in double.requests] == ["users-c2", "tickets-c3"]
-        double.pages["tickets"].append([ticket(2, "2026-01-06T10:00:00Z", status="solved"), ticket(6, "2026-01-06T11:00:00Z")])
+        double.pages["tickets"].append(
+            [ticket(2, "2026-01-06T10:00:00Z", status="solved"), ticket(6, "2026-01-06T11:00:00Z")]
+        )
         newer = run_pipeline(con, config(server.url), only=["ingest"], environ=ENV)
     assert all(r.new + r.updated + r.read == 0 for r in again.values())
     assert before["tickets"] == after["tickets"] and before["customers"] == after["customers"]
     assert before["ingest_rejects"] == after["ingest_rejects"]
     name = f"zendesk:{server.url.removeprefix('http://')}"
     assert (newer[f"ingest tickets {name}"].new, newer[f"ingest tickets {name}"].updated) == (1, 1)
-    assert con.execute("SELECT status FROM tickets WHERE ticket_id = '2'").fetchall() == [("solved",)]
+    assert con.execute("SELECT status FROM tickets WHERE ticket_id = '2'").fetchall() == [
+        ("solved",)
+    ]
 
 
 def test_a_page_that_arrives_twice_lands_once(con: duckdb.DuckDBPyConnection) -> None:
@@ -139,7 +153,9 @@ def test_a_page_that_arrives_twice_lands_once(con: duckdb.DuckDBPyConnection) ->
     (result,) = results.values()
     # each reading of the bad ticket counts; the table keeps one reject row
     assert (result.read, result.new, result.unchanged, result.rejected) == (7, 4, 1, 2)
-    assert con.execute("SELECT count(*), count(DISTINCT ticket_id) FROM tickets").fetchall() == [(4, 4)]
+    assert con.execute("SELECT count(*), count(DISTINCT ticket_id) FROM tickets").fetchall() == [
+        (4, 4)
+    ]
     assert con.execute("SELECT count(*) FROM ingest_rejects").fetchall() == [(1,)]
 
 
@@ -157,7 +173,12 @@ def test_a_429_is_honoured_with_its_retry_after_and_a_500_is_retried(
         seconds = time.monotonic() - started
     assert result.new == 4 and len(double.requests) == 3 + 2
     assert seconds >= 1.0 + 1.0  # Retry-After: 1, then a backoff of at least a second
-    assert [(p.pages, p.records, p.done) for p in progress] == [(1, 2, False), (2, 4, False), (3, 5, False), (3, 5, True)]
+    assert [(p.pages, p.records, p.done) for p in progress] == [
+        (1, 2, False),
+        (2, 4, False),
+        (3, 5, False),
+        (3, 5, True),
+    ]
 
 
 def test_a_bad_token_fails_at_once_naming_the_source_and_never_the_token(
@@ -253,7 +274,9 @@ def test_a_pull_killed_mid_stream_resumes_where_it_stopped_losing_and_doubling_n
             assert con.execute("SELECT count(*) FROM tickets").fetchall() == [(3,)]  # pages 1-2
             assert con.execute("SELECT cursor FROM source_cursors").fetchall() == [("tickets-c2",)]
             double.requests.clear()
-            result = ingest_source(con, source=config(server.url, users=False).sources[0], environ=ENV)
+            result = ingest_source(
+                con, source=config(server.url, users=False).sources[0], environ=ENV
+            )
             tickets = con.execute("SELECT ticket_id FROM tickets ORDER BY 1").fetchall()
             rejects = con.execute("SELECT count(*) FROM ingest_rejects").fetchall()
         finally:

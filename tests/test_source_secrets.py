@@ -64,10 +64,15 @@ def test_the_cli_pulls_the_sources_records_the_run_and_keeps_the_token_out(
     for output in (good.output, bad.output):
         assert TOKEN not in output and WRONG not in output
     con = db.connect(warehouse, read_only=True)
-    runs = con.execute("SELECT kind, status, failed_stage FROM pipeline_runs ORDER BY started_at").fetchall()
+    runs = con.execute(
+        "SELECT kind, status, failed_stage FROM pipeline_runs ORDER BY started_at"
+    ).fetchall()
     con.close()
     assert runs[0] == ("ingest", "completed", None)
-    assert runs[1][1:] == ("failed", f"ingest customers zendesk:{server.url.removeprefix('http://')}")
+    assert runs[1][1:] == (
+        "failed",
+        f"ingest customers zendesk:{server.url.removeprefix('http://')}",
+    )
     stored = warehouse_text(warehouse)
     assert "ZENDESK_API_TOKEN" in stored  # the config names the variable...
     assert TOKEN not in stored and WRONG not in stored  # ...never its value
@@ -79,7 +84,9 @@ def test_a_token_pasted_where_its_variable_name_belongs_is_not_repeated(tmp_path
         '[[sources]]\ntype = "zendesk"\nurl = "https://acme.zendesk.com"\nemail = "a@b.c"\n'
         f'token_env = "{TOKEN}-with spaces"\nstart = "2026-01-01"\n',
     )
-    result = runner.invoke(app, ["ingest", "--sources", "--config", str(config), "--db", str(tmp_path / "w.duckdb")])
+    result = runner.invoke(
+        app, ["ingest", "--sources", "--config", str(config), "--db", str(tmp_path / "w.duckdb")]
+    )
     assert result.exit_code == 2 and "NAME of an environment variable" in result.output
     assert TOKEN not in result.output
 
@@ -89,7 +96,12 @@ def test_a_scheduled_run_keeps_the_token_out_of_logs_run_records_and_artifacts(
 ) -> None:
     from prefect import flow
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
 
     from flows.pipeline import run_stages
     from persona_mining.config import load_config
@@ -112,7 +124,9 @@ def test_a_scheduled_run_keeps_the_token_out_of_logs_run_records_and_artifacts(
     ids = [good.state_details.flow_run_id, bad.state_details.flow_run_id]
     with get_client(sync_client=True) as client:
         logs = client.read_logs(log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)))  # type: ignore[arg-type]
-        artifacts = client.read_artifacts(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))  # type: ignore[arg-type]
+        artifacts = client.read_artifacts(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids))
+        )  # type: ignore[arg-type]
         runs = [client.read_flow_run(i) for i in ids]  # type: ignore[arg-type]
     text = "\n".join(
         [log.message for log in logs]
@@ -123,4 +137,3 @@ def test_a_scheduled_run_keeps_the_token_out_of_logs_run_records_and_artifacts(
     assert TOKEN not in text and WRONG not in text
     stored = warehouse_text(tmp_path / "w.duckdb")
     assert "refused the credentials" in stored and TOKEN not in stored and WRONG not in stored
-

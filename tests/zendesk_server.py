@@ -54,7 +54,9 @@ class ZendeskDouble:
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     url: str = ""
 
-    def answer(self, path: str, query: dict[str, str], auth: str | None) -> tuple[int, dict[str, str], str]:
+    def answer(
+        self, path: str, query: dict[str, str], auth: str | None
+    ) -> tuple[int, dict[str, str], str]:
         stream = next((s for s in STREAMS if f"/incremental/{s}/cursor.json" in path), None)
         self.requests.append((stream or path, query))
         expected = "Basic " + base64.b64encode(f"{EMAIL}/token:{TOKEN}".encode()).decode()
@@ -72,7 +74,11 @@ class ZendeskDouble:
         pages = self.pages.get(stream, [])
         index = int(cursor.rsplit("-c", 1)[1]) if cursor else 0
         if index >= len(pages):
-            body = {STREAMS[stream]: [], "after_cursor": cursor or f"{stream}-c0", "end_of_stream": True}
+            body = {
+                STREAMS[stream]: [],
+                "after_cursor": cursor or f"{stream}-c0",
+                "end_of_stream": True,
+            }
         else:
             body = {
                 STREAMS[stream]: pages[index],

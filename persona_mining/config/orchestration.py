@@ -264,7 +264,8 @@ class SourceConfig(_Settings):
         stray = sorted(
             key
             for key in set(self.model_fields_set) - allowed
-            if getattr(self, key) != type(self).model_fields[key].get_default(call_default_factory=True)
+            if getattr(self, key)
+            != type(self).model_fields[key].get_default(call_default_factory=True)
         )
         if stray:
             raise ValueError(f"{stray} do not apply to a source of type {self.type!r}")
@@ -280,7 +281,9 @@ class SourceConfig(_Settings):
             raise ValueError("a source of type 'sql' needs either 'table' or 'query'")
         if self.type == "zendesk":
             if not self.url.startswith(("https://", "http://")):
-                raise ValueError('url: give the account\'s address, e.g. "https://acme.zendesk.com"')
+                raise ValueError(
+                    'url: give the account\'s address, e.g. "https://acme.zendesk.com"'
+                )
             parts = urlsplit(self.url)
             if parts.username or parts.password or parts.query:
                 raise ValueError(

@@ -100,8 +100,8 @@ def _statement(source: SourceConfig, last: Any) -> sa.Select[Any]:
         selectable: Any = sa.table(table, schema=schema or None)
     else:
         selectable = sa.text(source.query.strip().rstrip(";")).columns().subquery("q")
-    cursor = sa.column(source.cursor)
-    statement = sa.select(sa.literal_column("*")).select_from(selectable)
+    cursor: sa.ColumnClause[Any] = sa.column(source.cursor)
+    statement: sa.Select[Any] = sa.select(sa.literal_column("*")).select_from(selectable)
     if last is not None:
         statement = statement.where(cursor >= sa.bindparam("last"))
     return statement.order_by(cursor)
