@@ -284,3 +284,27 @@ def test_a_pull_killed_mid_stream_resumes_where_it_stopped_losing_and_doubling_n
     assert [q.get("cursor") for _, q in double.requests] == ["tickets-c2"]
     assert (result.read, result.new) == (1, 1)
     assert tickets == [("1",), ("2",), ("3",), ("5",)] and rejects == [(1,)]
+
+
+def test_the_cli_draws_pages_records_and_rate_on_a_terminal_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    import persona_mining.cli.pull
+
+    drawn = io.StringIO()
+    monkeypatch.setattr(
+        persona_mining.cli.pull, "err_console", Console(file=drawn, force_terminal=True, width=120)
+    )
+    with zendesk_server(account()) as server:
+        given = config(server.url)
+        warehouse = given.warehouse.model_copy(update={"path": tmp_path / "w.duckdb"})
+        monkeypatch.setenv("ZENDESK_API_TOKEN", TOKEN)
+        persona_mining.cli.pull.pull_sources(given.model_copy(update={"warehouse": warehouse}))
+    text = drawn.getvalue()
+    name = f"zendesk:{server.url.removeprefix('http://')}"
+    assert f"tickets from {name}" in text and "3 pages, 5 records" in text and "/s" in text
+    assert f"customers from {name}" in text and "2 pages, 3 records" in text

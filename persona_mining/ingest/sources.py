@@ -102,13 +102,6 @@ def ordered_steps(sources: Sequence[SourceConfig]) -> list[tuple[SourceConfig, s
     ]
 
 
-def ordered_sources(sources: Sequence[SourceConfig]) -> list[SourceConfig]:
-    """Customers first (personas are rules over them), then tickets; config order otherwise."""
-    return [s for s in sources if s.kind == "customers"] + [
-        s for s in sources if s.kind != "customers"
-    ]
-
-
 def source_label(source: SourceConfig, kind: str | None = None) -> str:
     """A short name of a source for logs and run records: `ingest tickets exports/t.csv`,
     `ingest customers zendesk:acme.zendesk.com`. Never a secret: sources hold none."""
