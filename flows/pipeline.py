@@ -11,6 +11,7 @@ with the stage named, its own writes rolled back.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -141,6 +142,7 @@ def run_stages(
             execute=as_task,
             logger=logger,
             replace=replace,
+            environ=os.environ,
         )
         return run.finish()
     except BaseException as e:

@@ -56,6 +56,8 @@ class StageContext:
     auto_refit: bool = True
     logger: logging.Logger | logging.LoggerAdapter[Any] = _LOG
     execute: Execute = call_directly
+    environ: Mapping[str, str] = field(default_factory=dict)
+    progress: Callable[[Any], None] | None = None
 
     @functools.cached_property
     def embedder(self) -> Any:
@@ -98,17 +100,25 @@ def _one(ctx: StageContext, stage: Stage, fn: Callable[[], Any]) -> dict[str, An
 
 
 def _ingest(ctx: StageContext, stage: Stage) -> dict[str, Any]:
-    from persona_mining.ingest.sources import ingest_source, ordered_sources, source_label
+    from persona_mining.ingest.sources import ingest_source, ordered_steps, source_label
 
     if not ctx.config.sources:
         ctx.logger.warning("ingest: no [[sources]] in the config; nothing to ingest")
     results = {}
     max_text_chars = ctx.config.ingest.max_text_chars
-    for source in ordered_sources(ctx.config.sources):
-        label = source_label(source)
+    for source, kind in ordered_steps(ctx.config.sources):
+        label = source_label(source, kind)
         results[label] = stage.step(
             ctx,
-            functools.partial(ingest_source, ctx.con, source=source, max_text_chars=max_text_chars),
+            functools.partial(
+                ingest_source,
+                ctx.con,
+                source=source,
+                kind=kind,
+                max_text_chars=max_text_chars,
+                environ=ctx.environ,
+                progress=ctx.progress,
+            ),
             label,
         )
     return results
@@ -292,6 +302,8 @@ def run_pipeline(
     execute: Execute = call_directly,
     logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
     replace: Mapping[str, StageFn] | None = None,
+    environ: Mapping[str, str] | None = None,
+    progress: Callable[[Any], None] | None = None,
 ) -> dict[str, Any]:
     """Run a slice of the pipeline on an open warehouse connection; results by step label.
 
@@ -307,6 +319,10 @@ def run_pipeline(
         logger: where stages' warnings go (the flow passes its run logger).
         replace: another adapter for a stage, by name: how the flow runs `embed` on a Dask
             cluster without the library knowing of Prefect.
+        environ: where the secrets of pulled `[[sources]]` are read (`token_env`,
+            `url_env`): the caller's process environment; the library never reads it itself.
+        progress: called after each committed page of a pulled source (the CLI draws it on
+            a terminal).
 
     Returns:
         Each step's result (a frozen dataclass), keyed by its label: the stage name, or
@@ -319,6 +335,8 @@ def run_pipeline(
         auto_refit=auto_refit,
         logger=logger or _LOG,
         execute=execute,
+        environ=environ or {},
+        progress=progress,
     )
     results: dict[str, Any] = {}
     for stage in select_stages(config, start=start, only=only, include=include):
