@@ -381,9 +381,10 @@ def _cell_style(cell: dict[str, Any]) -> str:
     ones get a paler blue (they matter less to a support lead); the rest is grey.
     """
     lift = cell["lift"]
-    if not cell["significant"] or lift is None or lift <= 0:
+    if not cell["significant"] or lift is None:
         return "background:#f3f4f6;color:#6b7280"
-    strength = min(abs(math.log2(lift)) / 4.0, 1.0)
+    # A persona that never raises an issue everyone else does: as under-indexed as it gets.
+    strength = min(abs(math.log2(lift)) / 4.0, 1.0) if lift > 0 else 1.0
     if lift > 1:
         start, end = (254, 237, 222), (194, 65, 12)
         text = "#ffffff" if strength > 0.45 else "#1f2937"
