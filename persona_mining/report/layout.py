@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from rich import box
@@ -34,8 +35,9 @@ MIN_TEXT_WIDTH = 6
 MAX_CELL_LINES = 3
 #: The widest a query result's cell is drawn (the DuckDB shell's habit); the rest is cut.
 BOX_CELL_WIDTH = 32
-#: The narrowest a query result's column is cut to before columns are left out.
-BOX_MIN_WIDTH = 8
+#: The narrowest a query result's column is cut to before columns are left out: fewer
+#: columns that can be read beat many that cannot.
+BOX_MIN_WIDTH = 16
 
 
 @dataclass(frozen=True)
@@ -68,35 +70,74 @@ def natural_width(text: Text | str) -> int:
     return max((cell_len(line) for line in plain.splitlines()), default=0)
 
 
+@lru_cache(maxsize=65536)
+def wrapped_lines(text: str, width: int) -> int:
+    """The lines a text takes when wrapped at word boundaries to `width` cells."""
+    lines = 0
+    for paragraph in text.splitlines() or [""]:
+        lines += 1
+        used = 0
+        for word in paragraph.split():
+            size = cell_len(word)
+            if used and used + 1 + size > width:
+                lines += 1
+                used = 0
+            used = size if not used else used + 1 + size
+    return lines
+
+
 def plan_widths(
-    natural: Sequence[int], minimum: Sequence[int], fixed: Sequence[bool], available: int
+    natural: Sequence[int],
+    minimum: Sequence[int],
+    fixed: Sequence[bool],
+    available: int,
+    cells: Sequence[Sequence[str]] = (),
 ) -> list[int]:
     """Column widths that add up to at most `available` where that is possible.
 
     Every column gets its natural width when all fit. Otherwise fixed columns keep theirs,
-    flexible ones start from their minimum (their longest word) and share what is left in
-    proportion to what they still lack. When even the minimums do not fit, the flexible
-    columns give up width in proportion to their size, down to `MIN_TEXT_WIDTH`.
+    flexible ones start from their minimum (their longest word), then share what is left
+    where it saves the most lines over all `cells` (the rows, each a list of the columns'
+    texts), and what saves none goes to the columns furthest from their natural width. When even the minimums do not fit, the flexible columns give up width in
+    proportion to their size, down to `MIN_TEXT_WIDTH`.
     """
     if sum(natural) <= available:
         return list(natural)
     widths = [n if f else min(m, n) for n, m, f in zip(natural, minimum, fixed, strict=True)]
     spare = available - sum(widths)
     flexible = [i for i, f in enumerate(fixed) if not f]
-    if spare >= 0:
-        wants = {i: natural[i] - widths[i] for i in flexible}
-        total = sum(wants.values())
-        if total:
-            given = {i: spare * wants[i] // total for i in flexible}
-            for i in flexible:
-                widths[i] += given[i]
-            left = spare - sum(given.values())
-            for i in sorted(flexible, key=lambda i: widths[i] - natural[i]):
-                if left <= 0:
+
+    def height(trial: list[int]) -> int:
+        return sum(
+            max((wrapped_lines(row[i], trial[i]) for i in flexible), default=1) for row in cells
+        )
+
+    current = height(widths) if spare >= 0 else 0
+    while spare > 0:
+        # The widening that saves the most lines per cell spent, looking past widths that
+        # save none (a word moves up a line only once the whole word fits).
+        best: tuple[float, int, int] | None = None
+        for i in flexible:
+            for step in range(1, min(spare, natural[i] - widths[i]) + 1):
+                trial = list(widths)
+                trial[i] += step
+                saved = current - height(trial)
+                if saved > 0:
+                    if best is None or saved / step > best[0]:
+                        best = (saved / step, i, step)
                     break
-                if widths[i] < natural[i]:
-                    widths[i] += 1
-                    left -= 1
+        if best is None:  # no line to save: the rest to the columns furthest from natural
+            short = [i for i in flexible if widths[i] < natural[i]]
+            if not short:
+                break
+            widths[max(short, key=lambda i: natural[i] - widths[i])] += 1
+            spare -= 1
+            continue
+        _, column, step = best
+        widths[column] += step
+        spare -= step
+        current = height(widths)
+    if spare >= 0:
         return widths
     excess = -spare
     room = {i: max(0, widths[i] - MIN_TEXT_WIDTH) for i in flexible}
@@ -138,7 +179,8 @@ class FittedTable:
             natural.append(max([cell_len(column.header), *map(natural_width, cells)]))
             minimum.append(max([longest_word(column.header), *map(longest_word, cells)]))
         fixed = [c.numeric for c in self.columns]
-        return plan_widths(natural, minimum, fixed, available - overhead)
+        texts = [[cell.plain for cell in row] for row in self.rows]
+        return plan_widths(natural, minimum, fixed, available - overhead, texts)
 
     def table(self, available: int, console: Console | None = None) -> Table:
         """The rich table drawn at most `available` cells wide.

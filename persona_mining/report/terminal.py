@@ -68,8 +68,6 @@ NUMERIC_COLUMNS = frozenset(
         "size",
         "first_seen",
         "kind",
-        "segment",
-        "challenges",
     }
 )
 
