@@ -76,10 +76,7 @@ def build(path: Path) -> Path:
     names = [*RULE_PERSONAS, *DISCOVERED, *NEGATIVE]
     kinds = ["rule"] * len(RULE_PERSONAS) + ["discovered"] * len(DISCOVERED)
     kinds += ["negative"] * len(NEGATIVE)
-    ids = [
-        f"rule-{i}" if kind == "rule" else f"{kind}-{i}"
-        for i, kind in enumerate(kinds)
-    ]
+    ids = [f"rule-{i}" if kind == "rule" else f"{kind}-{i}" for i, kind in enumerate(kinds)]
     labels = issue_labels()
     con = db.connect(path)
     try:

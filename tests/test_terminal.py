@@ -206,8 +206,7 @@ def broken_words(output: str, words: set[str]) -> list[str]:
     return sorted(
         t
         for t in tokens - words - HEADERS
-        if not t.endswith("…")
-        and any(w != t and (w.startswith(t) or w.endswith(t)) for w in words)
+        if not t.endswith("…") and any(w != t and (w.startswith(t) or w.endswith(t)) for w in words)
     )
 
 

@@ -302,7 +302,8 @@ def table(
     limit: Annotated[
         int | None,
         typer.Option(
-            "--limit", help="Rows to print (0: all; default: 40 in the table, all in other formats)."
+            "--limit",
+            help="Rows to print (0: all; default: 40 in the table, all in other formats).",
         ),
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, csv, json or markdown.")] = "table",

@@ -53,7 +53,7 @@ class Column:
     numeric: bool = False
 
 
-def as_text(value: RenderableType | str) -> Text:
+def as_text(value: Text | str) -> Text:
     """A cell as `Text`; a `str` from the warehouse is never parsed as markup."""
     return value if isinstance(value, Text) else Text(str(value))
 
@@ -158,7 +158,7 @@ class FittedTable:
     def __init__(
         self,
         columns: Sequence[Column],
-        rows: Iterable[Sequence[RenderableType | str]],
+        rows: Iterable[Sequence[Text | str]],
         *,
         title: str | None = None,
         title_justify: str = "center",
@@ -374,4 +374,3 @@ def _outside_in(n: int) -> list[int]:
             order.append(high)
         low, high = low + 1, high - 1
     return order
-

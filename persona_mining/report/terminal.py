@@ -172,7 +172,7 @@ def _compact(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: st
     """
     label = "theme" if "issue" not in columns else "issue"
     at = {c: i for i, c in enumerate(columns)}
-    out = []
+    out: list[list[Text | str]] = []
     for row in rows:
         low, high = row[at["ci_low"]], row[at["ci_high"]]
         interval = f"{low:.2f}-{high:.2f}" if low is not None and high is not None else ""
@@ -312,7 +312,7 @@ def persona_view(profile: PersonaProfile) -> RenderableType:
 
 def _challenges_table(profile: PersonaProfile) -> RenderableType:
     numbers = ("tickets", "cust", "share", "lift", "95% CI", "q")
-    rows = [
+    rows: list[list[Text | str]] = [
         [
             Text(c.label),
             str(c.tickets),
@@ -335,7 +335,7 @@ def _challenges_table(profile: PersonaProfile) -> RenderableType:
 def _theme_challenges_table(profile: PersonaProfile) -> RenderableType:
     """The over-indexed themes; `issues` counts those of its issues that are challenges alone."""
     numbers = ("issues", "tickets", "cust", "share", "lift", "95% CI", "q")
-    rows = [
+    rows: list[list[Text | str]] = [
         [
             Text(t.label),
             _issue_count(t),
@@ -426,7 +426,7 @@ def trends_view(trends: IssueTrends) -> RenderableType:
     label = _period_label(trends, index)
     window_header = f"last {min(SPARK_PERIODS, index + 1)} {trends.period}s"
     headers = [trends.level, "tickets", window_header, label, "before", "change"]
-    rows: list[list[RenderableType]] = []
+    rows: list[list[Text | str]] = []
     noise = False
     for series in trends.series:
         latest, previous, change = trends.change(series)
