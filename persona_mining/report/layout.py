@@ -112,6 +112,22 @@ def plan_widths(
             max((wrapped_lines(row[i], trial[i]) for i in flexible), default=1) for row in cells
         )
 
+    if spare > 0 and len(flexible) == 2 and cells:
+        # Two text columns (the usual case): try every split of the spare width.
+        first, second = flexible
+        room = [min(spare, natural[i] - widths[i]) for i in flexible]
+
+        def cost(extra: int) -> tuple[int, int]:
+            trial = list(widths)
+            trial[first] += extra
+            trial[second] += min(room[1], spare - extra)
+            deficit = max(natural[i] - trial[i] for i in flexible)
+            return height(trial), deficit
+
+        extra = min(range(room[0] + 1), key=cost)
+        widths[first] += extra
+        widths[second] += min(room[1], spare - extra)
+        spare = available - sum(widths)
     current = height(widths) if spare >= 0 else 0
     while spare > 0:
         # The widening that saves the most lines per cell spent, looking past widths that
