@@ -115,18 +115,18 @@ def plan_widths(
     if spare > 0 and len(flexible) == 2 and cells:
         # Two text columns (the usual case): try every split of the spare width.
         first, second = flexible
-        room = [min(spare, natural[i] - widths[i]) for i in flexible]
+        reach = [min(spare, natural[i] - widths[i]) for i in flexible]
 
         def cost(extra: int) -> tuple[int, int]:
             trial = list(widths)
             trial[first] += extra
-            trial[second] += min(room[1], spare - extra)
+            trial[second] += min(reach[1], spare - extra)
             deficit = max(natural[i] - trial[i] for i in flexible)
             return height(trial), deficit
 
-        extra = min(range(room[0] + 1), key=cost)
+        extra = min(range(reach[0] + 1), key=cost)
         widths[first] += extra
-        widths[second] += min(room[1], spare - extra)
+        widths[second] += min(reach[1], spare - extra)
         spare = available - sum(widths)
     current = height(widths) if spare >= 0 else 0
     while spare > 0:
