@@ -4,9 +4,9 @@ hidden without saying so.
 Rich shares a too-narrow width between text columns evenly and folds words to fit
 (`Budget-consc / ious`), and squeezes ratio columns to one character when many compete.
 `FittedTable` instead chooses its column widths when it is drawn, from the console's width:
-numbers keep their width; text columns get at least their longest word, then the rest in
-proportion to what they lack; only when even that does not fit is a long word cut, and
-then with an ellipsis. `BoxTable` draws query results as the DuckDB shell does: one line per
+numbers keep their width; text columns get at least their longest word, then the rest where
+it saves the most lines; only when even that does not fit is a long word cut, and then with
+an ellipsis. `BoxTable` draws query results as the DuckDB shell does: one line per
 row, each cell cut with an ellipsis, middle columns left out when they cannot all fit, and
 the row and column counts under the table.
 """
@@ -22,7 +22,14 @@ from typing import Any
 
 from rich import box
 from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.console import (
+    Console,
+    ConsoleOptions,
+    Group,
+    JustifyMethod,
+    RenderableType,
+    RenderResult,
+)
 from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
@@ -177,7 +184,7 @@ class FittedTable:
         rows: Iterable[Sequence[Text | str]],
         *,
         title: str | None = None,
-        title_justify: str = "center",
+        title_justify: JustifyMethod = "center",
     ) -> None:
         self.columns = list(columns)
         self.rows = [[as_text(cell) for cell in row] for row in rows]
@@ -223,7 +230,7 @@ class FittedTable:
         )
         view = Table(
             title=self.title,
-            title_justify=self.title_justify,  # type: ignore[arg-type]
+            title_justify=self.title_justify,
             box=box.SIMPLE_HEAD,
             header_style="bold",
             pad_edge=False,
