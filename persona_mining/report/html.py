@@ -1,10 +1,13 @@
 """The HTML report: one self-contained file a support lead opens offline in any browser.
 
-It shows the issue x persona heatmap of lift (significant cells marked, evidence on hover)
-and the same at the theme level (themes x personas, each theme expanding to its issues), a
-card per persona (who they are, challenges of issues and of themes, questions, keywords and
-example tickets), the trend of the top issues, the sortable issue table (filtered by persona,
-theme or significance), and the data window and topic model.
+It shows the issue x persona heatmap of lift (significant cells marked ▲ over- or ▼
+under-indexed, evidence on hover; rule personas first, then discovered and negative segments
+in groups that fold; upright column names once there are many segments, so that the chart
+fits a laptop screen) and the same at the theme level (themes x personas, each theme
+expanding to its issues), a card per persona in the same groups (who they are, challenges of
+issues and of themes, questions, keywords and example tickets), the trend of the top issues,
+the sortable issue table (filtered by persona, theme or significance), and the data window
+and topic model.
 
 Everything is inlined (styles, script, the SVG chart): no URL is ever fetched. Every text
 from the warehouse goes through Jinja's autoescaping; the data the script needs travels as
