@@ -105,7 +105,8 @@ def plan_widths(
     Every column gets its natural width when all fit. Otherwise fixed columns keep theirs,
     flexible ones start from their minimum (their longest word), then share what is left
     where it saves the most lines over all `cells` (the rows, each a list of the columns'
-    texts), and what saves none goes to the columns furthest from their natural width. When even the minimums do not fit, the flexible columns give up width in
+    texts; a row is as tall as its tallest cell, and fewer lines in all settle ties), and
+    what saves none goes to the columns furthest from their natural width. When even the minimums do not fit, the flexible columns give up width in
     proportion to their size, down to `MIN_TEXT_WIDTH`.
     """
     if sum(natural) <= available:
@@ -115,9 +116,9 @@ def plan_widths(
     flexible = [i for i, f in enumerate(fixed) if not f]
 
     def height(trial: list[int]) -> int:
-        return sum(
-            max((wrapped_lines(row[i], trial[i]) for i in flexible), default=1) for row in cells
-        )
+        """The lines of the rows, then (to settle ties) the lines of every cell."""
+        lines = [[wrapped_lines(row[i], trial[i]) for i in flexible] for row in cells]
+        return sum(max(row, default=1) * 1000 + sum(row) for row in lines)
 
     if spare > 0 and len(flexible) == 2 and cells:
         # Two text columns (the usual case): try every split of the spare width.
