@@ -18,7 +18,11 @@ least one of the segment's tickets (`issue_impact`, view `v_issue_impact`):
 Every rate, mean and difference carries an interval, customer-clustered because one
 customer's tickets are not independent: the delta method on ratio estimators whose variance is
 summed over customers (`persona_mining.stats`); the impact's variance comes from each
-customer's linearised influence on both means at once, since the two share customers.
+customer's linearised influence on both means at once, since the two share customers. A
+variance over a handful of customers claims more than they can tell (two customers who rated
+alike give a zero-width interval), so a figure resting on fewer than `[link] min_customers`
+customers (on either side of a difference) is shown without an interval, as small cells are
+in the link stage.
 
 The headline `impact` is the first outcome the data has, in the order CSAT, resolution hours,
 reopen rate, escalation rate, so that every row of one warehouse is ranked on one scale. A row
@@ -142,7 +146,7 @@ def measure_issue_impact(
     members = _members(con, data.customers)
     rows: list[dict[str, object]] = []
     for segment_id, mask in members.items():
-        rows += _segment_rows(segment_id, mask, data, measures, config.confidence)
+        rows += _segment_rows(segment_id, mask, data, measures, config)
     for row in rows:
         total, median = resolution.get((str(row["segment_id"]), int(row["topic_id"])), (None, None))  # type: ignore[call-overload]
         row["resolution_hours_total"], row["resolution_hours_median"] = total, median
@@ -304,9 +308,9 @@ def _segment_rows(
     mask: np.ndarray,
     data: _Rows,
     measures: Sequence[str],
-    confidence: float,
+    config: LinkConfig,
 ) -> list[dict[str, object]]:
-    n_topics = len(data.topics)
+    n_topics, confidence, least = len(data.topics), config.confidence, config.min_customers
     inside = mask[data.customer]
     t_in, t_out = data.topic[inside], data.topic[~inside]
     tickets = np.bincount(t_in[t_in >= 0], weights=data.tickets[inside][t_in >= 0], minlength=n_topics)
@@ -315,11 +319,11 @@ def _segment_rows(
     seg_tickets = float(seg_totals.sum())
     if seg_tickets <= 0:
         return []
-    share = _share(data, inside, mask, tickets, seg_tickets, n_topics, confidence)
+    share = _share(data, inside, mask, tickets, seg_tickets, n_topics, confidence, least)
     repeat_in = _topic_rates(t_in, data.repeats[inside], data.tickets[inside], n_topics)
     repeat_out = _topic_rates(t_out, data.repeats[~inside], data.tickets[~inside], n_topics)
     blocks = {
-        name: _measure(name, data, inside, mask, n_topics, confidence) for name in measures
+        name: _measure(name, data, inside, mask, n_topics, confidence, least) for name in measures
     }
     rows: list[dict[str, object]] = []
     for j, topic_id in enumerate(data.topics):
@@ -336,7 +340,9 @@ def _segment_rows(
             "share_high": _clip(share[j].ci_high, 0.0, 1.0),
             "repeat_contacts": int(repeat_in.value[j]),
         }
-        row |= _compare("repeat_rate", repeat_in, repeat_out, j, confidence, bounds=(0.0, 1.0))
+        row |= _compare(
+            "repeat_rate", repeat_in, repeat_out, j, confidence, least, bounds=(0.0, 1.0)
+        )
         for name in MEASURES.values():
             row[_COUNT_COLUMNS[name]] = 0
         for name, block in blocks.items():
@@ -353,6 +359,7 @@ def _share(
     seg_tickets: float,
     n_topics: int,
     confidence: float,
+    least: int,
 ) -> list[Estimate]:
     """Each topic's share of the segment's tickets, clustered over the segment's customers.
 
@@ -372,7 +379,8 @@ def _share(
     for j in range(n_topics):
         residual = with_rows[j] + share[j] ** 2 * all_squares
         rate = ClusteredRate(contacting, float(tickets[j]), seg_tickets, float(max(residual, 0.0)))
-        out.append(rate_estimate(rate, confidence=confidence))
+        estimate = rate_estimate(rate, confidence=confidence)
+        out.append(estimate if contacting >= least else Estimate(estimate.value, None, None))
     return out
 
 
@@ -383,6 +391,7 @@ def _measure(
     mask: np.ndarray,
     n_topics: int,
     confidence: float,
+    least: int,
 ) -> list[dict[str, object]]:
     """One outcome's columns for every topic of one segment."""
     sums, counts = data.sums[name], data.counts[name]
@@ -390,12 +399,15 @@ def _measure(
     rates_in = _topic_rates(t_in, sums[inside], counts[inside], n_topics)
     rates_out = _topic_rates(t_out, sums[~inside], counts[~inside], n_topics)
     impacts = _removal_effects(name, data, inside, mask, n_topics, confidence)
+    rated_customers = rates_in.customers
     bounds = (0.0, 1.0) if name in ("reopen_rate", "escalation_rate") else None
     blocks = []
     for j in range(n_topics):
         block: dict[str, object] = {_COUNT_COLUMNS[name]: int(rates_in.base[j])}
-        block |= _compare(name, rates_in, rates_out, j, confidence, bounds=bounds)
+        block |= _compare(name, rates_in, rates_out, j, confidence, least, bounds=bounds)
         impact = impacts[j]
+        if impact is not None and rated_customers[j] < least:
+            impact = Estimate(impact.value, None, None)
         block[f"{name}_impact"] = impact.value if impact else None
         block[f"{name}_impact_low"] = impact.ci_low if impact else None
         block[f"{name}_impact_high"] = impact.ci_high if impact else None
@@ -409,10 +421,14 @@ def _compare(
     outside: _TopicRates,
     j: int,
     confidence: float,
+    least: int,
     *,
     bounds: tuple[float, float] | None,
 ) -> dict[str, object]:
-    """The persona's rate on topic j, everyone else's, and their difference, with intervals."""
+    """The persona's rate on topic j, everyone else's, and their difference, with intervals.
+
+    An interval needs `least` customers with a value on each side it rests on.
+    """
     block: dict[str, object] = dict.fromkeys(
         (name, f"{name}_low", f"{name}_high", f"{name}_others", f"{name}_diff")
         + (f"{name}_diff_low", f"{name}_diff_high")
@@ -421,6 +437,8 @@ def _compare(
         return block
     rate_in = inside.rate(j)
     own = rate_estimate(rate_in, confidence=confidence)
+    if rate_in.customers < least:
+        own = Estimate(own.value, None, None)
     low, high = bounds if bounds else (None, None)
     block |= {
         name: own.value,
@@ -431,6 +449,8 @@ def _compare(
         return block
     rate_out = outside.rate(j)
     diff = rate_difference(rate_in, rate_out, confidence=confidence)
+    if min(rate_in.customers, rate_out.customers) < least:
+        diff = Estimate(diff.value, None, None)
     block |= {
         f"{name}_others": rate_out.rate,
         f"{name}_diff": diff.value,
