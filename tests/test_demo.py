@@ -374,7 +374,7 @@ def test_helpdesk_with_a_missing_key_names_it() -> None:
 def test_helpdesk_with_an_outcome_effect_on_an_unknown_issue_is_refused() -> None:
     document = _helpdesk_document()
     document["outcomes"]["effects"][0]["issue"] = "teleportation"
-    with pytest.raises(InputFileError, match="outcome effect .* issue 'teleportation'"):
+    with pytest.raises(InputFileError, match=r"outcome effect .* issue 'teleportation'"):
         parse_helpdesk(document)
 
 

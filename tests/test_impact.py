@@ -28,8 +28,15 @@ def impact_row(con: duckdb.DuckDBPyConnection, segment: str, topic: int) -> dict
     return dict(zip(names, rows[0], strict=True))
 
 
-def rated(customer: str, i: int, topic: int, csat: float | None, hours: float, reopened: bool,
-          day: int = 0) -> Ticket:
+def rated(
+    customer: str,
+    i: int,
+    topic: int,
+    csat: float | None,
+    hours: float,
+    reopened: bool,
+    day: int = 0,
+) -> Ticket:
     return Ticket(
         f"{customer}-{i}",
         customer,
@@ -102,7 +109,7 @@ def test_csat_on_the_issue_is_compared_with_everyone_else_on_the_same_issue(
 ) -> None:
     measure_issue_impact(desk, config=LinkConfig())
     row = impact_row(desk, "p", 1)
-    persona = [2, 1, 1, 2, 1, 1] + [1, 1, 1]  # topic-1 ratings of p0..p5, then the repeats
+    persona = [2, 1, 1, 2, 1, 1, 1, 1, 1]  # topic-1 ratings of p0..p5, then the repeats
     assert row["csat_tickets"] == 9
     assert row["csat"] == pytest.approx(sum(persona) / 9)
     assert row["csat_others"] == pytest.approx(4.0)
@@ -179,7 +186,11 @@ def test_an_issue_no_persona_ticket_rated_says_so_and_is_listed_after_the_ranked
 def test_impact_is_rebuilt_not_appended(desk: duckdb.DuckDBPyConnection) -> None:
     first = measure_issue_impact(desk, config=LinkConfig())
     second = measure_issue_impact(desk, config=LinkConfig())
-    assert first.cells == second.cells == desk.execute("SELECT count(*) FROM issue_impact").fetchone()[0]  # type: ignore[index]
+    assert (
+        first.cells
+        == second.cells
+        == desk.execute("SELECT count(*) FROM issue_impact").fetchone()[0]
+    )  # type: ignore[index]
 
 
 def test_the_clustered_impact_interval_agrees_with_a_cluster_bootstrap(

@@ -76,3 +76,45 @@ def test_no_other_persona_issue_costs_its_persona_clearly_more(
         [persona, ISSUES[issue]],
     ).fetchall()
     assert others == []
+
+
+def test_the_report_says_what_to_fix_first_with_the_planted_issue_on_top(
+    demo_impact: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    from persona_mining.personas.profiles import build_profiles
+    from persona_mining.report.html import write_report
+
+    build_profiles(demo_impact)
+    ((persona, issue),) = planted_outcome_effects()
+    out = write_report(demo_impact, out=tmp_path / "report.html").path
+    html = out.read_text(encoding="utf-8")
+    section = html.split('<section id="fix-first">', 1)[1].split("</section>", 1)[0]
+    first_row = section.split("<tbody>", 1)[1].split("</tr>", 1)[0]
+    assert persona in first_row and ISSUES[issue] in first_row
+    assert "CSAT points a persona would gain" in section
+
+
+def test_the_persona_and_table_commands_show_the_impact(
+    demo_impact: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from persona_mining.cli import app
+    from persona_mining.personas.profiles import build_profiles
+
+    build_profiles(demo_impact)
+    path = tmp_path / "w.duckdb"
+    demo_impact.execute(f"ATTACH '{path}' AS copy")
+    demo_impact.execute("COPY FROM DATABASE memory TO copy")
+    demo_impact.execute("DETACH copy")
+    ((persona, issue),) = planted_outcome_effects()
+    runner = CliRunner()
+    shown = runner.invoke(app, ["persona", persona, "--db", str(path)], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    impact_lines = [line for line in shown.output.splitlines() if line.startswith("impact:")]
+    assert impact_lines and ISSUES[issue] in impact_lines[0] and "CSAT points" in impact_lines[0]
+    table = runner.invoke(app, ["table", "--sort", "impact", "--format", "csv", "--db", str(path)])
+    assert table.exit_code == 0, table.output
+    header, first = table.output.splitlines()[:2]
+    assert header.startswith("persona,issue,impact_measure,impact")
+    assert first.startswith(f"{persona},{ISSUES[issue]},csat,")

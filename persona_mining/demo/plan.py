@@ -166,9 +166,7 @@ def planted_outcome_effects() -> dict[tuple[str, str], OutcomeMix]:
     return {(names[k], issue): mix for (k, issue), mix in _DESK.outcome_effects.items()}
 
 
-def plan_outcomes(
-    seed: int, plan: list[PlannedTicket], groups: list[str]
-) -> list[TicketOutcome]:
+def plan_outcomes(seed: int, plan: list[PlannedTicket], groups: list[str]) -> list[TicketOutcome]:
     """Draw each planned ticket's outcome, from a stream of its own (the plan is unchanged).
 
     Args:

@@ -25,7 +25,11 @@ customers (on either side of a difference) is shown without an interval, as smal
 in the link stage.
 
 The headline `impact` is the first outcome the data has, in the order CSAT, resolution hours,
-reopen rate, escalation rate, so that every row of one warehouse is ranked on one scale. A row
+reopen rate, escalation rate, so that every row of one warehouse is ranked on one scale. It is
+tested (Wald, clustered variance) and the p-values of every row are Benjamini-Hochberg
+controlled at `[link] alpha`: a row is *costly* when its impact is above 0 and its q-value
+below alpha, so that among a hundred persona x issue pairs the chance dip of one is not a
+finding. A row
 without it says why in `outcome_note` (no outcome column, or none of the persona's tickets on
 the issue has a value): such rows are listed apart, never ranked last as if they cost nothing.
 """
@@ -39,6 +43,7 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 import pyarrow as pa
+from scipy import stats as scipy_stats
 
 from persona_mining.config import LinkConfig
 from persona_mining.personas.outcomes import OutcomeColumn, outcome_columns
@@ -46,9 +51,11 @@ from persona_mining.stats import (
     ClusteredRate,
     Estimate,
     clustered_variance,
+    discoveries,
     normal_interval,
     rate_difference,
     rate_estimate,
+    z_score,
 )
 from persona_mining.topics.model import UNCLUSTERED, current_model
 from persona_mining.topics.trends import repeat_contact_tickets
@@ -90,7 +97,7 @@ class ImpactResult:
         cells: segment x issue rows written.
         measures: the outcome measures the data has (column prefixes of `issue_impact`).
         headline: the measure `impact` ranks on (None: the tickets have no outcome).
-        costly: rows whose impact interval lies above 0.
+        costly: rows whose impact is above 0 with q below `[link] alpha`.
         seconds: wall time.
     """
 
@@ -148,9 +155,18 @@ def measure_issue_impact(
     for segment_id, mask in members.items():
         rows += _segment_rows(segment_id, mask, data, measures, config)
     for row in rows:
-        total, median = resolution.get((str(row["segment_id"]), int(row["topic_id"])), (None, None))  # type: ignore[call-overload]
-        row["resolution_hours_total"], row["resolution_hours_median"] = total, median
-        _headline(row, measures)
+        key = (str(row["segment_id"]), int(row["topic_id"]))  # type: ignore[call-overload]
+        row["resolution_hours_total"], row["resolution_hours_median"] = resolution.get(
+            key, (None, None)
+        )
+        _headline(row, measures, config.confidence)
+    found = discoveries(
+        [r["impact_p_value"] for r in rows],  # type: ignore[misc]
+        alpha=config.alpha,
+        eligible=[r["impact"] is not None and float(r["impact"]) > 0 for r in rows],  # type: ignore[arg-type]
+    )
+    for row, q_value, costly in zip(rows, found.q_values, found.significant, strict=True):
+        row["impact_q_value"], row["costly"] = q_value, costly
     with transaction(con):
         con.execute("DELETE FROM issue_impact")
         if rows:
@@ -167,7 +183,7 @@ def measure_issue_impact(
         cells=len(rows),
         measures=measures,
         headline=measures[0] if measures else None,
-        costly=sum(1 for r in rows if r["impact_low"] is not None and float(r["impact_low"]) > 0),  # type: ignore[arg-type]
+        costly=sum(1 for r in rows if r["costly"]),
         seconds=time.perf_counter() - started,
     )
 
@@ -313,7 +329,9 @@ def _segment_rows(
     n_topics, confidence, least = len(data.topics), config.confidence, config.min_customers
     inside = mask[data.customer]
     t_in, t_out = data.topic[inside], data.topic[~inside]
-    tickets = np.bincount(t_in[t_in >= 0], weights=data.tickets[inside][t_in >= 0], minlength=n_topics)
+    tickets = np.bincount(
+        t_in[t_in >= 0], weights=data.tickets[inside][t_in >= 0], minlength=n_topics
+    )
     customers_on = np.bincount(t_in[t_in >= 0], minlength=n_topics)
     seg_totals = data.total_tickets[mask]
     seg_tickets = float(seg_totals.sum())
@@ -345,7 +363,7 @@ def _segment_rows(
         )
         for name in MEASURES.values():
             row[_COUNT_COLUMNS[name]] = 0
-        for name, block in blocks.items():
+        for block in blocks.values():
             row |= block[j]
         rows.append(row)
     return rows
@@ -374,7 +392,9 @@ def _share(
     t, y = t[keep], data.tickets[inside][keep]
     n = data.total_tickets[data.customer[inside][keep]]
     share = tickets / seg_tickets
-    with_rows = np.bincount(t, weights=(y - share[t] * n) ** 2 - (share[t] * n) ** 2, minlength=n_topics)
+    with_rows = np.bincount(
+        t, weights=(y - share[t] * n) ** 2 - (share[t] * n) ** 2, minlength=n_topics
+    )
     out = []
     for j in range(n_topics):
         residual = with_rows[j] + share[j] ** 2 * all_squares
@@ -429,10 +449,8 @@ def _compare(
 
     An interval needs `least` customers with a value on each side it rests on.
     """
-    block: dict[str, object] = dict.fromkeys(
-        (name, f"{name}_low", f"{name}_high", f"{name}_others", f"{name}_diff")
-        + (f"{name}_diff_low", f"{name}_diff_high")
-    )
+    suffixes = ("", "_low", "_high", "_others", "_diff", "_diff_low", "_diff_high")
+    block: dict[str, object] = dict.fromkeys(f"{name}{suffix}" for suffix in suffixes)
     if inside.base[j] <= 0:
         return block
     rate_in = inside.rate(j)
@@ -527,9 +545,15 @@ def _removal_effects(
     return out
 
 
-def _headline(row: dict[str, object], measures: Sequence[str]) -> None:
-    """Set `impact` from the first measure the data has, or say why there is none."""
-    row |= {"impact_measure": None, "impact": None, "impact_low": None, "impact_high": None}
+def _headline(row: dict[str, object], measures: Sequence[str], confidence: float) -> None:
+    """Set `impact` and its test from the first measure the data has, or say why there is none."""
+    row |= {
+        "impact_measure": None,
+        "impact": None,
+        "impact_low": None,
+        "impact_high": None,
+        "impact_p_value": None,
+    }
     if not measures:
         row["outcome_note"] = NO_OUTCOME_COLUMNS
         return
@@ -546,6 +570,11 @@ def _headline(row: dict[str, object], measures: Sequence[str]) -> None:
     row["impact"] = row[f"{name}_impact"]
     row["impact_low"] = row[f"{name}_impact_low"]
     row["impact_high"] = row[f"{name}_impact_high"]
+    low, high = row["impact_low"], row["impact_high"]
+    if low is not None and high is not None:
+        se = (float(high) - float(low)) / (2 * z_score(confidence))  # type: ignore[arg-type]
+        z = abs(float(row["impact"])) / se if se > 0 else float("inf")  # type: ignore[arg-type]
+        row["impact_p_value"] = float(2 * scipy_stats.norm.sf(z))
 
 
 def _clip(value: float | None, low: float | None, high: float | None) -> float | None:

@@ -70,6 +70,9 @@ CREATE TABLE IF NOT EXISTS issue_impact (
     impact                    DOUBLE,            -- the *_impact of impact_measure (positive: the issue costs the persona)
     impact_low                DOUBLE,
     impact_high               DOUBLE,
+    impact_p_value            DOUBLE,            -- Wald test of impact = 0 with the clustered variance
+    impact_q_value            DOUBLE,            -- Benjamini-Hochberg over every row with an impact
+    costly                    BOOLEAN NOT NULL,  -- impact > 0 and q < [link] alpha
     outcome_note              VARCHAR,           -- why there is no impact, when there is none
     computed_at               TIMESTAMP NOT NULL
 );

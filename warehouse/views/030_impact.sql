@@ -2,8 +2,8 @@
 -- rows without outcome data after them, saying why in `outcome_note` (never ranked as costless).
 CREATE OR REPLACE VIEW v_issue_impact AS
 SELECT s.name AS persona, s.kind, tp.label AS issue, i.segment_id, i.topic_id,
-       i.impact_measure, i.impact, i.impact_low, i.impact_high,
-       coalesce(i.impact_low > 0, false) AS costly,
+       i.impact_measure, i.impact, i.impact_low, i.impact_high, i.impact_p_value,
+       i.impact_q_value, i.costly,
        i.outcome_note,
        i.tickets, i.customers, i.segment_tickets, i.share, i.share_low, i.share_high,
        b.lift, b.q_value, coalesce(b.significant, false) AS significant,
