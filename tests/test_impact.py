@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -221,3 +222,30 @@ def test_the_clustered_impact_interval_agrees_with_a_cluster_bootstrap(
     low, high = np.percentile(effects, [2.5, 97.5])
     width = row["csat_impact_high"] - row["csat_impact_low"]  # type: ignore[operator]
     assert width == pytest.approx(high - low, rel=0.2)
+
+
+def test_the_report_says_when_the_tickets_have_no_outcome_columns(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    from persona_mining.report.html import write_report
+
+    add_customers(con, [{"customer_id": c} for c in ("a", "b", "c", "d")], {})
+    add_model(con, {0: ("Order status", ["order"])})
+    add_tickets(con, [Ticket(f"{c}{i}", c, 0) for c in "abcd" for i in range(2)])
+    add_segment(con, "s", ["a", "b"])
+    out = tmp_path / "report.html"
+    write_report(con, out=out)
+    assert "Not measured yet" in out.read_text(encoding="utf-8")
+    measure_issue_impact(con, config=LinkConfig())
+    write_report(con, out=out)
+    section = out.read_text(encoding="utf-8").split('id="fix-first"', 1)[1].split("</section>")[0]
+    assert "The tickets have no outcome columns" in section
+
+
+def test_a_figure_resting_on_too_few_customers_has_no_interval(
+    desk: duckdb.DuckDBPyConnection,
+) -> None:
+    measure_issue_impact(desk, config=LinkConfig(min_customers=7))
+    row = impact_row(desk, "p", 1)
+    assert row["csat"] is not None and row["csat_low"] is None and row["csat_diff_low"] is None
+    assert row["impact"] is not None and row["impact_low"] is None and row["costly"] is False

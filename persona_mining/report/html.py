@@ -411,6 +411,7 @@ def _fix_first(
             }
         )
     return {
+        "measured": bool(con.execute("SELECT count(*) FROM v_issue_impact").fetchone()[0]),  # type: ignore[index]
         "measure": measure,
         "label": _IMPACT_LABELS.get(measure or "", ""),
         "rows": rows,
