@@ -141,3 +141,23 @@ def test_the_artifact_says_when_there_is_no_new_alert() -> None:
 def test_a_url_in_place_of_the_variable_name_is_refused() -> None:
     with pytest.raises(ValueError, match="environment variable"):
         AlertsConfig(webhook_url_env="https://hooks.example.com/x")
+
+
+def test_alerts_go_through_a_prefect_notification_block(
+    jumped: duckdb.DuckDBPyConnection, webhook: type[_Hook], prefect_harness: None
+) -> None:
+    import os
+
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    CustomWebhookNotificationBlock(
+        name="persona-mining",
+        url=os.environ[URL_VARIABLE],
+        json_data={"text": "{{subject}}: {{body}}"},
+    ).save("persona-mining-test", overwrite=True)
+    config = Config.model_validate({"alerts": {"block": "custom-webhook/persona-mining-test"}})
+    outcomes = send_alerts(jumped, config, logger=LOG)
+    assert outcomes and {o.channel for o in outcomes} == {
+        "block:custom-webhook/persona-mining-test"
+    }
+    assert any("Parents" in str(r["text"]) for r in webhook.received)
