@@ -5,8 +5,9 @@ as a Prefect task (inputs are the open warehouse connection, so nothing is cache
 with backoff for ingest steps (`[schedule] retries`; an export may still be arriving, a
 settings mistake is not retried), and recorded by `RunLog`. Every run waits while another
 process writes to the warehouse, is recorded in `pipeline_runs`, logs each stage's counts and
-time, and publishes a summary artifact (flows/runlog.py); a stage that raises fails the run
-with the stage named, its own writes rolled back.
+time, sends the alerts not sent before (flows/alerts.py; a failed send never fails the run),
+and publishes a summary artifact (flows/runlog.py); a stage that raises fails the run with the
+stage named, its own writes rolled back.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
+from flows.alerts import send_alerts
 from flows.runlog import RunLog
 from persona_mining import warehouse
 from persona_mining.config import Config
@@ -144,7 +146,7 @@ def run_stages(
             replace=replace,
             environ=os.environ,
         )
-        return run.finish()
+        return run.finish(alerts=send_alerts(con, config, logger=logger))
     except BaseException as e:
         run.fail(e)
         raise

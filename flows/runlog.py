@@ -3,8 +3,9 @@
 `RunLog.stage` runs one stage (a task or, for fan-out, a plain function), logs a structured
 line (logfmt: stage, status, seconds and every count) and keeps its result; a stage that raises
 becomes a `StageFailedError` naming it. `finish` records the run and publishes the Markdown
-artifact with the run's summary and the top changes of the issue-by-persona table since the
-previous run; `fail` records the failure and publishes its own artifact.
+artifact with the run's summary, the top changes of the issue-by-persona table since the
+previous run and the alerts this run sent (or could not send); `fail` records the failure and
+publishes its own artifact.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from typing import Any, TypeVar
 
@@ -21,6 +22,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.runtime import deployment, flow_run
 
 from persona_mining.errors import StageFailedError
+from persona_mining.personas.alerts import AlertOutcome, alerts_markdown
 from persona_mining.run_history import (
     fail_run,
     failure_markdown,
@@ -77,8 +79,8 @@ class RunLog:
         self.logger.info(logfmt(stage=name, status="completed", **values))
         return result
 
-    def finish(self) -> dict[str, dict[str, Any]]:
-        """Record the run as completed and publish its summary with the top changes."""
+    def finish(self, *, alerts: Sequence[AlertOutcome] = ()) -> dict[str, dict[str, Any]]:
+        """Record the run as completed; publish its summary with the top changes and alerts."""
         outcome = finish_run(self.con, run_id=self.run_id, stages=self.results)
         seconds = outcome.run.seconds or 0.0
         self.logger.info(
@@ -88,11 +90,12 @@ class RunLog:
                 run_id=self.run_id,
                 seconds=round(seconds, 3),
                 changes=len(outcome.changes),
+                alerts=len(alerts),
             )
         )
         create_markdown_artifact(
             key=ARTIFACT_KEY,
-            markdown=run_markdown(outcome),
+            markdown=run_markdown(outcome) + "\n" + "\n".join(alerts_markdown(alerts)) + "\n",
             description=f"persona-mining run {self.run_id}: summary and top changes",
         )
         return self.results

@@ -220,6 +220,19 @@ def _negative(ctx: StageContext, stage: Stage) -> dict[str, Any]:
     )
 
 
+def _impact(ctx: StageContext, stage: Stage) -> dict[str, Any]:
+    from persona_mining.personas.impact import measure_issue_impact
+
+    config = ctx.config
+    return _one(
+        ctx,
+        stage,
+        lambda: measure_issue_impact(
+            ctx.con, config=config.link, repeat_days=config.trends.repeat_days
+        ),
+    )
+
+
 def _personas(ctx: StageContext, stage: Stage) -> dict[str, Any]:
     from persona_mining.personas.profiles import build_profiles
 
@@ -249,6 +262,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("discover", _discover, optional=True, doc="segments found in the data"),
     Stage("link", _link, doc="issue-by-persona statistics"),
     Stage("negative", _negative, doc="negative personas"),
+    Stage("impact", _impact, doc="what each issue costs each persona (CSAT, resolution, reopens)"),
     Stage("personas", _personas, doc="persona profiles"),
     Stage("report", _report, optional=True, doc="the HTML report at [schedule] report"),
 )

@@ -301,3 +301,64 @@ def choose_k_by_silhouette(
     if best is None:
         return KChoice(None, None, scores, smallest)
     return KChoice(best[1], best[2], scores, smallest)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A mean, rate or difference with its interval.
+
+    Attributes:
+        value: the estimate.
+        ci_low, ci_high: its interval at the requested confidence; None where the variance
+            cannot be estimated (fewer than two customers).
+    """
+
+    value: float
+    ci_low: float | None
+    ci_high: float | None
+
+
+def clustered_variance(influence_squares: float, customers: int) -> float | None:
+    """Variance of an estimate from its per-customer influence, customers as clusters.
+
+    `influence_squares` is the sum over customers of the squared linearised contribution of
+    each customer to the estimate (for a ratio estimator, `(value - rate * base) / total base`);
+    the small-sample factor m / (m - 1) is the one `ClusteredRate.log_variance` uses. None with
+    fewer than two customers: one customer says nothing about the spread between customers.
+    """
+    if customers < 2:
+        return None
+    return customers / (customers - 1) * max(influence_squares, 0.0)
+
+
+def rate_variance(rate: ClusteredRate) -> float | None:
+    """Variance of `rate.rate` over independent customers (delta method, ratio estimator)."""
+    if rate.base <= 0:
+        return None
+    return clustered_variance(rate.residual_squares / rate.base**2, rate.customers)
+
+
+def normal_interval(value: float, variance: float | None, *, confidence: float) -> Estimate:
+    """`value` with the Wald interval of `variance` (no interval when the variance is None)."""
+    if variance is None:
+        return Estimate(value, None, None)
+    half = z_score(confidence) * float(np.sqrt(variance))
+    return Estimate(value, value - half, value + half)
+
+
+def rate_estimate(rate: ClusteredRate, *, confidence: float) -> Estimate:
+    """A clustered rate (a share, a mean rating, mean hours) with its interval."""
+    return normal_interval(rate.rate, rate_variance(rate), confidence=confidence)
+
+
+def rate_difference(
+    inside: ClusteredRate, outside: ClusteredRate, *, confidence: float
+) -> Estimate:
+    """Inside rate minus outside rate, two groups of distinct customers, with its interval.
+
+    The groups share no customer, so the variance of the difference is the sum of the two
+    clustered variances; no interval when either cannot be estimated.
+    """
+    v_in, v_out = rate_variance(inside), rate_variance(outside)
+    variance = None if v_in is None or v_out is None else v_in + v_out
+    return normal_interval(inside.rate - outside.rate, variance, confidence=confidence)

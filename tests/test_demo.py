@@ -24,6 +24,7 @@ from persona_mining.demo.plan import (
     issue_distribution,
     persona_matches,
     planted_links,
+    planted_outcome_effects,
 )
 from persona_mining.errors import InputFileError
 
@@ -96,7 +97,8 @@ def test_sizes_and_columns(demo: DemoResult, demo_con: duckdb.DuckDBPyConnection
         "returns_12m",
     ]
     cols = [r[0] for r in _rows(demo_con, "DESCRIBE tickets")]
-    assert cols == [*TICKET_COLUMNS, "demo_issue"]  # canonical names: no mapping needed
+    # Canonical names (no mapping needed), then the outcomes and the planted issue.
+    assert cols == [*TICKET_COLUMNS, "csat", "resolution_hours", "reopened", "demo_issue"]
     ((bad_time, span, orphans, unknown_issue),) = _rows(
         demo_con,
         """
@@ -205,6 +207,26 @@ def test_empirical_issue_mix_matches_plan(demo_con: duckdb.DuckDBPyConnection) -
     )
     assert per_customer["serial_returner"] > 2 * per_customer["general"]
     assert per_customer["general"] == pytest.approx(TICKETS_PER_CUSTOMER["general"], rel=0.25)
+
+
+def test_the_planted_outcome_effect_is_in_the_tickets(
+    demo_con: duckdb.DuckDBPyConnection,
+) -> None:
+    ((name, issue),) = planted_outcome_effects()
+    key = next(p.key for p in PERSONAS if p.name == name)
+    rows = dict(
+        (planted, (csat, hours, rated))
+        for planted, csat, hours, rated in _rows(
+            demo_con,
+            f"""SELECT g = '{key}', avg(csat), avg(resolution_hours), avg((csat IS NOT NULL)::INT)
+            FROM t WHERE demo_issue = '{issue}' GROUP BY 1""",
+        )
+    )
+    assert rows[True][0] < 2.5 and rows[False][0] > 3.8
+    assert rows[True][1] > 1.8 * rows[False][1]
+    assert 0.5 < rows[True][2] < 0.7 and 0.5 < rows[False][2] < 0.7
+    ((reopened,),) = _rows(demo_con, "SELECT avg(reopened::INT) FROM tickets")
+    assert 0.05 < reopened < 0.11
 
 
 def test_templates_are_many_and_well_formed() -> None:
@@ -318,6 +340,9 @@ def test_config_and_plan(demo: DemoResult) -> None:
     assert {tuple(x) for x in plan["planted_links"]} == planted_links()
     assert plan["issues"] == ISSUES and plan["base_rates"] == BASE_RATES
     assert [p["rule"] for p in plan["personas"]] == [p.rule for p in PERSONAS]
+    assert [(e["persona"], e["issue"]) for e in plan["outcomes"]["effects"]] == list(
+        planted_outcome_effects()
+    )
 
 
 def test_bad_arguments(tmp_path: Path) -> None:
@@ -343,6 +368,13 @@ def test_helpdesk_with_a_missing_key_names_it() -> None:
     document = _helpdesk_document()
     del document["issues"]["refund_delay"]["bodies"]
     with pytest.raises(InputFileError, match=r"issues\.refund_delay\.bodies must be present"):
+        parse_helpdesk(document)
+
+
+def test_helpdesk_with_an_outcome_effect_on_an_unknown_issue_is_refused() -> None:
+    document = _helpdesk_document()
+    document["outcomes"]["effects"][0]["issue"] = "teleportation"
+    with pytest.raises(InputFileError, match=r"outcome effect .* issue 'teleportation'"):
         parse_helpdesk(document)
 
 

@@ -56,6 +56,7 @@ def test_the_flow_runs_every_stage(demo_run: dict[str, object]) -> None:
         "segments",
         "link",
         "negative",
+        "impact",
         "personas",
     }
     assert summary["topics"]["refit"] and summary["topics"]["topics"] >= 10  # type: ignore[index]
@@ -219,3 +220,31 @@ def test_a_warehouse_without_personas_still_links_and_profiles(demo_run: dict[st
         assert apply_edits(con) == []
     finally:
         con.close()
+
+
+def test_the_planted_outcome_effect_is_recovered_and_only_the_returners_are_negative(
+    demo_run: dict[str, object],
+) -> None:
+    from persona_mining.demo.plan import planted_outcome_effects
+
+    ((persona, issue),) = planted_outcome_effects()
+    con = connect(demo_run)
+    majority = dict(
+        con.execute(
+            """SELECT topic_id, mode(demo_issue) FROM v_ticket_topics JOIN tickets USING (ticket_id)
+            GROUP BY topic_id"""
+        ).fetchall()
+    )
+    rows = con.execute(
+        """SELECT topic_id, impact, costly, csat_diff_high, resolution_hours_diff_low
+        FROM v_issue_impact WHERE persona = ? ORDER BY impact DESC NULLS LAST""",
+        [persona],
+    ).fetchall()
+    negative = con.execute(
+        "SELECT s.name FROM segment_flags f JOIN segments s USING (segment_id) WHERE f.negative"
+    ).fetchall()
+    con.close()
+    topic, _, costly, csat_diff_high, hours_diff_low = rows[0]
+    assert majority[topic] == issue and costly
+    assert csat_diff_high < -1 and hours_diff_low > 5
+    assert negative == [("Serial returner",)]

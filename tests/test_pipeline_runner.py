@@ -35,6 +35,7 @@ def test_the_whole_pipeline_leaves_out_the_optional_stages() -> None:
         "segments",
         "link",
         "negative",
+        "impact",
         "personas",
     ]
 
@@ -59,6 +60,7 @@ def test_a_slice_from_a_stage_on_and_an_explicit_list() -> None:
         "segments",
         "link",
         "negative",
+        "impact",
         "personas",
     ]
     # `only` keeps the pipeline's order, whatever order it is given in.

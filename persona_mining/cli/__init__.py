@@ -339,18 +339,44 @@ def table(
         Path | None, typer.Option("--csv", help="Also write the whole table to this CSV file.")
     ] = None,
     level: LevelOption = "issue",
+    sort: Annotated[
+        str,
+        typer.Option(
+            "--sort",
+            help="lift (significant over-indexed first) or impact (what each issue costs each "
+            "persona: CSAT, resolution time, reopens; rows without outcome data listed apart).",
+        ),
+    ] = "lift",
 ) -> None:
     """Print the issue-by-persona (or theme-by-persona) table: significant rows first, with lift, interval and q-value."""
-    _guard(
-        lambda: _print_table(
-            _config(config, db),
-            show_all=show_all,
-            limit=limit,
-            fmt=fmt,
-            out_csv=csv_out,
-            level=level,
-        )
+
+    def body() -> None:
+        if sort not in ("lift", "impact"):
+            raise ConfigError(f"--sort {sort!r}: use lift or impact")
+        cfg = _config(config, db)
+        if sort == "impact":
+            _print_impact(cfg, show_all=show_all, limit=limit, fmt=fmt)
+            return
+        _print_table(cfg, show_all=show_all, limit=limit, fmt=fmt, out_csv=csv_out, level=level)
+
+    _guard(body)
+
+
+def _print_impact(cfg: Config, *, show_all: bool, limit: int, fmt: str) -> None:
+    from persona_mining.report.queries import impact_coverage, issue_impact
+    from persona_mining.report.terminal import impact_table_output
+
+    if fmt not in {"table", "csv", "json", "markdown"}:
+        raise ConfigError(f"--format {fmt!r}: use table, csv, json or markdown")
+    machine = fmt in ("csv", "json")
+    rows, (measure, _, unmeasured) = _read(
+        cfg,
+        lambda con: (
+            issue_impact(con, all_rows=show_all, limit=0 if machine else limit),
+            impact_coverage(con),
+        ),
     )
+    _show(impact_table_output(rows, fmt, measure=measure, unmeasured=unmeasured))
 
 
 def _print_table(

@@ -50,6 +50,7 @@ from persona_mining.config.base import (
 from persona_mining.config.orchestration import (
     SOURCE_KINDS,
     SOURCE_TYPES,
+    AlertsConfig,
     ScaleConfig,
     ScheduleConfig,
     SourceConfig,
@@ -82,6 +83,7 @@ __all__ = [
     "SOURCE_KINDS",
     "SOURCE_TYPES",
     "TICKET_COLUMNS",
+    "AlertsConfig",
     "Config",
     "DiscoverConfig",
     "IngestConfig",
@@ -115,6 +117,7 @@ _SECTIONS = (
     "negative",
     "schedule",
     "scale",
+    "alerts",
 )
 #: The lists of tables (`[[personas]]`, ...).
 _TABLE_LISTS = ("personas", "known_issues", "sources")
@@ -141,6 +144,7 @@ class Config(_Settings):
         known_issues: issues the support team already names (`[[known_issues]]`).
         schedule: scheduled runs and how they behave.
         scale: where the embedding stage runs.
+        alerts: notifications of emerging issues and persona jumps (flow runs).
         sources: files or folders that scheduled runs ingest (`[[sources]]`), in order.
         source: the config file this was read from (None: defaults); set by `load_config`,
             never written in the file.
@@ -160,6 +164,7 @@ class Config(_Settings):
     known_issues: tuple[KnownIssue, ...] = ()
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     scale: ScaleConfig = Field(default_factory=ScaleConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     sources: tuple[SourceConfig, ...] = ()
     source: Path | None = None
     profile: StrictStr = "default"

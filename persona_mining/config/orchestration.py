@@ -31,6 +31,43 @@ from persona_mining.config.base import (
 from persona_mining.config.sections import IngestConfig
 
 
+class AlertsConfig(_Settings):
+    """Notifications of what changed, sent by flow runs (`run`, scheduled deployments).
+
+    An issue that becomes emerging (`[trends]`), or whose share of a persona's tickets jumps
+    significantly between the two latest `[trends] window_days` windows, is sent once per
+    persona, issue and window: the warehouse keeps what was sent (`sent_alerts`).
+
+    Attributes:
+        webhook_url_env: name of the environment variable that holds the webhook URL (JSON is
+            POSTed to it); the URL itself is a secret and never goes in the config. "" for none.
+        block: name of a Prefect notification block, as `type/name` (e.g.
+            "slack-webhook/support-leads"); "" for none. Both may be set.
+        min_tickets: recent tickets of a persona on an issue before a jump can be sent.
+        min_growth: growth of the issue's share of the persona's tickets, window over window,
+            from which a significant rise is a jump.
+        alpha: false discovery rate of the jump test over personas x issues.
+        timeout_seconds: how long one send may take before it counts as failed.
+    """
+
+    webhook_url_env: StrictStr = ""
+    block: StrictStr = ""
+    min_tickets: StrictInt = Field(default=5, ge=1)
+    min_growth: StrictFloat = Field(default=1.5, ge=1)
+    alpha: StrictFloat = Field(default=0.05, gt=0, lt=1)
+    timeout_seconds: StrictFloat = Field(default=10.0, gt=0)
+
+    @field_validator("webhook_url_env")
+    @classmethod
+    def _variable_name(cls, value: str) -> str:
+        if value and not value.replace("_", "a").isalnum():
+            raise ValueError(
+                "must name an environment variable (letters, digits, _), e.g. "
+                '"PERSONA_ALERTS_URL", not the URL itself'
+            )
+        return value
+
+
 class ScheduleConfig(_Settings):
     """Scheduled runs (`persona-mining serve`, prefect.yaml) and how they behave.
 

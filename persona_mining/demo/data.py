@@ -19,6 +19,7 @@ from persona_mining.errors import InputFileError
 __all__ = [
     "HelpDesk",
     "IssueSpec",
+    "OutcomeMix",
     "PersonaMix",
     "PlannedPersona",
     "load_helpdesk",
@@ -79,6 +80,21 @@ class IssueSpec:
 
 
 @dataclass(frozen=True)
+class OutcomeMix:
+    """How tickets end: ratings, hours to resolution, reopens.
+
+    Attributes:
+        csat: weights of the ratings 1..5.
+        resolution_hours: mean hours to resolution (exponentially distributed).
+        reopen_rate: share of tickets reopened.
+    """
+
+    csat: tuple[float, ...]
+    resolution_hours: float
+    reopen_rate: float
+
+
+@dataclass(frozen=True)
 class HelpDesk:
     """Everything the demo generator draws from; the sections of ``helpdesk.toml``.
 
@@ -108,6 +124,9 @@ class HelpDesk:
     slot_values: dict[str, tuple[str, ...]]
     months: tuple[str, ...]
     weekdays: tuple[str, ...]
+    rated_share: float
+    outcomes: OutcomeMix
+    outcome_effects: dict[tuple[str, str], OutcomeMix]
 
 
 class _Reader:
@@ -183,6 +202,33 @@ def _persona(table: _Reader) -> tuple[PlannedPersona, PersonaMix]:
     return persona, mix
 
 
+def _outcome_mix(table: _Reader) -> OutcomeMix:
+    weights = table.get("csat")
+    if (
+        not isinstance(weights, list)
+        or len(weights) != 5
+        or not all(isinstance(w, int | float) and not isinstance(w, bool) for w in weights)
+        or sum(weights) <= 0
+    ):
+        raise table.fail("csat", "five non-negative weights (ratings 1..5)")
+    return OutcomeMix(
+        csat=tuple(float(w) for w in weights),
+        resolution_hours=table.number("resolution_hours"),
+        reopen_rate=table.number("reopen_rate"),
+    )
+
+
+def _outcomes(table: _Reader) -> tuple[float, OutcomeMix, dict[tuple[str, str], OutcomeMix]]:
+    effects_raw = table.table.get("effects", [])
+    if not isinstance(effects_raw, list) or not all(isinstance(e, dict) for e in effects_raw):
+        raise table.fail("effects", "an array of tables ([[outcomes.effects]])")
+    effects = {}
+    for i, raw in enumerate(effects_raw):
+        effect = _Reader(raw, f"{table.where}effects[{i}].")
+        effects[(effect.text("persona"), effect.text("issue"))] = _outcome_mix(effect)
+    return table.number("rated_share"), _outcome_mix(table), effects
+
+
 def _issue(key: str, table: _Reader) -> IssueSpec:
     return IssueSpec(
         key=key,
@@ -219,6 +265,7 @@ def parse_helpdesk(data: dict[str, Any]) -> HelpDesk:
     customers, phrases = root.table_of("customers"), root.table_of("phrases")
     people, calendar = root.table_of("people"), root.table_of("calendar")
     slots = root.table_of("slots")
+    rated_share, outcomes, effects = _outcomes(root.table_of("outcomes"))
     desk = HelpDesk(
         company=root.text("company"),
         support_address=root.text("support_address"),
@@ -243,6 +290,9 @@ def parse_helpdesk(data: dict[str, Any]) -> HelpDesk:
         slot_values={key: slots.texts(key) for key in slots.table},
         months=calendar.texts("months"),
         weekdays=calendar.texts("weekdays"),
+        rated_share=rated_share,
+        outcomes=outcomes,
+        outcome_effects=effects,
     )
     _check_references(desk)
     return desk
@@ -255,6 +305,12 @@ def _check_references(desk: HelpDesk) -> None:
         for p in desk.personas
         for issue in p.planted_issues
         if issue not in desk.issues
+    ]
+    keys = {p.key for p in desk.personas}
+    problems += [
+        f"outcome effect for unknown persona {persona!r} or issue {issue!r}"
+        for persona, issue in desk.outcome_effects
+        if persona not in keys or issue not in desk.issues
     ]
     categories = [
         (f"issue {spec.key!r}", spec.product_categories) for spec in desk.issues.values()

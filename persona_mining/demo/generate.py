@@ -16,7 +16,7 @@ import csv
 import json
 import random
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,17 +27,22 @@ from persona_mining.demo.plan import (
     BASE_RATES,
     COMPANY,
     ISSUES,
+    OUTCOMES,
     PERSONA_SHARES,
     PERSONAS,
     PLANTED_MASS,
     PREFERRED_CHANNEL_SHARE,
+    RATED_SHARE,
     TICKETS_PER_CUSTOMER,
     WINDOW_DAYS,
     WINDOW_END,
     PlannedTicket,
+    TicketOutcome,
     make_customers,
+    plan_outcomes,
     plan_tickets,
     planted_links,
+    planted_outcome_effects,
     product_weights,
 )
 from persona_mining.demo.render import (
@@ -65,9 +70,11 @@ CUSTOMER_COLUMNS = (
     "orders_12m",
     "returns_12m",
 )
-#: The ticket file's header: the canonical names (so the demo needs no column mapping) and the
-#: planted issue, kept as an extra column for the evaluation.
-TICKET_COLUMNS = (*config.TICKET_COLUMNS, "demo_issue")
+#: The ticket file's header: the canonical names (so the demo needs no column mapping), the
+#: outcomes (recognised by name: persona_mining.personas.outcomes) and the planted issue, kept
+#: as an extra column for the evaluation.
+OUTCOME_COLUMNS = ("csat", "resolution_hours", "reopened")
+TICKET_COLUMNS = (*config.TICKET_COLUMNS, *OUTCOME_COLUMNS, "demo_issue")
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,7 @@ class DemoResult:
 def _ticket_rows(
     seed: int,
     plan: list[PlannedTicket],
+    outcomes: list[TicketOutcome],
     customers: list[dict[str, Any]],
     groups: list[str],
     people: list[dict[str, str]],
@@ -96,7 +104,7 @@ def _ticket_rows(
     cats = {g: product_weights(g) for g in TICKETS_PER_CUSTOMER}
     text_rng = random.Random(f"persona-mining-demo:{seed}:text")
     batch: list[tuple[Any, ...]] = []
-    for n, ticket in enumerate(plan, 1):
+    for n, (ticket, outcome) in enumerate(zip(plan, outcomes, strict=True), 1):
         idx = ticket.customer
         created = start_dt + timedelta(seconds=ticket.start)
         updated = min(created + timedelta(seconds=ticket.delay), end_dt)
@@ -118,6 +126,9 @@ def _ticket_rows(
                 ticket.channel,
                 subject,
                 body,
+                outcome.csat,
+                outcome.resolution_hours,
+                outcome.reopened,
                 ticket.issue,
             )
         )
@@ -135,13 +146,16 @@ def _write(
     batches: Iterable[list[tuple[Any, ...]]],
     types: dict[str, str],
 ) -> None:
-    """Write row batches as csv, jsonl or parquet (``types``: column -> int/date/timestamp)."""
+    """Write row batches as csv, jsonl or parquet (``types``: column -> int/float/bool/date/timestamp)."""
     if fmt == "csv":
         with path.open("w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f, lineterminator="\n")
             writer.writerow(columns)
             for batch in batches:
-                writer.writerows(batch)
+                writer.writerows(
+                    tuple(str(v).lower() if isinstance(v, bool) else v for v in row)
+                    for row in batch
+                )
     elif fmt == "jsonl":
         with path.open("w", encoding="utf-8") as f:
             for batch in batches:
@@ -153,7 +167,13 @@ def _write(
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        arrow = {"int": pa.int64(), "date": pa.date32(), "timestamp": pa.timestamp("s")}
+        arrow = {
+            "int": pa.int64(),
+            "float": pa.float64(),
+            "bool": pa.bool_(),
+            "date": pa.date32(),
+            "timestamp": pa.timestamp("s"),
+        }
         schema = pa.schema([(c, arrow.get(types.get(c, ""), pa.string())) for c in columns])
         with pq.ParquetWriter(path, schema, compression="zstd") as writer:
             for batch in batches:
@@ -161,7 +181,8 @@ def _write(
                 for i, col in enumerate(columns):
                     kind = types.get(col)
                     values = pa.array(
-                        [row[i] for row in batch], pa.int64() if kind == "int" else pa.string()
+                        [row[i] for row in batch],
+                        arrow[kind] if kind in ("int", "float", "bool") else pa.string(),
                     )
                     if kind in ("date", "timestamp"):
                         values = values.cast(schema.field(col).type)
@@ -199,8 +220,9 @@ def generate_demo(
     people_rng = random.Random(f"persona-mining-demo:{seed}:people")
     people = [make_person(people_rng) for _ in customers]
     tickets = plan_tickets(seed, customers, groups)
+    outcomes = plan_outcomes(seed, tickets, groups)
     n_tickets = len(tickets)
-    batches = _ticket_rows(seed, tickets, customers, groups, people)
+    batches = _ticket_rows(seed, tickets, outcomes, customers, groups, people)
     customers_path, tickets_path = out_dir / f"customers.{fmt}", out_dir / f"tickets.{fmt}"
     _write(
         customers_path,
@@ -214,7 +236,13 @@ def generate_demo(
         fmt,
         TICKET_COLUMNS,
         batches,
-        {"created_at": "timestamp", "updated_at": "timestamp"},
+        {
+            "created_at": "timestamp",
+            "updated_at": "timestamp",
+            "csat": "int",
+            "resolution_hours": "float",
+            "reopened": "bool",
+        },
     )
 
     config_path = out_dir / "persona-mining.toml"
@@ -262,6 +290,14 @@ def generate_demo(
         "base_rates": BASE_RATES,
         "planted_mass": PLANTED_MASS,
         "planted_links": sorted([list(link) for link in planted_links()]),
+        "outcomes": {
+            "rated_share": RATED_SHARE,
+            "everyone": asdict(OUTCOMES),
+            "effects": [
+                {"persona": persona, "issue": issue, **asdict(mix)}
+                for (persona, issue), mix in planted_outcome_effects().items()
+            ],
+        },
         "persona_shares": PERSONA_SHARES,
         "tickets_per_customer": TICKETS_PER_CUSTOMER,
         "rates": {

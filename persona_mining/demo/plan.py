@@ -34,6 +34,14 @@ plan are constants below, so tests can recompute the truth:
   The planted links (``planted_links()``) are these (persona name, issue) pairs;
   general and anonymous tickets follow ``BASE_RATES`` alone.
 
+* Outcomes: each ticket's CSAT rating (on ``RATED_SHARE`` of tickets), hours to
+  resolution and reopened flag are drawn from the ``[outcomes]`` of ``helpdesk.toml``
+  with their own seeded stream (``plan_outcomes``), so the customers, issues and texts
+  are those of a demo without them. One planted outcome effect
+  (``planted_outcome_effects()``): the tech-savvy professionals' app crashes are rated
+  about 2 (everyone else about 4.2) and take 48 hours on average to resolve (everyone
+  else 20), a cost that the impact stage should find.
+
 The text of each ticket is written by :mod:`persona_mining.demo.render`.
 """
 
@@ -47,7 +55,7 @@ from datetime import date, datetime, timedelta
 from itertools import accumulate
 from typing import Any
 
-from persona_mining.demo.data import PlannedPersona, load_helpdesk
+from persona_mining.demo.data import OutcomeMix, PlannedPersona, load_helpdesk
 
 __all__ = [
     "BASE_RATES",
@@ -58,11 +66,14 @@ __all__ = [
     "TICKETS_PER_CUSTOMER",
     "PlannedPersona",
     "PlannedTicket",
+    "TicketOutcome",
     "issue_distribution",
     "make_customers",
     "persona_matches",
+    "plan_outcomes",
     "plan_tickets",
     "planted_links",
+    "planted_outcome_effects",
     "product_weights",
 ]
 
@@ -91,6 +102,8 @@ TICKETS_PER_CUSTOMER: dict[str, float] = {
     "general": _DESK.general_tickets_per_customer,
 }
 TECH_OCCUPATIONS = _DESK.tech_occupations
+RATED_SHARE = _DESK.rated_share
+OUTCOMES: OutcomeMix = _DESK.outcomes
 
 
 @dataclass(frozen=True)
@@ -130,6 +143,52 @@ def issue_distribution(persona_key: str | None = None) -> dict[str, float]:
     for issue in persona.planted_issues:
         probs[issue] += PLANTED_MASS / len(persona.planted_issues)
     return probs
+
+
+@dataclass(frozen=True)
+class TicketOutcome:
+    """How one ticket ended.
+
+    Attributes:
+        csat: The customer's rating 1..5, or None when they gave none.
+        resolution_hours: Hours from creation to resolution (one decimal).
+        reopened: Whether the ticket was reopened.
+    """
+
+    csat: int | None
+    resolution_hours: float
+    reopened: bool
+
+
+def planted_outcome_effects() -> dict[tuple[str, str], OutcomeMix]:
+    """Return the planted (persona name, issue key) outcome effects and their outcome mix."""
+    names = {p.key: p.name for p in PERSONAS}
+    return {(names[k], issue): mix for (k, issue), mix in _DESK.outcome_effects.items()}
+
+
+def plan_outcomes(seed: int, plan: list[PlannedTicket], groups: list[str]) -> list[TicketOutcome]:
+    """Draw each planned ticket's outcome, from a stream of its own (the plan is unchanged).
+
+    Args:
+        seed: The demo's seed.
+        plan: The tickets from :func:`plan_tickets`.
+        groups: Each customer's group key.
+
+    Returns:
+        One outcome per ticket, in the plan's order.
+    """
+    rng = random.Random(f"persona-mining-demo:{seed}:outcomes")
+    ratings = (1, 2, 3, 4, 5)
+    outcomes = []
+    for ticket in plan:
+        group = groups[ticket.customer] if ticket.customer >= 0 else "general"
+        mix = _DESK.outcome_effects.get((group, ticket.issue), OUTCOMES)
+        rated = rng.random() < RATED_SHARE
+        csat = rng.choices(ratings, mix.csat)[0]
+        hours = round(rng.expovariate(1 / mix.resolution_hours) + 0.1, 1)
+        reopened = rng.random() < mix.reopen_rate
+        outcomes.append(TicketOutcome(csat if rated else None, hours, reopened))
+    return outcomes
 
 
 def planted_links() -> frozenset[tuple[str, str]]:

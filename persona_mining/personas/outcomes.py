@@ -8,7 +8,7 @@ compare a segment with everyone else wherever the data has them.
 
 - csat: a numeric column whose name contains `csat` or `satisfaction` (higher is better).
 - resolution_time: a column whose name contains `resol` (resolution, resolved): a number as
-  recorded, an INTERVAL in hours, or a TIMESTAMP/DATE taken as the resolution moment (hours
+  recorded (in hours when the name also says `hour`), an INTERVAL in hours, or a TIMESTAMP/DATE taken as the resolution moment (hours
   since `created_at`; negative spans are unknown).
 - reopened / escalated: a column whose name contains `reopen` / `escalat`: BOOLEAN, a number
   (> 0 is yes) or text (yes/no, true/false, y/n, 1/0).
@@ -93,9 +93,8 @@ def _recognise(name: str, dtype: str) -> OutcomeColumn | None:
         return OutcomeColumn(name, "csat", f"CAST({col} AS DOUBLE)", "rating", True)
     if "resol" in lowered:
         if numeric:
-            return OutcomeColumn(
-                name, "resolution_time", f"CAST({col} AS DOUBLE)", "as recorded", False
-            )
+            unit = "hours" if "hour" in lowered else "as recorded"
+            return OutcomeColumn(name, "resolution_time", f"CAST({col} AS DOUBLE)", unit, False)
         if dtype == "INTERVAL":
             return OutcomeColumn(name, "resolution_time", f"epoch({col}) / 3600.0", "hours", False)
         if dtype.startswith(("TIMESTAMP", "DATE")):

@@ -16,7 +16,11 @@ from persona_mining.report.queries import by_persona_sql
 
 FORMATS = ("csv", "parquet")
 # file stem -> view; views and stems are ours, never user input.
-EXPORTS = {"issue_by_persona": "v_issue_by_persona", "persona_profiles": "v_persona_profiles"}
+EXPORTS = {
+    "issue_by_persona": "v_issue_by_persona",
+    "persona_profiles": "v_persona_profiles",
+    "issue_impact": "v_issue_impact",
+}
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,7 @@ class ExportResult:
 def export_tables(
     con: duckdb.DuckDBPyConnection, *, out_dir: Path, fmt: str = "csv"
 ) -> ExportResult:
-    """Write `v_issue_by_persona` and `v_persona_profiles` to `out_dir` as CSV or Parquet.
+    """Write `v_issue_by_persona`, `v_persona_profiles` and `v_issue_impact` as CSV or Parquet.
 
     Files are named after the table (`issue_by_persona.csv`, `persona_profiles.parquet`) and
     replaced if they exist. CSV has a header row; JSON columns are written as JSON text.

@@ -110,6 +110,7 @@ def write_report(
         (SELECT count(*) FROM customers)"""
     ).fetchone() or (0, 0, 0)
     edits = _edits(con, model["model_id"] if model else None)
+    fix_first = _fix_first(con, examples=min(examples, 1))
     script = _script()
     html = (
         _environment()
@@ -131,6 +132,7 @@ def write_report(
             trends=trends,
             chart=_chart(trends),
             edits=edits,
+            fix_first=fix_first,
             data_json=_script_json(
                 {
                     "cells": [_tooltip(c) for c in cells],
@@ -447,6 +449,74 @@ def _examples(
         if len(out) == limit:
             break
     return out
+
+
+#: What the headline impact counts, for the report.
+_IMPACT_LABELS = {
+    "csat": "the CSAT points a persona would gain without the issue",
+    "resolution_hours": "the hours a persona's mean resolution time would fall without the issue",
+    "reopen_rate": "the points a persona's reopen rate would fall without the issue",
+    "escalation_rate": "the points a persona's escalation rate would fall without the issue",
+}
+
+
+def _fix_first(
+    con: duckdb.DuckDBPyConnection, *, examples: int, top: int = 15, unmeasured: int = 30
+) -> dict[str, Any]:
+    """The report's "what to fix first, for whom": costly persona x issue pairs, largest first.
+
+    Pairs without outcome data are listed apart with the reason, never ranked as costless.
+    """
+    cursor = con.execute(
+        """SELECT * FROM v_issue_impact
+        WHERE costly OR (impact IS NULL AND significant)
+        ORDER BY impact IS NULL, impact DESC, tickets DESC, persona, issue"""
+    )
+    columns = [d[0] for d in cursor.description]
+    records = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    measure_row = con.execute("SELECT any_value(impact_measure) FROM v_issue_impact").fetchone()
+    measure = measure_row[0] if measure_row else None
+    scale = 100.0 if measure in ("reopen_rate", "escalation_rate") else 1.0
+    rows: list[dict[str, Any]] = []
+    for r in (r for r in records if r["impact"] is not None):
+        if len(rows) == top:
+            break
+        rows.append(
+            {
+                **r,
+                "impact_shown": f"{r['impact'] * scale:.2f}",
+                "interval": _interval(r["impact_low"], r["impact_high"], scale),
+                "csat_shown": _versus(r["csat"], r["csat_others"], "{:.1f}"),
+                "hours_shown": _versus(
+                    r["resolution_hours"], r["resolution_hours_others"], "{:.0f}"
+                ),
+                "reopen_shown": _versus(
+                    None if r["reopen_rate"] is None else r["reopen_rate"] * 100,
+                    None if r["reopen_rate_others"] is None else r["reopen_rate_others"] * 100,
+                    "{:.0f}%",
+                ),
+                "examples": _examples(con, r["segment_id"], r["topic_id"], examples),
+            }
+        )
+    return {
+        "measured": bool(con.execute("SELECT count(*) FROM v_issue_impact").fetchone()[0]),  # type: ignore[index]
+        "measure": measure,
+        "label": _IMPACT_LABELS.get(measure or "", ""),
+        "rows": rows,
+        "unmeasured": [r for r in records if r["impact"] is None][:unmeasured],
+    }
+
+
+def _interval(low: float | None, high: float | None, scale: float) -> str:
+    if low is None or high is None:
+        return ""
+    return f"{low * scale:.2f} to {high * scale:.2f}"
+
+
+def _versus(own: float | None, others: float | None, form: str) -> str:
+    if own is None:
+        return ""
+    return form.format(own) + ("" if others is None else " vs " + form.format(others))
 
 
 def _shorten(text: str, limit: int = EXAMPLE_CHARS) -> str:

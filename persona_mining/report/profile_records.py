@@ -86,6 +86,14 @@ class PersonaProfile:
     flagged_negative: bool = False
     negative_drivers: tuple[dict[str, Any], ...] = ()
     theme_challenges: tuple[ThemeChallenge, ...] = ()
+    impact: tuple[dict[str, Any], ...] = ()
+    impact_note: str | None = None
+
+    def impact_lines(self) -> list[str]:
+        """What to fix first for this persona, one sentence per costly issue (or why none)."""
+        if self.impact:
+            return [impact_sentence(record) for record in self.impact]
+        return [self.impact_note] if self.impact_note else []
 
     @property
     def negative(self) -> bool:
@@ -111,10 +119,84 @@ def load_profiles(con: duckdb.DuckDBPyConnection) -> list[PersonaProfile]:
     profiles = [_profile(dict(zip(columns, row, strict=True))) for row in cursor.fetchall()]
     themes = _theme_cells(con)
     issues = _theme_issues(con)
+    impact = _impact(con)
     return [
-        replace(p, theme_challenges=_theme_challenges(p, themes.get(p.segment_id, []), issues))
+        replace(
+            p,
+            theme_challenges=_theme_challenges(p, themes.get(p.segment_id, []), issues),
+            impact=tuple(impact.get(p.segment_id, {}).get("costly", ())),
+            impact_note=impact.get(p.segment_id, {}).get("note"),
+        )
         for p in profiles
     ]
+
+
+#: Units of the headline impact, for sentences.
+_IMPACT_UNITS = {
+    "csat": "CSAT points",
+    "resolution_hours": "hours of mean resolution time",
+    "reopen_rate": "points of reopen rate",
+    "escalation_rate": "points of escalation rate",
+}
+
+
+def impact_sentence(record: dict[str, Any]) -> str:
+    """One costly issue of a persona in words: the impact, its interval, and the outcomes."""
+    measure = str(record.get("impact_measure"))
+    scale = 100.0 if measure in ("reopen_rate", "escalation_rate") else 1.0
+    value, low, high = (
+        float(record[k]) * scale if record.get(k) is not None else None
+        for k in ("impact", "impact_low", "impact_high")
+    )
+    interval = f" (95% CI {low:.2f} to {high:.2f})" if low is not None and high is not None else ""
+    text = (
+        f"{record['issue']}: {value:.2f} {_IMPACT_UNITS.get(measure, measure)} lost{interval}"
+        if value is not None
+        else f"{record['issue']}"
+    )
+    details = []
+    if record.get("csat") is not None and record.get("csat_others") is not None:
+        details.append(
+            f"rated {record['csat']:.1f} vs {record['csat_others']:.1f} by everyone else"
+        )
+    if (
+        record.get("resolution_hours") is not None
+        and record.get("resolution_hours_others") is not None
+    ):
+        details.append(
+            f"resolved in {record['resolution_hours']:.0f} h on average vs "
+            f"{record['resolution_hours_others']:.0f} h"
+        )
+    return text + ("; " + ", ".join(details) if details else "")
+
+
+def _impact(con: duckdb.DuckDBPyConnection, top: int = 3) -> dict[str, dict[str, Any]]:
+    """Per segment: its costliest issues (impact interval above 0), or why there are none."""
+    cursor = con.execute(
+        """SELECT segment_id, issue, impact_measure, impact, impact_low, impact_high, costly,
+            outcome_note, csat, csat_others, resolution_hours, resolution_hours_others,
+            resolution_hours_median, tickets
+        FROM v_issue_impact ORDER BY segment_id, impact IS NULL, impact DESC, issue"""
+    )
+    columns = [d[0] for d in cursor.description]
+    out: dict[str, dict[str, Any]] = {}
+    for row in cursor.fetchall():
+        record = dict(zip(columns, row, strict=True))
+        entry = out.setdefault(record["segment_id"], {"costly": [], "measured": False})
+        if record["impact"] is not None:
+            entry["measured"] = True
+        elif record["outcome_note"] and "note" not in entry:
+            entry["note"] = f"no outcome data: {record['outcome_note']}"
+        if record["costly"] and len(entry["costly"]) < top:
+            entry["costly"].append(record)
+    for entry in out.values():
+        if entry["costly"]:
+            entry.pop("note", None)
+        elif entry["measured"]:
+            entry["note"] = (
+                "no issue costs this persona measurably (no impact above 0 with q < alpha)"
+            )
+    return out
 
 
 def find_profile(con: duckdb.DuckDBPyConnection, name: str) -> PersonaProfile:

@@ -132,6 +132,75 @@ def theme_by_persona(
     )
 
 
+#: Columns of `persona-mining table --sort impact`, in order (every column of the view is in
+#: `v_issue_impact` and its export).
+IMPACT_COLUMNS = (
+    "persona",
+    "issue",
+    "impact_measure",
+    "impact",
+    "impact_low",
+    "impact_high",
+    "tickets",
+    "share",
+    "lift",
+    "significant",
+    "csat",
+    "csat_others",
+    "resolution_hours_median",
+    "resolution_hours",
+    "resolution_hours_others",
+    "reopen_rate",
+    "repeat_rate",
+    "outcome_note",
+)
+
+
+def impact_sql(*, all_rows: bool = False, limit: int = 0) -> str:
+    """The query of `persona-mining table --sort impact`: what to fix first, for whom.
+
+    Rows with an impact come first, largest first; rows without one (no outcome data: the
+    `outcome_note` says why) come after them, never mixed in as if they cost nothing.
+
+    Args:
+        all_rows: every persona x issue; otherwise those the persona over-indexes on
+            significantly or whose impact interval lies above 0.
+        limit: the most rows; 0 keeps all.
+    """
+    query = f"SELECT {', '.join(IMPACT_COLUMNS)} FROM v_issue_impact"
+    if not all_rows:
+        query += " WHERE significant OR costly"
+    query += " ORDER BY impact IS NULL, impact DESC, tickets DESC, persona, issue"
+    if limit > 0:
+        query += f" LIMIT {int(limit)}"
+    return query
+
+
+def issue_impact(con: duckdb.DuckDBPyConnection, *, all_rows: bool = False, limit: int = 0) -> Rows:
+    """What each issue costs each persona, costliest first (see `impact_sql`)."""
+    return _rows(con.execute(impact_sql(all_rows=all_rows, limit=limit)))
+
+
+def persona_impact(con: duckdb.DuckDBPyConnection, segment_id: str, *, top: int = 3) -> Rows:
+    """A persona's costliest issues: those whose impact interval lies above 0, largest first."""
+    return _rows(
+        con.execute(
+            f"""SELECT {", ".join(IMPACT_COLUMNS)} FROM v_issue_impact
+            WHERE segment_id = ? AND costly ORDER BY impact DESC, issue LIMIT ?""",
+            [segment_id, top],
+        )
+    )
+
+
+def impact_coverage(con: duckdb.DuckDBPyConnection) -> tuple[str | None, int, int]:
+    """The headline measure, rows with an impact and rows without one (of the whole view)."""
+    row = con.execute(
+        """SELECT any_value(impact_measure), count(impact), count(*) - count(impact)
+        FROM v_issue_impact"""
+    ).fetchone()
+    return (row[0], int(row[1]), int(row[2])) if row else (None, 0, 0)
+
+
 def issue_status(con: duckdb.DuckDBPyConnection, *, top: int = 10) -> Rows:
     """Recurring and emerging issues: repeat contacts, recent vs earlier tickets, growth test.
 

@@ -291,6 +291,8 @@ def persona_view(profile: PersonaProfile) -> RenderableType:
             f" · {profile.tickets:,} tickets · {per_customer} per customer"
         )
     )
+    for line in profile.impact_lines():
+        parts.append(Text("impact: ", style="bold") + Text(line))
     parts += [Text(""), Text(profile.summary), Text("")]
     if profile.challenges:
         parts.append(_challenges_table(profile))
@@ -380,6 +382,9 @@ def persona_markdown(profile: PersonaProfile) -> str:
         lines += [f"_{_md(profile.description)}_", ""]
     if profile.rule:
         lines += [f"Who: `{profile.rule.replace('`', '')}`", ""]
+    lines += [f"Impact: {_md(line)}" for line in profile.impact_lines()]
+    if profile.impact_lines():
+        lines.append("")
     lines += [_md(profile.summary), ""]
     if profile.challenges:
         lines += [
@@ -698,3 +703,79 @@ def _change_text(
 def _md(text: str) -> str:
     """Text safe in a Markdown table cell or line: pipes escaped, newlines flattened."""
     return " ".join(text.split()).replace("|", "\\|")
+
+
+#: What the headline impact counts, in the title of `table --sort impact`.
+IMPACT_TITLES = {
+    "csat": "CSAT points each persona would gain without the issue",
+    "resolution_hours": "hours off each persona's mean resolution time without the issue",
+    "reopen_rate": "points off each persona's reopen rate without the issue",
+    "escalation_rate": "points off each persona's escalation rate without the issue",
+}
+
+
+def impact_table_output(
+    table: Rows, fmt: str, *, measure: str | None, unmeasured: int
+) -> RenderableType:
+    """`table --sort impact`: what to fix first, for whom; rows without outcome data say so.
+
+    CSV and JSON keep every column and value; the terminal and Markdown show the impact with
+    its interval, CSAT and resolution hours against everyone else's on the same issue, and
+    a closing line counting the rows that have no impact to rank (never ranked as costless).
+    """
+    if fmt in ("csv", "json"):
+        return rows_output(table, fmt, title="")
+    at = {c: i for i, c in enumerate(table.columns)}
+    scale = 100.0 if measure in ("reopen_rate", "escalation_rate") else 1.0
+
+    def number(value: Any, digits: int = 2) -> str:
+        return "" if value is None else f"{float(value) * scale:.{digits}f}"
+
+    def versus(row: Sequence[Any], own: str, others: str, digits: int) -> str:
+        if row[at[own]] is None:
+            return ""
+        other = row[at[others]]
+        return f"{row[at[own]]:.{digits}f}" + ("" if other is None else f" vs {other:.{digits}f}")
+
+    columns = ["persona", "issue", "impact", "95% CI", "CSAT", "hours", "note"]
+    cells = []
+    for row in table.rows:
+        low, high = row[at["impact_low"]], row[at["impact_high"]]
+        cells.append(
+            [
+                str(row[at["persona"]]),
+                str(row[at["issue"]]),
+                number(row[at["impact"]]),
+                f"{number(low)} to {number(high)}" if low is not None and high is not None else "",
+                versus(row, "csat", "csat_others", 1),
+                versus(row, "resolution_hours", "resolution_hours_others", 0),
+                ""
+                if row[at["impact"]] is not None
+                else f"no outcome data: {row[at['outcome_note']]}",
+            ]
+        )
+    title = f"What to fix first: {IMPACT_TITLES.get(measure or '', 'impact')}"
+    footer = (
+        f"{unmeasured} persona x issue rows have no outcome data to rank them; they are listed "
+        "after the ranked ones with the reason (`persona-mining table --sort impact --all`)."
+        if unmeasured
+        else ""
+    )
+    if measure is None:
+        footer = (
+            "The tickets have no outcome columns (CSAT, resolution time, reopened, escalated): "
+            "no issue can be ranked by what it costs; rows are listed by tickets."
+        )
+    if fmt == "markdown":
+        lines = [f"**{title}**", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        lines += ["| " + " | ".join(v.replace("|", "\\|") for v in r) + " |" for r in cells]
+        return "\n".join(lines + (["", footer] if footer else [])) + "\n"
+    if not cells:
+        return Text(f"{title}: no rows" + (f"\n{footer}" if footer else ""))
+    view = Table(title=title, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
+    for column in columns:
+        numeric = column in ("impact", "95% CI", "CSAT", "hours")
+        view.add_column(column, justify="right" if numeric else "left", no_wrap=numeric)
+    for r in cells:
+        view.add_row(*r)
+    return Group(view, Text(footer, style="dim")) if footer else view
