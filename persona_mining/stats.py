@@ -2,8 +2,14 @@
 
 - `discoveries`: Benjamini-Hochberg q-values over a family of tests and the decision that makes
   a finding *significant* (q below the false discovery rate and the caller's own conditions on
-  the effect: an interval that excludes 1, enough customers, a large enough ratio...). The link,
-  negative-persona and trends stages all decide this way.
+  the effect: an interval that excludes 1, enough customers, a large enough ratio...). The
+  negative-persona and trends stages decide this way.
+- `hierarchical_discoveries`: the same decision over tests grouped in families (a persona's
+  theme and the issues within it), with the false discovery rate controlled across the two
+  levels: families selected first, then tests within the selected ones (Benjamini-Bogomolov).
+  The link stage decides this way.
+- `clustered_count_test`: the exact conditional test of a group's tickets on a topic, with the
+  variance of customers who repeat the topic (the link stage's p-value).
 - `ClusteredRate` and `rate_ratio`: a rate `sum(value) / sum(base)` over independent customers
   and the ratio of two such rates with a customer-clustered interval (delta method on the log of
   two ratio estimators) and its Wald test. A customer who files ten tickets is one observation,
@@ -16,11 +22,11 @@ May import: numpy, scipy and (lazily, for the silhouette) scikit-learn. Never a 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,97 @@ def discoveries(
     adjusted = benjamini_hochberg([p for _, p in tested])
     for (i, _), q in zip(tested, adjusted, strict=True):
         q_values[i] = float(q)
+    significant = tuple(
+        q is not None and q < alpha and (eligible is None or bool(eligible[i]))
+        for i, q in enumerate(q_values)
+    )
+    return Discoveries(tuple(q_values), significant)
+
+
+def simes(p_values: Sequence[float]) -> float:
+    """Simes' combined p-value of a family: min over k of n * p_(k) / k.
+
+    Small when any one test of the family is small enough, so that a single strong issue can
+    select its theme; valid for the family's global null under independence and the positive
+    dependence of tests that share tickets (Sarkar 2008).
+    """
+    ordered = np.sort(np.asarray(p_values, float))
+    n = len(ordered)
+    return float(min(1.0, (n * ordered / np.arange(1, n + 1)).min()))
+
+
+def conditional_p_values(
+    p_values: Sequence[float | None], *, threshold: float
+) -> list[float | None]:
+    """Each p-value at most `threshold` divided by it; the larger ones left out (None).
+
+    A null p-value is uniform, so given that it is at most `threshold` it is uniform once
+    divided by `threshold`: testing only those keeps the false discovery rate (Zhao, Small and
+    Su 2019, "Multiple testing when many p-values are uniformly conservative"). With one-sided
+    tests of over-indexing, the cells that under-index (p near 1) so leave the family instead
+    of diluting it, which buys power exactly where a persona's over-indexing somewhere is
+    balanced by under-indexing elsewhere.
+    """
+    return [None if p is None or p > threshold else p / threshold for p in p_values]
+
+
+def hierarchical_discoveries(
+    p_values: Sequence[float | None],
+    families: Sequence[Hashable],
+    *,
+    alpha: float,
+    eligible: Sequence[bool] | None = None,
+) -> Discoveries:
+    """Q-values and significance of tests grouped in families, selected family first.
+
+    The procedure of Benjamini and Bogomolov (2014, "Selective inference on multiple families
+    of hypotheses"), with Simes' test selecting families:
+
+    1. each family's p-value is the Simes combination of its tests' p-values;
+    2. Benjamini-Hochberg over the families at `alpha` selects R of the m families tested;
+    3. within each selected family, Benjamini-Hochberg at `alpha * R / m`.
+
+    This controls the false discovery rate over families (a theme is claimed only where one of
+    its tests is a finding) and the average false discovery rate within the selected families,
+    so that claims made at both levels of a hierarchy are covered by one error rate; testing
+    the two levels as two separate families would let each spend `alpha`. A test's q-value is
+    the smallest level at which this procedure makes it a discovery: the family's adjusted
+    p-value, or the within-family one scaled by m / R at the R reached there, whichever is
+    larger.
+
+    Args:
+        p_values: one per test; None for a test that was not run (it is in no family).
+        families: the family of each test (any hashable key, e.g. (persona, theme)).
+        alpha: false discovery rate.
+        eligible: one per test; the caller's rule on the effect (see `discoveries`).
+
+    Raises:
+        ValueError: `families` or `eligible` differ in length from `p_values`.
+    """
+    n = len(p_values)
+    if len(families) != n or (eligible is not None and len(eligible) != n):
+        raise ValueError(f"families and eligibility must match the {n} p-values one to one")
+    members: dict[Hashable, list[int]] = {}
+    for i, p in enumerate(p_values):
+        if p is not None:
+            members.setdefault(families[i], []).append(i)
+    keys = list(members)
+    if not keys:
+        return Discoveries((None,) * n, (False,) * n)
+    family_q = benjamini_hochberg(
+        [simes([float(p_values[i]) for i in members[k]]) for k in keys]  # type: ignore[arg-type]
+    )
+    m = len(keys)
+    ladder = np.sort(family_q)  # R(a) = number of families with q <= a
+    selected = np.arange(1, m + 1)
+    q_values: list[float | None] = [None] * n
+    for key, q_family in zip(keys, family_q, strict=True):
+        tests = members[key]
+        within = benjamini_hochberg([float(p_values[i]) for i in tests])  # type: ignore[arg-type]
+        reachable = ladder >= q_family
+        for i, q_within in zip(tests, within, strict=True):
+            levels = np.maximum(ladder, q_within * m / selected)[reachable]
+            q_values[i] = float(min(1.0, max(float(q_family), float(levels.min()))))
     significant = tuple(
         q is not None and q < alpha and (eligible is None or bool(eligible[i]))
         for i, q in enumerate(q_values)
@@ -172,6 +269,56 @@ def rate_ratio(inside: ClusteredRate, outside: ClusteredRate, *, confidence: flo
         ci_high=float(np.exp(log_ratio + z * se)),
         p_value=float(2 * stats.norm.sf(abs(log_ratio) / se)) if se > 0 else 0.0,
     )
+
+
+def clustered_count_test(
+    inside: np.ndarray,
+    inside_totals: np.ndarray,
+    outside: np.ndarray,
+    outside_totals: np.ndarray,
+    *,
+    alternative: str = "greater",
+) -> float:
+    """Exact conditional test that a group's share of tickets on a topic is everyone else's.
+
+    Given the topic's tickets `T` and the group's share `pi` of all tickets, the group's tickets
+    on the topic are Binomial(T, pi) when tickets are independent: the exact test uses every
+    ticket, where a test on customers with / without a ticket on the topic throws away the
+    second ticket of a customer. Tickets of one customer are not independent, though: the
+    binomial variance is compared with the customer-clustered one (the permutation variance of
+    the group's summed residuals `y - rate * n` over customers), and where customers repeat the
+    topic more than chance (design effect `phi` > 1) both counts are divided by `phi`, so that
+    a chronic complainer counts as one voice. `phi` is never taken below 1: sparse data never
+    make the test bolder than the binomial one.
+
+    Args:
+        inside, inside_totals: per customer of the group, tickets on the topic and all tickets.
+        outside, outside_totals: the same for every other customer.
+        alternative: "greater" (the group raises the topic more: one-sided), or "two-sided".
+
+    Returns:
+        The p-value (1 where the topic has no ticket at all).
+    """
+    y = np.concatenate([inside, outside]).astype(np.float64)
+    n = np.concatenate([inside_totals, outside_totals]).astype(np.float64)
+    topic, tickets = float(y.sum()), float(n.sum())
+    if topic == 0 or tickets == 0:
+        return 1.0
+    x = float(inside.sum())
+    share = float(inside_totals.sum()) / tickets
+    if share <= 0 or share >= 1:
+        return 1.0
+    customers, members = len(y), len(inside)
+    residual = y - topic / tickets * n
+    permutation = members * (customers - members) / (customers * (customers - 1))
+    phi = max(1.0, permutation * float((residual**2).sum()) / (topic * share * (1 - share)))
+    x, topic = x / phi, topic / phi
+    # P(X >= x) and P(X <= x) of Binomial(topic, share), continued to non-integer counts.
+    upper = float(special.betainc(x, topic - x + 1, share)) if x > 0 else 1.0
+    if alternative == "greater":
+        return upper
+    lower = float(1 - special.betainc(x + 1, topic - x, share)) if x < topic else 1.0
+    return min(1.0, 2 * min(upper, lower))
 
 
 @dataclass(frozen=True)

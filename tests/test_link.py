@@ -9,6 +9,7 @@ from scipy import stats
 from persona_mining.config import LinkConfig, PersonaRule
 from persona_mining.personas.link import link_issues
 from persona_mining.personas.segments import build_segments
+from persona_mining.stats import conditional_p_values, hierarchical_discoveries
 
 
 def build(con: duckdb.DuckDBPyConnection, tickets: list[tuple[str, str | None, int]]) -> None:
@@ -78,7 +79,8 @@ def test_counts_shares_and_lift_match_the_definitions(con: duckdb.DuckDBPyConnec
     assert row["baseline_share"] == pytest.approx(20 / 160)
     assert row["lift"] == pytest.approx(4.0)
     assert row["ci_low"] < 4.0 < row["ci_high"] and row["ci_low"] > 1
-    expected_p = stats.fisher_exact([[20, 20], [20, 140]]).pvalue
+    # 40 tickets on the topic, the persona holds 40 of 200 tickets: Binomial(40, 0.2), one-sided.
+    expected_p = stats.binomtest(20, 40, 0.2, alternative="greater").pvalue
     assert row["p_value"] == pytest.approx(expected_p)
     assert row["significant"] is True
     assert result.significant >= 1
@@ -132,7 +134,7 @@ def test_clustered_interval_is_wider_than_a_naive_one_for_repeat_contacts(
     assert clustered_se > 1.5 * naive_se
 
 
-def test_under_indexed_issues_are_reported_with_lift_below_one(
+def test_under_indexed_issues_are_described_but_are_no_challenge(
     con: duckdb.DuckDBPyConnection,
 ) -> None:
     tickets = many("a", 100, lambda i, k: 0 if i < 5 else 1) + many(
@@ -142,21 +144,48 @@ def test_under_indexed_issues_are_reported_with_lift_below_one(
     personas(con)
     link_issues(con, config=LinkConfig())
     row = cell(con, 0)
+    assert row["lift"] < 1 and row["ci_high"] < 1
+    assert row["p_value"] > 0.5 and row["significant"] is False
+
+
+def test_under_indexing_is_a_finding_when_both_directions_are_asked_for(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    tickets = many("a", 100, lambda i, k: 0 if i < 5 else 1) + many(
+        "b", 300, lambda i, k: 0 if i < 150 else 1
+    )
+    build(con, tickets)
+    personas(con)
+    link_issues(con, config=LinkConfig(findings="both"))
+    row = cell(con, 0)
     assert row["lift"] < 1 and row["ci_high"] < 1 and row["significant"] is True
 
 
-def test_q_values_are_benjamini_hochberg_over_the_whole_table(
+def test_q_values_cover_themes_and_issues_under_one_procedure(
     con: duckdb.DuckDBPyConnection,
 ) -> None:
-    tickets = many("a", 50, lambda i, k: i % 3) + many("b", 150, lambda i, k: (i + 1) % 3)
+    # Topics 0 and 1 form theme 0, topic 2 theme 1; group a leans to topic 0, b to topic 2.
+    tickets = many("a", 60, lambda i, k: 0 if i < 30 else 1 + i % 2) + many(
+        "b", 150, lambda i, k: (0, 1, 2, 2)[i % 4]
+    )
     build(con, tickets)
     personas(con)
     link_issues(con, config=LinkConfig())
-    p, q = zip(
-        *con.execute("SELECT p_value, q_value FROM issue_by_persona ORDER BY topic_id").fetchall(),
-        strict=True,
-    )
-    assert list(q) == pytest.approx(list(stats.false_discovery_control(list(p), method="bh")))
+    issues = con.execute(
+        "SELECT topic_id // 2, p_value, q_value FROM issue_by_persona ORDER BY topic_id"
+    ).fetchall()
+    themes = con.execute(
+        "SELECT group_id, p_value, q_value FROM issue_group_by_persona ORDER BY group_id"
+    ).fetchall()
+    every = issues + themes
+    expected = hierarchical_discoveries(
+        conditional_p_values([p for _, p, _ in every], threshold=0.5),
+        [theme for theme, _, _ in every],
+        alpha=0.05,
+    ).q_values
+    assert [q for _, _, q in every] == pytest.approx([1.0 if q is None else q for q in expected])
+    assert issues[0][2] < 0.05 and themes[0][2] < 0.05  # topic 0 and its theme: challenges
+    assert issues[2][1] > 0.5 and issues[2][2] == 1.0  # topic 2 under-indexes: out of the family
 
 
 def test_anonymous_tickets_stay_out_of_persona_statistics(con: duckdb.DuckDBPyConnection) -> None:

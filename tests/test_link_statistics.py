@@ -32,16 +32,14 @@ def test_a_two_by_two_table_gives_the_hand_computed_lift_interval_and_p_value(
     assert row["ci_low"] == pytest.approx(6 * math.exp(-Z95 * se))  # 1.4825
     assert row["ci_high"] == pytest.approx(6 * math.exp(Z95 * se))  # 24.283
 
-    # Fisher's exact test, two-sided: 14 of 40 customers on the topic, 20 in the persona;
-    # P(k) = C(14, k) C(26, 20 - k) / C(40, 20), summed over the tables no likelier than k = 12.
-    def probability(k: int) -> float:
-        return math.comb(14, k) * math.comb(26, 20 - k) / math.comb(40, 20)
-
-    observed = probability(12)
-    p_value = sum(probability(k) for k in range(15) if probability(k) <= observed * (1 + 1e-7))
-    assert p_value == pytest.approx(0.0021996412430228)
-    assert row["p_value"] == pytest.approx(p_value)
+    # The exact conditional test on tickets: 14 tickets on the topic, the persona holds half of
+    # all tickets, so its count is Binomial(14, 1/2) under no link; customers do not repeat the
+    # topic (one ticket each), so no design effect. One-sided: P(X >= 12) = (91 + 14 + 1) / 2^14.
+    assert row["p_value"] == pytest.approx(106 / 2**14)
     assert row["significant"] is True
+    # Two-sided, as with findings = "both": twice the smaller tail.
+    link_issues(con, config=LinkConfig(findings="both"))
+    assert cell(con, 0)["p_value"] == pytest.approx(2 * 106 / 2**14)
 
 
 def test_a_cell_needs_min_customers_to_be_significant(con: duckdb.DuckDBPyConnection) -> None:

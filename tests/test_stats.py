@@ -14,9 +14,13 @@ from persona_mining.stats import (
     ClusteredRate,
     benjamini_hochberg,
     choose_k_by_silhouette,
+    clustered_count_test,
+    conditional_p_values,
     discoveries,
+    hierarchical_discoveries,
     rate_ratio,
     silhouette,
+    simes,
     z_score,
 )
 from persona_mining.topics.trends import repeat_contact_tickets
@@ -54,6 +58,95 @@ def test_no_tests_make_no_discoveries() -> None:
 def test_eligibility_must_match_the_tests_one_to_one() -> None:
     with pytest.raises(ValueError, match="3 eligibility flags for 4 p-values"):
         discoveries(P_VALUES, alpha=0.05, eligible=[True, True, True])
+
+
+def test_simes_combines_a_family_into_one_p_value() -> None:
+    assert simes([0.001, 0.5]) == pytest.approx(0.002)
+    assert simes([0.02, 0.03]) == pytest.approx(0.03)
+    assert simes([0.9]) == pytest.approx(0.9)
+
+
+def test_families_of_one_test_give_plain_benjamini_hochberg() -> None:
+    p = list(np.random.default_rng(1).uniform(size=40) ** 4)
+    found = hierarchical_discoveries(p, list(range(40)), alpha=0.05)
+    assert list(found.q_values) == pytest.approx(list(benjamini_hochberg(p)))
+
+
+def test_hierarchical_q_values_match_the_hand_computed_procedure() -> None:
+    # Families A (0.001, 0.5), B (0.02, 0.03), C (0.9): Simes 0.002, 0.03, 0.9; BH over the
+    # families: 0.006, 0.045, 0.9, so at 0.05 R = 2 of m = 3 and each selected family is
+    # tested at 0.05 * 2 / 3 = 0.033: A's 0.001 (BH 0.002) and both of B's (BH 0.03) pass.
+    found = hierarchical_discoveries(
+        [0.001, 0.5, 0.02, 0.03, 0.9], ["A", "A", "B", "B", "C"], alpha=0.05
+    )
+    assert found.q_values == pytest.approx([0.006, 0.75, 0.045, 0.045, 0.9])
+    assert found.significant == (True, False, True, True, False)
+    # At 0.04 only A is selected (R = 1): B's tests would need BH 0.03 <= 0.04 / 3.
+    assert hierarchical_discoveries(
+        [0.001, 0.5, 0.02, 0.03, 0.9], ["A", "A", "B", "B", "C"], alpha=0.04
+    ).significant == (True, False, False, False, False)
+
+
+def test_hierarchical_tests_without_a_p_value_and_ineligible_effects_are_no_discoveries() -> None:
+    found = hierarchical_discoveries(
+        [0.001, None, 0.002], ["A", "A", "B"], alpha=0.05, eligible=[True, True, False]
+    )
+    assert found.q_values[1] is None
+    assert found.significant == (True, False, False)
+    assert hierarchical_discoveries([None], ["A"], alpha=0.05).significant == (False,)
+
+
+def test_hierarchical_discoveries_are_rare_when_nothing_is_there() -> None:
+    rng = np.random.default_rng(2)
+    families = [f for f in range(15) for _ in range(3)]
+    any_found = sum(
+        any(hierarchical_discoveries(list(rng.uniform(size=45)), families, alpha=0.05).significant)
+        for _ in range(400)
+    )
+    assert any_found / 400 <= 0.08
+
+
+def test_hierarchical_families_must_match_the_tests_one_to_one() -> None:
+    with pytest.raises(ValueError, match="one to one"):
+        hierarchical_discoveries([0.1, 0.2], ["A"], alpha=0.05)
+
+
+def test_the_count_test_is_the_exact_binomial_one_when_customers_do_not_repeat() -> None:
+    # One ticket per customer: 12 of 20 inside, 2 of 20 outside; 14 tickets, half inside.
+    inside, outside, ones = (
+        np.r_[np.ones(12), np.zeros(8)],
+        np.r_[np.ones(2), np.zeros(18)],
+        np.ones(20),
+    )
+    assert clustered_count_test(inside, ones, outside, ones) == pytest.approx(106 / 2**14)
+    assert clustered_count_test(
+        inside, ones, outside, ones, alternative="two-sided"
+    ) == pytest.approx(stats.binomtest(12, 14, 0.5).pvalue)
+    assert clustered_count_test(outside, ones, inside, ones) > 0.99  # fewer: no challenge
+
+
+def test_the_count_test_counts_a_customer_who_repeats_a_topic_as_one_voice() -> None:
+    # The same 12 tickets inside, all from one customer: no evidence of a persona's issue.
+    outside, ones = np.r_[np.ones(2), np.zeros(18)], np.ones(20)
+    inside, totals = np.r_[12.0, np.zeros(19)], np.r_[12.0, np.ones(19)]
+    spread = clustered_count_test(np.r_[np.ones(12), np.zeros(8)], ones, outside, ones)
+    assert spread < 0.01 < 0.3 < clustered_count_test(inside, totals, outside, ones)
+
+
+def test_the_count_test_is_calibrated_when_nothing_is_linked() -> None:
+    rng = np.random.default_rng(3)
+    p = []
+    for _ in range(2000):
+        n = rng.integers(2, 11, 300)
+        y = rng.binomial(n, 0.05)
+        inside = rng.random(300) < 0.2
+        p.append(clustered_count_test(y[inside], n[inside], y[~inside], n[~inside]))
+    assert np.mean(np.array(p) < 0.05) <= 0.06
+    assert np.mean(np.array(p) < 0.01) <= 0.015
+
+
+def test_conditional_p_values_leave_out_the_large_ones_and_rescale_the_rest() -> None:
+    assert conditional_p_values([0.01, 0.5, 0.7, None], threshold=0.5) == [0.02, 1.0, None, None]
 
 
 def test_the_clustered_variance_of_a_rate_matches_the_hand_computed_one() -> None:

@@ -210,20 +210,32 @@ class TrendsConfig(_Settings):
     alpha: StrictFloat = 0.05
 
 
+LINK_FINDINGS = ("over", "both")
+
+
 class LinkConfig(_Settings):
     """Issue x persona statistics.
 
     Attributes:
-        alpha: false discovery rate for the Benjamini-Hochberg q-value.
+        alpha: false discovery rate, controlled across themes and issues together.
         min_customers: distinct customers a cell needs before it can be significant.
         min_tickets: tickets a cell needs before it can be significant.
         confidence: level of the lift interval.
+        findings: "over": only over-indexing is a finding (a challenge), tested one-sided;
+            under-indexed cells keep their lift and interval as description. "both": two-sided
+            tests, under-indexing can be a finding too (less power for challenges).
     """
 
     alpha: StrictFloat = 0.05
     min_customers: StrictInt = 5
     min_tickets: StrictInt = 5
     confidence: StrictFloat = 0.95
+    findings: StrictStr = "over"
+
+    @field_validator("findings")
+    @classmethod
+    def _findings(cls, value: str) -> str:
+        return _one_of(value, LINK_FINDINGS)
 
 
 class DiscoverConfig(_Settings):

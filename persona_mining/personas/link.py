@@ -13,16 +13,30 @@ For every segment x topic of the current model:
   that variance cannot be estimated (a side with fewer than two customers or no ticket on the
   topic) or comes out 0 (every customer alike, which proves no certainty), it is the Katz log
   interval with the same 0.5 correction.
-- The p-value is Fisher's exact test on customers (with vs without a ticket on the topic,
-  inside vs outside the segment), two-sided, floored at the smallest positive double so that no
-  q-value reads 0; q-values are Benjamini-Hochberg over the table.
+- The p-value is the exact conditional test of the segment's tickets on the topic (binomial,
+  given the topic's tickets and the segment's share of all tickets), with both counts divided
+  by the design effect where customers repeat the topic more than chance
+  (`stats.clustered_count_test`): every ticket counts, a chronic complainer as one voice.
+  It is floored at the smallest positive double so that no q-value reads 0. With `findings = "over"` (the default) only over-indexing is a finding (a
+  challenge) and the test is one-sided, for a segment raising the topic more; an under-indexed
+  cell keeps its lift and interval as description, with a p-value near 1 and never
+  significant; cells whose one-sided p-value is above 1/2 leave the family (q-value 1) and the
+  others are tested with twice their p-value (conditional p-values), so under-indexing does
+  not dilute the challenges. With `findings = "both"` the test is two-sided and either direction can be a
+  finding.
+- Q-values are controlled across the two levels at once: each segment's theme and the issues
+  within it form a family; families are selected by Benjamini-Hochberg on their Simes
+  p-values, then Benjamini-Hochberg runs within each selected family at `alpha * R / m`
+  (Benjamini-Bogomolov, `stats.hierarchical_discoveries`). One error rate covers theme and
+  issue claims, and a theme can be claimed for one strong issue or for several weak ones.
 - A cell exists only where there is a comparison: a segment none of whose customers has a
   ticket, or one that holds every customer with a ticket (nobody outside to compare with), gets
   no cells, and neither does a topic that no known customer raised. So no cell has an undefined
   lift or a q-value that tested nothing.
-- `significant` needs q < alpha, an interval that excludes 1, and enough evidence: at least
-  `min_customers` distinct customers and `min_tickets` tickets in an over-indexed cell (for an
-  under-indexed cell, that many customers would have been expected at the baseline rate).
+- `significant` needs q < alpha, an interval that excludes 1 (above 1 with
+  `findings = "over"`), and enough evidence: at least `min_customers` distinct customers and
+  `min_tickets` tickets in an over-indexed cell (for an under-indexed cell, that many customers
+  would have been expected at the baseline rate).
 
 The population is every ticket with a known customer (anonymous tickets and tickets of
 customers missing from `customers` count in topics and trends, not here) under the
@@ -37,17 +51,27 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 import pyarrow as pa
-from scipy import stats
 
 from persona_mining.config import LinkConfig
 from persona_mining.errors import StageError
-from persona_mining.stats import ClusteredRate, discoveries, rate_ratio, z_score
+from persona_mining.stats import (
+    ClusteredRate,
+    clustered_count_test,
+    conditional_p_values,
+    hierarchical_discoveries,
+    rate_ratio,
+    z_score,
+)
 from persona_mining.topics.model import UNCLUSTERED, current_model
 from persona_mining.warehouse import transaction
 
-#: Fisher's exact p-value underflows to 0 on large, fully separated tables; a q-value of 0
+#: The exact p-value underflows to 0 on large, fully separated tables; a q-value of 0
 #: would claim certainty, so p-values are floored here (they still sort first).
 SMALLEST_P_VALUE = float(np.finfo(np.float64).tiny)
+
+#: One-sided p-values above this (cells that under-index, or barely over-index) leave the
+#: family of challenges; the others are tested with p / this (`stats.conditional_p_values`).
+UNDER_INDEXED_P = 0.5
 
 
 @dataclass(frozen=True)
@@ -91,14 +115,14 @@ def link_issues(con: duckdb.DuckDBPyConnection, *, config: LinkConfig) -> LinkRe
     rows: list[dict[str, object]] = []
     for sid, mask in masks.items():
         rows += _segment_cells(sid, mask, counts, config)
-    _add_q_values(rows, config)
-    grouped = _group_counts(con, model_id, counts)
+    group_of = _group_of(con, model_id)
+    grouped = _group_counts(counts, group_of)
     group_rows: list[dict[str, object]] = []
     for sid, mask in masks.items():
         group_rows += _segment_cells(sid, mask, grouped, config)
-    _add_q_values(group_rows, config)
     for row in group_rows:
         row["group_id"] = row.pop("topic_id")
+    _add_q_values(rows, group_rows, group_of, config)
     with transaction(con):
         _replace(con, "issue_by_persona", "topic_id", model_id, rows)
         _replace(con, "issue_group_by_persona", "group_id", model_id, group_rows)
@@ -132,18 +156,23 @@ def _replace(
     con.unregister("__cells")
 
 
-def _group_counts(con: duckdb.DuckDBPyConnection, model_id: str, counts: _Counts) -> _Counts:
-    """The same counts with the topics of each group added up (groups as 'topics')."""
-    group_of = dict(
+def _group_of(con: duckdb.DuckDBPyConnection, model_id: str) -> dict[int, int]:
+    """The theme (group) of each topic of the model that has one."""
+    return dict(
         con.execute(
-            "SELECT topic_id, group_id FROM topics WHERE model_id = ? AND group_id IS NOT NULL",
+            "SELECT topic_id, group_id FROM topics WHERE model_id = ? AND group_id IS NOT NULL "
+            "AND group_id >= 0",
             [model_id],
         ).fetchall()
     )
-    groups = sorted({group_of[t] for t in counts.topics if t in group_of and group_of[t] >= 0})
+
+
+def _group_counts(counts: _Counts, group_of: dict[int, int]) -> _Counts:
+    """The same counts with the topics of each group added up (groups as 'topics')."""
+    groups = sorted({group_of[t] for t in counts.topics if t in group_of})
     by_group = np.zeros((len(counts.customers), len(groups)), dtype=np.float64)
     for j, topic in enumerate(counts.topics):
-        if topic in group_of and group_of[topic] >= 0:
+        if topic in group_of:
             by_group[:, groups.index(group_of[topic])] += counts.by_topic[:, j]
     return _Counts(counts.customers, groups, by_group, counts.total)
 
@@ -215,12 +244,9 @@ def _segment_cells(
             else ((tickets + 0.5) / (seg_tickets + 1)) / (0.5 / (out_tickets + 1))
         )
         ci_low, ci_high = _lift_interval(a, n_in, b, n_out, config.confidence)
-        table = [
-            [customers, seg_customers - customers],
-            [customers_out, out_customers - customers_out],
-        ]
+        alternative = "greater" if config.findings == "over" else "two-sided"
         p_value = max(
-            float(stats.fisher_exact(table, alternative="two-sided").pvalue), SMALLEST_P_VALUE
+            clustered_count_test(a, n_in, b, n_out, alternative=alternative), SMALLEST_P_VALUE
         )
         expected_customers = seg_customers * customers_out / out_customers
         over = lift > 1
@@ -274,20 +300,45 @@ def _lift_interval(
     return float(np.exp(log_lift - z * se)), float(np.exp(log_lift + z * se))
 
 
-def _add_q_values(rows: list[dict[str, object]], config: LinkConfig) -> None:
-    found = discoveries(
-        [None if r["p_value"] is None else float(r["p_value"]) for r in rows],  # type: ignore[arg-type]
+def _add_q_values(
+    rows: list[dict[str, object]],
+    group_rows: list[dict[str, object]],
+    group_of: dict[int, int],
+    config: LinkConfig,
+) -> None:
+    """Q-values and significance over issues and themes together, family by persona x theme.
+
+    An issue with no theme is a family of its own.
+    """
+
+    def family(row: dict[str, object]) -> tuple[object, ...]:
+        if "group_id" in row:
+            return (row["segment_id"], "theme", row["group_id"])
+        topic = int(row["topic_id"])  # type: ignore[call-overload]
+        if topic in group_of:
+            return (row["segment_id"], "theme", group_of[topic])
+        return (row["segment_id"], "issue", topic)
+
+    every = rows + group_rows
+    p_values: list[float | None] = [float(r["p_value"]) for r in every]  # type: ignore[arg-type]
+    if config.findings == "over":
+        p_values = conditional_p_values(p_values, threshold=UNDER_INDEXED_P)
+    found = hierarchical_discoveries(
+        p_values,
+        [family(r) for r in every],
         alpha=config.alpha,
-        eligible=[bool(r["_enough"]) and _excludes_one(r) for r in rows],
+        eligible=[bool(r["_enough"]) and _is_finding(r, config) for r in every],
     )
-    for row, q_value, significant in zip(rows, found.q_values, found.significant, strict=True):
-        if q_value is not None:
-            row["q_value"] = q_value
-            row["significant"] = significant
-    for row in rows:
+    for row, q_value, significant in zip(every, found.q_values, found.significant, strict=True):
+        # A cell left out of the family (it under-indexes) is no finding at any level: q = 1.
+        row["q_value"] = 1.0 if q_value is None else q_value
+        row["significant"] = significant
         row.pop("_enough")
 
 
-def _excludes_one(row: dict[str, object]) -> bool:
-    ci_low, ci_high = row["ci_low"], row["ci_high"]
-    return ci_low is not None and (float(ci_low) > 1 or float(ci_high) < 1)  # type: ignore[arg-type]
+def _is_finding(row: dict[str, object], config: LinkConfig) -> bool:
+    """Whether the cell's interval supports a finding: above 1, or (both ways) excluding 1."""
+    ci_low, ci_high = float(row["ci_low"]), float(row["ci_high"])  # type: ignore[arg-type]
+    if config.findings == "over":
+        return ci_low > 1
+    return ci_low > 1 or ci_high < 1
