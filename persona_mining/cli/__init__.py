@@ -362,17 +362,20 @@ def table(
     _guard(body)
 
 
-def _print_impact(cfg: Config, *, show_all: bool, limit: int, fmt: str) -> None:
+def _print_impact(cfg: Config, *, show_all: bool, limit: int | None, fmt: str) -> None:
     from persona_mining.report.queries import impact_coverage, issue_impact
-    from persona_mining.report.terminal import impact_table_output
+    from persona_mining.report.terminal import TABLE_ROWS, impact_table_output
 
     if fmt not in {"table", "csv", "json", "markdown"}:
         raise ConfigError(f"--format {fmt!r}: use table, csv, json or markdown")
-    machine = fmt in ("csv", "json")
+    # The terminal table shows the first rows; csv, json and markdown are whole unless asked.
+    shown = (TABLE_ROWS if fmt == "table" else 0) if limit is None else limit
+    if fmt in ("csv", "json"):
+        shown = 0
     rows, (measure, _, unmeasured) = _read(
         cfg,
         lambda con: (
-            issue_impact(con, all_rows=show_all, limit=0 if machine else limit),
+            issue_impact(con, all_rows=show_all, limit=shown),
             impact_coverage(con),
         ),
     )

@@ -772,10 +772,9 @@ def impact_table_output(
         return "\n".join(lines + (["", footer] if footer else [])) + "\n"
     if not cells:
         return Text(f"{title}: no rows" + (f"\n{footer}" if footer else ""))
-    view = Table(title=title, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
-    for column in columns:
-        numeric = column in ("impact", "95% CI", "CSAT", "hours")
-        view.add_column(column, justify="right" if numeric else "left", no_wrap=numeric)
-    for r in cells:
-        view.add_row(*r)
+    view = FittedTable(
+        [Column(c, numeric=c in ("impact", "95% CI", "CSAT", "hours")) for c in columns],
+        cells,
+        title=title,
+    )
     return Group(view, Text(footer, style="dim")) if footer else view
