@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 
 @dataclass(frozen=True)
@@ -39,6 +38,8 @@ class Discoveries:
 
 def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
     """Benjamini-Hochberg q-values (adjusted p-values) of a family of p-values."""
+    from scipy import stats  # imported when used: commands that only read stay quick
+
     if len(p_values) == 0:
         return np.zeros(0)
     return np.asarray(stats.false_discovery_control(np.asarray(p_values, float), method="bh"))
@@ -78,6 +79,8 @@ def discoveries(
 
 def z_score(confidence: float) -> float:
     """The standard normal quantile of a two-sided interval at this confidence (1.96 at 0.95)."""
+    from scipy import stats  # imported when used: commands that only read stay quick
+
     return float(stats.norm.ppf(0.5 + confidence / 2))
 
 
@@ -163,6 +166,8 @@ def rate_ratio(inside: ClusteredRate, outside: ClusteredRate, *, confidence: flo
     Both rates need at least two customers and a positive value (the caller decides what to
     report otherwise).
     """
+    from scipy import stats  # imported when used: commands that only read stay quick
+
     z = z_score(confidence)
     log_ratio = float(np.log(inside.rate / outside.rate))
     se = float(np.sqrt(inside.log_variance() + outside.log_variance()))
@@ -202,6 +207,8 @@ def count_change(
     binomial test gives the p-value, and the Clopper-Pearson interval of the split gives the
     interval of the rate ratio (1 -> 6 tickets is p = 0.125: noise, however large +500% looks).
     """
+    from scipy import stats  # imported when used: commands that only read stay quick
+
     total = latest + previous
     if total == 0:
         return CountChange(None, None, None, 1.0, False)

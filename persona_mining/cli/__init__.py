@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from persona_mining.cli.common import (
     DEMO_DIR,
@@ -21,6 +22,7 @@ from persona_mining.cli.common import (
     _guard,
     _parse_map,
     _progress,
+    _progress_bars,
     _read,
     _show,
 )
@@ -162,6 +164,10 @@ def run(
         cfg = _config(config, db, profile)
         from persona_mining.ingest.coverage import link_coverage
 
+        pending = _pending(cfg, refit=refit, ingest=ingest)
+        if pending is not None and pending.reason is None:
+            _show(_nothing_new_line(pending))
+            return
         summary = _run_flow(cfg, refit=refit, ingest=ingest, replace_personas=replace_personas)
         _print_run(summary)
         _warn_coverage(_read(cfg, link_coverage))
@@ -216,11 +222,42 @@ def discover(
 def _run_flow(
     cfg: Config, *, refit: bool, ingest: bool = False, replace_personas: bool = False
 ) -> dict[str, Any]:
-    from flows.pipeline import persona_pipeline
+    from flows.pipeline import persona_pipeline, reporting_progress
 
     _check_run(cfg, replace_personas=replace_personas, ingest=ingest)
-    return persona_pipeline(
-        config=cfg, refit=refit, ingest=ingest, replace_personas=replace_personas
+    with _progress_bars() as progress:
+        if progress is None:
+            return persona_pipeline(
+                config=cfg, refit=refit, ingest=ingest, replace_personas=replace_personas
+            )
+        with reporting_progress(progress):
+            return persona_pipeline(
+                config=cfg, refit=refit, ingest=ingest, replace_personas=replace_personas
+            )
+
+
+def _pending(cfg: Config, *, refit: bool, ingest: bool) -> Any:
+    """What a run would have to do, asked before Prefect is imported or a server started.
+
+    None when the warehouse cannot be read now (missing, or another process writes it): the
+    flow then decides, waiting for the writer.
+    """
+    from persona_mining.errors import WarehouseError
+    from persona_mining.pipeline import pending_work
+
+    if refit:
+        return None
+    try:
+        return _read(cfg, lambda con: pending_work(con, cfg, refit=refit, ingest=ingest))
+    except WarehouseError:
+        return None
+
+
+def _nothing_new_line(pending: Any) -> Text:
+    when = f" ({pending.last_run_at:%Y-%m-%d %H:%M} UTC)" if pending.last_run_at else ""
+    return Text(
+        f"nothing new since run {str(pending.last_run_id)[:8]}{when}: {pending.tickets:,} "
+        "tickets prepared, embedded and assigned, no refit due; `run --refit` fits anew"
     )
 
 
@@ -284,8 +321,7 @@ def demo(
                 )
         finally:
             con.close()
-        with _progress("running the pipeline: prepare, embed, topics, segments, link, personas"):
-            summary = _run_flow(cfg, refit=False)
+        summary = _run_flow(cfg, refit=False)
         _print_run(summary)
         _print_table(cfg, show_all=False, limit=40, fmt="table", out_csv=None, level="issue")
 
