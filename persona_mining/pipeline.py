@@ -141,6 +141,10 @@ def _prepare(ctx: StageContext, stage: Stage) -> dict[str, Any]:
 def _embed(ctx: StageContext, stage: Stage) -> dict[str, Any]:
     from persona_mining.text.embed import embed_tickets
 
+    if "embedder" not in vars(ctx):  # loading the model takes seconds: say so
+        ctx.progress("embed: loading the model", 0, 1)
+        _ = ctx.embedder
+        ctx.progress("embed: loading the model", 1, 1)
     return _one(
         ctx, stage, lambda: embed_tickets(ctx.con, embedder=ctx.embedder, progress=ctx.progress)
     )

@@ -120,3 +120,31 @@ def test_a_run_with_nothing_new_says_so_without_prefect_and_new_tickets_make_wor
         assert pending_work(con, changed).reason == "the config differs from the last run's"
     finally:
         con.close()
+
+
+def test_run_finds_the_server_serve_runs_only_while_it_answers(tmp_path: Path) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from flows.server import URL_FILE, running_server_url
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200 if self.path == "/api/health" else 404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    assert running_server_url(tmp_path) is None  # no file: no server
+    server = HTTPServer(("127.0.0.1", 0), Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    api_url = f"http://127.0.0.1:{server.server_address[1]}/api"
+    (tmp_path / URL_FILE).write_text(api_url + "\n", encoding="utf-8")
+    try:
+        assert running_server_url(tmp_path) == api_url
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert running_server_url(tmp_path) is None  # a file left by a server that is gone

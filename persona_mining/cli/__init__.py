@@ -222,6 +222,7 @@ def discover(
 def _run_flow(
     cfg: Config, *, refit: bool, ingest: bool = False, replace_personas: bool = False
 ) -> dict[str, Any]:
+    _use_running_server()
     from flows.pipeline import persona_pipeline, reporting_progress
 
     _check_run(cfg, replace_personas=replace_personas, ingest=ingest)
@@ -234,6 +235,24 @@ def _run_flow(
             return persona_pipeline(
                 config=cfg, refit=refit, ingest=ingest, replace_personas=replace_personas
             )
+
+
+def _use_running_server() -> None:
+    """Point Prefect at the server `serve` runs here, if any, before Prefect is imported.
+
+    Saves the temporary server (several seconds) a lone flow run otherwise starts; a
+    PREFECT_API_URL set by the user always wins.
+    """
+    import os
+
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    from flows.server import running_server_url
+
+    home = Path(os.environ.get("PREFECT_HOME") or ".prefect").resolve()
+    api_url = running_server_url(home)
+    if api_url:
+        os.environ["PREFECT_API_URL"] = api_url
 
 
 def _pending(cfg: Config, *, refit: bool, ingest: bool) -> Any:

@@ -26,6 +26,7 @@ from persona_mining.text.nlp import BLANK_MODEL, TextAnalysis, analyze_texts, lo
 from persona_mining.warehouse import transaction
 
 EMPTY_TEXT = "(no text)"
+_LOADING = "prepare: loading spaCy"
 _DEFAULT = PrepareConfig()
 
 
@@ -74,7 +75,9 @@ def prepare_tickets(
     spacy_model, warning = config.spacy_model, None
     pending = _pending(con, spacy_model)
     if pending and nlp is None:
+        progress(_LOADING, 0, 1)
         nlp, warning = load_pipeline(spacy_model)
+        progress(_LOADING, 1, 1)
         if warning:
             spacy_model = BLANK_MODEL
             pending = _pending(con, spacy_model)
