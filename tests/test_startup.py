@@ -109,6 +109,11 @@ def test_a_run_with_nothing_new_says_so_without_prefect_and_new_tickets_make_wor
 
     con = db.connect(copy)
     try:
+        latest = con.execute(
+            "SELECT run_id, status, stages FROM pipeline_runs ORDER BY started_at DESC LIMIT 1"
+        ).fetchall()[0]
+        assert latest[0] != pending.last_run_id and latest[1:] == ("completed", "{}")
+        assert pending_work(con, config).reason is None  # the idle run changes nothing
         con.execute(
             "UPDATE tickets SET ingested_at = now()::TIMESTAMP, body = body || ' again' "
             "WHERE ticket_id = (SELECT min(ticket_id) FROM tickets)"

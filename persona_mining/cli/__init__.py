@@ -166,6 +166,7 @@ def run(
 
         pending = _pending(cfg, refit=refit, ingest=ingest)
         if pending is not None and pending.reason is None:
+            _record_idle_run(cfg)
             _show(_nothing_new_line(pending))
             return
         summary = _run_flow(cfg, refit=refit, ingest=ingest, replace_personas=replace_personas)
@@ -270,6 +271,22 @@ def _pending(cfg: Config, *, refit: bool, ingest: bool) -> Any:
         return _read(cfg, lambda con: pending_work(con, cfg, refit=refit, ingest=ingest))
     except WarehouseError:
         return None
+
+
+def _record_idle_run(cfg: Config) -> None:
+    """Leave the idle run in `pipeline_runs`, unless another process has the warehouse open."""
+    from persona_mining import warehouse as warehouse
+    from persona_mining.errors import WarehouseError
+    from persona_mining.run_history import record_idle_run
+
+    try:
+        con = warehouse.connect(cfg.warehouse.path)
+    except WarehouseError:
+        return  # busy: the answer stands, only its record is skipped
+    try:
+        record_idle_run(con)
+    finally:
+        con.close()
 
 
 def _nothing_new_line(pending: Any) -> Text:
