@@ -153,3 +153,19 @@ def test_run_finds_the_server_serve_runs_only_while_it_answers(tmp_path: Path) -
         server.shutdown()
         server.server_close()
     assert running_server_url(tmp_path) is None  # a file left by a server that is gone
+
+
+def test_the_runner_tells_progress_how_far_prepare_is(con: object) -> None:
+    from persona_mining.config import PrepareConfig
+    from persona_mining.pipeline import run_pipeline
+    from tests.synthetic import Ticket, add_tickets
+
+    add_tickets(con, [Ticket(f"t{i}", None, 0, text=f"Where is order {i}?") for i in range(5)])  # type: ignore[arg-type]
+    con.execute("DELETE FROM prepared_tickets")  # type: ignore[attr-defined]
+    config = Config(prepare=PrepareConfig(spacy_model="blank", batch_size=2))
+    calls: list[tuple[str, int, int | None]] = []
+    run_pipeline(con, config, only=["prepare"], progress=lambda *call: calls.append(call))  # type: ignore[arg-type]
+    steps = [call for call in calls if call[0] == "prepare"]
+    assert steps[-1] == ("prepare", 5, 5)
+    assert [done for _, done, _ in steps] == sorted(done for _, done, _ in steps)
+    assert ("prepare: loading spaCy", 1, 1) in calls
