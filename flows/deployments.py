@@ -70,7 +70,8 @@ def deployment_parameters(config: Config, *, refit: bool) -> dict[str, Any]:
                 }
             ),
             "sources": tuple(
-                s.model_copy(update={"path": Path(s.path).resolve()}) for s in config.sources
+                s.model_copy(update={"path": Path(s.path).resolve()}) if s.path else s
+                for s in config.sources
             ),
         }
     )

@@ -11,6 +11,7 @@ with the stage named, its own writes rolled back.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -158,6 +159,7 @@ def run_stages(
             execute=as_task,
             logger=logger,
             replace=replace,
+            environ=os.environ,
             progress=_PROGRESS.get(),
         )
         return run.finish()

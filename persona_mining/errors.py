@@ -52,3 +52,11 @@ class StageFailedError(StageError):
 
 class OrchestrationError(PersonaMiningError):
     """The Prefect server or the scheduled deployments cannot be started or reached."""
+
+
+class SourceError(PersonaMiningError):
+    """A pulled source (the help desk's API, a database) failed; worth retrying later."""
+
+
+class SourceAuthError(SourceError, ConfigError):
+    """A pulled source refused the credentials: not retried (fix the token or password)."""

@@ -59,7 +59,9 @@ class StageContext:
     auto_refit: bool = True
     logger: logging.Logger | logging.LoggerAdapter[Any] = _LOG
     execute: Execute = call_directly
+    environ: Mapping[str, str] = field(default_factory=dict)
     progress: Progress = no_progress
+    pull_progress: Callable[[Any], None] | None = None
 
     @functools.cached_property
     def embedder(self) -> Any:
@@ -102,20 +104,33 @@ def _one(ctx: StageContext, stage: Stage, fn: Callable[[], Any]) -> dict[str, An
 
 
 def _ingest(ctx: StageContext, stage: Stage) -> dict[str, Any]:
-    from persona_mining.ingest.sources import ingest_source, ordered_sources, source_label
+    from persona_mining.ingest.sources import ingest_source, ordered_steps, source_label
 
     if not ctx.config.sources:
         ctx.logger.warning("ingest: no [[sources]] in the config; nothing to ingest")
     results = {}
     max_text_chars = ctx.config.ingest.max_text_chars
-    for source in ordered_sources(ctx.config.sources):
-        label = source_label(source)
+    for source, kind in ordered_steps(ctx.config.sources):
+        label = source_label(source, kind)
         results[label] = stage.step(
             ctx,
-            functools.partial(ingest_source, ctx.con, source=source, max_text_chars=max_text_chars),
+            functools.partial(
+                ingest_source,
+                ctx.con,
+                source=source,
+                kind=kind,
+                max_text_chars=max_text_chars,
+                environ=ctx.environ,
+                progress=ctx.pull_progress or functools.partial(_pulled, ctx.progress),
+            ),
             label,
         )
     return results
+
+
+def _pulled(progress: Progress, step: Any) -> None:
+    """A pulled source's committed page (`ingest.pull.PullProgress`) as a step of `progress`."""
+    progress(f"{step.stream} from {step.source}", step.records, step.records if step.done else None)
 
 
 def _prepare(ctx: StageContext, stage: Stage) -> dict[str, Any]:
@@ -305,7 +320,9 @@ def run_pipeline(
     execute: Execute = call_directly,
     logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
     replace: Mapping[str, StageFn] | None = None,
+    environ: Mapping[str, str] | None = None,
     progress: Progress = no_progress,
+    pull_progress: Callable[[Any], None] | None = None,
 ) -> dict[str, Any]:
     """Run a slice of the pipeline on an open warehouse connection; results by step label.
 
@@ -321,8 +338,12 @@ def run_pipeline(
         logger: where stages' warnings go (the flow passes its run logger).
         replace: another adapter for a stage, by name: how the flow runs `embed` on a Dask
             cluster without the library knowing of Prefect.
-        progress: told how far the long steps are (prepare, embed, topic fit, assign); the
-            CLI draws it on a terminal.
+        environ: where the secrets of pulled `[[sources]]` are read (`token_env`,
+            `url_env`): the caller's process environment; the library never reads it itself.
+        progress: told how far the long steps are (prepare, embed, topic fit, assign, pulled
+            sources); the CLI draws it on a terminal.
+        pull_progress: called after each committed page of a pulled source, instead of
+            `progress` (`ingest --sources` draws pages and records with it).
 
     Returns:
         Each step's result (a frozen dataclass), keyed by its label: the stage name, or
@@ -335,6 +356,8 @@ def run_pipeline(
         auto_refit=auto_refit,
         logger=logger or _LOG,
         execute=execute,
+        environ=environ or {},
+        pull_progress=pull_progress,
         progress=progress,
     )
     results: dict[str, Any] = {}
@@ -404,7 +427,7 @@ def pending_work(
         if ingest:
             changed = next((s for s in config.sources if _source_changed(s.path, started)), None)
             if changed is not None:
-                return last(f"source {changed.path} may have new rows")
+                return last(f"source {changed.path or changed.type} may have new rows")
         if not is_recorded_setup(con, config):
             return last("the config differs from the last run's")
         written = con.execute(
@@ -440,12 +463,14 @@ def pending_work(
         return PendingWork(f"cannot tell from the warehouse ({type(e).__name__})")
 
 
-def _source_changed(path: Path, since: datetime) -> bool:
+def _source_changed(path: Path | None, since: datetime) -> bool:
     """Whether a source file (or any file of a source folder) was modified at or after `since`.
 
     `since` is naive UTC, as the warehouse stores it. A source that is not a local file or
-    folder counts as changed: only its ingest can tell.
+    folder (a pulled one: Zendesk, SQL) counts as changed: only its pull can tell.
     """
+    if path is None:
+        return True
     try:
         if path.is_dir():
             stamps = [f.stat().st_mtime for f in path.rglob("*") if f.is_file()]

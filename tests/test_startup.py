@@ -83,6 +83,7 @@ def test_a_source_file_counts_as_changed_when_modified_since_the_run(tmp_path: P
     assert not _source_changed(source, modified + timedelta(seconds=5))
     assert not _source_changed(tmp_path, modified + timedelta(seconds=5))  # a folder
     assert _source_changed(tmp_path / "missing.csv", modified + timedelta(seconds=5))
+    assert _source_changed(None, modified + timedelta(seconds=5))  # a pulled source
 
 
 @pytest.mark.slow

@@ -10,7 +10,14 @@ import pytest
 
 from persona_mining import warehouse as db
 from persona_mining.topics.evaluate import evaluate_topics
-from persona_mining.topics.identity import PreviousTopic, group_topics, match_topics
+from persona_mining.topics.identity import (
+    PreviousTheme,
+    PreviousTopic,
+    group_topics,
+    match_themes,
+    match_topics,
+    theme_label,
+)
 from persona_mining.topics.labels import describe_topics, presentable
 from persona_mining.topics.model import fit_topics, refit_due
 
@@ -99,6 +106,34 @@ def test_labels_and_keyphrases_never_show_handles_ids_or_template_tokens() -> No
     assert not presentable("@117249 @morrisons") and not presentable("Product_purchased} screen")
 
 
+def test_a_theme_keeps_its_key_when_it_holds_mostly_the_same_topics() -> None:
+    previous = [
+        PreviousTheme("G0001", {"T0001": 100, "T0002": 50}),
+        PreviousTheme("G0002", {"T0003": 80}),
+        PreviousTheme("G0003", {"T0004": 30, "T0005": 30}),
+    ]
+    keys = match_themes(
+        {
+            0: {"T0001": 90, "T0002": 55, "T0009": 5},  # the same theme, a new topic in it
+            1: {"T0004": 28},  # G0003 split: the larger part keeps the key...
+            2: {"T0005": 25, "T0006": 60},  # ...this part is mostly new topics
+            3: {"T0003": 5, "T0007": 70},  # little of G0002
+        },
+        previous,
+        next_number=4,
+    )
+    assert keys == {0: "G0001", 1: "G0003", 2: "G0004", 3: "G0005"}
+    assert match_themes({0: {"T0001": 1}}, [], next_number=1) == {0: "G0001"}
+
+
+def test_a_theme_label_names_what_most_of_its_tickets_are_about() -> None:
+    assert theme_label([("Refund status", 60), ("Refund fee", 40)]) == "Refund status"
+    assert theme_label([("Login", 30), ("Password reset", 40), ("2FA", 20), ("SSO", 10)]) == (
+        "Password reset · Login (+2 more)"
+    )
+    assert theme_label([("A", 10), ("B", 10)]) == "A · B"
+
+
 @pytest.mark.slow
 def test_refits_keep_keys_on_the_same_and_on_grown_data(
     demo_run: dict[str, object], embedder, tmp_path: Path
@@ -112,6 +147,12 @@ def test_refits_keep_keys_on_the_same_and_on_grown_data(
         before = dict(
             con.execute("SELECT topic_key, label FROM v_topics WHERE topic_id <> -1").fetchall()
         )
+        themes_before = con.execute(
+            "SELECT theme_key, label FROM v_topic_groups WHERE group_id <> -1 ORDER BY 1"
+        ).fetchall()
+        theme_of_before = dict(
+            con.execute("SELECT topic_key, theme_key FROM v_topics WHERE topic_id <> -1").fetchall()
+        )
         same = fit_topics(
             con,
             config=config,
@@ -122,6 +163,14 @@ def test_refits_keep_keys_on_the_same_and_on_grown_data(
             con.execute("SELECT topic_key, label FROM v_topics WHERE topic_id <> -1").fetchall()
         )
         assert after == before and same.new == 0 and same.retired == 0
+        # The same topics make the same themes, under the same keys and labels.
+        assert themes_before and all(key for key, _ in themes_before)
+        assert (
+            con.execute(
+                "SELECT theme_key, label FROM v_topic_groups WHERE group_id <> -1 ORDER BY 1"
+            ).fetchall()
+            == themes_before
+        )
         # Grown data: a tenth of the tickets left out, then the full set again.
         con.execute(
             "DELETE FROM prepared_tickets WHERE ticket_id IN (SELECT ticket_id FROM prepared_tickets USING SAMPLE 10 PERCENT (reservoir, 7))"
@@ -133,6 +182,16 @@ def test_refits_keep_keys_on_the_same_and_on_grown_data(
             embedder=embedder,
         )
         assert smaller.persisted >= 0.8 * len(before)
+        # Most tickets stay under the same theme key: counted over the topics that persisted.
+        theme_of_after = con.execute(
+            "SELECT topic_key, theme_key, size FROM v_topics WHERE topic_id <> -1"
+        ).fetchall()
+        kept = [
+            (theme_of_before.get(topic) == theme, size) for topic, theme, size in theme_of_after
+        ]
+        assert sum(size for same_theme, size in kept if same_theme) >= 0.8 * sum(
+            size for _, size in kept
+        )
         history = con.execute(
             "SELECT topic_key, first_model_id, last_model_id FROM v_topic_history"
         ).fetchall()

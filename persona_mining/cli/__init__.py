@@ -67,6 +67,13 @@ def ingest(
     full: Annotated[
         bool, typer.Option("--full", help="Ignore the watermark: read every row again.")
     ] = False,
+    sources: Annotated[
+        bool,
+        typer.Option(
+            "--sources",
+            help="Ingest the config's [[sources]] now (files, Zendesk, SQL): what is new only.",
+        ),
+    ] = False,
     db: DbOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -78,8 +85,16 @@ def ingest(
         from persona_mining.ingest.coverage import link_coverage
         from persona_mining.ingest.load import ingest_customers, ingest_tickets
 
+        if sources:
+            if tickets is not None or customers is not None:
+                raise ConfigError("ingest: give either --sources or --tickets/--customers")
+            _ingest_sources(_config(config, db))
+            return
         if tickets is None and customers is None:
-            raise ConfigError("ingest: give --tickets FILE and/or --customers FILE")
+            raise ConfigError(
+                "ingest: give --tickets FILE and/or --customers FILE, or --sources for the "
+                "config's [[sources]]"
+            )
         cfg = _config(config, db)
         ticket_map = {**cfg.ingest.columns, **_parse_map(map_)}
         cust_map = {**cfg.ingest.customer_columns, **_parse_map(customer_map)}
@@ -126,6 +141,19 @@ def ingest(
             raise typer.Exit(1)
 
     _guard(body)
+
+
+def _ingest_sources(cfg: Config) -> None:
+    from persona_mining.cli.pull import pull_sources
+    from persona_mining.ingest.coverage import link_coverage
+
+    if not cfg.sources:
+        raise ConfigError("ingest --sources: the config has no [[sources]]; add one (see README)")
+    results = pull_sources(cfg)
+    for label, result in results.items():
+        _show(label.removeprefix("ingest "))
+        _print_ingest(result)
+    _warn_coverage(_read(cfg, link_coverage))
 
 
 def _print_ingest(result: Any) -> None:

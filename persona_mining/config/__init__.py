@@ -49,6 +49,7 @@ from persona_mining.config.base import (
 )
 from persona_mining.config.orchestration import (
     SOURCE_KINDS,
+    SOURCE_TYPES,
     ScaleConfig,
     ScheduleConfig,
     SourceConfig,
@@ -79,6 +80,7 @@ __all__ = [
     "PROFILES",
     "RETURN_KEYWORDS",
     "SOURCE_KINDS",
+    "SOURCE_TYPES",
     "TICKET_COLUMNS",
     "Config",
     "DiscoverConfig",
@@ -349,7 +351,8 @@ def _describe(detail: ErrorDetails, origin: str) -> str:
     if missing is not None:
         return f"{where}: '{missing}' is required"
     value = detail["input"]
-    if key and not isinstance(value, Mapping):
+    # A secret put where the NAME of its environment variable belongs is never repeated.
+    if key and not isinstance(value, Mapping) and not key.endswith(("token_env", "url_env")):
         return f"{where} = {_shown(value)}: {_problem(detail)}"
     return f"{where}: {_problem(detail)}"
 

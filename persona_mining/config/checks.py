@@ -107,6 +107,6 @@ def check_run(
         ConfigError: a problem of the config (one line each), or personas it would remove or
             change without `replace_personas`.
     """
-    if not (ingest and any(source.kind == "customers" for source in config.sources)):
+    if not (ingest and any(source.pulls_customers for source in config.sources)):
         check_config(con, config)
     return check_personas_kept(con, config, replace_personas=replace_personas)

@@ -3,8 +3,11 @@ ingest."""
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import (
     Field,
@@ -112,38 +115,114 @@ class ScaleConfig(_Settings):
         return value
 
 
-#: Kinds of `[[sources]]` entries: what each file or folder holds.
+#: Kinds of `[[sources]]` entries: what each file, folder, table or query holds.
 SOURCE_KINDS = ("tickets", "customers")
+#: Types of `[[sources]]` entries: where the records come from.
+SOURCE_TYPES = ("file", "zendesk", "sql")
+#: Keys each source type may set (besides `type` and `name`).
+_TYPE_KEYS = {
+    "file": {"kind", "path", "preset", "where", "columns", "drop_columns", "customer_duplicates"},
+    "zendesk": {
+        "url",
+        "email",
+        "token_env",
+        "start",
+        "users",
+        "where",
+        "columns",
+        "drop_columns",
+        "page_size",
+        "timeout",
+        "retries",
+    },
+    "sql": {
+        "kind",
+        "url_env",
+        "table",
+        "query",
+        "cursor",
+        "where",
+        "columns",
+        "drop_columns",
+        "customer_duplicates",
+        "page_size",
+    },
+}
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class SourceConfig(_Settings):
-    """A file or folder that scheduled runs ingest from (`[[sources]]`, read in order).
+    """Where scheduled runs ingest from (`[[sources]]`, read in order): a file or folder,
+    the Zendesk API, or a table or query of a SQL database.
+
+    Secrets are never part of the config: a source names the environment variable that holds
+    its API token (`token_env`) or its database URL (`url_env`), so the config the warehouse
+    records, the run records and the logs never hold them.
 
     Attributes:
-        kind: "tickets" or "customers".
+        type: "file" (the default), "zendesk" or "sql".
+        name: the source's name in `tickets.source`, `ingest_rejects` and the run records;
+            default `zendesk:<host>` or `sql:<table>` (give one to tell two apart).
+        kind: "tickets" or "customers" (files and SQL; Zendesk pulls both).
         path: the file or folder; a ticket source only reads rows at or after its watermark.
         preset: help-desk export format ("zendesk"); default `[ingest] preset`.
         where: DuckDB condition over a ticket source's columns; default `[ingest] where`.
         columns: canonical column -> input column, over `[ingest] columns` (or
-            `customer_columns`).
+            `customer_columns`) for files, over the Zendesk preset for Zendesk.
         drop_columns: input columns not kept; default `[ingest] drop_columns` (or
             `drop_customer_columns`).
         customer_duplicates: several rows of one customer (see `IngestConfig`); default
             `[ingest] customer_duplicates`.
+        url: the Zendesk account, e.g. "https://acme.zendesk.com".
+        email: the Zendesk user the API token belongs to.
+        token_env: environment variable holding that user's API token.
+        start: the first pull reads tickets and users updated since this day or time (ISO
+            8601, UTC); later pulls go on from the stored cursor.
+        users: also pull Zendesk users as customers (their `user_fields` as attributes;
+            names, e-mails and phone numbers are not kept).
+        url_env: environment variable holding the SQLAlchemy database URL (with its password).
+        table: the table to read (`schema.table` allowed); or `query`.
+        query: a SELECT whose rows are read; or `table`.
+        cursor: the column that grows when a row changes (`updated_at`, an increasing id):
+            each pull reads the rows at or after the last value read.
+        page_size: records per page (Zendesk, at most 1000) or rows per batch (SQL); each is
+            committed with its cursor before the next is read.
+        timeout: seconds before an HTTP request is given up (and retried).
+        retries: attempts after the first for a request that timed out, hit the rate limit
+            or got a server error, waiting longer each time (or as `Retry-After` says).
     """
 
-    kind: StrictStr
-    path: Path
+    type: StrictStr = "file"
+    name: StrictStr = ""
+    kind: StrictStr = ""
+    path: Path | None = None
     preset: StrictStr = ""
     where: StrictStr = ""
     columns: ColumnMap = Field(default_factory=dict)
     drop_columns: tuple[StrictStr, ...] = ()
     customer_duplicates: StrictStr = "latest"
+    url: StrictStr = ""
+    email: StrictStr = ""
+    token_env: StrictStr = ""
+    start: StrictStr = ""
+    users: StrictBool = True
+    url_env: StrictStr = ""
+    table: StrictStr = ""
+    query: StrictStr = ""
+    cursor: StrictStr = ""
+    page_size: StrictInt = Field(default=1000, ge=1)
+    timeout: StrictFloat = Field(default=60.0, gt=0)
+    retries: StrictInt = Field(default=5, ge=0)
+
+    @field_validator("type")
+    @classmethod
+    def _type(cls, value: str) -> str:
+        return _one_of(value, SOURCE_TYPES)
 
     @field_validator("kind")
     @classmethod
     def _kind(cls, value: str) -> str:
-        return _one_of(value, SOURCE_KINDS)
+        return _one_of(value, SOURCE_KINDS) if value else value
 
     @field_validator("customer_duplicates")
     @classmethod
@@ -157,19 +236,97 @@ class SourceConfig(_Settings):
             raise ValueError("must name the file or folder to ingest")
         return value
 
+    @field_validator("token_env", "url_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if value and not _ENV_NAME.fullmatch(value):
+            raise ValueError(
+                "must be the NAME of an environment variable (e.g. ZENDESK_API_TOKEN), "
+                "never the secret itself"
+            )
+        return value
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, value: str) -> str:
+        if value:
+            try:
+                datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError('use an ISO 8601 day or time, e.g. "2026-01-01"') from None
+        return value
+
     @model_validator(mode="after")
-    def _fits_kind(self) -> SourceConfig:
-        tickets = self.kind == "tickets"
+    def _fits_type(self) -> SourceConfig:
+        allowed = _TYPE_KEYS[self.type] | {"type", "name"}
+        # Only keys set to something else than their default: a config dumped whole (as a
+        # Prefect parameter) and validated back has every key set.
+        stray = sorted(
+            key
+            for key in set(self.model_fields_set) - allowed
+            if getattr(self, key)
+            != type(self).model_fields[key].get_default(call_default_factory=True)
+        )
+        if stray:
+            raise ValueError(f"{stray} do not apply to a source of type {self.type!r}")
+        missing = {
+            "file": ("kind", "path"),
+            "zendesk": ("url", "email", "token_env", "start"),
+            "sql": ("kind", "url_env", "cursor"),
+        }[self.type]
+        absent = [key for key in missing if not getattr(self, key)]
+        if absent:
+            raise ValueError(f"a source of type {self.type!r} needs {absent}")
+        if self.type == "sql" and bool(self.table) == bool(self.query):
+            raise ValueError("a source of type 'sql' needs either 'table' or 'query'")
+        if self.type == "zendesk":
+            if not self.url.startswith(("https://", "http://")):
+                raise ValueError(
+                    'url: give the account\'s address, e.g. "https://acme.zendesk.com"'
+                )
+            parts = urlsplit(self.url)
+            if parts.username or parts.password or parts.query:
+                raise ValueError(
+                    "url: give only the account's address; the API token belongs in the "
+                    "environment variable named by token_env"
+                )
+            if self.page_size > 1000:
+                raise ValueError("page_size: Zendesk sends at most 1000 records a page")
+        tickets = self.type == "zendesk" or self.kind == "tickets"
         if not tickets and self.where:
             raise ValueError("'where' filters ticket sources only")
         problem = _unknown_targets(self.columns, TICKET_COLUMNS if tickets else CUSTOMER_COLUMNS)
         if problem:
             raise ValueError(f"columns: {problem}")
+        if self.type != "file" and "@file_time" in self.columns.values():
+            raise ValueError("columns: '@file_time' applies to files only")
         return self
+
+    @property
+    def pulls_customers(self) -> bool:
+        """Whether ingesting this source writes customers (a customer source, Zendesk users)."""
+        return self.kind == "customers" or (self.type == "zendesk" and self.users)
+
+    @property
+    def label(self) -> str:
+        """The source's name: `name`, else one made from where it reads (never a secret)."""
+        if self.name:
+            return self.name
+        if self.type == "zendesk":
+            return f"zendesk:{urlsplit(self.url).netloc or self.url}"
+        if self.type == "sql":
+            return f"sql:{self.table}" if self.table else f"sql:{self.url_env}:{self.cursor}"
+        return str(self.path)
 
 
 def _source_defaults(source: SourceConfig, ingest: IngestConfig) -> SourceConfig:
-    """`source` with the `[ingest]` settings in the keys it does not set itself."""
+    """`source` with the `[ingest]` settings in the keys it does not set itself.
+
+    Only files take them: `[ingest]` describes exported files, while Zendesk has its own
+    preset and a database table its own column names.
+    """
+    if source.type != "file":
+        return source
     tickets = source.kind == "tickets"
     defaults: dict[str, Any] = {
         "preset": ingest.preset,

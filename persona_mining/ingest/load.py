@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatch
@@ -251,6 +251,44 @@ def _store_watermark(con: duckdb.DuckDBPyConnection, key: str, newest: datetime)
     )
 
 
+def load_batch(
+    con: duckdb.DuckDBPyConnection,
+    batch: RawBatch,
+    *,
+    kind: str,
+    source: str,
+    columns: Mapping[str, str] | None = None,
+    preset: str = "",
+    where: str = "",
+    drop_columns: Sequence[str] = (),
+    max_text_chars: int = 50_000,
+    duplicates: str = "latest",
+    in_transaction: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> tuple[IngestResult, datetime | None]:
+    """Upsert records that did not come from a file (a page of an API, rows of a database).
+
+    The same rules as for files: the mapping, the rejects with their reasons, latest
+    `updated_at` wins, an unchanged record changes nothing. Sources that pull keep their own
+    cursor, so no watermark filters the batch.
+
+    Args:
+        con: warehouse connection.
+        batch: the records (see `readers.records_batch`).
+        kind: "tickets" or "customers".
+        source: the name stored in `tickets.source`/`customers.source` and `ingest_rejects`.
+        columns, preset, where, drop_columns, max_text_chars, duplicates: as for
+            `ingest_tickets` and `ingest_customers`.
+        in_transaction: called inside the transaction that writes the batch (a pull stores
+            its cursor there, so the cursor never runs ahead of the rows it covers).
+
+    Returns:
+        What was done, and the newest valid `updated_at` of the batch (tickets).
+    """
+    options = _options(kind, columns, preset, where, drop_columns, max_text_chars)
+    options = _Options(options.mapping, options.where, options.drop, max_text_chars, duplicates)
+    return _ingest_batch(con, batch, source, kind, options, None, in_transaction)
+
+
 def _ingest_one(
     con: duckdb.DuckDBPyConnection,
     file: Path,
@@ -258,8 +296,20 @@ def _ingest_one(
     options: _Options,
     watermark: datetime | None,
 ) -> tuple[IngestResult, datetime | None]:
+    return _ingest_batch(con, read_file(file), str(file.resolve()), kind, options, watermark)
+
+
+def _ingest_batch(
+    con: duckdb.DuckDBPyConnection,
+    batch: RawBatch,
+    source: str,
+    kind: str,
+    options: _Options,
+    watermark: datetime | None,
+    in_transaction: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+) -> tuple[IngestResult, datetime | None]:
     started = time.perf_counter()
-    batch = read_file(file)
+    file = batch.path
     table = _with_generated_columns(batch, options.mapping)
     renames = _resolve_mapping(
         batch, {k: v for k, v in options.mapping.items() if not v.startswith("@")}
@@ -269,7 +319,6 @@ def _ingest_one(
         for c in table.column_names
         if not c.startswith("__") and c not in renames and any(fnmatch(c, p) for p in options.drop)
     }
-    source = str(file.resolve())
     stage = con  # temp tables are per connection: staging shares the writer's connection
     try:
         stage.register("__input", table)
@@ -293,11 +342,15 @@ def _ingest_one(
             with transaction(con):
                 counts = _upsert_tickets(con, stage, present, source, options, watermark)
                 _store_rejects(con, batch, source)
+                if in_transaction is not None:
+                    in_transaction(con)
         else:
             _require(file, present, ("customer_id",), "customer", "[ingest.customer_columns]")
             with transaction(con):
                 counts = _upsert_customers(con, stage, present, source, options.duplicates)
                 _store_rejects(con, batch, source)
+                if in_transaction is not None:
+                    in_transaction(con)
         apply_views(con)
         reasons = Counter(_reason_kind(r.reason) for r in batch.rejects)
         reasons.update(counts.reasons)

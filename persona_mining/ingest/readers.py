@@ -12,7 +12,7 @@ import io
 import json
 import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -349,6 +349,43 @@ def _read_json(path: Path, text: str, bad_lines: set[int]) -> RawBatch:
     raws = [raw for _, raw, _ in flat_records]
     table = _table(names, columns, rows, raws, [False] * len(rows))
     return RawBatch(path, table, tuple(sorted(rejects, key=lambda r: r.row_number)), original)
+
+
+def records_batch(name: str, records: Sequence[tuple[int, Any]]) -> RawBatch:
+    """Records pulled from an API or a database, as a batch the loader takes like a file's.
+
+    Nested objects are flattened as in JSON files (`user_fields.plan` becomes the column
+    `user_fields_plan`); a record that is not an object becomes a reject.
+
+    Args:
+        name: the source's name, shown where a file name would be.
+        records: (row number, record) pairs; the row number is what `ingest_rejects` shows.
+
+    Raises:
+        InputFileError: two fields have the same name once normalised.
+    """
+    path = Path(name)
+    rejects: list[Reject] = []
+    flat_records: list[tuple[int, str, dict[str, str | None]]] = []
+    for row_number, item in records:
+        raw = _shorten(json.dumps(item, ensure_ascii=False, default=str))
+        if not isinstance(item, dict):
+            rejects.append(
+                Reject(row_number, raw, "not a JSON object; each record must be an object")
+            )
+            continue
+        flat_records.append((row_number, raw, _flatten(item)))
+    order: list[str] = []
+    for _, _, flat in flat_records:
+        for key in flat:
+            if key not in order:
+                order.append(key)
+    names, original = _unique_names(path, order)
+    columns = [[flat.get(key) for _, _, flat in flat_records] for key in order]
+    rows = [r for r, _, _ in flat_records]
+    raws = [raw for _, raw, _ in flat_records]
+    table = _table(names, columns, rows, raws, [False] * len(rows))
+    return RawBatch(path, table, tuple(rejects), original)
 
 
 def _whole_json(path: Path, stripped: str) -> list[Any] | None:

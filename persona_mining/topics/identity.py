@@ -3,8 +3,10 @@
 A refit matches its topics to the previous model's by centroid similarity (one-to-one, the
 best pairs first): a topic that persists keeps its key and label, a new one gets the next
 free key, and a topic of the previous model without a match is retired (its last model stays
-the previous one). Groups are a coarser level: topics whose centroids are close, merged by
-average-linkage clustering, so that small topics can be linked to personas together.
+the previous one). Groups are a coarser level, the *themes*: topics whose centroids are close,
+merged by average-linkage clustering, so that small topics can be linked to personas together.
+A theme keeps its key (`G0001`, ...) across refits when it holds mostly the same topics, and
+its label is built from its topics' labels, so that it follows their renames.
 """
 
 from __future__ import annotations
@@ -148,3 +150,70 @@ def _themes_from_data(matrix: np.ndarray, tree: np.ndarray, themes: tuple[int, i
     if choice.labels is None:
         return fcluster(tree, t=low, criterion="maxclust")
     return choice.labels + 1
+
+
+@dataclass(frozen=True)
+class PreviousTheme:
+    """A theme of the previous model: its key and its topics' keys with their sizes."""
+
+    key: str
+    members: dict[str, int]
+
+
+def match_themes(
+    themes: dict[int, dict[str, int]],
+    previous: list[PreviousTheme],
+    *,
+    next_number: int,
+) -> dict[int, str]:
+    """A key per new theme: the previous theme's when they share most of their tickets.
+
+    Two themes share the tickets of the topic keys they both hold (the smaller of the two sizes
+    of each such topic). A new theme inherits the key of the previous theme it shares the most
+    with, one-to-one and the largest overlaps first, when that overlap is at least half of the
+    smaller of the two themes: a theme that splits keeps its key on its larger part, and two
+    themes that merge keep the key of the one that brings the most tickets.
+
+    Args:
+        themes: topic key -> tickets, per new theme id (unclustered excluded).
+        previous: the previous model's themes that carry a key.
+        next_number: the number of the next new key.
+    """
+    pairs = []
+    for theme, members in themes.items():
+        size = sum(members.values())
+        for j, old in enumerate(previous):
+            shared = sum(min(n, old.members[k]) for k, n in members.items() if k in old.members)
+            smaller = min(size, sum(old.members.values()))
+            if shared > 0 and smaller > 0 and shared >= 0.5 * smaller:
+                pairs.append((shared, -theme, j))
+    keys: dict[int, str] = {}
+    taken: set[int] = set()
+    for _, negative_theme, j in sorted(pairs, reverse=True):
+        theme = -negative_theme
+        if theme in keys or j in taken:
+            continue
+        keys[theme] = previous[j].key
+        taken.add(j)
+    number = next_number
+    for theme in sorted(themes):
+        if theme not in keys:
+            keys[theme] = f"G{number:04d}"
+            number += 1
+    return keys
+
+
+def theme_label(members: list[tuple[str, int]]) -> str:
+    """A theme's label from its topics' labels and sizes.
+
+    The largest topic's label when it holds most of the theme's tickets; otherwise the two
+    largest topics' labels, with a count of the others, so that the label does not name a
+    minority of what the theme holds.
+    """
+    ordered = sorted(members, key=lambda m: (-m[1], m[0]))
+    total = sum(size for _, size in ordered)
+    if len(ordered) == 1 or ordered[0][1] * 2 > total:
+        return ordered[0][0]
+    label = f"{ordered[0][0]} · {ordered[1][0]}"
+    others = len(ordered) - 2
+    return f"{label} (+{others} more)" if others else label

@@ -47,9 +47,12 @@ from persona_mining.topics.clustering import (
 from persona_mining.topics.identity import (
     UNCLUSTERED_KEY,
     Identity,
+    PreviousTheme,
     PreviousTopic,
     group_topics,
+    match_themes,
     match_topics,
+    theme_label,
 )
 from persona_mining.topics.labels import UNCLUSTERED, describe_topics, presentable
 from persona_mining.warehouse import transaction
@@ -227,6 +230,14 @@ def fit_topics(
     model.set_topic_labels(labels)
     groups = group_topics(centroids, distance=config.group_distance)
     sizes = Counter(assigned.tolist())
+    theme_keys = match_themes(
+        {
+            group: {identities[t].key: sizes[t] for t in topic_ids if groups[t] == group}
+            for group in set(groups.values()) - {UNCLUSTERED}
+        },
+        _previous_themes(con),
+        next_number=_next_theme_number(con),
+    )
     agreement = _assignment_agreement(assigned, vectors, centroids)
     window = con.execute(
         "SELECT min(created_at), max(created_at) FROM tickets WHERE ticket_id IN (SELECT ticket_id FROM prepared_tickets)"
@@ -307,8 +318,9 @@ def fit_topics(
                 [model_id, persisted],
             )
         con.executemany(
-            "INSERT INTO topic_groups (model_id, group_id, label, topics, size) VALUES (?, ?, ?, ?, ?)",
-            _group_rows(model_id, groups, labels, sizes),
+            """INSERT INTO topic_groups (model_id, group_id, label, topics, size, theme_key)
+            VALUES (?, ?, ?, ?, ?, ?)""",
+            _group_rows(model_id, groups, labels, sizes, theme_keys),
         )
         _store_assignments(con, model_id, ids, assigned, similarity)
     n_real = len(topic_ids) - (UNCLUSTERED in topic_ids)
@@ -517,16 +529,52 @@ def _representatives(
 
 
 def _group_rows(
-    model_id: str, groups: dict[int, int], labels: dict[int, str], sizes: Counter[int]
+    model_id: str,
+    groups: dict[int, int],
+    labels: dict[int, str],
+    sizes: Counter[int],
+    theme_keys: dict[int, str],
 ) -> list[list[object]]:
     rows = []
     for group in sorted(set(groups.values())):
         members = [t for t, g in groups.items() if g == group]
-        largest = max(members, key=lambda t: (sizes[t], -t))
         rows.append(
-            [model_id, group, labels[largest], len(members), sum(sizes[t] for t in members)]
+            [
+                model_id,
+                group,
+                theme_label([(labels[t], sizes[t]) for t in members]),
+                len(members),
+                sum(sizes[t] for t in members),
+                theme_keys.get(group),
+            ]
         )
     return rows
+
+
+def _previous_themes(con: duckdb.DuckDBPyConnection) -> list[PreviousTheme]:
+    """The current model's themes that carry a key, with their topics' keys and sizes."""
+    current = current_model(con)
+    if current is None:
+        return []
+    rows = con.execute(
+        """SELECT g.theme_key, t.topic_key, t.size FROM topic_groups g
+        JOIN topics t ON t.model_id = g.model_id AND t.group_id = g.group_id
+        WHERE g.model_id = ? AND g.theme_key IS NOT NULL AND t.topic_id <> -1
+          AND t.topic_key IS NOT NULL AND coalesce(t.active, true)""",
+        [current[0]],
+    ).fetchall()
+    members: dict[str, dict[str, int]] = {}
+    for theme, topic, size in rows:
+        members.setdefault(theme, {})[topic] = int(size)
+    return [PreviousTheme(key, topics) for key, topics in sorted(members.items())]
+
+
+def _next_theme_number(con: duckdb.DuckDBPyConnection) -> int:
+    row = con.execute(
+        "SELECT max(TRY_CAST(substr(theme_key, 2) AS INTEGER)) FROM topic_groups "
+        "WHERE theme_key LIKE 'G%'"
+    ).fetchall()
+    return (row[0][0] or 0) + 1
 
 
 def assign_topics(

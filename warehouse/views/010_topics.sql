@@ -10,7 +10,8 @@ CREATE OR REPLACE VIEW v_topics AS
 SELECT t.topic_id, t.topic_key, t.label, t.keywords, t.keyphrases, t.size, t.group_id,
        g.label AS group_label, t.representative_tickets, t.first_model_id, t.last_model_id,
        coalesce(t.known, false) AS known, coalesce(t.active, true) AS active,
-       coalesce(t.ignored, false) AS ignored, t.curation, t.split_from, t.model_id
+       coalesce(t.ignored, false) AS ignored, t.curation, t.split_from, t.model_id,
+       g.theme_key
 FROM topics t
 JOIN v_current_model m USING (model_id)
 LEFT JOIN topic_groups g ON g.model_id = t.model_id AND g.group_id = t.group_id
@@ -19,7 +20,7 @@ ORDER BY t.size DESC;
 -- Topic groups of the current model: the coarser level of issues.
 CREATE OR REPLACE VIEW v_topic_groups AS
 SELECT g.group_id, g.label, g.topics, g.size, g.model_id,
-       list(t.label ORDER BY t.size DESC) AS topic_labels
+       list(t.label ORDER BY t.size DESC) AS topic_labels, g.theme_key
 FROM topic_groups g
 JOIN v_current_model m USING (model_id)
 JOIN topics t ON t.model_id = g.model_id AND t.group_id = g.group_id

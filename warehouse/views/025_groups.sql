@@ -3,7 +3,7 @@ CREATE OR REPLACE VIEW v_issue_group_by_persona AS
 SELECT s.name AS persona, s.kind, g.label AS issue_group, i.segment_id, i.group_id,
        i.tickets, i.customers, i.segment_tickets, i.segment_customers,
        i.share, i.baseline_share, i.lift, i.ci_low, i.ci_high, i.p_value, i.q_value,
-       i.significant, i.model_id
+       i.significant, i.model_id, g.theme_key
 FROM issue_group_by_persona i
 JOIN v_current_model m USING (model_id)
 JOIN segments s USING (segment_id)
