@@ -258,3 +258,107 @@ def test_hostile_text_shows_as_text_and_never_runs(
     page.screenshot(path=str(tmp_path_factory.mktemp("screenshots") / "hostile.png"))
     assert opened.errors == []
     page.close()
+
+
+# Many segments: rule personas first, groups that fold, a heatmap that fits a laptop ----------
+
+
+@pytest.fixture(scope="module")
+def many_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ReportResult]:
+    """The report of fifteen segments and forty issues (tests/many_segments.py)."""
+    from tests.many_segments import build
+
+    root = tmp_path_factory.mktemp("many")
+    con = db.connect(build(root / "w.duckdb"), read_only=True)
+    try:
+        result = write_report(con, out=root / "report.html")
+    finally:
+        con.close()
+    return result.path, result
+
+
+def _persona_headers(html: str, table_id: str) -> list[tuple[str, str]]:
+    """(group, name) of each persona column of a heatmap, in order."""
+    table = html[html.index(f'id="{table_id}"') :]
+    head = table[: table.index("</thead>")]
+    return re.findall(r'<th scope="col" data-group="(\w+)"[^>]*><span class="name">([^<]*)<', head)
+
+
+def test_rule_personas_come_first_and_the_other_segments_are_grouped(
+    many_report: tuple[Path, ReportResult],
+) -> None:
+    from tests.many_segments import DISCOVERED, NEGATIVE, RULE_PERSONAS
+
+    path, result = many_report
+    html = path.read_text(encoding="utf-8")
+    assert result.personas == 15 and result.issues == 40
+    for table_id in ("heatmap-table", "theme-heatmap-table"):
+        columns = _persona_headers(html, table_id)
+        assert [group for group, _ in columns] == ["rule"] * 7 + ["discovered"] * 6 + [
+            "negative"
+        ] * 2
+        names = [name for _, name in columns]
+        assert names[:7] == list(RULE_PERSONAS) and names[-2:] == list(NEGATIVE)
+    assert "gift buyers &lt;b&gt;in December&lt;/b&gt;" in html and "<b>in December" not in html
+    assert html.count('<button type="button" class="collapse"') == 4  # 2 groups x 2 heatmaps
+    assert 'class="heatmap dense"' in html
+    # cards: the rule personas first, discovered segments folded, negative segments open
+    cards = re.findall(r'<article class="card[^"]*" id="persona-([\w-]+)"', html)
+    assert [c.split("-")[0] for c in cards] == ["rule"] * 7 + ["discovered"] * 6 + ["negative"] * 2
+    assert '<details class="group" id="group-discovered">' in html
+    assert '<details class="group" id="group-negative" open>' in html
+    assert len(DISCOVERED) == 6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("viewport", [(1366, 768), (1440, 900)])
+def test_the_heatmap_of_15_segments_and_40_issues_fits_a_laptop_screen(
+    browser: Any, many_report: tuple[Path, ReportResult], viewport: tuple[int, int], tmp_path: Path
+) -> None:
+    width, height = viewport
+    path, _ = many_report
+    page = browser.new_page(viewport={"width": width, "height": height})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    page.wait_for_load_state("load")
+    measure = """(id) => {
+        const table = document.getElementById(id);
+        const panel = table.closest('.panel');
+        return {right: table.getBoundingClientRect().right,
+                viewport: document.documentElement.clientWidth,
+                scroll: panel.scrollWidth, client: panel.clientWidth,
+                page: document.documentElement.scrollWidth};
+    }"""
+    page.locator("#heatmap").scroll_into_view_if_needed()
+    issues = page.evaluate(measure, "heatmap-table")
+    page.locator("#heatmap").screenshot(path=str(tmp_path / f"heatmap-{width}x{height}.png"))
+    assert issues["right"] <= issues["viewport"], issues
+    assert issues["scroll"] <= issues["client"], issues  # no sideways scrolling in the panel
+    assert issues["page"] <= issues["viewport"], issues
+    page.click('#level-switch button[data-level="theme"]')
+    themes = page.evaluate(measure, "theme-heatmap-table")
+    assert themes["right"] <= themes["viewport"] and themes["scroll"] <= themes["client"], themes
+    page.click('#level-switch button[data-level="issue"]')
+    # fold the discovered segments: their columns give way to one column of counts
+    discovered = page.locator('#heatmap-table thead th[data-group="discovered"]')
+    assert discovered.count() == 6 and discovered.first.is_visible()
+    before = page.locator("#heatmap-table").bounding_box()["width"]
+    page.click('#heatmap-table button.collapse[data-group="discovered"]')
+    assert not discovered.first.is_visible()
+    summary = page.locator('#heatmap-table tbody td[data-summary="discovered"]')
+    assert summary.first.is_visible()
+    assert page.locator("#heatmap-table").bounding_box()["width"] < before - 150
+    assert sum("▲" in text for text in summary.all_inner_texts()) == 12  # one per finding row
+    page.locator("#heatmap").screenshot(path=str(tmp_path / f"folded-{width}x{height}.png"))
+    page.click('#heatmap-table button.collapse[data-group="discovered"]')
+    assert discovered.first.is_visible() and not summary.first.is_visible()
+    # the cards of the discovered segments start folded and open on a click
+    card = page.locator("#group-discovered article.card").first
+    assert not card.is_visible()
+    page.click("#group-discovered > summary")
+    assert card.is_visible()
+    page.screenshot(path=str(tmp_path / f"report-{width}x{height}.png"), full_page=True)
+    assert all((tmp_path / f).stat().st_size > 10_000 for f in (f"heatmap-{width}x{height}.png",))
+    assert errors == []
+    page.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typer.testing import CliRunner
 
 from persona_mining.cli import app
 from persona_mining.report.issue_series import IssueSeries, IssueTrends
+from persona_mining.report.profile_records import find_profile
 from persona_mining.report.terminal import sparkline, trends_data, trends_view
 
 runner = CliRunner()
@@ -154,3 +156,165 @@ def test_sparkline_shows_the_shape() -> None:
     assert sparkline([1, 5, 9]) == "▁▅█"
     assert sparkline([3, 3]) == "▅▅"
     assert sparkline([]) == ""
+
+
+# At 80 and 120 columns: many segments, long names -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Fifteen segments and forty issues with long names (tests/many_segments.py)."""
+    from tests.many_segments import build
+
+    return build(tmp_path_factory.mktemp("many") / "w.duckdb")
+
+
+@pytest.fixture
+def width(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
+    """The CLI's console drawn at the width the test is parametrized with."""
+    from persona_mining.cli import common
+
+    monkeypatch.setattr(common.console, "_width", request.param)
+    return int(request.param)
+
+
+def run_cli(warehouse: Path, *args: str) -> str:
+    result = runner.invoke(app, [*args, "--db", str(warehouse)])
+    assert result.exit_code == 0, result.output
+    return str(result.output)
+
+
+def words_of(warehouse: Path) -> set[str]:
+    """Every word of the names and labels the warehouse holds: what a table may show."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        texts = [r[0] for r in con.execute("SELECT name FROM segments").fetchall()]
+        texts += [r[0] for r in con.execute("SELECT label FROM topics").fetchall()]
+    finally:
+        con.close()
+    return {w for t in texts for w in t.split()}
+
+
+#: Column names of the tables: words of their own.
+HEADERS = {"persona", "issue", "theme", "tickets", "cust", "lift", "CI", "share", "issues"}
+
+
+def broken_words(output: str, words: set[str]) -> list[str]:
+    """Pieces of a word split across lines: a token that is not a word, nor a word cut with an
+    ellipsis, but the start or the end of one."""
+    tokens = {t for t in re.split(r"[\s│]+", output) if re.search("[A-Za-z]{2}", t)}
+    return sorted(
+        t
+        for t in tokens - words - HEADERS
+        if not t.endswith("…") and any(w != t and (w.startswith(t) or w.endswith(t)) for w in words)
+    )
+
+
+def fits(output: str, columns: int) -> bool:
+    return all(len(line.rstrip()) <= columns for line in output.splitlines())
+
+
+@pytest.mark.parametrize("width", [80, 120], indirect=True)
+def test_the_issue_table_never_breaks_a_word(many: Path, width: int) -> None:
+    output = run_cli(many, "table", "--all", "--limit", "0")
+    assert fits(output, width), output
+    assert broken_words(output, words_of(many)) == []
+    assert "rows shown" not in output  # --limit 0: every row, nothing left out
+    # a persona name that fits its column is never cut
+    assert "Budget-conscious" in output and "complainer" in output
+
+
+@pytest.mark.parametrize("width", [80, 120], indirect=True)
+def test_a_discovered_segment_row_takes_at_most_three_lines(many: Path, width: int) -> None:
+    output = run_cli(many, "table", "--limit", "0")
+    body = output[output.index("─") :].split("\n", 1)[1]  # the rows, under the header's rule
+    rows = [block for block in re.split(r"\n\s*\n", body) if block.strip()]
+    assert rows and all(len(block.strip("\n").splitlines()) <= 3 for block in rows[:-1]), output
+
+
+@pytest.mark.parametrize("width", [80], indirect=True)
+def test_the_table_says_how_many_rows_it_leaves_out_and_how_to_see_them(
+    many: Path, width: int
+) -> None:
+    output = run_cli(many, "table", "--all")
+    assert "40 of 600 rows shown; --limit 0 shows them all" in output
+    assert len(run_cli(many, "table", "--all", "--limit", "3").split("▲")) > 1
+
+
+def test_csv_and_json_are_never_cut(many: Path) -> None:
+    csv_lines = run_cli(many, "table", "--all", "--format", "csv").splitlines()
+    assert len(csv_lines) == 1 + 600
+    assert len(json.loads(run_cli(many, "table", "--all", "--format", "json"))) == 600
+    assert len(json.loads(run_cli(many, "sql", "SELECT * FROM topics", "--format", "json"))) == 41
+    # an explicit --limit is obeyed in every format
+    assert len(run_cli(many, "table", "--all", "--format", "csv", "--limit", "7").splitlines()) == 8
+
+
+@pytest.mark.parametrize("width", [80], indirect=True)
+def test_over_and_under_indexed_cells_are_marked_apart(many: Path, width: int) -> None:
+    output = run_cli(many, "table", "--limit", "0")
+    lines = [line for line in output.splitlines() if "▲" in line or "▼" in line]
+    over = [line for line in lines if "▲" in line and "▼" not in line]
+    under = [line for line in lines if "▼" in line and "▲" not in line]
+    assert len(over) >= 30 and len(under) == 3, output
+    assert all(line.startswith("Budget-conscious") for line in under)
+    assert "▲ significantly over-indexed" in output and "▼ under-indexed" in output
+
+
+@pytest.mark.parametrize("width", [80, 120], indirect=True)
+def test_sql_prints_a_box_like_the_duckdb_shell(many: Path, width: int) -> None:
+    output = run_cli(many, "sql", "SELECT * FROM topics ORDER BY topic_id")
+    lines = output.splitlines()
+    assert fits(output, width), output
+    assert lines[0].startswith("┌") and lines[2].startswith("├") and "┘" in output
+    header = [cell.strip() for cell in lines[1].strip("│").split("│")]
+    assert header[:3] == ["model_id", "topic_id", "label"]
+    rows = [line for line in lines if line.startswith("│")][1:]
+    assert len(rows) == 40  # the first 40 of 41
+    assert "41 rows (40 shown)" in output and "--limit 0" in output
+    assert "…" in output  # the long label is cut on one line, never folded
+    cells = [cell.strip() for cell in rows[8].strip("│").split("│")]
+    assert cells[2].startswith("Subscription rene")
+    whole = run_cli(many, "sql", "SELECT topic_id, label FROM topics", "--limit", "0")
+    assert "41 rows · 2 columns" in whole and "shown" not in whole
+
+
+@pytest.mark.parametrize("width", [80], indirect=True)
+def test_sql_leaves_out_middle_columns_that_cannot_fit_and_says_so(many: Path, width: int) -> None:
+    query = "SELECT " + ", ".join(f"'value number {i}' AS column_{i}" for i in range(12))
+    output = run_cli(many, "sql", query)
+    assert fits(output, 80), output
+    assert "column_0" in output and "column_11" in output and "…" in output
+    assert re.search(r"1 row · 12 columns \(\d+ shown\)", output), output
+
+
+@pytest.mark.parametrize("width", [80, 120], indirect=True)
+def test_the_negative_persona_header_says_so_once(many: Path, width: int) -> None:
+    output = run_cli(many, "persona", "Serial returner")
+    title = output.splitlines()[0]
+    assert "NEGATIVE PERSONA" in title and "(negative)" not in title
+    con = duckdb.connect(str(many), read_only=True)
+    try:
+        profile = find_profile(con, "Serial returner").to_dict()
+    finally:
+        con.close()
+    words = words_of(many) | set(json.dumps(profile).replace('"', " ").split())
+    assert fits(output, width) and broken_words(output, words) == []
+    rule = run_cli(many, "persona", "Budget-conscious")
+    assert "(rule)" in rule.splitlines()[0] and "NEGATIVE" not in rule
+
+
+def test_fitted_widths_give_text_its_longest_word_then_save_lines() -> None:
+    from persona_mining.report.layout import plan_widths, wrapped_lines
+
+    # natural widths fit: unchanged
+    assert plan_widths([10, 5], [4, 5], [False, True], 20) == [10, 5]
+    # too wide: the number keeps its width, each text column gets at least its longest word,
+    # and the rest goes where it saves lines
+    rows = [["Busy working parent", "Next subscription delivery", "144"]]
+    widths = plan_widths([19, 26, 3], [7, 12, 3], [False, False, True], 40, rows)
+    assert sum(widths) <= 40 and widths[2] == 3 and widths[0] >= 7 and widths[1] >= 12
+    assert max(wrapped_lines(rows[0][i], widths[i]) for i in (0, 1)) == 2
+    # not even the longest words fit: the text gives up width, never below six cells
+    assert plan_widths([30, 20, 5], [16, 12, 5], [False, False, True], 20) == [7, 7, 5]
+    assert wrapped_lines("Budget-conscious college student", 16) == 2

@@ -399,7 +399,13 @@ def table(
     show_all: Annotated[
         bool, typer.Option("--all", help="Show every cell, not only significant ones.")
     ] = False,
-    limit: Annotated[int, typer.Option("--limit", help="Rows to print (0: all).")] = 40,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit",
+            help="Rows to print (0: all; default: 40 in the table, all in other formats).",
+        ),
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, csv, json or markdown.")] = "table",
     csv_out: Annotated[
         Path | None, typer.Option("--csv", help="Also write the whole table to this CSV file.")
@@ -420,11 +426,11 @@ def table(
 
 
 def _print_table(
-    cfg: Config, *, show_all: bool, limit: int, fmt: str, out_csv: Path | None, level: str
+    cfg: Config, *, show_all: bool, limit: int | None, fmt: str, out_csv: Path | None, level: str
 ) -> None:
     from persona_mining.report.export import write_issue_table_csv
     from persona_mining.report.queries import LEVELS, issue_by_persona, theme_by_persona
-    from persona_mining.report.terminal import issue_table_output
+    from persona_mining.report.terminal import TABLE_ROWS, issue_table_output
 
     if fmt not in {"table", "csv", "json", "markdown"}:
         raise ConfigError(f"--format {fmt!r}: use table, csv, json or markdown")
@@ -434,8 +440,10 @@ def _print_table(
         written = _read(cfg, lambda con: write_issue_table_csv(con, out=out_csv, level=level))
         _show(messages.wrote_line(written), stderr=True)
     read = theme_by_persona if level == "theme" else issue_by_persona
-    cells = _read(cfg, lambda con: read(con, significant_only=not show_all, limit=limit))
-    _show(issue_table_output(cells, fmt, significant_only=not show_all, level=level))
+    cells = _read(cfg, lambda con: read(con, significant_only=not show_all))
+    if limit is None:
+        limit = TABLE_ROWS if fmt == "table" else 0
+    _show(issue_table_output(cells, fmt, significant_only=not show_all, level=level, limit=limit))
 
 
 @app.command()
@@ -466,16 +474,19 @@ def sql(
     db: DbOption = None,
     config: ConfigOption = None,
     fmt: Annotated[str, typer.Option("--format", help="table, csv, json or markdown.")] = "table",
+    limit: Annotated[
+        int, typer.Option("--limit", help="Rows in the table (0: all; other formats print all).")
+    ] = 40,
 ) -> None:
     """Run a read-only SQL query on the warehouse and print the result."""
 
     def body() -> None:
         from persona_mining.report.queries import run_query
-        from persona_mining.report.terminal import rows_output
+        from persona_mining.report.terminal import query_output
 
         cfg = _config(config, db)
         result = _read(cfg, lambda con: run_query(con, query))
-        _show(rows_output(result, fmt, title=""))
+        _show(query_output(result, fmt, limit=limit))
 
     _guard(body)
 

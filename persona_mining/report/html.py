@@ -1,10 +1,13 @@
 """The HTML report: one self-contained file a support lead opens offline in any browser.
 
-It shows the issue x persona heatmap of lift (significant cells marked, evidence on hover)
-and the same at the theme level (themes x personas, each theme expanding to its issues), a
-card per persona (who they are, challenges of issues and of themes, questions, keywords and
-example tickets), the trend of the top issues, the sortable issue table (filtered by persona,
-theme or significance), and the data window and topic model.
+It shows the issue x persona heatmap of lift (significant cells marked ▲ over- or ▼
+under-indexed, evidence on hover; rule personas first, then discovered and negative segments
+in groups that fold; upright column names once there are many segments, so that the chart
+fits a laptop screen) and the same at the theme level (themes x personas, each theme
+expanding to its issues), a card per persona in the same groups (who they are, challenges of
+issues and of themes, questions, keywords and example tickets), the trend of the top issues,
+the sortable issue table (filtered by persona, theme or significance), and the data window
+and topic model.
 
 Everything is inlined (styles, script, the SVG chart): no URL is ever fetched. Every text
 from the warehouse goes through Jinja's autoescaping; the data the script needs travels as
@@ -35,6 +38,16 @@ from persona_mining.report.issue_series import IssueTrends, issue_trends
 from persona_mining.report.profile_records import PersonaProfile, load_profiles
 
 EXAMPLE_CHARS = 320
+#: The groups of persona columns and cards, in the order a support lead reads them: the
+#: personas they defined first, then what the data found. Unknown kinds go with discovered.
+GROUPS = (
+    ("rule", "Personas"),
+    ("discovered", "Discovered segments"),
+    ("negative", "Negative segments"),
+)
+#: Above this many persona columns the heatmap turns its column names upright and narrows
+#: its cells, so that 15 segments and 40 issues fit a laptop screen.
+DENSE_COLUMNS = 6
 
 
 @dataclass(frozen=True)
@@ -76,14 +89,17 @@ def write_report(
     """
     started = time.perf_counter()
     model = _current_model(con)
-    profiles = load_profiles(con)
+    profiles = sorted(load_profiles(con), key=lambda p: _group_rank(p.kind))
     cells = _cells(con)
     theme_cells = _theme_cells(con)
     trends = issue_trends(con, period=period, top=top_issues)
-    persona_names = [p.persona for p in profiles] or sorted({c["persona"] for c in cells})
+    kinds = {p.persona: p.kind for p in profiles} or {c["persona"]: c["kind"] for c in cells}
+    persona_names = [p.persona for p in profiles] or sorted(
+        kinds, key=lambda name: (_group_rank(kinds[name]), name)
+    )
     negative = {p.persona for p in profiles if p.negative}
-    heatmap = _heatmap(cells, persona_names, negative)
-    themes = _theme_heatmap(theme_cells, heatmap, persona_names, negative)
+    heatmap = _heatmap(cells, persona_names, negative, kinds=kinds)
+    themes = _theme_heatmap(theme_cells, heatmap, persona_names, negative, kinds=kinds)
     examples_by = {
         (p.segment_id, c.topic_id): _examples(con, p.segment_id, c.topic_id, examples)
         for p in profiles
@@ -106,6 +122,7 @@ def write_report(
             assigned=totals[1],
             customers=totals[2],
             profiles=profiles,
+            card_groups=_card_groups(profiles),
             examples=examples_by,
             heatmap=heatmap,
             themes=themes,
@@ -236,6 +253,7 @@ def _heatmap(
     personas: list[str],
     negative: set[str],
     *,
+    kinds: dict[str, str] | None = None,
     key: str = "topic_id",
     label: str = "issue",
 ) -> dict[str, Any]:
@@ -244,7 +262,9 @@ def _heatmap(
 
     Sorting the rows by their strongest significant over-indexing persona puts each persona's
     challenges together, so the chart reads as blocks down its diagonal. `index` is a cell's
-    place in `cells`, which the script's tooltips look up.
+    place in `cells`, which the script's tooltips look up. Columns come in groups (rule
+    personas, discovered segments, negative segments; `personas` is in that order); each row
+    counts its significant over-indexed cells per group, shown when a group is collapsed.
     """
     by_row: dict[int, dict[str, Any]] = {}
     for index, cell in enumerate(cells):
@@ -263,9 +283,72 @@ def _heatmap(
             order = (personas.index(cell["persona"]), -float(cell["lift"]))
             row["order"] = min(row["order"], order)
     rows = sorted(by_row.values(), key=lambda r: (*r["order"], -r["size"], r["label"]))
+    kinds = kinds or {c["persona"]: c["kind"] for c in cells}
     negative |= {c["persona"] for c in cells if c["kind"] == "negative"}
-    columns = [{"persona": p, "negative": p in negative} for p in personas]
-    return {"columns": columns, "rows": rows}
+    group_of = {p: _group_kind(kinds.get(p, "rule")) for p in personas}
+    columns = [
+        {
+            "persona": p,
+            "negative": p in negative,
+            "group": group_of[p],
+            "last_of_group": i == len(personas) - 1 or group_of[personas[i + 1]] != group_of[p],
+        }
+        for i, p in enumerate(personas)
+    ]
+    for row in rows:
+        row["over_by_group"] = {
+            kind: sum(
+                1
+                for c in row["cells"].values()
+                if group_of.get(c["persona"]) == kind and c["significant"] and (c["lift"] or 0) > 1
+            )
+            for kind, _ in GROUPS
+        }
+    counts = {kind: sum(1 for p in personas if group_of[p] == kind) for kind, _ in GROUPS}
+    groups = [
+        {"kind": kind, "label": name, "count": counts[kind], "collapsible": kind != "rule"}
+        for kind, name in GROUPS
+        if counts[kind]
+    ]
+    return {
+        "columns": columns,
+        "rows": rows,
+        "groups": groups if len(groups) > 1 else [],
+        "dense": len(personas) > DENSE_COLUMNS,
+    }
+
+
+def _group_kind(kind: str) -> str:
+    """The column group of a segment kind: rule and negative as they are, the rest discovered."""
+    return kind if kind in ("rule", "negative") else "discovered"
+
+
+def _group_rank(kind: str) -> int:
+    """The place of a segment kind's group: rule personas first, negative segments last."""
+    return [k for k, _ in GROUPS].index(_group_kind(kind))
+
+
+def _card_groups(profiles: list[PersonaProfile]) -> list[dict[str, Any]]:
+    """The persona cards in their groups; a group other than the rule personas can be folded.
+
+    Discovered segments start folded when there are rule personas to read first; negative
+    segments start open: they are what a support lead acts on.
+    """
+    groups = []
+    has_rules = any(_group_kind(p.kind) == "rule" for p in profiles)
+    for kind, name in GROUPS:
+        members = [p for p in profiles if _group_kind(p.kind) == kind]
+        if members:
+            groups.append(
+                {
+                    "kind": kind,
+                    "label": name,
+                    "profiles": members,
+                    "collapsible": kind != "rule",
+                    "open": not (kind == "discovered" and has_rules),
+                }
+            )
+    return groups
 
 
 def _theme_heatmap(
@@ -273,13 +356,17 @@ def _theme_heatmap(
     issues: dict[str, Any],
     personas: list[str],
     negative: set[str],
+    *,
+    kinds: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The heatmap one level up: themes x personas, each theme row with its issue rows.
 
     A theme's issue rows are the issue heatmap's rows (same cells, same tooltips), largest
     first, so that expanding a theme shows which of its issues carry it, or that none does.
     """
-    themes = _heatmap(theme_cells, personas, set(negative), key="group_id", label="theme")
+    themes = _heatmap(
+        theme_cells, personas, set(negative), kinds=kinds, key="group_id", label="theme"
+    )
     members: dict[int, list[dict[str, Any]]] = {}
     for row in issues["rows"]:
         group_id = next(iter(row["cells"].values()))["group_id"] if row["cells"] else None
@@ -297,9 +384,10 @@ def _cell_style(cell: dict[str, Any]) -> str:
     ones get a paler blue (they matter less to a support lead); the rest is grey.
     """
     lift = cell["lift"]
-    if not cell["significant"] or lift is None or lift <= 0:
+    if not cell["significant"] or lift is None:
         return "background:#f3f4f6;color:#6b7280"
-    strength = min(abs(math.log2(lift)) / 4.0, 1.0)
+    # A persona that never raises an issue everyone else does: as under-indexed as it gets.
+    strength = min(abs(math.log2(lift)) / 4.0, 1.0) if lift > 0 else 1.0
     if lift > 1:
         start, end = (254, 237, 222), (194, 65, 12)
         text = "#ffffff" if strength > 0.45 else "#1f2937"

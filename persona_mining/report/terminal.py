@@ -4,7 +4,8 @@ the warehouse's status.
 The CLI prints what these functions build; they never print. Their output is a `str` (written
 to stdout as it is: CSV, JSON, Markdown), a `Text` (one line, soft-wrapped), or another rich
 renderable (a table). Text from the warehouse goes into rich `Text` objects, never parsed as
-markup. Tables are sized for an 80-column terminal. One-line summaries of commands are in
+markup. Tables choose their column widths when drawn (`report.layout`): at 80 columns and wider no
+word is broken, and a table that leaves rows out says so. One-line summaries of commands are in
 `report.messages`.
 """
 
@@ -18,13 +19,18 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich import box
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from persona_mining.report.html import fmt_lift, fmt_pct, fmt_q
 from persona_mining.report.issue_series import IssueTrends
+from persona_mining.report.layout import (
+    BoxTable,
+    Column,
+    FittedTable,
+    hidden_rows_note,
+    with_note,
+)
 from persona_mining.report.profile_records import PersonaProfile, ThemeChallenge
 from persona_mining.report.queries import (
     ISSUE_BY_PERSONA_COLUMNS,
@@ -66,12 +72,23 @@ NUMERIC_COLUMNS = frozenset(
 )
 
 
-def rows_output(table: Rows, fmt: str, *, title: str) -> RenderableType:
-    """Rows in the format asked for: json, csv, markdown (strings) or a rich table (any other).
+#: Rows the terminal table of `table` shows unless `--limit` says otherwise.
+TABLE_ROWS = 40
+#: How over- and under-indexed significant cells are marked, and the legend that says so.
+OVER, UNDER = "▲", "▼"
+OVER_STYLE, UNDER_STYLE = "bold dark_orange3", "bold blue"
+LEGEND = f"{OVER} significantly over-indexed (raised more than by others), {UNDER} under-indexed"
+
+
+def rows_output(
+    table: Rows, fmt: str, *, title: str, limit: int = 0, hint: str = ""
+) -> RenderableType:
+    """Rows in the format asked for: json, csv, markdown (strings) or a table for people.
 
     The issue- and theme-by-persona columns are narrowed to fit 80 columns (the interval in
     one cell, an issue's theme left out); CSV and JSON keep every value as it is, Markdown and
-    the table format them for people.
+    the table format them for people. A table shows its first `limit` rows (0: all) and says
+    how many it leaves out, and `hint`: how to see them all.
     """
     columns: Sequence[str] = table.columns
     rows = table.rows
@@ -84,24 +101,50 @@ def rows_output(table: Rows, fmt: str, *, title: str) -> RenderableType:
         writer.writerow(columns)
         writer.writerows(rows)
         return buffer.getvalue()
-    cells = [[format_cell(c, v) for c, v in zip(columns, row, strict=True)] for row in rows]
     if fmt == "markdown":
+        cells = [[format_cell(c, v) for c, v in zip(columns, row, strict=True)] for row in rows]
         lines = ["| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"]
         lines += ["| " + " | ".join(v.replace("|", "\\|") for v in row) + " |\n" for row in cells]
         return "".join(lines)
     if not rows:
         return Text(f"{title}: no rows" if title else "no rows")
+    shown = rows[:limit] if limit > 0 else rows
+    note = hidden_rows_note(len(shown), len(rows), hint) if len(shown) < len(rows) else None
     if tuple(columns) in (ISSUE_BY_PERSONA_COLUMNS, THEME_BY_PERSONA_COLUMNS):
-        columns, cells = _compact(columns, rows)
-    view = Table(title=title or None, box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
-    for column in columns:
-        if column in NUMERIC_COLUMNS:
-            view.add_column(column, justify="right", no_wrap=True)
-        else:
-            view.add_column(column, overflow="fold", ratio=1)
-    for row in cells:
-        view.add_row(*row)
-    return view
+        view = _compact(columns, shown, title=title)
+        if any(r[columns.index("significant")] for r in shown):
+            return Group(view, Text(LEGEND, style="dim"), *([note] if note else []))
+        return with_note(view, note)
+    numeric = [
+        c in NUMERIC_COLUMNS or all(_is_number(r[i]) or r[i] is None for r in shown)
+        for i, c in enumerate(columns)
+    ]
+    view = FittedTable(
+        [Column(c, numeric=n) for c, n in zip(columns, numeric, strict=True)],
+        [[format_cell(c, v) for c, v in zip(columns, row, strict=True)] for row in shown],
+        title=title or None,
+    )
+    return with_note(view, note)
+
+
+def query_output(result: Rows, fmt: str, *, limit: int = TABLE_ROWS) -> RenderableType:
+    """The result of `persona-mining sql`: CSV, JSON or Markdown whole, or boxed like the
+    DuckDB shell (one line per row, wide cells cut with an ellipsis, the row count below)."""
+    if fmt != "table":
+        return rows_output(result, fmt, title="")
+    if not result.columns:
+        return Text("done: the statement returns no rows")
+    shown = result.rows[:limit] if limit > 0 else result.rows
+    return BoxTable(
+        result.columns,
+        shown,
+        total_rows=len(result.rows),
+        hint="--limit 0 shows every row; --format csv writes every row and column in full",
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def format_cell(column: str, value: Any) -> str:
@@ -119,42 +162,58 @@ def format_cell(column: str, value: Any) -> str:
     return str(value)
 
 
-def _compact(
-    columns: Sequence[str], rows: Sequence[Sequence[Any]]
-) -> tuple[list[str], list[list[str]]]:
+def _compact(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str) -> FittedTable:
     """The issue- or theme-by-persona table narrowed to fit 80 columns.
 
     The interval goes in one cell; an issue's theme is left out (a third text column would
-    fold the persona and issue names into unreadable slivers: `--level theme` shows themes).
+    squeeze the persona and issue names: `--level theme` shows themes). A significant cell's
+    lift is marked ▲ (over-indexed) or ▼ (under-indexed) and coloured: the mark takes no
+    column of its own, so that the names keep the width.
     """
     label = "theme" if "issue" not in columns else "issue"
     at = {c: i for i, c in enumerate(columns)}
-    out = []
+    out: list[list[Text | str]] = []
     for row in rows:
         low, high = row[at["ci_low"]], row[at["ci_high"]]
         interval = f"{low:.2f}-{high:.2f}" if low is not None and high is not None else ""
+        mark, style = _marker(row[at["significant"]], row[at["lift"]])
         out.append(
             [
-                str(row[at["persona"]]),
-                str(row[at[label]]),
+                Text(str(row[at["persona"]])),
+                Text(str(row[at[label]])),
                 str(row[at["tickets"]]),
                 str(row[at["customers"]]),
-                format_cell("lift", row[at["lift"]]),
+                Text(mark + format_cell("lift", row[at["lift"]]), style=style),
                 interval,
                 format_cell("q_value", row[at["q_value"]]),
-                "*" if row[at["significant"]] else "",
             ]
         )
-    return ["persona", label, "tickets", "cust", "lift", "95% CI", "q", "sig"], out
+    names = ["persona", label, "tickets", "cust", "lift", "95% CI", "q"]
+    return FittedTable(
+        [Column(n, numeric=n in NUMERIC_COLUMNS) for n in names], out, title=title or None
+    )
+
+
+def _marker(significant: Any, lift: float | None) -> tuple[str, str]:
+    """The mark and colour of a cell: ▲ over-indexed, ▼ under-indexed, nothing if not significant."""
+    if not significant or lift is None or lift == 1:
+        return "", ""
+    return (OVER, OVER_STYLE) if lift > 1 else (UNDER, UNDER_STYLE)
 
 
 def issue_table_output(
-    cells: Rows, fmt: str, *, significant_only: bool, level: str = "issue"
+    cells: Rows, fmt: str, *, significant_only: bool, level: str = "issue", limit: int = 0
 ) -> RenderableType:
-    """The issue-by-persona (or theme-by-persona) table of `persona-mining table`."""
+    """The issue-by-persona (or theme-by-persona) table of `persona-mining table`.
+
+    `limit` cuts the rows of every format; the terminal table says how many it leaves out.
+    """
     title = ("Theme" if level == "theme" else "Issue") + " by persona"
     title += " (significant cells)" if significant_only else ""
-    return rows_output(cells, fmt, title=title)
+    if fmt != "table" and limit > 0:
+        cells = Rows(cells.columns, cells.rows[:limit])
+    hint = "--limit 0 shows them all (--format csv writes them all)"
+    return rows_output(cells, fmt, title=title, limit=limit, hint=hint)
 
 
 def issue_status_output(issues: Rows, fmt: str) -> RenderableType:
@@ -204,7 +263,8 @@ SPARK_PERIODS = 12
 def persona_view(profile: PersonaProfile) -> RenderableType:
     """A persona profile for the terminal: who, how much, challenges with evidence, questions."""
     title = Text(profile.persona, style="bold")
-    title.append(f"  ({profile.kind})", style="dim")
+    if profile.kind != "negative":  # a negative segment's kind is said once, just below
+        title.append(f"  ({profile.kind})", style="dim")
     if profile.negative:
         title.append("  NEGATIVE PERSONA", style="bold red")
     parts: list[RenderableType] = [title]
@@ -250,54 +310,50 @@ def persona_view(profile: PersonaProfile) -> RenderableType:
     return Group(*parts)
 
 
-def _challenges_table(profile: PersonaProfile) -> Table:
-    challenges = Table(
-        title="Challenges (significantly over-indexed issues)",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        header_style="bold",
-        pad_edge=False,
-    )
-    challenges.add_column("issue", overflow="fold", ratio=1)
-    for column in ("tickets", "cust", "share", "lift", "95% CI", "q"):
-        challenges.add_column(column, justify="right", no_wrap=True)
-    for c in profile.challenges:
-        challenges.add_row(
+def _challenges_table(profile: PersonaProfile) -> RenderableType:
+    numbers = ("tickets", "cust", "share", "lift", "95% CI", "q")
+    rows: list[list[Text | str]] = [
+        [
             Text(c.label),
             str(c.tickets),
             str(c.customers),
             fmt_pct(c.share),
-            fmt_lift(c.lift),
+            Text(fmt_lift(c.lift), style=OVER_STYLE),
             f"{fmt_lift(c.ci_low)}-{fmt_lift(c.ci_high)}",
             fmt_q(c.q_value),
-        )
-    return challenges
-
-
-def _theme_challenges_table(profile: PersonaProfile) -> Table:
-    """The over-indexed themes; `issues` counts those of its issues that are challenges alone."""
-    themes = Table(
-        title="Theme-level challenges (significantly over-indexed themes)",
+        ]
+        for c in profile.challenges
+    ]
+    return FittedTable(
+        [Column("issue"), *(Column(n, numeric=True) for n in numbers)],
+        rows,
+        title="Challenges (significantly over-indexed issues)",
         title_justify="left",
-        box=box.SIMPLE_HEAD,
-        header_style="bold",
-        pad_edge=False,
     )
-    themes.add_column("theme", overflow="fold", ratio=1)
-    for column in ("issues", "tickets", "cust", "share", "lift", "95% CI", "q"):
-        themes.add_column(column, justify="right", no_wrap=True)
-    for t in profile.theme_challenges:
-        themes.add_row(
+
+
+def _theme_challenges_table(profile: PersonaProfile) -> RenderableType:
+    """The over-indexed themes; `issues` counts those of its issues that are challenges alone."""
+    numbers = ("issues", "tickets", "cust", "share", "lift", "95% CI", "q")
+    rows: list[list[Text | str]] = [
+        [
             Text(t.label),
             _issue_count(t),
             str(t.tickets),
             str(t.customers),
             fmt_pct(t.share),
-            fmt_lift(t.lift),
+            Text(fmt_lift(t.lift), style=OVER_STYLE),
             f"{fmt_lift(t.ci_low)}-{fmt_lift(t.ci_high)}",
             fmt_q(t.q_value),
-        )
-    return themes
+        ]
+        for t in profile.theme_challenges
+    ]
+    return FittedTable(
+        [Column("theme"), *(Column(n, numeric=True) for n in numbers)],
+        rows,
+        title="Theme-level challenges (significantly over-indexed themes)",
+        title_justify="left",
+    )
 
 
 def _issue_count(theme: ThemeChallenge) -> str:
@@ -368,33 +424,31 @@ def trends_view(trends: IssueTrends) -> RenderableType:
     if index is None or not trends.series:
         return Text("No dated tickets with a topic yet.")
     label = _period_label(trends, index)
-    table = Table(
-        title=_trends_title(trends),
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        header_style="bold",
-        pad_edge=False,
-    )
-    table.add_column(trends.level, overflow="fold", ratio=1)
-    table.add_column("tickets", justify="right", no_wrap=True)
-    table.add_column(f"last {min(SPARK_PERIODS, index + 1)} {trends.period}s", no_wrap=True)
-    table.add_column(label, justify="right", no_wrap=True)
-    table.add_column("before", justify="right", no_wrap=True)
-    table.add_column("change", justify="right", no_wrap=True)
+    window_header = f"last {min(SPARK_PERIODS, index + 1)} {trends.period}s"
+    headers = [trends.level, "tickets", window_header, label, "before", "change"]
+    rows: list[list[Text | str]] = []
     noise = False
     for series in trends.series:
         latest, previous, change = trends.change(series)
         evidence = trends.evidence(series)
         noise = noise or (evidence is not None and not evidence.significant)
         window = series.counts[max(0, index + 1 - SPARK_PERIODS) : index + 1]
-        table.add_row(
-            Text(series.label),
-            f"{series.total:,}",
-            sparkline(window),
-            str(latest),
-            "" if previous is None else str(previous),
-            _change_text(latest, previous, change, evidence),
+        rows.append(
+            [
+                Text(series.label),
+                f"{series.total:,}",
+                sparkline(window),
+                str(latest),
+                "" if previous is None else str(previous),
+                _change_text(latest, previous, change, evidence),
+            ]
         )
+    table = FittedTable(
+        [Column(h, numeric=h != trends.level) for h in headers],
+        rows,
+        title=_trends_title(trends),
+        title_justify="left",
+    )
     if not noise:
         return table
     return Group(
@@ -514,20 +568,26 @@ def status_view(warehouse: Path | str, state: WarehouseStatus) -> list[Renderabl
                 + (f"; {coverage.warning()}" if coverage.warning() else "")
             )
         )
-    view = Table(title="Recent runs", box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
-    view.add_column("started (UTC)", no_wrap=True)
-    view.add_column("run", overflow="fold")
-    view.add_column("status", no_wrap=True)
-    view.add_column("s", justify="right", no_wrap=True)
-    view.add_column("tickets", overflow="fold", ratio=1)
-    for r in state.runs:
-        view.add_row(
-            f"{r.started_at:%Y-%m-%d %H:%M}",
-            f"{r.deployment.rsplit('/', 1)[-1] if r.deployment else 'by hand'} {r.kind}",
-            r.status + (f" in {r.failed_stage}" if r.failed_stage else ""),
-            "" if r.seconds is None else f"{r.seconds:.0f}",
-            run_counts(r.stages),
-        )
+    view = FittedTable(
+        [
+            Column("started (UTC)", numeric=True),
+            Column("run"),
+            Column("status"),
+            Column("s", numeric=True),
+            Column("tickets"),
+        ],
+        [
+            [
+                f"{r.started_at:%Y-%m-%d %H:%M}",
+                f"{r.deployment.rsplit('/', 1)[-1] if r.deployment else 'by hand'} {r.kind}",
+                r.status + (f" in {r.failed_stage}" if r.failed_stage else ""),
+                "" if r.seconds is None else f"{r.seconds:.0f}",
+                run_counts(r.stages),
+            ]
+            for r in state.runs
+        ],
+        title="Recent runs",
+    )
     lines.append(view if state.runs else Text("runs: none recorded yet"))
     for r in state.runs:
         if r.error:

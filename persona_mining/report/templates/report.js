@@ -71,6 +71,29 @@
     });
   });
 
+  // Column groups of the heatmaps (discovered, negative segments) fold into one column that
+  // counts their significant over-indexed cells, in both heatmaps at once.
+  var fold = function (group, open) {
+    document.querySelectorAll("button.collapse[data-group='" + group + "']").forEach(function (button) {
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+    document.querySelectorAll("[data-colgroup='" + group + "']").forEach(function (th) {
+      th.colSpan = open ? Number(th.getAttribute("data-span")) : 1;
+    });
+    document.querySelectorAll("[data-group='" + group + "']:not(button)").forEach(function (el) {
+      el.hidden = !open;
+    });
+    document.querySelectorAll("[data-summary='" + group + "']").forEach(function (el) {
+      el.hidden = open;
+    });
+    hideTip();
+  };
+  document.querySelectorAll("button.collapse[data-group]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      fold(button.getAttribute("data-group"), button.getAttribute("aria-expanded") !== "true");
+    });
+  });
+
   // Issue table: sort by any column, filter by text, persona and significance.
   var table = document.getElementById("issue-table");
   if (table) {
