@@ -6,6 +6,8 @@ BIN    := $(VENV)/bin
 # benches) sets that itself from persona_mining/environment.py, a value set by the user winning.
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.prefect/numba-cache
+# pip's progress bars (downloads: count, rate, time left) on a terminal; quiet in CI and logs.
+PIP_OUTPUT = $$(test -t 2 && echo --progress-bar=on || echo --quiet)
 
 .PHONY: help setup demo serve status report test test-fast lint format typecheck clean bench
 
@@ -14,8 +16,8 @@ help: ## List the commands
 
 $(BIN)/persona-mining: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,scale]'
+	$(BIN)/pip install $(PIP_OUTPUT) --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install $(PIP_OUTPUT) --disable-pip-version-check -e '.[dev,scale]'
 	touch $@
 
 setup: $(BIN)/persona-mining ## Create .venv and install persona-mining with all its dependencies

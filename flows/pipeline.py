@@ -13,7 +13,9 @@ stage named, its own writes rolled back.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,8 +31,23 @@ from persona_mining.config.recorded import record_setup, resolve_config
 from persona_mining.errors import ConfigError
 from persona_mining.ingest.coverage import link_coverage
 from persona_mining.pipeline import Stage, StageContext, run_pipeline
+from persona_mining.progress import Progress, no_progress
 
 R = TypeVar("R")
+#: Where a run tells how far its long steps are: the CLI's progress bars on a terminal;
+#: nothing for scheduled runs, whose logs are the record. Not a flow parameter: a callback
+#: is not something Prefect can store with a run.
+_PROGRESS: ContextVar[Progress] = ContextVar("persona_mining_progress", default=no_progress)
+
+
+@contextmanager
+def reporting_progress(progress: Progress) -> Iterator[None]:
+    """Runs of `persona_pipeline` inside this block tell `progress` how far they are."""
+    token = _PROGRESS.set(progress)
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
 
 
 def _retry_unless_config_error(_task: Any, _task_run: Any, state: Any) -> bool:
@@ -145,6 +162,7 @@ def run_stages(
             logger=logger,
             replace=replace,
             environ=os.environ,
+            progress=_PROGRESS.get(),
         )
         return run.finish(alerts=send_alerts(con, config, logger=logger))
     except BaseException as e:

@@ -4,7 +4,9 @@ Schedules only fire on a real Prefect server (the temporary server a lone flow r
 never schedules anything). When PREFECT_API_URL names no server, `serve` starts one here:
 `prefect server start --host 127.0.0.1 --port <free port>`, its database under the project's
 Prefect home, waited for until healthy, and stopped with SIGTERM (its whole process group)
-when `serve` ends, Ctrl-C included.
+when `serve` ends, Ctrl-C included. While it runs, its address is written in `server.url` of
+that home, so that a `persona-mining run` from another shell uses it (`running_server_url`)
+instead of starting a temporary server of its own.
 """
 
 from __future__ import annotations
@@ -25,6 +27,17 @@ from persona_mining.environment import use_offline_environment
 from persona_mining.errors import OrchestrationError
 
 LOOPBACK = "127.0.0.1"
+#: The file in a Prefect home that names the API of the server `serve` runs there.
+URL_FILE = "server.url"
+
+
+def running_server_url(home: Path) -> str | None:
+    """The API URL of the server `serve` runs with its database under `home`, if it answers."""
+    try:
+        api_url = (home / URL_FILE).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return api_url if api_url and is_healthy(api_url, timeout=1.0) else None
 
 
 def free_port(host: str = LOOPBACK) -> int:
@@ -121,6 +134,7 @@ class LocalPrefectServer:
                     f"{self._process.returncode}; its log {self.log_path} ends with:\n{self._tail()}"
                 )
             if is_healthy(self.api_url, timeout=1.0):
+                (self.home / URL_FILE).write_text(self.api_url + "\n", encoding="utf-8")
                 return self.api_url
             time.sleep(0.25)
         self.stop()
@@ -132,6 +146,10 @@ class LocalPrefectServer:
     def stop(self, *, timeout: float = 20.0) -> None:
         """SIGTERM the server's process group, then SIGKILL what is left after `timeout`."""
         process, self._process = self._process, None
+        url_file = self.home / URL_FILE
+        with contextlib.suppress(OSError):
+            if url_file.read_text(encoding="utf-8").strip() == self.api_url:
+                url_file.unlink()
         if process is None or process.poll() is not None:
             return
         try:

@@ -20,12 +20,15 @@ import functools
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import duckdb
 
 from persona_mining.config import Config
 from persona_mining.errors import ConfigError
+from persona_mining.progress import Progress, no_progress
 
 R = TypeVar("R")
 _LOG = logging.getLogger("persona_mining.pipeline")
@@ -57,7 +60,8 @@ class StageContext:
     logger: logging.Logger | logging.LoggerAdapter[Any] = _LOG
     execute: Execute = call_directly
     environ: Mapping[str, str] = field(default_factory=dict)
-    progress: Callable[[Any], None] | None = None
+    progress: Progress = no_progress
+    pull_progress: Callable[[Any], None] | None = None
 
     @functools.cached_property
     def embedder(self) -> Any:
@@ -117,11 +121,16 @@ def _ingest(ctx: StageContext, stage: Stage) -> dict[str, Any]:
                 kind=kind,
                 max_text_chars=max_text_chars,
                 environ=ctx.environ,
-                progress=ctx.progress,
+                progress=ctx.pull_progress or functools.partial(_pulled, ctx.progress),
             ),
             label,
         )
     return results
+
+
+def _pulled(progress: Progress, step: Any) -> None:
+    """A pulled source's committed page (`ingest.pull.PullProgress`) as a step of `progress`."""
+    progress(f"{step.stream} from {step.source}", step.records, step.records if step.done else None)
 
 
 def _prepare(ctx: StageContext, stage: Stage) -> dict[str, Any]:
@@ -129,7 +138,9 @@ def _prepare(ctx: StageContext, stage: Stage) -> dict[str, Any]:
     from persona_mining.text.prepare import prepare_tickets
 
     settings = ctx.config.prepare
-    result = _one(ctx, stage, lambda: prepare_tickets(ctx.con, config=settings))
+    result = _one(
+        ctx, stage, lambda: prepare_tickets(ctx.con, config=settings, progress=ctx.progress)
+    )
     prepared = result[stage.name]
     if prepared.warning:
         ctx.logger.warning(prepared.warning)
@@ -145,7 +156,13 @@ def _prepare(ctx: StageContext, stage: Stage) -> dict[str, Any]:
 def _embed(ctx: StageContext, stage: Stage) -> dict[str, Any]:
     from persona_mining.text.embed import embed_tickets
 
-    return _one(ctx, stage, lambda: embed_tickets(ctx.con, embedder=ctx.embedder))
+    if "embedder" not in vars(ctx):  # loading the model takes seconds: say so
+        ctx.progress("embed: loading the model", 0, 1)
+        _ = ctx.embedder
+        ctx.progress("embed: loading the model", 1, 1)
+    return _one(
+        ctx, stage, lambda: embed_tickets(ctx.con, embedder=ctx.embedder, progress=ctx.progress)
+    )
 
 
 def _topics(ctx: StageContext, stage: Stage) -> dict[str, Any]:
@@ -162,6 +179,7 @@ def _topics(ctx: StageContext, stage: Stage) -> dict[str, Any]:
             known_issues=ctx.config.known_issues,
             refit=ctx.refit,
             auto_refit=ctx.auto_refit,
+            progress=ctx.progress,
         ),
     )
     topics = result[stage.name]
@@ -317,7 +335,8 @@ def run_pipeline(
     logger: logging.Logger | logging.LoggerAdapter[Any] | None = None,
     replace: Mapping[str, StageFn] | None = None,
     environ: Mapping[str, str] | None = None,
-    progress: Callable[[Any], None] | None = None,
+    progress: Progress = no_progress,
+    pull_progress: Callable[[Any], None] | None = None,
 ) -> dict[str, Any]:
     """Run a slice of the pipeline on an open warehouse connection; results by step label.
 
@@ -335,8 +354,10 @@ def run_pipeline(
             cluster without the library knowing of Prefect.
         environ: where the secrets of pulled `[[sources]]` are read (`token_env`,
             `url_env`): the caller's process environment; the library never reads it itself.
-        progress: called after each committed page of a pulled source (the CLI draws it on
-            a terminal).
+        progress: told how far the long steps are (prepare, embed, topic fit, assign, pulled
+            sources); the CLI draws it on a terminal.
+        pull_progress: called after each committed page of a pulled source, instead of
+            `progress` (`ingest --sources` draws pages and records with it).
 
     Returns:
         Each step's result (a frozen dataclass), keyed by its label: the stage name, or
@@ -350,6 +371,7 @@ def run_pipeline(
         logger=logger or _LOG,
         execute=execute,
         environ=environ or {},
+        pull_progress=pull_progress,
         progress=progress,
     )
     results: dict[str, Any] = {}
@@ -357,3 +379,120 @@ def run_pipeline(
         adapter = (replace or {}).get(stage.name, stage.run)
         results.update(adapter(ctx, stage))
     return results
+
+
+@dataclass(frozen=True)
+class PendingWork:
+    """Whether a run would change anything, decided from the warehouse alone (no model loaded).
+
+    Attributes:
+        reason: why a run has work to do; None when nothing is new since the last run.
+        last_run_id: the latest run's id, if any.
+        last_run_at: when it started (naive UTC, as the warehouse stores it).
+        tickets: tickets in the warehouse.
+    """
+
+    reason: str | None
+    last_run_id: str | None = None
+    last_run_at: datetime | None = None
+    tickets: int = 0
+
+
+def pending_work(
+    con: duckdb.DuckDBPyConnection, config: Config, *, refit: bool = False, ingest: bool = False
+) -> PendingWork:
+    """Whether `run_pipeline` (with `auto_refit`) would change anything; cheap enough to ask first.
+
+    Every stage is incremental, so a run changes nothing when its inputs are as the last
+    completed run left them: no ticket, customer or topic edit written since it finished, the
+    same setup, no refit asked for or due, every prepared ticket assigned, and (with `ingest`)
+    no source file modified since. Anything that cannot be told cheaply (a source that is not
+    a local file, a warehouse of an older version, a failed last run) counts as work.
+
+    Args:
+        con: the warehouse (a read-only connection will do).
+        config: the config the run would use.
+        refit: the run is asked to refit (always work).
+        ingest: the run first ingests the config's `[[sources]]`.
+    """
+    from persona_mining.config.recorded import is_recorded_setup
+    from persona_mining.topics.model import refit_due
+    from persona_mining.warehouse import SCHEMA_DIR
+
+    if refit:
+        return PendingWork("a refit was asked for")
+    try:
+        done = {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
+        if any(int(f.name[:3]) not in done for f in SCHEMA_DIR.glob("*.sql")):
+            return PendingWork("the warehouse has migrations to apply")
+        tickets = con.execute("SELECT count(*) FROM tickets").fetchall()[0][0]
+        rows = con.execute(
+            "SELECT run_id, status, started_at, finished_at FROM pipeline_runs "
+            "ORDER BY started_at DESC, run_id LIMIT 1"
+        ).fetchall()
+        if not rows:
+            return PendingWork("no run yet", tickets=tickets)
+        run_id, status, started, finished = rows[0]
+        last = functools.partial(
+            PendingWork, last_run_id=run_id, last_run_at=started, tickets=tickets
+        )
+        if status != "completed":
+            return last(f"the last run is {status}")
+        if ingest:
+            changed = next((s for s in config.sources if _source_changed(s.path, started)), None)
+            if changed is not None:
+                return last(f"source {changed.path or changed.type} may have new rows")
+        if not is_recorded_setup(con, config):
+            return last("the config differs from the last run's")
+        written = con.execute(
+            """SELECT (SELECT count(*) FROM tickets WHERE ingested_at >= $since),
+                (SELECT count(*) FROM customers WHERE ingested_at >= $since),
+                (SELECT count(*) FROM topic_edits WHERE edited_at >= $since),
+                (SELECT count(*) FROM tickets t LEFT JOIN prepared_tickets p USING (ticket_id)
+                    WHERE p.ticket_id IS NULL OR p.raw_hash <> t.raw_hash),
+                (SELECT count(*) FROM prepared_tickets p
+                    LEFT JOIN ticket_topics tt ON tt.ticket_id = p.ticket_id
+                        AND tt.text_hash = p.text_hash
+                        AND tt.model_id = (SELECT model_id FROM v_current_model)
+                    WHERE p.in_scope AND tt.ticket_id IS NULL)""",
+            # Written after the run finished: what the run itself ingested, it also prepared.
+            {"since": finished},
+        ).fetchall()[0]
+        for count, what in zip(
+            written,
+            (
+                "tickets new or changed",
+                "customers new or changed",
+                "topic edits",
+                "tickets to prepare",
+                "prepared tickets to assign",
+            ),
+            strict=True,
+        ):
+            if count:
+                return last(f"{count} {what}")
+        due = refit_due(con, config=config.topics)
+        return last(f"a refit is due ({due})" if due else None)
+    except duckdb.Error as e:
+        return PendingWork(f"cannot tell from the warehouse ({type(e).__name__})")
+
+
+def _source_changed(path: Path | None, since: datetime) -> bool:
+    """Whether a source file (or any file of a source folder) was modified at or after `since`.
+
+    `since` is naive UTC, as the warehouse stores it. A source that is not a local file or
+    folder (a pulled one: Zendesk, SQL) counts as changed: only its pull can tell.
+    """
+    if path is None:
+        return True
+    try:
+        if path.is_dir():
+            stamps = [f.stat().st_mtime for f in path.rglob("*") if f.is_file()]
+        elif path.is_file():
+            stamps = [path.stat().st_mtime]
+        else:
+            return True
+    except OSError:
+        return True
+    cutoff = since.replace(tzinfo=UTC).timestamp()
+    return any(stamp >= cutoff for stamp in stamps) or not stamps

@@ -127,6 +127,22 @@ def start_run(
     return run_id
 
 
+def record_idle_run(con: duckdb.DuckDBPyConnection) -> str:
+    """Record a run that found nothing new (no stage ran) as completed; return its id.
+
+    `persona-mining run` decides this before starting Prefect, so the row has no flow run;
+    a scheduled check that runs every hour still leaves its trace in `status`.
+    """
+    run_id = str(uuid.uuid4())
+    with transaction(con):
+        con.execute(
+            """INSERT INTO pipeline_runs (run_id, kind, started_at, finished_at, status, stages)
+            VALUES (?, 'incremental', now()::TIMESTAMP, now()::TIMESTAMP, ?, '{}')""",
+            [run_id, COMPLETED],
+        )
+    return run_id
+
+
 def finish_run(
     con: duckdb.DuckDBPyConnection,
     *,

@@ -26,7 +26,6 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
 
 
 @dataclass(frozen=True)
@@ -45,6 +44,8 @@ class Discoveries:
 
 def benjamini_hochberg(p_values: Sequence[float]) -> np.ndarray:
     """Benjamini-Hochberg q-values (adjusted p-values) of a family of p-values."""
+    from scipy import stats  # imported when used: commands that only read stay quick
+
     if len(p_values) == 0:
         return np.zeros(0)
     return np.asarray(stats.false_discovery_control(np.asarray(p_values, float), method="bh"))
@@ -175,6 +176,8 @@ def hierarchical_discoveries(
 
 def z_score(confidence: float) -> float:
     """The standard normal quantile of a two-sided interval at this confidence (1.96 at 0.95)."""
+    from scipy import stats  # imported when used: commands that only read stay quick
+
     return float(stats.norm.ppf(0.5 + confidence / 2))
 
 
@@ -260,6 +263,8 @@ def rate_ratio(inside: ClusteredRate, outside: ClusteredRate, *, confidence: flo
     Both rates need at least two customers and a positive value (the caller decides what to
     report otherwise).
     """
+    from scipy import stats  # imported when used: commands that only read stay quick
+
     z = z_score(confidence)
     log_ratio = float(np.log(inside.rate / outside.rate))
     se = float(np.sqrt(inside.log_variance() + outside.log_variance()))
@@ -299,6 +304,8 @@ def clustered_count_test(
     Returns:
         The p-value (1 where the topic has no ticket at all).
     """
+    from scipy import special  # imported when used: commands that only read stay quick
+
     y = np.concatenate([inside, outside]).astype(np.float64)
     n = np.concatenate([inside_totals, outside_totals]).astype(np.float64)
     topic, tickets = float(y.sum()), float(n.sum())
@@ -349,6 +356,8 @@ def count_change(
     binomial test gives the p-value, and the Clopper-Pearson interval of the split gives the
     interval of the rate ratio (1 -> 6 tickets is p = 0.125: noise, however large +500% looks).
     """
+    from scipy import stats  # imported when used: commands that only read stay quick
+
     total = latest + previous
     if total == 0:
         return CountChange(None, None, None, 1.0, False)

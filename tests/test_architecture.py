@@ -21,7 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "persona_mining"
 
-BASE_MODULES = ("errors", "config", "warehouse", "stats", "environment")
+BASE_MODULES = ("errors", "config", "warehouse", "stats", "environment", "progress")
 # Rank of each part of the package: a module may import ranks up to its own, never above.
 LAYERS: dict[str, int] = {
     **{name: 0 for name in BASE_MODULES},

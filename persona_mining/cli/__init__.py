@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from persona_mining.cli.common import (
     DEMO_DIR,
@@ -21,6 +22,7 @@ from persona_mining.cli.common import (
     _guard,
     _parse_map,
     _progress,
+    _progress_bars,
     _read,
     _show,
 )
@@ -190,6 +192,11 @@ def run(
         cfg = _config(config, db, profile)
         from persona_mining.ingest.coverage import link_coverage
 
+        pending = _pending(cfg, refit=refit, ingest=ingest)
+        if pending is not None and pending.reason is None:
+            _record_idle_run(cfg)
+            _show(_nothing_new_line(pending))
+            return
         summary = _run_flow(cfg, refit=refit, ingest=ingest, replace_personas=replace_personas)
         _print_run(summary)
         _warn_coverage(_read(cfg, link_coverage))
@@ -244,11 +251,77 @@ def discover(
 def _run_flow(
     cfg: Config, *, refit: bool, ingest: bool = False, replace_personas: bool = False
 ) -> dict[str, Any]:
-    from flows.pipeline import persona_pipeline
+    _use_running_server()
+    from flows.pipeline import persona_pipeline, reporting_progress
 
     _check_run(cfg, replace_personas=replace_personas, ingest=ingest)
-    return persona_pipeline(
-        config=cfg, refit=refit, ingest=ingest, replace_personas=replace_personas
+    with _progress_bars() as progress:
+        if progress is None:
+            return persona_pipeline(
+                config=cfg, refit=refit, ingest=ingest, replace_personas=replace_personas
+            )
+        with reporting_progress(progress):
+            return persona_pipeline(
+                config=cfg, refit=refit, ingest=ingest, replace_personas=replace_personas
+            )
+
+
+def _use_running_server() -> None:
+    """Point Prefect at the server `serve` runs here, if any, before Prefect is imported.
+
+    Saves the temporary server (several seconds) a lone flow run otherwise starts; a
+    PREFECT_API_URL set by the user always wins.
+    """
+    import os
+
+    if os.environ.get("PREFECT_API_URL"):
+        return
+    from flows.server import running_server_url
+
+    home = Path(os.environ.get("PREFECT_HOME") or ".prefect").resolve()
+    api_url = running_server_url(home)
+    if api_url:
+        os.environ["PREFECT_API_URL"] = api_url
+
+
+def _pending(cfg: Config, *, refit: bool, ingest: bool) -> Any:
+    """What a run would have to do, asked before Prefect is imported or a server started.
+
+    None when the warehouse cannot be read now (missing, or another process writes it): the
+    flow then decides, waiting for the writer.
+    """
+    from persona_mining.errors import WarehouseError
+    from persona_mining.pipeline import pending_work
+
+    if refit:
+        return None
+    try:
+        return _read(cfg, lambda con: pending_work(con, cfg, refit=refit, ingest=ingest))
+    except WarehouseError:
+        return None
+
+
+def _record_idle_run(cfg: Config) -> None:
+    """Leave the idle run in `pipeline_runs`, unless another process has the warehouse open."""
+    from persona_mining import warehouse as warehouse
+    from persona_mining.errors import WarehouseError
+    from persona_mining.run_history import record_idle_run
+
+    try:
+        con = warehouse.connect(cfg.warehouse.path)
+    except WarehouseError:
+        return  # busy: the answer stands, only its record is skipped
+    try:
+        record_idle_run(con)
+    finally:
+        con.close()
+
+
+def _nothing_new_line(pending: Any) -> Text:
+    when = f" ({pending.last_run_at:%Y-%m-%d %H:%M} UTC)" if pending.last_run_at else ""
+    return Text(
+        f"nothing new since run {str(pending.last_run_id)[:8]}{when}: {pending.tickets:,} "
+        "tickets prepared, embedded and assigned, no refit due; `run --refit` fits anew"
     )
 
 
@@ -312,8 +385,7 @@ def demo(
                 )
         finally:
             con.close()
-        with _progress("running the pipeline: prepare, embed, topics, segments, link, personas"):
-            summary = _run_flow(cfg, refit=False)
+        summary = _run_flow(cfg, refit=False)
         _print_run(summary)
         _print_table(cfg, show_all=False, limit=40, fmt="table", out_csv=None, level="issue")
 

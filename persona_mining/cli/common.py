@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console, RenderableType
@@ -14,6 +14,11 @@ from rich.text import Text
 
 from persona_mining.config import Config
 from persona_mining.errors import ConfigError, PersonaMiningError
+
+if TYPE_CHECKING:
+    from rich.progress import Task
+
+    from persona_mining.progress import Progress
 
 # Ticket text and labels are untrusted: never parse them as rich markup.
 console = Console(markup=False, highlight=False)
@@ -119,6 +124,59 @@ def _progress(message: str) -> Iterator[None]:
         return
     with err_console.status(message):
         yield
+
+
+@contextmanager
+def _progress_bars() -> Iterator[Progress | None]:
+    """Progress bars on stderr for the long steps a run reports (count, rate, time left).
+
+    Yields the callback to hand to the run, or None when stderr is not a terminal: logs and
+    pipes get the run's structured log lines only.
+    """
+    if not err_console.is_terminal:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        ProgressColumn,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.progress import Progress as Bars
+
+    class RateColumn(ProgressColumn):
+        """Items per second, e.g. `183/s`."""
+
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("" if speed is None else f"{speed:,.0f}/s", style="progress.data.speed")
+
+    bars = Bars(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TextColumn("elapsed"),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def report(step: str, done: int, total: int | None) -> None:
+        if step not in tasks:
+            tasks[step] = bars.add_task(step, total=total)
+        if total is not None:
+            bars.update(tasks[step], total=total)
+        bars.update(tasks[step], completed=done)
+
+    with bars:
+        yield report
 
 
 def _parse_map(pairs: Sequence[str] | None) -> dict[str, str]:

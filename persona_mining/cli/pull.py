@@ -49,7 +49,7 @@ def pull_sources(cfg: Config) -> dict[str, Any]:
                     only=["ingest"],
                     execute=recorded,
                     environ=os.environ,
-                    progress=progress,
+                    pull_progress=progress,
                 )
         except Exception as e:
             fail_run(

@@ -33,22 +33,29 @@ def record_setup(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     Only the keys given (by the file or its profile) are recorded, so that a later release's
     defaults still apply to the rest; the warehouse path is where the row lives, not recorded.
     """
+    if is_recorded_setup(con, config):
+        return  # the same setup as the last run: one row per change, not per run
+    given = config.model_dump(mode="json", exclude_unset=True, exclude={"source", "warehouse"})
+    file = str(config.source) if config.source else None
+    con.execute(
+        "INSERT INTO setup (recorded_at, config_file, profile, config) "
+        "VALUES (now() AT TIME ZONE 'UTC', ?, ?, ?)",
+        [file, config.profile, json.dumps(given)],
+    )
+
+
+def is_recorded_setup(con: duckdb.DuckDBPyConnection, config: Config) -> bool:
+    """Whether `config` is the setup the warehouse recorded last (a read-only connection will do)."""
     given = config.model_dump(mode="json", exclude_unset=True, exclude={"source", "warehouse"})
     file = str(config.source) if config.source else None
     rows = con.execute(
         "SELECT config_file, profile, config FROM setup ORDER BY recorded_at DESC LIMIT 1"
     ).fetchall()
     latest = rows[0] if rows else None
-    if latest is not None and (latest[0], latest[1], json.loads(latest[2])) == (
+    return latest is not None and (latest[0], latest[1], json.loads(latest[2])) == (
         file,
         config.profile,
         given,
-    ):
-        return  # the same setup as the last run: one row per change, not per run
-    con.execute(
-        "INSERT INTO setup (recorded_at, config_file, profile, config) "
-        "VALUES (now() AT TIME ZONE 'UTC', ?, ?, ?)",
-        [file, config.profile, json.dumps(given)],
     )
 
 

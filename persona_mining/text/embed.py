@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from persona_mining.config import ModelsConfig
 from persona_mining.errors import ModelError
+from persona_mining.progress import Progress, no_progress
 from persona_mining.warehouse import transaction
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
@@ -250,6 +251,7 @@ def embed_tickets(
     embedder: Embedder,
     chunk_size: int = 4096,
     encode_chunks: ChunkEncoder | None = None,
+    progress: Progress = no_progress,
 ) -> EmbedResult:
     """Embed every prepared text that has no vector yet for this model.
 
@@ -263,6 +265,7 @@ def embed_tickets(
         chunk_size: texts per chunk (and per transaction).
         encode_chunks: encodes the chunks elsewhere, e.g. fanned out over a Dask cluster;
             it must use the same model as `embedder` and yield one array per chunk, in order.
+        progress: told of the texts embedded so far ("embed").
     """
     started = time.perf_counter()
     pending = [
@@ -279,7 +282,13 @@ def embed_tickets(
     ).fetchone()
     chunks = [pending[start : start + chunk_size] for start in range(0, len(pending), chunk_size)]
     texts = ([text for _, text in chunk] for chunk in chunks)
-    encoded = encode_chunks(texts) if encode_chunks else (embedder.encode(t) for t in texts)
+    encoded = (
+        encode_chunks(texts)
+        if encode_chunks
+        else _encode_in_steps(embedder, texts, progress, total=len(pending))
+    )
+    done = 0
+    progress("embed", done, len(pending))
     for chunk, vectors in zip(chunks, encoded, strict=True):
         table = pa.table(
             {
@@ -295,6 +304,8 @@ def embed_tickets(
                 [embedder.name],
             )
             con.unregister("__vectors")
+        done += len(chunk)
+        progress("embed", done, len(pending))
     return EmbedResult(
         model=embedder.name,
         texts=total[0] if total else 0,
@@ -302,6 +313,25 @@ def embed_tickets(
         cached=(total[0] if total else 0) - len(pending),
         seconds=time.perf_counter() - started,
     )
+
+
+def _encode_in_steps(
+    embedder: Embedder,
+    chunks: Iterable[Sequence[str]],
+    progress: Progress,
+    *,
+    total: int,
+    step: int = 512,
+) -> Iterator[np.ndarray]:
+    """Encode each chunk a few hundred texts at a time, telling `progress` as they are done."""
+    done = 0
+    for texts in chunks:
+        parts = []
+        for start in range(0, len(texts), step):
+            parts.append(embedder.encode(texts[start : start + step]))
+            done += len(parts[-1])
+            progress("embed", done, total)
+        yield np.concatenate(parts) if parts else embedder.encode(texts)
 
 
 def load_vectors(

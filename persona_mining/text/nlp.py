@@ -13,7 +13,7 @@ lemmas (lower-cased tokens), but no name redaction and no noun phrases.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import spacy
@@ -313,6 +313,7 @@ def analyze_texts(
     *,
     batch_size: int = 256,
     max_chars: int = DEFAULT_MAX_CHARS,
+    on_analysed: Callable[[int], None] | None = None,
 ) -> list[TextAnalysis]:
     """Analyse cleaned texts with one ``nlp.pipe`` pass.
 
@@ -328,6 +329,8 @@ def analyze_texts(
         nlp: A pipeline from :func:`load_pipeline` (or any spaCy ``Language``).
         batch_size: Texts per ``nlp.pipe`` batch.
         max_chars: Characters of each text analysed (capped at ``nlp.max_length``).
+        on_analysed: Called with the number of input texts analysed so far, after each
+            batch (for a progress bar).
 
     Returns:
         One :class:`TextAnalysis` per input text, in order.
@@ -342,8 +345,11 @@ def analyze_texts(
     unique = list(dict.fromkeys(parts))
     analysed: dict[tuple[str, str], TextAnalysis] = {}
     docs = nlp.pipe((head for head, _ in unique), batch_size=max(1, batch_size))
-    for part, doc in zip(unique, docs, strict=True):
+    step = max(1, batch_size)
+    for n, (part, doc) in enumerate(zip(unique, docs, strict=True), start=1):
         if sentencizer is not None and len(doc) and not doc.has_annotation("SENT_START"):
             doc = sentencizer(doc)
         analysed[part] = _analyse(doc, part[1], stop_words)
+        if on_analysed is not None and (n % step == 0 or n == len(unique)):
+            on_analysed(round(n * len(texts) / len(unique)))
     return [analysed[part] for part in parts]

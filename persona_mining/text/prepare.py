@@ -7,9 +7,10 @@ keeps the chunks it finished and the next run picks up the rest.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import duckdb
@@ -18,12 +19,14 @@ import spacy
 from spacy.language import Language
 
 from persona_mining.config import PrepareConfig
+from persona_mining.progress import Progress, no_progress
 from persona_mining.text.cleaning import clean_text, content_hash, html_to_text, redact_pii
 from persona_mining.text.language import UNDETERMINED, LanguageDetector
 from persona_mining.text.nlp import BLANK_MODEL, TextAnalysis, analyze_texts, load_pipeline
 from persona_mining.warehouse import transaction
 
 EMPTY_TEXT = "(no text)"
+_LOADING = "prepare: loading spaCy"
 _DEFAULT = PrepareConfig()
 
 
@@ -46,6 +49,7 @@ def prepare_tickets(
     config: PrepareConfig = _DEFAULT,
     nlp: Language | None = None,
     chunk_size: int = 2_000,
+    progress: Progress = no_progress,
 ) -> PrepareResult:
     """Prepare every ticket that is new or changed since its last preparation, or was
     prepared with another spaCy pipeline (e.g. before switching profile).
@@ -65,12 +69,15 @@ def prepare_tickets(
             here, only when some ticket needs preparing. A pipeline that cannot be loaded
             falls back to the blank one, recorded as "blank", with `warning` saying why.
         chunk_size: tickets per transaction.
+        progress: told of the tickets prepared so far ("prepare").
     """
     started = time.perf_counter()
     spacy_model, warning = config.spacy_model, None
     pending = _pending(con, spacy_model)
     if pending and nlp is None:
+        progress(_LOADING, 0, 1)
         nlp, warning = load_pipeline(spacy_model)
+        progress(_LOADING, 1, 1)
         if warning:
             spacy_model = BLANK_MODEL
             pending = _pending(con, spacy_model)
@@ -92,7 +99,15 @@ def prepare_tickets(
         found = detector.detect(texts) if detector else [UNDETERMINED] * len(texts)
         in_scope = [not languages or code in languages or code == UNDETERMINED for code in found]
         other_languages.update(code for code, keep in zip(found, in_scope, strict=True) if not keep)
-        analyses = _analyze(texts, in_scope, nlp, neutral, batch_size, max_analysis_chars)
+        analyses = _analyze(
+            texts,
+            in_scope,
+            nlp,
+            neutral,
+            batch_size,
+            max_analysis_chars,
+            on_analysed=functools.partial(_tell, progress, start, len(pending)),
+        )
         prepared = pa.table(
             {
                 "ticket_id": [row[0] for row in chunk],
@@ -161,19 +176,34 @@ def _analyze(
     neutral: Language | None,
     batch_size: int,
     max_chars: int,
+    on_analysed: Callable[[int], None] | None = None,
 ) -> list[TextAnalysis]:
     """The full analysis for tickets in scope, the language-neutral one for the others."""
     results: list[TextAnalysis | None] = [None] * len(texts)
+    offset = 0
     for pipeline, keep in ((nlp, True), (neutral, False)):
         positions = [i for i, flag in enumerate(in_scope) if flag is keep]
         if not positions or pipeline is None:
             continue
         analysed = analyze_texts(
-            [texts[i] for i in positions], pipeline, batch_size=batch_size, max_chars=max_chars
+            [texts[i] for i in positions],
+            pipeline,
+            batch_size=batch_size,
+            max_chars=max_chars,
+            on_analysed=functools.partial(_after, on_analysed, offset) if on_analysed else None,
         )
+        offset += len(positions)
         for i, analysis in zip(positions, analysed, strict=True):
             results[i] = analysis
     return [r for r in results if r is not None]
+
+
+def _tell(progress: Progress, before: int, total: int, done: int) -> None:
+    progress("prepare", before + done, total)
+
+
+def _after(on_analysed: Callable[[int], None], before: int, done: int) -> None:
+    on_analysed(before + done)
 
 
 def _ticket_text(subject: str | None, body: str | None) -> str:

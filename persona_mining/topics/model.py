@@ -34,6 +34,7 @@ import pyarrow as pa
 
 from persona_mining.config import KnownIssue, TopicsConfig, segment_id
 from persona_mining.errors import ModelError, StageError
+from persona_mining.progress import Progress, no_progress
 from persona_mining.text.embed import Embedder, load_vectors
 from persona_mining.topics.clustering import (
     apply_outlier_policy,
@@ -57,6 +58,9 @@ from persona_mining.topics.labels import UNCLUSTERED, describe_topics, presentab
 from persona_mining.warehouse import transaction
 
 MIN_TICKETS_TO_FIT = 30
+# Steps of a fit that `progress` is told of: tickets clustered, then topics described.
+_CLUSTERING = "topic fit: UMAP + HDBSCAN"
+_DESCRIBING = "topic fit: keywords and labels"
 _PLACEHOLDER = re.compile(r"\[[A-Z]+\]")
 _VERSIONED_PACKAGES = (
     "bertopic",
@@ -98,6 +102,7 @@ def update_topics(
     known_issues: Sequence[KnownIssue] = (),
     refit: bool = False,
     auto_refit: bool = True,
+    progress: Progress = no_progress,
 ) -> TopicsResult:
     """The topics stage: fit a new model when asked or due, else assign what is new or changed.
 
@@ -116,9 +121,10 @@ def update_topics(
             embedder=embedder,
             models_dir=models_dir,
             known_issues=known_issues,
+            progress=progress,
         )
         return dataclasses.replace(fitted, refit_reason="asked for" if refit else due)
-    assigned = assign_topics(con, config=config, embedding_model=embedder.name)
+    assigned = assign_topics(con, config=config, embedding_model=embedder.name, progress=progress)
     return dataclasses.replace(assigned, refit_reason=due)
 
 
@@ -129,6 +135,7 @@ def fit_topics(
     embedder: Embedder,
     models_dir: Path,
     known_issues: Sequence[KnownIssue] = (),
+    progress: Progress = no_progress,
 ) -> TopicsResult:
     """Fit a new topic model on the prepared tickets, save it, and store every assignment.
 
@@ -160,9 +167,11 @@ def fit_topics(
     is_known, known_of = _match_known(vectors, known, embedder, config.known_threshold)
     rest = np.flatnonzero(~is_known[sample])  # positions in `sample` left to cluster
     min_topic_size = config.min_topic_size or max(10, round(0.01 * len(rest)))
+    progress(_CLUSTERING, 0, len(rest))
     model, clustered = fit_bertopic(
         [docs[j] for j in rest], vectors[sample[rest]], config, min_topic_size
     )
+    progress(_CLUSTERING, len(rest), len(rest))
     # Tickets outside the sample start as outliers: the outlier policy below gives them
     # their most similar topic, as `assign_topics` does for new tickets.
     assigned = np.full(len(ids), UNCLUSTERED, dtype=np.int64)
@@ -179,6 +188,7 @@ def fit_topics(
     topic_ids = sorted(centroids)
     # Keywords and labels are computed on the sample, plus a few tickets of any topic (a
     # known issue) that has none in it.
+    progress(_DESCRIBING, 0, len(topic_ids))
     in_sample = set(assigned[sample].tolist())
     missing = [np.flatnonzero(assigned == t)[:50] for t in topic_ids if t not in in_sample]
     if missing:
@@ -203,6 +213,7 @@ def fit_topics(
         assigned[sample], phrases, keywords, centroids, embed=embedder.encode
     )
 
+    progress(_DESCRIBING, len(topic_ids), len(topic_ids))
     params = {**config.model_dump(mode="json"), "min_topic_size_used": min_topic_size}
     digest = hashlib.sha256(json.dumps([ids, params, embedding_model]).encode()).hexdigest()[:8]
     created = datetime.now(UTC).replace(tzinfo=None)
@@ -571,6 +582,7 @@ def assign_topics(
     *,
     config: TopicsConfig,
     embedding_model: str,
+    progress: Progress = no_progress,
 ) -> TopicsResult:
     """Assign, with the current model, every prepared ticket that is new or changed since."""
     started = time.perf_counter()
@@ -605,6 +617,7 @@ def assign_topics(
         )
         with transaction(con):
             _store_assignments(con, model_id, ids, assigned, best_similarity)
+    progress("assign", len(ids), len(ids))
     unclustered = con.execute(
         "SELECT count(*) FROM ticket_topics WHERE model_id = ? AND topic_id = ?",
         [model_id, UNCLUSTERED],
