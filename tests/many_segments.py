@@ -115,7 +115,8 @@ def build(path: Path) -> Path:
         add_tickets(con, tickets)
         for sid, name, kind in zip(ids, names, kinds, strict=True):
             add_segment(con, sid, members[sid], kind=kind, name=name)
-        link_issues(con, config=LinkConfig())
+        # Two-sided: under-indexing is a finding here too, so that both marks are drawn.
+        link_issues(con, config=LinkConfig(findings="both"))
         build_profiles(con)
     finally:
         con.close()
