@@ -32,6 +32,7 @@ from persona_mining.progress import Progress, no_progress
 
 R = TypeVar("R")
 _LOG = logging.getLogger("persona_mining.pipeline")
+_LOADING_SPACY = "analysis: loading spaCy"
 
 
 class Execute(Protocol):
@@ -68,6 +69,23 @@ class StageContext:
         from persona_mining.text.embed import make_embedder
 
         return make_embedder(self.config.models)
+
+    @functools.cached_property
+    def spacy_pipeline(self) -> Any:
+        """The `[prepare] spacy_model` pipeline of the analysis (`text.analysis.Loaded`);
+        a fallback to the blank one is logged once."""
+        from persona_mining.text.analysis import load_analysis_pipeline
+
+        self.progress(_LOADING_SPACY, 0, 1)
+        loaded = load_analysis_pipeline(self.config.prepare)
+        self.progress(_LOADING_SPACY, 1, 1)
+        if loaded[2]:
+            self.logger.warning(loaded[2])
+        return loaded
+
+    def load_spacy(self) -> Any:
+        """`spacy_pipeline`, as the `load` callable of `text.analysis.redact_for_display`."""
+        return self.spacy_pipeline
 
 
 StageFn = Callable[[StageContext, "Stage"], Mapping[str, Any]]
@@ -134,23 +152,24 @@ def _pulled(progress: Progress, step: Any) -> None:
 
 
 def _prepare(ctx: StageContext, stage: Stage) -> dict[str, Any]:
-    from persona_mining.text.nlp import BLANK_MODEL
     from persona_mining.text.prepare import prepare_tickets
 
     settings = ctx.config.prepare
-    result = _one(
+    return _one(
         ctx, stage, lambda: prepare_tickets(ctx.con, config=settings, progress=ctx.progress)
     )
-    prepared = result[stage.name]
-    if prepared.warning:
-        ctx.logger.warning(prepared.warning)
-    elif settings.spacy_model == BLANK_MODEL and prepared.prepared:
+
+
+def _blank_notice(ctx: StageContext, analysed: Any) -> None:
+    """Say once per run that the blank pipeline (fast profile) redacts no names."""
+    from persona_mining.text.nlp import BLANK_MODEL
+
+    if ctx.config.prepare.spacy_model == BLANK_MODEL and analysed.analysed:
         ctx.logger.info(
-            "prepare: blank spaCy pipeline (profile %s): person names in ticket text are not "
-            "redacted and topics have no noun phrases",
+            "analysis: blank spaCy pipeline (profile %s): person names in the text shown are "
+            "not redacted and topics have no noun phrases",
             ctx.config.profile,
         )
-    return result
 
 
 def _embed(ctx: StageContext, stage: Stage) -> dict[str, Any]:
@@ -166,7 +185,17 @@ def _embed(ctx: StageContext, stage: Stage) -> dict[str, Any]:
 
 
 def _topics(ctx: StageContext, stage: Stage) -> dict[str, Any]:
+    from persona_mining.text.analysis import redact_for_display
     from persona_mining.topics.model import update_topics
+
+    def analyse(ticket_ids: Any) -> Any:
+        # Inside the topic fit, before the topics are described: the label samples and the
+        # representative tickets.
+        analysed = redact_for_display(
+            ctx.con, ticket_ids=ticket_ids, config=ctx.config.prepare, load=ctx.load_spacy
+        )
+        _blank_notice(ctx, analysed)
+        return analysed
 
     result = _one(
         ctx,
@@ -180,6 +209,7 @@ def _topics(ctx: StageContext, stage: Stage) -> dict[str, Any]:
             refit=ctx.refit,
             auto_refit=ctx.auto_refit,
             progress=ctx.progress,
+            analyse=analyse,
         ),
     )
     topics = result[stage.name]
@@ -253,8 +283,16 @@ def _impact(ctx: StageContext, stage: Stage) -> dict[str, Any]:
 
 def _personas(ctx: StageContext, stage: Stage) -> dict[str, Any]:
     from persona_mining.personas.profiles import build_profiles
+    from persona_mining.personas.shown import analyse_shown
 
-    return _one(ctx, stage, lambda: build_profiles(ctx.con))
+    # What the profiles and the report can show is analysed (names redacted) before they pick.
+    analysed = stage.step(
+        ctx,
+        lambda: analyse_shown(ctx.con, config=ctx.config.prepare, load=ctx.load_spacy),
+        "analysis",
+    )
+    _blank_notice(ctx, analysed)
+    return {"analysis": analysed, **_one(ctx, stage, lambda: build_profiles(ctx.con))}
 
 
 def _report(ctx: StageContext, stage: Stage) -> dict[str, Any]:
@@ -271,7 +309,7 @@ def _report(ctx: StageContext, stage: Stage) -> dict[str, Any]:
 #: The stages, in the order they run. The only list of them.
 STAGES: tuple[Stage, ...] = (
     Stage("ingest", _ingest, optional=True, retries=True, doc="the config's [[sources]]"),
-    Stage("prepare", _prepare, doc="clean, redact and analyse new and changed tickets"),
+    Stage("prepare", _prepare, doc="clean, redact by rules and split new and changed tickets"),
     Stage("embed", _embed, doc="embed text never embedded before"),
     Stage("topics", _topics, doc="refit the topic model when asked or due, else assign"),
     Stage("curation", _curation, doc="replay the recorded topic edits"),
@@ -281,7 +319,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("link", _link, doc="issue-by-persona statistics"),
     Stage("negative", _negative, doc="negative personas"),
     Stage("impact", _impact, doc="what each issue costs each persona (CSAT, resolution, reopens)"),
-    Stage("personas", _personas, doc="persona profiles"),
+    Stage("personas", _personas, doc="analyse what is shown, then the persona profiles"),
     Stage("report", _report, optional=True, doc="the HTML report at [schedule] report"),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)

@@ -166,6 +166,10 @@ class TopicsConfig(_Settings):
             0 fits on every ticket.
         umap_epochs: optimisation epochs of the UMAP layout; 0 lets UMAP choose (500 up to
             10,000 tickets, 200 above). Its cost grows linearly with them.
+        label_sample: most tickets per topic whose spaCy analysis (lemmas, noun phrases,
+            names redacted) gives the topic's keywords, keyphrases and label, taken from the
+            fit sample; the analysis costs in proportion to topics times this, not to tickets.
+            0 analyses every ticket of the fit sample.
     """
 
     min_topic_size: StrictInt = 0
@@ -181,6 +185,7 @@ class TopicsConfig(_Settings):
     refit_unclustered_share: StrictFloat = 0.25
     fit_sample: StrictInt = 50_000
     umap_epochs: StrictInt = Field(default=0, ge=0)
+    label_sample: StrictInt = Field(default=150, ge=0)
 
     @field_validator("fit_sample")
     @classmethod

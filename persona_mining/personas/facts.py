@@ -240,7 +240,8 @@ def problem_facts(
     """Per segment and challenge: keywords, typical tickets (redacted text) and outcomes.
 
     The examples are the persona's tickets on the topic closest to the topic's centre, their
-    text as prepared (PII redacted; never the raw body), cut to a few hundred characters.
+    analysed text (PII and names redacted, `v_analysed_tickets`; never the raw body nor a text
+    the analysis has not seen), cut to a few hundred characters.
     """
     pairs = [(sid, int(c["topic_id"])) for sid, cs in challenges.items() for c in cs]
     if model_id is None or not pairs:
@@ -261,7 +262,7 @@ def problem_facts(
                 JOIN tickets t ON t.customer_id = cs.customer_id
                 JOIN ticket_topics tt ON tt.ticket_id = t.ticket_id AND tt.model_id = ?
                     AND tt.topic_id = c.topic_id
-                JOIN prepared_tickets p ON p.ticket_id = t.ticket_id
+                JOIN v_analysed_tickets p ON p.ticket_id = t.ticket_id
             ) WHERE rank <= ? ORDER BY segment_id, topic_id, rank""",
             [model_id, EXAMPLES_PER_PROBLEM],
         ).fetchall():

@@ -174,9 +174,12 @@ def _challenges(
 def _questions(
     con: duckdb.DuckDBPyConnection, sid: str, model_id: str | None, topic_id: object
 ) -> list[str]:
-    """The persona's most typical questions on a topic: the most repeated wordings first."""
+    """The persona's most typical questions on a topic: the most repeated wordings first.
+
+    Only analysed questions (names redacted; `personas.shown.analyse_shown`) are read.
+    """
     rows = con.execute(
-        """SELECT q.question FROM ticket_questions q
+        """SELECT q.question FROM v_analysed_questions q
         JOIN tickets t USING (ticket_id)
         JOIN customer_segments cs ON cs.customer_id = t.customer_id AND cs.segment_id = ?
         JOIN ticket_topics tt ON tt.ticket_id = q.ticket_id AND tt.model_id = ? AND tt.topic_id = ?

@@ -12,7 +12,8 @@ and topic model.
 Everything is inlined (styles, script, the SVG chart): no URL is ever fetched. Every text
 from the warehouse goes through Jinja's autoescaping; the data the script needs travels as
 JSON with `<`, `>` and `&` escaped, so no ticket can close the script element. Example tickets
-come from `prepared_tickets.text` (PII-redacted), never from `tickets.body`.
+come from `v_analysed_tickets` (PII and names redacted), never from `tickets.body` nor from
+`prepared_tickets.text`, whose names only the analysis redacts.
 """
 
 from __future__ import annotations
@@ -432,7 +433,7 @@ def _examples(
         JOIN v_current_model m USING (model_id)
         JOIN tickets tk ON tk.ticket_id = tt.ticket_id
         JOIN customer_segments cs ON cs.customer_id = tk.customer_id AND cs.segment_id = ?
-        JOIN prepared_tickets p ON p.ticket_id = tt.ticket_id
+        JOIN v_analysed_tickets p ON p.ticket_id = tt.ticket_id
         WHERE tt.topic_id = ?
         ORDER BY tt.probability DESC NULLS LAST, tt.ticket_id
         LIMIT ?""",

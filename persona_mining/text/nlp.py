@@ -28,9 +28,12 @@ from persona_mining.text.cleaning import PLACEHOLDERS
 __all__ = [
     "BLANK_MODEL",
     "DEFAULT_MAX_CHARS",
+    "SentenceSplit",
     "TextAnalysis",
     "analyze_texts",
     "load_pipeline",
+    "sentence_pipeline",
+    "split_sentences",
 ]
 
 #: Model name that selects the blank rule-based pipeline on purpose.
@@ -93,6 +96,19 @@ class TextAnalysis:
     lemmas: str
 
 
+@dataclass(frozen=True)
+class SentenceSplit:
+    """The sentences of one cleaned text, found by rules alone (no names redacted).
+
+    Attributes:
+        sentences: Sentences, whitespace collapsed.
+        questions: The sentences that read as questions, at most ~300 characters.
+    """
+
+    sentences: tuple[str, ...]
+    questions: tuple[str, ...]
+
+
 def _add_placeholder_tokens(nlp: Language) -> Language:
     """Make the tokenizer keep placeholders such as ``[EMAIL]`` as single tokens."""
     tokenizer = nlp.tokenizer
@@ -107,6 +123,55 @@ def _blank_pipeline() -> Language:
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
     return _add_placeholder_tokens(nlp)
+
+
+def sentence_pipeline() -> Language:
+    """The cheap pipeline of :func:`split_sentences`: a blank multi-language tokenizer and
+    spaCy's rule-based sentencizer, nothing statistical (it loads in milliseconds)."""
+    nlp = spacy.blank("xx")
+    nlp.add_pipe("sentencizer")
+    return _add_placeholder_tokens(nlp)
+
+
+def split_sentences(
+    texts: Sequence[str],
+    nlp: Language,
+    *,
+    batch_size: int = 256,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    on_split: Callable[[int], None] | None = None,
+) -> list[SentenceSplit]:
+    """Sentences and questions of cleaned texts by rules alone, for every ticket.
+
+    The cost is a tokenizer pass: no tagger, parser or NER. Names are not redacted here;
+    what a person sees comes from :func:`analyze_texts` (see `persona_mining.text.analysis`).
+
+    Args:
+        texts: Texts already cleaned by :func:`persona_mining.text.cleaning.clean_text`.
+        nlp: The pipeline of :func:`sentence_pipeline` (any pipeline that sets sentences).
+        batch_size: Texts per ``nlp.pipe`` batch.
+        max_chars: Characters of each text split (capped at ``nlp.max_length``).
+        on_split: Called with the number of input texts split so far, after each batch.
+
+    Returns:
+        One :class:`SentenceSplit` per input text, in order.
+    """
+    if not texts:
+        return []
+    limit = min(max_chars, nlp.max_length) if max_chars > 0 else nlp.max_length
+    heads = [_split_for_analysis(text, limit)[0] for text in texts]
+    unique = list(dict.fromkeys(heads))
+    found: dict[str, SentenceSplit] = {}
+    step = max(1, batch_size)
+    docs = nlp.pipe(unique, batch_size=step)
+    for n, (head, doc) in enumerate(zip(unique, docs, strict=True), start=1):
+        sentences = tuple(_sentences(doc, ())) if len(doc) else ()
+        found[head] = SentenceSplit(
+            sentences, tuple(_shorten(s) for s in sentences if _is_question(s))
+        )
+        if on_split is not None and (n % step == 0 or n == len(unique)):
+            on_split(round(n * len(texts) / len(unique)))
+    return [found[head] for head in heads]
 
 
 def _fallback_warning(model: str, exc: BaseException) -> str:

@@ -1,4 +1,13 @@
-"""Stage 2, prepare: clean, redact and analyse ticket text with spaCy.
+"""Stage 2, prepare: clean and redact ticket text by rules, and split it into sentences.
+
+Every ticket gets the cheap part: HTML, quoted replies and signatures stripped, the PII rules
+(e-mails, URLs, phones, cards, IBANs, street addresses), its language, and its sentences and
+questions from spaCy's rule-based sentencizer. The statistical pipeline (names, noun phrases,
+lemmas) runs only where its output is used, in `persona_mining.text.analysis`, so that its cost
+grows with the number of topics and of tickets shown rather than with the help desk.
+
+The prepared text is what is embedded, so it does not depend on whether a ticket was analysed:
+analysing a ticket later never changes its `text_hash` nor forces it to be embedded again.
 
 Only tickets whose subject or body changed since they were last prepared are processed.
 Results are written chunk by chunk, each chunk in one transaction, so an interrupted run
@@ -10,23 +19,23 @@ from __future__ import annotations
 import functools
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
-import spacy
 from spacy.language import Language
 
 from persona_mining.config import PrepareConfig
 from persona_mining.progress import Progress, no_progress
 from persona_mining.text.cleaning import clean_text, content_hash, html_to_text, redact_pii
 from persona_mining.text.language import UNDETERMINED, LanguageDetector
-from persona_mining.text.nlp import BLANK_MODEL, TextAnalysis, analyze_texts, load_pipeline
+from persona_mining.text.nlp import sentence_pipeline, split_sentences
 from persona_mining.warehouse import transaction
 
 EMPTY_TEXT = "(no text)"
-_LOADING = "prepare: loading spaCy"
+#: What `prepared_tickets.spacy_model` records for rows prepared by rules alone.
+RULES_PIPELINE = "rules"
 _DEFAULT = PrepareConfig()
 
 
@@ -51,36 +60,28 @@ def prepare_tickets(
     chunk_size: int = 2_000,
     progress: Progress = no_progress,
 ) -> PrepareResult:
-    """Prepare every ticket that is new or changed since its last preparation, or was
-    prepared with another spaCy pipeline (e.g. before switching profile).
+    """Prepare every ticket that is new or changed since its last preparation.
 
     The language of each ticket is detected and recorded. Tickets in a language of
-    `languages` (or too short to tell) are analysed with `nlp` and go on to the embedding and
-    topic stages; the others get the language-neutral analysis (rule-based sentences and
-    questions; the regex PII redaction applies to every ticket) and stay out of the topics,
-    visible with their language in `prepared_tickets`.
+    `languages` (or too short to tell) go on to the embedding and topic stages; the others
+    stay out of the topics, visible with their language in `prepared_tickets`. Every ticket
+    gets the same cheap preparation whatever its language: the cleaning, the PII rules and
+    rule-based sentences and questions (`ticket_questions`). Person names are redacted later,
+    on what is shown (`persona_mining.text.analysis`); `lemmas` and `noun_phrases` stay
+    empty here and are found there too.
 
     Args:
         con: warehouse connection.
-        config: the `[prepare]` section: the spaCy pipeline (its name is recorded with each
-            prepared row), the languages it analyses (empty: every ticket whatever its
-            language), batch size, characters analysed, language detection.
-        nlp: an already loaded pipeline standing for `config.spacy_model`; default: loaded
-            here, only when some ticket needs preparing. A pipeline that cannot be loaded
-            falls back to the blank one, recorded as "blank", with `warning` saying why.
+        config: the `[prepare]` section: the languages kept for topics (empty: every ticket
+            whatever its language), batch size, characters split into sentences, language
+            detection. Its `spacy_model` is used by the analysis, not here.
+        nlp: the sentence pipeline; default `nlp.sentence_pipeline()`, built here only when
+            some ticket needs preparing.
         chunk_size: tickets per transaction.
         progress: told of the tickets prepared so far ("prepare").
     """
     started = time.perf_counter()
-    spacy_model, warning = config.spacy_model, None
-    pending = _pending(con, spacy_model)
-    if pending and nlp is None:
-        progress(_LOADING, 0, 1)
-        nlp, warning = load_pipeline(spacy_model)
-        progress(_LOADING, 1, 1)
-        if warning:
-            spacy_model = BLANK_MODEL
-            pending = _pending(con, spacy_model)
+    pending = _pending(con)
     languages, batch_size = config.languages, config.batch_size
     max_analysis_chars, language_detection = config.max_analysis_chars, config.language_detection
     questions = 0
@@ -90,54 +91,50 @@ def prepare_tickets(
         if pending and language_detection != "off"
         else None
     )
-    neutral = spacy.blank("xx") if pending else None
-    if neutral is not None:
-        neutral.add_pipe("sentencizer")
     for start in range(0, len(pending), chunk_size):
         chunk = pending[start : start + chunk_size]
         texts = [_ticket_text(subject, body) for _, _, subject, body in chunk]
         found = detector.detect(texts) if detector else [UNDETERMINED] * len(texts)
         in_scope = [not languages or code in languages or code == UNDETERMINED for code in found]
         other_languages.update(code for code, keep in zip(found, in_scope, strict=True) if not keep)
-        analyses = _analyze(
+        if nlp is None:  # built only when something is pending
+            nlp = sentence_pipeline()
+        splits = split_sentences(
             texts,
-            in_scope,
             nlp,
-            neutral,
-            batch_size,
-            max_analysis_chars,
-            on_analysed=functools.partial(_tell, progress, start, len(pending)),
+            batch_size=batch_size,
+            max_chars=max_analysis_chars,
+            on_split=functools.partial(_tell, progress, start, len(pending)),
         )
+        prepared_texts = [text or EMPTY_TEXT for text in texts]
         prepared = pa.table(
             {
                 "ticket_id": [row[0] for row in chunk],
                 "raw_hash": [row[1] for row in chunk],
-                "text": [a.text or EMPTY_TEXT for a in analyses],
-                "text_hash": [content_hash(a.text or EMPTY_TEXT) for a in analyses],
-                "lemmas": [a.lemmas for a in analyses],
-                "noun_phrases": pa.array(
-                    [list(a.noun_phrases) for a in analyses], pa.list_(pa.string())
-                ),
-                "n_sentences": pa.array([len(a.sentences) for a in analyses], pa.int32()),
+                "text": prepared_texts,
+                "text_hash": [content_hash(text) for text in prepared_texts],
+                "n_sentences": pa.array([len(s.sentences) for s in splits], pa.int32()),
                 "language": found,
                 "in_scope": pa.array(in_scope, pa.bool_()),
             }
         )
-        asked = pa.table(
+        asked = [
+            (row[0], position, question)
+            for row, split in zip(chunk, splits, strict=True)
+            for position, question in enumerate(split.questions)
+        ]
+        questions_table = pa.table(
             {
-                "ticket_id": [
-                    row[0] for row, a in zip(chunk, analyses, strict=True) for _ in a.questions
-                ],
-                "position": pa.array(
-                    [i for a in analyses for i in range(len(a.questions))], pa.int32()
-                ),
-                "question": [q for a in analyses for q in a.questions],
+                "ticket_id": [a[0] for a in asked],
+                "position": pa.array([a[1] for a in asked], pa.int32()),
+                "question": [a[2] for a in asked],
+                "question_hash": [content_hash(a[2]) for a in asked],
             }
         )
-        questions += asked.num_rows
+        questions += len(asked)
         with transaction(con):
             con.register("__prepared", prepared)
-            con.register("__questions", asked)
+            con.register("__questions", questions_table)
             con.execute(
                 "DELETE FROM prepared_tickets WHERE ticket_id IN (SELECT ticket_id FROM __prepared)"
             )
@@ -147,13 +144,14 @@ def prepare_tickets(
             con.execute(
                 """INSERT INTO prepared_tickets (ticket_id, raw_hash, text, text_hash, lemmas, noun_phrases,
                     n_sentences, spacy_model, prepared_at, language, in_scope)
-                SELECT ticket_id, raw_hash, text, text_hash, lemmas, noun_phrases, n_sentences, ?, now(),
+                SELECT ticket_id, raw_hash, text, text_hash, '', []::VARCHAR[], n_sentences, ?, now(),
                     language, in_scope
                 FROM __prepared""",
-                [spacy_model],
+                [RULES_PIPELINE],
             )
             con.execute(
-                "INSERT INTO ticket_questions SELECT ticket_id, position, question FROM __questions"
+                """INSERT INTO ticket_questions (ticket_id, position, question, question_hash)
+                SELECT ticket_id, position, question, question_hash FROM __questions"""
             )
             con.unregister("__prepared")
             con.unregister("__questions")
@@ -162,48 +160,14 @@ def prepare_tickets(
         tickets=total[0] if total else 0,
         prepared=len(pending),
         questions=questions,
-        spacy_model=spacy_model,
+        spacy_model=RULES_PIPELINE,
         other_languages=dict(other_languages),
         seconds=time.perf_counter() - started,
-        warning=warning,
     )
-
-
-def _analyze(
-    texts: list[str],
-    in_scope: list[bool],
-    nlp: Language | None,
-    neutral: Language | None,
-    batch_size: int,
-    max_chars: int,
-    on_analysed: Callable[[int], None] | None = None,
-) -> list[TextAnalysis]:
-    """The full analysis for tickets in scope, the language-neutral one for the others."""
-    results: list[TextAnalysis | None] = [None] * len(texts)
-    offset = 0
-    for pipeline, keep in ((nlp, True), (neutral, False)):
-        positions = [i for i, flag in enumerate(in_scope) if flag is keep]
-        if not positions or pipeline is None:
-            continue
-        analysed = analyze_texts(
-            [texts[i] for i in positions],
-            pipeline,
-            batch_size=batch_size,
-            max_chars=max_chars,
-            on_analysed=functools.partial(_after, on_analysed, offset) if on_analysed else None,
-        )
-        offset += len(positions)
-        for i, analysis in zip(positions, analysed, strict=True):
-            results[i] = analysis
-    return [r for r in results if r is not None]
 
 
 def _tell(progress: Progress, before: int, total: int, done: int) -> None:
     progress("prepare", before + done, total)
-
-
-def _after(on_analysed: Callable[[int], None], before: int, done: int) -> None:
-    on_analysed(before + done)
 
 
 def _ticket_text(subject: str | None, body: str | None) -> str:
@@ -216,12 +180,14 @@ def _ticket_text(subject: str | None, body: str | None) -> str:
     return body_text or subject_text
 
 
-def _pending(con: duckdb.DuckDBPyConnection, spacy_model: str) -> list[tuple[str, str, str, str]]:
-    """Tickets new or changed since their preparation, or prepared with another pipeline."""
+def _pending(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, str]]:
+    """Tickets new or changed since their preparation, or prepared before the preparation
+    became rules alone (their rows hold the old full analysis; preparing them again leaves
+    the text, and so the embedding, unchanged unless spaCy redacted a name in it)."""
     return con.execute(
         """SELECT t.ticket_id, t.raw_hash, t.subject, t.body FROM tickets t
         LEFT JOIN prepared_tickets p USING (ticket_id)
         WHERE p.ticket_id IS NULL OR p.raw_hash <> t.raw_hash OR p.spacy_model IS DISTINCT FROM ?
         ORDER BY t.ticket_id""",
-        [spacy_model],
+        [RULES_PIPELINE],
     ).fetchall()

@@ -99,7 +99,8 @@ def label_faithfulness(con: duckdb.DuckDBPyConnection) -> LabelFaithfulness:
     A label promises what most of its topic's tickets are about. For each topic (not
     "Unclustered") its head words (`head_words` of the label; " / " in a fallback label is
     only punctuation, so every part counts) are looked up in each of its tickets, in the
-    prepared text and in its lemmas (so "bought" meets a label's "buy" where spaCy lemmatised).
+    prepared text and, for the tickets the analysis has seen (the label samples and the tickets
+    shown), in its lemmas (so "bought" meets a label's "buy" where spaCy lemmatised).
     A topic's support is the share of its tickets that contain every head word; a label with
     no head word at all ("Topic 7") names nothing checkable and scores 0. Tickets are read in
     batches, so memory does not grow with the warehouse.
@@ -110,8 +111,9 @@ def label_faithfulness(con: duckdb.DuckDBPyConnection) -> LabelFaithfulness:
     if current_model(con) is None:
         raise StageError("evaluate: no topic model yet; run `persona-mining run` first")
     cursor = con.execute(
-        """SELECT tt.topic_id, tt.topic_label, p.text, p.lemmas
+        """SELECT tt.topic_id, tt.topic_label, p.text, coalesce(a.lemmas, '')
         FROM v_ticket_topics tt JOIN prepared_tickets p USING (ticket_id)
+        LEFT JOIN text_analysis a USING (text_hash)
         WHERE tt.topic_id <> ?""",
         [UNCLUSTERED],
     )

@@ -14,6 +14,7 @@ stay in topic -1, labelled "Unclustered", visible with their count.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import platform
@@ -22,7 +23,7 @@ import shutil
 import time
 import zlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -58,6 +59,8 @@ from persona_mining.topics.labels import UNCLUSTERED, describe_topics, presentab
 from persona_mining.warehouse import transaction
 
 MIN_TICKETS_TO_FIT = 30
+#: Analyses the given tickets' texts before they describe topics (see `fit_topics`).
+Analyse = Callable[[Sequence[str]], object]
 # Steps of a fit that `progress` is told of: tickets clustered, then topics described.
 _CLUSTERING = "topic fit: UMAP + HDBSCAN"
 _DESCRIBING = "topic fit: keywords and labels"
@@ -103,6 +106,7 @@ def update_topics(
     refit: bool = False,
     auto_refit: bool = True,
     progress: Progress = no_progress,
+    analyse: Analyse | None = None,
 ) -> TopicsResult:
     """The topics stage: fit a new model when asked or due, else assign what is new or changed.
 
@@ -122,6 +126,7 @@ def update_topics(
             models_dir=models_dir,
             known_issues=known_issues,
             progress=progress,
+            analyse=analyse,
         )
         return dataclasses.replace(fitted, refit_reason="asked for" if refit else due)
     assigned = assign_topics(con, config=config, embedding_model=embedder.name, progress=progress)
@@ -136,6 +141,7 @@ def fit_topics(
     models_dir: Path,
     known_issues: Sequence[KnownIssue] = (),
     progress: Progress = no_progress,
+    analyse: Analyse | None = None,
 ) -> TopicsResult:
     """Fit a new topic model on the prepared tickets, save it, and store every assignment.
 
@@ -149,7 +155,16 @@ def fit_topics(
     names as labels and `K-<name>` keys. Topics that persist from the previous model keep
     their key and label; see `persona_mining.topics.identity`. With `embedder`, labels are the
     noun phrases closest in meaning to each topic; without, the most distinctive ones.
+
+    Keywords, keyphrases and labels come from the spaCy analysis (lemmas, noun phrases, names
+    redacted) of at most `config.label_sample` tickets per topic, taken from the fit sample,
+    and of each topic's representative tickets: `analyse` (default:
+    `text.analysis.redact_for_display` with the default `[prepare]` section) is called with
+    their ids before the topics are described, so the analysis grows with the number of
+    topics, not of tickets. The clustering itself needs only the embeddings.
     """
+    if analyse is None:
+        analyse = functools.partial(_analyse_with_defaults, con)
     started = time.perf_counter()
     embedding_model = embedder.name
     ids, vectors = load_vectors(con, model=embedding_model)
@@ -159,10 +174,9 @@ def fit_topics(
             "needed to fit a topic model; ingest more tickets, then run again"
         )
     sample = fit_sample(con, ids, size=config.fit_sample, seed=config.seed)
-    texts, phrases = _texts_and_phrases(con, [ids[i] for i in sample])
-    # c-TF-IDF keywords come from spaCy's lemmas (crash, crashes and crashed count as one),
-    # the text where a ticket has none; labels come from its noun phrases.
-    docs = [_PLACEHOLDER.sub(" ", t) for t in texts]
+    # BERTopic's own c-TF-IDF at fit time is replaced below by the one on the analysed label
+    # sample; the clustering needs only the vectors, so the rules-prepared text serves here.
+    docs = [_PLACEHOLDER.sub(" ", t) for t in _prepared_texts(con, [ids[i] for i in sample])]
     known = _all_known_issues(con, known_issues)
     is_known, known_of = _match_known(vectors, known, embedder, config.known_threshold)
     rest = np.flatnonzero(~is_known[sample])  # positions in `sample` left to cluster
@@ -186,20 +200,22 @@ def fit_topics(
         assigned, vectors, config.outlier_threshold
     )
     topic_ids = sorted(centroids)
-    # Keywords and labels are computed on the sample, plus a few tickets of any topic (a
-    # known issue) that has none in it.
+    # Keywords and labels are computed on at most `label_sample` tickets of each topic, from
+    # the fit sample where the topic has them (a known issue may have none there), analysed
+    # with the full spaCy pipeline (lemmas, noun phrases, names redacted) before describing.
     progress(_DESCRIBING, 0, len(topic_ids))
-    in_sample = set(assigned[sample].tolist())
-    missing = [np.flatnonzero(assigned == t)[:50] for t in topic_ids if t not in in_sample]
-    if missing:
-        sample = np.union1d(sample, np.concatenate(missing))
-        texts, phrases = _texts_and_phrases(con, [ids[i] for i in sample])
-        docs = [_PLACEHOLDER.sub(" ", t) for t in texts]
+    representatives = _representatives(ids, assigned, similarity, topic_ids)
+    labelled = label_sample(ids, assigned, sample, topic_ids, config.label_sample, config.seed)
+    analyse([ids[i] for i in labelled] + [i for r in representatives.values() for i in r])
+    labelled, texts, phrases = _texts_and_phrases(con, ids, labelled)
+    # c-TF-IDF keywords come from spaCy's lemmas (crash, crashes and crashed count as one),
+    # the redacted text where a ticket has none; labels come from its noun phrases.
+    docs = [_PLACEHOLDER.sub(" ", t) for t in texts]
     with quiet_bertopic():
         # BERTopic warns that custom assignments are final: they are, and the centroids are ours.
         model.update_topics(
             docs,
-            topics=assigned[sample].tolist(),
+            topics=assigned[labelled].tolist(),
             top_n_words=config.top_n_words,
             vectorizer_model=vectorizer(len(docs)),
             ctfidf_model=ctfidf(),
@@ -210,7 +226,7 @@ def fit_topics(
         for t in topic_ids
     }
     described = describe_topics(
-        assigned[sample], phrases, keywords, centroids, embed=embedder.encode
+        assigned[labelled], phrases, keywords, centroids, embed=embedder.encode
     )
 
     progress(_DESCRIBING, len(topic_ids), len(topic_ids))
@@ -248,6 +264,7 @@ def fit_topics(
         "embedding_model": embedding_model,
         "n_tickets": len(ids),
         "fit_tickets": len(sample),
+        "label_tickets": len(labelled),
         "n_topics": len([t for t in topic_ids if t != UNCLUSTERED]),
         "unclustered": sizes.get(UNCLUSTERED, 0),
         "data_window": [str(window[0]) if window else None, str(window[1]) if window else None],
@@ -269,7 +286,6 @@ def fit_topics(
         "versions": _versions(),
     }
     path = _save(model, manifest, models_dir / model_id)
-    representatives = _representatives(ids, assigned, similarity, topic_ids)
     with transaction(con):
         con.execute(
             """INSERT INTO topic_models (model_id, created_at, path, embedding_model, n_tickets, n_topics,
@@ -703,17 +719,74 @@ def load_centroids(path: Path) -> tuple[list[int], np.ndarray]:
     return topic_ids, centroids
 
 
-def _texts_and_phrases(
-    con: duckdb.DuckDBPyConnection, ids: Sequence[str]
-) -> tuple[list[str], list[list[str]]]:
+def label_sample(
+    ids: Sequence[str],
+    assigned: np.ndarray,
+    sample: np.ndarray,
+    topic_ids: Sequence[int],
+    per_topic: int,
+    seed: int = 0,
+) -> np.ndarray:
+    """Positions in `ids` of at most `per_topic` tickets of each topic (0: no limit).
+
+    Taken from the fit sample where the topic has tickets there (a known issue may have none
+    in it; then from all its tickets), in the order of a hash of the ticket id and `seed`, so
+    that the same tickets describe a topic on every refit and no ticket is favoured.
+    """
+    in_sample = np.zeros(len(ids), dtype=bool)
+    in_sample[sample] = True
+    chosen = []
+    for topic in topic_ids:
+        members = np.flatnonzero((assigned == topic) & in_sample)
+        if not len(members):
+            members = np.flatnonzero(assigned == topic)
+        if per_topic > 0 and len(members) > per_topic:
+            keys = np.array([zlib.crc32(f"{seed}:{ids[int(i)]}".encode()) for i in members])
+            members = np.sort(members[np.argsort(keys, kind="stable")[:per_topic]])
+        chosen.append(members)
+    return np.unique(np.concatenate(chosen)) if chosen else np.array([], dtype=np.int64)
+
+
+def _analyse_with_defaults(con: duckdb.DuckDBPyConnection, ticket_ids: Sequence[str]) -> object:
+    from persona_mining.text.analysis import redact_for_display
+
+    return redact_for_display(con, ticket_ids=ticket_ids)
+
+
+def _prepared_texts(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> list[str]:
+    """The prepared (rules-cleaned) text of each ticket, in the order of `ids`."""
     con.register("__ids", pa.table({"ticket_id": list(ids)}))
-    rows = con.execute(
-        """SELECT CASE WHEN trim(p.lemmas) <> '' THEN p.lemmas ELSE p.text END, p.noun_phrases
-        FROM __ids i JOIN prepared_tickets p USING (ticket_id)
-        ORDER BY p.ticket_id"""
-    ).fetchall()
-    con.unregister("__ids")
-    return [r[0] for r in rows], [list(r[1]) for r in rows]
+    try:
+        found = dict(
+            con.execute(
+                "SELECT ticket_id, p.text FROM __ids JOIN prepared_tickets p USING (ticket_id)"
+            ).fetchall()
+        )
+    finally:
+        con.unregister("__ids")
+    return [found.get(i, "") for i in ids]
+
+
+def _texts_and_phrases(
+    con: duckdb.DuckDBPyConnection, ids: Sequence[str], positions: np.ndarray
+) -> tuple[np.ndarray, list[str], list[list[str]]]:
+    """The analysed tickets among `positions` (in `ids`), with their lemmas (the redacted
+    text where they have none) and noun phrases; tickets without an analysis are left out,
+    so that nothing unredacted reaches a keyword or a label."""
+    con.register("__ids", pa.table({"ticket_id": [ids[i] for i in positions]}))
+    try:
+        found = {
+            row[0]: row[1:]
+            for row in con.execute(
+                """SELECT a.ticket_id, CASE WHEN trim(a.lemmas) <> '' THEN a.lemmas ELSE a.text END,
+                    a.noun_phrases
+                FROM __ids i JOIN v_analysed_tickets a USING (ticket_id)"""
+            ).fetchall()
+        }
+    finally:
+        con.unregister("__ids")
+    kept = np.array([i for i in positions if ids[i] in found], dtype=np.int64)
+    return kept, [found[ids[i]][0] for i in kept], [list(found[ids[i]][1]) for i in kept]
 
 
 def _store_assignments(

@@ -1,0 +1,176 @@
+"""The statistical spaCy analysis, where its output is used: redaction for display.
+
+The prepare stage cleans every ticket by rules alone. Names (NER), noun phrases (the parser)
+and lemmas are needed only for what describes topics (a bounded sample of tickets per topic)
+and for what a person sees (representative and example tickets, common questions), so this
+module analyses exactly those texts and stores the result in `text_analysis`, keyed by the
+hash of the analysed text. The cost grows with the number of topics and of tickets shown,
+not with the number of tickets.
+
+What is shown reads the views over that table, `v_analysed_tickets` and
+`v_analysed_questions`, never `prepared_tickets.text`: a ticket that was not analysed cannot be
+shown, so a person never sees a name the analysis did not get the chance to redact.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import duckdb
+import pyarrow as pa
+from spacy.language import Language
+
+from persona_mining.config import PrepareConfig
+from persona_mining.text.cleaning import content_hash
+from persona_mining.text.nlp import BLANK_MODEL, analyze_texts, load_pipeline
+from persona_mining.warehouse import transaction
+
+__all__ = ["AnalysisResult", "Loaded", "load_analysis_pipeline", "redact_for_display"]
+
+#: A loaded pipeline, with the name recorded for it and a warning when it fell back to blank.
+Loaded = tuple[Language, str, str | None]
+
+_DEFAULT = PrepareConfig()
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """What one analysis call did.
+
+    Attributes:
+        asked: distinct texts asked for (tickets' prepared texts and questions).
+        analysed: those analysed now; the others were analysed before with the same pipeline.
+        spacy_model: the pipeline recorded with them ("blank" after a fallback).
+        seconds: wall time.
+        warning: why the configured pipeline could not be loaded, if it could not.
+    """
+
+    asked: int
+    analysed: int
+    spacy_model: str
+    seconds: float
+    warning: str | None = None
+
+
+def load_analysis_pipeline(config: PrepareConfig = _DEFAULT) -> Loaded:
+    """The `[prepare] spacy_model` pipeline, its recorded name, and the fallback warning.
+
+    A pipeline that cannot be loaded falls back to the blank one, recorded as "blank".
+    """
+    nlp, warning = load_pipeline(config.spacy_model)
+    return nlp, BLANK_MODEL if warning else config.spacy_model, warning
+
+
+def redact_for_display(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    ticket_ids: Iterable[str] = (),
+    questions: Iterable[str] = (),
+    config: PrepareConfig = _DEFAULT,
+    load: Callable[[], Loaded] | None = None,
+) -> AnalysisResult:
+    """Analyse the prepared texts of `ticket_ids` and the question sentences `questions`
+    that were not analysed yet with the configured pipeline, and store the results.
+
+    Names become `[NAME]`; noun phrases, lemmas and questions are recorded for the topics'
+    labels. Texts are keyed by their hash, so a ticket's text analysed for a topic sample is
+    not analysed again when it is shown, and a question asked by many tickets is analysed
+    once. Idempotent; the writes of one call commit together.
+
+    Args:
+        con: warehouse connection.
+        ticket_ids: tickets whose prepared text is used for labels or shown (unknown or
+            unprepared ids are ignored).
+        questions: question sentences of `ticket_questions` that may be shown.
+        config: the `[prepare]` section: `spacy_model`, batch size, characters analysed.
+        load: gives the loaded pipeline (`load_analysis_pipeline` by default), called only
+            when something needs analysing; a run shares one across its stages.
+    """
+    started = time.perf_counter()
+    wanted = _texts(con, ticket_ids, questions)
+    model = config.spacy_model.strip() or BLANK_MODEL
+    pending = _not_analysed(con, wanted, model)
+    warning = None
+    if pending:
+        nlp, model, warning = (load or (lambda: load_analysis_pipeline(config)))()
+        pending = _not_analysed(con, wanted, model)
+        analyses = analyze_texts(
+            [text for _, text in pending],
+            nlp,
+            batch_size=config.batch_size,
+            max_chars=config.max_analysis_chars,
+        )
+        table = pa.table(
+            {
+                "text_hash": [h for h, _ in pending],
+                "text": [a.text for a in analyses],
+                "lemmas": [a.lemmas for a in analyses],
+                "noun_phrases": pa.array(
+                    [list(a.noun_phrases) for a in analyses], pa.list_(pa.string())
+                ),
+                "questions": pa.array([list(a.questions) for a in analyses], pa.list_(pa.string())),
+            }
+        )
+        with transaction(con):
+            con.register("__analysed", table)
+            con.execute(
+                "DELETE FROM text_analysis WHERE text_hash IN (SELECT text_hash FROM __analysed)"
+            )
+            con.execute(
+                """INSERT INTO text_analysis (text_hash, spacy_model, text, lemmas, noun_phrases,
+                    questions, analysed_at)
+                SELECT text_hash, ?, text, lemmas, noun_phrases, questions, now() FROM __analysed""",
+                [model],
+            )
+            con.unregister("__analysed")
+    return AnalysisResult(
+        asked=len(wanted),
+        analysed=len(pending),
+        spacy_model=model,
+        seconds=time.perf_counter() - started,
+        warning=warning,
+    )
+
+
+def _texts(
+    con: duckdb.DuckDBPyConnection, ticket_ids: Iterable[str], questions: Iterable[str]
+) -> dict[str, str]:
+    """The distinct texts to analyse, by hash: the tickets' prepared texts, then questions."""
+    ids = sorted(set(ticket_ids))
+    wanted: dict[str, str] = {}
+    if ids:
+        con.register("__wanted", pa.table({"ticket_id": pa.array(ids, pa.string())}))
+        try:
+            rows = con.execute(
+                """SELECT DISTINCT p.text_hash, p.text FROM __wanted w
+                JOIN prepared_tickets p USING (ticket_id) ORDER BY p.text_hash"""
+            ).fetchall()
+        finally:
+            con.unregister("__wanted")
+        wanted.update(rows)
+    for question in questions:
+        wanted.setdefault(content_hash(question), question)
+    return wanted
+
+
+def _not_analysed(
+    con: duckdb.DuckDBPyConnection, wanted: dict[str, str], model: str
+) -> Sequence[tuple[str, str]]:
+    """The texts of `wanted` without an analysis by `model`."""
+    if not wanted:
+        return []
+    con.register("__hashes", pa.table({"text_hash": pa.array(list(wanted), pa.string())}))
+    try:
+        done = {
+            h
+            for (h,) in con.execute(
+                """SELECT h.text_hash FROM __hashes h
+                JOIN text_analysis a ON a.text_hash = h.text_hash AND a.spacy_model = ?""",
+                [model],
+            ).fetchall()
+        }
+    finally:
+        con.unregister("__hashes")
+    return [(h, text) for h, text in wanted.items() if h not in done]
