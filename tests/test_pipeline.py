@@ -57,6 +57,7 @@ def test_the_flow_runs_every_stage(demo_run: dict[str, object]) -> None:
         "link",
         "negative",
         "impact",
+        "analysis",
         "personas",
     }
     assert summary["topics"]["refit"] and summary["topics"]["topics"] >= 10  # type: ignore[index]

@@ -88,6 +88,11 @@ def _plant_hostile_text(con: duckdb.DuckDBPyConnection, root: Path) -> None:
         [EVIL],
     )
     con.execute(
+        """INSERT INTO text_analysis (text_hash, spacy_model, text, lemmas, noun_phrases, questions,
+            analysed_at) VALUES ('evil-hash', 'test', ?, '', [], [], now())""",
+        [EVIL],
+    )
+    con.execute(
         """INSERT INTO ticket_topics (ticket_id, model_id, topic_id, probability, text_hash)
         VALUES ('EVIL-1', ?, ?, 1.0, 'evil-hash')""",
         [model_id, topic_id],

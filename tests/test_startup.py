@@ -169,4 +169,5 @@ def test_the_runner_tells_progress_how_far_prepare_is(con: object) -> None:
     steps = [call for call in calls if call[0] == "prepare"]
     assert steps[-1] == ("prepare", 5, 5)
     assert [done for _, done, _ in steps] == sorted(done for _, done, _ in steps)
-    assert ("prepare: loading spaCy", 1, 1) in calls
+    # Rules and a sentencizer only: no statistical pipeline to load before preparing.
+    assert {call[0] for call in calls} == {"prepare"}

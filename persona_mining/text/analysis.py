@@ -77,7 +77,8 @@ def redact_for_display(
     Names become `[NAME]`; noun phrases, lemmas and questions are recorded for the topics'
     labels. Texts are keyed by their hash, so a ticket's text analysed for a topic sample is
     not analysed again when it is shown, and a question asked by many tickets is analysed
-    once. Idempotent; the writes of one call commit together.
+    once. Analyses by another pipeline (before a profile switch) are dropped, so that the views
+    hold only what the current pipeline redacted. Idempotent.
 
     Args:
         con: warehouse connection.
@@ -93,38 +94,18 @@ def redact_for_display(
     model = config.spacy_model.strip() or BLANK_MODEL
     pending = _not_analysed(con, wanted, model)
     warning = None
-    if pending:
-        nlp, model, warning = (load or (lambda: load_analysis_pipeline(config)))()
-        pending = _not_analysed(con, wanted, model)
-        analyses = analyze_texts(
-            [text for _, text in pending],
-            nlp,
-            batch_size=config.batch_size,
-            max_chars=config.max_analysis_chars,
-        )
-        table = pa.table(
-            {
-                "text_hash": [h for h, _ in pending],
-                "text": [a.text for a in analyses],
-                "lemmas": [a.lemmas for a in analyses],
-                "noun_phrases": pa.array(
-                    [list(a.noun_phrases) for a in analyses], pa.list_(pa.string())
-                ),
-                "questions": pa.array([list(a.questions) for a in analyses], pa.list_(pa.string())),
-            }
-        )
-        with transaction(con):
-            con.register("__analysed", table)
-            con.execute(
-                "DELETE FROM text_analysis WHERE text_hash IN (SELECT text_hash FROM __analysed)"
-            )
-            con.execute(
-                """INSERT INTO text_analysis (text_hash, spacy_model, text, lemmas, noun_phrases,
-                    questions, analysed_at)
-                SELECT text_hash, ?, text, lemmas, noun_phrases, questions, now() FROM __analysed""",
-                [model],
-            )
-            con.unregister("__analysed")
+    if wanted:
+        if pending:
+            nlp, model, warning = (load or (lambda: load_analysis_pipeline(config)))()
+            pending = _not_analysed(con, wanted, model)
+            _store(con, pending, nlp, model, config)
+        if con.execute(
+            "SELECT count(*) FROM text_analysis WHERE spacy_model <> ?", [model]
+        ).fetchall()[0][0]:
+            # Another pipeline's analyses (before a profile switch) are stale: had they stayed,
+            # a text the current pipeline never saw could be shown with its names.
+            with transaction(con):
+                con.execute("DELETE FROM text_analysis WHERE spacy_model <> ?", [model])
     return AnalysisResult(
         asked=len(wanted),
         analysed=len(pending),
@@ -132,6 +113,47 @@ def redact_for_display(
         seconds=time.perf_counter() - started,
         warning=warning,
     )
+
+
+def _store(
+    con: duckdb.DuckDBPyConnection,
+    pending: Sequence[tuple[str, str]],
+    nlp: Language,
+    model: str,
+    config: PrepareConfig,
+) -> None:
+    """Analyse the `pending` (hash, text) pairs with `nlp` and store them, in one transaction."""
+    if not pending:
+        return
+    analyses = analyze_texts(
+        [text for _, text in pending],
+        nlp,
+        batch_size=config.batch_size,
+        max_chars=config.max_analysis_chars,
+    )
+    table = pa.table(
+        {
+            "text_hash": [h for h, _ in pending],
+            "text": [a.text for a in analyses],
+            "lemmas": [a.lemmas for a in analyses],
+            "noun_phrases": pa.array(
+                [list(a.noun_phrases) for a in analyses], pa.list_(pa.string())
+            ),
+            "questions": pa.array([list(a.questions) for a in analyses], pa.list_(pa.string())),
+        }
+    )
+    with transaction(con):
+        con.register("__analysed", table)
+        con.execute(
+            "DELETE FROM text_analysis WHERE text_hash IN (SELECT text_hash FROM __analysed)"
+        )
+        con.execute(
+            """INSERT INTO text_analysis (text_hash, spacy_model, text, lemmas, noun_phrases,
+                questions, analysed_at)
+            SELECT text_hash, ?, text, lemmas, noun_phrases, questions, now() FROM __analysed""",
+            [model],
+        )
+        con.unregister("__analysed")
 
 
 def _texts(

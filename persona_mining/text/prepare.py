@@ -155,9 +155,10 @@ def prepare_tickets(
             )
             con.unregister("__prepared")
             con.unregister("__questions")
-    total = con.execute("SELECT count(*) FROM prepared_tickets").fetchone()
+    # fetchall: a result left unfinished would keep the connection from registering tables.
+    total = con.execute("SELECT count(*) FROM prepared_tickets").fetchall()[0][0]
     return PrepareResult(
-        tickets=total[0] if total else 0,
+        tickets=total,
         prepared=len(pending),
         questions=questions,
         spacy_model=RULES_PIPELINE,

