@@ -16,7 +16,8 @@ In the same run it times the floor: a bare `SentenceTransformer.encode` (the fas
 `StaticModel.encode`) of the same prepared texts with the same model and batch size, and
 prints full run / bare encode. With `--incremental N` the N latest tickets are held back,
 then ingested and run after the full run (assigned with the fitted model), and their cost is
-printed beside the full run's (loading spaCy and the model count in prepare and embed).
+printed beside the full run's (loading the model counts in embed; spaCy is loaded by the
+analysis steps of topics and personas, only when they have a text to analyse).
 """
 
 from __future__ import annotations
