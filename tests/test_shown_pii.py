@@ -62,9 +62,13 @@ def _shown_outputs(con: duckdb.DuckDBPyConnection, out: Path) -> list[str]:
 
 
 def _sign(con: duckdb.DuckDBPyConnection, names: tuple[list[str], list[str]]) -> None:
-    """Put a writer's name in the running text of every prepared ticket and question, where
-    only NER can find it ("This is Emma Garcia: ..."), as if the rules had missed it. Hashes
-    stay as they are, so nothing is embedded again."""
+    """Put a writer's name in the running text of every prepared ticket ("... Please reply to
+    Mr. Emma Garcia.") and question ("This is Emma Garcia: ..."), where only NER can find it,
+    as if the rules had missed it. Hashes stay as they are, so nothing is embedded again.
+
+    NER's recall is the model's own (about 95-99% of these names in other wordings of the demo
+    tickets); these wordings are ones where the shipped model finds every name of the list, so
+    that a name that survives means a text was shown without the analysis."""
     first, last = names
     tickets = [t for (t,) in con.execute("SELECT ticket_id FROM prepared_tickets").fetchall()]
     signed = {
@@ -73,7 +77,7 @@ def _sign(con: duckdb.DuckDBPyConnection, names: tuple[list[str], list[str]]) ->
     }
     con.register("__signed", pa.table({"ticket_id": list(signed), "name": list(signed.values())}))
     con.execute(
-        """UPDATE prepared_tickets p SET text = 'This is ' || s.name || ': ' || p.text
+        """UPDATE prepared_tickets p SET text = p.text || ' Please reply to Mr. ' || s.name || '.'
         FROM __signed s WHERE s.ticket_id = p.ticket_id"""
     )
     con.execute(
@@ -89,9 +93,7 @@ def test_no_writer_name_survives_in_anything_shown(
     demo_run: dict[str, object], nlp, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     """What the rules miss reaches only the analysed texts: with a writer's name in every
-    prepared ticket and question, a refit and the profiles show none of them. The names are
-    put where the shipped NER model finds every one of the list, so a name that survives is a
-    text shown without the analysis, not a miss of the model."""
+    prepared ticket and question, a refit and the profiles show none of them (see `_sign`)."""
     desk = load_helpdesk()
     names = set(desk.first_names) | set(desk.last_names)
     config = demo_run["config"]
