@@ -74,7 +74,9 @@ def test_a_persona_whose_customers_have_no_ticket_says_so(tmp_path: Path) -> Non
     con = warehouse_without_links(tmp_path / "w.duckdb", tmp_path)
     ingest_tickets(
         con,
-        path=write(tmp_path / "t2.csv", "ticket_id,customer_id,created_at,body\n9,c2,2026-01-03,x\n"),
+        path=write(
+            tmp_path / "t2.csv", "ticket_id,customer_id,created_at,body\n9,c2,2026-01-03,x\n"
+        ),
     )
     con.close()
     result = runner.invoke(app, ["persona", "Free plan", "--db", str(tmp_path / "w.duckdb")])

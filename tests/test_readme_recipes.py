@@ -126,9 +126,9 @@ def test_the_customers_from_the_ticket_file_recipe_keeps_one_customer_per_id(
     assert warehouse("SELECT count(*), count(DISTINCT customer_id) FROM customers") == [
         (KAGGLE_CUSTOMERS, KAGGLE_CUSTOMERS)
     ]
-    assert warehouse(
-        "SELECT count(*) FROM tickets t JOIN customers c USING (customer_id)"
-    ) == [(KAGGLE_TICKETS,)]
+    assert warehouse("SELECT count(*) FROM tickets t JOIN customers c USING (customer_id)") == [
+        (KAGGLE_TICKETS,)
+    ]
 
 
 def own_data_commands() -> list[list[str]]:
@@ -136,7 +136,9 @@ def own_data_commands() -> list[list[str]]:
 
 
 @pytest.mark.slow
-def test_the_own_data_recipe_runs_from_ingest_to_export(folder: Path, prefect_harness: None) -> None:
+def test_the_own_data_recipe_runs_from_ingest_to_export(
+    folder: Path, prefect_harness: None
+) -> None:
     for name in ("customers.csv", "tickets.csv", "persona-mining.toml"):
         shutil.copy(OWN / name, folder / name)
     outputs = [invoke(command) for command in own_data_commands()]

@@ -153,7 +153,9 @@ def test_an_old_warehouse_is_upgraded_and_its_source_re_ingests_unchanged(tmp_pa
         again = ingest_tickets(con, path=kaggle, columns=KAGGLE_MAP)
         assert (again.source, again.new, again.updated, again.unchanged) == ("tickets", 0, 0, 3)
         assert again.reread  # settings unknown before the upgrade: read every row once
-        twitter = ingest_tickets(con, path=write(tmp_path / "twcs.csv", TWITTER), columns=TWITTER_MAP)
+        twitter = ingest_tickets(
+            con, path=write(tmp_path / "twcs.csv", TWITTER), columns=TWITTER_MAP
+        )
         assert (twitter.source, twitter.new) == ("twcs", 4)
         assert rows(con, "SELECT count(*) FROM tickets") == [(7,)]
         for view in db.view_names():

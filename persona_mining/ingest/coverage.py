@@ -51,7 +51,6 @@ class LinkCoverage:
             "(--customer-map customer_id=COLUMN)"
         )
 
-
     def no_findings_reason(self, persona_tickets: int) -> str:
         """Why a persona with no challenges has none, when the link explains it; "" otherwise.
 

@@ -706,7 +706,9 @@ def _upsert_tickets(
     )
     source, prefix = _ticket_source(con, stage, choice)
     stage.execute("ALTER TABLE __valid ADD COLUMN source_ticket_id VARCHAR")
-    stage.execute("UPDATE __valid SET source_ticket_id = ticket_id, ticket_id = ? || ticket_id", [prefix])
+    stage.execute(
+        "UPDATE __valid SET source_ticket_id = ticket_id, ticket_id = ? || ticket_id", [prefix]
+    )
     # A key held by another source's ticket is never overwritten (only possible when an id
     # of the unprefixed first source looks like 'name:id').
     stage.execute(
@@ -786,6 +788,8 @@ def _ticket_source(
     if name in known:
         return name, known[name]
     prefix = f"{name}:" if known else ""
+    if not stage.execute("SELECT count(*) FROM __valid WHERE reason IS NULL").fetchall()[0][0]:
+        return name, prefix  # nothing to store: a file of rejects names no source
     con.execute(
         "INSERT INTO ticket_sources (source, key_prefix, created_at) VALUES (?, ?, now())",
         [name, prefix],
