@@ -338,9 +338,17 @@ def _watermark(con: duckdb.DuckDBPyConnection, key: str) -> _Watermark | None:
 
 
 def _store_watermark(
-    con: duckdb.DuckDBPyConnection, key: str, newest: datetime, source: str, settings: str
+    con: duckdb.DuckDBPyConnection,
+    key: str,
+    newest: datetime,
+    source: str | None = None,
+    settings: str | None = None,
 ) -> None:
-    """Keep the newest `updated_at` read with these settings; other settings start afresh."""
+    """Keep the newest `updated_at` read with these settings; other settings start afresh.
+
+    Pulled sources (which resume from their own cursor) store theirs without a ticket source
+    or settings, for `status` to show.
+    """
     con.execute(
         """INSERT INTO ingest_watermarks (source, watermark, updated_at, ticket_source, settings)
         VALUES (?, ?, now(), ?, ?)
@@ -402,7 +410,9 @@ def _ingest_one(
     choice: _SourceChoice | None = None,
 ) -> tuple[IngestResult, datetime | None]:
     choice = choice or _SourceChoice(name=default_source_name(file), fixed=False)
-    return _ingest_batch(con, read_file(file), str(file.resolve()), kind, options, watermark, choice)
+    return _ingest_batch(
+        con, read_file(file), str(file.resolve()), kind, options, watermark, choice
+    )
 
 
 def _ingest_batch(
