@@ -174,3 +174,29 @@ def test_make_demo_then_the_readmes_next_commands_work_without_a_config(
         output = invoke(without_config)
         if without_config[0] == "persona":
             assert "Serial returner" in output and "No findings" not in output
+
+
+def test_the_zendesk_export_recipes_load_tickets_and_customers_without_contact_details(
+    folder: Path,
+) -> None:
+    zendesk = Path(__file__).resolve().parent / "data" / "zendesk"
+    shutil.copy(zendesk / "tickets_page1.json", folder / "export.json")
+    shutil.copy(zendesk / "users.json", folder / "users.json")
+    rows = [line for line in README.splitlines() if line.startswith("| Zendesk ")]
+    recipes = [
+        commands(span)[0]
+        for row in rows
+        for span in re.findall(r"`([^`]*)`", row)
+        if span.startswith("persona-mining ")
+    ]
+    assert len(recipes) == 2 and {r[-2] for r in recipes} == {"--tickets", "--customers"}
+    for recipe in sorted(recipes, key=lambda r: r[-2] != "--customers"):
+        invoke(recipe)
+    # The fixture's page holds one ticket with neither subject nor body: a reject with a reason.
+    assert warehouse("SELECT count(*), count(customer_id) FROM tickets") == [(3, 2)]
+    assert warehouse("SELECT reason FROM ingest_rejects") == [
+        ("empty text: subject and body are both empty",)
+    ]
+    assert warehouse("SELECT count(*) FROM customers") == [(3,)]
+    columns = {c for (c,) in warehouse("SELECT column_name FROM (DESCRIBE customers)")}
+    assert not columns & {"name", "email", "phone"}, columns
