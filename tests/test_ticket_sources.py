@@ -162,3 +162,19 @@ def test_an_old_warehouse_is_upgraded_and_its_source_re_ingests_unchanged(tmp_pa
             con.execute(f"SELECT * FROM {view}").fetchall()
     finally:
         con.close()
+
+
+def test_a_changed_ticket_id_mapping_stops_before_it_duplicates_the_source(
+    con, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    kaggle = write(tmp_path / "customer_support_tickets.csv", KAGGLE)
+    ingest_tickets(con, path=kaggle, columns=KAGGLE_MAP)
+    by_email = {**KAGGLE_MAP, "ticket_id": "Customer Email"}
+    with pytest.raises(ConfigError, match=r"'Ticket ID'.*'Customer Email'.*3 tickets.*--source"):
+        ingest_tickets(con, path=kaggle, columns=by_email)
+    assert rows(con, "SELECT count(*) FROM tickets") == [(3,)]
+    # Another mapping that keeps the ids re-reads every row, and a new source is a choice.
+    fixed = ingest_tickets(con, path=kaggle, columns={**KAGGLE_MAP, "channel": "Ticket Subject"})
+    assert fixed.reread and fixed.new == 0
+    other = ingest_tickets(con, path=kaggle, columns=by_email, source="by_email")
+    assert other.new == 3 and rows(con, "SELECT count(*) FROM tickets") == [(6,)]

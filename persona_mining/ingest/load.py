@@ -204,6 +204,7 @@ def ingest_tickets(
         sort_keys=True,
     )
     mark = _watermark(con, key)
+    _check_id_mapping(con, path, mark, options.mapping.get("ticket_id"), requested)
     watermark, reread = None, ""
     if mark is not None and not full:
         if mark.settings == settings:
@@ -228,6 +229,39 @@ def ingest_tickets(
     if newest is not None:
         _store_watermark(con, key, newest, choice.name, settings)
     return total
+
+
+def _check_id_mapping(
+    con: duckdb.DuckDBPyConnection,
+    path: str | Path,
+    mark: _Watermark | None,
+    ticket_id: str | None,
+    requested: str,
+) -> None:
+    """Stop when the column that identifies tickets changed since this path was last read.
+
+    Every ticket of the source would come in again under another id, beside the old ones: a
+    silent duplicate of the whole source. Naming another source keeps both on purpose.
+
+    Raises:
+        ConfigError: the `ticket_id` mapping differs from the one the path was read with.
+    """
+    if mark is None or not mark.settings or not mark.source or requested not in ("", mark.source):
+        return
+    before = json.loads(mark.settings).get("columns", {}).get("ticket_id")
+    if before == ticket_id:
+        return
+    (count,) = con.execute(
+        "SELECT count(*) FROM tickets WHERE source = ?", [mark.source]
+    ).fetchone() or (0,)
+    if not count:
+        return
+    raise ConfigError(
+        f"{path}: tickets were identified by {before or 'ticket_id'!r} when this file was last "
+        f"ingested, now by {ticket_id or 'ticket_id'!r}: its {count} tickets in source "
+        f"{mark.source!r} would come in again under new ids. Keep the old mapping, or ingest "
+        "into a new source with --source NAME (and leave the old one out of your queries)"
+    )
 
 
 #: What a source name may hold: it is put before the source's ids in `tickets.ticket_id`.
