@@ -83,7 +83,7 @@ def test_status_shows_runs_model_watermarks_and_whether_a_refit_is_due(tmp_path:
     con = db.connect(path)
     small_issue_table(con)
     con.execute(
-        "INSERT INTO ingest_watermarks VALUES ('tickets:/exports/t.csv', '2026-03-01 10:00:00', now())"
+        "INSERT INTO ingest_watermarks (source, watermark, updated_at) VALUES ('tickets:/exports/t.csv', '2026-03-01 10:00:00', now())"
     )
     run_id = start_run(con, kind="incremental", deployment="persona-pipeline/nightly")
     finish_run(

@@ -14,6 +14,7 @@ from persona_mining.topics.identity import (
     PreviousTheme,
     PreviousTopic,
     group_topics,
+    keep_themes,
     match_themes,
     match_topics,
     theme_label,
@@ -124,6 +125,32 @@ def test_a_theme_keeps_its_key_when_it_holds_mostly_the_same_topics() -> None:
     )
     assert keys == {0: "G0001", 1: "G0003", 2: "G0004", 3: "G0005"}
     assert match_themes({0: {"T0001": 1}}, [], next_number=1) == {0: "G0001"}
+
+
+def test_a_refit_keeps_the_themes_of_the_topics_that_persist() -> None:
+    def unit(*v: float) -> np.ndarray:
+        a = np.array(v, dtype=float)
+        return a / np.linalg.norm(a)
+
+    centroids = {
+        -1: unit(1, 1, 1),
+        0: unit(1, 0.1, 0),
+        1: unit(1, -0.1, 0),
+        2: unit(0, 1, 0.1),
+        3: unit(0, 1, -0.1),
+        4: unit(1, 0.05, 0.02),  # new, close to the first theme
+        5: unit(0, 0, 1),  # new, like nothing before
+    }
+    sizes = {t: 10 for t in centroids}
+    keys = {t: f"T{t:04d}" for t in centroids if t != -1}
+    previous = {"T0000": "G0007", "T0001": "G0007", "T0002": "G0003", "T0003": "G0003"}
+    groups = keep_themes(centroids, sizes, keys, previous)
+    assert groups[-1] == -1
+    assert groups[0] == groups[1] == groups[4] and groups[2] == groups[3]
+    assert len({groups[0], groups[2], groups[5]}) == 3
+    # With little left of the previous model, the themes are grouped afresh from the data.
+    fresh = keep_themes(centroids, sizes, keys, {"T0000": "G0007"})
+    assert fresh == group_topics(centroids)
 
 
 def test_a_theme_label_names_what_most_of_its_tickets_are_about() -> None:

@@ -74,6 +74,14 @@ def ingest(
             help="Ingest the config's [[sources]] now (files, Zendesk, SQL): what is new only.",
         ),
     ] = False,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source",
+            help="Name of the ticket source (tickets are identified within it); default: from "
+            "the file or folder name, or the source this path was ingested under before.",
+        ),
+    ] = None,
     db: DbOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -128,6 +136,7 @@ def ingest(
                             where=where if where is not None else cfg.ingest.where,
                             drop_columns=cfg.ingest.drop_columns,
                             full=full,
+                            source=source or "",
                         )
                     )
             coverage = link_coverage(con)

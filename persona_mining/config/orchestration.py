@@ -199,7 +199,9 @@ class SourceConfig(_Settings):
     Attributes:
         type: "file" (the default), "zendesk" or "sql".
         name: the source's name in `tickets.source`, `ingest_rejects` and the run records;
-            default `zendesk:<host>` or `sql:<table>` (give one to tell two apart).
+            tickets are identified within it. Default `zendesk:<host>` or `sql:<table>`; for
+            files, the source chosen by `ingest.load.ingest_tickets` (give one to tell two
+            apart).
         kind: "tickets" or "customers" (files and SQL; Zendesk pulls both).
         path: the file or folder; a ticket source only reads rows at or after its watermark.
         preset: help-desk export format ("zendesk"); default `[ingest] preset`.

@@ -51,6 +51,29 @@ class LinkCoverage:
             "(--customer-map customer_id=COLUMN)"
         )
 
+    def no_findings_reason(self, persona_tickets: int) -> str:
+        """Why a persona with no challenges has none, when the link explains it; "" otherwise.
+
+        With no ticket linked to a known customer no persona can have findings, whatever the
+        tickets say; a persona whose customers have no ticket has nothing to test either.
+        """
+        if self.tickets == 0:
+            return ""
+        if self.linked == 0:
+            fix = self.warning() or ""
+            return (
+                f"No findings: none of the {self.tickets:,} tickets is linked to a known customer "
+                "(0%), so no persona has tickets to test"
+                + (f"; {fix.split(': ', 1)[1]}" if ": " in fix else "")
+                + "."
+            )
+        if persona_tickets == 0:
+            return (
+                "No findings: none of this persona's customers has a ticket "
+                f"({self.share:.0%} of the tickets are linked to a known customer)."
+            )
+        return ""
+
 
 def link_coverage(con: duckdb.DuckDBPyConnection) -> LinkCoverage:
     """Count the tickets linked to a known customer (works on a read-only connection)."""

@@ -1,12 +1,14 @@
 """Stage 1, ingest: tickets and customers from files into the warehouse.
 
-Upsert on the id; a newer `updated_at` (or, at equal times, a changed row) wins. Every input
-row ends up in `tickets`/`customers` or in `ingest_rejects` with a reason a person can act
-on; all writes of one file happen in one transaction.
+Upsert on the id; a newer `updated_at` (or, at equal times, a changed row) wins. A ticket is
+identified within its source (`tickets.source`), so two sources whose ids overlap both land
+whole. Every input row ends up in `tickets`/`customers` or in `ingest_rejects` with a reason a
+person can act on; all writes of one file happen in one transaction.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections import Counter
@@ -81,7 +83,16 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         },
     },
 }
-_TICKET_INTERNAL = ("source", "raw_hash", "row_hash", "ingested_at")
+_TICKET_INTERNAL = (
+    "source",
+    "source_ticket_id",
+    "source_file",
+    "raw_hash",
+    "row_hash",
+    "ingested_at",
+)
+#: The name of the legacy source: tickets ingested before sources had names (migration 060).
+DEFAULT_SOURCE = "tickets"
 _CUSTOMER_INTERNAL = ("source", "ingested_at")
 
 
@@ -99,6 +110,10 @@ class IngestResult:
     rejected: int = 0
     rejects_by_reason: Mapping[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    #: The ticket source the rows were stored under ("" for customers).
+    source: str = ""
+    #: Why every row was read again despite the watermark ("" when it was not).
+    reread: str = ""
 
     def __add__(self, other: IngestResult) -> IngestResult:
         reasons = Counter(self.rejects_by_reason)
@@ -114,6 +129,8 @@ class IngestResult:
             rejected=self.rejected + other.rejected,
             rejects_by_reason=dict(reasons),
             seconds=self.seconds + other.seconds,
+            source=self.source or other.source,
+            reread=self.reread or other.reread,
         )
 
 
@@ -125,6 +142,7 @@ class _UpsertCounts:
     reasons: Counter[str]
     skipped: int = 0
     newest: datetime | None = None
+    source: str = ""
 
 
 def ingest_tickets(
@@ -137,12 +155,20 @@ def ingest_tickets(
     where: str = "",
     drop_columns: Sequence[str] = (),
     full: bool = False,
+    source: str = "",
 ) -> IngestResult:
-    """Upsert the tickets of a file (or of every file in a folder).
+    """Upsert the tickets of a file (or of every file in a folder) into one source.
 
-    Rows whose `updated_at` is older than the source's watermark (the newest `updated_at`
-    an earlier ingest of the same file or folder stored) were read before and are skipped,
-    unless `full` is set.
+    A ticket is identified within its source: the same id in two sources is two tickets, and
+    a ticket that moves between files of one source stays one ticket. Without `source`, a path
+    ingested before keeps the source it had; a new path takes the source whose tickets it
+    repeats (same ids with the same `created_at`), else a new source named after the file or
+    folder (`default_source_name`).
+
+    Rows whose `updated_at` is older than the path's watermark (the newest `updated_at` an
+    earlier ingest of the same file or folder stored) were read before and are skipped, unless
+    `full` is set or the settings (source, mapping, filter, dropped columns, text limit) differ
+    from those the watermark was stored with: a fixed mapping then applies to every row.
 
     Args:
         con: warehouse connection.
@@ -154,19 +180,113 @@ def ingest_tickets(
             recorded in `ingest_rejects` as excluded.
         drop_columns: input columns not to keep (glob patterns over normalised names).
         full: ignore the watermark and read every row.
+        source: the name of the source the tickets belong to ("" to choose it as above).
+
+    Raises:
+        ConfigError: `source` is not a usable name.
     """
     options = _options("tickets", columns, preset, where, drop_columns, max_text_chars)
+    requested = source.strip()
+    if source and not _SOURCE_NAME.fullmatch(requested):
+        raise ConfigError(
+            f"ticket source {source!r}: use letters, digits, '_', '-', '.' or ':' (e.g. "
+            "--source zendesk); the name is put before the source's ticket ids"
+        )
     key = f"tickets:{Path(path).resolve()}"
-    watermark = None if full else _watermark(con, key)
-    total = IngestResult(kind="tickets", sources=())
+    settings = json.dumps(
+        {
+            "source": requested,
+            "columns": dict(sorted(options.mapping.items())),
+            "where": options.where,
+            "drop": list(options.drop),
+            "max_text_chars": max_text_chars,
+        },
+        sort_keys=True,
+    )
+    mark = _watermark(con, key)
+    _check_id_mapping(con, path, mark, options.mapping.get("ticket_id"), requested)
+    watermark, reread = None, ""
+    if mark is not None and not full:
+        if mark.settings == settings:
+            watermark = mark.watermark
+        else:
+            reread = (
+                "the source, mapping, filter, dropped columns or text limit differ from those of "
+                "the last ingest of this path: every row was read again"
+            )
+    choice = _SourceChoice(
+        name=requested or (mark.source if mark and mark.source else default_source_name(path)),
+        fixed=bool(requested or (mark and mark.source)),
+    )
+    total = IngestResult(kind="tickets", sources=(), reread=reread)
     newest: datetime | None = None
     for file in input_files(Path(path)):
-        result, file_newest = _ingest_one(con, file, "tickets", options, watermark)
+        result, file_newest = _ingest_one(con, file, "tickets", options, watermark, choice)
         total = total + result
+        if result.source:
+            choice = _SourceChoice(name=result.source, fixed=True)
         newest = max(filter(None, [newest, file_newest]), default=None)
     if newest is not None:
-        _store_watermark(con, key, newest)
+        _store_watermark(con, key, newest, choice.name, settings)
     return total
+
+
+def _check_id_mapping(
+    con: duckdb.DuckDBPyConnection,
+    path: str | Path,
+    mark: _Watermark | None,
+    ticket_id: str | None,
+    requested: str,
+) -> None:
+    """Stop when the column that identifies tickets changed since this path was last read.
+
+    Every ticket of the source would come in again under another id, beside the old ones: a
+    silent duplicate of the whole source. Naming another source keeps both on purpose.
+
+    Raises:
+        ConfigError: the `ticket_id` mapping differs from the one the path was read with.
+    """
+    if mark is None or not mark.settings or not mark.source or requested not in ("", mark.source):
+        return
+    before = json.loads(mark.settings).get("columns", {}).get("ticket_id")
+    if before == ticket_id:
+        return
+    (count,) = con.execute(
+        "SELECT count(*) FROM tickets WHERE source = ?", [mark.source]
+    ).fetchone() or (0,)
+    if not count:
+        return
+    raise ConfigError(
+        f"{path}: tickets were identified by {before or 'ticket_id'!r} when this file was last "
+        f"ingested, now by {ticket_id or 'ticket_id'!r}: its {count} tickets in source "
+        f"{mark.source!r} would come in again under new ids. Keep the old mapping, or ingest "
+        "into a new source with --source NAME (and leave the old one out of your queries)"
+    )
+
+
+#: What a source name may hold: it is put before the source's ids in `tickets.ticket_id`.
+_SOURCE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
+
+
+def default_source_name(path: Path) -> str:
+    """The source a file or folder belongs to when none is named: its name, without extension
+    and without a trailing date or number, in lower case with underscores.
+
+    So `tickets-2026-01.csv` and `tickets-2026-02.csv` are one source (`tickets`), while
+    `customer_support_tickets.csv` and `twcs.csv` are two.
+    """
+    name = Path(path).name.split(".")[0]
+    name = re.sub(r"[-_ ]*[0-9][-_ 0-9]*$", "", name) or name
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_") or DEFAULT_SOURCE
+
+
+@dataclass(frozen=True)
+class _SourceChoice:
+    """The source an ingest stores its tickets under; unless `fixed`, a new `name` may give way
+    to an existing source whose tickets the file repeats."""
+
+    name: str
+    fixed: bool
 
 
 def ingest_customers(
@@ -237,17 +357,42 @@ def _options(
     )
 
 
-def _watermark(con: duckdb.DuckDBPyConnection, key: str) -> datetime | None:
-    rows = con.execute("SELECT watermark FROM ingest_watermarks WHERE source = ?", [key]).fetchall()
-    return rows[0][0] if rows else None
+@dataclass(frozen=True)
+class _Watermark:
+    watermark: datetime
+    source: str | None  # the ticket source the path was stored under
+    settings: str | None  # the settings it was read with; None: unknown (before migration 060)
 
 
-def _store_watermark(con: duckdb.DuckDBPyConnection, key: str, newest: datetime) -> None:
+def _watermark(con: duckdb.DuckDBPyConnection, key: str) -> _Watermark | None:
+    rows = con.execute(
+        "SELECT watermark, ticket_source, settings FROM ingest_watermarks WHERE source = ?", [key]
+    ).fetchall()
+    return _Watermark(*rows[0]) if rows else None
+
+
+def _store_watermark(
+    con: duckdb.DuckDBPyConnection,
+    key: str,
+    newest: datetime,
+    source: str | None = None,
+    settings: str | None = None,
+) -> None:
+    """Keep the newest `updated_at` read with these settings; other settings start afresh.
+
+    Pulled sources (which resume from their own cursor) store theirs without a ticket source
+    or settings, for `status` to show.
+    """
     con.execute(
-        """INSERT INTO ingest_watermarks (source, watermark, updated_at) VALUES (?, ?, now())
-        ON CONFLICT (source) DO UPDATE SET watermark = greatest(ingest_watermarks.watermark,
-            excluded.watermark), updated_at = excluded.updated_at""",
-        [key, newest],
+        """INSERT INTO ingest_watermarks (source, watermark, updated_at, ticket_source, settings)
+        VALUES (?, ?, now(), ?, ?)
+        ON CONFLICT (source) DO UPDATE SET
+            watermark = CASE WHEN ingest_watermarks.settings IS NOT DISTINCT FROM excluded.settings
+                THEN greatest(ingest_watermarks.watermark, excluded.watermark)
+                ELSE excluded.watermark END,
+            updated_at = excluded.updated_at, ticket_source = excluded.ticket_source,
+            settings = excluded.settings""",
+        [key, newest, source, settings],
     )
 
 
@@ -286,7 +431,8 @@ def load_batch(
     """
     options = _options(kind, columns, preset, where, drop_columns, max_text_chars)
     options = _Options(options.mapping, options.where, options.drop, max_text_chars, duplicates)
-    return _ingest_batch(con, batch, source, kind, options, None, in_transaction)
+    choice = _SourceChoice(name=source, fixed=True)
+    return _ingest_batch(con, batch, source, kind, options, None, choice, in_transaction)
 
 
 def _ingest_one(
@@ -295,19 +441,26 @@ def _ingest_one(
     kind: str,
     options: _Options,
     watermark: datetime | None,
+    choice: _SourceChoice | None = None,
 ) -> tuple[IngestResult, datetime | None]:
-    return _ingest_batch(con, read_file(file), str(file.resolve()), kind, options, watermark)
+    choice = choice or _SourceChoice(name=default_source_name(file), fixed=False)
+    return _ingest_batch(
+        con, read_file(file), str(file.resolve()), kind, options, watermark, choice
+    )
 
 
 def _ingest_batch(
     con: duckdb.DuckDBPyConnection,
     batch: RawBatch,
-    source: str,
+    source_file: str,
     kind: str,
     options: _Options,
     watermark: datetime | None,
+    choice: _SourceChoice,
     in_transaction: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
 ) -> tuple[IngestResult, datetime | None]:
+    """Stage, check and upsert one batch; `source_file` is the file (or the pulled source)
+    the rows came from, `choice` the ticket source they belong to."""
     started = time.perf_counter()
     file = batch.path
     table = _with_generated_columns(batch, options.mapping)
@@ -340,15 +493,17 @@ def _ingest_batch(
                     'column with [ingest.columns] body = "..." (or --map body=COLUMN)'
                 )
             with transaction(con):
-                counts = _upsert_tickets(con, stage, present, source, options, watermark)
-                _store_rejects(con, batch, source)
+                counts = _upsert_tickets(
+                    con, stage, present, source_file, options, watermark, choice
+                )
+                _store_rejects(con, batch, source_file)
                 if in_transaction is not None:
                     in_transaction(con)
         else:
             _require(file, present, ("customer_id",), "customer", "[ingest.customer_columns]")
             with transaction(con):
-                counts = _upsert_customers(con, stage, present, source, options.duplicates)
-                _store_rejects(con, batch, source)
+                counts = _upsert_customers(con, stage, present, source_file, options.duplicates)
+                _store_rejects(con, batch, source_file)
                 if in_transaction is not None:
                     in_transaction(con)
         apply_views(con)
@@ -365,6 +520,7 @@ def _ingest_batch(
             rejected=sum(reasons.values()),
             rejects_by_reason=dict(reasons),
             seconds=time.perf_counter() - started,
+            source=counts.source,
         )
         return result, counts.newest
     finally:
@@ -522,9 +678,10 @@ def _upsert_tickets(
     con: duckdb.DuckDBPyConnection,
     stage: duckdb.DuckDBPyConnection,
     present: set[str],
-    source: str,
+    source_file: str,
     options: _Options,
     watermark: datetime | None,
+    choice: _SourceChoice,
 ) -> _UpsertCounts:
     max_text_chars = options.max_text_chars
     excluded = (
@@ -591,8 +748,22 @@ def _upsert_tickets(
         """UPDATE __valid SET reason = 'duplicate ticket_id ' || ticket_id || ' with conflicting data at the same updated_at; keep one version in the export'
         WHERE reason IS NULL AND versions > 1"""
     )
-    _insert_rejects_from_stage(con, source)
-    columns = [*TICKET_COLUMNS, "raw_hash", "row_hash", *types]
+    source, prefix = _ticket_source(con, stage, choice)
+    stage.execute("ALTER TABLE __valid ADD COLUMN source_ticket_id VARCHAR")
+    stage.execute(
+        "UPDATE __valid SET source_ticket_id = ticket_id, ticket_id = ? || ticket_id", [prefix]
+    )
+    # A key held by another source's ticket is never overwritten (only possible when an id
+    # of the unprefixed first source looks like 'name:id').
+    stage.execute(
+        """UPDATE __valid SET reason = 'ticket_id ' || __valid.ticket_id || ' is taken by a ticket of source '
+            || t.source || '; ingest this file with --source ' || t.source || ' if it comes from the same help desk'
+        FROM tickets t
+        WHERE __valid.reason IS NULL AND t.ticket_id = __valid.ticket_id AND t.source <> ?""",
+        [source],
+    )
+    _insert_rejects_from_stage(con, source_file)
+    columns = [*TICKET_COLUMNS, "source_ticket_id", "raw_hash", "row_hash", *types]
     listed = ", ".join(quote_identifier(c) for c in columns)
     # The watermark comes from the warehouse itself (a timestamp), never from input text.
     fresh = "reason IS NULL" + (
@@ -608,14 +779,15 @@ def _upsert_tickets(
     ).fetchone()
     assert counts is not None
     con.execute(
-        f"""INSERT INTO tickets ({listed}, source, ingested_at)
-        SELECT {", ".join("w." + quote_identifier(c) for c in columns)}, ?, now()
+        f"""INSERT INTO tickets ({listed}, source, source_file, ingested_at)
+        SELECT {", ".join("w." + quote_identifier(c) for c in columns)}, ?, ?, now()
         FROM ({winners}) w LEFT JOIN tickets t USING (ticket_id)
         WHERE t.ticket_id IS NULL OR (w.updated_at >= t.updated_at AND w.row_hash <> t.row_hash)
         ON CONFLICT (ticket_id) DO UPDATE SET
         {", ".join(f"{quote_identifier(c)} = excluded.{quote_identifier(c)}" for c in columns if c != "ticket_id")},
-        source = excluded.source, ingested_at = excluded.ingested_at""",
-        [source],
+        source = excluded.source, source_file = excluded.source_file,
+        ingested_at = excluded.ingested_at""",
+        [source, source_file],
     )
     valid = stage.execute(
         f"SELECT count(*) FILTER (WHERE {fresh}), count(*) FILTER (WHERE reason IS NULL), "
@@ -629,7 +801,44 @@ def _upsert_tickets(
         reasons=_stage_reasons(stage),
         skipped=valid[1] - valid[0],
         newest=valid[2],
+        source=source,
     )
+
+
+def _ticket_source(
+    con: duckdb.DuckDBPyConnection, stage: duckdb.DuckDBPyConnection, choice: _SourceChoice
+) -> tuple[str, str]:
+    """The source the staged tickets (`__valid`, ids not yet prefixed) belong to, and its key
+    prefix; a new source is registered in `ticket_sources`.
+
+    A new name not fixed by the caller gives way to the existing source that holds most of the
+    file's ids with the same `created_at`, if that is most of the ids the warehouse already
+    holds: a help desk's next export under another file name is the same source, while a
+    second data set that happens to reuse ids 1, 2, 3... is not.
+    """
+    known = dict(con.execute("SELECT source, key_prefix FROM ticket_sources").fetchall())
+    name = choice.name
+    if name not in known and not choice.fixed and known:
+        overlap = stage.execute(
+            """WITH ids AS (SELECT DISTINCT ticket_id, created_at FROM __valid WHERE reason IS NULL)
+            SELECT (SELECT count(DISTINCT i.ticket_id) FROM ids i
+                    JOIN tickets t ON t.source_ticket_id = i.ticket_id),
+                   t.source, count(DISTINCT i.ticket_id) AS same
+            FROM ids i JOIN tickets t ON t.source_ticket_id = i.ticket_id AND t.created_at = i.created_at
+            GROUP BY t.source ORDER BY same DESC, t.source LIMIT 1"""
+        ).fetchall()
+        if overlap and overlap[0][2] * 2 > overlap[0][0]:
+            name = overlap[0][1]
+    if name in known:
+        return name, known[name]
+    prefix = f"{name}:" if known else ""
+    if not stage.execute("SELECT count(*) FROM __valid WHERE reason IS NULL").fetchall()[0][0]:
+        return name, prefix  # nothing to store: a file of rejects names no source
+    con.execute(
+        "INSERT INTO ticket_sources (source, key_prefix, created_at) VALUES (?, ?, now())",
+        [name, prefix],
+    )
+    return name, prefix
 
 
 def _upsert_customers(

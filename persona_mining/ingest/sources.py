@@ -75,6 +75,7 @@ def ingest_source(
             preset=source.preset,
             where=source.where,
             drop_columns=source.drop_columns,
+            source=source.name,
         )
     return ingest_customers(
         con,

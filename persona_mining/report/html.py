@@ -35,6 +35,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from persona_mining.errors import PersonaMiningError, StageError
+from persona_mining.ingest.coverage import link_coverage
 from persona_mining.report.issue_series import IssueTrends, issue_trends
 from persona_mining.report.profile_records import PersonaProfile, load_profiles
 
@@ -123,6 +124,7 @@ def write_report(
             tickets=totals[0],
             assigned=totals[1],
             customers=totals[2],
+            coverage=link_coverage(con),
             profiles=profiles,
             card_groups=_card_groups(profiles),
             examples=examples_by,

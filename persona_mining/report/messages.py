@@ -25,14 +25,17 @@ if TYPE_CHECKING:
 
 def ingest_lines(result: IngestResult) -> list[Text]:
     """An ingest's counts, then one line per reject reason, the most frequent first."""
+    kind = f"{result.kind} (source {result.source})" if result.source else result.kind
     lines = [
         Text(
-            f"{result.kind}: read {result.read}, new {result.new}, updated {result.updated}, "
+            f"{kind}: read {result.read}, new {result.new}, updated {result.updated}, "
             f"unchanged {result.unchanged}, rejected {result.rejected}"
             + (f", skipped {result.skipped} older than the watermark" if result.skipped else "")
             + f" ({result.seconds:.1f}s)"
         )
     ]
+    if result.reread:
+        lines.append(Text(f"  {result.reread}"))
     for reason, count in sorted(result.rejects_by_reason.items(), key=lambda kv: -kv[1]):
         lines.append(Text(f"  rejected {count}: {reason}"))
     return lines

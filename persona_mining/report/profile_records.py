@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 
 from persona_mining.errors import ConfigError
+from persona_mining.ingest.coverage import link_coverage
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ class PersonaProfile:
     theme_challenges: tuple[ThemeChallenge, ...] = ()
     impact: tuple[dict[str, Any], ...] = ()
     impact_note: str | None = None
+    #: Why it has no challenges when the link to customers explains it ("" otherwise).
+    no_findings: str = ""
 
     def impact_lines(self) -> list[str]:
         """What to fix first for this persona, one sentence per costly issue (or why none)."""
@@ -120,12 +123,14 @@ def load_profiles(con: duckdb.DuckDBPyConnection) -> list[PersonaProfile]:
     themes = _theme_cells(con)
     issues = _theme_issues(con)
     impact = _impact(con)
+    coverage = link_coverage(con)
     return [
         replace(
             p,
             theme_challenges=_theme_challenges(p, themes.get(p.segment_id, []), issues),
             impact=tuple(impact.get(p.segment_id, {}).get("costly", ())),
             impact_note=impact.get(p.segment_id, {}).get("note"),
+            no_findings="" if p.challenges else coverage.no_findings_reason(p.tickets),
         )
         for p in profiles
     ]

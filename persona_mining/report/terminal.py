@@ -297,7 +297,12 @@ def persona_view(profile: PersonaProfile) -> RenderableType:
     if profile.challenges:
         parts.append(_challenges_table(profile))
     else:
-        parts.append(Text("No issue stands out for this persona with statistical confidence."))
+        parts.append(
+            Text(
+                profile.no_findings
+                or "No issue stands out for this persona with statistical confidence."
+            )
+        )
     if profile.theme_challenges:
         parts += [Text(""), _theme_challenges_table(profile)]
         note = _theme_only_note(profile)
@@ -386,6 +391,8 @@ def persona_markdown(profile: PersonaProfile) -> str:
     if profile.impact_lines():
         lines.append("")
     lines += [_md(profile.summary), ""]
+    if profile.no_findings:
+        lines += [_md(profile.no_findings), ""]
     if profile.challenges:
         lines += [
             "| issue | tickets | customers | share | others | lift | 95% CI | q |",

@@ -125,6 +125,62 @@ def group_topics(
     return groups
 
 
+def keep_themes(
+    centroids: dict[int, np.ndarray],
+    sizes: dict[int, int],
+    keys: dict[int, str],
+    previous: dict[str, str],
+    *,
+    distance: float = 0.0,
+    themes: tuple[int, int] = THEMES,
+) -> dict[int, int]:
+    """Themes of a refit that keep the previous model's where its topics persist.
+
+    Themes are what a support lead reviews and tracks, so a refit does not regroup them from
+    scratch: a topic that persists (same key) stays in its theme; a new topic joins the theme
+    whose centroid it is as close to as that theme's own loosest topic is, else it is a theme
+    of its own. When the persisting topics hold less than half of the tickets (another
+    embedding model, very different data), the themes are grouped afresh (`group_topics`).
+
+    Args:
+        centroids: unit-length centroid per topic id.
+        sizes: tickets per topic id.
+        keys: the topic key of each topic id.
+        previous: the previous model's theme key of each topic key.
+        distance, themes: as for `group_topics`, when grouping afresh.
+    """
+    topics = [t for t in sorted(centroids) if t != UNCLUSTERED]
+    theme_of = {t: previous[keys[t]] for t in topics if keys.get(t) in previous}
+    total = sum(sizes.get(t, 0) for t in topics)
+    if not theme_of or sum(sizes.get(t, 0) for t in theme_of) * 2 < total:
+        return group_topics(centroids, distance=distance, themes=themes)
+    members: dict[str, list[int]] = {}
+    for topic, theme in theme_of.items():
+        members.setdefault(theme, []).append(topic)
+    centres: dict[str, np.ndarray] = {}
+    reach: dict[str, float] = {}
+    for theme, held in members.items():
+        centre = np.sum([max(sizes.get(t, 0), 1) * centroids[t] for t in held], axis=0)
+        centre = centre / max(float(np.linalg.norm(centre)), 1e-12)
+        centres[theme] = centre
+        reach[theme] = min(float(centroids[t] @ centre) for t in held)
+    names = sorted(centres)
+    matrix = np.vstack([centres[n] for n in names])
+    for topic in topics:
+        if topic in theme_of:
+            continue
+        similarity = matrix @ centroids[topic]
+        best = int(np.argmax(similarity))
+        fits = similarity[best] >= reach[names[best]] and len(members[names[best]]) > 1
+        theme_of[topic] = names[best] if fits else f"new:{topic}"
+    groups = {UNCLUSTERED: UNCLUSTERED} if UNCLUSTERED in centroids else {}
+    order: dict[str, int] = {}
+    for topic in topics:
+        order.setdefault(theme_of[topic], len(order))
+        groups[topic] = order[theme_of[topic]]
+    return groups
+
+
 def _themes_from_data(matrix: np.ndarray, tree: np.ndarray, themes: tuple[int, int]) -> np.ndarray:
     """The cut of the linkage tree into a reviewable number of themes with the best silhouette.
 

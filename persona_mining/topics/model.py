@@ -50,7 +50,7 @@ from persona_mining.topics.identity import (
     Identity,
     PreviousTheme,
     PreviousTopic,
-    group_topics,
+    keep_themes,
     match_themes,
     match_topics,
     theme_label,
@@ -244,8 +244,14 @@ def fit_topics(
     identities.update(_known_identities(con, known_ids, model_id))
     labels = {t: identities[t].inherited_label or described[t].label for t in topic_ids}
     model.set_topic_labels(labels)
-    groups = group_topics(centroids, distance=config.group_distance)
     sizes = Counter(assigned.tolist())
+    groups = keep_themes(
+        centroids,
+        dict(sizes),
+        {t: identities[t].key for t in topic_ids},
+        _previous_theme_of_topics(con),
+        distance=config.group_distance,
+    )
     theme_keys = match_themes(
         {
             group: {identities[t].key: sizes[t] for t in topic_ids if groups[t] == group}
@@ -583,6 +589,21 @@ def _previous_themes(con: duckdb.DuckDBPyConnection) -> list[PreviousTheme]:
     for theme, topic, size in rows:
         members.setdefault(theme, {})[topic] = int(size)
     return [PreviousTheme(key, topics) for key, topics in sorted(members.items())]
+
+
+def _previous_theme_of_topics(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """The theme key of each topic key of the current model, before a refit replaces it."""
+    current = current_model(con)
+    if current is None:
+        return {}
+    rows = con.execute(
+        """SELECT t.topic_key, g.theme_key FROM topics t
+        JOIN topic_groups g ON g.model_id = t.model_id AND g.group_id = t.group_id
+        WHERE t.model_id = ? AND t.topic_id <> -1 AND g.theme_key IS NOT NULL
+          AND t.topic_key IS NOT NULL AND coalesce(t.active, true)""",
+        [current[0]],
+    ).fetchall()
+    return {str(topic): str(theme) for topic, theme in rows}
 
 
 def _next_theme_number(con: duckdb.DuckDBPyConnection) -> int:

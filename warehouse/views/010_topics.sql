@@ -40,7 +40,8 @@ ORDER BY t.topic_key;
 -- One row per ticket with its topic under the current model.
 CREATE OR REPLACE VIEW v_ticket_topics AS
 SELECT tt.ticket_id, tk.customer_id, tk.created_at, tk.channel, tt.topic_id, tp.topic_key,
-       tp.label AS topic_label, tp.group_id, tt.probability, tt.model_id
+       tp.label AS topic_label, tp.group_id, tt.probability, tt.model_id,
+       tk.source, tk.source_ticket_id
 FROM ticket_topics tt
 JOIN v_current_model m USING (model_id)
 JOIN topics tp ON tp.model_id = tt.model_id AND tp.topic_id = tt.topic_id
