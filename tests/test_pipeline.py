@@ -177,7 +177,8 @@ def test_a_second_run_reuses_everything_and_assigns_only_new_tickets(
     assert con.execute("SELECT count(*) FROM topic_models").fetchone() == models_before
     labels = dict(
         con.execute(
-            "SELECT ticket_id, topic_label FROM v_ticket_topics WHERE ticket_id LIKE 'NEW-%'"
+            "SELECT source_ticket_id, topic_label FROM v_ticket_topics "
+            "WHERE source_ticket_id LIKE 'NEW-%'"
         ).fetchall()
     )
     con.close()
