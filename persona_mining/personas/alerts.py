@@ -267,7 +267,7 @@ def _jumps(
         growth = now / before if before else None
         eligible = recent >= config.min_tickets and (growth is None or growth >= config.min_growth)
         tested.append(
-            (
+            _Jump(
                 sid,
                 persona,
                 key,
@@ -284,27 +284,15 @@ def _jumps(
             )
         )
     found = discoveries(
-        [t[9] for t in tested], alpha=config.alpha, eligible=[t[10] for t in tested]
+        [t.p_value for t in tested], alpha=config.alpha, eligible=[t.eligible for t in tested]
     )
     alerts = []
     for t, q_value, significant in zip(tested, found.q_values, found.significant, strict=True):
         if not significant:
             continue
-        (
-            sid,
-            persona,
-            key,
-            issue,
-            recent,
-            previous,
-            now,
-            before,
-            growth,
-            p_value,
-            _,
-            impact,
-            measure,
-        ) = t
+        sid, persona, key, issue = t.segment_id, t.persona, t.topic_key, t.issue
+        recent, previous, now, before, growth = t.recent, t.previous, t.now, t.before, t.growth
+        p_value, impact, measure = t.p_value, t.impact, t.measure
         rise = f"x{growth:.1f}" if growth else "from none"
         alerts.append(
             Alert(
@@ -334,6 +322,25 @@ def _jumps(
         )
     alerts.sort(key=lambda a: -int(a.detail["recent_tickets"]))
     return alerts
+
+
+@dataclass(frozen=True)
+class _Jump:
+    """One persona x issue tested for a jump between the two windows."""
+
+    segment_id: Any
+    persona: Any
+    topic_key: Any
+    issue: Any
+    recent: int
+    previous: int
+    now: float
+    before: float
+    growth: float | None
+    p_value: float
+    eligible: bool
+    impact: Any
+    measure: Any
 
 
 def _cell(text: str) -> str:
