@@ -102,6 +102,7 @@ def bench_config(profile: str, models_dir: Path) -> Config:
             embedding[len(STATIC_PREFIX) :],
             models_dir=ROOT / "models",
             dims=config.models.static_dims,
+            common=config.models.static_common,
         )
         models_dir.mkdir(parents=True, exist_ok=True)
         link = models_dir / shared.name

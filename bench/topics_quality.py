@@ -195,7 +195,9 @@ def share_static_model(config: Config, models_dir: Path) -> None:
     if not embedding.startswith(STATIC_PREFIX):
         return
     base, dims = embedding[len(STATIC_PREFIX) :], config.models.static_dims
-    shared = distil_static_model(base, models_dir=ROOT / "models", dims=dims)
+    shared = distil_static_model(
+        base, models_dir=ROOT / "models", dims=dims, common=config.models.static_common
+    )
     models_dir.mkdir(parents=True, exist_ok=True)
     (models_dir / shared.name).symlink_to(shared.resolve(), target_is_directory=True)
 

@@ -12,7 +12,12 @@ import pytest
 from persona_mining import warehouse as db
 from persona_mining.config import ModelsConfig
 from persona_mining.errors import ModelError
-from persona_mining.text.embed import StaticEmbedder, make_embedder, static_model_dir
+from persona_mining.text.embed import (
+    StaticEmbedder,
+    make_embedder,
+    remove_common_directions,
+    static_model_dir,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,11 +40,12 @@ def static_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_static_model_is_distilled_once_and_embeds_unit_vectors(static_dir: Path) -> None:
-    folder = static_model_dir("all-MiniLM-L6-v2", models_dir=static_dir, dims=256)
+    common = ModelsConfig().static_common
+    folder = static_model_dir("all-MiniLM-L6-v2", models_dir=static_dir, dims=256, common=common)
     stamp = (folder / "model.safetensors").stat().st_mtime_ns
     embedder = make_embedder(ModelsConfig(dir=static_dir, embedding="static:all-MiniLM-L6-v2"))
     assert isinstance(embedder, StaticEmbedder)
-    assert embedder.name == "static:all-MiniLM-L6-v2/256"
+    assert embedder.name == f"static:all-MiniLM-L6-v2/256-c{common}"
     assert (folder / "model.safetensors").stat().st_mtime_ns == stamp  # loaded, not distilled
     assert not [p for p in static_dir.iterdir() if p.name.startswith(".distil-")]
     vectors = embedder.encode(
@@ -52,6 +58,25 @@ def test_the_static_model_is_distilled_once_and_embeds_unit_vectors(static_dir: 
     # A folder holding a model2vec model is loaded as one, under its own name.
     local = make_embedder(ModelsConfig(embedding=str(folder)))
     assert isinstance(local, StaticEmbedder) and local.name == f"local-static:{folder.name}"
+
+
+def test_removing_common_directions_centres_the_tokens_and_keeps_what_tells_them_apart() -> None:
+    rng = np.random.default_rng(3)
+    # Token vectors that all share one offset and vary most along one direction (frequency),
+    # with meaning in the small remaining spread.
+    meaning = rng.normal(size=(500, 8)) * 0.1
+    frequency = np.outer(rng.normal(size=500) * 5.0, np.eye(8)[0])
+    tokens = (meaning + frequency + 3.0).astype(np.float16)
+    cleaned = remove_common_directions(tokens, 1)
+    assert cleaned.dtype == np.float16 and cleaned.shape == tokens.shape
+    assert np.allclose(cleaned.astype(np.float32).mean(axis=0), 0.0, atol=1e-2)
+    # The dominant direction is gone: what is left along it is noise, not the planted spread.
+    assert np.abs(cleaned.astype(np.float32)[:, 0]).max() < 0.5
+    # A text vector is the mean of its token vectors, so removing the directions from the
+    # tokens removes them from every text: the mean of cleaned tokens is the cleaned mean.
+    centred_only = remove_common_directions(tokens, 0).astype(np.float32)
+    expected = tokens.astype(np.float32) - tokens.astype(np.float32).mean(axis=0)
+    assert np.allclose(centred_only, expected, atol=1e-2)
 
 
 def test_a_static_model_from_a_missing_base_says_what_to_set(tmp_path: Path) -> None:
@@ -84,7 +109,7 @@ def test_the_fast_profile_runs_the_flow_and_switching_back_refits(
     assert _rows(warehouse, "SELECT DISTINCT spacy_model FROM prepared_tickets") == [("rules",)]
     assert _rows(warehouse, "SELECT DISTINCT spacy_model FROM text_analysis") == [("blank",)]
     assert _rows(warehouse, "SELECT embedding_model FROM v_current_model") == [
-        ("static:all-MiniLM-L6-v2/256",)
+        (f"static:all-MiniLM-L6-v2/256-c{ModelsConfig().static_common}",)
     ]
     assert _rows(warehouse, "SELECT count(*) FROM v_issue_by_persona")[0][0] > 0  # type: ignore[operator]
     # Back to the default profile on the same warehouse: the embedding model changed, so the

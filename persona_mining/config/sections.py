@@ -52,6 +52,9 @@ class ModelsConfig(_Settings):
         device: torch device for the embedding model ("cpu", "cuda", "auto").
         batch_size: texts per embedding batch.
         static_dims: dimensions (PCA) of a static model distilled with "static:".
+        static_common: main directions of the token vectors (after their mean) removed from a
+            static model distilled with "static:": they carry how frequent a token is more
+            than what it means; 0 keeps the model as model2vec distils it.
     """
 
     dir: Path = Path("models")
@@ -59,6 +62,7 @@ class ModelsConfig(_Settings):
     device: StrictStr = "cpu"
     batch_size: StrictInt = Field(default=64, ge=1)
     static_dims: StrictInt = Field(default=256, ge=2, le=384)
+    static_common: StrictInt = Field(default=2, ge=0, le=32)
 
 
 class IngestConfig(_Settings):
