@@ -1,4 +1,4 @@
-"""Stage-by-stage benchmark of the whole pipeline on generated demo help desks.
+"""Stage-by-stage benchmark of the whole pipeline on a demo help desk or on real requests.
 
 Usage: .venv/bin/python bench/run.py [--sizes 2000 20000] [--profile fast] [--incremental 200]
                                     [--keep DIR] [--no-floor] [--data demo|hwu64|bitext]
@@ -9,9 +9,11 @@ it generates a demo help desk (`--data demo`), or takes N real requests of a lab
 collection in the shared data folder (`--data hwu64`: HWU64 assistant utterances, 11,036;
 `--data bitext`: Bitext customer-service utterances, 20,000; N above the collection's size
 takes all of it) and gives them seeded customers (about 3.6 tickets each, with a plan and a
-region, two rule personas on them) and dates over a year; then it runs in this one process, through the pipeline's runner
-(`persona_mining.pipeline.run_pipeline`, no Prefect), every stage with a topic refit: ingest,
-prepare, embed, topics, curation, trends, segments, link, negative, personas. Per stage it prints wall seconds, rows
+region, two rule personas on them) and dates over a year. Then it runs in this one process,
+through the pipeline's runner (`persona_mining.pipeline.run_pipeline`, no Prefect), every
+stage with a topic refit: ingest, prepare, embed, topics, curation, trends, segments, link,
+negative, impact, analysis, personas. Per stage it prints wall seconds, CPU seconds (this
+process, all threads: less exposed than wall time to other jobs on a shared machine), rows
 per second (tickets) and memory: the peak resident set size during the stage (sampled with
 psutil every 20 ms) and its increase over the RSS at the start of the stage. tracemalloc would
 miss torch's and numba's native allocations.
@@ -77,21 +79,23 @@ class PeakRss:
 
 
 def timed(rows: list[dict[str, Any]], stage: str, n: int, fn: Callable[[], Any]) -> Any:
-    """Run one stage, record seconds, rows/s and memory, print the row."""
+    """Run one stage, record seconds (wall and CPU), rows/s and memory, print the row."""
     with PeakRss() as mem:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         result = fn()
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
     row = {
         "stage": stage,
         "seconds": seconds,
+        "cpu": cpu,
         "rows_per_s": n / seconds if seconds > 0 else float("inf"),
         "peak_mib": mem.peak / 2**20,
         "delta_mib": (mem.peak - mem.start) / 2**20,
     }
     rows.append(row)
     print(
-        f"  {stage:<12} {seconds:8.1f} s {row['rows_per_s']:10.0f} rows/s "
+        f"  {stage:<12} {seconds:8.1f} s {cpu:8.1f} s CPU {row['rows_per_s']:10.0f} rows/s "
         f"peak {row['peak_mib']:7.0f} MiB (+{row['delta_mib']:.0f})",
         flush=True,
     )
@@ -279,8 +283,9 @@ def run_size(
         return rows, results, time.perf_counter() - run_started
 
     rows, results, total = run(n, refit=True)
+    cpu_total = sum(r["cpu"] for r in rows)
     print(
-        f"  {'total':<12} {total:8.1f} s {n / total:10.0f} rows/s; "
+        f"  {'total':<12} {total:8.1f} s {cpu_total:8.1f} s CPU {n / total:10.0f} rows/s; "
         f"{results['topics'].topics} topics, "
         f"fitted on {min(n, config.topics.fit_sample or n)} tickets",
         flush=True,
@@ -289,7 +294,9 @@ def run_size(
         "n": n,
         "rows": rows,
         "total": total,
+        "cpu": cpu_total,
         "floor": None,
+        "floor_cpu": None,
         "profile": profile,
         "peak_mib": max(r["peak_mib"] for r in rows),
     }
@@ -311,36 +318,38 @@ def run_size(
     if floor:
         from persona_mining.text.embed import make_embedder
 
-        bare = bare_encode(make_embedder(config.models), config.models, texts)
-        result["floor"] = bare
+        bare, bare_cpu = bare_encode(make_embedder(config.models), config.models, texts)
+        result["floor"], result["floor_cpu"] = bare, bare_cpu
         embed = next(r["seconds"] for r in rows if r["stage"] == "embed")
         print(
-            f"  bare encode of the {len(texts)} prepared texts: {bare:.1f} s "
-            f"({len(texts) / bare:.0f}/s); full run / bare encode = {total / bare:.2f}; "
-            f"full run / embed stage = {total / embed:.2f} (less exposed to load changes)",
+            f"  bare encode of the {len(texts)} prepared texts: {bare:.1f} s, {bare_cpu:.1f} s CPU "
+            f"({len(texts) / bare:.0f}/s); full run / bare encode = {total / bare:.2f} "
+            f"(CPU {cpu_total / bare_cpu:.2f}); full run / embed stage = {total / embed:.2f}",
             flush=True,
         )
     return result
 
 
-def bare_encode(embedder: Any, models: Any, texts: list[str]) -> float:
-    """Seconds of the embedding library's own encode of `texts`, outside the pipeline."""
+def bare_encode(embedder: Any, models: Any, texts: list[str]) -> tuple[float, float]:
+    """Seconds (wall, CPU) of the embedding library's own encode of `texts`, outside the
+    pipeline. CPU seconds of this process, all threads, are less exposed to other jobs on a
+    shared machine than wall seconds."""
     from persona_mining.text.embed import StaticEmbedder, resolve_model_path
 
     if isinstance(embedder, StaticEmbedder):
         from model2vec import StaticModel
 
         static = StaticModel.from_pretrained(str(embedder.path))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         static.encode(texts, show_progress_bar=False)
-        return time.perf_counter() - started
+        return time.perf_counter() - started, time.process_time() - cpu
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(resolve_model_path(models.embedding)), device=models.device)
     model.encode(texts[:8])
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     model.encode(texts, batch_size=models.batch_size, normalize_embeddings=True)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 def main() -> None:
@@ -389,14 +398,17 @@ def main() -> None:
     print(
         "\n| tickets | "
         + " | ".join(r["stage"] for r in summaries[0]["rows"])
-        + " | total | bare encode | ratio | peak MiB |"
+        + " | total | bare encode | ratio | CPU total | CPU bare encode | CPU ratio | peak MiB |"
     )
     for s in summaries:
         cells = " | ".join(f"{r['seconds']:.1f}" for r in s["rows"])
         floor = f"{s['floor']:.1f}" if s["floor"] else "-"
         ratio = f"{s['total'] / s['floor']:.2f}" if s["floor"] else "-"
+        floor_cpu = f"{s['floor_cpu']:.1f}" if s["floor_cpu"] else "-"
+        cpu_ratio = f"{s['cpu'] / s['floor_cpu']:.2f}" if s["floor_cpu"] else "-"
         print(
-            f"| {s['n']} | {cells} | {s['total']:.1f} | {floor} | {ratio} | {s['peak_mib']:.0f} |"
+            f"| {s['n']} | {cells} | {s['total']:.1f} | {floor} | {ratio} | {s['cpu']:.1f} | "
+            f"{floor_cpu} | {cpu_ratio} | {s['peak_mib']:.0f} |"
         )
         if "incremental" in s:
             inc = s["incremental"]
