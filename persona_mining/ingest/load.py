@@ -454,7 +454,7 @@ def _ingest_one(
     choice = choice or _SourceChoice(name=default_source_name(file), fixed=False)
     batch = read_file(file, progress)
     step = f"writing {file.name}"
-    progress(step, 0, batch.table.num_rows)
+    progress(step, 0, None)  # one transaction: no count to tell until it commits
     result = _ingest_batch(con, batch, str(file.resolve()), kind, options, watermark, choice)
     progress(step, batch.table.num_rows, batch.table.num_rows)
     return result
