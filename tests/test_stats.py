@@ -125,6 +125,40 @@ def test_the_count_test_is_the_exact_binomial_one_when_customers_do_not_repeat()
     assert clustered_count_test(outside, ones, inside, ones) > 0.99  # fewer: no challenge
 
 
+def test_the_mid_p_counts_half_the_observed_table() -> None:
+    # 12 of 14 tickets inside at share 1/2: P(X >= 12) = 106 / 2^14, P(X >= 13) = 15 / 2^14.
+    inside, outside, ones = (
+        np.r_[np.ones(12), np.zeros(8)],
+        np.r_[np.ones(2), np.zeros(18)],
+        np.ones(20),
+    )
+    mid = clustered_count_test(inside, ones, outside, ones, mid_p=True)
+    assert mid == pytest.approx((106 + 15) / 2 / 2**14)
+    assert mid < clustered_count_test(inside, ones, outside, ones)
+    # Two-sided: twice the smaller mid-p tail; the lower tail is 1 - the upper mid-p here.
+    assert clustered_count_test(
+        inside, ones, outside, ones, alternative="two-sided", mid_p=True
+    ) == pytest.approx(2 * mid)
+
+
+def test_the_mid_p_at_the_corners() -> None:
+    ones = np.ones(10)
+    # No ticket on the topic at all: nothing to test.
+    assert clustered_count_test(np.zeros(10), ones, np.zeros(10), ones, mid_p=True) == 1.0
+    # Every ticket on the topic is inside (a full cell): half of P(X = 5) = (1/2)^5 / 2.
+    inside = np.r_[np.ones(5), np.zeros(5)]
+    full = clustered_count_test(inside, ones, np.zeros(10), ones, mid_p=True)
+    assert full == pytest.approx(0.5**5 / 2)
+    # No ticket inside: P(X >= 0) = 1 and P(X > 0) = 1 - (1/2)^5.
+    none = clustered_count_test(np.zeros(10), ones, inside, ones, mid_p=True)
+    assert none == pytest.approx((1 + 1 - 0.5**5) / 2)
+    # One customer inside with every ticket: its share is its tickets, the test still runs.
+    one = clustered_count_test(np.r_[3.0], np.r_[3.0], np.r_[1.0, 0, 0], np.r_[1.0, 1, 1])
+    assert 0 < clustered_count_test(
+        np.r_[3.0], np.r_[3.0], np.r_[1.0, 0, 0], np.r_[1.0, 1, 1], mid_p=True
+    ) < one
+
+
 def test_the_count_test_counts_a_customer_who_repeats_a_topic_as_one_voice() -> None:
     # The same 12 tickets inside, all from one customer: no evidence of a persona's issue.
     outside, ones = np.r_[np.ones(2), np.zeros(18)], np.ones(20)
