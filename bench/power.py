@@ -1,7 +1,7 @@
 """Power bench: plant persona links into real text and count what the link statistics find.
 
-Usage: .venv/bin/python bench/power.py [--quick] [--seeds 20] [--collections hwu64 bitext]
-           [--profile fast] [--data DIR] [--write]
+Usage: .venv/bin/python bench/power.py [--quick] [--seeds 20] [--null-seeds N]
+           [--collections hwu64 bitext] [--profile fast] [--data DIR] [--compare] [--write]
 
 For each collection (HWU64, Bitext from the shared data folder) the tickets are ingested into a
 warehouse and prepare, embed and topics run through the pipeline's runner, once: the warehouse
@@ -27,8 +27,17 @@ theme holding no planted issue. Reported per setting: recall, findings per seed,
 findings that are true, and the seeds with any false link.
 
 Prints one Markdown table; `--write` appends it with the command and machine to
-bench/RESULTS.md. `--quick` runs HWU64 only, the target setting (persona of 20% of 700
-customers, 2-3 tickets each) at null, lift 2 and lift 3, with 10 seeds.
+bench/RESULTS.md. `--quick` runs the target setting only (persona of 20% of 700 customers, 2-3
+tickets each) at null, lift 2 and lift 3, with 10 seeds, on HWU64 unless `--collections` says
+otherwise.
+
+`--compare` puts the false discovery procedures tried for the link stage beside each other on
+the same seeds (`COMPARED`: Benjamini-Bogomolov families, theme-first gatekeeping, adaptive
+BH after Benjamini-Krieger-Yekutieli or Storey, weighted BH, the mid-p of the exact test), and
+after the table prints the bound: the share of planted cells under a few p-values, the best
+fixed per-cell threshold that keeps the null seeds within 1 in 20 (an oracle chosen on the null
+seeds), and each procedure at the largest alpha that still does. `--null-seeds` runs more seeds
+on the null settings, which that bound is chosen on.
 """
 
 from __future__ import annotations
@@ -811,6 +820,13 @@ def report_oracle(kept: dict[float, list[tuple[set[int], list[Cell]]]]) -> str:
                     f"  {key}: found {value[0]:.0%}, true {value[1]:.0%}, "
                     f"seeds with a false link {value[2]}"
                 )
+    for t in (0.005, 0.01, 0.02):
+        null = _hits(kept[1.0], exact, t, t)[3]
+        hits = _hits(kept[2.0], exact, t, t)[0]
+        lines.append(
+            f"fixed threshold p < {t:g}: null seeds with a false link {null} / {len(kept[1.0])}, "
+            f"found at lift 2 {hits / (PLANTED * len(kept[2.0])):.0%}"
+        )
     for name, procedure in (
         ("BB, exact", lambda cs, a: hierarchical(cs, exact, alpha=a)),
         ("BB, mid-p", lambda cs, a: hierarchical(cs, midp, alpha=a)),
@@ -864,10 +880,12 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def grid(collections: list[str], quick: bool) -> list[Setting]:
+def grid(
+    collections: list[str], quick: bool, share: float = 0.2, tickets: tuple[int, int] = (2, 3)
+) -> list[Setting]:
     if quick:
         return [
-            Setting(name, 0.2, (2, 3), lift) for name in collections for lift in (1.0, 2.0, 3.0)
+            Setting(name, share, tickets, lift) for name in collections for lift in (1.0, 2.0, 3.0)
         ]
     out = []
     for name in collections:
@@ -892,6 +910,12 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=None)
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--persona", type=float, default=0.2, help="with --quick: the persona's share"
+    )
+    parser.add_argument(
+        "--tickets", type=int, nargs=2, default=(2, 3), help="with --quick: tickets per customer"
+    )
     parser.add_argument(
         "--null-seeds", type=int, default=None, help="seeds of the null settings (default: --seeds)"
     )
@@ -928,7 +952,9 @@ def main() -> int:
                     f"issues, {len(set(pool.theme_of.values()))} themes",
                     flush=True,
                 )
-                for setting in grid([name], args.quick):
+                for setting in grid(
+                    [name], args.quick, args.persona, (args.tickets[0], args.tickets[1])
+                ):
                     if setting.collection != name:
                         continue
                     kept[setting] = []
