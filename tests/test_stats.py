@@ -154,9 +154,13 @@ def test_the_mid_p_at_the_corners() -> None:
     assert none == pytest.approx((1 + 1 - 0.5**5) / 2)
     # One customer inside with every ticket: its share is its tickets, the test still runs.
     one = clustered_count_test(np.r_[3.0], np.r_[3.0], np.r_[1.0, 0, 0], np.r_[1.0, 1, 1])
-    assert 0 < clustered_count_test(
-        np.r_[3.0], np.r_[3.0], np.r_[1.0, 0, 0], np.r_[1.0, 1, 1], mid_p=True
-    ) < one
+    assert (
+        0
+        < clustered_count_test(
+            np.r_[3.0], np.r_[3.0], np.r_[1.0, 0, 0], np.r_[1.0, 1, 1], mid_p=True
+        )
+        < one
+    )
 
 
 def test_the_count_test_counts_a_customer_who_repeats_a_topic_as_one_voice() -> None:
@@ -175,9 +179,7 @@ def test_the_count_test_is_calibrated_when_nothing_is_linked() -> None:
         y = rng.binomial(n, 0.05)
         inside = rng.random(300) < 0.2
         p.append(clustered_count_test(y[inside], n[inside], y[~inside], n[~inside]))
-        mid.append(
-            clustered_count_test(y[inside], n[inside], y[~inside], n[~inside], mid_p=True)
-        )
+        mid.append(clustered_count_test(y[inside], n[inside], y[~inside], n[~inside], mid_p=True))
     assert np.mean(np.array(p) < 0.05) <= 0.06
     assert np.mean(np.array(p) < 0.01) <= 0.015
     # The mid-p is closer to uniform: never below the exact p-value's rate, still near 5%.
