@@ -3,13 +3,14 @@
 - `discoveries`: Benjamini-Hochberg q-values over a family of tests and the decision that makes
   a finding *significant* (q below the false discovery rate and the caller's own conditions on
   the effect: an interval that excludes 1, enough customers, a large enough ratio...). The
-  negative-persona and trends stages decide this way.
+  link (over every issue and theme cell at once), negative-persona and trends stages decide
+  this way.
 - `hierarchical_discoveries`: the same decision over tests grouped in families (a persona's
   theme and the issues within it), with the false discovery rate controlled across the two
   levels: families selected first, then tests within the selected ones (Benjamini-Bogomolov).
-  The link stage decides this way.
+  The power bench sets it beside the link stage's single family, which finds more.
 - `clustered_count_test`: the exact conditional test of a group's tickets on a topic, with the
-  variance of customers who repeat the topic (the link stage's p-value).
+  variance of customers who repeat the topic (the link stage's p-value), or its mid-p.
 - `ClusteredRate` and `rate_ratio`: a rate `sum(value) / sum(base)` over independent customers
   and the ratio of two such rates with a customer-clustered interval (delta method on the log of
   two ratio estimators) and its Wald test. A customer who files ten tickets is one observation,
