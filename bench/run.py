@@ -1,13 +1,19 @@
-"""Stage-by-stage benchmark of the whole pipeline on generated demo help desks.
+"""Stage-by-stage benchmark of the whole pipeline on a demo help desk or on real requests.
 
 Usage: .venv/bin/python bench/run.py [--sizes 2000 20000] [--profile fast] [--incremental 200]
-                                    [--keep DIR] [--no-floor]
+                                    [--keep DIR] [--no-floor] [--data demo|hwu64|bitext]
        (or `make bench`, `make bench SIZES="100000" PROFILE=fast`)
 
 For each size N (tickets, approximately: the demo generator makes ~3.6 tickets per customer)
-it generates a demo help desk, then runs in this one process, through the pipeline's runner
-(`persona_mining.pipeline.run_pipeline`, no Prefect), every stage with a topic refit: ingest,
-prepare, embed, topics, curation, trends, segments, link, negative, personas. Per stage it prints wall seconds, rows
+it generates a demo help desk (`--data demo`), or takes N real requests of a labelled
+collection in the shared data folder (`--data hwu64`: HWU64 assistant utterances, 11,036;
+`--data bitext`: Bitext customer-service utterances, 20,000; N above the collection's size
+takes all of it) and gives them seeded customers (about 3.6 tickets each, with a plan and a
+region, two rule personas on them) and dates over a year. Then it runs in this one process,
+through the pipeline's runner (`persona_mining.pipeline.run_pipeline`, no Prefect), every
+stage with a topic refit: ingest, prepare, embed, topics, curation, trends, segments, link,
+negative, impact, analysis, personas. Per stage it prints wall seconds, CPU seconds (this
+process, all threads: less exposed than wall time to other jobs on a shared machine), rows
 per second (tickets) and memory: the peak resident set size during the stage (sampled with
 psutil every 20 ms) and its increase over the RSS at the start of the stage. tracemalloc would
 miss torch's and numba's native allocations.
@@ -30,6 +36,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,21 +79,23 @@ class PeakRss:
 
 
 def timed(rows: list[dict[str, Any]], stage: str, n: int, fn: Callable[[], Any]) -> Any:
-    """Run one stage, record seconds, rows/s and memory, print the row."""
+    """Run one stage, record seconds (wall and CPU), rows/s and memory, print the row."""
     with PeakRss() as mem:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         result = fn()
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
     row = {
         "stage": stage,
         "seconds": seconds,
+        "cpu": cpu,
         "rows_per_s": n / seconds if seconds > 0 else float("inf"),
         "peak_mib": mem.peak / 2**20,
         "delta_mib": (mem.peak - mem.start) / 2**20,
     }
     rows.append(row)
     print(
-        f"  {stage:<12} {seconds:8.1f} s {row['rows_per_s']:10.0f} rows/s "
+        f"  {stage:<12} {seconds:8.1f} s {cpu:8.1f} s CPU {row['rows_per_s']:10.0f} rows/s "
         f"peak {row['peak_mib']:7.0f} MiB (+{row['delta_mib']:.0f})",
         flush=True,
     )
@@ -113,28 +122,139 @@ def split_new(tickets: Path, n_new: int, workdir: Path) -> tuple[Path, Path]:
     return base, new
 
 
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+# Real requests: the file in the shared data folder and its text column.
+REAL = {
+    "hwu64": ("hwu64_utterances_11k.csv", "text"),
+    "bitext": ("bitext_customer_support_20k.csv", "utterance"),
+}
+
+REAL_CONFIG = """\
+[[sources]]
+kind = "customers"
+path = "customers.csv"
+
+[[sources]]
+kind = "tickets"
+path = "tickets.csv"
+
+[[personas]]
+name = "Enterprise customer"
+where = "plan = 'enterprise'"
+
+[[personas]]
+name = "Free plan in Europe"
+where = "plan = 'free' AND region = 'Europe'"
+"""
+
+
+@dataclass(frozen=True)
+class Desk:
+    """A help desk to benchmark: its files, its config and its size."""
+
+    tickets_path: Path
+    customers_path: Path
+    config_path: Path
+    n_tickets: int
+    n_customers: int
+
+
+def real_desk(data: str, n_tickets: int, folder: Path, seed: int = 7) -> Desk:
+    """`n_tickets` requests of a real collection as a help desk of seeded customers.
+
+    The requests are a seeded sample (all of them when `n_tickets` is larger); each gets a
+    customer (about 3.6 requests per customer, drawn at random) and a time over one year.
+    """
+    import duckdb
+    import numpy as np
+
+    file, column = REAL[data]
+    folder.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    texts = [
+        r[0]
+        for r in con.execute(
+            f"SELECT {column} FROM read_csv(?, all_varchar = true) WHERE {column} IS NOT NULL",
+            [str(SHARED_DATA / file)],
+        ).fetchall()
+    ]
+    rng = np.random.default_rng(seed)
+    if n_tickets < len(texts):
+        texts = [texts[i] for i in sorted(rng.choice(len(texts), n_tickets, replace=False))]
+    n_customers = max(1, round(len(texts) / 3.6))
+    customer = rng.integers(0, n_customers, len(texts))
+    seconds = np.sort(rng.integers(0, 365 * 86400, len(texts)))
+    con.execute(
+        "CREATE TABLE tickets AS SELECT * FROM (SELECT unnest(?) AS body, unnest(?) AS c, "
+        "unnest(?) AS s, generate_subscripts(?, 1) AS i)",
+        [texts, customer.tolist(), seconds.tolist(), texts],
+    )
+    tickets = folder / "tickets.csv"
+    con.sql(
+        "SELECT printf('T%06d', i) AS ticket_id, printf('C%05d', c) AS customer_id, "
+        "TIMESTAMP '2026-01-01' + to_seconds(s) AS created_at, body FROM tickets ORDER BY i"
+    ).write_csv(str(tickets))
+    plans = rng.choice(["free", "pro", "enterprise"], n_customers, p=[0.6, 0.3, 0.1])
+    regions = rng.choice(["Europe", "Americas", "Asia"], n_customers)
+    con.execute(
+        "CREATE TABLE customers AS SELECT * FROM (SELECT unnest(?) AS plan, unnest(?) AS region, "
+        "generate_subscripts(?, 1) - 1 AS c)",
+        [plans.tolist(), regions.tolist(), plans.tolist()],
+    )
+    customers = folder / "customers.csv"
+    con.sql(
+        "SELECT printf('C%05d', c) AS customer_id, plan, region FROM customers ORDER BY c"
+    ).write_csv(str(customers))
+    con.close()
+    config = folder / "persona-mining.toml"
+    config.write_text(REAL_CONFIG, encoding="utf-8")
+    return Desk(tickets, customers, config, len(texts), n_customers)
+
+
+def demo_desk(n_tickets: int, folder: Path) -> Desk:
+    """The demo generator's help desk of about `n_tickets` tickets (seed 7)."""
+    from persona_mining.demo.generate import generate_demo
+
+    demo = generate_demo(folder, seed=7, n_customers=max(1, round(n_tickets / 3.6)))
+    return Desk(
+        demo.tickets_path,
+        demo.customers_path,
+        demo.config_path,
+        demo.n_tickets,
+        demo.n_customers,
+    )
+
+
 def run_size(
-    n_tickets: int, workdir: Path, floor: bool, profile: str, n_new: int = 0
+    n_tickets: int,
+    workdir: Path,
+    floor: bool,
+    profile: str,
+    n_new: int = 0,
+    data: str = "demo",
 ) -> dict[str, Any]:
-    """Generate about `n_tickets` demo tickets and run every stage on them.
+    """Make a desk of about `n_tickets` tickets and run every stage on it.
 
     With `n_new`, the latest `n_new` tickets are held back from the full run, then ingested and
     run incrementally (assigned with the fitted model), as a nightly run would.
     """
     from persona_mining import warehouse as db
     from persona_mining.config import SourceConfig, load_config
-    from persona_mining.demo.generate import generate_demo
     from persona_mining.pipeline import Stage, run_pipeline
 
     workdir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    demo = generate_demo(workdir / "demo", seed=7, n_customers=max(1, round(n_tickets / 3.6)))
+    if data == "demo":
+        demo = demo_desk(n_tickets, workdir / "demo")
+    else:
+        demo = real_desk(data, n_tickets, workdir / data)
     tickets_path, new_path = demo.tickets_path, None
     if n_new:
         tickets_path, new_path = split_new(demo.tickets_path, n_new, workdir)
     print(
-        f"\n{demo.n_tickets} tickets, {demo.n_customers} customers, profile {profile} "
-        f"(generated in {time.perf_counter() - started:.1f} s)",
+        f"\n{data}: {demo.n_tickets} tickets, {demo.n_customers} customers, profile {profile} "
+        f"(made in {time.perf_counter() - started:.1f} s)",
         flush=True,
     )
     config = load_config(demo.config_path, db=workdir / "bench.duckdb", profile=profile)
@@ -163,8 +283,9 @@ def run_size(
         return rows, results, time.perf_counter() - run_started
 
     rows, results, total = run(n, refit=True)
+    cpu_total = sum(r["cpu"] for r in rows)
     print(
-        f"  {'total':<12} {total:8.1f} s {n / total:10.0f} rows/s; "
+        f"  {'total':<12} {total:8.1f} s {cpu_total:8.1f} s CPU {n / total:10.0f} rows/s; "
         f"{results['topics'].topics} topics, "
         f"fitted on {min(n, config.topics.fit_sample or n)} tickets",
         flush=True,
@@ -173,7 +294,9 @@ def run_size(
         "n": n,
         "rows": rows,
         "total": total,
+        "cpu": cpu_total,
         "floor": None,
+        "floor_cpu": None,
         "profile": profile,
         "peak_mib": max(r["peak_mib"] for r in rows),
     }
@@ -195,36 +318,38 @@ def run_size(
     if floor:
         from persona_mining.text.embed import make_embedder
 
-        bare = bare_encode(make_embedder(config.models), config.models, texts)
-        result["floor"] = bare
+        bare, bare_cpu = bare_encode(make_embedder(config.models), config.models, texts)
+        result["floor"], result["floor_cpu"] = bare, bare_cpu
         embed = next(r["seconds"] for r in rows if r["stage"] == "embed")
         print(
-            f"  bare encode of the {len(texts)} prepared texts: {bare:.1f} s "
-            f"({len(texts) / bare:.0f}/s); full run / bare encode = {total / bare:.2f}; "
-            f"full run / embed stage = {total / embed:.2f} (less exposed to load changes)",
+            f"  bare encode of the {len(texts)} prepared texts: {bare:.1f} s, {bare_cpu:.1f} s CPU "
+            f"({len(texts) / bare:.0f}/s); full run / bare encode = {total / bare:.2f} "
+            f"(CPU {cpu_total / bare_cpu:.2f}); full run / embed stage = {total / embed:.2f}",
             flush=True,
         )
     return result
 
 
-def bare_encode(embedder: Any, models: Any, texts: list[str]) -> float:
-    """Seconds of the embedding library's own encode of `texts`, outside the pipeline."""
+def bare_encode(embedder: Any, models: Any, texts: list[str]) -> tuple[float, float]:
+    """Seconds (wall, CPU) of the embedding library's own encode of `texts`, outside the
+    pipeline. CPU seconds of this process, all threads, are less exposed to other jobs on a
+    shared machine than wall seconds."""
     from persona_mining.text.embed import StaticEmbedder, resolve_model_path
 
     if isinstance(embedder, StaticEmbedder):
         from model2vec import StaticModel
 
         static = StaticModel.from_pretrained(str(embedder.path))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         static.encode(texts, show_progress_bar=False)
-        return time.perf_counter() - started
+        return time.perf_counter() - started, time.process_time() - cpu
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(resolve_model_path(models.embedding)), device=models.device)
     model.encode(texts[:8])
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     model.encode(texts, batch_size=models.batch_size, normalize_embeddings=True)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 def main() -> None:
@@ -242,6 +367,12 @@ def main() -> None:
         metavar="N",
         help="hold the N latest tickets back, then ingest and run them after the full run",
     )
+    parser.add_argument(
+        "--data",
+        choices=["demo", *REAL],
+        default="demo",
+        help="the demo generator, or real requests from the shared data folder",
+    )
     args = parser.parse_args()
     import torch
 
@@ -254,20 +385,30 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="persona-bench-") as tmp:
         base = args.keep or Path(tmp)
         summaries = [
-            run_size(n, base / f"n{n}", not args.no_floor, args.profile, args.incremental)
+            run_size(
+                n,
+                base / f"{args.data}-n{n}",
+                not args.no_floor,
+                args.profile,
+                args.incremental,
+                args.data,
+            )
             for n in args.sizes
         ]
     print(
         "\n| tickets | "
         + " | ".join(r["stage"] for r in summaries[0]["rows"])
-        + " | total | bare encode | ratio | peak MiB |"
+        + " | total | bare encode | ratio | CPU total | CPU bare encode | CPU ratio | peak MiB |"
     )
     for s in summaries:
         cells = " | ".join(f"{r['seconds']:.1f}" for r in s["rows"])
         floor = f"{s['floor']:.1f}" if s["floor"] else "-"
         ratio = f"{s['total'] / s['floor']:.2f}" if s["floor"] else "-"
+        floor_cpu = f"{s['floor_cpu']:.1f}" if s["floor_cpu"] else "-"
+        cpu_ratio = f"{s['cpu'] / s['floor_cpu']:.2f}" if s["floor_cpu"] else "-"
         print(
-            f"| {s['n']} | {cells} | {s['total']:.1f} | {floor} | {ratio} | {s['peak_mib']:.0f} |"
+            f"| {s['n']} | {cells} | {s['total']:.1f} | {floor} | {ratio} | {s['cpu']:.1f} | "
+            f"{floor_cpu} | {cpu_ratio} | {s['peak_mib']:.0f} |"
         )
         if "incremental" in s:
             inc = s["incremental"]

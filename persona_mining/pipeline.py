@@ -140,6 +140,7 @@ def _ingest(ctx: StageContext, stage: Stage) -> dict[str, Any]:
                 max_text_chars=max_text_chars,
                 environ=ctx.environ,
                 progress=ctx.pull_progress or functools.partial(_pulled, ctx.progress),
+                file_progress=ctx.progress,
             ),
             label,
         )

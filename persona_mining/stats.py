@@ -3,13 +3,14 @@
 - `discoveries`: Benjamini-Hochberg q-values over a family of tests and the decision that makes
   a finding *significant* (q below the false discovery rate and the caller's own conditions on
   the effect: an interval that excludes 1, enough customers, a large enough ratio...). The
-  negative-persona and trends stages decide this way.
+  link (over every issue and theme cell at once), negative-persona and trends stages decide
+  this way.
 - `hierarchical_discoveries`: the same decision over tests grouped in families (a persona's
   theme and the issues within it), with the false discovery rate controlled across the two
   levels: families selected first, then tests within the selected ones (Benjamini-Bogomolov).
-  The link stage decides this way.
+  The power bench sets it beside the link stage's single family, which finds more.
 - `clustered_count_test`: the exact conditional test of a group's tickets on a topic, with the
-  variance of customers who repeat the topic (the link stage's p-value).
+  variance of customers who repeat the topic (the link stage's p-value), or its mid-p.
 - `ClusteredRate` and `rate_ratio`: a rate `sum(value) / sum(base)` over independent customers
   and the ratio of two such rates with a customer-clustered interval (delta method on the log of
   two ratio estimators) and its Wald test. A customer who files ten tickets is one observation,
@@ -283,6 +284,7 @@ def clustered_count_test(
     outside_totals: np.ndarray,
     *,
     alternative: str = "greater",
+    mid_p: bool = False,
 ) -> float:
     """Exact conditional test that a group's share of tickets on a topic is everyone else's.
 
@@ -300,6 +302,9 @@ def clustered_count_test(
         inside, inside_totals: per customer of the group, tickets on the topic and all tickets.
         outside, outside_totals: the same for every other customer.
         alternative: "greater" (the group raises the topic more: one-sided), or "two-sided".
+        mid_p: count half the probability of the observed count instead of all of it
+            (Lancaster's mid-p). The exact test's p-value is conservative because counts are
+            discrete; the mid-p is not, and its null distribution is close to uniform.
 
     Returns:
         The p-value (1 where the topic has no ticket at all).
@@ -321,10 +326,13 @@ def clustered_count_test(
     phi = max(1.0, permutation * float((residual**2).sum()) / (topic * share * (1 - share)))
     x, topic = x / phi, topic / phi
     # P(X >= x) and P(X <= x) of Binomial(topic, share), continued to non-integer counts.
-    upper = float(special.betainc(x, topic - x + 1, share)) if x > 0 else 1.0
+    at_least = float(special.betainc(x, topic - x + 1, share)) if x > 0 else 1.0
+    above = float(special.betainc(x + 1, topic - x, share)) if x < topic else 0.0
+    upper = (at_least + above) / 2 if mid_p else at_least
     if alternative == "greater":
         return upper
-    lower = float(1 - special.betainc(x + 1, topic - x, share)) if x < topic else 1.0
+    # P(X <= x) = 1 - P(X > x), and P(X < x) = 1 - P(X >= x).
+    lower = 1 - (at_least + above) / 2 if mid_p else 1 - above
     return min(1.0, 2 * min(upper, lower))
 
 

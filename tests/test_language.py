@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from persona_mining.text.language import UNDETERMINED, LanguageDetector
+from persona_mining.text.language import UNDETERMINED, LanguageDetector, is_plainly_english
 
 # Short English requests that lingua takes for another language on its own (HWU64 texts).
 NEAR_TIES = [
@@ -35,3 +35,32 @@ def test_long_texts_are_detected_as_before_in_fast_mode() -> None:
     long_german = " ".join([SHORT_GERMAN, "und die App stürzt beim Öffnen jedes Mal ab."] * 3)
     detector = LanguageDetector(mode="fast", preferred=("en",))
     assert detector.detect([long_german]) == ["de"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Where is my order? It has not arrived yet.",
+        "How do I reset the password of my account, please?",
+        "The app crashes when I open the camera",
+    ],
+)
+def test_plainly_english_tickets_are_english_without_lingua(text: str) -> None:
+    assert is_plainly_english(text)
+    assert LanguageDetector(mode="accurate", preferred=("en",)).detect([text]) == ["en"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        SHORT_GERMAN,
+        "Das ist nicht was ich bestellt habe, the order is wrong",  # one marker, "the"
+        "Mi pedido no ha llegado y la app no funciona",
+        "Je ne peux pas me connecter a mon compte depuis hier",
+        "Não consigo acessar a minha conta, what can I do",  # a letter outside ASCII
+        "Dit is niet wat ik wilde, de bestelling is fout",
+        "set an alarm for seven",  # too few markers: lingua decides
+    ],
+)
+def test_other_languages_and_short_requests_still_go_to_lingua(text: str) -> None:
+    assert not is_plainly_english(text)

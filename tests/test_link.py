@@ -9,7 +9,7 @@ from scipy import stats
 from persona_mining.config import LinkConfig, PersonaRule
 from persona_mining.personas.link import link_issues
 from persona_mining.personas.segments import build_segments
-from persona_mining.stats import conditional_p_values, hierarchical_discoveries
+from persona_mining.stats import conditional_p_values, discoveries
 
 
 def build(con: duckdb.DuckDBPyConnection, tickets: list[tuple[str, str | None, int]]) -> None:
@@ -178,10 +178,8 @@ def test_q_values_cover_themes_and_issues_under_one_procedure(
         "SELECT group_id, p_value, q_value FROM issue_group_by_persona ORDER BY group_id"
     ).fetchall()
     every = issues + themes
-    expected = hierarchical_discoveries(
-        conditional_p_values([p for _, p, _ in every], threshold=0.5),
-        [theme for theme, _, _ in every],
-        alpha=0.05,
+    expected = discoveries(
+        conditional_p_values([p for _, p, _ in every], threshold=0.5), alpha=0.05
     ).q_values
     assert [q for _, _, q in every] == pytest.approx([1.0 if q is None else q for q in expected])
     assert issues[0][2] < 0.05 and themes[0][2] < 0.05  # topic 0 and its theme: challenges

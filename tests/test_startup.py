@@ -171,3 +171,24 @@ def test_the_runner_tells_progress_how_far_prepare_is(con: object) -> None:
     assert [done for _, done, _ in steps] == sorted(done for _, done, _ in steps)
     # Rules and a sentencizer only: no statistical pipeline to load before preparing.
     assert {call[0] for call in calls} == {"prepare"}
+
+
+def test_ingest_tells_progress_the_lines_read_and_the_rows_written(
+    con: object, tmp_path: Path
+) -> None:
+    from persona_mining.ingest.load import ingest_tickets
+
+    path = tmp_path / "tickets.csv"
+    rows = [f"t{i},2026-01-01,Where is order {i}?" for i in range(25_000)]
+    path.write_text("ticket_id,created_at,body\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    calls: list[tuple[str, int, int | None]] = []
+    result = ingest_tickets(con, path=path, progress=lambda *call: calls.append(call))  # type: ignore[arg-type]
+    assert result.new == 25_000
+    reading = [call for call in calls if call[0] == "reading tickets.csv"]
+    # The header and 25,000 rows; reported at the start, every 10,000 rows, and at the end.
+    assert [done for _, done, _ in reading] == [0, 10_001, 20_001, 25_001]
+    assert {total for _, _, total in reading} == {25_001}
+    assert [call for call in calls if call[0] == "writing tickets.csv"] == [
+        ("writing tickets.csv", 0, None),
+        ("writing tickets.csv", 25_000, 25_000),
+    ]

@@ -125,6 +125,44 @@ def test_the_count_test_is_the_exact_binomial_one_when_customers_do_not_repeat()
     assert clustered_count_test(outside, ones, inside, ones) > 0.99  # fewer: no challenge
 
 
+def test_the_mid_p_counts_half_the_observed_table() -> None:
+    # 12 of 14 tickets inside at share 1/2: P(X >= 12) = 106 / 2^14, P(X >= 13) = 15 / 2^14.
+    inside, outside, ones = (
+        np.r_[np.ones(12), np.zeros(8)],
+        np.r_[np.ones(2), np.zeros(18)],
+        np.ones(20),
+    )
+    mid = clustered_count_test(inside, ones, outside, ones, mid_p=True)
+    assert mid == pytest.approx((106 + 15) / 2 / 2**14)
+    assert mid < clustered_count_test(inside, ones, outside, ones)
+    # Two-sided: twice the smaller mid-p tail; the lower tail is 1 - the upper mid-p here.
+    assert clustered_count_test(
+        inside, ones, outside, ones, alternative="two-sided", mid_p=True
+    ) == pytest.approx(2 * mid)
+
+
+def test_the_mid_p_at_the_corners() -> None:
+    ones = np.ones(10)
+    # No ticket on the topic at all: nothing to test.
+    assert clustered_count_test(np.zeros(10), ones, np.zeros(10), ones, mid_p=True) == 1.0
+    # Every ticket on the topic is inside (a full cell): half of P(X = 5) = (1/2)^5 / 2.
+    inside = np.r_[np.ones(5), np.zeros(5)]
+    full = clustered_count_test(inside, ones, np.zeros(10), ones, mid_p=True)
+    assert full == pytest.approx(0.5**5 / 2)
+    # No ticket inside: P(X >= 0) = 1 and P(X > 0) = 1 - (1/2)^5.
+    none = clustered_count_test(np.zeros(10), ones, inside, ones, mid_p=True)
+    assert none == pytest.approx((1 + 1 - 0.5**5) / 2)
+    # One customer inside with every ticket: its share is its tickets, the test still runs.
+    one = clustered_count_test(np.r_[3.0], np.r_[3.0], np.r_[1.0, 0, 0], np.r_[1.0, 1, 1])
+    assert (
+        0
+        < clustered_count_test(
+            np.r_[3.0], np.r_[3.0], np.r_[1.0, 0, 0], np.r_[1.0, 1, 1], mid_p=True
+        )
+        < one
+    )
+
+
 def test_the_count_test_counts_a_customer_who_repeats_a_topic_as_one_voice() -> None:
     # The same 12 tickets inside, all from one customer: no evidence of a persona's issue.
     outside, ones = np.r_[np.ones(2), np.zeros(18)], np.ones(20)
@@ -135,14 +173,17 @@ def test_the_count_test_counts_a_customer_who_repeats_a_topic_as_one_voice() -> 
 
 def test_the_count_test_is_calibrated_when_nothing_is_linked() -> None:
     rng = np.random.default_rng(3)
-    p = []
+    p, mid = [], []
     for _ in range(2000):
         n = rng.integers(2, 11, 300)
         y = rng.binomial(n, 0.05)
         inside = rng.random(300) < 0.2
         p.append(clustered_count_test(y[inside], n[inside], y[~inside], n[~inside]))
+        mid.append(clustered_count_test(y[inside], n[inside], y[~inside], n[~inside], mid_p=True))
     assert np.mean(np.array(p) < 0.05) <= 0.06
     assert np.mean(np.array(p) < 0.01) <= 0.015
+    # The mid-p is closer to uniform: never below the exact p-value's rate, still near 5%.
+    assert np.mean(np.array(p) < 0.05) <= np.mean(np.array(mid) < 0.05) <= 0.065
 
 
 def test_conditional_p_values_leave_out_the_large_ones_and_rescale_the_rest() -> None:

@@ -92,6 +92,7 @@ def ingest(
         from persona_mining.config import CUSTOMER_COLUMNS, TICKET_COLUMNS, check_mapping
         from persona_mining.ingest.coverage import link_coverage
         from persona_mining.ingest.load import ingest_customers, ingest_tickets
+        from persona_mining.progress import no_progress
 
         if sources:
             if tickets is not None or customers is not None:
@@ -112,8 +113,9 @@ def ingest(
         try:
             results = []
             chosen = preset if preset is not None else cfg.ingest.preset
-            if customers is not None:
-                with _progress(f"ingesting customers from {customers}"):
+            with _progress_bars() as bars:
+                progress = bars or no_progress
+                if customers is not None:
                     results.append(
                         ingest_customers(
                             con,
@@ -122,10 +124,10 @@ def ingest(
                             preset=chosen,
                             drop_columns=cfg.ingest.drop_customer_columns,
                             duplicates=cfg.ingest.customer_duplicates,
+                            progress=progress,
                         )
                     )
-            if tickets is not None:
-                with _progress(f"ingesting tickets from {tickets}"):
+                if tickets is not None:
                     results.append(
                         ingest_tickets(
                             con,
@@ -137,6 +139,7 @@ def ingest(
                             drop_columns=cfg.ingest.drop_columns,
                             full=full,
                             source=source or "",
+                            progress=progress,
                         )
                     )
             coverage = link_coverage(con)

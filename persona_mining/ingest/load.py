@@ -33,6 +33,7 @@ from persona_mining.ingest.readers import (
     normalise_name,
     read_file,
 )
+from persona_mining.progress import Progress, no_progress
 from persona_mining.warehouse import apply_views, quote_identifier, table_columns, transaction
 
 #: Formats tried, in order, for timestamps that are not ISO 8601.
@@ -156,6 +157,7 @@ def ingest_tickets(
     drop_columns: Sequence[str] = (),
     full: bool = False,
     source: str = "",
+    progress: Progress = no_progress,
 ) -> IngestResult:
     """Upsert the tickets of a file (or of every file in a folder) into one source.
 
@@ -181,6 +183,7 @@ def ingest_tickets(
         drop_columns: input columns not to keep (glob patterns over normalised names).
         full: ignore the watermark and read every row.
         source: the name of the source the tickets belong to ("" to choose it as above).
+        progress: told the lines read of each file, then its rows written.
 
     Raises:
         ConfigError: `source` is not a usable name.
@@ -221,7 +224,9 @@ def ingest_tickets(
     total = IngestResult(kind="tickets", sources=(), reread=reread)
     newest: datetime | None = None
     for file in input_files(Path(path)):
-        result, file_newest = _ingest_one(con, file, "tickets", options, watermark, choice)
+        result, file_newest = _ingest_one(
+            con, file, "tickets", options, watermark, choice, progress
+        )
         total = total + result
         if result.source:
             choice = _SourceChoice(name=result.source, fixed=True)
@@ -297,6 +302,7 @@ def ingest_customers(
     preset: str = "",
     drop_columns: Sequence[str] = (),
     duplicates: str = "latest",
+    progress: Progress = no_progress,
 ) -> IngestResult:
     """Upsert the customers of a file (or folder): `customer_id` plus attribute columns.
 
@@ -313,6 +319,7 @@ def ingest_customers(
         drop_columns: input columns not to keep (glob patterns over normalised names).
         duplicates: "latest" or "first" value of each attribute among a customer's rows, or
             "reject" to keep them only when they agree (the others go to ingest_rejects).
+        progress: told the lines read of each file, then its rows written.
 
     Raises:
         ConfigError: `duplicates` is not one of `CUSTOMER_DUPLICATES`.
@@ -325,7 +332,7 @@ def ingest_customers(
     options = _Options(options.mapping, options.where, options.drop, 0, duplicates)
     total = IngestResult(kind="customers", sources=())
     for file in input_files(Path(path)):
-        total = total + _ingest_one(con, file, "customers", options, None)[0]
+        total = total + _ingest_one(con, file, "customers", options, None, None, progress)[0]
     return total
 
 
@@ -442,11 +449,15 @@ def _ingest_one(
     options: _Options,
     watermark: datetime | None,
     choice: _SourceChoice | None = None,
+    progress: Progress = no_progress,
 ) -> tuple[IngestResult, datetime | None]:
     choice = choice or _SourceChoice(name=default_source_name(file), fixed=False)
-    return _ingest_batch(
-        con, read_file(file), str(file.resolve()), kind, options, watermark, choice
-    )
+    batch = read_file(file, progress)
+    step = f"writing {file.name}"
+    progress(step, 0, None)  # one transaction: no count to tell until it commits
+    result = _ingest_batch(con, batch, str(file.resolve()), kind, options, watermark, choice)
+    progress(step, batch.table.num_rows, batch.table.num_rows)
+    return result
 
 
 def _ingest_batch(

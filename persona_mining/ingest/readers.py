@@ -12,7 +12,7 @@ import io
 import json
 import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from persona_mining.errors import InputFileError
+from persona_mining.progress import Progress, no_progress
 
 CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
 JSON_SUFFIXES = {".jsonl", ".ndjson", ".json"}
@@ -91,8 +92,15 @@ def input_files(path: Path) -> list[Path]:
     return [path]
 
 
-def read_file(path: Path) -> RawBatch:
+# Rows between two progress reports while a text file is read.
+_REPORT_EVERY = 10_000
+
+
+def read_file(path: Path, progress: Progress = no_progress) -> RawBatch:
     """Read one input file by its suffix.
+
+    `progress` is told the lines read of a CSV or JSON-lines file (step `reading NAME`), every
+    10,000 rows; a Parquet file is read by Arrow in one call.
 
     Raises:
         InputFileError: unknown suffix, empty file, binary content, no header, or a format
@@ -115,9 +123,16 @@ def read_file(path: Path) -> RawBatch:
             "check that it is the right file, or give it its real suffix"
         )
     text, bad_lines = _decode(data)
+    del data
+    lines = text.count("\n") + (not text.endswith("\n"))
+    step = f"reading {path.name}"
+    progress(step, 0, lines)
     if suffix in JSON_SUFFIXES:
-        return _read_json(path, text, bad_lines)
-    return _read_csv(path, text, bad_lines)
+        batch = _read_json(path, text, bad_lines, lambda done: progress(step, done, lines))
+    else:
+        batch = _read_csv(path, text, bad_lines, lambda done: progress(step, done, lines))
+    progress(step, lines, lines)
+    return batch
 
 
 def _decode(data: bytes) -> tuple[str, set[int]]:
@@ -159,12 +174,16 @@ def _unique_names(path: Path, names: list[str]) -> tuple[list[str], dict[str, st
     return out, seen
 
 
-def _read_csv(path: Path, text: str, bad_lines: set[int]) -> RawBatch:
+def _read_csv(
+    path: Path, text: str, bad_lines: set[int], lines_read: Callable[[int], None]
+) -> RawBatch:
     with _no_field_limit():
-        return _read_csv_rows(path, text, bad_lines)
+        return _read_csv_rows(path, text, bad_lines, lines_read)
 
 
-def _read_csv_rows(path: Path, text: str, bad_lines: set[int]) -> RawBatch:
+def _read_csv_rows(
+    path: Path, text: str, bad_lines: set[int], lines_read: Callable[[int], None]
+) -> RawBatch:
     sample = text[:65536]
     header_line = sample.split("\n", 1)[0]
     delimiter = "\t" if path.suffix.lower() == ".tsv" else _sniff_delimiter(header_line)
@@ -212,6 +231,8 @@ def _read_csv_rows(path: Path, text: str, bad_lines: set[int]) -> RawBatch:
             line_start = line_end + 1
             continue
         row_number += 1
+        if row_number % _REPORT_EVERY == 0:
+            lines_read(line_end)
         raw = _shorten(delimiter.join(fields))
         lines = set(range(line_start, line_end + 1))
         line_start = line_end + 1
@@ -285,7 +306,9 @@ def _sniff_delimiter(header_line: str) -> str:
     return best if counts[best] > 0 else ","
 
 
-def _read_json(path: Path, text: str, bad_lines: set[int]) -> RawBatch:
+def _read_json(
+    path: Path, text: str, bad_lines: set[int], lines_read: Callable[[int], None]
+) -> RawBatch:
     stripped = text.lstrip()
     records: list[tuple[int, str, Any]] = []
     rejects: list[Reject] = []
@@ -303,6 +326,8 @@ def _read_json(path: Path, text: str, bad_lines: set[int]) -> RawBatch:
             if not line.strip():
                 continue
             row_number += 1
+            if row_number % _REPORT_EVERY == 0:
+                lines_read(line_number)
             if line_number in bad_lines:
                 rejects.append(
                     Reject(

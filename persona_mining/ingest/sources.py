@@ -17,6 +17,7 @@ import duckdb
 from persona_mining.config import SourceConfig
 from persona_mining.ingest.load import IngestResult, ingest_customers, ingest_tickets
 from persona_mining.ingest.pull import ProgressFn, secret
+from persona_mining.progress import Progress, no_progress
 
 
 def ingest_source(
@@ -27,6 +28,7 @@ def ingest_source(
     max_text_chars: int = 50_000,
     environ: Mapping[str, str] | None = None,
     progress: ProgressFn | None = None,
+    file_progress: Progress = no_progress,
 ) -> IngestResult:
     """Ingest one configured source (each file, page or batch in one transaction).
 
@@ -39,6 +41,7 @@ def ingest_source(
         environ: where the secrets named by `token_env` and `url_env` are read (the caller
             passes the process environment; the library never reads it itself).
         progress: called after each committed page of a pulled source.
+        file_progress: told the lines read and the rows written of each file of a file source.
 
     Raises:
         InputFileError: the file or folder is missing or unreadable (worth retrying: an export
@@ -76,6 +79,7 @@ def ingest_source(
             where=source.where,
             drop_columns=source.drop_columns,
             source=source.name,
+            progress=file_progress,
         )
     return ingest_customers(
         con,
@@ -84,6 +88,7 @@ def ingest_source(
         preset=source.preset,
         drop_columns=source.drop_columns,
         duplicates=source.customer_duplicates,
+        progress=file_progress,
     )
 
 

@@ -24,11 +24,12 @@ For every segment x topic of the current model:
   others are tested with twice their p-value (conditional p-values), so under-indexing does
   not dilute the challenges. With `findings = "both"` the test is two-sided and either direction can be a
   finding.
-- Q-values are controlled across the two levels at once: each segment's theme and the issues
-  within it form a family; families are selected by Benjamini-Hochberg on their Simes
-  p-values, then Benjamini-Hochberg runs within each selected family at `alpha * R / m`
-  (Benjamini-Bogomolov, `stats.hierarchical_discoveries`). One error rate covers theme and
-  issue claims, and a theme can be claimed for one strong issue or for several weak ones.
+- Q-values are controlled across the two levels at once: one Benjamini-Hochberg runs over
+  every segment's issue and theme cells together, so one false discovery rate covers every
+  claim at either level. A theme can be claimed for one strong issue or for several weak ones
+  that are each too small. Selecting themes first (Benjamini-Bogomolov,
+  `stats.hierarchical_discoveries`) or gating issues on their theme found fewer planted links
+  at the same error on null data (bench/power.py).
 - A cell exists only where there is a comparison: a segment none of whose customers has a
   ticket, or one that holds every customer with a ticket (nobody outside to compare with), gets
   no cells, and neither does a topic that no known customer raised. So no cell has an undefined
@@ -58,7 +59,7 @@ from persona_mining.stats import (
     ClusteredRate,
     clustered_count_test,
     conditional_p_values,
-    hierarchical_discoveries,
+    discoveries,
     rate_ratio,
     z_score,
 )
@@ -122,7 +123,7 @@ def link_issues(con: duckdb.DuckDBPyConnection, *, config: LinkConfig) -> LinkRe
         group_rows += _segment_cells(sid, mask, grouped, config)
     for row in group_rows:
         row["group_id"] = row.pop("topic_id")
-    _add_q_values(rows, group_rows, group_of, config)
+    _add_q_values(rows, group_rows, config)
     with transaction(con):
         _replace(con, "issue_by_persona", "topic_id", model_id, rows)
         _replace(con, "issue_group_by_persona", "group_id", model_id, group_rows)
@@ -301,31 +302,22 @@ def _lift_interval(
 
 
 def _add_q_values(
-    rows: list[dict[str, object]],
-    group_rows: list[dict[str, object]],
-    group_of: dict[int, int],
-    config: LinkConfig,
+    rows: list[dict[str, object]], group_rows: list[dict[str, object]], config: LinkConfig
 ) -> None:
-    """Q-values and significance over issues and themes together, family by persona x theme.
+    """Q-values and significance of every issue and theme cell of every segment, one family.
 
-    An issue with no theme is a family of its own.
+    One Benjamini-Hochberg over both levels: every claim a person reads, theme or issue, is
+    covered by the same false discovery rate. A true theme (one holding a linked issue) counts
+    as a true discovery beside its issue, so links are found more often than with the
+    theme-first selection of `stats.hierarchical_discoveries` at the same null error (see
+    bench/RESULTS.md, power).
     """
-
-    def family(row: dict[str, object]) -> tuple[object, ...]:
-        if "group_id" in row:
-            return (row["segment_id"], "theme", row["group_id"])
-        topic = int(row["topic_id"])  # type: ignore[call-overload]
-        if topic in group_of:
-            return (row["segment_id"], "theme", group_of[topic])
-        return (row["segment_id"], "issue", topic)
-
     every = rows + group_rows
     p_values: list[float | None] = [float(r["p_value"]) for r in every]  # type: ignore[arg-type]
     if config.findings == "over":
         p_values = conditional_p_values(p_values, threshold=UNDER_INDEXED_P)
-    found = hierarchical_discoveries(
+    found = discoveries(
         p_values,
-        [family(r) for r in every],
         alpha=config.alpha,
         eligible=[bool(r["_enough"]) and _is_finding(r, config) for r in every],
     )

@@ -22,7 +22,21 @@ DETECTED_LANGUAGES = (
 #: gave 76 to another language, 10 with the rule; of 595 short German, French, Spanish and
 #: Portuguese subjects (the multilingual set) 23 would be taken for English.
 PREFERRED_CONFIDENCE_RATIO = 0.5
+#: Words that mark a text as English: common English function words that are not words of
+#: the other detected languages (no "is", "of", "to", "a", "was", "for": Dutch, Polish,
+#: Spanish, German and Danish have them too).
+ENGLISH_MARKERS = frozenset((
+    "the", "you", "your", "and", "with", "this", "that", "what", "how", "please", "not", "have",
+    "i'm", "can't", "don't", "it's", "my", "would", "could", "should", "there", "which", "when",
+    "where", "why", "does", "doesn't",
+))  # fmt: skip
+#: A text with at least this many distinct markers, and no letter outside ASCII, is English
+#: without asking lingua. On the labelled sets: 91% of the demo's tickets, 62% of Bitext's and
+#: 33% of HWU64's requests; none of the multilingual set's 681 German, Spanish, French and
+#: Portuguese tickets; lingua disagreed on 3 of 40,000 (Bitext, all English).
+ENGLISH_MARKERS_NEEDED = 2
 _LETTERS = re.compile(r"[^\W\d_]")
+_MARKER_WORDS = re.compile(r"[a-z']+")
 _PLACEHOLDER = re.compile(r"\[[A-Z]+\]")
 
 
@@ -54,17 +68,28 @@ class LanguageDetector:
             LanguageDetectorBuilder.from_iso_codes_639_1(*codes).with_low_accuracy_mode().build()
         )
         self._accurate = builder_for.build() if mode == "accurate" else None
+        self._english = "en" in languages
 
     def detect(self, texts: Sequence[str]) -> list[str]:
-        """One language code per text, in order."""
+        """One language code per text, in order.
+
+        Plainly English texts (`is_plainly_english`) are English without lingua, whose
+        n-gram models cost about 1-3 ms a ticket: most of the prepare stage on English desks.
+        """
         cleaned = [_PLACEHOLDER.sub(" ", t) for t in texts]
         letters = [len(_LETTERS.findall(t)) for t in cleaned]
         codes = [UNDETERMINED] * len(texts)
+        if self._english:
+            for i, (text, n) in enumerate(zip(cleaned, letters, strict=True)):
+                if n >= MIN_LETTERS and is_plainly_english(text):
+                    codes[i] = "en"
         for detector, wanted in (
             (self._fast, range(FAST_MIN_LETTERS, 1 << 62)),
             (self._accurate or self._fast, range(MIN_LETTERS, FAST_MIN_LETTERS)),
         ):
-            positions = [i for i, n in enumerate(letters) if n in wanted]
+            positions = [
+                i for i, n in enumerate(letters) if n in wanted and codes[i] == UNDETERMINED
+            ]
             found = detector.detect_languages_in_parallel_of([cleaned[i] for i in positions])
             for i, language in zip(positions, found, strict=True):
                 if language is not None:
@@ -103,3 +128,13 @@ class LanguageDetector:
             )
             if best is not None and best.value >= PREFERRED_CONFIDENCE_RATIO * top:
                 codes[i] = best.language.iso_code_639_1.name.lower()
+
+
+def is_plainly_english(text: str) -> bool:
+    """Whether a text is English by its function words alone: no letter outside ASCII, and at
+    least `ENGLISH_MARKERS_NEEDED` distinct `ENGLISH_MARKERS` ("where is my order, please")."""
+    if not text.isascii():
+        return False
+    return len(ENGLISH_MARKERS.intersection(_MARKER_WORDS.findall(text.lower()))) >= (
+        ENGLISH_MARKERS_NEEDED
+    )
