@@ -141,7 +141,12 @@ HOSTILE_INPUTS = {
     "unclosed comments": "<!--" * (MEGABYTE // 4),
 }
 # Plain text without PII, quotes or signatures comes back as it was, trimmed.
-UNCHANGED = ("letters", "unclosed tags", "number dump", "dates", "at signs", "attribution starts")
+UNCHANGED = ("letters", "unclosed tags", "number dump", "at signs", "attribution starts")
+
+
+def test_clean_text_masks_a_huge_dump_of_dates() -> None:
+    text = HOSTILE_INPUTS["dates"]
+    assert clean_text(text) == ("[DATE] " * (MEGABYTE // 11)).strip()
 
 
 @pytest.mark.parametrize("name", UNCHANGED)
@@ -177,7 +182,7 @@ def test_clean_text_empties_huge_input_without_content(name: str) -> None:
 
 
 def test_every_hostile_input_is_checked() -> None:
-    checked = {*UNCHANGED, "angle brackets", "card-shaped dump", "sign-offs"}
+    checked = {*UNCHANGED, "angle brackets", "card-shaped dump", "sign-offs", "dates"}
     assert checked | {"quote markers", "unclosed comments"} == set(HOSTILE_INPUTS)
 
 
@@ -440,3 +445,32 @@ def test_a_bare_name_after_a_blank_line_is_a_signature() -> None:
     text = "Why should I keep shopping here?\n\nOlivia"
     assert strip_signature(text) == "Why should I keep shopping here?"
     assert strip_signature("The app crashes.\n\nPlease help") == "The app crashes.\n\nPlease help"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Where is order NW-313219?", "Where is order [ID]?"),
+        ("I placed order #6644209 yesterday", "I placed order [ID] yesterday"),
+        ("invoice INV-2024-0042 please", "invoice [ID] please"),
+        ("ticket 12345678901 again", "ticket [ID] again"),
+        ("bought on 09/22/2025 and 2026-03-01", "bought on [DATE] and [DATE]"),
+        ("card expiry 05/27.", "card expiry [DATE]."),
+    ],
+)
+def test_references_and_dates_are_masked(text: str, expected: str) -> None:
+    assert clean_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2 items for $49.99",
+        "at 10:30 in 2026",
+        "HDMI 2.1 and Bluetooth 5.3 on version 10.2.3",
+        "between 1000-2000 rows, open 24/7, postcode 90210",
+        "play 107.5 FM on a Windows 11 laptop",
+    ],
+)
+def test_prices_versions_times_and_short_numbers_stay(text: str) -> None:
+    assert clean_text(text) == text

@@ -11,11 +11,12 @@ second.
 The pipeline used by the rest of the project is :func:`clean_text`::
 
     html_to_text -> strip_quoted_reply -> strip_signature -> redact_pii
-    -> whitespace normalisation -> leading greeting removal
+    -> mask_references -> whitespace normalisation -> leading greeting removal
 
 Each step lives in a module of its own (:mod:`~persona_mining.text.markup`,
 :mod:`~persona_mining.text.replies`, :mod:`~persona_mining.text.signatures`,
-:mod:`~persona_mining.text.pii`); this module composes them.
+:mod:`~persona_mining.text.pii`, :mod:`~persona_mining.text.references`); this module
+composes them.
 
 Person names are *not* redacted here; :mod:`persona_mining.text.nlp` replaces spaCy
 ``PERSON`` entities with ``[NAME]``.
@@ -29,6 +30,7 @@ import re
 from persona_mining.text.markup import html_to_text
 from persona_mining.text.normalise import collapse_lines, repeat_until_stable, sanitise
 from persona_mining.text.pii import PLACEHOLDERS, redact_pii
+from persona_mining.text.references import mask_references
 from persona_mining.text.replies import strip_quoted_reply
 from persona_mining.text.signatures import strip_signature
 
@@ -37,6 +39,7 @@ __all__ = [
     "clean_text",
     "content_hash",
     "html_to_text",
+    "mask_references",
     "redact_pii",
     "strip_quoted_reply",
     "strip_signature",
@@ -70,6 +73,7 @@ def _clean_once(text: str) -> str:
     text = strip_quoted_reply(text)
     text = strip_signature(text)
     text = redact_pii(text)
+    text = mask_references(text)
     text = collapse_lines(text)
     return _strip_greeting(text).strip()
 
@@ -78,7 +82,8 @@ def clean_text(text: str) -> str:
     """Clean one support-ticket text for analysis.
 
     The pipeline is :func:`html_to_text` -> :func:`strip_quoted_reply` ->
-    :func:`strip_signature` -> :func:`redact_pii` -> whitespace normalisation
+    :func:`strip_signature` -> :func:`redact_pii` -> :func:`mask_references` (order
+    numbers and references become ``[ID]``, numeric dates ``[DATE]``) -> whitespace normalisation
     (control and zero-width characters dropped, spaces collapsed within lines, at
     most one blank line, stripped; sentence punctuation kept) -> removal of a
     leading greeting ("Hi,", "Hello team,", "Dear Support," on their own line, or

@@ -14,7 +14,8 @@ from persona_mining.text.normalise import repeat_until_stable
 
 __all__ = ["PLACEHOLDERS", "redact_pii"]
 
-#: Placeholders written by :func:`redact_pii` (and ``[NAME]`` by the NLP stage).
+#: Placeholders written by :func:`redact_pii`, ``[ID]`` and ``[DATE]`` by
+#: :func:`persona_mining.text.references.mask_references`, and ``[NAME]`` by the NLP stage.
 PLACEHOLDERS: tuple[str, ...] = (
     "[EMAIL]",
     "[URL]",
@@ -23,6 +24,8 @@ PLACEHOLDERS: tuple[str, ...] = (
     "[PHONE]",
     "[ADDRESS]",
     "[NAME]",
+    "[ID]",
+    "[DATE]",
 )
 
 # E-mail: found from its "@" (the domain is matched by the regex, the local part

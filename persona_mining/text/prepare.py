@@ -34,8 +34,10 @@ from persona_mining.text.nlp import sentence_pipeline, split_sentences
 from persona_mining.warehouse import transaction
 
 EMPTY_TEXT = "(no text)"
-#: What `prepared_tickets.spacy_model` records for rows prepared by rules alone.
-RULES_PIPELINE = "rules"
+#: What `prepared_tickets.spacy_model` records for rows prepared by rules alone; a new value
+#: when the rules change what they write (rules-2: references and dates masked), so that rows
+#: prepared by older rules are prepared again.
+RULES_PIPELINE = "rules-2"
 _DEFAULT = PrepareConfig()
 
 
