@@ -40,7 +40,7 @@ ProfileOption = Annotated[
     typer.Option(
         "--profile",
         help="Named defaults under the config: 'default', or 'fast' (static embeddings, blank "
-        "spaCy: about ten times faster, person names not redacted; see the README).",
+        "spaCy: several times faster, person names not redacted; see the README).",
     ),
 ]
 MapOption = Annotated[

@@ -225,7 +225,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "default": {},
     # A static embedding model distilled from the default one, a blank spaCy pipeline (no
     # NER: person names in free text are NOT redacted; no parser: no noun phrases), lingua's
-    # fast mode and a smaller clustering sample. About ten times faster end to end.
+    # fast mode and a smaller clustering sample. 4.5 to 8 times faster end to end at 10,000-20,000
+    # tickets (bench/RESULTS.md), more as the encode grows.
     "fast": {
         "models": {"embedding": "static:all-MiniLM-L6-v2"},
         "prepare": {"spacy_model": "blank", "language_detection": "fast"},
