@@ -290,33 +290,30 @@ def _jumps(
     for t, q_value, significant in zip(tested, found.q_values, found.significant, strict=True):
         if not significant:
             continue
-        sid, persona, key, issue = t.segment_id, t.persona, t.topic_key, t.issue
-        recent, previous, now, before, growth = t.recent, t.previous, t.now, t.before, t.growth
-        p_value, impact, measure = t.p_value, t.impact, t.measure
-        rise = f"x{growth:.1f}" if growth else "from none"
+        rise = f"x{t.growth:.1f}" if t.growth else "from none"
         alerts.append(
             Alert(
                 kind="persona_jump",
-                segment_id=str(sid),
-                persona=str(persona),
-                topic_key=str(key),
-                issue=str(issue),
+                segment_id=str(t.segment_id),
+                persona=str(t.persona),
+                topic_key=str(t.topic_key),
+                issue=str(t.issue),
                 period_start=period[0],
                 period_end=period[1],
                 message=(
-                    f"{persona}: {issue} jumped to {now:.0%} of their tickets "
-                    f"({rise}, {recent} tickets vs {previous}; q = {q_value:.2g})"
+                    f"{t.persona}: {t.issue} jumped to {t.now:.0%} of their tickets "
+                    f"({rise}, {t.recent} tickets vs {t.previous}; q = {q_value:.2g})"
                 ),
                 detail={
-                    "recent_tickets": recent,
-                    "previous_tickets": previous,
-                    "share_now": now,
-                    "share_before": before,
-                    "growth": growth,
-                    "p_value": p_value,
+                    "recent_tickets": t.recent,
+                    "previous_tickets": t.previous,
+                    "share_now": t.now,
+                    "share_before": t.before,
+                    "growth": t.growth,
+                    "p_value": t.p_value,
                     "q_value": q_value,
-                    "impact": impact,
-                    "impact_measure": measure,
+                    "impact": t.impact,
+                    "impact_measure": t.measure,
                 },
             )
         )
