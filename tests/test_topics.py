@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pytest
 
@@ -20,7 +21,7 @@ from persona_mining.topics.identity import (
     theme_label,
 )
 from persona_mining.topics.labels import describe_topics, presentable
-from persona_mining.topics.model import fit_topics, refit_due
+from persona_mining.topics.model import _with_words, fit_topics, refit_due
 
 
 def unit(*values: float) -> np.ndarray:
@@ -159,6 +160,60 @@ def test_a_theme_label_names_what_most_of_its_tickets_are_about() -> None:
         "Password reset · Login (+2 more)"
     )
     assert theme_label([("A", 10), ("B", 10)]) == "A · B"
+
+
+@pytest.mark.slow
+def test_word_vectors_say_which_words_a_text_uses(embedder) -> None:  # type: ignore[no-untyped-def]
+    texts = [
+        "refund my order",
+        "my order refund",  # the same words in another order
+        "my iPhone will not charge",
+        "my iPhone came with the wrong case",
+        "",
+    ]
+    words = embedder.word_vectors(texts)
+    assert words.shape == (5, 384) and words.dtype == np.float32
+    assert np.allclose(np.linalg.norm(words[:4], axis=1), 1.0, atol=1e-5)
+    assert not words[4].any()  # no word, no direction
+    assert words[0] @ words[1] == pytest.approx(1.0, abs=1e-5)
+    assert words[2] @ words[3] < words[0] @ words[1]
+    assert embedder.word_vectors([]).shape == (0, 384)
+
+
+@pytest.mark.slow
+def test_tickets_are_clustered_on_their_embedding_and_their_words(embedder) -> None:  # type: ignore[no-untyped-def]
+    con = duckdb.connect()  # only prepared_tickets' texts are read
+    try:
+        texts = ["refund my order", "the app crashes on login", ""]
+        con.execute("CREATE TABLE prepared_tickets (ticket_id VARCHAR, text VARCHAR)")
+        con.executemany(
+            "INSERT INTO prepared_tickets VALUES (?, ?)",
+            [[f"t{i}", t] for i, t in enumerate(texts)],
+        )
+        ids = ["t2", "t0", "t1"]  # not in table order
+        vectors = embedder.encode([texts[2], texts[0], texts[1]])
+        combined = _with_words(con, ids, vectors, embedder, 0.75)
+        assert combined.shape == (3, 768)
+        assert np.allclose(np.linalg.norm(combined, axis=1), 1.0, atol=1e-5)
+        # The embedding comes first, its share set by the weight; then the words, in ids' order.
+        words = embedder.word_vectors([texts[0], texts[1]])
+        norm = np.sqrt(1 + 0.75**2)
+        assert np.allclose(combined[1:, :384], vectors[1:] / norm, atol=1e-5)
+        assert np.allclose(combined[1:, 384:], 0.75 * words / norm, atol=1e-5)
+        assert np.allclose(combined[0, 384:], 0.0)  # an empty text has no words
+        # Weight 0, or an embedder without word vectors (a static model), clusters on the
+        # embedding itself.
+        assert _with_words(con, ids, vectors, embedder, 0.0) is vectors
+
+        class Plain:
+            name = "plain"
+
+            def encode(self, texts: list[str]) -> np.ndarray:
+                return embedder.encode(texts)
+
+        assert _with_words(con, ids, vectors, Plain(), 0.75) is vectors
+    finally:
+        con.close()
 
 
 @pytest.mark.slow

@@ -174,6 +174,12 @@ class TopicsConfig(_Settings):
             names redacted) gives the topic's keywords, keyphrases and label, taken from the
             fit sample; the analysis costs in proportion to topics times this, not to tickets.
             0 analyses every ticket of the fit sample.
+        word_weight: weight of each ticket's words beside its sentence embedding in the
+            clustering: the mean of the embedding model's own vectors of its word pieces
+            (`SentenceTransformerEmbedder.word_vectors`) is appended to the embedding at this
+            weight. The embedding alone groups tickets by how they are phrased as much as by
+            what they are about; the words keep apart issues that are phrased alike. 0 clusters
+            on the embedding alone; the fast profile's static model is made of words already.
     """
 
     min_topic_size: StrictInt = 0
@@ -190,6 +196,7 @@ class TopicsConfig(_Settings):
     fit_sample: StrictInt = 50_000
     umap_epochs: StrictInt = Field(default=0, ge=0)
     label_sample: StrictInt = Field(default=150, ge=0)
+    word_weight: StrictFloat = Field(default=0.75, ge=0)
 
     @field_validator("fit_sample")
     @classmethod

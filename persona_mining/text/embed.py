@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import duckdb
 import numpy as np
@@ -28,6 +28,11 @@ DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 #: Prefix of `[models] embedding` for a static model distilled from a sentence-transformers
 #: model ("static:all-MiniLM-L6-v2", or "static:<folder>"): the fast profile's embedding.
 STATIC_PREFIX = "static:"
+
+#: Main directions (after the mean) removed from a model's word-piece vectors before they are
+#: averaged into a text's word vector (`SentenceTransformerEmbedder.word_vectors`), as
+#: `remove_common_directions` does for static models.
+WORD_COMMON_DIRECTIONS = 2
 
 #: Encodes chunks of texts, in order, possibly elsewhere (a Dask cluster): one array per chunk.
 ChunkEncoder = Callable[[Iterable[Sequence[str]]], Iterator[np.ndarray]]
@@ -60,6 +65,7 @@ class SentenceTransformerEmbedder:
         self.name = model if model == DEFAULT_EMBEDDING_MODEL else f"local:{Path(path).name}"
         self.batch_size = batch_size
         self.device = device
+        self._words: np.ndarray | None = None
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts in batches, L2-normalised (cosine similarity is a dot product)."""
@@ -71,6 +77,53 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+    def word_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """What words each text uses, as one unit vector: the mean of the model's own input
+        vectors of its word pieces (no attention, no word order), less their common directions.
+
+        The sentence embedding weighs how a text is phrased and what it is about as a whole;
+        this vector weighs only which words it uses. Beside it, in the clustering, tickets that
+        share a phrasing but not a subject ("my new phone will not charge", "my new phone came
+        with the wrong case") come apart (see `TopicsConfig.word_weight`). It costs a
+        tokenisation and a sum: nothing is distilled or downloaded, nothing runs the network.
+        """
+        table = self._word_table()
+        if not texts:
+            return np.zeros((0, table.shape[1]), dtype=np.float32)
+        tokenizer = self._model.tokenizer
+        pieces = tokenizer(
+            list(texts),
+            add_special_tokens=False,
+            truncation=True,
+            max_length=self._model.max_seq_length,
+        )["input_ids"]
+        lengths = np.fromiter((len(p) for p in pieces), dtype=np.int64, count=len(pieces))
+        vectors = np.zeros((len(pieces), table.shape[1]), dtype=np.float32)
+        filled = lengths > 0
+        if filled.any():
+            flat = np.fromiter(
+                (i for p in pieces for i in p), dtype=np.int64, count=int(lengths.sum())
+            )
+            starts = np.concatenate(([0], np.cumsum(lengths[filled])[:-1]))
+            vectors[filled] = np.add.reduceat(table[flat], starts, axis=0)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.where(norms > 0, norms, 1.0)
+
+    def _word_table(self) -> np.ndarray:
+        """The model's input vector of every word piece, less their mean and main directions."""
+        if self._words is None:
+            first: Any = self._model[0]
+            try:
+                weights = first.auto_model.get_input_embeddings().weight
+            except AttributeError as e:
+                raise ModelError(
+                    f"embedding model {self.name}: its first module has no word-piece vectors "
+                    "to give the clustering the tickets' words; set [topics] word_weight = 0"
+                ) from e
+            table = weights.detach().to("cpu").float().numpy()
+            self._words = remove_common_directions(table, WORD_COMMON_DIRECTIONS)
+        return self._words
 
 
 class StaticEmbedder:
@@ -166,8 +219,11 @@ def remove_common_directions(vectors: np.ndarray, components: int) -> np.ndarray
     matrix = np.asarray(vectors, dtype=np.float32)
     centred = matrix - matrix.mean(axis=0)
     if components > 0:
-        _, _, directions = np.linalg.svd(centred, full_matrices=False)
-        top = directions[:components]
+        # The main directions are the leading eigenvectors of the small dims x dims scatter
+        # matrix: the same as the SVD's, without decomposing the vocabulary-sized matrix.
+        scatter = (centred.T @ centred).astype(np.float64)
+        _, eigenvectors = np.linalg.eigh(scatter)
+        top = eigenvectors[:, ::-1][:, :components].T.astype(np.float32)
         centred = centred - (centred @ top.T) @ top
     return centred.astype(vectors.dtype)
 

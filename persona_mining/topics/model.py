@@ -161,7 +161,8 @@ def fit_topics(
     and of each topic's representative tickets: `analyse` (default:
     `text.analysis.redact_for_display` with the default `[prepare]` section) is called with
     their ids before the topics are described, so the analysis grows with the number of
-    topics, not of tickets. The clustering itself needs only the embeddings.
+    topics, not of tickets. The clustering needs only the embeddings and, with
+    `config.word_weight`, the words of the prepared text (`_with_words`).
     """
     if analyse is None:
         analyse = functools.partial(_analyse_with_defaults, con)
@@ -182,8 +183,9 @@ def fit_topics(
     rest = np.flatnonzero(~is_known[sample])  # positions in `sample` left to cluster
     min_topic_size = config.min_topic_size or max(10, round(0.01 * len(rest)))
     progress(_CLUSTERING, 0, len(rest))
+    clustering = _with_words(con, ids, vectors, embedder, config.word_weight)
     model, clustered = fit_bertopic(
-        [docs[j] for j in rest], vectors[sample[rest]], config, min_topic_size
+        [docs[j] for j in rest], clustering[sample[rest]], config, min_topic_size
     )
     progress(_CLUSTERING, len(rest), len(rest))
     # Tickets outside the sample start as outliers: the outlier policy below gives them
@@ -196,6 +198,10 @@ def fit_topics(
         known_ids[next_id] = known[index]
         assigned[is_known & (known_of == index)] = next_id
         next_id += 1
+    if clustering is not vectors:
+        # Outliers join a topic close to them in the space they were clustered in; the
+        # centroids kept (new tickets, refits, themes, labels) are the embeddings' own.
+        assigned, _, _ = apply_outlier_policy(assigned, clustering, config.outlier_threshold)
     assigned, similarity, centroids = apply_outlier_policy(
         assigned, vectors, config.outlier_threshold
     )
@@ -359,6 +365,26 @@ def fit_topics(
         retired=len(retired),
         agreement=agreement,
     )
+
+
+def _with_words(
+    con: duckdb.DuckDBPyConnection,
+    ids: Sequence[str],
+    vectors: np.ndarray,
+    embedder: Embedder,
+    weight: float,
+) -> np.ndarray:
+    """The vectors the tickets are clustered on: their embeddings with their word vectors
+    (`SentenceTransformerEmbedder.word_vectors`) appended at `weight`, each row a unit vector;
+    `vectors` itself when the weight is 0 or the embedder has no word vectors (a static model
+    is one already)."""
+    word_vectors = getattr(embedder, "word_vectors", None)
+    if weight <= 0 or word_vectors is None:
+        return vectors
+    words = word_vectors(_prepared_texts(con, ids))
+    combined = np.hstack([vectors, np.float32(weight) * words])
+    norms = np.linalg.norm(combined, axis=1, keepdims=True)
+    return (combined / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
 def fit_sample(
