@@ -177,15 +177,18 @@ def fit_topics(
     sample = fit_sample(con, ids, size=config.fit_sample, seed=config.seed)
     # BERTopic's own c-TF-IDF at fit time is replaced below by the one on the analysed label
     # sample; the clustering needs only the vectors, so the rules-prepared text serves here.
-    docs = [_PLACEHOLDER.sub(" ", t) for t in _prepared_texts(con, [ids[i] for i in sample])]
+    sample_texts = _prepared_texts(con, [ids[i] for i in sample])
+    docs = [_PLACEHOLDER.sub(" ", t) for t in sample_texts]
     known = _all_known_issues(con, known_issues)
     is_known, known_of = _match_known(vectors, known, embedder, config.known_threshold)
     rest = np.flatnonzero(~is_known[sample])  # positions in `sample` left to cluster
     min_topic_size = config.min_topic_size or max(10, round(0.01 * len(rest)))
     progress(_CLUSTERING, 0, len(rest))
-    clustering = _with_words(con, ids, vectors, embedder, config.word_weight)
+    # The fit sample's vectors with their words (None: the embeddings alone), row for row.
+    with_words = _with_words(sample_texts, vectors[sample], embedder, config.word_weight)
+    clustering = vectors[sample] if with_words is None else with_words
     model, clustered = fit_bertopic(
-        [docs[j] for j in rest], clustering[sample[rest]], config, min_topic_size
+        [docs[j] for j in rest], clustering[rest], config, min_topic_size
     )
     progress(_CLUSTERING, len(rest), len(rest))
     # Tickets outside the sample start as outliers: the outlier policy below gives them
@@ -198,10 +201,13 @@ def fit_topics(
         known_ids[next_id] = known[index]
         assigned[is_known & (known_of == index)] = next_id
         next_id += 1
-    if clustering is not vectors:
-        # Outliers join a topic close to them in the space they were clustered in; the
-        # centroids kept (new tickets, refits, themes, labels) are the embeddings' own.
-        assigned, _, _ = apply_outlier_policy(assigned, clustering, config.outlier_threshold)
+    if with_words is not None:
+        # The sample's outliers join a topic close to them in the space they were clustered
+        # in; the centroids kept (the other tickets, new tickets, refits, themes, labels) are
+        # the embeddings' own.
+        assigned[sample], _, _ = apply_outlier_policy(
+            assigned[sample], with_words, config.outlier_threshold
+        )
     assigned, similarity, centroids = apply_outlier_policy(
         assigned, vectors, config.outlier_threshold
     )
@@ -368,20 +374,16 @@ def fit_topics(
 
 
 def _with_words(
-    con: duckdb.DuckDBPyConnection,
-    ids: Sequence[str],
-    vectors: np.ndarray,
-    embedder: Embedder,
-    weight: float,
-) -> np.ndarray:
-    """The vectors the tickets are clustered on: their embeddings with their word vectors
-    (`SentenceTransformerEmbedder.word_vectors`) appended at `weight`, each row a unit vector;
-    `vectors` itself when the weight is 0 or the embedder has no word vectors (a static model
-    is one already)."""
+    texts: Sequence[str], vectors: np.ndarray, embedder: Embedder, weight: float
+) -> np.ndarray | None:
+    """The vectors tickets are clustered on: their embeddings `vectors` with the word vectors
+    of their prepared `texts` (`SentenceTransformerEmbedder.word_vectors`) appended at
+    `weight`, each row a unit vector; None when the weight is 0 or the embedder has no word
+    vectors (a static model is one already): the embeddings alone."""
     word_vectors = getattr(embedder, "word_vectors", None)
     if weight <= 0 or word_vectors is None:
-        return vectors
-    words = word_vectors(_prepared_texts(con, ids))
+        return None
+    words = word_vectors(texts)
     combined = np.hstack([vectors, np.float32(weight) * words])
     norms = np.linalg.norm(combined, axis=1, keepdims=True)
     return (combined / np.where(norms > 0, norms, 1.0)).astype(np.float32)
