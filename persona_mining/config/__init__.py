@@ -225,9 +225,10 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "default": {},
     # A static embedding model distilled from the default one, a blank spaCy pipeline (no
     # NER: person names in free text are NOT redacted; no parser: no noun phrases), lingua's
-    # fast mode and a smaller clustering sample. 4.5 to 8 times faster end to end at 10,000-20,000
-    # tickets (bench/RESULTS.md), more as the encode grows. The sample is not smaller than
-    # 20,000: at 5,000 HWU64's issue NMI fell from 0.66 to 0.60 and Bitext's from 0.77 to 0.76.
+    # fast mode and a smaller clustering sample. 3.5 to 4.5 times faster end to end at
+    # 10,000-20,000 tickets (bench/RESULTS.md), more as the encode grows. The sample is not
+    # smaller than 20,000: at 5,000 (7.7 times faster on the demo) HWU64's issue NMI fell from
+    # 0.66 to 0.60 and Bitext's from 0.77 to 0.76.
     # The static model's cosines run lower than MiniLM's: at 0.5, 8% of HWU64's requests stayed
     # unclustered, at 0.4 4%, at the same NMI on every collection.
     "fast": {
