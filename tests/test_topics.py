@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from persona_mining import warehouse as db
+from persona_mining.errors import ModelError
 from persona_mining.topics.evaluate import evaluate_topics
 from persona_mining.topics.identity import (
     PreviousTheme,
@@ -180,7 +182,7 @@ def test_word_vectors_say_which_words_a_text_uses(embedder) -> None:  # type: ig
 
 
 @pytest.mark.slow
-def test_tickets_are_clustered_on_their_embedding_and_their_words(embedder) -> None:  # type: ignore[no-untyped-def]
+def test_tickets_are_clustered_on_their_embedding_and_their_words(embedder, caplog) -> None:  # type: ignore[no-untyped-def]
     texts = ["", "refund my order", "the app crashes on login"]
     vectors = embedder.encode(texts)
     combined = _with_words(texts, vectors, embedder, 0.75)
@@ -202,6 +204,14 @@ def test_tickets_are_clustered_on_their_embedding_and_their_words(embedder) -> N
             return embedder.encode(texts)
 
     assert _with_words(texts, vectors, Plain(), 0.75) is None
+
+    class NoWordPieces(Plain):
+        def word_vectors(self, texts: list[str]) -> np.ndarray:
+            raise ModelError("embedding model plain: its first module has no word-piece vectors")
+
+    with caplog.at_level(logging.WARNING, logger="persona_mining.topics"):
+        assert _with_words(texts, vectors, NoWordPieces(), 0.75) is None
+    assert "clustering on the embeddings alone" in caplog.text
 
 
 @pytest.mark.slow

@@ -119,7 +119,8 @@ class SentenceTransformerEmbedder:
             except AttributeError as e:
                 raise ModelError(
                     f"embedding model {self.name}: its first module has no word-piece vectors "
-                    "to give the clustering the tickets' words; set [topics] word_weight = 0"
+                    "to give the clustering the tickets' words (set [topics] word_weight = 0 "
+                    "to say so)"
                 ) from e
             table = weights.detach().to("cpu").float().numpy()
             self._words = remove_common_directions(table, WORD_COMMON_DIRECTIONS)

@@ -17,6 +17,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import logging
 import platform
 import re
 import shutil
@@ -65,6 +66,7 @@ Analyse = Callable[[Sequence[str]], object]
 _CLUSTERING = "topic fit: UMAP + HDBSCAN"
 _DESCRIBING = "topic fit: keywords and labels"
 _PLACEHOLDER = re.compile(r"\[[A-Z]+\]")
+_LOG = logging.getLogger("persona_mining.topics")
 _VERSIONED_PACKAGES = (
     "bertopic",
     "umap-learn",
@@ -383,7 +385,11 @@ def _with_words(
     word_vectors = getattr(embedder, "word_vectors", None)
     if weight <= 0 or word_vectors is None:
         return None
-    words = word_vectors(texts)
+    try:
+        words = word_vectors(texts)
+    except ModelError as e:  # a model without word-piece vectors: the embeddings alone
+        _LOG.warning("topics: clustering on the embeddings alone: %s", e)
+        return None
     combined = np.hstack([vectors, np.float32(weight) * words])
     norms = np.linalg.norm(combined, axis=1, keepdims=True)
     return (combined / np.where(norms > 0, norms, 1.0)).astype(np.float32)
