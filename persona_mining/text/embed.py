@@ -107,8 +107,7 @@ class SentenceTransformerEmbedder:
             )
             starts = np.concatenate(([0], np.cumsum(lengths[filled])[:-1]))
             vectors[filled] = np.add.reduceat(table[flat], starts, axis=0)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.where(norms > 0, norms, 1.0)
+        return unit_rows(vectors)
 
     def _word_table(self) -> np.ndarray:
         """The model's input vector of every word piece, less their mean and main directions."""
@@ -153,8 +152,13 @@ class StaticEmbedder:
             self._model.encode(list(texts), batch_size=self.batch_size, show_progress_bar=False),
             dtype=np.float32,
         )
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.where(norms > 0, norms, 1.0)
+        return unit_rows(vectors)
+
+
+def unit_rows(matrix: np.ndarray) -> np.ndarray:
+    """Each row scaled to length 1 (a row of zeros stays zeros), as float32."""
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return (matrix / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
 def make_embedder(models: ModelsConfig) -> Embedder:

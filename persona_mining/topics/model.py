@@ -37,7 +37,7 @@ import pyarrow as pa
 from persona_mining.config import KnownIssue, TopicsConfig, segment_id
 from persona_mining.errors import ModelError, StageError
 from persona_mining.progress import Progress, no_progress
-from persona_mining.text.embed import Embedder, load_vectors
+from persona_mining.text.embed import Embedder, load_vectors, unit_rows
 from persona_mining.topics.clustering import (
     apply_outlier_policy,
     ctfidf,
@@ -187,8 +187,9 @@ def fit_topics(
     min_topic_size = config.min_topic_size or max(10, round(0.01 * len(rest)))
     progress(_CLUSTERING, 0, len(rest))
     # The fit sample's vectors with their words (None: the embeddings alone), row for row.
-    with_words = _with_words(sample_texts, vectors[sample], embedder, config.word_weight)
-    clustering = vectors[sample] if with_words is None else with_words
+    sample_vectors = vectors[sample]
+    with_words = _with_words(sample_texts, sample_vectors, embedder, config.word_weight)
+    clustering = sample_vectors if with_words is None else with_words
     model, clustered = fit_bertopic(
         [docs[j] for j in rest], clustering[rest], config, min_topic_size
     )
@@ -390,9 +391,7 @@ def _with_words(
     except ModelError as e:  # a model without word-piece vectors: the embeddings alone
         _LOG.warning("topics: clustering on the embeddings alone: %s", e)
         return None
-    combined = np.hstack([vectors, np.float32(weight) * words])
-    norms = np.linalg.norm(combined, axis=1, keepdims=True)
-    return (combined / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+    return unit_rows(np.hstack([vectors, np.float32(weight) * words]))
 
 
 def fit_sample(
