@@ -7,7 +7,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from persona_mining.config import PrepareConfig
 from persona_mining.ingest.load import ingest_tickets
+from persona_mining.text import prepare
 from persona_mining.text.embed import embed_tickets, load_vectors
 from persona_mining.text.prepare import prepare_tickets
 from tests.conftest import write
@@ -63,3 +65,33 @@ def test_prepare_and_embed_touch_only_new_or_changed_tickets(
     assert (second.embedded, second.cached) == (1, 1)
     ids, vectors = load_vectors(con, model=embedder.name)
     assert ids == ["1", "3"] and vectors.shape == (2, 384)
+
+
+def test_worker_processes_prepare_what_this_process_would(
+    con, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    ingest_tickets(con, path=write(tmp_path / "t.csv", TICKETS))
+    prepared = (
+        "SELECT ticket_id, raw_hash, text, text_hash, n_sentences, language, in_scope "
+        "FROM prepared_tickets ORDER BY ticket_id"
+    )
+    asked = "SELECT * FROM ticket_questions ORDER BY ticket_id, position"
+    here = prepare_tickets(con, config=PrepareConfig(workers=1), chunk_size=1)
+    expected = rows(con, prepared), rows(con, asked)
+    con.execute("DELETE FROM prepared_tickets; DELETE FROM ticket_questions")
+    monkeypatch.setattr(prepare, "PARALLEL_FROM", 1)
+    told: list[int] = []
+    # one ticket per chunk: three chunks over two processes, written back in order
+    there = prepare_tickets(
+        con,
+        config=PrepareConfig(workers=2),
+        chunk_size=1,
+        progress=lambda _stage, done, _total: told.append(done),
+    )
+    assert (rows(con, prepared), rows(con, asked)) == expected
+    assert (there.prepared, there.questions, there.other_languages) == (
+        here.prepared,
+        here.questions,
+        here.other_languages,
+    )
+    assert told == [1, 2, 3]

@@ -12,14 +12,24 @@ analysing a ticket later never changes its `text_hash` nor forces it to be embed
 Only tickets whose subject or body changed since they were last prepared are processed.
 Results are written chunk by chunk, each chunk in one transaction, so an interrupted run
 keeps the chunks it finished and the next run picks up the rest.
+
+The cleaning and the sentences are our own Python and spaCy's tokenizer, one core's work per
+process: from 50,000 pending tickets they run in worker processes (`[prepare] workers`, one
+per core by default), chunk by chunk, while this process detects the languages and writes the
+chunks back in order.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import itertools
+import multiprocessing
+import os
 import time
-from collections import Counter
-from collections.abc import Mapping
+from collections import Counter, deque
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
 import duckdb
@@ -30,7 +40,7 @@ from persona_mining.config import PrepareConfig
 from persona_mining.progress import Progress, no_progress
 from persona_mining.text.cleaning import clean_text, content_hash, html_to_text, redact_pii
 from persona_mining.text.language import UNDETERMINED, LanguageDetector
-from persona_mining.text.nlp import sentence_pipeline, split_sentences
+from persona_mining.text.nlp import SentenceSplit, sentence_pipeline, split_sentences
 from persona_mining.warehouse import transaction
 
 EMPTY_TEXT = "(no text)"
@@ -39,6 +49,14 @@ EMPTY_TEXT = "(no text)"
 #: prepared by older rules are prepared again.
 RULES_PIPELINE = "rules-2"
 _DEFAULT = PrepareConfig()
+#: Pending tickets from which the cleaning and splitting go to worker processes: below it,
+#: starting them (a Python each, importing spaCy: about 4 s of each core) costs about what
+#: they save.
+PARALLEL_FROM = 50_000
+#: Subject and body of one pending ticket.
+Raw = tuple[str | None, str | None]
+#: A chunk's prepared texts and their sentences, in the chunk's order.
+Split = tuple[list[str], list[SentenceSplit]]
 
 
 @dataclass(frozen=True)
@@ -84,79 +102,42 @@ def prepare_tickets(
     """
     started = time.perf_counter()
     pending = _pending(con)
-    languages, batch_size = config.languages, config.batch_size
-    max_analysis_chars, language_detection = config.max_analysis_chars, config.language_detection
+    languages = config.languages
     questions = 0
     other_languages: Counter[str] = Counter()
     detector = (
-        LanguageDetector(mode=language_detection, preferred=languages)
-        if pending and language_detection != "off"
+        LanguageDetector(mode=config.language_detection, preferred=languages)
+        if pending and config.language_detection != "off"
         else None
     )
-    for start in range(0, len(pending), chunk_size):
-        chunk = pending[start : start + chunk_size]
-        texts = [_ticket_text(subject, body) for _, _, subject, body in chunk]
-        found = detector.detect(texts) if detector else [UNDETERMINED] * len(texts)
-        in_scope = [not languages or code in languages or code == UNDETERMINED for code in found]
-        other_languages.update(code for code, keep in zip(found, in_scope, strict=True) if not keep)
-        if nlp is None:  # built only when something is pending
-            nlp = sentence_pipeline()
-        splits = split_sentences(
-            texts,
-            nlp,
-            batch_size=batch_size,
-            max_chars=max_analysis_chars,
-            on_split=functools.partial(_tell, progress, start, len(pending)),
+    starts = range(0, len(pending), chunk_size)
+    chunks = [pending[start : start + chunk_size] for start in starts]
+    raws: Iterator[list[Raw]] = (
+        [(subject, body) for _, _, subject, body in chunk] for chunk in chunks
+    )
+    workers = _workers(config.workers, len(pending)) if nlp is None else 1
+    split = functools.partial(
+        _clean_and_split, batch_size=config.batch_size, max_chars=config.max_analysis_chars
+    )
+    results: Generator[Split, None, None] = (
+        _in_workers(split, raws, workers)
+        if workers > 1
+        else (
+            split(raw, nlp=nlp, on_split=functools.partial(_tell, progress, n, len(pending)))
+            for n, raw in zip(starts, raws, strict=True)
         )
-        prepared_texts = [text or EMPTY_TEXT for text in texts]
-        prepared = pa.table(
-            {
-                "ticket_id": [row[0] for row in chunk],
-                "raw_hash": [row[1] for row in chunk],
-                "text": prepared_texts,
-                "text_hash": [content_hash(text) for text in prepared_texts],
-                "n_sentences": pa.array([len(s.sentences) for s in splits], pa.int32()),
-                "language": found,
-                "in_scope": pa.array(in_scope, pa.bool_()),
-            }
-        )
-        asked = [
-            (row[0], position, question)
-            for row, split in zip(chunk, splits, strict=True)
-            for position, question in enumerate(split.questions)
-        ]
-        questions_table = pa.table(
-            {
-                "ticket_id": [a[0] for a in asked],
-                "position": pa.array([a[1] for a in asked], pa.int32()),
-                "question": [a[2] for a in asked],
-                "question_hash": [content_hash(a[2]) for a in asked],
-            }
-        )
-        questions += len(asked)
-        with transaction(con):
-            con.register("__prepared", prepared)
-            con.register("__questions", questions_table)
-            con.execute(
-                "DELETE FROM prepared_tickets WHERE ticket_id IN (SELECT ticket_id FROM __prepared)"
+    )
+    with contextlib.closing(results):
+        for start, chunk, (texts, splits) in zip(starts, chunks, results, strict=True):
+            progress("prepare", start + len(chunk), len(pending))
+            found = detector.detect(texts) if detector else [UNDETERMINED] * len(texts)
+            in_scope = [
+                not languages or code in languages or code == UNDETERMINED for code in found
+            ]
+            other_languages.update(
+                code for code, keep in zip(found, in_scope, strict=True) if not keep
             )
-            con.execute(
-                "DELETE FROM ticket_questions WHERE ticket_id IN (SELECT ticket_id FROM __prepared)"
-            )
-            con.execute(
-                """INSERT INTO prepared_tickets (ticket_id, raw_hash, text, text_hash, lemmas, noun_phrases,
-                    n_sentences, spacy_model, prepared_at, language, in_scope)
-                SELECT ticket_id, raw_hash, text, text_hash, '', []::VARCHAR[], n_sentences, ?, now(),
-                    language, in_scope
-                FROM __prepared""",
-                [RULES_PIPELINE],
-            )
-            con.execute(
-                """INSERT INTO ticket_questions (ticket_id, position, question, question_hash)
-                SELECT ticket_id, position, question, question_hash FROM __questions"""
-            )
-            con.unregister("__prepared")
-            con.unregister("__questions")
+            questions += _write_chunk(con, chunk, texts, splits, found, in_scope)
     # fetchall: a result left unfinished would keep the connection from registering tables.
     total = con.execute("SELECT count(*) FROM prepared_tickets").fetchall()[0][0]
     return PrepareResult(
@@ -169,8 +150,128 @@ def prepare_tickets(
     )
 
 
+def _write_chunk(
+    con: duckdb.DuckDBPyConnection,
+    chunk: Sequence[tuple[str, str, str, str]],
+    texts: Sequence[str],
+    splits: Sequence[SentenceSplit],
+    found: Sequence[str],
+    in_scope: Sequence[bool],
+) -> int:
+    """Write one prepared chunk and its questions in one transaction; the questions' count."""
+    prepared_texts = [text or EMPTY_TEXT for text in texts]
+    prepared = pa.table(
+        {
+            "ticket_id": [row[0] for row in chunk],
+            "raw_hash": [row[1] for row in chunk],
+            "text": prepared_texts,
+            "text_hash": [content_hash(text) for text in prepared_texts],
+            "n_sentences": pa.array([len(s.sentences) for s in splits], pa.int32()),
+            "language": found,
+            "in_scope": pa.array(in_scope, pa.bool_()),
+        }
+    )
+    asked = [
+        (row[0], position, question)
+        for row, split in zip(chunk, splits, strict=True)
+        for position, question in enumerate(split.questions)
+    ]
+    questions_table = pa.table(
+        {
+            "ticket_id": [a[0] for a in asked],
+            "position": pa.array([a[1] for a in asked], pa.int32()),
+            "question": [a[2] for a in asked],
+            "question_hash": [content_hash(a[2]) for a in asked],
+        }
+    )
+    with transaction(con):
+        con.register("__prepared", prepared)
+        con.register("__questions", questions_table)
+        con.execute(
+            "DELETE FROM prepared_tickets WHERE ticket_id IN (SELECT ticket_id FROM __prepared)"
+        )
+        con.execute(
+            "DELETE FROM ticket_questions WHERE ticket_id IN (SELECT ticket_id FROM __prepared)"
+        )
+        con.execute(
+            """INSERT INTO prepared_tickets (ticket_id, raw_hash, text, text_hash, lemmas, noun_phrases,
+                n_sentences, spacy_model, prepared_at, language, in_scope)
+            SELECT ticket_id, raw_hash, text, text_hash, '', []::VARCHAR[], n_sentences, ?, now(),
+                language, in_scope
+            FROM __prepared""",
+            [RULES_PIPELINE],
+        )
+        con.execute(
+            """INSERT INTO ticket_questions (ticket_id, position, question, question_hash)
+            SELECT ticket_id, position, question, question_hash FROM __questions"""
+        )
+        con.unregister("__prepared")
+        con.unregister("__questions")
+    return len(asked)
+
+
 def _tell(progress: Progress, before: int, total: int, done: int) -> None:
     progress("prepare", before + done, total)
+
+
+def _workers(setting: int, pending: int) -> int:
+    """Processes that prepare `pending` tickets: 1 (this one) below `PARALLEL_FROM`."""
+    if pending < PARALLEL_FROM or setting == 1:
+        return 1
+    if setting:
+        return setting
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, cores or 1)
+
+
+def _clean_and_split(
+    raws: Sequence[Raw],
+    *,
+    batch_size: int,
+    max_chars: int,
+    nlp: Language | None = None,
+    on_split: Callable[[int], None] | None = None,
+) -> Split:
+    """Clean and redact one chunk of tickets by rules, and split each into sentences."""
+    texts = [_ticket_text(subject, body) for subject, body in raws]
+    splits = split_sentences(
+        texts,
+        nlp or _sentence_pipeline(),
+        batch_size=batch_size,
+        max_chars=max_chars,
+        on_split=on_split,
+    )
+    return texts, splits
+
+
+@functools.cache
+def _sentence_pipeline() -> Language:
+    """This process's sentence pipeline, built on its first chunk."""
+    return sentence_pipeline()
+
+
+def _in_workers(
+    split: Callable[[Sequence[Raw]], Split], raws: Iterator[list[Raw]], workers: int
+) -> Generator[Split, None, None]:
+    """`split` of every chunk of `raws` in `workers` processes, in order.
+
+    At most two chunks per worker are in flight, so the tickets are not all copied at once.
+    The processes are spawned, not forked: this process may hold threads (the Prefect
+    server's client, torch) whose locks a fork would copy.
+    """
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        in_flight: deque[Future[Split]] = deque(
+            pool.submit(split, raw) for raw in itertools.islice(raws, 2 * workers)
+        )
+        while in_flight:
+            result = in_flight.popleft().result()
+            following = next(raws, None)
+            if following is not None:
+                in_flight.append(pool.submit(split, following))
+            yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _ticket_text(subject: str | None, body: str | None) -> str:

@@ -38,10 +38,12 @@ _REFERENCE_RE = re.compile(
     r"(?![\w/\-]|[.,][0-9])"
 )
 
+_DIGIT_RE = re.compile(r"[0-9]")
+
 
 def mask_references(text: str) -> str:
     """Replace order numbers and ticket references with ``[ID]``, numeric dates with
     ``[DATE]`` (see the module's docstring for what counts as either)."""
-    if not any(c.isdigit() for c in text):
+    if _DIGIT_RE.search(text) is None:
         return text
     return _REFERENCE_RE.sub(ID, _DATE_RE.sub(DATE, text))
