@@ -29,6 +29,7 @@ analysis steps of topics and personas, only when they have a text to analyse).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import sys
@@ -54,37 +55,53 @@ import psutil  # noqa: E402
 _PROCESS = psutil.Process()
 
 
+def _rss() -> int:
+    """RSS of this process and its children (prepare's worker processes)."""
+    total = _PROCESS.memory_info().rss
+    for child in _PROCESS.children(recursive=True):
+        with contextlib.suppress(psutil.Error):  # it ended between the listing and the reading
+            total += child.memory_info().rss
+    return total
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its children that have ended."""
+    times = os.times()
+    return time.process_time() + times.children_user + times.children_system
+
+
 class PeakRss:
-    """Sample this process's RSS in a thread; the peak while the block runs."""
+    """Sample the RSS of this process and its children in a thread; the peak while the block
+    runs."""
 
     def __init__(self, interval: float = 0.02) -> None:
         self.interval = interval
-        self.start = self.peak = _PROCESS.memory_info().rss
+        self.start = self.peak = _rss()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
     def _sample(self) -> None:
         while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, _PROCESS.memory_info().rss)
+            self.peak = max(self.peak, _rss())
 
     def __enter__(self) -> PeakRss:
-        self.start = self.peak = _PROCESS.memory_info().rss
+        self.start = self.peak = _rss()
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, _PROCESS.memory_info().rss)
+        self.peak = max(self.peak, _rss())
 
 
 def timed(rows: list[dict[str, Any]], stage: str, n: int, fn: Callable[[], Any]) -> Any:
     """Run one stage, record seconds (wall and CPU), rows/s and memory, print the row."""
     with PeakRss() as mem:
-        started, cpu_started = time.perf_counter(), time.process_time()
+        started, cpu_started = time.perf_counter(), _cpu()
         result = fn()
         seconds = time.perf_counter() - started
-        cpu = time.process_time() - cpu_started
+        cpu = _cpu() - cpu_started
     row = {
         "stage": stage,
         "seconds": seconds,
