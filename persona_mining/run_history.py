@@ -86,11 +86,20 @@ class RunOutcome:
 
 @dataclass(frozen=True)
 class Watermark:
-    """How far incremental ingest has read one source."""
+    """How far incremental ingest has read one file or folder of a source.
+
+    Attributes:
+        source: what was read: `tickets:` and the resolved path given to ingest.
+        watermark: the newest `updated_at` read from it.
+        updated_at: when the watermark last moved.
+        ticket_source: the name of the source its tickets belong to (`ticket_sources`); None
+            for a watermark stored before sources had names.
+    """
 
     source: str
     watermark: datetime
     updated_at: datetime
+    ticket_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -295,7 +304,8 @@ def warehouse_status(
     watermarks = tuple(
         Watermark(*row)
         for row in con.execute(
-            "SELECT source, watermark, updated_at FROM ingest_watermarks ORDER BY source"
+            """SELECT source, watermark, updated_at, ticket_source FROM ingest_watermarks
+            ORDER BY ticket_source NULLS LAST, source"""
         ).fetchall()
     )
     return WarehouseStatus(

@@ -83,7 +83,8 @@ def test_status_shows_runs_model_watermarks_and_whether_a_refit_is_due(tmp_path:
     con = db.connect(path)
     small_issue_table(con)
     con.execute(
-        "INSERT INTO ingest_watermarks (source, watermark, updated_at) VALUES ('tickets:/exports/t.csv', '2026-03-01 10:00:00', now())"
+        "INSERT INTO ingest_watermarks (source, watermark, updated_at, ticket_source) "
+        "VALUES ('tickets:/exports/t.csv', '2026-03-01 10:00:00', now(), 'helpdesk')"
     )
     run_id = start_run(con, kind="incremental", deployment="persona-pipeline/nightly")
     finish_run(
@@ -104,10 +105,12 @@ def test_status_shows_runs_model_watermarks_and_whether_a_refit_is_due(tmp_path:
         "nightly incremental",
         "completed",
         "5 ingested",
-        "tickets:/exports/t.csv",
         "2026-03-01 10:00:00",
     ):
         assert expected in result.output, expected
+    watermark = next(line for line in result.output.splitlines() if "2026-03-01" in line)
+    assert "helpdesk" in watermark and "/exports/t.csv" in watermark, result.output
+    assert "tickets:" not in watermark  # the source by its name, the file by its path
     data = json.loads(runner.invoke(app, ["status", "--db", str(path), "--format", "json"]).output)
     assert data["busy"] is False and data["refit_due"] is None
     assert data["runs"][0]["deployment"] == "persona-pipeline/nightly"

@@ -266,9 +266,11 @@ def test_sql_prints_a_box_like_the_duckdb_shell(many: Path, width: int) -> None:
     output = run_cli(many, "sql", "SELECT * FROM topics ORDER BY topic_id")
     lines = output.splitlines()
     assert fits(output, width), output
-    assert lines[0].startswith("┌") and lines[2].startswith("├") and "┘" in output
+    assert lines[0].startswith("┌") and lines[3].startswith("├") and "┘" in output
     header = [cell.strip() for cell in lines[1].strip("│").split("│")]
     assert header[:3] == ["model_id", "topic_id", "label"]
+    types = [cell.strip() for cell in lines[2].strip("│").split("│")]
+    assert types[:3] == ["varchar", "integer", "varchar"]  # DuckDB's, under each name
     rows = [line for line in lines if line.startswith("│")][1:]
     assert len(rows) == 40  # the first 40 of 41
     assert "41 rows (40 shown)" in output and "--limit 0" in output

@@ -315,10 +315,12 @@ class BoxTable:
         columns: Sequence[str],
         rows: Sequence[Sequence[Any]],
         *,
+        types: Sequence[str] = (),
         total_rows: int | None = None,
         hint: str = "",
     ) -> None:
         self.columns = list(columns)
+        self.types = [t.lower() for t in types]
         self.cells = [[box_value(v) for v in row] for row in rows]
         self.numeric = [
             any(_is_number(row[i]) for row in rows)
@@ -331,7 +333,10 @@ class BoxTable:
     def layout(self, available: int) -> tuple[list[int | None], list[int]]:
         """The columns drawn (None: the `…` column) and the width of each (padding excluded)."""
         natural = [
-            min(BOX_CELL_WIDTH, max([cell_len(c), *(cell_len(r[i]) for r in self.cells)]))
+            min(
+                BOX_CELL_WIDTH,
+                max([cell_len(c), *self._type_len(i), *(cell_len(r[i]) for r in self.cells)]),
+            )
             for i, c in enumerate(self.columns)
         ]
         order = _outside_in(len(self.columns))
@@ -360,7 +365,7 @@ class BoxTable:
                 view.add_column("…", width=1, no_wrap=True)
             else:
                 view.add_column(
-                    self.columns[i],
+                    self._header(i),
                     justify="right" if self.numeric[i] else "left",
                     no_wrap=True,
                     overflow="ellipsis",
@@ -371,6 +376,15 @@ class BoxTable:
             view.add_row(*(Text("…", style="dim") if i is None else Text(row[i]) for i in shown))
         view.caption = self.counts(sum(i is not None for i in shown))
         return view
+
+    def _type_len(self, i: int) -> list[int]:
+        return [cell_len(self.types[i])] if self.types else []
+
+    def _header(self, i: int) -> Text:
+        """A column's name, with its type below it in dim (as the DuckDB shell does)."""
+        if not self.types:
+            return Text(self.columns[i])
+        return Text.assemble(self.columns[i], "\n", (self.types[i], "dim not bold"))
 
     def counts(self, columns_shown: int) -> str:
         """The line under the table: rows and columns, and how many of each are shown."""

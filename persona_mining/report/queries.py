@@ -7,7 +7,7 @@ very query a command runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -64,10 +64,15 @@ _THEME_SOURCE = (
 
 @dataclass(frozen=True)
 class Rows:
-    """A query's result as people see it: column names and the rows, in order."""
+    """A query's result as people see it: column names and the rows, in order.
+
+    `types` holds DuckDB's type of each column where the rows come from a person's query
+    (`run_query`); empty elsewhere.
+    """
 
     columns: list[str]
     rows: list[tuple[Any, ...]]
+    types: list[str] = field(default_factory=list, compare=False)
 
 
 def by_persona_sql(level: str = "issue", *, significant_only: bool = False, limit: int = 0) -> str:
@@ -251,5 +256,9 @@ def run_query(con: duckdb.DuckDBPyConnection, query: str) -> Rows:
 
 
 def _rows(cursor: duckdb.DuckDBPyConnection) -> Rows:
-    columns = [d[0] for d in cursor.description or ()]
-    return Rows(columns=columns, rows=cursor.fetchall())
+    description = cursor.description or ()
+    return Rows(
+        columns=[d[0] for d in description],
+        rows=cursor.fetchall(),
+        types=[str(d[1]) for d in description],
+    )

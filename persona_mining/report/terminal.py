@@ -138,6 +138,7 @@ def query_output(result: Rows, fmt: str, *, limit: int = TABLE_ROWS) -> Renderab
     return BoxTable(
         result.columns,
         shown,
+        types=result.types,
         total_rows=len(result.rows),
         hint="--limit 0 shows every row; --format csv writes every row and column in full",
     )
@@ -607,10 +608,15 @@ def status_view(warehouse: Path | str, state: WarehouseStatus) -> list[Renderabl
                 Text(f"{r.started_at:%Y-%m-%d %H:%M} {r.status}: ", style="bold") + Text(r.error)
             )
     watermarks = [
-        (w.source, f"{w.watermark:%Y-%m-%d %H:%M:%S}", f"{w.updated_at:%Y-%m-%d %H:%M}")
+        (
+            w.ticket_source or "",
+            w.source.removeprefix("tickets:"),
+            f"{w.watermark:%Y-%m-%d %H:%M:%S}",
+            f"{w.updated_at:%Y-%m-%d %H:%M}",
+        )
         for w in state.watermarks
     ]
-    columns = ["source", "watermark (UTC)", "updated (UTC)"]
+    columns = ["source", "read from", "watermark (UTC)", "updated (UTC)"]
     lines.append(rows_output(Rows(columns, watermarks), "table", title="Ingest watermarks"))
     return lines
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from persona_mining.text.pii import PLACEHOLDER_RE
+
 UNDETERMINED = "und"
 #: Texts with fewer letters than this are too short to tell ("ok thanks"): undetermined.
 MIN_LETTERS = 20
@@ -37,7 +39,6 @@ ENGLISH_MARKERS = frozenset((
 ENGLISH_MARKERS_NEEDED = 2
 _LETTERS = re.compile(r"[^\W\d_]")
 _MARKER_WORDS = re.compile(r"[a-z']+")
-_PLACEHOLDER = re.compile(r"\[[A-Z]+\]")
 
 
 class LanguageDetector:
@@ -76,7 +77,7 @@ class LanguageDetector:
         Plainly English texts (`is_plainly_english`) are English without lingua, whose
         n-gram models cost about 1-3 ms a ticket: most of the prepare stage on English desks.
         """
-        cleaned = [_PLACEHOLDER.sub(" ", t) for t in texts]
+        cleaned = [PLACEHOLDER_RE.sub(" ", t) for t in texts]
         letters = [len(_LETTERS.findall(t)) for t in cleaned]
         codes = [UNDETERMINED] * len(texts)
         if self._english:

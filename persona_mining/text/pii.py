@@ -12,7 +12,7 @@ import re
 
 from persona_mining.text.normalise import repeat_until_stable
 
-__all__ = ["PLACEHOLDERS", "redact_pii"]
+__all__ = ["PLACEHOLDERS", "PLACEHOLDER_RE", "redact_pii"]
 
 #: Placeholders written by :func:`redact_pii`, ``[ID]`` and ``[DATE]`` by
 #: :func:`persona_mining.text.references.mask_references`, and ``[NAME]`` by the NLP stage.
@@ -27,6 +27,8 @@ PLACEHOLDERS: tuple[str, ...] = (
     "[ID]",
     "[DATE]",
 )
+#: Any placeholder: one of those, or one a later version writes.
+PLACEHOLDER_RE = re.compile(r"\[[A-Z]+\]")
 
 # E-mail: found from its "@" (the domain is matched by the regex, the local part
 # is scanned backwards, at most 64 characters) so that runs of letters without an

@@ -55,8 +55,8 @@ _DEFAULT = PrepareConfig()
 PARALLEL_FROM = 50_000
 #: Subject and body of one pending ticket.
 Raw = tuple[str | None, str | None]
-#: A chunk's prepared texts and their sentences, in the chunk's order.
-Split = tuple[list[str], list[SentenceSplit]]
+#: A chunk's prepared texts, their sentences and their languages, in the chunk's order.
+Split = tuple[list[str], list[SentenceSplit], list[str]]
 
 
 @dataclass(frozen=True)
@@ -105,9 +105,13 @@ def prepare_tickets(
     languages = config.languages
     questions = 0
     other_languages: Counter[str] = Counter()
+    workers = _workers(config.workers, len(pending)) if nlp is None else 1
+    here = pending and workers == 1  # this process prepares: its pipeline and detector
+    if here and nlp is None:
+        nlp = sentence_pipeline()
     detector = (
         LanguageDetector(mode=config.language_detection, preferred=languages)
-        if pending and config.language_detection != "off"
+        if here and config.language_detection != "off"
         else None
     )
     starts = range(0, len(pending), chunk_size)
@@ -115,22 +119,29 @@ def prepare_tickets(
     raws: Iterator[list[Raw]] = (
         [(subject, body) for _, _, subject, body in chunk] for chunk in chunks
     )
-    workers = _workers(config.workers, len(pending)) if nlp is None else 1
     split = functools.partial(
-        _clean_and_split, batch_size=config.batch_size, max_chars=config.max_analysis_chars
+        _prepare_chunk,
+        batch_size=config.batch_size,
+        max_chars=config.max_analysis_chars,
+        languages=languages,
+        detection=config.language_detection,
     )
     results: Generator[Split, None, None] = (
         _in_workers(split, raws, workers)
         if workers > 1
         else (
-            split(raw, nlp=nlp, on_split=functools.partial(_tell, progress, n, len(pending)))
+            split(
+                raw,
+                nlp=nlp,
+                detector=detector,
+                on_split=functools.partial(_tell, progress, n, len(pending)),
+            )
             for n, raw in zip(starts, raws, strict=True)
         )
     )
     with contextlib.closing(results):
-        for start, chunk, (texts, splits) in zip(starts, chunks, results, strict=True):
+        for start, chunk, (texts, splits, found) in zip(starts, chunks, results, strict=True):
             progress("prepare", start + len(chunk), len(pending))
-            found = detector.detect(texts) if detector else [UNDETERMINED] * len(texts)
             in_scope = [
                 not languages or code in languages or code == UNDETERMINED for code in found
             ]
@@ -224,15 +235,23 @@ def _workers(setting: int, pending: int) -> int:
     return max(1, cores or 1)
 
 
-def _clean_and_split(
+def _prepare_chunk(
     raws: Sequence[Raw],
     *,
     batch_size: int,
     max_chars: int,
+    languages: Sequence[str],
+    detection: str,
     nlp: Language | None = None,
+    detector: LanguageDetector | None = None,
     on_split: Callable[[int], None] | None = None,
 ) -> Split:
-    """Clean and redact one chunk of tickets by rules, and split each into sentences."""
+    """Clean and redact one chunk of tickets by rules, split each into sentences and detect
+    its language ("und" for every ticket when `detection` is "off").
+
+    `nlp` and `detector` are this process's own (built once per call of `prepare_tickets`);
+    a worker process builds its own on its first chunk and keeps them.
+    """
     texts = [_ticket_text(subject, body) for subject, body in raws]
     splits = split_sentences(
         texts,
@@ -241,13 +260,25 @@ def _clean_and_split(
         max_chars=max_chars,
         on_split=on_split,
     )
-    return texts, splits
+    found = (
+        [UNDETERMINED] * len(texts)
+        if detection == "off"
+        else (detector or _detector(detection, tuple(languages))).detect(texts)
+    )
+    return texts, splits, found
 
 
 @functools.cache
 def _sentence_pipeline() -> Language:
     """This process's sentence pipeline, built on its first chunk."""
     return sentence_pipeline()
+
+
+@functools.cache
+def _detector(mode: str, preferred: tuple[str, ...]) -> LanguageDetector:
+    """This process's language detector, built on its first chunk (lingua loads its models
+    once)."""
+    return LanguageDetector(mode=mode, preferred=preferred)
 
 
 def _in_workers(

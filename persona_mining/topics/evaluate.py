@@ -23,6 +23,7 @@ import duckdb
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from persona_mining.errors import ConfigError, StageError
+from persona_mining.text.pii import PLACEHOLDER_RE
 from persona_mining.topics.labels import UNCLUSTERED
 from persona_mining.topics.model import current_model
 from persona_mining.warehouse import quote_identifier, table_columns
@@ -51,7 +52,6 @@ class EvaluationResult:
 #: A topic is faithfully labelled when at least this share of its tickets contain every head
 #: word of its label.
 FAITHFUL_SUPPORT = 0.5
-_PLACEHOLDER = re.compile(r"\[[A-Z]+\]")
 _WORD = re.compile(r"[a-z0-9]+")
 _LETTER = re.compile(r"[a-z]")
 _BATCH = 10_000
@@ -84,7 +84,7 @@ def head_words(text: str) -> frozenset[str]:
     applied to both sides alike ("refunds" = "refund").
     """
     words = set()
-    for word in _WORD.findall(_PLACEHOLDER.sub(" ", text).lower()):
+    for word in _WORD.findall(PLACEHOLDER_RE.sub(" ", text).lower()):
         if len(word) < 2 or word in ENGLISH_STOP_WORDS or not _LETTER.search(word):
             continue
         if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):

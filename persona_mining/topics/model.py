@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import platform
-import re
 import shutil
 import time
 import zlib
@@ -38,6 +37,7 @@ from persona_mining.config import KnownIssue, TopicsConfig, segment_id
 from persona_mining.errors import ModelError, StageError
 from persona_mining.progress import Progress, no_progress
 from persona_mining.text.embed import Embedder, load_vectors, unit_rows
+from persona_mining.text.pii import PLACEHOLDER_RE
 from persona_mining.topics.clustering import (
     apply_outlier_policy,
     ctfidf,
@@ -65,7 +65,6 @@ Analyse = Callable[[Sequence[str]], object]
 # Steps of a fit that `progress` is told of: tickets clustered, then topics described.
 _CLUSTERING = "topic fit: UMAP + HDBSCAN"
 _DESCRIBING = "topic fit: keywords and labels"
-_PLACEHOLDER = re.compile(r"\[[A-Z]+\]")
 _LOG = logging.getLogger("persona_mining.topics")
 _VERSIONED_PACKAGES = (
     "bertopic",
@@ -180,7 +179,7 @@ def fit_topics(
     # BERTopic's own c-TF-IDF at fit time is replaced below by the one on the analysed label
     # sample; the clustering needs only the vectors, so the rules-prepared text serves here.
     sample_texts = _prepared_texts(con, [ids[i] for i in sample])
-    docs = [_PLACEHOLDER.sub(" ", t) for t in sample_texts]
+    docs = [PLACEHOLDER_RE.sub(" ", t) for t in sample_texts]
     known = _all_known_issues(con, known_issues)
     is_known, known_of = _match_known(vectors, known, embedder, config.known_threshold)
     rest = np.flatnonzero(~is_known[sample])  # positions in `sample` left to cluster
@@ -225,7 +224,7 @@ def fit_topics(
     labelled, texts, phrases = _texts_and_phrases(con, ids, labelled)
     # c-TF-IDF keywords come from spaCy's lemmas (crash, crashes and crashed count as one),
     # the redacted text where a ticket has none; labels come from its noun phrases.
-    docs = [_PLACEHOLDER.sub(" ", t) for t in texts]
+    docs = [PLACEHOLDER_RE.sub(" ", t) for t in texts]
     with quiet_bertopic():
         # BERTopic warns that custom assignments are final: they are, and the centroids are ours.
         model.update_topics(
