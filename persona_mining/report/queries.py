@@ -14,44 +14,29 @@ import duckdb
 
 from persona_mining.errors import ConfigError, PersonaMiningError
 
+#: The statistics of a persona's cell, in the order every table shows them.
+STATISTIC_COLUMNS = (
+    "tickets",
+    "customers",
+    "share",
+    "baseline_share",
+    "lift",
+    "ci_low",
+    "ci_high",
+    "q_value",
+    "significant",
+)
 #: Columns of `persona-mining table` (`--level issue`), in order: the terminal narrows exactly
 #: these to 80 columns (the theme left out there: three text columns would not fit).
-ISSUE_BY_PERSONA_COLUMNS = (
-    "persona",
-    "issue",
-    "theme",
-    "tickets",
-    "customers",
-    "share",
-    "baseline_share",
-    "lift",
-    "ci_low",
-    "ci_high",
-    "q_value",
-    "significant",
-)
+ISSUE_BY_PERSONA_COLUMNS = ("persona", "issue", "theme", *STATISTIC_COLUMNS)
 #: Columns of `persona-mining table --level theme`, in order: the theme-level statistics.
-THEME_BY_PERSONA_COLUMNS = (
-    "persona",
-    "theme",
-    "tickets",
-    "customers",
-    "share",
-    "baseline_share",
-    "lift",
-    "ci_low",
-    "ci_high",
-    "q_value",
-    "significant",
-)
+THEME_BY_PERSONA_COLUMNS = ("persona", "theme", *STATISTIC_COLUMNS)
 #: The levels of `persona-mining table` and `trends`: issues, and the themes they form.
 LEVELS = ("issue", "theme")
 # The order of v_issue_by_persona (significant first, then over-indexed, then by q-value),
 # restated because a join does not keep a view's order; names break the remaining ties.
 _ORDER = "significant DESC, (lift > 1) DESC, q_value, lift DESC, persona, {label}"
-_STATISTICS = (
-    "tickets, customers, share, baseline_share, lift, ci_low, ci_high, q_value, significant"
-)
+_STATISTICS = ", ".join(STATISTIC_COLUMNS)
 _ISSUE_SOURCE = f"""(SELECT v.persona, v.issue, g.label AS theme, v.{_STATISTICS.replace(", ", ", v.")}
     FROM v_issue_by_persona v
     LEFT JOIN topics tp ON tp.model_id = v.model_id AND tp.topic_id = v.topic_id

@@ -31,7 +31,7 @@ from persona_mining.report.layout import (
     hidden_rows_note,
     with_note,
 )
-from persona_mining.report.profile_records import PersonaProfile, ThemeChallenge
+from persona_mining.report.profile_records import Challenge, PersonaProfile, ThemeChallenge
 from persona_mining.report.queries import (
     ISSUE_BY_PERSONA_COLUMNS,
     THEME_BY_PERSONA_COLUMNS,
@@ -319,22 +319,9 @@ def persona_view(profile: PersonaProfile) -> RenderableType:
 
 
 def _challenges_table(profile: PersonaProfile) -> RenderableType:
-    numbers = ("tickets", "cust", "share", "lift", "95% CI", "q")
-    rows: list[list[Text | str]] = [
-        [
-            Text(c.label),
-            str(c.tickets),
-            str(c.customers),
-            fmt_pct(c.share),
-            Text(fmt_lift(c.lift), style=OVER_STYLE),
-            f"{fmt_lift(c.ci_low)}-{fmt_lift(c.ci_high)}",
-            fmt_q(c.q_value),
-        ]
-        for c in profile.challenges
-    ]
     return FittedTable(
-        [Column("issue"), *(Column(n, numeric=True) for n in numbers)],
-        rows,
+        [Column("issue"), *(Column(n, numeric=True) for n in _CHALLENGE_NUMBERS)],
+        [[Text(c.label), *_challenge_cells(c)] for c in profile.challenges],
         title="Challenges (significantly over-indexed issues)",
         title_justify="left",
     )
@@ -342,26 +329,27 @@ def _challenges_table(profile: PersonaProfile) -> RenderableType:
 
 def _theme_challenges_table(profile: PersonaProfile) -> RenderableType:
     """The over-indexed themes; `issues` counts those of its issues that are challenges alone."""
-    numbers = ("issues", "tickets", "cust", "share", "lift", "95% CI", "q")
-    rows: list[list[Text | str]] = [
-        [
-            Text(t.label),
-            _issue_count(t),
-            str(t.tickets),
-            str(t.customers),
-            fmt_pct(t.share),
-            Text(fmt_lift(t.lift), style=OVER_STYLE),
-            f"{fmt_lift(t.ci_low)}-{fmt_lift(t.ci_high)}",
-            fmt_q(t.q_value),
-        ]
-        for t in profile.theme_challenges
-    ]
     return FittedTable(
-        [Column("theme"), *(Column(n, numeric=True) for n in numbers)],
-        rows,
+        [Column("theme"), *(Column(n, numeric=True) for n in ("issues", *_CHALLENGE_NUMBERS))],
+        [[Text(t.label), _issue_count(t), *_challenge_cells(t)] for t in profile.theme_challenges],
         title="Theme-level challenges (significantly over-indexed themes)",
         title_justify="left",
     )
+
+
+_CHALLENGE_NUMBERS = ("tickets", "cust", "share", "lift", "95% CI", "q")
+
+
+def _challenge_cells(challenge: Challenge | ThemeChallenge) -> list[Text | str]:
+    """The statistics of an issue's or a theme's challenge, as `_CHALLENGE_NUMBERS` name them."""
+    return [
+        str(challenge.tickets),
+        str(challenge.customers),
+        fmt_pct(challenge.share),
+        Text(fmt_lift(challenge.lift), style=OVER_STYLE),
+        f"{fmt_lift(challenge.ci_low)}-{fmt_lift(challenge.ci_high)}",
+        fmt_q(challenge.q_value),
+    ]
 
 
 def _issue_count(theme: ThemeChallenge) -> str:
