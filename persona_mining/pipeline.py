@@ -157,7 +157,14 @@ def _prepare(ctx: StageContext, stage: Stage) -> dict[str, Any]:
 
     settings = ctx.config.prepare
     return _one(
-        ctx, stage, lambda: prepare_tickets(ctx.con, config=settings, progress=ctx.progress)
+        ctx,
+        stage,
+        lambda: prepare_tickets(
+            ctx.con,
+            config=settings,
+            processes=ctx.config.scale.processes,
+            progress=ctx.progress,
+        ),
     )
 
 
@@ -264,7 +271,10 @@ def _negative(ctx: StageContext, stage: Stage) -> dict[str, Any]:
         ctx,
         stage,
         lambda: assess_negative_personas(
-            ctx.con, config=config.negative, repeat_days=config.trends.repeat_days
+            ctx.con,
+            config=config.negative,
+            repeat_days=config.trends.repeat_days,
+            processes=config.scale.processes,
         ),
     )
 

@@ -1,6 +1,7 @@
 """The import rule: the package's layers, read from every import of every module with `ast`.
 
-Layers, lowest first: the base modules (errors, config, warehouse, stats, environment), then
+Layers, lowest first: the base modules (errors, config, warehouse, stats, environment, progress,
+parallel), then
 ingest, text, topics, personas, the report (with run_history), the stage runner
 (persona_mining/pipeline.py) and the CLI. A module may import its own layer and the layers below,
 never one above. The demo imports only base modules. Nothing under persona_mining/ imports
@@ -21,7 +22,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "persona_mining"
 
-BASE_MODULES = ("errors", "config", "warehouse", "stats", "environment", "progress")
+BASE_MODULES = ("errors", "config", "warehouse", "stats", "environment", "progress", "parallel")
 # Rank of each part of the package: a module may import ranks up to its own, never above.
 LAYERS: dict[str, int] = {
     **{name: 0 for name in BASE_MODULES},

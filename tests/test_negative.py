@@ -9,7 +9,9 @@ from datetime import datetime, timedelta
 import duckdb
 import pytest
 
+from persona_mining import parallel
 from persona_mining.config import NegativeConfig
+from persona_mining.personas import negative
 from persona_mining.personas.negative import assess_negative_personas, return_topic_pattern
 from persona_mining.personas.outcomes import outcome_columns
 from tests.synthetic import Ticket, add_customers, add_model, add_segment, add_tickets
@@ -168,6 +170,24 @@ def test_sentiment_is_scored_once_per_text(con: duckdb.DuckDBPyConnection) -> No
     assert assess_negative_personas(con, config=NegativeConfig()).scored == 1
     assert assess_negative_personas(con, config=NegativeConfig()).scored == 0
     assert con.execute("SELECT count(*) FROM ticket_sentiment").fetchone() == (1,)
+
+
+def test_worker_processes_score_sentiment_as_this_process_does(
+    con: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_customers(con, [{"customer_id": "a"}], {})
+    texts = ["Awful, broken again.", "Thanks, that was great!", "Where is my parcel?"]
+    add_tickets(con, [Ticket(f"a{i}", "a", 0, text=t) for i, t in enumerate(texts)])
+    scores = "SELECT text_hash, compound FROM ticket_sentiment ORDER BY text_hash"
+    assert assess_negative_personas(con, config=NegativeConfig(), processes=1).scored == 3
+    here = con.execute(scores).fetchall()
+    con.execute("DELETE FROM ticket_sentiment")
+    # one text per chunk: three chunks over two processes, in order
+    monkeypatch.setattr(parallel, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(negative, "_SENTIMENT_CHUNK", 1)
+    assert assess_negative_personas(con, config=NegativeConfig(), processes=2).scored == 3
+    assert con.execute(scores).fetchall() == here
+    assert len({compound for _, compound in here}) == 3
 
 
 def test_return_keywords_match_word_starts_in_any_case() -> None:

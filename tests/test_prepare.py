@@ -7,9 +7,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from persona_mining.config import PrepareConfig
+from persona_mining import parallel
 from persona_mining.ingest.load import ingest_tickets
-from persona_mining.text import prepare
 from persona_mining.text.embed import embed_tickets, load_vectors
 from persona_mining.text.prepare import prepare_tickets
 from tests.conftest import write
@@ -76,16 +75,16 @@ def test_worker_processes_prepare_what_this_process_would(
         "FROM prepared_tickets ORDER BY ticket_id"
     )
     asked = "SELECT * FROM ticket_questions ORDER BY ticket_id, position"
-    here = prepare_tickets(con, config=PrepareConfig(workers=1), chunk_size=1)
+    here = prepare_tickets(con, chunk_size=1, processes=1)
     expected = rows(con, prepared), rows(con, asked)
     con.execute("DELETE FROM prepared_tickets; DELETE FROM ticket_questions")
-    monkeypatch.setattr(prepare, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(parallel, "PARALLEL_FROM", 1)
     told: list[int] = []
     # one ticket per chunk: three chunks over two processes, written back in order
     there = prepare_tickets(
         con,
-        config=PrepareConfig(workers=2),
         chunk_size=1,
+        processes=2,
         progress=lambda _stage, done, _total: told.append(done),
     )
     assert (rows(con, prepared), rows(con, asked)) == expected

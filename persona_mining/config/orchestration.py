@@ -123,7 +123,7 @@ class ScheduleConfig(_Settings):
 
 
 class ScaleConfig(_Settings):
-    """Beyond one machine: where the embedding stage runs.
+    """How the work is spread: over this machine's cores, and where the embedding stage runs.
 
     Attributes:
         executor: "local" embeds in the pipeline's own process; "dask" fans the embedding
@@ -135,6 +135,11 @@ class ScaleConfig(_Settings):
         dask_processes: LocalCluster workers as processes (True) or threads of this process.
         chunk_size: texts per embedding task sent to a worker (each chunk's vectors are
             committed as they come back, so an interrupted run resumes).
+        processes: worker processes of the pipeline's own per-ticket Python (prepare's
+            cleaning, sentences and languages; the negative stage's sentiment) when at least
+            50,000 tickets are pending; 0 takes one per CPU core, 1 keeps the work in the
+            pipeline's process. Fewer pending tickets (a nightly run) are always worked on in
+            process, where starting workers would cost about what they save.
     """
 
     executor: StrictStr = "local"
@@ -143,6 +148,7 @@ class ScaleConfig(_Settings):
     dask_threads: StrictInt = Field(default=1, ge=1)
     dask_processes: StrictBool = True
     chunk_size: StrictInt = Field(default=256, ge=1)
+    processes: StrictInt = Field(default=0, ge=0)
 
     @field_validator("executor")
     @classmethod

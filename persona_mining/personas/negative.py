@@ -28,11 +28,13 @@ the data does not confirm is visible as such.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -40,6 +42,7 @@ import pyarrow as pa
 
 from persona_mining.config import NegativeConfig
 from persona_mining.errors import StageError
+from persona_mining.parallel import map_in_processes, processes_for
 from persona_mining.personas.outcomes import OutcomeColumn, low_rating_threshold, outcome_columns
 from persona_mining.personas.segments import DISCOVERED_PREFIX
 from persona_mining.stats import ClusteredRate, discoveries, rate_ratio
@@ -82,12 +85,17 @@ class NegativeResult:
 
 
 def assess_negative_personas(
-    con: duckdb.DuckDBPyConnection, *, config: NegativeConfig, repeat_days: int = 14
+    con: duckdb.DuckDBPyConnection,
+    *,
+    config: NegativeConfig,
+    repeat_days: int = 14,
+    processes: int = 0,
 ) -> NegativeResult:
     """Rebuild `customer_signals`, `segment_signals` and `segment_flags` from the warehouse.
 
     `repeat_days` is `[trends] repeat_days`: repeat contacts mean the same thing in the trends
-    and here.
+    and here. `processes` is `[scale] processes`: from `parallel.PARALLEL_FROM` texts to
+    score, the sentiment is scored in that many worker processes (0: one per CPU core).
 
     Raises:
         StageError: a return keyword is empty, or sentiment cannot be scored.
@@ -95,7 +103,7 @@ def assess_negative_personas(
     started = time.perf_counter()
     current = current_model(con)
     model_id = current[0] if current else None
-    method, scores = _sentiment_to_score(con)
+    method, scores = _sentiment_to_score(con, processes)
     outcomes = outcome_columns(con)
     with transaction(con):
         if scores:
@@ -156,13 +164,13 @@ def return_topic_pattern(keywords: Sequence[str]) -> str:
 
 
 def _sentiment_to_score(
-    con: duckdb.DuckDBPyConnection,
+    con: duckdb.DuckDBPyConnection, processes: int
 ) -> tuple[str, dict[str, list[object]] | None]:
     """VADER compound scores of the prepared texts not scored yet with this method."""
     try:
         from importlib.metadata import version
 
-        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+        import vaderSentiment  # noqa: F401
     except ImportError as e:  # pragma: no cover - a dependency of the package
         raise StageError(
             "negative: vaderSentiment is not installed; reinstall persona-mining (`make setup`)"
@@ -177,12 +185,30 @@ def _sentiment_to_score(
     ).fetchall()
     if not pending:
         return method, None
-    analyzer = SentimentIntensityAnalyzer()
-    compound = [
-        float(analyzer.polarity_scores(text[:SENTIMENT_MAX_CHARS])["compound"])
-        for _, text in pending
-    ]
+    texts = [text[:SENTIMENT_MAX_CHARS] for _, text in pending]
+    workers = processes_for(processes, len(texts))
+    chunks = [texts[i : i + _SENTIMENT_CHUNK] for i in range(0, len(texts), _SENTIMENT_CHUNK)]
+    scored = map_in_processes(_compound, chunks, workers) if workers > 1 else map(_compound, chunks)
+    compound = [score for chunk in scored for score in chunk]
     return method, {"text_hash": [h for h, _ in pending], "compound": compound}
+
+
+#: Texts per chunk of sentiment scoring sent to a worker process.
+_SENTIMENT_CHUNK = 5_000
+
+
+def _compound(texts: Sequence[str]) -> list[float]:
+    """VADER's compound score of each text."""
+    analyzer = _analyzer()
+    return [float(analyzer.polarity_scores(text)["compound"]) for text in texts]
+
+
+@functools.cache
+def _analyzer() -> Any:
+    """This process's VADER analyzer (it reads its lexicon once)."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
 
 
 def _signal_queries(

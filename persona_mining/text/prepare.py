@@ -13,23 +13,19 @@ Only tickets whose subject or body changed since they were last prepared are pro
 Results are written chunk by chunk, each chunk in one transaction, so an interrupted run
 keeps the chunks it finished and the next run picks up the rest.
 
-The cleaning and the sentences are our own Python and spaCy's tokenizer, one core's work per
-process: from 50,000 pending tickets they run in worker processes (`[prepare] workers`, one
-per core by default), chunk by chunk, while this process detects the languages and writes the
-chunks back in order.
+The cleaning, the sentences and the language are our own Python, spaCy's tokenizer and lingua,
+one core's work per process: from 50,000 pending tickets they run in worker processes
+(`persona_mining.parallel`, `[scale] processes`), chunk by chunk, while this process writes
+the chunks back in order.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
-import multiprocessing
-import os
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
 import duckdb
@@ -37,6 +33,7 @@ import pyarrow as pa
 from spacy.language import Language
 
 from persona_mining.config import PrepareConfig
+from persona_mining.parallel import map_in_processes, processes_for
 from persona_mining.progress import Progress, no_progress
 from persona_mining.text.cleaning import clean_text, content_hash, html_to_text, redact_pii
 from persona_mining.text.language import UNDETERMINED, LanguageDetector
@@ -49,10 +46,6 @@ EMPTY_TEXT = "(no text)"
 #: prepared by older rules are prepared again.
 RULES_PIPELINE = "rules-2"
 _DEFAULT = PrepareConfig()
-#: Pending tickets from which the cleaning and splitting go to worker processes: below it,
-#: starting them (a Python each, importing spaCy: about 4 s of each core) costs about what
-#: they save.
-PARALLEL_FROM = 50_000
 #: Subject and body of one pending ticket.
 Raw = tuple[str | None, str | None]
 #: A chunk's prepared texts, their sentences and their languages, in the chunk's order.
@@ -78,6 +71,7 @@ def prepare_tickets(
     config: PrepareConfig = _DEFAULT,
     nlp: Language | None = None,
     chunk_size: int = 2_000,
+    processes: int = 0,
     progress: Progress = no_progress,
 ) -> PrepareResult:
     """Prepare every ticket that is new or changed since its last preparation.
@@ -98,6 +92,9 @@ def prepare_tickets(
         nlp: the sentence pipeline; default `nlp.sentence_pipeline()`, built here only when
             some ticket needs preparing.
         chunk_size: tickets per transaction.
+        processes: `[scale] processes`: from `parallel.PARALLEL_FROM` pending tickets, the
+            cleaning, splitting and language detection run in this many worker processes (0:
+            one per CPU core; 1: in this process, as they do when `nlp` is given).
         progress: told of the tickets prepared so far ("prepare").
     """
     started = time.perf_counter()
@@ -105,7 +102,7 @@ def prepare_tickets(
     languages = config.languages
     questions = 0
     other_languages: Counter[str] = Counter()
-    workers = _workers(config.workers, len(pending)) if nlp is None else 1
+    workers = processes_for(processes, len(pending)) if nlp is None else 1
     here = pending and workers == 1  # this process prepares: its pipeline and detector
     if here and nlp is None:
         nlp = sentence_pipeline()
@@ -127,7 +124,7 @@ def prepare_tickets(
         detection=config.language_detection,
     )
     results: Generator[Split, None, None] = (
-        _in_workers(split, raws, workers)
+        map_in_processes(split, raws, workers)
         if workers > 1
         else (
             split(
@@ -225,16 +222,6 @@ def _tell(progress: Progress, before: int, total: int, done: int) -> None:
     progress("prepare", before + done, total)
 
 
-def _workers(setting: int, pending: int) -> int:
-    """Processes that prepare `pending` tickets: 1 (this one) below `PARALLEL_FROM`."""
-    if pending < PARALLEL_FROM or setting == 1:
-        return 1
-    if setting:
-        return setting
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, cores or 1)
-
-
 def _prepare_chunk(
     raws: Sequence[Raw],
     *,
@@ -279,30 +266,6 @@ def _detector(mode: str, preferred: tuple[str, ...]) -> LanguageDetector:
     """This process's language detector, built on its first chunk (lingua loads its models
     once)."""
     return LanguageDetector(mode=mode, preferred=preferred)
-
-
-def _in_workers(
-    split: Callable[[Sequence[Raw]], Split], raws: Iterator[list[Raw]], workers: int
-) -> Generator[Split, None, None]:
-    """`split` of every chunk of `raws` in `workers` processes, in order.
-
-    At most two chunks per worker are in flight, so the tickets are not all copied at once.
-    The processes are spawned, not forked: this process may hold threads (the Prefect
-    server's client, torch) whose locks a fork would copy.
-    """
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    try:
-        in_flight: deque[Future[Split]] = deque(
-            pool.submit(split, raw) for raw in itertools.islice(raws, 2 * workers)
-        )
-        while in_flight:
-            result = in_flight.popleft().result()
-            following = next(raws, None)
-            if following is not None:
-                in_flight.append(pool.submit(split, following))
-            yield result
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _ticket_text(subject: str | None, body: str | None) -> str:
