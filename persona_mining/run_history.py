@@ -21,7 +21,7 @@ import duckdb
 
 from persona_mining.config import TopicsConfig
 from persona_mining.ingest.coverage import LinkCoverage, link_coverage
-from persona_mining.warehouse import SCHEMA_DIR, transaction
+from persona_mining.warehouse import SCHEMA_DIR, table_columns, transaction
 
 #: Statuses of a run.
 RUNNING, COMPLETED, FAILED, INTERRUPTED = "running", "completed", "failed", "interrupted"
@@ -301,11 +301,14 @@ def warehouse_status(
         if model_rows
         else None
     )
+    # `ticket_source` came with migration 060: an older warehouse has no source names yet.
+    named = "ticket_source" in table_columns(con, "ingest_watermarks")
+    source_name = "ticket_source" if named else "NULL::VARCHAR"
     watermarks = tuple(
         Watermark(*row)
         for row in con.execute(
-            """SELECT source, watermark, updated_at, ticket_source FROM ingest_watermarks
-            ORDER BY ticket_source NULLS LAST, source"""
+            f"""SELECT source, watermark, updated_at, {source_name} AS ticket_source
+            FROM ingest_watermarks ORDER BY ticket_source NULLS LAST, source"""
         ).fetchall()
     )
     return WarehouseStatus(
