@@ -22,17 +22,22 @@ from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TypeVar
 
-#: Pending items (tickets, texts) from which the work goes to worker processes.
+#: Pending tickets from which prepare's work goes to worker processes.
 PARALLEL_FROM = 50_000
+#: Texts from which sentiment scoring goes to worker processes. VADER scores about 12,000
+#: texts a second on one core, so a worker's start-up (about 4 s of a core) pays off later
+#: than prepare's (bench/RESULTS.md, "prepare and sentiment on every core").
+SENTIMENT_PARALLEL_FROM = 200_000
 
 _Chunk = TypeVar("_Chunk")
 _Result = TypeVar("_Result")
 
 
-def processes_for(setting: int, items: int) -> int:
-    """How many processes work on `items` pending items: 1 (the calling one) below
-    `PARALLEL_FROM` or with `setting` 1; `setting`, or one per CPU core when it is 0."""
-    if items < PARALLEL_FROM or setting == 1:
+def processes_for(setting: int, items: int, minimum: int | None = None) -> int:
+    """How many processes work on `items` pending items: 1 (the calling one) below `minimum`
+    (`PARALLEL_FROM` when None) or with `setting` 1; `setting`, or one per CPU core when it
+    is 0."""
+    if items < (PARALLEL_FROM if minimum is None else minimum) or setting == 1:
         return 1
     if setting:
         return setting

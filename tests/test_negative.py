@@ -183,7 +183,7 @@ def test_worker_processes_score_sentiment_as_this_process_does(
     here = con.execute(scores).fetchall()
     con.execute("DELETE FROM ticket_sentiment")
     # one text per chunk: three chunks over two processes, in order
-    monkeypatch.setattr(parallel, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(parallel, "SENTIMENT_PARALLEL_FROM", 1)
     monkeypatch.setattr(negative, "_SENTIMENT_CHUNK", 1)
     assert assess_negative_personas(con, config=NegativeConfig(), processes=2).scored == 3
     assert con.execute(scores).fetchall() == here

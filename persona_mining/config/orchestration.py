@@ -136,8 +136,8 @@ class ScaleConfig(_Settings):
         chunk_size: texts per embedding task sent to a worker (each chunk's vectors are
             committed as they come back, so an interrupted run resumes).
         processes: worker processes of the pipeline's own per-ticket Python (prepare's
-            cleaning, sentences and languages; the negative stage's sentiment) when at least
-            50,000 tickets are pending; 0 takes one per CPU core, 1 keeps the work in the
+            cleaning, sentences and languages from 50,000 pending tickets; the negative stage's
+            sentiment from 200,000 texts to score); 0 takes one per CPU core, 1 keeps the work in the
             pipeline's process. Fewer pending tickets (a nightly run) are always worked on in
             process, where starting workers would cost about what they save.
     """

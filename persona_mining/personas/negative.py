@@ -40,9 +40,9 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from persona_mining import parallel
 from persona_mining.config import NegativeConfig
 from persona_mining.errors import StageError
-from persona_mining.parallel import map_in_processes, processes_for
 from persona_mining.personas.outcomes import OutcomeColumn, low_rating_threshold, outcome_columns
 from persona_mining.personas.segments import DISCOVERED_PREFIX
 from persona_mining.stats import ClusteredRate, discoveries, rate_ratio
@@ -94,8 +94,8 @@ def assess_negative_personas(
     """Rebuild `customer_signals`, `segment_signals` and `segment_flags` from the warehouse.
 
     `repeat_days` is `[trends] repeat_days`: repeat contacts mean the same thing in the trends
-    and here. `processes` is `[scale] processes`: from `parallel.PARALLEL_FROM` texts to
-    score, the sentiment is scored in that many worker processes (0: one per CPU core).
+    and here. `processes` is `[scale] processes`: from `parallel.SENTIMENT_PARALLEL_FROM` texts
+    to score, the sentiment is scored in that many worker processes (0: one per CPU core).
 
     Raises:
         StageError: a return keyword is empty, or sentiment cannot be scored.
@@ -186,9 +186,13 @@ def _sentiment_to_score(
     if not pending:
         return method, None
     texts = [text[:SENTIMENT_MAX_CHARS] for _, text in pending]
-    workers = processes_for(processes, len(texts))
+    workers = parallel.processes_for(processes, len(texts), parallel.SENTIMENT_PARALLEL_FROM)
     chunks = [texts[i : i + _SENTIMENT_CHUNK] for i in range(0, len(texts), _SENTIMENT_CHUNK)]
-    scored = map_in_processes(_compound, chunks, workers) if workers > 1 else map(_compound, chunks)
+    scored = (
+        parallel.map_in_processes(_compound, chunks, workers)
+        if workers > 1
+        else map(_compound, chunks)
+    )
     compound = [score for chunk in scored for score in chunk]
     return method, {"text_hash": [h for h, _ in pending], "compound": compound}
 
