@@ -37,8 +37,8 @@ def jumped(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
         tickets.append(Ticket(f"b{n}", customer, 1 if n < 2 else 0, before))
         tickets.append(Ticket(f"r{n}", customer, 1 if n < 20 else 0, recent))
         other = outside[n % 10]
-        tickets.append(Ticket(f"ob{n}", other, n % 4 == 0, before))  # type: ignore[arg-type]
-        tickets.append(Ticket(f"or{n}", other, n % 4 == 0, recent))  # type: ignore[arg-type]
+        tickets.append(Ticket(f"ob{n}", other, int(n % 4 == 0), before))
+        tickets.append(Ticket(f"or{n}", other, int(n % 4 == 0), recent))
     add_tickets(con, tickets)
     add_segment(con, "p", inside, name="Parents")
     compute_trends(con, config=TrendsConfig())
