@@ -2,6 +2,7 @@
 
 Usage: .venv/bin/python bench/run.py [--sizes 2000 20000] [--profile fast] [--incremental 200]
                                     [--keep DIR] [--no-floor] [--data demo|hwu64|bitext]
+                                    [--models DIR]
        (or `make bench`, `make bench SIZES="100000" PROFILE=fast`)
 
 For each size N (tickets, approximately: the demo generator makes ~3.6 tickets per customer)
@@ -250,6 +251,7 @@ def run_size(
     profile: str,
     n_new: int = 0,
     data: str = "demo",
+    models_dir: Path = ROOT / "models",
 ) -> dict[str, Any]:
     """Make a desk of about `n_tickets` tickets and run every stage on it.
 
@@ -281,7 +283,7 @@ def run_size(
     )
     config = config.model_copy(
         update={
-            "models": config.models.model_copy(update={"dir": ROOT / "models"}),
+            "models": config.models.model_copy(update={"dir": models_dir}),
             "sources": sources,
         }
     )
@@ -376,6 +378,13 @@ def main() -> None:
     )
     parser.add_argument("--keep", type=Path, help="keep the demo files and warehouses here")
     parser.add_argument("--no-floor", action="store_true", help="skip the bare-encode floor")
+    parser.add_argument(
+        "--models",
+        type=Path,
+        default=ROOT / "models",
+        metavar="DIR",
+        help="models folder: the fast profile's static model is distilled here once (default: models/)",
+    )
     parser.add_argument("--profile", default="default", help="config profile: default or fast")
     parser.add_argument(
         "--incremental",
@@ -409,6 +418,7 @@ def main() -> None:
                 args.profile,
                 args.incremental,
                 args.data,
+                args.models,
             )
             for n in args.sizes
         ]

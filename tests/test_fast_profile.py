@@ -130,7 +130,9 @@ def test_the_fast_profile_runs_the_flow_and_switching_back_refits(
 
 
 @pytest.mark.slow
-def test_the_benchmark_prints_every_stage_and_the_incremental_run(tmp_path: Path) -> None:
+def test_the_benchmark_prints_every_stage_and_the_incremental_run(
+    static_dir: Path, tmp_path: Path
+) -> None:
     result = subprocess.run(
         [
             sys.executable,
@@ -142,6 +144,8 @@ def test_the_benchmark_prints_every_stage_and_the_incremental_run(tmp_path: Path
             "--incremental",
             "20",
             "--no-floor",
+            "--models",
+            str(static_dir),
         ],
         capture_output=True,
         text=True,

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from persona_mining import warehouse as db
@@ -100,9 +101,9 @@ def test_shuffled_personas_rarely_have_a_significant_link(demo_run: dict[str, ob
     for seed in range(20):
         shuffled = np.random.default_rng(2026 + seed).permutation(customers).tolist()
         con.execute("DELETE FROM shuffle")
-        con.executemany(
-            "INSERT INTO shuffle VALUES (?, ?)", list(zip(customers, shuffled, strict=True))
-        )
+        con.register("__shuffled", pa.table({"old": customers, "new": shuffled}))
+        con.execute("INSERT INTO shuffle SELECT old, new FROM __shuffled")
+        con.unregister("__shuffled")
         con.execute("DELETE FROM customer_segments")
         con.execute(
             "INSERT INTO customer_segments (customer_id, segment_id) SELECT s.new, o.segment_id "
