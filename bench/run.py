@@ -251,7 +251,8 @@ def run_size(
     profile: str,
     n_new: int = 0,
     data: str = "demo",
-    models_dir: Path = ROOT / "models",
+    *,
+    models_dir: Path,
 ) -> dict[str, Any]:
     """Make a desk of about `n_tickets` tickets and run every stage on it.
 
@@ -418,7 +419,7 @@ def main() -> None:
                 args.profile,
                 args.incremental,
                 args.data,
-                args.models,
+                models_dir=args.models,
             )
             for n in args.sizes
         ]

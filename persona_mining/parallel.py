@@ -33,11 +33,11 @@ _Chunk = TypeVar("_Chunk")
 _Result = TypeVar("_Result")
 
 
-def processes_for(setting: int, items: int, minimum: int | None = None) -> int:
+def processes_for(setting: int, items: int, minimum: int) -> int:
     """How many processes work on `items` pending items: 1 (the calling one) below `minimum`
-    (`PARALLEL_FROM` when None) or with `setting` 1; `setting`, or one per CPU core when it
-    is 0."""
-    if items < (PARALLEL_FROM if minimum is None else minimum) or setting == 1:
+    (`PARALLEL_FROM`, `SENTIMENT_PARALLEL_FROM`) or with `setting` 1; `setting`, or one per
+    CPU core when it is 0."""
+    if items < minimum or setting == 1:
         return 1
     if setting:
         return setting

@@ -32,8 +32,8 @@ import duckdb
 import pyarrow as pa
 from spacy.language import Language
 
+from persona_mining import parallel
 from persona_mining.config import PrepareConfig
-from persona_mining.parallel import map_in_processes, processes_for
 from persona_mining.progress import Progress, no_progress
 from persona_mining.text.cleaning import clean_text, content_hash, html_to_text, redact_pii
 from persona_mining.text.language import UNDETERMINED, LanguageDetector
@@ -102,7 +102,11 @@ def prepare_tickets(
     languages = config.languages
     questions = 0
     other_languages: Counter[str] = Counter()
-    workers = processes_for(processes, len(pending)) if nlp is None else 1
+    workers = (
+        parallel.processes_for(processes, len(pending), parallel.PARALLEL_FROM)
+        if nlp is None
+        else 1
+    )
     here = pending and workers == 1  # this process prepares: its pipeline and detector
     if here and nlp is None:
         nlp = sentence_pipeline()
@@ -124,7 +128,7 @@ def prepare_tickets(
         detection=config.language_detection,
     )
     results: Generator[Split, None, None] = (
-        map_in_processes(split, raws, workers)
+        parallel.map_in_processes(split, raws, workers)
         if workers > 1
         else (
             split(
