@@ -4,6 +4,10 @@ Real subprocesses running the real CLI are killed with SIGKILL in the middle of 
 ingesting the tickets, while embedding, and while saving the topic model. Each kill waits for
 the stage's `status=started` line (and, for the model, its staging folder), freezes the process
 group, and checks that the stage had not completed before killing it.
+
+The runs use a Prefect server that outlives them, as `serve` runs one (its address in
+`server.url` of the Prefect home), except the first kill, which takes the run's temporary
+server with it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,7 +58,7 @@ def snapshot(path: Path) -> dict[str, list[tuple[object, ...]]]:
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    # Its own process group: a kill takes the temporary Prefect server with it, as a crash would.
+    # Its own process group: a kill takes a temporary Prefect server with it, as a crash would.
     return subprocess.Popen(
         [sys.executable, "-m", "persona_mining.cli", *args],
         stdout=subprocess.PIPE,
@@ -170,6 +174,10 @@ class Demo:
     tickets: Path
     env: dict[str, str]
 
+    def alone(self) -> dict[str, str]:
+        """The environment of a run that starts a temporary Prefect server of its own."""
+        return {**self.env, "PREFECT_HOME": str(self.root / "prefect-alone")}
+
     def config(self, name: str) -> Path:
         """A config whose warehouse and models live under `name`, with the demo as sources."""
         path = self.root / f"{name}.toml"
@@ -189,7 +197,8 @@ class Demo:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    from flows.server import LocalPrefectServer
     from persona_mining.demo.generate import generate_demo
 
     root = tmp_path_factory.mktemp("crash")
@@ -203,7 +212,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
         # A loaded machine can take longer than Prefect's default to start its server.
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     }
-    return Demo(root, generated.customers_path, generated.tickets_path, env)
+    # One server for the module: each CLI run finds it through `server.url` and skips the
+    # start-up of a temporary one.
+    with LocalPrefectServer(home=root / "prefect"):
+        yield Demo(root, generated.customers_path, generated.tickets_path, env)
 
 
 @pytest.fixture(scope="module")
@@ -224,7 +236,7 @@ def test_killed_runs_then_a_rerun_equal_an_uninterrupted_run(demo: Demo, clean_r
 
     # Killed while ingesting the tickets, while embedding, and while saving the topic model.
     run_ingesting = ["run", "--ingest", "--config", str(crashed)]
-    kill_mid_stage(cli(*run_ingesting, env=demo.env), "ingest tickets")
+    kill_mid_stage(cli(*run_ingesting, env=demo.alone()), "ingest tickets")
     kill_mid_stage(cli(*run_ingesting, env=demo.env), "embed")
     kill_mid_stage(cli(*run_ingesting, env=demo.env), "topics", evidence=saving_a_model)
     assert saving_a_model()  # the killed save left its staging folder behind
