@@ -109,6 +109,7 @@ def fit_bertopic(docs: list[str], vectors: np.ndarray, config: TopicsConfig, min
         random_state=config.seed,
         precomputed_knn=(*neighbours, None) if neighbours else (None, None, None),
         n_epochs=config.umap_epochs or None,
+        negative_sample_rate=config.umap_negative_sample_rate,
     )
     hdbscan_model = HDBSCAN(
         min_cluster_size=min_topic_size,
