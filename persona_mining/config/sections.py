@@ -172,9 +172,10 @@ class TopicsConfig(_Settings):
         umap_epochs: optimisation epochs of the UMAP layout; 0 lets UMAP choose (500 up to
             10,000 tickets, 200 above). Its cost grows linearly with them.
         umap_negative_sample_rate: negative samples per edge and epoch of the UMAP layout
-            (UMAP's own default is 5). The layout's cost grows with it; at 2 it costs about
-            35% less than at 5, and the issues come out as well or better on every labelled
-            collection (bench/RESULTS.md).
+            (UMAP's own default is 5). The layout's cost grows with it: at 2 the clustering
+            costs about 30% less than at 5, and the default profile's issues come out as well
+            or better on every labelled collection (bench/RESULTS.md, `bench/umap_layout.py`);
+            the fast profile keeps 5.
         label_sample: most tickets per topic whose spaCy analysis (lemmas, noun phrases,
             names redacted) gives the topic's keywords, keyphrases and label, taken from the
             fit sample; the analysis costs in proportion to topics times this, not to tickets.
