@@ -229,12 +229,10 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # 10,000-20,000 tickets (bench/RESULTS.md), more as the encode grows. The sample is not
     # smaller than 20,000: at 5,000 (7.7 times faster on the demo) HWU64's issue NMI fell from
     # 0.66 to 0.60 and Bitext's from 0.77 to 0.76.
-    # Its layout keeps UMAP's 5 negative samples per edge: at 2 (the default profile's) the
-    # static vectors lost 0.004-0.007 NMI on HWU64 and its 30-per-intent sample.
     "fast": {
         "models": {"embedding": "static:all-MiniLM-L6-v2"},
         "prepare": {"spacy_model": "blank", "language_detection": "fast"},
-        "topics": {"fit_sample": 20_000, "umap_epochs": 200, "umap_negative_sample_rate": 5},
+        "topics": {"fit_sample": 20_000, "umap_epochs": 200},
     },
 }
 
