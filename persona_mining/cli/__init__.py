@@ -282,12 +282,15 @@ def _use_running_server() -> None:
     """Point Prefect at the server `serve` runs here, if any, before Prefect is imported.
 
     Saves the temporary server (several seconds) a lone flow run otherwise starts; a
-    PREFECT_API_URL set by the user always wins.
+    PREFECT_API_URL set by the user always wins. An empty one counts as unset: Prefect would run
+    the flow on a temporary server but fail to send each of its events there, logging an error
+    for every one.
     """
     import os
 
     if os.environ.get("PREFECT_API_URL"):
         return
+    os.environ.pop("PREFECT_API_URL", None)
     from flows.server import running_server_url
 
     home = Path(os.environ.get("PREFECT_HOME") or ".prefect").resolve()
