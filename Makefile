@@ -43,8 +43,12 @@ status: setup ## Show the last runs, the current topic model, the watermarks and
 report: setup ## Write report.html (heatmap, persona cards, trends) from the warehouse
 	$(BIN)/persona-mining report --out report.html
 
-test: setup ## Run the whole test suite (what CI runs)
-	$(BIN)/python -m pytest -q
+# Two workers (pytest-xdist): in one process the suite keeps a core busy about half the time, as
+# it waits on the CLI runs and Prefect servers it starts. A worker takes whole modules, and one
+# takes every module that reads the session's demo run (tests/conftest.py).
+TEST_WORKERS ?= 2
+test: setup ## Run the whole test suite (what CI runs; TEST_WORKERS=2 processes)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 test-fast: setup ## Run the unit tests while working: no end-to-end runs, real models or Prefect servers
 	$(BIN)/python -m pytest -q -m "not slow and not heavy"

@@ -20,11 +20,53 @@ use_offline_environment()
 HEAVY_FIXTURES = frozenset({"embedder", "prefect_harness", "demo_run", "static_dir"})
 
 
+# The modules whose tests read the session's demo run, the costliest fixture: under `make test`'s
+# two workers (pytest-xdist) they all run in one worker, which builds the demo run once.
+DEMO_RUN_MODULES = frozenset(
+    f"tests/test_{name}.py"
+    for name in (
+        "docs",
+        "pipeline",
+        "profiles_content",
+        "report",
+        "runs",
+        "serve",
+        "shown_pii",
+        "startup",
+        "taxonomy",
+        "terminal",
+        "topics",
+    )
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that uses a heavy fixture, directly or through another fixture."""
+    """Mark every test that uses a heavy fixture, directly or through another fixture, and
+    check that every module reading the demo run is one of `DEMO_RUN_MODULES`."""
     for item in items:
-        if HEAVY_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        fixtures = getattr(item, "fixturenames", ())
+        if HEAVY_FIXTURES.intersection(fixtures):
             item.add_marker(pytest.mark.heavy)
+        module = item.nodeid.split("::", 1)[0]
+        if "demo_run" in fixtures and module not in DEMO_RUN_MODULES:
+            raise pytest.UsageError(
+                f"{item.nodeid} reads the demo run: add {module} to DEMO_RUN_MODULES in "
+                "tests/conftest.py, so that the demo run is built once under `make test`"
+            )
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """pytest-xdist's workers take whole modules (module-scoped fixtures are built once), and
+    one worker takes every module of `DEMO_RUN_MODULES`."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "demo_run" if module in DEMO_RUN_MODULES else module
+
+    return ByModule(config, log)  # type: ignore[arg-type]
 
 
 @pytest.fixture
