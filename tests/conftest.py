@@ -56,9 +56,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)
-def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
     """pytest-xdist's workers take whole modules (module-scoped fixtures are built once), and
-    one worker takes every module of `DEMO_RUN_MODULES`."""
+    one worker takes every module of `DEMO_RUN_MODULES`; another `--dist` asked for wins."""
+    if config.getvalue("dist") != "load":
+        return None
     from xdist.scheduler import LoadScopeScheduling
 
     class ByModule(LoadScopeScheduling):
