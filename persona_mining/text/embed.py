@@ -12,6 +12,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -88,6 +89,8 @@ class SentenceTransformerEmbedder:
         with the wrong case") come apart (see `TopicsConfig.word_weight`). It costs a
         tokenisation and a sum: nothing is distilled or downloaded, nothing runs the network.
         """
+        from scipy.sparse import csr_matrix
+
         table = self._word_table()
         if not texts:
             return np.zeros((0, table.shape[1]), dtype=np.float32)
@@ -98,16 +101,16 @@ class SentenceTransformerEmbedder:
             truncation=True,
             max_length=self._model.max_seq_length,
         )["input_ids"]
+        # Each text's counts of word pieces, as a sparse row, times the table: the sums without
+        # a (pieces x dimensions) array in between (1M pieces at 20,000 tickets: 1.6 GB, and
+        # three times slower to sum by `np.add.reduceat`).
         lengths = np.fromiter((len(p) for p in pieces), dtype=np.int64, count=len(pieces))
-        vectors = np.zeros((len(pieces), table.shape[1]), dtype=np.float32)
-        filled = lengths > 0
-        if filled.any():
-            flat = np.fromiter(
-                (i for p in pieces for i in p), dtype=np.int64, count=int(lengths.sum())
-            )
-            starts = np.concatenate(([0], np.cumsum(lengths[filled])[:-1]))
-            vectors[filled] = np.add.reduceat(table[flat], starts, axis=0)
-        return unit_rows(vectors)
+        flat = np.fromiter(chain.from_iterable(pieces), dtype=np.int64, count=int(lengths.sum()))
+        counts = csr_matrix(
+            (np.ones(len(flat), dtype=np.float32), flat, np.concatenate(([0], np.cumsum(lengths)))),
+            shape=(len(pieces), table.shape[0]),
+        )
+        return unit_rows(np.asarray(counts @ table, dtype=np.float32))
 
     def _word_table(self) -> np.ndarray:
         """The model's input vector of every word piece, less their mean and main directions."""
