@@ -70,6 +70,30 @@ def test_the_commands_that_read_import_no_model_or_orchestration_library(
     assert imported == [], output
 
 
+def test_bertopic_loads_without_transformers_which_stays_importable(tmp_path: Path) -> None:
+    # The fast profile needs no transformers; BERTopic alone would import its pipelines.
+    code = (
+        "import sys\n"
+        "from persona_mining.topics.clustering import import_bertopic\n"
+        "import_bertopic()\n"
+        "from bertopic import BERTopic\n"
+        "print('LOADED', 'transformers' in sys.modules)\n"
+        "import transformers\n"
+        "print('LATER', transformers.__name__)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "LOADED False" in done.stdout, done.stdout + done.stderr
+    assert "LATER transformers" in done.stdout, done.stdout + done.stderr
+
+
 def test_pending_work_asks_to_run_an_empty_warehouse_and_a_refit(con: object) -> None:
     assert pending_work(con, Config()).reason == "no run yet"  # type: ignore[arg-type]
     assert pending_work(con, Config(), refit=True).reason == "a refit was asked for"  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ and a fitted BERTopic model out."""
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -27,7 +28,31 @@ def vectorizer(n_docs: int):
     )
 
 
+def import_bertopic() -> None:
+    """Import BERTopic without the representation models that need transformers, unless
+    transformers is loaded already.
+
+    `bertopic.representation` imports `TextGeneration` and `ZeroShotClassification`, and with
+    them transformers' pipelines: about 5 s in a process that has not loaded transformers, as
+    the fast profile's does (its static model needs no transformers). BERTopic treats both as
+    optional: a missing transformers leaves a placeholder that explains itself, and we use
+    neither. `None` in `sys.modules` is Python's own way to make an import fail; it is removed
+    again at once, so that a later `import transformers` in this process works as usual.
+    """
+    if "bertopic" in sys.modules or "transformers" in sys.modules:
+        import bertopic
+
+        return
+    sys.modules["transformers"] = None  # type: ignore[assignment]
+    try:
+        import bertopic  # noqa: F401
+    finally:
+        if sys.modules.get("transformers", 0) is None:
+            del sys.modules["transformers"]
+
+
 def ctfidf():
+    import_bertopic()
     from bertopic.vectorizers import ClassTfidfTransformer
 
     return ClassTfidfTransformer(reduce_frequent_words=True)
@@ -92,6 +117,7 @@ def cache_umap_compilation() -> None:
 
 
 def fit_bertopic(docs: list[str], vectors: np.ndarray, config: TopicsConfig, min_topic_size: int):
+    import_bertopic()
     from bertopic import BERTopic
     from hdbscan import HDBSCAN
     from umap import UMAP
