@@ -366,12 +366,15 @@ def embed_tickets(
         progress: told of the texts embedded so far ("embed").
     """
     started = time.perf_counter()
+    # Longest first, as sentence-transformers orders one call's texts: each step of a few
+    # hundred texts is then of about one length, and its batches carry little padding
+    # (6,000 HWU64 requests in steps of 512: 15.5 s in hash order, 14.2 s by length).
     pending = [
         row
         for row in con.execute(
             """SELECT DISTINCT p.text_hash, p.text FROM prepared_tickets p
             WHERE p.in_scope AND NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.text_hash = p.text_hash AND e.model = ?)
-            ORDER BY p.text_hash""",
+            ORDER BY length(p.text) DESC, p.text_hash""",
             [embedder.name],
         ).fetchall()
     ]
