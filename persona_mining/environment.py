@@ -3,7 +3,8 @@
 The library never reads the environment; the entry points (the CLI, the benchmarks, the test
 session) call `use_offline_environment()` once, before the model libraries are imported, so
 that Hugging Face never reaches for the hub, tokenizers do not fork-warn, progress bars stay
-out of logs and neither Prefect nor anything else sends telemetry.
+out of logs, neither Prefect nor anything else sends telemetry, and a run's temporary Prefect
+server has time to start on a busy machine.
 
 May import: nothing (it is imported before everything else).
 """
@@ -23,6 +24,9 @@ OFFLINE_ENVIRONMENT: Mapping[str, str] = MappingProxyType(
         "HF_HUB_DISABLE_PROGRESS_BARS": "1",
         "DO_NOT_TRACK": "1",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        # Prefect waits 20 s for its temporary server; a fresh one (its database created) on two
+        # busy cores took longer, and `make demo` failed on a fresh clone.
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
     }
 )
 
