@@ -14,6 +14,7 @@ for a Prefect server with a work pool.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from collections.abc import Callable
@@ -129,18 +130,30 @@ def build_deployments(config: Config) -> list[Any]:
     return deployments
 
 
-def serve_deployments(deployments: list[Any], *, api_url: str) -> None:
+def serve_deployments(
+    deployments: list[Any], *, api_url: str, on_ready: Callable[[], None] = lambda: None
+) -> None:
     """Serve the deployments against the server at `api_url` until interrupted (Ctrl-C, SIGTERM).
 
-    Flow runs start as subprocesses of this one, in its working directory.
+    What `prefect.serve` does, with `on_ready` called once every deployment is registered on
+    the server, so that whoever is told "serving" can run them at once. Flow runs start as
+    subprocesses of this one, in its working directory.
     """
     # Flow-run subprocesses inherit the environment; the settings of this process follow it.
     os.environ["PREFECT_API_URL"] = api_url
-    from prefect import serve
+    from prefect.exceptions import TerminationSignal
+    from prefect.runner import Runner
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
-        serve(*deployments, print_starting_message=False)
+        runner = Runner(pause_on_shutdown=True)
+        for deployment in deployments:
+            runner.add_deployment(deployment)  # registers it on the server
+        on_ready()
+        try:
+            asyncio.run(runner.start())
+        except TerminationSignal as e:
+            raise KeyboardInterrupt from e
 
 
 def serve_schedules(
@@ -181,8 +194,13 @@ def serve_schedules(
             (f"{d.flow_name}/{d.name}", getattr(schedule, d.name), schedule.timezone)
             for d in deployments
         )
-        on_event(ServeEvent("serving", api_url, server is not None, schedules))
-        serve_deployments(deployments, api_url=api_url)
+        serve_deployments(
+            deployments,
+            api_url=api_url,
+            on_ready=lambda: on_event(
+                ServeEvent("serving", api_url, server is not None, schedules)
+            ),
+        )
     except KeyboardInterrupt:
         pass
     finally:
