@@ -71,8 +71,9 @@ def exact_neighbours(
     `vectors` are unit rows. Exact, deterministic, and on two cores several times faster than
     UMAP's own search: below 4,096 rows UMAP calls its distance function once per pair from
     Python, above it NN-descent runs on one thread when a seed is set. The top `k` of each
-    block come from torch (already imported with BERTopic), four times faster than numpy's
-    partition at 20,000 rows.
+    block come from torch (already loaded by spaCy's thinc in a pipeline run; BERTopic no
+    longer brings it in the fast profile), four times faster than numpy's partition at 20,000
+    rows.
     """
     import torch
 
