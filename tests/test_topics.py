@@ -11,6 +11,7 @@ import pytest
 
 from persona_mining import warehouse as db
 from persona_mining.errors import ModelError
+from persona_mining.topics.clustering import merge_close_topics, typical_distance
 from persona_mining.topics.evaluate import evaluate_topics
 from persona_mining.topics.identity import (
     PreviousTheme,
@@ -78,6 +79,34 @@ def test_the_number_of_themes_comes_from_the_data() -> None:
     # A handful of topics: one theme each, not a forced grouping.
     few = {i: unit(*np.eye(3)[i % 3]) * (1 + i) for i in range(5)}
     assert len(set(group_topics(few).values())) == 5
+
+
+def test_dense_regions_of_one_issue_are_merged_and_distinct_issues_are_not() -> None:
+    rng = np.random.default_rng(0)
+    issues = rng.normal(size=(6, 48))
+    # Issue 0 was found as three dense regions (phrasings) close to its centre; the other
+    # issues as one each. Clusters 0-2 are issue 0, 3-7 the others; 9 tickets unclustered.
+    centres = [issues[0] + 0.25 * rng.normal(size=48) for _ in range(3)] + list(issues[1:])
+    assigned = np.repeat(np.arange(8), 30)
+    vectors = np.vstack([centres[t] + 0.6 * rng.normal(size=48) for t in assigned])
+    assigned = np.concatenate([assigned, np.full(9, -1)])
+    vectors = np.vstack([vectors, rng.normal(size=(9, 48))])
+
+    merged = merge_close_topics(assigned, vectors, 0.3)
+    assert len(set(merged[:90].tolist())) == 1  # the three phrasings: one topic
+    assert len(set(merged.tolist()) - {-1}) == 6  # the other issues stay apart
+    assert (merged[-9:] == -1).all()
+    assert sorted(set(merged.tolist()) - {-1}) == list(range(6))  # numbered from 0
+    assert (merge_close_topics(assigned, vectors, 0.0) == assigned).all()
+    # A share of the typical distance, not a distance: the same geometry drawn closer
+    # together around a common direction (as a static embedding model's vectors are) merges
+    # the same topics, where a fixed distance would merge them all.
+    squeezed = vectors / np.linalg.norm(vectors, axis=1, keepdims=True) + 1.2 * np.ones(48) / 7
+    ratio = typical_distance(vectors) / typical_distance(squeezed)
+    assert ratio > 2
+    assert len(set(merge_close_topics(assigned, squeezed, 0.3).tolist()) - {-1}) == 6
+    fixed = merge_close_topics(assigned, squeezed, 0.3 * ratio)  # the distance that worked above
+    assert len(set(fixed.tolist()) - {-1}) < 6
 
 
 def test_labels_are_distinctive_noun_phrases_without_placeholders() -> None:

@@ -146,6 +146,17 @@ class TopicsConfig(_Settings):
     Attributes:
         min_topic_size: smallest cluster HDBSCAN may call a topic; 0 picks it from the data
             (1% of the tickets, at least 10: recurring issues, not one-off phrasings).
+        min_samples: HDBSCAN's density neighbourhood (its `min_samples`): a region is dense
+            where a point's this-many nearest neighbours are close. Smaller than the minimum
+            topic size, so that an issue of few tickets still makes a dense region of its own
+            while the minimum size keeps one-off phrasings out; 0 takes HDBSCAN's default
+            (the minimum topic size).
+        merge_distance: topics whose centroids (of the sentence embeddings) lie within this
+            share of the median cosine distance between two tickets of each other, by average
+            linkage, are merged into one right after the clustering: a large issue phrased in
+            a few distinct ways makes several dense regions that mean the same thing. A share,
+            not a distance, because each embedding model spreads its vectors differently.
+            0 merges nothing.
         n_neighbors: UMAP neighbourhood size; larger than BERTopic's 15 so that topics follow
             intents rather than the products or wording that tickets share.
         n_components: UMAP output dimensions.
@@ -190,6 +201,8 @@ class TopicsConfig(_Settings):
     """
 
     min_topic_size: StrictInt = 0
+    min_samples: StrictInt = Field(default=5, ge=0)
+    merge_distance: StrictFloat = Field(default=0.3, ge=0)
     n_neighbors: StrictInt = 50
     n_components: StrictInt = 5
     seed: StrictInt = 42

@@ -117,18 +117,16 @@ def cache_umap_compilation() -> None:
                     value.enable_caching()
 
 
-def fit_bertopic(docs: list[str], vectors: np.ndarray, config: TopicsConfig, min_topic_size: int):
-    import_bertopic()
-    from bertopic import BERTopic
-    from hdbscan import HDBSCAN
+def layout_model(vectors: np.ndarray, config: TopicsConfig):
+    """The UMAP layout of `vectors` (unfitted): seeded, with exact neighbours where affordable."""
     from umap import UMAP
 
     cache_umap_compilation()
-    n_neighbors = min(config.n_neighbors, len(docs) - 1)
+    n_neighbors = min(config.n_neighbors, len(vectors) - 1)
     neighbours = (
-        exact_neighbours(vectors, n_neighbors) if len(docs) <= EXACT_NEIGHBOURS_MAX else None
+        exact_neighbours(vectors, n_neighbors) if len(vectors) <= EXACT_NEIGHBOURS_MAX else None
     )
-    umap_model = UMAP(
+    return UMAP(
         n_neighbors=n_neighbors,
         n_components=config.n_components,
         min_dist=0.0,
@@ -138,16 +136,29 @@ def fit_bertopic(docs: list[str], vectors: np.ndarray, config: TopicsConfig, min
         n_epochs=config.umap_epochs or None,
         negative_sample_rate=config.umap_negative_sample_rate,
     )
-    hdbscan_model = HDBSCAN(
+
+
+def clustering_model(config: TopicsConfig, min_topic_size: int):
+    """HDBSCAN on the layout (unfitted), topics of at least `min_topic_size` tickets."""
+    from hdbscan import HDBSCAN
+
+    return HDBSCAN(
         min_cluster_size=min_topic_size,
+        min_samples=min(config.min_samples, min_topic_size) if config.min_samples else None,
         metric="euclidean",
         cluster_selection_method="eom",
         prediction_data=False,
     )
+
+
+def fit_bertopic(docs: list[str], vectors: np.ndarray, config: TopicsConfig, min_topic_size: int):
+    import_bertopic()
+    from bertopic import BERTopic
+
     model = BERTopic(
         embedding_model=None,
-        umap_model=umap_model,
-        hdbscan_model=hdbscan_model,
+        umap_model=layout_model(vectors, config),
+        hdbscan_model=clustering_model(config, min_topic_size),
         vectorizer_model=vectorizer(len(docs)),
         ctfidf_model=ctfidf(),
         top_n_words=config.top_n_words,
@@ -162,6 +173,48 @@ def fit_bertopic(docs: list[str], vectors: np.ndarray, config: TopicsConfig, min
         warnings.filterwarnings("ignore", message=".*knn_search_index.*")
         assigned, _ = model.fit_transform(docs, embeddings=vectors)
     return model, np.asarray(assigned, dtype=np.int64)
+
+
+def merge_close_topics(
+    assigned: np.ndarray, vectors: np.ndarray, share: float, seed: int = 0
+) -> np.ndarray:
+    """Topics whose centroids lie close together made one; unclustered tickets stay so.
+
+    HDBSCAN finds the dense regions of the layout, and a large issue that is phrased in a few
+    distinct ways can make several of them that mean the same thing. Topics are merged by
+    average linkage on the cosine distance of their centroids (of `vectors`), cut at `share`
+    of the median cosine distance between two of the tickets (`typical_distance`): each
+    embedding model spreads its vectors differently (the fast profile's static vectors lie
+    closer together than MiniLM's), and a fixed distance would merge distinct issues under
+    one model and nothing under another. Merged topics are numbered 0, 1, ... in the order
+    of their first original topic, so that the same clustering always gives the same ids.
+    `share` 0 merges nothing.
+    """
+    real = sorted(int(t) for t in set(assigned.tolist()) if t != UNCLUSTERED)
+    if share <= 0 or len(real) < 2:
+        return assigned
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import pdist
+
+    matrix = np.vstack([unit(vectors[assigned == t].mean(axis=0)) for t in real])
+    tree = linkage(pdist(matrix.astype(np.float64), metric="cosine"), method="average")
+    groups = fcluster(tree, t=share * typical_distance(vectors, seed), criterion="distance")
+    number: dict[int, int] = {}
+    merged = {t: number.setdefault(int(g), len(number)) for t, g in zip(real, groups, strict=True)}
+    lookup = np.array([merged.get(t, UNCLUSTERED) for t in range(max(real) + 1)], dtype=np.int64)
+    return np.where(assigned == UNCLUSTERED, UNCLUSTERED, lookup[np.maximum(assigned, 0)])
+
+
+def typical_distance(vectors: np.ndarray, seed: int = 0, pairs: int = 20_000) -> float:
+    """The median cosine distance between two tickets (a seeded sample of pairs)."""
+    rng = np.random.default_rng(seed)
+    first = rng.integers(0, len(vectors), pairs)
+    second = rng.integers(0, len(vectors), pairs)
+    a = vectors[first].astype(np.float64)
+    b = vectors[second].astype(np.float64)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    cosine = np.einsum("ij,ij->i", a, b) / np.maximum(norms, 1e-12)
+    return float(np.median(1.0 - cosine))
 
 
 def apply_outlier_policy(

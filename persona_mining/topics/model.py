@@ -6,6 +6,11 @@ tickets, on a stratified sample, the others joining their most similar topic) an
 `assign_topics` assigns tickets that are new or changed since with the saved model, the
 way BERTopic's safetensors models transform: cosine similarity to the topic centroids.
 
+Granularity: HDBSCAN (a minimum topic size of 1% of the tickets, a density neighbourhood of
+`min_samples`) finds the dense regions, and regions whose centroids lie close together (a large
+issue phrased in a few ways) are merged (`[topics] merge_distance`, a share of the typical
+distance between two tickets).
+
 Outlier policy: a ticket HDBSCAN leaves unclustered joins its most similar topic when the
 cosine similarity to that topic's centroid is at least `outlier_threshold`; the others
 stay in topic -1, labelled "Unclustered", visible with their count.
@@ -42,6 +47,7 @@ from persona_mining.topics.clustering import (
     apply_outlier_policy,
     ctfidf,
     fit_bertopic,
+    merge_close_topics,
     quiet_bertopic,
     unit,
     vectorizer,
@@ -162,8 +168,10 @@ def fit_topics(
     and of each topic's representative tickets: `analyse` (default:
     `text.analysis.redact_for_display` with the default `[prepare]` section) is called with
     their ids before the topics are described, so the analysis grows with the number of
-    topics, not of tickets. The clustering needs only the embeddings and, with
-    `config.word_weight`, the words of the prepared text (`_with_words`).
+    topics, not of tickets. HDBSCAN's dense regions whose embedding centroids lie within
+    `config.merge_distance` (a share of the median distance between two tickets) are merged
+    before the outlier policy (`merge_close_topics`). The clustering needs only the
+    embeddings and, with `config.word_weight`, the words of the prepared text (`_with_words`).
     """
     if analyse is None:
         analyse = functools.partial(_analyse_with_defaults, con)
@@ -191,6 +199,9 @@ def fit_topics(
     clustering = sample_vectors if with_words is None else with_words
     model, clustered = fit_bertopic(
         [docs[j] for j in rest], clustering[rest], config, min_topic_size
+    )
+    clustered = merge_close_topics(
+        clustered, sample_vectors[rest], config.merge_distance, seed=config.seed
     )
     progress(_CLUSTERING, len(rest), len(rest))
     # Tickets outside the sample start as outliers: the outlier policy below gives them

@@ -1,0 +1,117 @@
+"""How finely the topics cut: HDBSCAN's density neighbourhood and the merge of close topics,
+on every labelled collection.
+
+Usage: .venv/bin/python bench/granularity.py [--collections hwu64 ...] [--profiles default fast]
+           [--min-samples 0 5] [--merges 0 0.3] [--seeds 42 1 2] [--data DIR]
+
+Each collection of `bench/topics_quality.py` is ingested, prepared and embedded once per
+profile (`bench/umap_layout.prepared`); the product's UMAP layout (`topics.clustering.layout_model`)
+is fitted once per seed, and on it HDBSCAN (`clustering_model`, the minimum topic size the
+topic stage picks) runs for each `min_samples` (0: HDBSCAN's default, the minimum topic size),
+then `merge_close_topics` for each merge share (0: no merge) and the outlier policy as
+`fit_topics` applies it. Every ticket is clustered (no fit sample), no known issues. It prints
+the issue NMI against the fine labels (unclustered tickets count as one cluster) and the topic
+count, as means over the seeds, and the median distance between two tickets per collection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import topics_quality as tq  # sets up the offline environment and the paths
+import umap_layout
+
+from persona_mining.topics.clustering import (
+    apply_outlier_policy,
+    clustering_model,
+    layout_model,
+    merge_close_topics,
+    typical_distance,
+)
+
+
+def main() -> int:
+    from sklearn.metrics import normalized_mutual_info_score
+
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--collections", nargs="+", choices=sorted(tq.COLLECTIONS), default=tq.FULL)
+    parser.add_argument("--profiles", nargs="+", default=["default", "fast"])
+    parser.add_argument("--min-samples", nargs="+", type=int, default=[0, 5])
+    parser.add_argument("--merges", nargs="+", type=float, default=[0, 0.25, 0.3, 0.35])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[42, 1, 2])
+    parser.add_argument("--data", type=Path, default=tq.ROOT.parent / "shared" / "data")
+    args = parser.parse_args()
+    # (profile, min_samples, merge) -> collection -> [(nmi, topics)]
+    scores: dict[tuple[str, int, float], dict[str, list[tuple[float, int]]]] = {}
+    spread: dict[tuple[str, str], float] = {}
+    with tempfile.TemporaryDirectory(prefix="granularity-") as tmp:
+        for name in args.collections:
+            for profile in args.profiles:
+                config, _, vectors, words, fine = umap_layout.prepared(
+                    tq.COLLECTIONS[name], profile, args.data, Path(tmp) / f"{name}-{profile}"
+                )
+                clustering = vectors if words is None else words
+                spread[(name, profile)] = typical_distance(vectors, config.topics.seed)
+                min_topic_size = config.topics.min_topic_size or max(10, round(0.01 * len(vectors)))
+                for seed in args.seeds:
+                    topics = config.topics.model_copy(update={"seed": seed})
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        layout = layout_model(clustering, topics).fit_transform(clustering)
+                    for min_samples in args.min_samples:
+                        hdbscan = clustering_model(
+                            topics.model_copy(update={"min_samples": min_samples}), min_topic_size
+                        )
+                        found = np.asarray(hdbscan.fit_predict(layout), dtype=np.int64)
+                        for merge in args.merges:
+                            assigned = merge_close_topics(found, vectors, merge, seed=seed)
+                            if words is not None:
+                                assigned, _, _ = apply_outlier_policy(
+                                    assigned, words, topics.outlier_threshold
+                                )
+                            assigned, _, _ = apply_outlier_policy(
+                                assigned, vectors, topics.outlier_threshold
+                            )
+                            score = (
+                                float(normalized_mutual_info_score(fine, assigned)),
+                                len(set(assigned.tolist()) - {-1}),
+                            )
+                            scores.setdefault((profile, min_samples, merge), {}).setdefault(
+                                name, []
+                            ).append(score)
+                print(f"  {name} / {profile}: {len(vectors):,} tickets done", flush=True)
+    print(
+        "\nissue NMI / topics, means over seeds "
+        + ", ".join(map(str, args.seeds))
+        + "\n\n| profile | min_samples | merge | "
+        + " | ".join(args.collections)
+        + " | mean |"
+    )
+    print("|---" * (4 + len(args.collections)) + "|")
+    for (profile, min_samples, merge), by_name in scores.items():
+        cells, means = [], []
+        for name in args.collections:
+            runs = np.array(by_name[name])
+            cells.append(f"{runs[:, 0].mean():.3f} / {runs[:, 1].mean():.0f}")
+            means.append(runs[:, 0].mean())
+        print(
+            f"| {profile} | {min_samples} | {merge} | "
+            + " | ".join(cells)
+            + f" | {np.mean(means):.3f} |"
+        )
+    print("\nmedian cosine distance between two tickets")
+    for (name, profile), value in spread.items():
+        print(f"  {name} / {profile}: {value:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
