@@ -11,7 +11,10 @@ topic stage picks) runs for each `min_samples` (0: HDBSCAN's default, the minimu
 then `merge_close_topics` for each merge share (0: no merge) and the outlier policy as
 `fit_topics` applies it. Every ticket is clustered (no fit sample), no known issues. It prints
 the issue NMI against the fine labels (unclustered tickets count as one cluster) and the topic
-count, as means over the seeds, and the median distance between two tickets per collection.
+count, as means over the seeds; how many tickets keep their topic from the first seed to each
+other one (a topic of the other seed is the first seed's topic whose centroid is most similar,
+from `match_threshold`, as a refit keeps keys; a ticket whose topic has no match counts as
+moved); and the median distance between two tickets per collection.
 """
 
 from __future__ import annotations
@@ -38,19 +41,39 @@ from persona_mining.topics.clustering import (
 )
 
 
+def kept(before: np.ndarray, after: np.ndarray, vectors: np.ndarray, threshold: float) -> float:
+    """The share of tickets whose topic in `after` is their topic in `before`, topics matched
+    by the cosine of their centroids (the most similar, from `threshold`)."""
+
+    def centroids(assigned: np.ndarray) -> tuple[list[int], np.ndarray]:
+        topics = sorted(set(assigned.tolist()) - {-1})
+        matrix = np.vstack([vectors[assigned == t].mean(axis=0) for t in topics])
+        return topics, matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+
+    old, old_matrix = centroids(before)
+    new, new_matrix = centroids(after)
+    similarity = new_matrix @ old_matrix.T
+    match = {-1: -1}
+    for row, topic in enumerate(new):
+        best = int(similarity[row].argmax())
+        match[topic] = old[best] if similarity[row, best] >= threshold else -2
+    return float(np.mean([match[int(t)] == int(b) for b, t in zip(before, after, strict=True)]))
+
+
 def main() -> int:
     from sklearn.metrics import normalized_mutual_info_score
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--collections", nargs="+", choices=sorted(tq.COLLECTIONS), default=tq.FULL)
     parser.add_argument("--profiles", nargs="+", default=["default", "fast"])
-    parser.add_argument("--min-samples", nargs="+", type=int, default=[0, 5])
-    parser.add_argument("--merges", nargs="+", type=float, default=[0, 0.25, 0.3, 0.35])
+    parser.add_argument("--min-samples", nargs="+", type=int, default=[0, 10, 5])
+    parser.add_argument("--merges", nargs="+", type=float, default=[0, 0.3])
     parser.add_argument("--seeds", nargs="+", type=int, default=[42, 1, 2])
     parser.add_argument("--data", type=Path, default=tq.ROOT.parent / "shared" / "data")
     args = parser.parse_args()
-    # (profile, min_samples, merge) -> collection -> [(nmi, topics)]
-    scores: dict[tuple[str, int, float], dict[str, list[tuple[float, int]]]] = {}
+    # (profile, min_samples, merge) -> collection -> [(nmi, topics, keep)]
+    scores: dict[tuple[str, int, float], dict[str, list[tuple[float, int, float]]]] = {}
+    first: dict[tuple[str, str, int, float], np.ndarray] = {}
     spread: dict[tuple[str, str], float] = {}
     with tempfile.TemporaryDirectory(prefix="granularity-") as tmp:
         for name in args.collections:
@@ -80,16 +103,19 @@ def main() -> int:
                             assigned, _, _ = apply_outlier_policy(
                                 assigned, vectors, topics.outlier_threshold
                             )
+                            setting = (name, profile, min_samples, merge)
+                            first.setdefault(setting, assigned)
                             score = (
                                 float(normalized_mutual_info_score(fine, assigned)),
                                 len(set(assigned.tolist()) - {-1}),
+                                kept(first[setting], assigned, vectors, topics.match_threshold),
                             )
                             scores.setdefault((profile, min_samples, merge), {}).setdefault(
                                 name, []
                             ).append(score)
                 print(f"  {name} / {profile}: {len(vectors):,} tickets done", flush=True)
     print(
-        "\nissue NMI / topics, means over seeds "
+        "\nissue NMI / topics / tickets kept from the first seed, means over seeds "
         + ", ".join(map(str, args.seeds))
         + "\n\n| profile | min_samples | merge | "
         + " | ".join(args.collections)
@@ -100,7 +126,8 @@ def main() -> int:
         cells, means = [], []
         for name in args.collections:
             runs = np.array(by_name[name])
-            cells.append(f"{runs[:, 0].mean():.3f} / {runs[:, 1].mean():.0f}")
+            keep = runs[1:, 2].mean() if len(runs) > 1 else float("nan")
+            cells.append(f"{runs[:, 0].mean():.3f} / {runs[:, 1].mean():.0f} / {keep:.3f}")
             means.append(runs[:, 0].mean())
         print(
             f"| {profile} | {min_samples} | {merge} | "

@@ -146,11 +146,11 @@ class TopicsConfig(_Settings):
     Attributes:
         min_topic_size: smallest cluster HDBSCAN may call a topic; 0 picks it from the data
             (1% of the tickets, at least 10: recurring issues, not one-off phrasings).
-        min_samples: HDBSCAN's density neighbourhood (its `min_samples`): a region is dense
-            where a point's this-many nearest neighbours are close. Smaller than the minimum
-            topic size, so that an issue of few tickets still makes a dense region of its own
-            while the minimum size keeps one-off phrasings out; 0 takes HDBSCAN's default
-            (the minimum topic size).
+        min_samples: HDBSCAN's density neighbourhood (its `min_samples`): the density at a
+            ticket is read from this many nearest neighbours. Smaller than the minimum topic
+            size, so that neighbouring issues are not smoothed into one, while the minimum
+            size still keeps one-off phrasings out; 0 takes HDBSCAN's default (the minimum
+            topic size).
         merge_distance: topics whose centroids (of the sentence embeddings) lie within this
             share of the median cosine distance between two tickets of each other, by average
             linkage, are merged into one right after the clustering: a large issue phrased in
@@ -201,7 +201,7 @@ class TopicsConfig(_Settings):
     """
 
     min_topic_size: StrictInt = 0
-    min_samples: StrictInt = Field(default=5, ge=0)
+    min_samples: StrictInt = Field(default=10, ge=0)
     merge_distance: StrictFloat = Field(default=0.3, ge=0)
     n_neighbors: StrictInt = 50
     n_components: StrictInt = 5
