@@ -147,16 +147,17 @@ class TopicsConfig(_Settings):
         min_topic_size: smallest cluster HDBSCAN may call a topic; 0 picks it from the data
             (1% of the tickets, at least 10: recurring issues, not one-off phrasings).
         min_samples: HDBSCAN's density neighbourhood (its `min_samples`): the density at a
-            ticket is read from this many nearest neighbours. Smaller than the minimum topic
-            size, so that neighbouring issues are not smoothed into one, while the minimum
-            size still keeps one-off phrasings out; 0 takes HDBSCAN's default (the minimum
-            topic size).
+            ticket is read from this many nearest neighbours; 0 (the default) takes HDBSCAN's
+            own, the minimum topic size. 10 with `merge_distance` 0.3 brings the issues closer
+            to the labels on every labelled collection (HWU64 0.75 -> 0.78, the demo 0.87 ->
+            0.94), but groups them into themes that follow the labels less (Bitext 0.88 ->
+            0.82): bench/RESULTS.md, `bench/granularity.py`.
         merge_distance: topics whose centroids (of the sentence embeddings) lie within this
             share of the median cosine distance between two tickets of each other, by average
             linkage, are merged into one right after the clustering: a large issue phrased in
             a few distinct ways makes several dense regions that mean the same thing. A share,
             not a distance, because each embedding model spreads its vectors differently.
-            0 merges nothing.
+            0 (the default) merges nothing.
         n_neighbors: UMAP neighbourhood size; larger than BERTopic's 15 so that topics follow
             intents rather than the products or wording that tickets share.
         n_components: UMAP output dimensions.
@@ -201,8 +202,8 @@ class TopicsConfig(_Settings):
     """
 
     min_topic_size: StrictInt = 0
-    min_samples: StrictInt = Field(default=10, ge=0)
-    merge_distance: StrictFloat = Field(default=0.3, ge=0)
+    min_samples: StrictInt = Field(default=0, ge=0)
+    merge_distance: StrictFloat = Field(default=0.0, ge=0)
     n_neighbors: StrictInt = 50
     n_components: StrictInt = 5
     seed: StrictInt = 42

@@ -7,9 +7,8 @@ tickets, on a stratified sample, the others joining their most similar topic) an
 way BERTopic's safetensors models transform: cosine similarity to the topic centroids.
 
 Granularity: HDBSCAN (a minimum topic size of 1% of the tickets, a density neighbourhood of
-`min_samples`) finds the dense regions, and regions whose centroids lie close together (a large
-issue phrased in a few ways) are merged (`[topics] merge_distance`, a share of the typical
-distance between two tickets).
+`[topics] min_samples`) finds the dense regions; with `[topics] merge_distance`, regions whose
+centroids lie close together (a large issue phrased in a few ways) are merged.
 
 Outlier policy: a ticket HDBSCAN leaves unclustered joins its most similar topic when the
 cosine similarity to that topic's centroid is at least `outlier_threshold`; the others
@@ -168,9 +167,9 @@ def fit_topics(
     and of each topic's representative tickets: `analyse` (default:
     `text.analysis.redact_for_display` with the default `[prepare]` section) is called with
     their ids before the topics are described, so the analysis grows with the number of
-    topics, not of tickets. HDBSCAN's dense regions whose embedding centroids lie within
-    `config.merge_distance` (a share of the median distance between two tickets) are merged
-    before the outlier policy (`merge_close_topics`). The clustering needs only the
+    topics, not of tickets. With `config.merge_distance`, HDBSCAN's dense regions whose
+    embedding centroids lie within that share of the median distance between two tickets are
+    merged before the outlier policy (`merge_close_topics`). The clustering needs only the
     embeddings and, with `config.word_weight`, the words of the prepared text (`_with_words`).
     """
     if analyse is None:
