@@ -10,8 +10,13 @@ import numpy as np
 import pytest
 
 from persona_mining import warehouse as db
+from persona_mining.config import TopicsConfig
 from persona_mining.errors import ModelError
-from persona_mining.topics.clustering import merge_close_topics, typical_distance
+from persona_mining.topics.clustering import (
+    clustering_model,
+    merge_close_topics,
+    typical_distance,
+)
 from persona_mining.topics.evaluate import evaluate_topics
 from persona_mining.topics.identity import (
     PreviousTheme,
@@ -100,13 +105,19 @@ def test_dense_regions_of_one_issue_are_merged_and_distinct_issues_are_not() -> 
     assert (merge_close_topics(assigned, vectors, 0.0) == assigned).all()
     # A share of the typical distance, not a distance: the same geometry drawn closer
     # together around a common direction (as a static embedding model's vectors are) merges
-    # the same topics, where a fixed distance would merge them all.
+    # the same topics, where the fixed distance that served above merges distinct issues.
     squeezed = vectors / np.linalg.norm(vectors, axis=1, keepdims=True) + 1.2 * np.ones(48) / 7
     ratio = typical_distance(vectors) / typical_distance(squeezed)
     assert ratio > 2
     assert len(set(merge_close_topics(assigned, squeezed, 0.3).tolist()) - {-1}) == 6
     fixed = merge_close_topics(assigned, squeezed, 0.3 * ratio)  # the distance that worked above
     assert len(set(fixed.tolist()) - {-1}) < 6
+
+
+def test_hdbscan_reads_density_from_min_samples_neighbours_when_asked() -> None:
+    assert clustering_model(TopicsConfig(), 110).min_samples is None  # HDBSCAN's own
+    assert clustering_model(TopicsConfig(min_samples=10), 110).min_samples == 10
+    assert clustering_model(TopicsConfig(min_samples=10), 8).min_samples == 8  # never above
 
 
 def test_labels_are_distinctive_noun_phrases_without_placeholders() -> None:
