@@ -63,6 +63,23 @@ def prepared(collection: tq.Collection, profile: str, data: Path, workdir: Path)
     return config, ordered, vectors, words, [fine[i] for i in ids]
 
 
+def outlier_policy(
+    assigned: np.ndarray, vectors: np.ndarray, words: np.ndarray | None, threshold: float
+) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """The outlier policy as `fit_topics` applies it on every ticket: first in the space the
+    tickets were clustered in (with their words), then on the embeddings; the topics and the
+    embeddings' centroids."""
+    if words is not None:
+        assigned, _, _ = apply_outlier_policy(assigned, words, threshold)
+    assigned, _, centroids = apply_outlier_policy(assigned, vectors, threshold)
+    return assigned, centroids
+
+
+def table_header(columns: list[str]) -> str:
+    """A Markdown table's header row and rule."""
+    return "| " + " | ".join(columns) + " |\n" + "|---" * len(columns) + "|"
+
+
 def main() -> int:
     from sklearn.metrics import normalized_mutual_info_score
 
@@ -97,10 +114,7 @@ def main() -> int:
                             time.perf_counter() - started
                         )
                         for threshold in args.thresholds:
-                            assigned = clustered
-                            if words is not None:
-                                assigned, _, _ = apply_outlier_policy(assigned, words, threshold)
-                            assigned, _, _ = apply_outlier_policy(assigned, vectors, threshold)
+                            assigned, _ = outlier_policy(clustered, vectors, words, threshold)
                             score = (
                                 float(normalized_mutual_info_score(fine, assigned)),
                                 float((assigned != -1).mean()),
@@ -110,14 +124,19 @@ def main() -> int:
                                 name, []
                             ).append(score)
                 print(f"  {name} / {profile}: {len(texts):,} tickets done", flush=True)
+    print("\nissue NMI / coverage / topics, means over seeds " + ", ".join(map(str, args.seeds)))
     print(
-        "\nissue NMI / coverage / topics, means over seeds "
-        + ", ".join(map(str, args.seeds))
-        + "\n\n| profile | negative rate | outlier threshold | "
-        + " | ".join(args.collections)
-        + " | clustering s, all |"
+        "\n"
+        + table_header(
+            [
+                "profile",
+                "negative rate",
+                "outlier threshold",
+                *args.collections,
+                "clustering s, all",
+            ]
+        )
     )
-    print("|---" * (4 + len(args.collections)) + "|")
     for (profile, rate, threshold), by_name in scores.items():
         cells = []
         for name in args.collections:
