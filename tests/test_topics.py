@@ -21,7 +21,6 @@ from persona_mining.topics.evaluate import evaluate_topics
 from persona_mining.topics.identity import (
     PreviousTheme,
     PreviousTopic,
-    TicketsOfTopics,
     group_topics,
     keep_themes,
     match_themes,
@@ -35,10 +34,6 @@ from persona_mining.topics.model import _with_words, fit_topics, refit_due
 def unit(*values: float) -> np.ndarray:
     vector = np.array(values, dtype=np.float32)
     return vector / np.linalg.norm(vector)
-
-
-def unit_rows(matrix: np.ndarray) -> np.ndarray:
-    return matrix / np.linalg.norm(matrix, axis=-1, keepdims=True)
 
 
 def test_persisting_topics_keep_their_key_and_label_new_ones_get_new_keys() -> None:
@@ -89,38 +84,6 @@ def test_the_number_of_themes_comes_from_the_data() -> None:
     # A handful of topics: one theme each, not a forced grouping.
     few = {i: unit(*np.eye(3)[i % 3]) * (1 + i) for i in range(5)}
     assert len(set(group_topics(few).values())) == 5
-
-
-def test_the_number_of_themes_can_come_from_the_tickets_silhouette() -> None:
-    rng = np.random.default_rng(1)
-    n_themes, per_theme = 9, 4
-    centers = rng.normal(size=(n_themes, 32))
-    topic_centres = np.vstack(
-        [centers[i % n_themes] + 0.3 * rng.normal(size=32) for i in range(n_themes * per_theme)]
-    )
-    sizes = rng.integers(20, 200, size=len(topic_centres))
-    topics = np.repeat(np.arange(len(topic_centres)), sizes)
-    vectors = unit_rows(topic_centres[topics] + 0.3 * rng.normal(size=(len(topics), 32)))
-    # Unclustered tickets take no part in the silhouette.
-    topics = np.concatenate([topics, np.full(50, -1)])
-    vectors = np.vstack([vectors, unit_rows(rng.normal(size=(50, 32)))])
-    centroids = {t: unit_rows(vectors[topics == t].mean(axis=0)) for t in range(-1, 36)}
-    tickets = TicketsOfTopics(vectors, topics, seed=3)
-    groups = group_topics(centroids, tickets=tickets)
-    assert groups[-1] == -1
-    assert len(set(groups.values()) - {-1}) == n_themes
-    assert all(groups[i] == groups[i % n_themes] for i in range(len(topic_centres)))
-    # The same seed gives the same themes; the number of themes is at most half the topics.
-    assert group_topics(centroids, tickets=tickets) == groups
-    # Nine pairs of near-copies and six topics of their own: the centroids' silhouette keeps
-    # the six apart (more themes than half the topics); themes from tickets group at least two
-    # topics on average.
-    directions = unit_rows(rng.normal(size=(15, 32)))
-    pairs = {t: unit_rows(directions[t % 15] + 0.05 * rng.normal(size=32)) for t in range(24)}
-    assert len(set(group_topics(pairs).values())) > 12
-    spread = np.repeat(np.arange(24), 30)
-    noisy = unit_rows(np.vstack([pairs[t] for t in spread]) + 0.05 * rng.normal(size=(720, 32)))
-    assert len(set(group_topics(pairs, tickets=TicketsOfTopics(noisy, spread)).values())) <= 12
 
 
 def test_dense_regions_of_one_issue_are_merged_and_distinct_issues_are_not() -> None:

@@ -140,10 +140,6 @@ class PrepareConfig(_Settings):
         return _one_of(value, LANGUAGE_DETECTION)
 
 
-#: Values of `[topics] theme_silhouette`.
-THEME_SILHOUETTE = ("topics", "tickets")
-
-
 class TopicsConfig(_Settings):
     """Topic model (BERTopic) settings.
 
@@ -178,13 +174,6 @@ class TopicsConfig(_Settings):
         group_distance: 0 (the default) chooses the number of themes (groups of topics) from
             the data, 8 to 30, by silhouette; a positive value merges topics into one theme
             under this cosine distance instead.
-        theme_silhouette: what the silhouette that chooses the number of themes is measured
-            on: "topics" (the default: their centroids, each topic counting once) or
-            "tickets" (2,500 of the tickets, each in its topic's theme, so that large topics
-            weigh more; at most half as many themes as topics). The fast profile takes
-            "tickets": its themes follow the coarse labels better on every labelled collection
-            (HWU64 0.50 -> 0.60), where the default profile's Bitext themes would lose
-            (0.87 -> 0.85): bench/RESULTS.md.
         refit_after_days: a refit is due when the current model is older than this.
         refit_unclustered_share: a refit is due when more than this share of the tickets
             assigned since the last fit are left unclustered (the issues have drifted).
@@ -223,7 +212,6 @@ class TopicsConfig(_Settings):
     known_threshold: StrictFloat = 0.6
     match_threshold: StrictFloat = 0.8
     group_distance: StrictFloat = Field(default=0.0, ge=0)
-    theme_silhouette: StrictStr = "topics"
     refit_after_days: StrictInt = 7
     refit_unclustered_share: StrictFloat = 0.25
     fit_sample: StrictInt = 50_000
@@ -231,11 +219,6 @@ class TopicsConfig(_Settings):
     umap_negative_sample_rate: StrictInt = Field(default=5, ge=1)
     label_sample: StrictInt = Field(default=150, ge=0)
     word_weight: StrictFloat = Field(default=0.75, ge=0)
-
-    @field_validator("theme_silhouette")
-    @classmethod
-    def _theme_silhouette(cls, value: str) -> str:
-        return _one_of(value, THEME_SILHOUETTE)
 
     @field_validator("fit_sample")
     @classmethod

@@ -94,41 +94,15 @@ def match_topics(
 #: The number of themes a support lead can review: chosen from the data within this range.
 THEMES = (8, 30)
 
-#: Tickets the silhouette of a theme cut is measured on, when it is measured on tickets.
-THEME_SILHOUETTE_TICKETS = 2_500
-
-
-@dataclass(frozen=True)
-class TicketsOfTopics:
-    """Tickets whose silhouette chooses the number of themes, instead of the topics' centroids.
-
-    Attributes:
-        vectors: one unit-length embedding per ticket.
-        topics: the topic id of each row (rows of unclustered tickets are left out).
-        seed: seed of the sample the silhouette is measured on.
-    """
-
-    vectors: np.ndarray
-    topics: np.ndarray
-    seed: int = 0
-
 
 def group_topics(
-    centroids: dict[int, np.ndarray],
-    *,
-    distance: float = 0.0,
-    themes: tuple[int, int] = THEMES,
-    tickets: TicketsOfTopics | None = None,
+    centroids: dict[int, np.ndarray], *, distance: float = 0.0, themes: tuple[int, int] = THEMES
 ) -> dict[int, int]:
     """Theme (group) id per topic (unclustered in group -1): average linkage on cosine distance.
 
     With `distance` 0 the number of themes comes from the data: the cut of the tree, from
     `themes[0]` to `themes[1]` themes (and fewer than the topics), with the best silhouette of
-    the topics' centroids. With `tickets`, the silhouette is that of a sample of the tickets,
-    each in its topic's theme, so that a large topic weighs more than a small one; the cut then
-    has at most half as many themes as topics, since on tickets the silhouette rises as the
-    themes come closer to the topics themselves. A positive `distance` cuts the tree at that
-    cosine distance instead.
+    the topics' centroids. A positive `distance` cuts the tree at that cosine distance instead.
     """
     topics = [t for t in sorted(centroids) if t != UNCLUSTERED]
     groups = {UNCLUSTERED: UNCLUSTERED} if UNCLUSTERED in centroids else {}
@@ -142,7 +116,7 @@ def group_topics(
     if distance > 0:
         labels = fcluster(tree, t=distance, criterion="distance")
     else:
-        labels = _themes_from_data(matrix, tree, themes, _rows_of_tickets(topics, tickets))
+        labels = _themes_from_data(matrix, tree, themes)
     # Number groups by their first topic, so that ids are stable for the same topics.
     order: dict[int, int] = {}
     for topic, label in zip(topics, labels.tolist(), strict=True):
@@ -159,7 +133,6 @@ def keep_themes(
     *,
     distance: float = 0.0,
     themes: tuple[int, int] = THEMES,
-    tickets: TicketsOfTopics | None = None,
 ) -> dict[int, int]:
     """Themes of a refit that keep the previous model's where its topics persist.
 
@@ -174,13 +147,13 @@ def keep_themes(
         sizes: tickets per topic id.
         keys: the topic key of each topic id.
         previous: the previous model's theme key of each topic key.
-        distance, themes, tickets: as for `group_topics`, when grouping afresh.
+        distance, themes: as for `group_topics`, when grouping afresh.
     """
     topics = [t for t in sorted(centroids) if t != UNCLUSTERED]
     theme_of = {t: previous[keys[t]] for t in topics if keys.get(t) in previous}
     total = sum(sizes.get(t, 0) for t in topics)
     if not theme_of or sum(sizes.get(t, 0) for t in theme_of) * 2 < total:
-        return group_topics(centroids, distance=distance, themes=themes, tickets=tickets)
+        return group_topics(centroids, distance=distance, themes=themes)
     members: dict[str, list[int]] = {}
     for topic, theme in theme_of.items():
         members.setdefault(theme, []).append(topic)
@@ -208,32 +181,11 @@ def keep_themes(
     return groups
 
 
-def _rows_of_tickets(
-    topics: list[int], tickets: TicketsOfTopics | None
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """A seeded sample of the clustered tickets: their vectors, and their topics' rows."""
-    if tickets is None:
-        return None
-    clustered = np.flatnonzero(np.isin(tickets.topics, topics))
-    if len(clustered) > THEME_SILHOUETTE_TICKETS:
-        rng = np.random.default_rng(tickets.seed)
-        clustered = np.sort(rng.choice(clustered, THEME_SILHOUETTE_TICKETS, replace=False))
-    rows = np.searchsorted(np.array(topics), tickets.topics[clustered])
-    return tickets.vectors[clustered], rows
-
-
-def _themes_from_data(
-    matrix: np.ndarray,
-    tree: np.ndarray,
-    themes: tuple[int, int],
-    tickets: tuple[np.ndarray, np.ndarray] | None = None,
-) -> np.ndarray:
+def _themes_from_data(matrix: np.ndarray, tree: np.ndarray, themes: tuple[int, int]) -> np.ndarray:
     """The cut of the linkage tree into a reviewable number of themes with the best silhouette.
 
     A handful of topics stay one theme each; otherwise the candidates run from `themes[0]`
-    (at most half the topics) to `themes[1]` (fewer than the topics; with `tickets`, at most
-    half of them). The silhouette is the centroids' in `matrix`, or with `tickets` (vectors,
-    the row in `matrix` of each one's topic) that of the tickets.
+    (at most half the topics) to `themes[1]` (fewer than the topics).
     """
     from scipy.cluster.hierarchy import fcluster
 
@@ -241,22 +193,16 @@ def _themes_from_data(
 
     n = len(matrix)
     low = max(2, min(themes[0], n // 2))
-    high = min(themes[1], n - 1 if tickets is None else n // 2)
+    high = min(themes[1], n - 1)
     if n <= themes[0] or high < low:
         return np.arange(1, n + 1)
-
-    def cut(k: int) -> np.ndarray:
-        return fcluster(tree, t=k, criterion="maxclust") - 1
-
-    if tickets is None:
-        choice = choose_k_by_silhouette(matrix, range(low, high + 1), cut, seed=0, metric="cosine")
-    else:
-        vectors, rows = tickets
-        choice = choose_k_by_silhouette(
-            vectors, range(low, high + 1), lambda k: cut(k)[rows], seed=0, metric="cosine"
-        )
-        if choice.k is not None:
-            return cut(choice.k) + 1
+    choice = choose_k_by_silhouette(
+        matrix,
+        range(low, high + 1),
+        lambda k: fcluster(tree, t=k, criterion="maxclust") - 1,
+        seed=0,
+        metric="cosine",
+    )
     if choice.labels is None:
         return fcluster(tree, t=low, criterion="maxclust")
     return choice.labels + 1

@@ -56,7 +56,6 @@ from persona_mining.topics.identity import (
     Identity,
     PreviousTheme,
     PreviousTopic,
-    TicketsOfTopics,
     keep_themes,
     match_themes,
     match_topics,
@@ -276,11 +275,6 @@ def fit_topics(
         {t: identities[t].key for t in topic_ids},
         _previous_theme_of_topics(con),
         distance=config.group_distance,
-        tickets=(
-            TicketsOfTopics(vectors, assigned, config.seed)
-            if config.theme_silhouette == "tickets"
-            else None
-        ),
     )
     theme_keys = match_themes(
         {
