@@ -7,6 +7,7 @@ tests of this module, which only read it or work on copies.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -147,6 +148,40 @@ def test_profiles_list_challenges_with_evidence_and_pii_free_questions(
         assert persona in summary
         if kind == "negative":
             assert "negative persona" in summary
+
+
+def test_a_personas_questions_are_its_most_repeated_wordings_on_the_topic(
+    demo_run: dict[str, object],
+) -> None:
+    con = connect(demo_run)
+    rows = con.execute(
+        "SELECT segment_id, model_id, questions FROM persona_profiles ORDER BY segment_id"
+    ).fetchall()
+    checked = 0
+    for segment, model, questions in rows:
+        for topic, shown in json.loads(questions).items():
+            asked = con.execute(
+                """SELECT q.question FROM v_analysed_questions q
+                JOIN tickets t USING (ticket_id)
+                JOIN customer_segments cs ON cs.customer_id = t.customer_id AND cs.segment_id = ?
+                JOIN ticket_topics tt
+                  ON tt.ticket_id = q.ticket_id AND tt.model_id = ? AND tt.topic_id = ?
+                ORDER BY tt.probability DESC, q.ticket_id, q.position""",
+                [segment, model, int(topic)],
+            ).fetchall()
+            # Counted by hand: the same wording in other case or punctuation counts once; ties
+            # go to the wording met first.
+            counts: Counter[str] = Counter()
+            first: dict[str, str] = {}
+            for (question,) in asked:
+                wording = re.sub(r"[^a-z0-9 ]+", "", question.lower()).strip()
+                if 10 <= len(question) <= 200 and wording:
+                    counts[wording] += 1
+                    first.setdefault(wording, question)
+            assert shown == [first[w] for w, _ in counts.most_common(3)], (segment, topic)
+            checked += bool(shown)
+    con.close()
+    assert checked >= 3
 
 
 def test_a_second_run_reuses_everything_and_assigns_only_new_tickets(

@@ -12,13 +12,12 @@ Nothing is claimed that the stored statistics do not back.
 from __future__ import annotations
 
 import json
-import re
 import time
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from persona_mining.personas.facts import (
     attribute_facts,
@@ -74,6 +73,7 @@ def build_profiles(con: duckdb.DuckDBPyConnection) -> ProfilesResult:
         ).fetchall()
     }
     challenges_of = {sid: _challenges(con, sid, model_id) for sid, _, _ in segments}
+    questions_of = _questions(con, challenges_of, model_id)
     problems = problem_facts(con, challenges_of, model_id, outcomes)
     profiles = []
     for sid, name, kind in segments:
@@ -86,7 +86,8 @@ def build_profiles(con: duckdb.DuckDBPyConnection) -> ProfilesResult:
         customers, contacting, tickets = size if size else (0, 0, 0)
         challenges = challenges_of[sid]
         questions = {
-            str(c["topic_id"]): _questions(con, sid, model_id, c["topic_id"]) for c in challenges
+            str(c["topic_id"]): questions_of[(sid, int(c["topic_id"]))]  # type: ignore[call-overload]
+            for c in challenges
         }
         others_customers = (overall[0] if overall else 0) - customers
         others_tickets = (overall[1] if overall else 0) - tickets
@@ -172,28 +173,61 @@ def _challenges(
 
 
 def _questions(
-    con: duckdb.DuckDBPyConnection, sid: str, model_id: str | None, topic_id: object
-) -> list[str]:
-    """The persona's most typical questions on a topic: the most repeated wordings first.
+    con: duckdb.DuckDBPyConnection,
+    challenges_of: dict[str, list[dict[str, object]]],
+    model_id: str | None,
+) -> dict[tuple[str, int], list[str]]:
+    """Each persona's most typical questions on each of its challenges, by (segment, topic).
 
-    Only analysed questions (names redacted; `personas.shown.analyse_shown`) are read.
+    The most repeated wordings come first. Wordings are compared by their letters, digits and
+    spaces in lower case; ties go to the wording met first in the topic's order (most probable
+    tickets first). Only analysed questions (names redacted; `personas.shown.analyse_shown`)
+    are read. One query for every pair: a large persona asks tens of thousands of questions on
+    a topic, and the joins cost more than the counting.
     """
-    rows = con.execute(
-        """SELECT q.question FROM v_analysed_questions q
-        JOIN tickets t USING (ticket_id)
-        JOIN customer_segments cs ON cs.customer_id = t.customer_id AND cs.segment_id = ?
-        JOIN ticket_topics tt ON tt.ticket_id = q.ticket_id AND tt.model_id = ? AND tt.topic_id = ?
-        ORDER BY tt.probability DESC, q.ticket_id, q.position""",
-        [sid, model_id, topic_id],
-    ).fetchall()
-    counts: Counter[str] = Counter()
-    first: dict[str, str] = {}
-    for (question,) in rows:
-        key = re.sub(r"[^a-z0-9 ]+", "", question.lower()).strip()
-        if 10 <= len(question) <= 200 and key:
-            counts[key] += 1
-            first.setdefault(key, question)
-    return [first[key] for key, _ in counts.most_common(QUESTIONS_PER_CHALLENGE)]
+    pairs = [(sid, int(c["topic_id"])) for sid, cs in challenges_of.items() for c in cs]  # type: ignore[call-overload]
+    if model_id is None or not pairs:
+        return {}
+    con.register(
+        "__challenges",
+        pa.table(
+            {
+                "segment_id": pa.array([sid for sid, _ in pairs], pa.string()),
+                "topic_id": pa.array([topic for _, topic in pairs], pa.int64()),
+            }
+        ),
+    )
+    try:
+        rows = con.execute(
+            """WITH asked AS (
+                SELECT c.segment_id, c.topic_id, q.question,
+                       trim(regexp_replace(lower(q.question), '[^a-z0-9 ]+', '', 'g')) AS wording,
+                       row_number() OVER (PARTITION BY c.segment_id, c.topic_id
+                                          ORDER BY tt.probability DESC, q.ticket_id, q.position) AS seen
+                FROM __challenges c
+                JOIN ticket_topics tt ON tt.model_id = ? AND tt.topic_id = c.topic_id
+                JOIN tickets t ON t.ticket_id = tt.ticket_id
+                JOIN customer_segments cs
+                  ON cs.customer_id = t.customer_id AND cs.segment_id = c.segment_id
+                JOIN v_analysed_questions q ON q.ticket_id = tt.ticket_id
+            ), counted AS (
+                SELECT segment_id, topic_id, arg_min(question, seen) AS question,
+                       count(*) AS times, min(seen) AS first
+                FROM asked
+                WHERE length(question) BETWEEN 10 AND 200 AND wording <> ''
+                GROUP BY segment_id, topic_id, wording
+            )
+            SELECT segment_id, topic_id, question FROM counted
+            QUALIFY row_number() OVER (PARTITION BY segment_id, topic_id ORDER BY times DESC, first) <= ?
+            ORDER BY segment_id, topic_id, times DESC, first""",
+            [model_id, QUESTIONS_PER_CHALLENGE],
+        ).fetchall()
+    finally:
+        con.unregister("__challenges")
+    questions: dict[tuple[str, int], list[str]] = {pair: [] for pair in pairs}
+    for sid, topic, question in rows:
+        questions[(sid, topic)].append(question)
+    return questions
 
 
 def _summary(
