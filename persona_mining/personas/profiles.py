@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,8 +87,7 @@ def build_profiles(con: duckdb.DuckDBPyConnection) -> ProfilesResult:
         customers, contacting, tickets = size if size else (0, 0, 0)
         challenges = challenges_of[sid]
         questions = {
-            str(c["topic_id"]): questions_of[(sid, int(c["topic_id"]))]  # type: ignore[call-overload]
-            for c in challenges
+            str(c["topic_id"]): questions_of[(sid, int(c["topic_id"]))] for c in challenges
         }
         others_customers = (overall[0] if overall else 0) - customers
         others_tickets = (overall[1] if overall else 0) - tickets
@@ -142,7 +142,7 @@ def build_profiles(con: duckdb.DuckDBPyConnection) -> ProfilesResult:
 
 def _challenges(
     con: duckdb.DuckDBPyConnection, sid: str, model_id: str | None
-) -> list[dict[str, object]]:
+) -> list[dict[str, Any]]:
     if model_id is None:
         return []
     rows = con.execute(
@@ -174,7 +174,7 @@ def _challenges(
 
 def _questions(
     con: duckdb.DuckDBPyConnection,
-    challenges_of: dict[str, list[dict[str, object]]],
+    challenges_of: Mapping[str, Sequence[Mapping[str, Any]]],
     model_id: str | None,
 ) -> dict[tuple[str, int], list[str]]:
     """Each persona's most typical questions on each of its challenges, by (segment, topic).
@@ -185,7 +185,7 @@ def _questions(
     are read. One query for every pair: a large persona asks tens of thousands of questions on
     a topic, and the joins cost more than the counting.
     """
-    pairs = [(sid, int(c["topic_id"])) for sid, cs in challenges_of.items() for c in cs]  # type: ignore[call-overload]
+    pairs = [(sid, int(c["topic_id"])) for sid, cs in challenges_of.items() for c in cs]
     if model_id is None or not pairs:
         return {}
     con.register(
