@@ -10,7 +10,8 @@ it against everyone *outside* it.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
 
@@ -231,6 +232,28 @@ def _outcome(
     }
 
 
+@contextmanager
+def challenge_pairs(
+    con: duckdb.DuckDBPyConnection, challenges: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> Iterator[list[tuple[str, int]]]:
+    """Every (segment, topic) pair of the personas' challenges, registered as the table
+    `__challenges` (segment_id, topic_id) for the length of the block."""
+    pairs = [(sid, int(c["topic_id"])) for sid, cs in challenges.items() for c in cs]
+    con.register(
+        "__challenges",
+        pa.table(
+            {
+                "segment_id": pa.array([sid for sid, _ in pairs], pa.string()),
+                "topic_id": pa.array([topic for _, topic in pairs], pa.int64()),
+            }
+        ),
+    )
+    try:
+        yield pairs
+    finally:
+        con.unregister("__challenges")
+
+
 def problem_facts(
     con: duckdb.DuckDBPyConnection,
     challenges: Mapping[str, Sequence[Mapping[str, Any]]],
@@ -243,14 +266,9 @@ def problem_facts(
     analysed text (PII and names redacted, `v_analysed_tickets`; never the raw body nor a text
     the analysis has not seen), cut to a few hundred characters.
     """
-    pairs = [(sid, int(c["topic_id"])) for sid, cs in challenges.items() for c in cs]
-    if model_id is None or not pairs:
-        return {}
-    con.register(
-        "__challenges",
-        pa.table({"segment_id": [p[0] for p in pairs], "topic_id": [p[1] for p in pairs]}),
-    )
-    try:
+    with challenge_pairs(con, challenges) as pairs:
+        if model_id is None or not pairs:
+            return {}
         examples: dict[tuple[str, int], list[dict[str, Any]]] = {}
         for sid, topic, ticket, text in con.execute(
             """SELECT segment_id, topic_id, ticket_id, text FROM (
@@ -284,8 +302,6 @@ def problem_facts(
                 [model_id],
             ).fetchall():
                 measured.setdefault((sid, topic), []).append(_outcome(outcome, value, base, n))
-    finally:
-        con.unregister("__challenges")
     return {
         sid: [
             {

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from persona_mining.personas.facts import (
     attribute_facts,
     behaviour_facts,
+    challenge_pairs,
     outcome_facts,
     problem_facts,
 )
@@ -185,19 +185,9 @@ def _questions(
     are read. One query for every pair: a large persona asks tens of thousands of questions on
     a topic, and the joins cost more than the counting.
     """
-    pairs = [(sid, int(c["topic_id"])) for sid, cs in challenges_of.items() for c in cs]
-    if model_id is None or not pairs:
-        return {}
-    con.register(
-        "__challenges",
-        pa.table(
-            {
-                "segment_id": pa.array([sid for sid, _ in pairs], pa.string()),
-                "topic_id": pa.array([topic for _, topic in pairs], pa.int64()),
-            }
-        ),
-    )
-    try:
+    with challenge_pairs(con, challenges_of) as pairs:
+        if model_id is None or not pairs:
+            return {}
         rows = con.execute(
             """WITH asked AS (
                 SELECT c.segment_id, c.topic_id, q.question,
@@ -222,8 +212,6 @@ def _questions(
             ORDER BY segment_id, topic_id, times DESC, first""",
             [model_id, QUESTIONS_PER_CHALLENGE],
         ).fetchall()
-    finally:
-        con.unregister("__challenges")
     questions: dict[tuple[str, int], list[str]] = {pair: [] for pair in pairs}
     for sid, topic, question in rows:
         questions[(sid, topic)].append(question)
