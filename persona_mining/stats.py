@@ -309,21 +309,57 @@ def clustered_count_test(
     Returns:
         The p-value (1 where the topic has no ticket at all).
     """
-    from scipy import special  # imported when used: commands that only read stay quick
-
     y = np.concatenate([inside, outside]).astype(np.float64)
     n = np.concatenate([inside_totals, outside_totals]).astype(np.float64)
     topic, tickets = float(y.sum()), float(n.sum())
     if topic == 0 or tickets == 0:
         return 1.0
-    x = float(inside.sum())
-    share = float(inside_totals.sum()) / tickets
+    residual = y - topic / tickets * n
+    return clustered_count_p_value(
+        float(inside.sum()),
+        float(inside_totals.sum()),
+        topic,
+        tickets,
+        members=len(inside),
+        customers=len(y),
+        residual_squares=float((residual**2).sum()),
+        alternative=alternative,
+        mid_p=mid_p,
+    )
+
+
+def clustered_count_p_value(
+    x: float,
+    group_tickets: float,
+    topic: float,
+    tickets: float,
+    *,
+    members: int,
+    customers: int,
+    residual_squares: float,
+    alternative: str = "greater",
+    mid_p: bool = False,
+) -> float:
+    """`clustered_count_test` from its sums over customers, for callers that compute the sums
+    of many topics at once.
+
+    Args:
+        x: the group's tickets on the topic; group_tickets: all the group's tickets.
+        topic, tickets: everyone's tickets on the topic, and all their tickets.
+        members, customers: customers in the group, and in all.
+        residual_squares: sum over every customer of (y - topic / tickets * n)^2, y the
+            customer's tickets on the topic and n all their tickets.
+        alternative, mid_p: as `clustered_count_test`.
+    """
+    from scipy import special  # imported when used: commands that only read stay quick
+
+    if topic == 0 or tickets == 0:
+        return 1.0
+    share = group_tickets / tickets
     if share <= 0 or share >= 1:
         return 1.0
-    customers, members = len(y), len(inside)
-    residual = y - topic / tickets * n
     permutation = members * (customers - members) / (customers * (customers - 1))
-    phi = max(1.0, permutation * float((residual**2).sum()) / (topic * share * (1 - share)))
+    phi = max(1.0, permutation * residual_squares / (topic * share * (1 - share)))
     x, topic = x / phi, topic / phi
     # P(X >= x) and P(X <= x) of Binomial(topic, share), continued to non-integer counts.
     at_least = float(special.betainc(x, topic - x + 1, share)) if x > 0 else 1.0

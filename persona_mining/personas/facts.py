@@ -163,15 +163,23 @@ def behaviour_facts(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]
         "time_of_day": f"CASE {parts} END",
         "day_of_week": "CASE WHEN isodow(t.created_at) >= 6 THEN 'weekend' ELSE 'weekday' END",
     }
-    for key, expression in facets.items():
-        shares: dict[str, dict[str, float]] = {}
-        for grp, value, share in con.execute(
-            f"""SELECT grp, value, n / sum(n) OVER (PARTITION BY grp) FROM (
-                SELECT g.grp, {expression} AS value, count(*) AS n
-                FROM {_GROUPS} g JOIN tickets t ON t.customer_id = g.customer_id GROUP BY ALL
-            )"""
-        ).fetchall():
-            shares.setdefault(grp, {})[value] = float(share)
+    # Every facet in one pass over the tickets: one grouping set per facet.
+    columns = ", ".join(f"{expression} AS {key}" for key, expression in facets.items())
+    sets = ", ".join(f"(grp, {key})" for key in facets)
+    which = " ".join(f"WHEN grouping({key}) = 0 THEN '{key}'" for key in facets)
+    value_of = " ".join(f"WHEN grouping({key}) = 0 THEN {key}" for key in facets)
+    shares_of: dict[str, dict[str, dict[str, float]]] = {key: {} for key in facets}
+    for key, grp, found, share in con.execute(
+        f"""SELECT facet, grp, value, n / sum(n) OVER (PARTITION BY facet, grp) FROM (
+            SELECT CASE {which} END AS facet, grp, CASE {value_of} END AS value, count(*) AS n
+            FROM (
+                SELECT g.grp, {columns}
+                FROM {_GROUPS} g JOIN tickets t ON t.customer_id = g.customer_id
+            ) GROUP BY GROUPING SETS ({sets})
+        )"""
+    ).fetchall():
+        shares_of[key].setdefault(grp, {})[found] = float(share)
+    for key, shares in shares_of.items():
         base = shares.get(EVERYONE, {})
         for grp, values in shares.items():
             ranked = sorted(values.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -206,15 +214,22 @@ def outcome_facts(
 ) -> dict[str, list[dict[str, Any]]]:
     """Per segment: each outcome column's mean (or share) on its tickets vs everyone's."""
     facts: dict[str, list[dict[str, Any]]] = {}
-    for outcome in outcomes:
-        rows = con.execute(
-            f"""SELECT g.grp, avg({outcome.value_sql}), count({outcome.value_sql})
-            FROM {_GROUPS} g JOIN tickets t ON t.customer_id = g.customer_id GROUP BY g.grp"""
-        ).fetchall()
-        by_group = {grp: (mean, n) for grp, mean, n in rows}
-        base = by_group.pop(EVERYONE, (None, 0))[0]
-        for sid, (mean, n) in by_group.items():
-            facts.setdefault(sid, []).append(_outcome(outcome, mean, base, n))
+    if not outcomes:
+        return facts
+    # Every outcome in one pass over the tickets: two columns (mean, count) each.
+    measures = ", ".join(f"avg({o.value_sql}), count({o.value_sql})" for o in outcomes)
+    rows = con.execute(
+        f"""SELECT g.grp, {measures}
+        FROM {_GROUPS} g JOIN tickets t ON t.customer_id = g.customer_id GROUP BY g.grp"""
+    ).fetchall()
+    by_group = {grp: values for grp, *values in rows}
+    base = by_group.pop(EVERYONE, None)
+    for sid, values in by_group.items():
+        for i, outcome in enumerate(outcomes):
+            mean, n = values[2 * i], values[2 * i + 1]
+            facts.setdefault(sid, []).append(
+                _outcome(outcome, mean, base[2 * i] if base else None, n)
+            )
     return facts
 
 
@@ -286,14 +301,19 @@ def problem_facts(
         ).fetchall():
             examples.setdefault((sid, topic), []).append({"ticket_id": ticket, "text": _cut(text)})
         measured: dict[tuple[str, int], list[dict[str, Any]]] = {}
-        for outcome in outcomes:
-            for sid, topic, value, base, n in con.execute(
+        if outcomes:
+            # Every outcome in one pass over the tickets: x0, x1, ... one column each.
+            xs = range(len(outcomes))
+            values = ", ".join(f"{o.value_sql} AS x{i}" for i, o in enumerate(outcomes))
+            bases = ", ".join(f"avg(x{i}) AS base{i}" for i in xs)
+            measures = ", ".join(f"avg(o.x{i}), any_value(e.base{i}), count(o.x{i})" for i in xs)
+            for sid, topic, *found in con.execute(
                 f"""WITH on_topic AS (
-                    SELECT tt.topic_id, t.customer_id, {outcome.value_sql} AS x
+                    SELECT tt.topic_id, t.customer_id, {values}
                     FROM tickets t JOIN ticket_topics tt ON tt.ticket_id = t.ticket_id AND tt.model_id = ?
                     JOIN customers USING (customer_id)
-                ), everyone AS (SELECT topic_id, avg(x) AS base FROM on_topic GROUP BY topic_id)
-                SELECT c.segment_id, c.topic_id, avg(o.x), any_value(e.base), count(o.x)
+                ), everyone AS (SELECT topic_id, {bases} FROM on_topic GROUP BY topic_id)
+                SELECT c.segment_id, c.topic_id, {measures}
                 FROM __challenges c
                 JOIN customer_segments cs ON cs.segment_id = c.segment_id
                 JOIN on_topic o ON o.customer_id = cs.customer_id AND o.topic_id = c.topic_id
@@ -301,7 +321,10 @@ def problem_facts(
                 GROUP BY ALL""",
                 [model_id],
             ).fetchall():
-                measured.setdefault((sid, topic), []).append(_outcome(outcome, value, base, n))
+                measured[(sid, topic)] = [
+                    _outcome(outcome, found[3 * i], found[3 * i + 1], found[3 * i + 2])
+                    for i, outcome in enumerate(outcomes)
+                ]
     return {
         sid: [
             {

@@ -47,6 +47,7 @@ from scipy import stats as scipy_stats
 
 from persona_mining.config import LinkConfig
 from persona_mining.personas.outcomes import OutcomeColumn, outcome_columns
+from persona_mining.personas.segments import segment_masks, sorted_keys
 from persona_mining.stats import (
     ClusteredRate,
     Estimate,
@@ -150,7 +151,7 @@ def measure_issue_impact(
     measures = tuple(MEASURES[o.kind] for o in sorted(outcomes, key=_measure_order))
     data = _load(con, model_id, outcomes, repeat_days)
     resolution = _resolution_stats(con, model_id, outcomes)
-    members = _members(con, data.customers)
+    members = segment_masks(con, data.customers)
     rows: list[dict[str, object]] = []
     for segment_id, mask in members.items():
         rows += _segment_rows(segment_id, mask, data, measures, config)
@@ -223,14 +224,12 @@ def _load(
         GROUP BY ALL ORDER BY ALL""",
         params,
     ).fetchnumpy()
-    ids = np.asarray(result["customer_id"], dtype=object)
-    customers = sorted({str(c) for c in ids})
-    index = {c: i for i, c in enumerate(customers)}
-    customer = np.fromiter((index[str(c)] for c in ids), dtype=np.int64, count=len(ids))
-    position = {t: j for j, t in enumerate(topics)}
-    topic = np.fromiter(
-        (position.get(int(t), -1) for t in result["topic_id"]), dtype=np.int64, count=len(ids)
-    )
+    customers, customer = sorted_keys(result["customer_id"])
+    topic_ids = np.asarray(topics, dtype=np.int64)
+    row_topic = np.asarray(result["topic_id"], dtype=np.int64)
+    position = np.minimum(np.searchsorted(topic_ids, row_topic), max(len(topic_ids) - 1, 0))
+    known = topic_ids[position] == row_topic if len(topic_ids) else np.zeros(len(row_topic), bool)
+    topic = np.where(known, position, -1)
 
     def column(name: str) -> np.ndarray:
         return np.nan_to_num(np.asarray(result[name], dtype=np.float64))
@@ -252,20 +251,6 @@ def _load(
         total_sums={n: np.bincount(customer, weights=v, minlength=m) for n, v in sums.items()},
         total_counts={n: np.bincount(customer, weights=v, minlength=m) for n, v in counts.items()},
     )
-
-
-def _members(con: duckdb.DuckDBPyConnection, customers: list[str]) -> dict[str, np.ndarray]:
-    index = {c: i for i, c in enumerate(customers)}
-    masks = {
-        sid: np.zeros(len(customers), dtype=bool)
-        for (sid,) in con.execute("SELECT segment_id FROM segments ORDER BY 1").fetchall()
-    }
-    for sid, customer in con.execute(
-        "SELECT DISTINCT segment_id, customer_id FROM customer_segments"
-    ).fetchall():
-        if sid in masks and customer in index:
-            masks[sid][index[customer]] = True
-    return masks
 
 
 def _resolution_stats(

@@ -16,7 +16,7 @@ For every segment x topic of the current model:
 - The p-value is the exact conditional test of the segment's tickets on the topic (binomial,
   given the topic's tickets and the segment's share of all tickets), with both counts divided
   by the design effect where customers repeat the topic more than chance
-  (`stats.clustered_count_test`): every ticket counts, a chronic complainer as one voice.
+  (`stats.clustered_count_test`, from sums over customers): every ticket counts, a chronic complainer as one voice.
   It is floored at the smallest positive double so that no q-value reads 0. With `findings = "over"` (the default) only over-indexing is a finding (a
   challenge) and the test is one-sided, for a segment raising the topic more; an under-indexed
   cell keeps its lift and interval as description, with a p-value near 1 and never
@@ -55,9 +55,10 @@ import pyarrow as pa
 
 from persona_mining.config import LinkConfig
 from persona_mining.errors import StageError
+from persona_mining.personas.segments import segment_masks, sorted_keys
 from persona_mining.stats import (
     ClusteredRate,
-    clustered_count_test,
+    clustered_count_p_value,
     conditional_p_values,
     discoveries,
     rate_ratio,
@@ -106,21 +107,14 @@ def link_issues(con: duckdb.DuckDBPyConnection, *, config: LinkConfig) -> LinkRe
         )
     model_id = current[0]
     counts = _customer_topic_counts(con, model_id)
-    segments = con.execute("SELECT segment_id FROM segments ORDER BY segment_id").fetchall()
-    members = con.execute("SELECT segment_id, customer_id FROM customer_segments").fetchall()
-    index = {c: i for i, c in enumerate(counts.customers)}
-    masks = {sid: np.zeros(len(counts.customers), dtype=bool) for (sid,) in segments}
-    for segment, customer in members:
-        if segment in masks and customer in index:
-            masks[segment][index[customer]] = True
+    masks = segment_masks(con, counts.customers)
+    grouped = _group_counts(counts, _group_of(con, model_id))
     rows: list[dict[str, object]] = []
-    for sid, mask in masks.items():
-        rows += _segment_cells(sid, mask, counts, config)
-    group_of = _group_of(con, model_id)
-    grouped = _group_counts(counts, group_of)
     group_rows: list[dict[str, object]] = []
-    for sid, mask in masks.items():
-        group_rows += _segment_cells(sid, mask, grouped, config)
+    for level, out in ((counts, rows), (grouped, group_rows)):
+        everyone = _Everyone.of(level)
+        for sid, mask in masks.items():
+            out += _segment_cells(sid, mask, level, everyone, config)
     for row in group_rows:
         row["group_id"] = row.pop("topic_id")
     _add_q_values(rows, group_rows, config)
@@ -203,53 +197,98 @@ def _customer_topic_counts(con: duckdb.DuckDBPyConnection, model_id: str) -> _Co
         ).fetchall()
     ]
     # Vectorised: a Python loop over (customer, topic) rows cost seconds at a million tickets.
-    # The rows come sorted by customer (DuckDB's binary collation is Python's string order).
-    ids = np.asarray(rows["customer_id"], dtype=object)
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.zeros(0, int)
-    customers = [str(c) for c in ids[starts]]
-    row_customer = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(ids)]))
+    customers, row_customer = sorted_keys(rows["customer_id"])
     counts = np.asarray(rows["tickets"], dtype=np.float64)
     total = np.bincount(row_customer, weights=counts, minlength=len(customers))
     topic_ids = np.asarray(topics, dtype=np.int64)
     row_topic = np.asarray(rows["topic_id"], dtype=np.int64)
     position = np.minimum(np.searchsorted(topic_ids, row_topic), max(len(topic_ids) - 1, 0))
-    known = (topic_ids[position] == row_topic) if len(topic_ids) else np.zeros(len(ids), bool)
+    known = topic_ids[position] == row_topic if len(topic_ids) else np.zeros(len(counts), bool)
     by_topic = np.zeros((len(customers), len(topics)), dtype=np.float64)
     np.add.at(by_topic, (row_customer[known], position[known]), counts[known])
     return _Counts(customers, topics, by_topic, total)
 
 
+@dataclass(frozen=True)
+class _Everyone:
+    """Per topic, sums over every customer of a `_Counts`: what each segment's cells compare
+    with, computed once for all segments."""
+
+    tickets: float  # all tickets
+    customers: int
+    on_topic: np.ndarray  # (topics,) tickets on each topic
+    customers_on: np.ndarray  # (topics,) customers with a ticket on it
+    residual_squares: np.ndarray  # (topics,) sum of (y - on_topic / tickets * n)^2
+
+    @classmethod
+    def of(cls, counts: _Counts) -> _Everyone:
+        tickets = float(counts.total.sum())
+        on_topic = counts.by_topic.sum(axis=0)
+        rate = on_topic / tickets if tickets else np.zeros_like(on_topic)
+        residual = counts.by_topic - rate * counts.total[:, None]
+        return cls(
+            tickets=tickets,
+            customers=len(counts.customers),
+            on_topic=on_topic,
+            customers_on=(counts.by_topic > 0).sum(axis=0),
+            residual_squares=(residual**2).sum(axis=0),
+        )
+
+
 def _segment_cells(
-    sid: str, mask: np.ndarray, counts: _Counts, config: LinkConfig
+    sid: str, mask: np.ndarray, counts: _Counts, everyone: _Everyone, config: LinkConfig
 ) -> list[dict[str, object]]:
-    inside, outside = counts.by_topic[mask], counts.by_topic[~mask]
-    n_in, n_out = counts.total[mask], counts.total[~mask]
-    seg_tickets, out_tickets = float(n_in.sum()), float(n_out.sum())
-    seg_customers, out_customers = len(n_in), len(n_out)
+    """The segment's cell on every topic; the sums over its customers and over everyone
+    outside it are taken for all topics at once (ticket counts are integers, so the outside's
+    sums are everyone's minus the segment's, exactly)."""
+    inside, n_in = counts.by_topic[mask], counts.total[mask]
+    seg_tickets = float(n_in.sum())
+    out_tickets = everyone.tickets - seg_tickets
+    seg_customers = len(n_in)
+    out_customers = everyone.customers - seg_customers
     if not seg_tickets or not out_tickets:
         # No tickets inside, or nobody outside: nothing to compare, so no statistic to show.
         return []
+    tickets_in = inside.sum(axis=0)
+    tickets_out = everyone.on_topic - tickets_in
+    customers_in = (inside > 0).sum(axis=0)
+    customers_out = everyone.customers_on - customers_in
+    # Each side's ratio estimator of the topic's share, and its residuals over customers.
+    rate_in, rate_out = tickets_in / seg_tickets, tickets_out / out_tickets
+    residual_in = ((inside - rate_in * n_in[:, None]) ** 2).sum(axis=0)
+    residual_out = (~mask).astype(np.float64) @ (
+        (counts.by_topic - rate_out * counts.total[:, None]) ** 2
+    )
+    alternative = "greater" if config.findings == "over" else "two-sided"
     cells = []
     for j, topic in enumerate(counts.topics):
-        a, b = inside[:, j], outside[:, j]
-        tickets, tickets_out = float(a.sum()), float(b.sum())
-        if not tickets and not tickets_out:
+        tickets, tickets_out_j = float(tickets_in[j]), float(tickets_out[j])
+        if not tickets and not tickets_out_j:
             continue  # a topic no known customer raised says nothing about anyone
-        customers = int((a > 0).sum())
-        customers_out = int((b > 0).sum())
+        customers = int(customers_in[j])
         share = tickets / seg_tickets
-        baseline = tickets_out / out_tickets
+        baseline = tickets_out_j / out_tickets
         lift = (
             share / baseline
             if baseline
             else ((tickets + 0.5) / (seg_tickets + 1)) / (0.5 / (out_tickets + 1))
         )
-        ci_low, ci_high = _lift_interval(a, n_in, b, n_out, config.confidence)
-        alternative = "greater" if config.findings == "over" else "two-sided"
-        p_value = max(
-            clustered_count_test(a, n_in, b, n_out, alternative=alternative), SMALLEST_P_VALUE
+        ci_low, ci_high = _lift_interval(
+            ClusteredRate(seg_customers, tickets, seg_tickets, float(residual_in[j])),
+            ClusteredRate(out_customers, tickets_out_j, out_tickets, float(residual_out[j])),
+            config.confidence,
         )
-        expected_customers = seg_customers * customers_out / out_customers
+        p_value = clustered_count_p_value(
+            tickets,
+            seg_tickets,
+            float(everyone.on_topic[j]),
+            everyone.tickets,
+            members=seg_customers,
+            customers=everyone.customers,
+            residual_squares=float(everyone.residual_squares[j]),
+            alternative=alternative,
+        )
+        expected_customers = seg_customers * int(customers_out[j]) / out_customers
         over = lift > 1
         enough = (
             customers >= config.min_customers and tickets >= config.min_tickets
@@ -269,7 +308,7 @@ def _segment_cells(
                 "lift": lift,
                 "ci_low": ci_low,
                 "ci_high": ci_high,
-                "p_value": p_value,
+                "p_value": max(p_value, SMALLEST_P_VALUE),
                 "q_value": None,
                 "significant": False,
                 "_enough": enough,
@@ -279,22 +318,27 @@ def _segment_cells(
 
 
 def _lift_interval(
-    a: np.ndarray, n_a: np.ndarray, b: np.ndarray, n_b: np.ndarray, confidence: float
+    inside: ClusteredRate, outside: ClusteredRate, confidence: float
 ) -> tuple[float, float]:
-    """Customer-clustered interval of (sum a / sum n_a) / (sum b / sum n_b).
+    """Customer-clustered interval of the inside rate over the outside one.
 
     Falls back to the Katz log interval with a 0.5 correction where the clustered variance is
     not defined (a side with fewer than two customers or no ticket on the topic) or is 0 (all
     customers of a side alike: a point "interval" would claim a certainty few customers cannot
     give).
     """
-    if a.sum() > 0 and b.sum() > 0 and len(a) >= 2 and len(b) >= 2:
-        rate_in = ClusteredRate.from_customers(a, n_a)
-        rate_out = ClusteredRate.from_customers(b, n_b)
-        if rate_in.residual_squares > 0 and rate_out.residual_squares > 0:
-            lift = rate_ratio(rate_in, rate_out, confidence=confidence)
-            return lift.ci_low, lift.ci_high
-    x, m, y, k = a.sum() + 0.5, n_a.sum() + 1.0, b.sum() + 0.5, n_b.sum() + 1.0
+    if (
+        inside.value > 0
+        and outside.value > 0
+        and inside.customers >= 2
+        and outside.customers >= 2
+        and inside.residual_squares > 0
+        and outside.residual_squares > 0
+    ):
+        lift = rate_ratio(inside, outside, confidence=confidence)
+        return lift.ci_low, lift.ci_high
+    x, m = inside.value + 0.5, inside.base + 1.0
+    y, k = outside.value + 0.5, outside.base + 1.0
     log_lift = np.log((x / m) / (y / k))
     se = np.sqrt(1 / x - 1 / m + 1 / y - 1 / k)
     z = z_score(confidence)

@@ -245,15 +245,18 @@ def _signal_queries(
         )
         queries.append(
             (
+                # The label and keywords are matched once per topic, not once per ticket.
                 f"""SELECT t.customer_id, 'returns_refunds_complaints',
-                    count(*) FILTER (WHERE tt.topic_id <> ? AND regexp_matches(
-                        lower(tp.label || ' ' || array_to_string(tp.keywords, ' ')), ?)),
-                    count(*)
+                    count(*) FILTER (WHERE tp.is_return), count(*)
                 {known}
                 JOIN ticket_topics tt ON tt.ticket_id = t.ticket_id AND tt.model_id = ?
-                JOIN topics tp ON tp.model_id = tt.model_id AND tp.topic_id = tt.topic_id
+                JOIN (
+                    SELECT topic_id, topic_id <> ? AND regexp_matches(
+                        lower(label || ' ' || array_to_string(keywords, ' ')), ?) AS is_return
+                    FROM topics WHERE model_id = ?
+                ) tp ON tp.topic_id = tt.topic_id
                 GROUP BY t.customer_id""",
-                [UNCLUSTERED, return_topic_pattern(config.return_keywords), model_id],
+                [model_id, UNCLUSTERED, return_topic_pattern(config.return_keywords), model_id],
             )
         )
     queries.append(

@@ -76,15 +76,18 @@ def build_profiles(con: duckdb.DuckDBPyConnection) -> ProfilesResult:
     challenges_of = {sid: _challenges(con, sid, model_id) for sid, _, _ in segments}
     questions_of = _questions(con, challenges_of, model_id)
     problems = problem_facts(con, challenges_of, model_id, outcomes)
+    sizes = {
+        sid: (customers, contacting, tickets)
+        for sid, customers, contacting, tickets in con.execute(
+            """SELECT cs.segment_id, count(DISTINCT cs.customer_id), count(DISTINCT t.customer_id),
+                count(t.ticket_id)
+            FROM customer_segments cs LEFT JOIN tickets t USING (customer_id)
+            GROUP BY cs.segment_id"""
+        ).fetchall()
+    }
     profiles = []
     for sid, name, kind in segments:
-        size = con.execute(
-            """SELECT count(DISTINCT cs.customer_id), count(DISTINCT t.customer_id), count(t.ticket_id)
-            FROM customer_segments cs LEFT JOIN tickets t USING (customer_id)
-            WHERE cs.segment_id = ?""",
-            [sid],
-        ).fetchone()
-        customers, contacting, tickets = size if size else (0, 0, 0)
+        customers, contacting, tickets = sizes.get(sid, (0, 0, 0))
         challenges = challenges_of[sid]
         questions = {
             str(c["topic_id"]): questions_of[(sid, int(c["topic_id"]))] for c in challenges
