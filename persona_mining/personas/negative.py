@@ -270,23 +270,34 @@ def _signal_queries(
             [config.negative_sentiment, method],
         )
     )
+    # The outcome columns' signals in one pass over the tickets; each signal's rows are the
+    # customers with at least one ticket where its column is known.
+    measured: list[tuple[str, str, str]] = []
     for outcome in outcomes:
         value = outcome.value_sql
         if outcome.kind == "csat":
             threshold = low_rating_threshold(outcome, config.low_rating_fraction)
             if threshold is None:
                 continue
-            numerator = f"count(*) FILTER (WHERE {value} <= {threshold!r})"
-            signal = "low_csat"
+            measured.append(
+                ("low_csat", f"count(*) FILTER (WHERE {value} <= {threshold!r})", value)
+            )
         else:
-            numerator = f"sum({value})"
-            signal = outcome.kind
+            measured.append((outcome.kind, f"sum({value})", value))
+    if measured:
+        columns = ", ".join(
+            f"{numerator} AS value_{i}, count({value}) AS base_{i}"
+            for i, (_, numerator, value) in enumerate(measured)
+        )
+        rows = " UNION ALL ".join(
+            f"SELECT customer_id, '{signal}', value_{i}, base_{i} FROM per_customer WHERE base_{i} > 0"
+            for i, (signal, _, _) in enumerate(measured)
+        )
         queries.append(
             (
-                f"""SELECT t.customer_id, '{signal}', {numerator}, count(*)
-                {known}
-                WHERE {value} IS NOT NULL
-                GROUP BY t.customer_id""",
+                f"""WITH per_customer AS MATERIALIZED (
+                    SELECT t.customer_id, {columns} {known} GROUP BY t.customer_id
+                ) {rows}""",
                 [],
             )
         )
