@@ -136,6 +136,22 @@ def _shown(value: float | None, kind: str) -> float | str | None:
     return float(value)
 
 
+def contact_counts(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, int]]:
+    """Per segment, and for everyone (`EVERYONE`): customers, customers with a ticket, and
+    their tickets."""
+    return {
+        grp: (int(customers), int(contacting), int(tickets))
+        for grp, customers, contacting, tickets in con.execute(
+            # Tickets are counted per customer first: one join of customers, not of tickets.
+            f"""SELECT g.grp, count(*), count(p.n), coalesce(sum(p.n), 0)
+            FROM {_GROUPS} g
+            LEFT JOIN (SELECT customer_id, count(*) AS n FROM tickets GROUP BY customer_id) p
+                ON p.customer_id = g.customer_id
+            GROUP BY g.grp"""
+        ).fetchall()
+    }
+
+
 def behaviour_facts(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
     """Per segment: channels, contact frequency, time of day and week, repeat contacts."""
     facts: dict[str, dict[str, Any]] = {}
@@ -144,10 +160,7 @@ def behaviour_facts(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]
     def put(grp: str, key: str, value: Any) -> None:
         (everyone if grp == EVERYONE else facts.setdefault(grp, {}))[key] = value
 
-    for grp, customers, contacting, tickets in con.execute(
-        f"""SELECT g.grp, count(DISTINCT g.customer_id), count(DISTINCT t.customer_id), count(t.ticket_id)
-        FROM {_GROUPS} g LEFT JOIN tickets t ON t.customer_id = g.customer_id GROUP BY g.grp"""
-    ).fetchall():
+    for grp, (customers, contacting, tickets) in contact_counts(con).items():
         put(
             grp,
             "contact",

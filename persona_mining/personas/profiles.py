@@ -20,9 +20,11 @@ from typing import Any
 import duckdb
 
 from persona_mining.personas.facts import (
+    EVERYONE,
     attribute_facts,
     behaviour_facts,
     challenge_pairs,
+    contact_counts,
     outcome_facts,
     problem_facts,
 )
@@ -59,10 +61,8 @@ def build_profiles(con: duckdb.DuckDBPyConnection) -> ProfilesResult:
     segments = con.execute(
         "SELECT segment_id, name, kind FROM segments ORDER BY segment_id"
     ).fetchall()
-    overall = con.execute(
-        """SELECT count(DISTINCT c.customer_id), count(t.ticket_id)
-        FROM customers c LEFT JOIN tickets t USING (customer_id)"""
-    ).fetchone()
+    sizes = contact_counts(con)
+    everyone_customers, _, everyone_tickets = sizes.pop(EVERYONE, (0, 0, 0))
     outcomes = outcome_columns(con)
     attributes = attribute_facts(con)
     behaviours = behaviour_facts(con)
@@ -76,15 +76,6 @@ def build_profiles(con: duckdb.DuckDBPyConnection) -> ProfilesResult:
     challenges_of = {sid: _challenges(con, sid, model_id) for sid, _, _ in segments}
     questions_of = _questions(con, challenges_of, model_id)
     problems = problem_facts(con, challenges_of, model_id, outcomes)
-    sizes = {
-        sid: (customers, contacting, tickets)
-        for sid, customers, contacting, tickets in con.execute(
-            """SELECT cs.segment_id, count(DISTINCT cs.customer_id), count(DISTINCT t.customer_id),
-                count(t.ticket_id)
-            FROM customer_segments cs LEFT JOIN tickets t USING (customer_id)
-            GROUP BY cs.segment_id"""
-        ).fetchall()
-    }
     profiles = []
     for sid, name, kind in segments:
         customers, contacting, tickets = sizes.get(sid, (0, 0, 0))
@@ -92,8 +83,8 @@ def build_profiles(con: duckdb.DuckDBPyConnection) -> ProfilesResult:
         questions = {
             str(c["topic_id"]): questions_of[(sid, int(c["topic_id"]))] for c in challenges
         }
-        others_customers = (overall[0] if overall else 0) - customers
-        others_tickets = (overall[1] if overall else 0) - tickets
+        others_customers = everyone_customers - customers
+        others_tickets = everyone_tickets - tickets
         per_customer = tickets / customers if customers else None
         baseline_per_customer = others_tickets / others_customers if others_customers else None
         flag = flags.get(sid)
