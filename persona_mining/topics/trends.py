@@ -104,27 +104,33 @@ def _status_rows(
         [model_id],
     ).fetchall()[0][0]
     rows = con.execute(
-        """WITH bounds AS (
-            SELECT max(t.created_at) AS last FROM ticket_topics tt JOIN tickets t USING (ticket_id)
+        # One pass over the model's tickets: the recent and previous windows per topic.
+        """WITH dated AS (
+            SELECT tt.topic_id, t.created_at FROM ticket_topics tt JOIN tickets t USING (ticket_id)
             WHERE tt.model_id = $model
-        ), windowed AS (
-            SELECT tt.topic_id,
-                   t.created_at > b.last - to_days($days) AS recent,
-                   t.created_at <= b.last - to_days($days) AND t.created_at > b.last - to_days(2 * $days) AS previous
-            FROM ticket_topics tt JOIN tickets t USING (ticket_id), bounds b
-            WHERE tt.model_id = $model
+        ), bounds AS (SELECT max(created_at) AS last FROM dated
+        ), per_topic AS (
+            SELECT d.topic_id,
+                   count(*) FILTER (WHERE d.created_at > b.last - to_days($days)) AS recent,
+                   count(*) FILTER (WHERE d.created_at <= b.last - to_days($days)
+                                    AND d.created_at > b.last - to_days(2 * $days)) AS previous
+            FROM dated d, bounds b GROUP BY d.topic_id
         ), totals AS (
-            SELECT count(*) FILTER (WHERE recent) AS all_recent, count(*) FILTER (WHERE previous) AS all_previous
-            FROM windowed
+            SELECT coalesce(sum(recent), 0) AS all_recent, coalesce(sum(previous), 0) AS all_previous
+            FROM per_topic
+        ), trend AS (
+            SELECT topic_id, sum(tickets) AS tickets, sum(customers) AS customers,
+                   sum(repeat_contacts) AS repeats
+            FROM topic_trends WHERE model_id = $model GROUP BY topic_id
         )
         SELECT tp.topic_id, tp.first_model_id = $model AS new_key,
-               coalesce(sum(tr.tickets), 0), coalesce(sum(tr.customers), 0), coalesce(sum(tr.repeat_contacts), 0),
-               (SELECT count(*) FILTER (WHERE recent) FROM windowed w WHERE w.topic_id = tp.topic_id),
-               (SELECT count(*) FILTER (WHERE previous) FROM windowed w WHERE w.topic_id = tp.topic_id),
-               (SELECT all_recent FROM totals), (SELECT all_previous FROM totals)
-        FROM topics tp LEFT JOIN topic_trends tr ON tr.model_id = tp.model_id AND tr.topic_id = tp.topic_id
+               coalesce(tr.tickets, 0), coalesce(tr.customers, 0), coalesce(tr.repeats, 0),
+               coalesce(w.recent, 0), coalesce(w.previous, 0), s.all_recent, s.all_previous
+        FROM topics tp
+        LEFT JOIN trend tr ON tr.topic_id = tp.topic_id
+        LEFT JOIN per_topic w ON w.topic_id = tp.topic_id, totals s
         WHERE tp.model_id = $model AND tp.topic_id <> $unclustered
-        GROUP BY ALL ORDER BY tp.topic_id""",
+        ORDER BY tp.topic_id""",
         {"model": model_id, "days": config.window_days, "unclustered": UNCLUSTERED},
     ).fetchall()
     out: list[dict[str, Any]] = []
