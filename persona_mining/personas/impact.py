@@ -209,17 +209,18 @@ def _load(
             [model_id, UNCLUSTERED],
         ).fetchall()
     ]
-    assigned, params = repeat_contact_tickets(model_id, repeat_days)
+    # The outcome values come with the repeat-contact flags: one join of the tickets.
+    assigned, params = repeat_contact_tickets(
+        model_id, repeat_days, [o.value_sql for o in outcomes]
+    )
     names = [MEASURES[o.kind] for o in outcomes]
     value_columns = "".join(
-        f", sum({o.value_sql}) AS s_{n}, count({o.value_sql}) AS n_{n}"
-        for o, n in zip(outcomes, names, strict=True)
+        f", sum(r.column_{i}) AS s_{n}, count(r.column_{i}) AS n_{n}" for i, n in enumerate(names)
     )
     result = con.execute(
         f"""SELECT r.customer_id, r.topic_id, count(*) AS tickets,
             count(*) FILTER (WHERE r.is_repeat) AS repeats{value_columns}
         FROM ({assigned}) r
-        JOIN tickets t ON t.ticket_id = r.ticket_id
         JOIN customers c ON c.customer_id = r.customer_id
         GROUP BY ALL ORDER BY ALL""",
         params,

@@ -13,6 +13,7 @@ model exists.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +39,9 @@ class TrendsResult:
     seconds: float
 
 
-def repeat_contact_tickets(model_id: str, repeat_days: int) -> tuple[str, list[object]]:
+def repeat_contact_tickets(
+    model_id: str, repeat_days: int, columns: Sequence[str] = ()
+) -> tuple[str, list[object]]:
     """A query of every ticket assigned by a model, flagged when it is a repeat contact.
 
     A ticket is a repeat contact when its customer filed a ticket on the same topic at most
@@ -46,12 +49,16 @@ def repeat_contact_tickets(model_id: str, repeat_days: int) -> tuple[str, list[o
     are. The trends and negative-persona stages both count repeat contacts from this one
     definition.
 
+    `columns` are more expressions over the ticket (alias `t`, e.g. an outcome column), each
+    returned as `column_0`, `column_1`, ...
+
     Returns:
-        The SQL of a relation (ticket_id, customer_id, topic_id, created_at, is_repeat) and its
-        parameters, bound in order: embed it as a subquery and put the parameters first when it
-        comes first in the statement.
+        The SQL of a relation (ticket_id, customer_id, topic_id, created_at, is_repeat, and the
+        columns) and its parameters, bound in order: embed it as a subquery and put the
+        parameters first when it comes first in the statement.
     """
-    sql = """SELECT tt.ticket_id, t.customer_id, tt.topic_id, t.created_at,
+    more = "".join(f"{column} AS column_{i}, " for i, column in enumerate(columns))
+    sql = f"""SELECT tt.ticket_id, t.customer_id, tt.topic_id, t.created_at, {more}
             coalesce(t.customer_id IS NOT NULL AND t.created_at - lag(t.created_at) OVER (
                 PARTITION BY t.customer_id, tt.topic_id ORDER BY t.created_at, t.ticket_id
             ) <= to_days(?), false) AS is_repeat
