@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 
 import duckdb
+import numpy as np
 import pytest
 
 from persona_mining.config import LinkConfig
 from persona_mining.personas.link import link_issues
+from persona_mining.stats import ClusteredRate, clustered_count_test, rate_ratio
 from tests.test_link import build, cell, many, personas
 
 Z95 = 1.959963984540054
@@ -59,3 +61,41 @@ def test_a_cell_needs_min_customers_to_be_significant(con: duckdb.DuckDBPyConnec
     assert strict["significant"] is False
     link_issues(con, config=LinkConfig(min_customers=4, min_tickets=5))
     assert cell(con, 2)["significant"] is True
+
+
+def test_every_cell_matches_the_per_customer_definitions_on_repeating_customers(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    # The stage sums every topic of a persona at once; each cell must be what the definitions
+    # give from the persona's and everyone else's per-customer counts, customers repeating
+    # topics (the design effect) included.
+    rng = np.random.default_rng(3)
+    tickets: list[tuple[str, str | None, int]] = []
+    for group, n, weights in (("a", 30, [0.5, 0.2, 0.2, 0.1]), ("b", 90, [0.2, 0.3, 0.3, 0.2])):
+        for i in range(n):
+            for k in range(int(rng.integers(1, 6))):
+                topic = int(rng.choice([0, 1, 2, -1], p=weights))
+                tickets.append((f"{group}{i}-{k}", f"{group}-{i}", topic))
+    build(con, tickets)
+    personas(con)
+    link_issues(con, config=LinkConfig())
+    counts: dict[str, np.ndarray] = {}
+    for _, customer, topic in tickets:
+        row = counts.setdefault(str(customer), np.zeros(5))
+        row[topic + 1] += 1  # column 0: unclustered
+        row[4] += 1  # every ticket
+    inside = np.array([v for c, v in sorted(counts.items()) if c.startswith("a-")])
+    outside = np.array([v for c, v in sorted(counts.items()) if c.startswith("b-")])
+    for topic in (0, 1, 2):
+        a, n_a = inside[:, topic + 1], inside[:, 4]
+        b, n_b = outside[:, topic + 1], outside[:, 4]
+        rate_in = ClusteredRate.from_customers(a, n_a)
+        rate_out = ClusteredRate.from_customers(b, n_b)
+        ratio = rate_ratio(rate_in, rate_out, confidence=0.95)
+        row = cell(con, topic)
+        assert row["tickets"] == a.sum() and row["customers"] == (a > 0).sum()
+        assert row["lift"] == pytest.approx(rate_in.rate / rate_out.rate, rel=1e-12)
+        assert row["ci_low"] == pytest.approx(ratio.ci_low, rel=1e-12)
+        assert row["ci_high"] == pytest.approx(ratio.ci_high, rel=1e-12)
+        expected = clustered_count_test(a, n_a, b, n_b, alternative="greater")
+        assert row["p_value"] == pytest.approx(expected, rel=1e-12)
