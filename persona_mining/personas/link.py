@@ -16,7 +16,8 @@ For every segment x topic of the current model:
 - The p-value is the exact conditional test of the segment's tickets on the topic (binomial,
   given the topic's tickets and the segment's share of all tickets), with both counts divided
   by the design effect where customers repeat the topic more than chance
-  (`stats.clustered_count_test`, from sums over customers): every ticket counts, a chronic complainer as one voice.
+  (`stats.clustered_count_test`, here from its sums over customers,
+  `stats.clustered_count_p_value`): every ticket counts, a chronic complainer as one voice.
   It is floored at the smallest positive double so that no q-value reads 0. With `findings = "over"` (the default) only over-indexing is a finding (a
   challenge) and the test is one-sided, for a segment raising the topic more; an under-indexed
   cell keeps its lift and interval as description, with a p-value near 1 and never
