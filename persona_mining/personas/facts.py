@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from persona_mining.personas.attributes import attribute_columns
+from persona_mining.personas.attributes import AttributeColumn, attribute_columns
 from persona_mining.personas.outcomes import OutcomeColumn
 
 EVERYONE = "\x00everyone"  # the group of all customers, next to the segments
@@ -41,9 +41,11 @@ def attribute_facts(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, 
     difference in absolute value. A number or date scores (mean - mean0) / pooled sd.
     """
     facts: dict[str, list[dict[str, Any]]] = {}
-    for column in attribute_columns(con):
+    columns = attribute_columns(con)
+    categorical = _categorical(con, [c for c in columns if c.kind == "categorical"])
+    for column in columns:
         if column.kind == "categorical":
-            found = _categorical(con, column.name, column.value_sql)
+            found = categorical.get(column.name, {})
         else:
             found = _numeric(con, column.name, column.value_sql, column.kind)
         for sid, fact in found.items():
@@ -54,33 +56,45 @@ def attribute_facts(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict[str, 
 
 
 def _categorical(
-    con: duckdb.DuckDBPyConnection, name: str, value_sql: str
-) -> dict[str, dict[str, Any]]:
+    con: duckdb.DuckDBPyConnection, columns: Sequence[AttributeColumn]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per categorical attribute and segment: its values' shares against everyone's, every
+    attribute in one pass over the segments' customers."""
+    if not columns:
+        return {}
+    values = ", ".join(
+        f"coalesce({c.value_sql}, '(missing)') AS a{i}" for i, c in enumerate(columns)
+    )
+    unpivoted = ", ".join(f"a{i}" for i in range(len(columns)))
     rows = con.execute(
         f"""WITH v AS (
-            SELECT customer_id, coalesce({value_sql}, '(missing)') AS value FROM customers
+            UNPIVOT (SELECT customer_id, {values} FROM customers)
+            ON {unpivoted} INTO NAME attribute VALUE value
         ), g AS (
-            SELECT grp, value, count(*) AS n FROM {_GROUPS} JOIN v USING (customer_id) GROUP BY ALL
+            SELECT grp, attribute, value, count(*) AS n
+            FROM {_GROUPS} JOIN v USING (customer_id) GROUP BY ALL
         ), shares AS (
-            SELECT grp, value, n / sum(n) OVER (PARTITION BY grp) AS share FROM g
+            SELECT grp, attribute, value, n / sum(n) OVER (PARTITION BY grp, attribute) AS share
+            FROM g
         ), everyone AS (
-            SELECT value, share FROM shares WHERE grp = ?
+            SELECT attribute, value, share FROM shares WHERE grp = ?
         )
-        SELECT s.grp, e.value, coalesce(p.share, 0), e.share
-        FROM (SELECT DISTINCT grp FROM shares WHERE grp <> ?) s
-        CROSS JOIN everyone e
-        LEFT JOIN shares p ON p.grp = s.grp AND p.value = e.value
-        ORDER BY s.grp, coalesce(p.share, 0) DESC, e.value""",
+        SELECT s.attribute, s.grp, e.value, coalesce(p.share, 0), e.share
+        FROM (SELECT DISTINCT grp, attribute FROM shares WHERE grp <> ?) s
+        JOIN everyone e ON e.attribute = s.attribute
+        LEFT JOIN shares p ON p.grp = s.grp AND p.attribute = e.attribute AND p.value = e.value
+        ORDER BY s.attribute, s.grp, coalesce(p.share, 0) DESC, e.value""",
         [EVERYONE, EVERYONE],
     ).fetchall()
-    by_segment: dict[str, list[tuple[str, float, float]]] = {}
-    for sid, value, share, everyone in rows:
-        by_segment.setdefault(sid, []).append((value, float(share), float(everyone)))
-    facts = {}
-    for sid, values in by_segment.items():
-        differences = [(_proportion_difference(p, p0), value, p, p0) for value, p, p0 in values]
+    by_segment: dict[tuple[str, str], list[tuple[str, float, float]]] = {}
+    for attribute, sid, value, share, everyone in rows:
+        by_segment.setdefault((attribute, sid), []).append((value, float(share), float(everyone)))
+    facts: dict[str, dict[str, dict[str, Any]]] = {}
+    for (attribute, sid), shares in by_segment.items():
+        name = columns[int(attribute[1:])].name
+        differences = [(_proportion_difference(p, p0), value, p, p0) for value, p, p0 in shares]
         best = max(differences, key=lambda d: abs(d[0]))
-        facts[sid] = {
+        facts.setdefault(name, {})[sid] = {
             "attribute": name,
             "type": "categorical",
             "std_diff": best[0],
@@ -89,7 +103,7 @@ def _categorical(
             "everyone": best[3],
             "top": [
                 {"value": value, "persona": p, "everyone": p0}
-                for value, p, p0 in values[:TOP_VALUES]
+                for value, p, p0 in shares[:TOP_VALUES]
             ],
         }
     return facts
@@ -152,15 +166,20 @@ def contact_counts(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, 
     }
 
 
-def behaviour_facts(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
-    """Per segment: channels, contact frequency, time of day and week, repeat contacts."""
+def behaviour_facts(
+    con: duckdb.DuckDBPyConnection, contacts: Mapping[str, tuple[int, int, int]] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Per segment: channels, contact frequency, time of day and week, repeat contacts.
+
+    `contacts` is `contact_counts(con)` where the caller has it already.
+    """
     facts: dict[str, dict[str, Any]] = {}
     everyone: dict[str, Any] = {}
 
     def put(grp: str, key: str, value: Any) -> None:
         (everyone if grp == EVERYONE else facts.setdefault(grp, {}))[key] = value
 
-    for grp, (customers, contacting, tickets) in contact_counts(con).items():
+    for grp, (customers, contacting, tickets) in (contacts or contact_counts(con)).items():
         put(
             grp,
             "contact",

@@ -226,9 +226,11 @@ def _signal_queries(
     known = "FROM tickets t JOIN customers c ON c.customer_id = t.customer_id"
     queries: list[tuple[str, list[object]]] = [
         (
-            """SELECT c.customer_id, 'tickets_per_customer', count(t.ticket_id), 1
-            FROM customers c LEFT JOIN tickets t ON t.customer_id = c.customer_id
-            GROUP BY c.customer_id""",
+            # Tickets counted per customer first: one join of the customers, not of the tickets.
+            """SELECT c.customer_id, 'tickets_per_customer', coalesce(p.n, 0), 1
+            FROM customers c
+            LEFT JOIN (SELECT customer_id, count(*) AS n FROM tickets GROUP BY customer_id) p
+                ON p.customer_id = c.customer_id""",
             [],
         )
     ]

@@ -61,11 +61,11 @@ def build_profiles(con: duckdb.DuckDBPyConnection) -> ProfilesResult:
     segments = con.execute(
         "SELECT segment_id, name, kind FROM segments ORDER BY segment_id"
     ).fetchall()
-    sizes = contact_counts(con)
-    everyone_customers, _, everyone_tickets = sizes.pop(EVERYONE, (0, 0, 0))
+    contacts = contact_counts(con)
+    everyone_customers, _, everyone_tickets = contacts.get(EVERYONE, (0, 0, 0))
     outcomes = outcome_columns(con)
     attributes = attribute_facts(con)
-    behaviours = behaviour_facts(con)
+    behaviours = behaviour_facts(con, contacts)
     measured = outcome_facts(con, outcomes)
     flags = {
         sid: (negative, json.loads(drivers))
@@ -78,7 +78,7 @@ def build_profiles(con: duckdb.DuckDBPyConnection) -> ProfilesResult:
     problems = problem_facts(con, challenges_of, model_id, outcomes)
     profiles = []
     for sid, name, kind in segments:
-        customers, contacting, tickets = sizes.get(sid, (0, 0, 0))
+        customers, contacting, tickets = contacts.get(sid, (0, 0, 0))
         challenges = challenges_of[sid]
         questions = {
             str(c["topic_id"]): questions_of[(sid, int(c["topic_id"]))] for c in challenges

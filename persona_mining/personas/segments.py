@@ -105,7 +105,8 @@ def sorted_keys(ids: np.ndarray) -> tuple[list[str], np.ndarray]:
 def segment_masks(
     con: duckdb.DuckDBPyConnection, customers: Sequence[str]
 ) -> dict[str, np.ndarray]:
-    """Every segment (in id order, empty ones too) as a mask over `customers`."""
+    """Every segment (in id order, empty ones too) as a mask over `customers`, a sorted list
+    (as `sorted_keys` gives it)."""
     masks = {
         sid: np.zeros(len(customers), dtype=bool)
         for (sid,) in con.execute("SELECT segment_id FROM segments ORDER BY segment_id").fetchall()
@@ -113,15 +114,14 @@ def segment_masks(
     members = con.execute(
         "SELECT segment_id, customer_id FROM customer_segments ORDER BY segment_id"
     ).fetchnumpy()
-    index = dict(zip(customers, range(len(customers)), strict=True))
-    position = np.fromiter(
-        (index.get(c, -1) for c in members["customer_id"]),
-        dtype=np.int64,
-        count=len(members["customer_id"]),
-    )
+    # `customers` are sorted (`sorted_keys`): each member is found by a binary search.
+    known = np.asarray(customers, dtype=str)
+    member = np.asarray(members["customer_id"], dtype=str)
+    position = np.searchsorted(known, member) if len(known) else np.zeros(len(member), int)
+    position = np.minimum(position, max(len(known) - 1, 0))
+    found = known[position] == member if len(known) else np.zeros(len(member), bool)
     names, segment = sorted_keys(members["segment_id"])
     for i, sid in enumerate(names):
         if sid in masks:
-            in_segment = position[segment == i]
-            masks[sid][in_segment[in_segment >= 0]] = True
+            masks[sid][position[(segment == i) & found]] = True
     return masks
