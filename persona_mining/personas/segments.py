@@ -105,8 +105,7 @@ def sorted_keys(ids: np.ndarray) -> tuple[list[str], np.ndarray]:
 def segment_masks(
     con: duckdb.DuckDBPyConnection, customers: Sequence[str]
 ) -> dict[str, np.ndarray]:
-    """Every segment (in id order, empty ones too) as a mask over `customers`, a sorted list
-    (as `sorted_keys` gives it)."""
+    """Every segment (in id order, empty ones too) as a mask over `customers`."""
     masks = {
         sid: np.zeros(len(customers), dtype=bool)
         for (sid,) in con.execute("SELECT segment_id FROM segments ORDER BY segment_id").fetchall()
@@ -114,14 +113,17 @@ def segment_masks(
     members = con.execute(
         "SELECT segment_id, customer_id FROM customer_segments ORDER BY segment_id"
     ).fetchnumpy()
-    # `customers` are sorted (`sorted_keys`): each member is found by a binary search.
-    known = np.asarray(customers, dtype=str)
-    member = np.asarray(members["customer_id"], dtype=str)
-    position = np.searchsorted(known, member) if len(known) else np.zeros(len(member), int)
-    position = np.minimum(position, max(len(known) - 1, 0))
-    found = known[position] == member if len(known) else np.zeros(len(member), bool)
+    # A dictionary, not numpy's fixed-width strings: those drop trailing NUL characters, and
+    # two ids must never be taken for one.
+    index = dict(zip(customers, range(len(customers)), strict=True))
+    position = np.fromiter(
+        (index.get(c, -1) for c in members["customer_id"]),
+        dtype=np.int64,
+        count=len(members["customer_id"]),
+    )
     names, segment = sorted_keys(members["segment_id"])
     for i, sid in enumerate(names):
         if sid in masks:
-            masks[sid][position[(segment == i) & found]] = True
+            in_segment = position[segment == i]
+            masks[sid][in_segment[in_segment >= 0]] = True
     return masks
