@@ -47,7 +47,7 @@ from scipy import stats as scipy_stats
 
 from persona_mining.config import LinkConfig
 from persona_mining.personas.outcomes import OutcomeColumn, outcome_columns
-from persona_mining.personas.segments import segment_masks, sorted_keys
+from persona_mining.personas.segments import segment_masks, sorted_keys, topic_positions
 from persona_mining.stats import (
     ClusteredRate,
     Estimate,
@@ -226,11 +226,7 @@ def _load(
         params,
     ).fetchnumpy()
     customers, customer = sorted_keys(result["customer_id"])
-    topic_ids = np.asarray(topics, dtype=np.int64)
-    row_topic = np.asarray(result["topic_id"], dtype=np.int64)
-    position = np.minimum(np.searchsorted(topic_ids, row_topic), max(len(topic_ids) - 1, 0))
-    known = topic_ids[position] == row_topic if len(topic_ids) else np.zeros(len(row_topic), bool)
-    topic = np.where(known, position, -1)
+    topic = topic_positions(topics, result["topic_id"])
 
     def column(name: str) -> np.ndarray:
         return np.nan_to_num(np.asarray(result[name], dtype=np.float64))

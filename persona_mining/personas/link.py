@@ -56,7 +56,7 @@ import pyarrow as pa
 
 from persona_mining.config import LinkConfig
 from persona_mining.errors import StageError
-from persona_mining.personas.segments import segment_masks, sorted_keys
+from persona_mining.personas.segments import segment_masks, sorted_keys, topic_positions
 from persona_mining.stats import (
     ClusteredRate,
     clustered_count_p_value,
@@ -201,10 +201,8 @@ def _customer_topic_counts(con: duckdb.DuckDBPyConnection, model_id: str) -> _Co
     customers, row_customer = sorted_keys(rows["customer_id"])
     counts = np.asarray(rows["tickets"], dtype=np.float64)
     total = np.bincount(row_customer, weights=counts, minlength=len(customers))
-    topic_ids = np.asarray(topics, dtype=np.int64)
-    row_topic = np.asarray(rows["topic_id"], dtype=np.int64)
-    position = np.minimum(np.searchsorted(topic_ids, row_topic), max(len(topic_ids) - 1, 0))
-    known = topic_ids[position] == row_topic if len(topic_ids) else np.zeros(len(counts), bool)
+    position = topic_positions(topics, rows["topic_id"])
+    known = position >= 0
     by_topic = np.zeros((len(customers), len(topics)), dtype=np.float64)
     np.add.at(by_topic, (row_customer[known], position[known]), counts[known])
     return _Counts(customers, topics, by_topic, total)

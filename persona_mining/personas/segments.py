@@ -26,6 +26,7 @@ __all__ = [
     "build_segments",
     "segment_masks",
     "sorted_keys",
+    "topic_positions",
 ]
 
 
@@ -100,6 +101,17 @@ def sorted_keys(ids: np.ndarray) -> tuple[list[str], np.ndarray]:
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
     runs = np.diff(np.r_[starts, len(ids)])
     return [str(c) for c in ids[starts]], np.repeat(np.arange(len(starts)), runs)
+
+
+def topic_positions(topics: Sequence[int], row_topics: np.ndarray) -> np.ndarray:
+    """Each row's topic as its position in `topics` (sorted ids), -1 for a topic not in it
+    (unclustered, merged or ignored)."""
+    topic_ids = np.asarray(topics, dtype=np.int64)
+    rows = np.asarray(row_topics, dtype=np.int64)
+    if not len(topic_ids):
+        return np.full(len(rows), -1, dtype=np.int64)
+    position = np.minimum(np.searchsorted(topic_ids, rows), len(topic_ids) - 1)
+    return np.where(topic_ids[position] == rows, position, -1)
 
 
 def segment_masks(
