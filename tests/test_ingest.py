@@ -218,6 +218,26 @@ def test_files_that_are_not_what_they_claim_get_one_clear_error(
     assert rows(con, "SELECT count(*) FROM tickets") == [(0,)]
 
 
+def test_ids_lose_every_unicode_whitespace_at_their_ends_and_nothing_else(
+    con, tmp_path: Path
+) -> None:
+    ingest_customers(con, path=write(tmp_path / "c.csv", "customer_id,plan\n\u00a0c1\u3000,free\n"))
+    path = write(
+        tmp_path / "t.csv",
+        HEADER
+        + '"\t1\n",\u2028c1\u00a0,2026-01-01,a,b,1\n'
+        + "\u20092\u200a\u202f,c1,2026-01-01,a,b,1\n"
+        + "\u200b3\u205f,c1,2026-01-01,a,b,1\n",  # a zero-width space is not whitespace
+    )
+    assert ingest_tickets(con, path=path).new == 3
+    assert rows(con, "SELECT ticket_id, customer_id FROM tickets ORDER BY 1") == [
+        ("1", "c1"),
+        ("2", "c1"),
+        ("\u200b3", "c1"),
+    ]
+    assert rows(con, "SELECT customer_id FROM customers") == [("c1",)]
+
+
 def test_customers_are_typed_so_that_rules_compare_numbers(con, tmp_path: Path) -> None:
     path = write(
         tmp_path / "c.csv", "customer_id,age,plan,vip\nc1,9,free,true\nc2,40,premium,false\n"

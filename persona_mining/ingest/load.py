@@ -610,13 +610,20 @@ def _require(
             )
 
 
-#: Characters stripped from both ends of ids: every Unicode whitespace, as Python's str.strip.
-_WHITESPACE_SQL = " || ".join(f"chr({ord(c)})" for c in map(chr, range(0x3001)) if c.isspace())
+#: Characters stripped from both ends of ids: every Unicode whitespace, as Python's str.strip
+#: (none lies above U+3000), as a regular expression class.
+_WHITESPACE_CLASS = (
+    "[" + "".join(f"\\x{{{ord(c):x}}}" for c in map(chr, range(0x3001)) if c.isspace()) + "]"
+)
 
 
 def _strip(expression: str) -> str:
-    """SQL that trims all whitespace (tabs, line breaks, NBSP...) from an id column."""
-    return f"trim({expression}, {_WHITESPACE_SQL})"
+    """SQL that trims all whitespace (tabs, line breaks, NBSP...) from an id column.
+
+    A regular expression: DuckDB's `trim` with a set of characters takes about 0.5 s per
+    million values, five times as long.
+    """
+    return f"regexp_replace({expression}, '^{_WHITESPACE_CLASS}+|{_WHITESPACE_CLASS}+$', '', 'g')"
 
 
 def _timestamp_sql(column: str) -> str:
@@ -750,14 +757,18 @@ def _upsert_tickets(
                    sha256(concat_ws(chr(31), {row_hash_parts})) AS row_hash
             FROM parsed
         )
-        SELECT *,
-               count(DISTINCT row_hash) OVER (PARTITION BY ticket_id, updated_at) AS versions
-        FROM hashed"""
+        SELECT * FROM hashed"""
     )
-    # Several versions of one id with the same updated_at cannot be ordered: reject them.
+    # Several versions of one id with the same updated_at cannot be ordered: reject them. The
+    # versions are counted over every row (a rejected one too) by a grouped count, which moves
+    # three columns: a window over `__valid` would move every column, texts included.
     stage.execute(
-        """UPDATE __valid SET reason = 'duplicate ticket_id ' || ticket_id || ' with conflicting data at the same updated_at; keep one version in the export'
-        WHERE reason IS NULL AND versions > 1"""
+        """UPDATE __valid SET reason = 'duplicate ticket_id ' || __valid.ticket_id || ' with conflicting data at the same updated_at; keep one version in the export'
+        FROM (
+            SELECT ticket_id, updated_at FROM __valid GROUP BY ALL HAVING count(DISTINCT row_hash) > 1
+        ) d
+        WHERE __valid.reason IS NULL AND __valid.ticket_id = d.ticket_id
+            AND __valid.updated_at = d.updated_at"""
     )
     source, prefix = _ticket_source(con, stage, choice)
     stage.execute("ALTER TABLE __valid ADD COLUMN source_ticket_id VARCHAR")
@@ -780,35 +791,43 @@ def _upsert_tickets(
     fresh = "reason IS NULL" + (
         f" AND updated_at >= TIMESTAMP '{watermark.isoformat(sep=' ')}'" if watermark else ""
     )
-    winners = f"""SELECT * FROM __valid WHERE {fresh}
-        QUALIFY row_number() OVER (PARTITION BY ticket_id ORDER BY updated_at DESC, row_number DESC) = 1"""
-    counts = con.execute(
-        f"""SELECT count(*) FILTER (WHERE t.ticket_id IS NULL),
-                   count(*) FILTER (WHERE t.ticket_id IS NOT NULL AND w.updated_at >= t.updated_at AND w.row_hash <> t.row_hash),
-                   count(*)
-            FROM ({winners}) w LEFT JOIN tickets t USING (ticket_id)"""
-    ).fetchone()
-    assert counts is not None
-    con.execute(
+    # The latest version of each id: chosen by its row number over four columns, then joined
+    # (a window over every column would move the texts through the sort).
+    winners = f"""SELECT v.* FROM __valid v SEMI JOIN (
+            SELECT row_number FROM __valid WHERE {fresh}
+            QUALIFY row_number() OVER (PARTITION BY ticket_id ORDER BY updated_at DESC, row_number DESC) = 1
+        ) w USING (row_number)"""
+    values = ", ".join("w." + quote_identifier(c) for c in columns)
+    # The changed tickets replace their stored version, then the new ones go in with a plain
+    # insert (the conflict check costs about a second per million rows). An INSERT returns the
+    # number of rows it wrote.
+    updated = con.execute(
         f"""INSERT INTO tickets ({listed}, source, source_file, ingested_at)
-        SELECT {", ".join("w." + quote_identifier(c) for c in columns)}, ?, ?, now()
-        FROM ({winners}) w LEFT JOIN tickets t USING (ticket_id)
-        WHERE t.ticket_id IS NULL OR (w.updated_at >= t.updated_at AND w.row_hash <> t.row_hash)
+        SELECT {values}, ?, ?, now()
+        FROM ({winners}) w JOIN tickets t USING (ticket_id)
+        WHERE w.updated_at >= t.updated_at AND w.row_hash <> t.row_hash
         ON CONFLICT (ticket_id) DO UPDATE SET
         {", ".join(f"{quote_identifier(c)} = excluded.{quote_identifier(c)}" for c in columns if c != "ticket_id")},
         source = excluded.source, source_file = excluded.source_file,
         ingested_at = excluded.ingested_at""",
         [source, source_file],
-    )
+    ).fetchall()[0][0]
+    new = con.execute(
+        f"""INSERT INTO tickets ({listed}, source, source_file, ingested_at)
+        SELECT {values}, ?, ?, now()
+        FROM ({winners}) w LEFT JOIN tickets t USING (ticket_id)
+        WHERE t.ticket_id IS NULL""",
+        [source, source_file],
+    ).fetchall()[0][0]
     valid = stage.execute(
         f"SELECT count(*) FILTER (WHERE {fresh}), count(*) FILTER (WHERE reason IS NULL), "
         "max(updated_at) FILTER (WHERE reason IS NULL) FROM __valid"
     ).fetchone()
     assert valid is not None
     return _UpsertCounts(
-        new=counts[0],
-        updated=counts[1],
-        unchanged=valid[0] - counts[0] - counts[1],
+        new=new,
+        updated=updated,
+        unchanged=valid[0] - new - updated,
         reasons=_stage_reasons(stage),
         skipped=valid[1] - valid[0],
         newest=valid[2],
