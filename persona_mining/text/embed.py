@@ -435,30 +435,48 @@ def _encode_in_steps(
         yield np.concatenate(parts) if parts else embedder.encode(texts)
 
 
+#: Rows per Arrow batch streamed by `load_vectors`.
+_LOAD_BATCH_ROWS = 65_536
+
+
 def load_vectors(
     con: duckdb.DuckDBPyConnection, *, model: str, ticket_ids: Sequence[str] | None = None
 ) -> tuple[list[str], np.ndarray]:
-    """Ticket ids and their vectors (one row per prepared ticket), in ticket id order."""
-    query = """SELECT p.ticket_id, e.vector FROM prepared_tickets p
-        JOIN embeddings e ON e.text_hash = p.text_hash AND e.model = ? AND p.in_scope"""
-    params: list[object] = [model]
+    """Ticket ids and their vectors (one row per prepared ticket), in ticket id order.
+
+    Only the ids are sorted: each ticket's position in id order comes with its vector, which
+    is written straight into one array as the rows stream in. Sorting the vectors, or holding
+    them in a table beside the array, would take a gigabyte more each at a million tickets of
+    256 dimensions.
+    """
+    wanted = ""
     if ticket_ids is not None:
         con.register("__wanted", pa.table({"ticket_id": list(ticket_ids)}))
-        query += " JOIN __wanted w ON w.ticket_id = p.ticket_id"
-    table = con.sql(query + " ORDER BY p.ticket_id", params=params).to_arrow_table()
-    if ticket_ids is not None:
-        con.unregister("__wanted")
-    ids = table.column("ticket_id").to_pylist()
-    if not ids:
-        return [], np.zeros((0, 0), dtype=np.float32)
-    # Chunk by chunk into one array: combining the chunks first would allocate the vectors
-    # twice (a gigabyte more at a million tickets of 256 dimensions).
-    chunks = [chunk for chunk in table.column("vector").chunks if len(chunk)]
-    width = len(chunks[0][0])
-    vectors = np.empty((len(ids), width), dtype=np.float32)
-    row = 0
-    for chunk in chunks:
-        values = chunk.flatten().to_numpy(zero_copy_only=False)
-        vectors[row : row + len(chunk)] = values.reshape(len(chunk), width)
-        row += len(chunk)
-    return ids, vectors
+        wanted = "JOIN __wanted w ON w.ticket_id = p.ticket_id"
+    try:
+        ordered = f"""SELECT p.ticket_id, p.text_hash,
+                row_number() OVER (ORDER BY p.ticket_id) - 1 AS position
+            FROM prepared_tickets p {wanted}
+            WHERE p.in_scope
+                AND p.text_hash IN (SELECT text_hash FROM embeddings WHERE model = $model)"""
+        count = con.sql(f"SELECT count(*) FROM ({ordered})", params={"model": model}).fetchall()
+        ids = np.empty(count[0][0], dtype=object)
+        vectors = np.zeros((0, 0), dtype=np.float32)
+        reader = con.sql(
+            f"""SELECT o.position, o.ticket_id, e.vector FROM ({ordered}) o
+            JOIN embeddings e ON e.text_hash = o.text_hash AND e.model = $model""",
+            params={"model": model},
+        ).to_arrow_reader(_LOAD_BATCH_ROWS)
+        for batch in reader:
+            if not batch.num_rows:
+                continue
+            values = batch.column(2).flatten().to_numpy(zero_copy_only=False)
+            if not vectors.size:
+                vectors = np.empty((len(ids), len(values) // batch.num_rows), dtype=np.float32)
+            positions = batch.column(0).to_numpy()
+            vectors[positions] = values.reshape(batch.num_rows, -1)
+            ids[positions] = batch.column(1).to_numpy(zero_copy_only=False)
+    finally:
+        if ticket_ids is not None:
+            con.unregister("__wanted")
+    return ids.tolist(), vectors
