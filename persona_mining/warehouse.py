@@ -23,6 +23,8 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     applied_at  TIMESTAMP NOT NULL DEFAULT now()
 )
 """
+#: Write-ahead log size from which DuckDB checkpoints a writable warehouse (its default 16 MB).
+CHECKPOINT_THRESHOLD = "1GB"
 _MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 
@@ -60,6 +62,12 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
         raise WarehouseError(f"warehouse {target}: cannot open ({e})") from e
     con.execute("SET TimeZone = 'UTC'")
     if not read_only:
+        if not is_remote(target):
+            # DuckDB folds its write-ahead log into the file once the log passes 16 MB: at a
+            # million tickets the stages' chunked writes (vectors, prepared texts) triggered
+            # dozens of checkpoints costing seconds each. The log now grows to 1 GB first; it
+            # is folded in when the run closes the warehouse (and replayed if it crashed).
+            con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
         migrate(con)
     return con
 
