@@ -119,3 +119,14 @@ def test_progress_is_told_the_rows_read(tmp_path: Path) -> None:
     table = readers._read_csv_strictly(path, ["id", "text"], ",", told.append)
     assert table is not None and table.num_rows == 250_001
     assert told == sorted(told) and told[-1] == 250_001 and len(told) >= 3
+
+
+def test_a_tab_separated_file_reads_the_same_by_both_readers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "t.tsv"
+    path.write_text('id\ttext\n1\t"a\tb"\n2\tc, d\n', encoding="utf-8", newline="")
+    assert readers._read_csv_strictly(path, ["id", "text"], "\t", lambda read: None) is not None
+    batch = read_file(path)
+    assert batch.table.column("text").to_pylist() == ["a\tb", "c, d"]
+    assert batch.table.equals(_by_rows(path, monkeypatch).table)

@@ -5,10 +5,11 @@ number and its raw text) or as a `Reject` with a reason; a file that is not what
 claims raises `InputFileError` naming the file and what to do.
 
 A well-formed UTF-8 CSV file is read by DuckDB's own CSV reader in strict mode (a million
-tickets in about 2 s, where Python's `csv` module takes about 18 s). A file that DuckDB will not read strictly (a row with the
-wrong number of fields, a stray quote, bytes that are not UTF-8, a whitespace-only line) is
-read again row by row with the `csv` module, which keeps every row it can and names each one
-it cannot, so that the rejects and their row numbers do not depend on the reader.
+tickets in about 2 s, where Python's `csv` module takes about 18 s). A file that DuckDB will
+not read strictly (a row with the wrong number of fields, a stray quote, bytes that are not
+UTF-8, a whitespace-only line) is read again row by row with the `csv` module, which keeps
+every row it can and names each one it cannot, so that the rejects and their row numbers do
+not depend on the reader.
 """
 
 from __future__ import annotations
@@ -278,8 +279,9 @@ def _read_csv_strictly(
 
     DuckDB reads every field as text, with the header's number of columns, the row reader's
     quoting (a double quote, doubled inside a quoted field) and no field padded or dropped.
-    Empty fields, quoted or not, are null and blank lines are skipped, as in the row reader; each row's
-    raw text is its fields joined by the delimiter, shortened as the row reader shortens it.
+    Empty fields, quoted or not, are null and blank lines are skipped, as in the row reader;
+    each row's raw text is its fields joined by the delimiter, shortened as the row reader
+    shortens it.
 
     Returns:
         The table (`_table`'s columns), or None when DuckDB rejects the file or finds no row:
