@@ -63,10 +63,11 @@ def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConn
     con.execute("SET TimeZone = 'UTC'")
     if not read_only:
         if not is_remote(target):
-            # DuckDB folds its write-ahead log into the file once the log passes 16 MB: at a
-            # million tickets the stages' chunked writes (vectors, prepared texts) triggered
-            # dozens of checkpoints costing seconds each. The log now grows to 1 GB first; it
-            # is folded in when the run closes the warehouse (and replayed if it crashed).
+            # DuckDB folds its write-ahead log into the file once the log passes 16 MB: the
+            # stages' chunked writes (vectors, prepared texts) then checkpoint again and again
+            # (15-20 s of checkpoints while embedding a million tickets, bench/RESULTS.md). The
+            # log now grows to 1 GB first; it is folded in when the run closes the warehouse
+            # (and replayed if the run crashed).
             con.execute(f"SET checkpoint_threshold = '{CHECKPOINT_THRESHOLD}'")
         migrate(con)
     return con
