@@ -268,10 +268,6 @@ def _read_csv_rows(
     return RawBatch(path, _table(names, columns, rows, raws, bads), tuple(rejects), original)
 
 
-#: Rows per Arrow batch fetched from DuckDB's CSV reader (and between progress reports).
-_STRICT_BATCH_ROWS = 100_000
-
-
 def _read_csv_strictly(
     path: Path, names: Sequence[str], delimiter: str, lines_read: Callable[[int], None]
 ) -> pa.Table | None:
@@ -312,13 +308,14 @@ def _read_csv_strictly(
                     "delimiter": delimiter,
                     "limit": MAX_RAW_CHARS,
                 },
-            ).to_arrow_reader(_STRICT_BATCH_ROWS)
+            ).to_arrow_reader(_REPORT_EVERY)
             batches = []
             read = 0
             for batch in reader:
                 batches.append(batch)
                 read += batch.num_rows
-                lines_read(read)
+                if read % _REPORT_EVERY == 0:
+                    lines_read(read + 1)  # as the row reader tells it: the header's line too
             source = pa.Table.from_batches(batches, reader.schema)
     except duckdb.Error:
         return None
