@@ -279,5 +279,7 @@ def test_customers_with_only_ticket_fields_are_a_clear_error(
     )
     add_model(con, TOPICS)
     add_tickets(con, [Ticket(f"t{i}", f"c{i}", i % 3) for i in range(30)])
-    with pytest.raises(StageError, match="channel describe tickets"):
+    with pytest.raises(StageError, match="channel describe tickets") as error:
         discover_segments(con, config=DiscoverConfig(k=2))
+    # The same name in both tables: the message says how to keep the column for the customers.
+    assert "drop_columns" in str(error.value) and "new warehouse" in str(error.value)

@@ -265,16 +265,22 @@ def _features(con: duckdb.DuckDBPyConnection, config: DiscoverConfig) -> _Featur
     ticket_fields = _ticket_fields(con, [c.name for c in candidates])
     attributes = _attributes(con, config, [c for c in candidates if c.name not in ticket_fields])
     if not attributes:
-        left_out = (
-            f"; {', '.join(sorted(ticket_fields))} describe tickets (the tickets table has "
-            "them too), so they cannot define who a customer is"
-            if ticket_fields
-            else ""
-        )
+        if ticket_fields:
+            fix = (
+                "; if some of them describe the customer (age, plan...), ingest the tickets "
+                'without them (`[ingest] drop_columns = ["COLUMN"]`) into a new warehouse, so '
+                "that only the customers table has them"
+                if any(c == t for c, t in ticket_fields.items())
+                else ""
+            )
+            raise StageError(
+                "discover: nothing to cluster on: the customers have no attribute columns of "
+                f"their own; {', '.join(sorted(ticket_fields))} describe tickets (the tickets "
+                f"table has them too), so they cannot define who a customer is{fix}"
+            )
         raise StageError(
-            f"discover: nothing to cluster on: the customers have no attribute columns of their own"
-            f"{left_out}; "
-            "ingest customer attributes (plan, age, region...) with "
+            "discover: nothing to cluster on: the customers have no attribute columns; ingest "
+            "customer attributes (plan, age, region...) with "
             "`persona-mining ingest --customers FILE`"
         )
     blocks = [_attribute_block(a) for a in attributes]
