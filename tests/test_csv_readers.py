@@ -137,3 +137,14 @@ def test_a_tab_separated_file_reads_the_same_by_both_readers(
     batch = read_file(path)
     assert batch.table.column("text").to_pylist() == ["a\tb", "c, d"]
     assert batch.table.equals(_by_rows(path, monkeypatch).table)
+
+
+def test_the_row_reader_takes_lines_as_a_file_opened_with_newline_empty_gives_them() -> None:
+    import io
+    import random
+
+    pieces = ["a", "b", ",", '"', "\r", "\n", "\r\n", "é", "\u2028", "\x0b"]
+    rng = random.Random(7)
+    for _ in range(5_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 25)))
+        assert list(readers._lines(text)) == list(io.StringIO(text, newline="")), repr(text)
