@@ -90,12 +90,54 @@ class LinkResult:
 
 @dataclass(frozen=True)
 class _Counts:
-    """Per-customer ticket counts: rows are customers, columns topics."""
+    """Per-customer ticket counts, one row per customer x topic with a ticket.
+
+    A million tickets make a few hundred thousand such rows; a customers x topics matrix, and
+    each temporary of its arithmetic, would hold ten times as many numbers.
+    """
 
     customers: list[str]
     topics: list[int]
-    by_topic: np.ndarray  # (customers, topics) tickets
+    customer: np.ndarray  # (rows,) the row's customer, an index into `customers`
+    topic: np.ndarray  # (rows,) the row's topic, an index into `topics`
+    tickets: np.ndarray  # (rows,) the customer's tickets on the topic, at least 1
     total: np.ndarray  # (customers,) tickets on any topic, unclustered included
+
+    def dense(self) -> np.ndarray:
+        """The counts as a customers x topics matrix."""
+        matrix = np.zeros((len(self.customers), len(self.topics)), dtype=np.float64)
+        matrix[self.customer, self.topic] = self.tickets
+        return matrix
+
+    def per_topic(self, members: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Per topic, the tickets of the customers (the members only, a mask over customers,
+        if given) and how many of them have one."""
+        on = None if members is None else members[self.customer].astype(np.float64)
+        tickets = self.tickets if on is None else self.tickets * on
+        n = len(self.topics)
+        return (
+            np.bincount(self.topic, weights=tickets, minlength=n),
+            np.bincount(self.topic, weights=on, minlength=n),
+        )
+
+    def residual_squares(self, rate: np.ndarray, members: np.ndarray | None = None) -> np.ndarray:
+        """Per topic j, the sum over the customers (the members only, if given) of
+        (y - rate[j] * n)^2, y the customer's tickets on j and n all their tickets.
+
+        A customer with no ticket on j adds (rate[j] * n)^2. Their n^2 add up to the sum over
+        every customer less the sum over those with a ticket on j, both exact (integers), so
+        no rounded term is taken from another.
+        """
+        n = len(self.topics)
+        on = None if members is None else members[self.customer].astype(np.float64)
+        totals = self.total[self.customer]
+        residual = (self.tickets - rate[self.topic] * totals) ** 2
+        squares = totals**2
+        if on is not None:
+            residual, squares = residual * on, squares * on
+        everyone = self.total if members is None else self.total[members]
+        without = float((everyone**2).sum()) - np.bincount(self.topic, weights=squares, minlength=n)
+        return np.bincount(self.topic, weights=residual, minlength=n) + rate**2 * without
 
 
 def link_issues(con: duckdb.DuckDBPyConnection, *, config: LinkConfig) -> LinkResult:
@@ -166,11 +208,25 @@ def _group_of(con: duckdb.DuckDBPyConnection, model_id: str) -> dict[int, int]:
 def _group_counts(counts: _Counts, group_of: dict[int, int]) -> _Counts:
     """The same counts with the topics of each group added up (groups as 'topics')."""
     groups = sorted({group_of[t] for t in counts.topics if t in group_of})
-    by_group = np.zeros((len(counts.customers), len(groups)), dtype=np.float64)
-    for j, topic in enumerate(counts.topics):
-        if topic in group_of:
-            by_group[:, groups.index(group_of[topic])] += counts.by_topic[:, j]
-    return _Counts(counts.customers, groups, by_group, counts.total)
+    group = np.array(
+        [groups.index(group_of[t]) if t in group_of else -1 for t in counts.topics],
+        dtype=np.int64,
+    )
+    row_group = group[counts.topic]
+    grouped = row_group >= 0
+    # One row per customer x group: a customer's tickets on the group's topics added up.
+    width = max(len(groups), 1)
+    keys, row = np.unique(
+        counts.customer[grouped] * width + row_group[grouped], return_inverse=True
+    )
+    return _Counts(
+        counts.customers,
+        groups,
+        keys // width,
+        keys % width,
+        np.bincount(row, weights=counts.tickets[grouped], minlength=len(keys)),
+        counts.total,
+    )
 
 
 def _lift_above_one(row: dict[str, object]) -> bool:
@@ -203,9 +259,7 @@ def _customer_topic_counts(con: duckdb.DuckDBPyConnection, model_id: str) -> _Co
     total = np.bincount(row_customer, weights=counts, minlength=len(customers))
     position = topic_positions(topics, rows["topic_id"])
     known = position >= 0
-    by_topic = np.zeros((len(customers), len(topics)), dtype=np.float64)
-    np.add.at(by_topic, (row_customer[known], position[known]), counts[known])
-    return _Counts(customers, topics, by_topic, total)
+    return _Counts(customers, topics, row_customer[known], position[known], counts[known], total)
 
 
 @dataclass(frozen=True)
@@ -222,15 +276,14 @@ class _Everyone:
     @classmethod
     def of(cls, counts: _Counts) -> _Everyone:
         tickets = float(counts.total.sum())
-        on_topic = counts.by_topic.sum(axis=0)
+        on_topic, customers_on = counts.per_topic()
         rate = on_topic / tickets if tickets else np.zeros_like(on_topic)
-        residual = counts.by_topic - rate * counts.total[:, None]
         return cls(
             tickets=tickets,
             customers=len(counts.customers),
             on_topic=on_topic,
-            customers_on=(counts.by_topic > 0).sum(axis=0),
-            residual_squares=(residual**2).sum(axis=0),
+            customers_on=customers_on,
+            residual_squares=counts.residual_squares(rate),
         )
 
 
@@ -240,24 +293,20 @@ def _segment_cells(
     """The segment's cell on every topic; the sums over its customers and over everyone
     outside it are taken for all topics at once (ticket counts are integers, so the outside's
     sums are everyone's minus the segment's, exactly)."""
-    inside, n_in = counts.by_topic[mask], counts.total[mask]
-    seg_tickets = float(n_in.sum())
+    seg_tickets = float(counts.total[mask].sum())
     out_tickets = everyone.tickets - seg_tickets
-    seg_customers = len(n_in)
+    seg_customers = int(mask.sum())
     out_customers = everyone.customers - seg_customers
     if not seg_tickets or not out_tickets:
         # No tickets inside, or nobody outside: nothing to compare, so no statistic to show.
         return []
-    tickets_in = inside.sum(axis=0)
+    tickets_in, customers_in = counts.per_topic(mask)
     tickets_out = everyone.on_topic - tickets_in
-    customers_in = (inside > 0).sum(axis=0)
     customers_out = everyone.customers_on - customers_in
     # Each side's ratio estimator of the topic's share, and its residuals over customers.
     rate_in, rate_out = tickets_in / seg_tickets, tickets_out / out_tickets
-    residual_in = ((inside - rate_in * n_in[:, None]) ** 2).sum(axis=0)
-    residual_out = (~mask).astype(np.float64) @ (
-        (counts.by_topic - rate_out * counts.total[:, None]) ** 2
-    )
+    residual_in = counts.residual_squares(rate_in, mask)
+    residual_out = counts.residual_squares(rate_out, ~mask)
     alternative = "greater" if config.findings == "over" else "two-sided"
     cells = []
     for j, topic in enumerate(counts.topics):
