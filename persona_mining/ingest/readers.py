@@ -26,6 +26,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from persona_mining.errors import InputFileError
@@ -101,6 +102,10 @@ def input_files(path: Path) -> list[Path]:
 
 # Rows between two progress reports while a text file is read.
 _REPORT_EVERY = 10_000
+#: DuckDB's null text when it reads a CSV file: no field is read as null, so that a null can
+#: only be a missing field. A field that is this text reads as missing, and the row reader
+#: takes the file, which reads it right.
+_NEVER_NULL = "\x01not a field\x01"
 
 
 def read_file(path: Path, progress: Progress = no_progress) -> RawBatch:
@@ -287,39 +292,58 @@ def _read_csv_strictly(
     with path.open("rb") as file:
         if file.read(4) == b'\xef\xbb\xbf"':
             return None
-    generic = {f"c{i}": "VARCHAR" for i in range(len(names))}
     # The columns are named c0, c1, ... here: nothing of the file's header enters the SQL.
-    fields = ", ".join(f"coalesce({c}, '')" for c in generic)
+    header = {f"c{i}": "VARCHAR" for i in range(len(names))}
+    fields = list(header)
+    # Two reads. The first checks the file's shape with the header's columns, on every core:
+    # a wrong field count, a stray or unclosed quote is an error. But it lets a row end in
+    # empty fields beyond the header's. The second, with one column more, padded with null
+    # and no text read as null, shows such a row (or a row a field short) as a value in the
+    # last column or a null before it. Read on one thread, as padding needs, it would drop a
+    # last row whose quote never closes, which the first read refuses.
+    generic = header | {f"c{len(names)}": "VARCHAR"}
+    extra = f"c{len(names)}"
+    options = """delim = $delimiter, quote = '"', escape = '"', header = true,
+        auto_detect = false, strict_mode = true, ignore_errors = false, encoding = 'utf-8'"""
     try:
         with duckdb.connect() as con:
+            checked = con.sql(
+                f"""SELECT count(*) FROM read_csv($path, columns = $columns, {options},
+                    null_padding = false)""",
+                params={"path": str(path), "columns": header, "delimiter": delimiter},
+            ).fetchall()[0][0]
             reader = con.sql(
                 f"""SELECT CASE WHEN length(raw) > $limit THEN left(raw, $limit) || '…'
-                        ELSE raw END AS raw, * EXCLUDE (raw)
+                        ELSE raw END AS raw,
+                    {", ".join(f"nullif({c}, '') AS {c}" for c in fields)},
+                    {extra} IS NOT NULL {"".join(f" OR {c} IS NULL" for c in fields)} AS misfit
                 FROM (
-                    SELECT concat_ws($delimiter, {fields}) AS raw, *
-                    FROM read_csv($path, columns = $columns, delim = $delimiter, quote = '"',
-                        escape = '"', header = true, auto_detect = false, strict_mode = true,
-                        null_padding = false, ignore_errors = false, encoding = 'utf-8')
+                    SELECT concat_ws($delimiter, {", ".join(fields)}) AS raw, *
+                    FROM read_csv($path, columns = $columns, {options},
+                        null_padding = true, nullstr = $never, parallel = false)
                 )""",
                 params={
                     "path": str(path),
                     "columns": generic,
                     "delimiter": delimiter,
                     "limit": MAX_RAW_CHARS,
+                    "never": _NEVER_NULL,
                 },
             ).to_arrow_reader(_REPORT_EVERY)
             batches = []
             read = 0
             for batch in reader:
-                batches.append(batch)
+                if pc.any(batch.column("misfit")).as_py():
+                    return None
+                batches.append(batch.drop_columns(["misfit"]))
                 read += batch.num_rows
                 if read % _REPORT_EVERY == 0:
                     lines_read(read + 1)  # as the row reader tells it: the header's line too
-            source = pa.Table.from_batches(batches, reader.schema)
+            source = pa.Table.from_batches(batches) if batches else pa.table({})
     except duckdb.Error:
         return None
     n = source.num_rows
-    if n == 0:
+    if n == 0 or n != checked:
         return None
     arrays = {
         ROW: pa.array(range(1, n + 1), pa.int64()),
