@@ -41,7 +41,7 @@ def test_prepare_uses_rules_only_and_leaves_the_analysis_empty(
 ) -> None:
     assert rows(
         prepared, "SELECT DISTINCT spacy_model, lemmas, noun_phrases FROM prepared_tickets"
-    ) == [("rules-2", "", [])]
+    ) == [("rules-3", "", [])]
     texts = dict(rows(prepared, "SELECT ticket_id, text FROM prepared_tickets"))
     assert "[EMAIL]" in texts["1"] and "maria@" not in texts["1"]
     assert rows(prepared, "SELECT count(*) FROM text_analysis") == [(0,)]

@@ -134,6 +134,7 @@ HOSTILE_INPUTS = {
     "number dump": "1 " * (MEGABYTE // 2),
     "card-shaped dump": "1111 " * (MEGABYTE // 5),
     "dates": "2026-03-01 " * (MEGABYTE // 11),
+    "redaction masks": "XXXX XX/XX/XXXX " * (MEGABYTE // 16),
     "at signs": "a@" * (MEGABYTE // 2),
     "attribution starts": "On 1\n" * (MEGABYTE // 5),
     "sign-offs": "Thanks,\n" * (MEGABYTE // 8),
@@ -181,8 +182,14 @@ def test_clean_text_empties_huge_input_without_content(name: str) -> None:
     assert clean_text(HOSTILE_INPUTS[name]) == ""
 
 
+def test_clean_text_masks_a_huge_dump_of_redaction_masks() -> None:
+    text = HOSTILE_INPUTS["redaction masks"]
+    assert clean_text(text) == ("[REDACTED] [DATE] " * (MEGABYTE // 16)).strip()
+
+
 def test_every_hostile_input_is_checked() -> None:
     checked = {*UNCHANGED, "angle brackets", "card-shaped dump", "sign-offs", "dates"}
+    checked.add("redaction masks")
     assert checked | {"quote markers", "unclosed comments"} == set(HOSTILE_INPUTS)
 
 
@@ -456,6 +463,11 @@ def test_a_bare_name_after_a_blank_line_is_a_signature() -> None:
         ("ticket 12345678901 again", "ticket [ID] again"),
         ("bought on 09/22/2025 and 2026-03-01", "bought on [DATE] and [DATE]"),
         ("card expiry 05/27.", "card expiry [DATE]."),
+        (
+            "On XX/XX/XXXX I called XXXX about account XXXX, again on XX/XX/2019.",
+            "On [DATE] I called [REDACTED] about account [REDACTED], again on [DATE].",
+        ),
+        ("book a taxi from XXX to XXX", "book a taxi from [REDACTED] to [REDACTED]"),
     ],
 )
 def test_references_and_dates_are_masked(text: str, expected: str) -> None:
@@ -470,6 +482,7 @@ def test_references_and_dates_are_masked(text: str, expected: str) -> None:
         "HDMI 2.1 and Bluetooth 5.3 on version 10.2.3",
         "between 1000-2000 rows, open 24/7, postcode 90210",
         "play 107.5 FM on a Windows 11 laptop",
+        "Super Bowl XX in size XXL for $XX, code XXXX1234",
     ],
 )
 def test_prices_versions_times_and_short_numbers_stay(text: str) -> None:
