@@ -182,9 +182,9 @@ def test_clean_text_empties_huge_input_without_content(name: str) -> None:
     assert clean_text(HOSTILE_INPUTS[name]) == ""
 
 
-def test_clean_text_masks_a_huge_dump_of_redaction_masks() -> None:
+def test_clean_text_drops_a_huge_dump_of_redaction_masks() -> None:
     text = HOSTILE_INPUTS["redaction masks"]
-    assert clean_text(text) == ("[REDACTED] [DATE] " * (MEGABYTE // 16)).strip()
+    assert clean_text(text) == ""
 
 
 def test_every_hostile_input_is_checked() -> None:
@@ -465,9 +465,9 @@ def test_a_bare_name_after_a_blank_line_is_a_signature() -> None:
         ("card expiry 05/27.", "card expiry [DATE]."),
         (
             "On XX/XX/XXXX I called XXXX about account XXXX, again on XX/XX/2019.",
-            "On [DATE] I called [REDACTED] about account [REDACTED], again on [DATE].",
+            "On I called about account, again on.",
         ),
-        ("book a taxi from XXX to XXX", "book a taxi from [REDACTED] to [REDACTED]"),
+        ("book a taxi from XXX to XXX", "book a taxi from to"),
     ],
 )
 def test_references_and_dates_are_masked(text: str, expected: str) -> None:

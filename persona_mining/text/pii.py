@@ -14,7 +14,7 @@ from persona_mining.text.normalise import repeat_until_stable
 
 __all__ = ["PLACEHOLDERS", "PLACEHOLDER_RE", "redact_pii"]
 
-#: Placeholders written by :func:`redact_pii`, ``[ID]``, ``[DATE]`` and ``[REDACTED]`` by
+#: Placeholders written by :func:`redact_pii`, ``[ID]`` and ``[DATE]`` by
 #: :func:`persona_mining.text.references.mask_references`, and ``[NAME]`` by the NLP stage.
 PLACEHOLDERS: tuple[str, ...] = (
     "[EMAIL]",
@@ -26,7 +26,6 @@ PLACEHOLDERS: tuple[str, ...] = (
     "[NAME]",
     "[ID]",
     "[DATE]",
-    "[REDACTED]",
 )
 #: Any placeholder: one of those, or one a later version writes.
 PLACEHOLDER_RE = re.compile(r"\[[A-Z]+\]")

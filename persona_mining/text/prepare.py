@@ -43,7 +43,7 @@ from persona_mining.warehouse import transaction
 EMPTY_TEXT = "(no text)"
 #: What `prepared_tickets.spacy_model` records for rows prepared by rules alone; a new value
 #: when the rules change what they write (rules-2: references and dates masked; rules-3: an
-#: export's redaction masks too), so that rows prepared by older rules are prepared again.
+#: export's redaction masks dropped), so that rows prepared by older rules are prepared again.
 RULES_PIPELINE = "rules-3"
 _DEFAULT = PrepareConfig()
 #: Subject and body of one pending ticket.

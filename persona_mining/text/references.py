@@ -1,5 +1,5 @@
-"""Order numbers, ticket references, numeric dates and an export's own redactions, as
-placeholders.
+"""Order numbers, ticket references and numeric dates as placeholders; an export's own
+redaction masks dropped.
 
 "Where is order NW-313219?" and "Where is order NW-905117?" are the same question. The
 numbers say nothing of the issue, yet each is a handful of rare word pieces to the embedding
@@ -18,10 +18,13 @@ year (``05/27``, as on a card's expiry).
 
 An export that redacted its texts before they came here leaves masks of X's: public complaint
 databases write ``XXXX`` for a name, an account or a company and ``XX/XX/XXXX`` for a date. Every
-redacted text shares those word pieces, and ``xxxx`` becomes a keyword of every topic. A run of
-three or more capital X's standing alone becomes ``[REDACTED]``, and a date whose parts are
-masked (``XX/XX/XXXX``, ``XX/XX/2019``) ``[DATE]``. ``XX`` alone (a Roman twenty), ``XXL``
-and ``$XX`` stay.
+redacted text shares those word pieces, and ``xxxx`` becomes a keyword, even a label, of many
+topics. A run of three or more capital X's standing alone and a date whose parts are masked
+(``XX/XX/XXXX``, ``XX/XX/2019``) are dropped: they say nothing, and a placeholder in their place
+pulled the texts that hold one together (HWU64 with masks inserted into 60% of its requests:
+issue NMI 0.685 with the masks, 0.585 with ``[REDACTED]`` and ``[DATE]`` in their place, 0.721
+with them dropped; 0.755 without masks). ``XX`` alone (a Roman twenty), ``XXL`` and ``$XX``
+stay.
 
 Every pattern is linear: bounded repetitions, no nested quantifiers.
 """
@@ -32,7 +35,6 @@ import re
 
 ID = "[ID]"
 DATE = "[DATE]"
-REDACTED = "[REDACTED]"
 
 _DATE_RE = re.compile(
     r"(?<![\w/.\-])"
@@ -48,20 +50,22 @@ _REFERENCE_RE = re.compile(
 )
 
 _DIGIT_RE = re.compile(r"[0-9]")
-#: A date with masked parts: ``XX/XX/XXXX``, ``XX/XX/2019``, ``XX/XX/19``.
-_MASKED_DATE_RE = re.compile(
-    r"(?<![\w/.\-])XX/XX/(?:XXXX|XX|[0-9]{4}|[0-9]{2})(?![\w/\-]|[.,][0-9])"
+#: A redaction mask with the spaces before it: a date with masked parts (``XX/XX/XXXX``,
+#: ``XX/XX/2019``, ``XX/XX/19``) or three or more capital X's alone. The spaces are taken only
+#: from the start of their run, so that a long run of spaces costs one try, not one per space.
+_MASK_RE = re.compile(
+    r"(?<![^\S\n])[^\S\n]*"
+    r"(?:(?<![\w/.\-])XX/XX/(?:XXXX|XX|[0-9]{4}|[0-9]{2})(?![\w/\-]|[.,][0-9])"
+    r"|(?<![\w$€£¥#@])X{3,40}(?!\w))"
 )
-#: A redaction mask: three or more capital X's, alone.
-_MASK_RE = re.compile(r"(?<![\w$€£¥#@])X{3,40}(?!\w)")
 
 
 def mask_references(text: str) -> str:
-    """Replace order numbers and ticket references with ``[ID]``, numeric dates with
-    ``[DATE]`` and an export's redaction masks with ``[REDACTED]`` (see the module's docstring
-    for what counts as each)."""
+    """Replace order numbers and ticket references with ``[ID]`` and numeric dates with
+    ``[DATE]``, and drop an export's redaction masks (see the module's docstring for what counts
+    as each)."""
     if "XX" in text:
-        text = _MASK_RE.sub(REDACTED, _MASKED_DATE_RE.sub(DATE, text))
+        text = _MASK_RE.sub("", text)
     if _DIGIT_RE.search(text) is None:
         return text
     return _REFERENCE_RE.sub(ID, _DATE_RE.sub(DATE, text))
