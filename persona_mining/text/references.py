@@ -23,7 +23,7 @@ topics. A run of three or more capital X's standing alone and a date whose parts
 (``XX/XX/XXXX``, ``XX/XX/2019``) are dropped: they say nothing, and a placeholder in their place
 pulled the texts that hold one together (HWU64 with masks inserted into 60% of its requests:
 issue NMI 0.685 with the masks, 0.585 with ``[REDACTED]`` and ``[DATE]`` in their place, 0.721
-with them dropped; 0.755 without masks). ``XX`` alone (a Roman twenty), ``XXL`` and ``$XX``
+with them dropped; 0.757 without masks). ``XX`` alone (a Roman twenty), ``XXL`` and ``$XX``
 stay.
 
 Every pattern is linear: bounded repetitions, no nested quantifiers.
