@@ -217,5 +217,8 @@ def test_both_readers_give_the_same_rows_and_rejects_on_random_files(
         assert batch.table.equals(expected.table), repr(content)
         assert batch.rejects == expected.rejects, repr(content)
         delimiter = readers._sniff_delimiter(content.split("\n")[0].split("\r")[0])
-        by_duckdb += readers._read_csv_strictly(path, batch.columns, delimiter, print) is not None
+        by_duckdb += (
+            readers._read_csv_strictly(path, batch.columns, delimiter, lambda read: None)
+            is not None
+        )
     assert by_duckdb >= 30  # enough of them well-formed for DuckDB's reader to take

@@ -339,9 +339,11 @@ def _read_csv_strictly(
                 read += batch.num_rows
                 if read % _REPORT_EVERY == 0:
                     lines_read(read + 1)  # as the row reader tells it: the header's line too
-            source = pa.Table.from_batches(batches) if batches else pa.table({})
     except duckdb.Error:
         return None
+    if not batches:
+        return None
+    source = pa.Table.from_batches(batches)
     n = source.num_rows
     if n == 0 or n != checked:
         return None

@@ -109,10 +109,14 @@ class _Counts:
         matrix[self.customer, self.topic] = self.tickets
         return matrix
 
+    def _on(self, members: np.ndarray | None) -> np.ndarray | None:
+        """Each row's weight: 1 where its customer is a member, else 0 (None: everyone)."""
+        return None if members is None else members[self.customer].astype(np.float64)
+
     def per_topic(self, members: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Per topic, the tickets of the customers (the members only, a mask over customers,
         if given) and how many of them have one."""
-        on = None if members is None else members[self.customer].astype(np.float64)
+        on = self._on(members)
         tickets = self.tickets if on is None else self.tickets * on
         n = len(self.topics)
         return (
@@ -129,7 +133,7 @@ class _Counts:
         no rounded term is taken from another.
         """
         n = len(self.topics)
-        on = None if members is None else members[self.customer].astype(np.float64)
+        on = self._on(members)
         totals = self.total[self.customer]
         residual = (self.tickets - rate[self.topic] * totals) ** 2
         squares = totals**2
