@@ -289,16 +289,55 @@ class _TopicRates:
         )
 
 
-def _topic_rates(topic: np.ndarray, value: np.ndarray, base: np.ndarray, n: int) -> _TopicRates:
-    """Ratio estimators per topic with their residual sums over customers (rows with a base)."""
-    keep = (topic >= 0) & (base > 0)
-    t, y, b = topic[keep], value[keep], base[keep]
-    total_value = np.bincount(t, weights=y, minlength=n)
-    total_base = np.bincount(t, weights=b, minlength=n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rate = np.where(total_base > 0, total_value / np.where(total_base > 0, total_base, 1), 0)
-    residual = np.bincount(t, weights=(y - rate[t] * b) ** 2, minlength=n)
-    return _TopicRates(np.bincount(t, minlength=n), total_value, total_base, residual)
+@dataclass(frozen=True)
+class _Sides:
+    """One segment's split of the rows: `key` puts each row in a bin, topic j of the segment's
+    customers in bin j, of everyone else's in bin n + j, a row outside the topics in bin 2n;
+    `rows` are the positions of the segment's rows on a topic."""
+
+    key: np.ndarray
+    rows: np.ndarray
+    n_topics: int
+
+    @classmethod
+    def of(cls, data: _Rows, inside: np.ndarray) -> _Sides:
+        n = len(data.topics)
+        on_topic = data.topic >= 0
+        key = np.where(on_topic, data.topic + np.where(inside, 0, n), 2 * n)
+        return cls(key, np.flatnonzero(inside & on_topic), n)
+
+    def sums(self, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Per topic, the sum of `weights` (None: the number of rows) over the segment's rows
+        and over everyone else's."""
+        n = self.n_topics
+        total = np.bincount(self.key, weights=weights, minlength=2 * n + 1)
+        return total[:n], total[n : 2 * n]
+
+    def rates(self, value: np.ndarray, base: np.ndarray) -> tuple[_TopicRates, _TopicRates]:
+        """Ratio estimators per topic, the segment's and everyone else's, with their residual
+        sums over customers (rows with a base; a row without one has no value either)."""
+        n = self.n_topics
+        bins = 2 * n + 1
+        customers = np.bincount(self.key, weights=base > 0, minlength=bins)
+        total_value = np.bincount(self.key, weights=value, minlength=bins)
+        total_base = np.bincount(self.key, weights=base, minlength=bins)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rate = np.where(
+                total_base > 0, total_value / np.where(total_base > 0, total_base, 1), 0
+            )
+        residual = np.bincount(
+            self.key, weights=(value - rate[self.key] * base) ** 2, minlength=bins
+        )
+
+        def side(part: slice) -> _TopicRates:
+            return _TopicRates(
+                customers[part].astype(np.int64),
+                total_value[part],
+                total_base[part],
+                residual[part],
+            )
+
+        return side(slice(0, n)), side(slice(n, 2 * n))
 
 
 def _segment_rows(
@@ -308,23 +347,16 @@ def _segment_rows(
     measures: Sequence[str],
     config: LinkConfig,
 ) -> list[dict[str, object]]:
-    n_topics, confidence, least = len(data.topics), config.confidence, config.min_customers
-    inside = mask[data.customer]
-    t_in, t_out = data.topic[inside], data.topic[~inside]
-    tickets = np.bincount(
-        t_in[t_in >= 0], weights=data.tickets[inside][t_in >= 0], minlength=n_topics
-    )
-    customers_on = np.bincount(t_in[t_in >= 0], minlength=n_topics)
-    seg_totals = data.total_tickets[mask]
-    seg_tickets = float(seg_totals.sum())
+    confidence, least = config.confidence, config.min_customers
+    sides = _Sides.of(data, mask[data.customer])
+    tickets, _ = sides.sums(data.tickets)
+    customers_on, _ = sides.sums()
+    seg_tickets = float(data.total_tickets[mask].sum())
     if seg_tickets <= 0:
         return []
-    share = _share(data, inside, mask, tickets, seg_tickets, n_topics, confidence, least)
-    repeat_in = _topic_rates(t_in, data.repeats[inside], data.tickets[inside], n_topics)
-    repeat_out = _topic_rates(t_out, data.repeats[~inside], data.tickets[~inside], n_topics)
-    blocks = {
-        name: _measure(name, data, inside, mask, n_topics, confidence, least) for name in measures
-    }
+    share = _share(data, sides, mask, tickets, seg_tickets, confidence, least)
+    repeat_in, repeat_out = sides.rates(data.repeats, data.tickets)
+    blocks = {name: _measure(name, data, sides, mask, confidence, least) for name in measures}
     rows: list[dict[str, object]] = []
     for j, topic_id in enumerate(data.topics):
         if tickets[j] <= 0:
@@ -353,11 +385,10 @@ def _segment_rows(
 
 def _share(
     data: _Rows,
-    inside: np.ndarray,
+    sides: _Sides,
     mask: np.ndarray,
     tickets: np.ndarray,
     seg_tickets: float,
-    n_topics: int,
     confidence: float,
     least: int,
 ) -> list[Estimate]:
@@ -366,13 +397,12 @@ def _share(
     Every contacting customer of the segment is a cluster; one without a ticket on the topic
     contributes `share * their tickets` to the residual, added from the segment's totals.
     """
+    n_topics = sides.n_topics
     totals = data.total_tickets[mask]
     contacting = int((totals > 0).sum())
     all_squares = float((totals**2).sum())
-    t = data.topic[inside]
-    keep = t >= 0
-    t, y = t[keep], data.tickets[inside][keep]
-    n = data.total_tickets[data.customer[inside][keep]]
+    t, y = data.topic[sides.rows], data.tickets[sides.rows]
+    n = data.total_tickets[data.customer[sides.rows]]
     share = tickets / seg_tickets
     with_rows = np.bincount(
         t, weights=(y - share[t] * n) ** 2 - (share[t] * n) ** 2, minlength=n_topics
@@ -389,22 +419,18 @@ def _share(
 def _measure(
     name: str,
     data: _Rows,
-    inside: np.ndarray,
+    sides: _Sides,
     mask: np.ndarray,
-    n_topics: int,
     confidence: float,
     least: int,
 ) -> list[dict[str, object]]:
     """One outcome's columns for every topic of one segment."""
-    sums, counts = data.sums[name], data.counts[name]
-    t_in, t_out = data.topic[inside], data.topic[~inside]
-    rates_in = _topic_rates(t_in, sums[inside], counts[inside], n_topics)
-    rates_out = _topic_rates(t_out, sums[~inside], counts[~inside], n_topics)
-    impacts = _removal_effects(name, data, inside, mask, n_topics, confidence)
+    rates_in, rates_out = sides.rates(data.sums[name], data.counts[name])
+    impacts = _removal_effects(name, data, sides, mask, confidence)
     rated_customers = rates_in.customers
     bounds = (0.0, 1.0) if name in ("reopen_rate", "escalation_rate") else None
     blocks = []
-    for j in range(n_topics):
+    for j in range(sides.n_topics):
         block: dict[str, object] = {_COUNT_COLUMNS[name]: int(rates_in.base[j])}
         block |= _compare(name, rates_in, rates_out, j, confidence, least, bounds=bounds)
         impact = impacts[j]
@@ -463,9 +489,8 @@ def _compare(
 def _removal_effects(
     name: str,
     data: _Rows,
-    inside: np.ndarray,
+    sides: _Sides,
     mask: np.ndarray,
-    n_topics: int,
     confidence: float,
 ) -> list[Estimate | None]:
     """How much the segment's overall mean would improve without each topic, with intervals.
@@ -475,6 +500,7 @@ def _removal_effects(
     the same customers, so the variance of their difference sums, over customers, the square of
     each customer's influence on the one minus its influence on the other.
     """
+    n_topics = sides.n_topics
     y_tot, n_tot = data.total_sums[name][mask], data.total_counts[name][mask]
     rated = n_tot > 0
     m = int(rated.sum())
@@ -484,7 +510,7 @@ def _removal_effects(
     mean_all = total_value / total_base
     # Segment-wide sums of squares, over customers with a rated ticket.
     yy, yn, nn = float((y_tot**2).sum()), float((y_tot * n_tot).sum()), float((n_tot**2).sum())
-    rows = inside & (data.topic >= 0)
+    rows = sides.rows
     t = data.topic[rows]
     c = data.customer[rows]
     y_ct, n_ct = data.sums[name][rows], data.counts[name][rows]
