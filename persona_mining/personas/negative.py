@@ -235,30 +235,40 @@ def _signal_queries(
         )
     ]
     if model_id is not None:
+        # Repeat contacts (over clustered tickets) and return topics (over every assigned
+        # ticket) in one pass over the assigned tickets; the label and keywords are matched
+        # once per topic, not once per ticket.
         assigned, assigned_params = repeat_contact_tickets(model_id, repeat_days)
         queries.append(
             (
-                f"""SELECT r.customer_id, 'repeat_contacts', count(*) FILTER (WHERE r.is_repeat), count(*)
-                FROM ({assigned}) r JOIN customers c ON c.customer_id = r.customer_id
-                WHERE r.topic_id <> ?
-                GROUP BY r.customer_id""",
-                [*assigned_params, UNCLUSTERED],
-            )
-        )
-        queries.append(
-            (
-                # The label and keywords are matched once per topic, not once per ticket.
-                f"""SELECT t.customer_id, 'returns_refunds_complaints',
-                    count(*) FILTER (WHERE tp.is_return), count(*)
-                {known}
-                JOIN ticket_topics tt ON tt.ticket_id = t.ticket_id AND tt.model_id = ?
-                JOIN (
-                    SELECT topic_id, topic_id <> ? AND regexp_matches(
-                        lower(label || ' ' || array_to_string(keywords, ' ')), ?) AS is_return
-                    FROM topics WHERE model_id = ?
-                ) tp ON tp.topic_id = tt.topic_id
-                GROUP BY t.customer_id""",
-                [model_id, UNCLUSTERED, return_topic_pattern(config.return_keywords), model_id],
+                f"""WITH per_customer AS MATERIALIZED (
+                    SELECT r.customer_id,
+                        count(*) FILTER (WHERE r.is_repeat AND r.topic_id <> ?) AS repeats,
+                        count(*) FILTER (WHERE r.topic_id <> ?) AS clustered,
+                        count(*) FILTER (WHERE tp.is_return) AS returns,
+                        count(tp.topic_id) AS described
+                    FROM ({assigned}) r JOIN customers c ON c.customer_id = r.customer_id
+                    LEFT JOIN (
+                        SELECT topic_id, topic_id <> ? AND regexp_matches(
+                            lower(label || ' ' || array_to_string(keywords, ' ')), ?
+                        ) AS is_return
+                        FROM topics WHERE model_id = ?
+                    ) tp ON tp.topic_id = r.topic_id
+                    GROUP BY r.customer_id
+                )
+                SELECT customer_id, 'repeat_contacts', repeats, clustered
+                FROM per_customer WHERE clustered > 0
+                UNION ALL
+                SELECT customer_id, 'returns_refunds_complaints', returns, described
+                FROM per_customer WHERE described > 0""",
+                [
+                    UNCLUSTERED,
+                    UNCLUSTERED,
+                    *assigned_params,
+                    UNCLUSTERED,
+                    return_topic_pattern(config.return_keywords),
+                    model_id,
+                ],
             )
         )
     queries.append(
