@@ -223,17 +223,7 @@ def _signal_queries(
     outcomes: Sequence[OutcomeColumn],
 ) -> list[tuple[str, list[object]]]:
     """One `SELECT customer_id, signal, value, base` per signal the data allows."""
-    known = "FROM tickets t JOIN customers c ON c.customer_id = t.customer_id"
-    queries: list[tuple[str, list[object]]] = [
-        (
-            # Tickets counted per customer first: one join of the customers, not of the tickets.
-            """SELECT c.customer_id, 'tickets_per_customer', coalesce(p.n, 0), 1
-            FROM customers c
-            LEFT JOIN (SELECT customer_id, count(*) AS n FROM tickets GROUP BY customer_id) p
-                ON p.customer_id = c.customer_id""",
-            [],
-        )
-    ]
+    queries: list[tuple[str, list[object]]] = []
     if model_id is not None:
         # Repeat contacts (over clustered tickets) and return topics (over every assigned
         # ticket) in one pass over the assigned tickets; the label and keywords are matched
@@ -271,20 +261,13 @@ def _signal_queries(
                 ],
             )
         )
-    queries.append(
-        (
-            f"""SELECT t.customer_id, 'negative_sentiment',
-                count(*) FILTER (WHERE s.compound <= ?), count(*)
-            {known}
-            JOIN prepared_tickets p ON p.ticket_id = t.ticket_id AND p.in_scope
-            JOIN ticket_sentiment s ON s.text_hash = p.text_hash AND s.method = ?
-            GROUP BY t.customer_id""",
-            [config.negative_sentiment, method],
-        )
-    )
-    # The outcome columns' signals in one pass over the tickets; each signal's rows are the
-    # customers with at least one ticket where its column is known.
-    measured: list[tuple[str, str, str]] = []
+    # Tickets per customer, negative sentiment and the outcome columns' signals in one pass
+    # over the tickets. Each rate's rows are the customers with at least one ticket where it is
+    # known (scored for sentiment, the outcome column filled); tickets per customer is a row for
+    # every customer, those without tickets too.
+    measured: list[tuple[str, str, str]] = [
+        ("negative_sentiment", "count(*) FILTER (WHERE s.compound <= ?)", "s.text_hash")
+    ]
     for outcome in outcomes:
         value = outcome.value_sql
         if outcome.kind == "csat":
@@ -296,23 +279,30 @@ def _signal_queries(
             )
         else:
             measured.append((outcome.kind, f"sum({value})", value))
-    if measured:
-        columns = ", ".join(
-            f"{numerator} AS value_{i}, count({value}) AS base_{i}"
-            for i, (_, numerator, value) in enumerate(measured)
-        )
-        rows = " UNION ALL ".join(
-            f"SELECT customer_id, '{signal}', value_{i}, base_{i} FROM per_customer WHERE base_{i} > 0"
-            for i, (signal, _, _) in enumerate(measured)
-        )
-        queries.append(
-            (
-                f"""WITH per_customer AS MATERIALIZED (
-                    SELECT t.customer_id, {columns} {known} GROUP BY t.customer_id
-                ) {rows}""",
-                [],
+    columns = ", ".join(
+        f"{numerator} AS value_{i}, count({value}) AS base_{i}"
+        for i, (_, numerator, value) in enumerate(measured)
+    )
+    rows = "".join(
+        f" UNION ALL SELECT customer_id, '{signal}', value_{i}, base_{i} FROM per_customer "
+        f"WHERE base_{i} > 0"
+        for i, (signal, _, _) in enumerate(measured)
+    )
+    queries.append(
+        (
+            f"""WITH per_customer AS MATERIALIZED (
+                SELECT t.customer_id, count(*) AS tickets, {columns}
+                FROM tickets t JOIN customers c ON c.customer_id = t.customer_id
+                LEFT JOIN prepared_tickets p ON p.ticket_id = t.ticket_id AND p.in_scope
+                LEFT JOIN ticket_sentiment s ON s.text_hash = p.text_hash AND s.method = ?
+                GROUP BY t.customer_id
             )
+            SELECT c.customer_id, 'tickets_per_customer', coalesce(pc.tickets, 0), 1
+            FROM customers c LEFT JOIN per_customer pc ON pc.customer_id = c.customer_id
+            {rows}""",
+            [config.negative_sentiment, method],
         )
+    )
     return queries
 
 
