@@ -14,6 +14,8 @@ from persona_mining.config import TopicsConfig
 from persona_mining.errors import ModelError
 from persona_mining.topics.clustering import (
     clustering_model,
+    coarser_clustering,
+    fit_bertopic,
     merge_close_topics,
     typical_distance,
 )
@@ -26,6 +28,7 @@ from persona_mining.topics.identity import (
     match_themes,
     match_topics,
     theme_label,
+    themes_from_coarser,
 )
 from persona_mining.topics.labels import describe_topics, presentable
 from persona_mining.topics.model import _with_words, fit_topics, refit_due
@@ -115,9 +118,33 @@ def test_dense_regions_of_one_issue_are_merged_and_distinct_issues_are_not() -> 
 
 
 def test_hdbscan_reads_density_from_min_samples_neighbours_when_asked() -> None:
-    assert clustering_model(TopicsConfig(), 110).min_samples is None  # HDBSCAN's own
-    assert clustering_model(TopicsConfig(min_samples=10), 110).min_samples == 10
+    assert clustering_model(TopicsConfig(min_samples=0), 110).min_samples is None  # HDBSCAN's
+    assert clustering_model(TopicsConfig(), 110).min_samples == 10  # the default
     assert clustering_model(TopicsConfig(min_samples=10), 8).min_samples == 8  # never above
+
+
+def test_the_coarser_clustering_is_hdbscans_own_on_the_same_layout() -> None:
+    from hdbscan import HDBSCAN
+
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(6, 32))
+    vectors = np.vstack([c + 0.4 * rng.normal(size=(60, 32)) for c in centres])
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    docs = [f"ticket {i}" for i in range(len(vectors))]
+    config = TopicsConfig(min_samples=5, n_neighbors=15, umap_epochs=50)
+    model, clustered = fit_bertopic(docs, vectors, config, 30)
+
+    coarse = coarser_clustering(model, clustered, config, 30)
+
+    layout = model.umap_model.embedding_
+    assert coarse is not None and len(coarse) == len(vectors)
+    assert np.array_equal(coarse, HDBSCAN(min_cluster_size=30).fit_predict(layout))
+    # Topics that are HDBSCAN's own already: nothing coarser, or the topics before the merge.
+    same = config.model_copy(update={"min_samples": 0, "merge_distance": 0.0})
+    assert coarser_clustering(model, clustered, same, 30) is None
+    merged_only = config.model_copy(update={"min_samples": 0})
+    assert np.array_equal(coarser_clustering(model, clustered, merged_only, 30), clustered)
+    assert np.array_equal(coarser_clustering(model, clustered, config, 5), clustered)
 
 
 def test_labels_are_distinctive_noun_phrases_without_placeholders() -> None:
@@ -193,6 +220,47 @@ def test_a_refit_keeps_the_themes_of_the_topics_that_persist() -> None:
     # With little left of the previous model, the themes are grouped afresh from the data.
     fresh = keep_themes(centroids, sizes, keys, {"T0000": "G0007"})
     assert fresh == group_topics(centroids)
+
+
+def test_themes_come_from_the_coarser_clustering_each_topic_with_most_of_its_tickets() -> None:
+    rng = np.random.default_rng(1)
+    # 10 planted themes, each found as 2 coarse topics, each of those as 2 fine topics of 10
+    # tickets. 3 tickets of each fine topic fell into a coarse topic of another theme, one is
+    # a coarse outlier.
+    n_themes, dims = 10, 24
+    themes_at = rng.normal(size=(n_themes, dims))
+    coarse_at = themes_at[np.arange(2 * n_themes) // 2] + 0.35 * rng.normal(size=(20, dims))
+    fine = np.repeat(np.arange(4 * n_themes), 10)
+    vectors = coarse_at[fine // 2] + 0.2 * rng.normal(size=(len(fine), dims))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    coarse = fine // 2
+    place = np.arange(len(fine)) % 10
+    coarse[place < 3] = (coarse[place < 3] + 2) % (2 * n_themes)
+    coarse[place == 9] = -1
+    centroids = {}
+    for t in range(4 * n_themes):
+        mean = vectors[fine == t].mean(axis=0)
+        centroids[t] = mean / np.linalg.norm(mean)
+    centroids[99] = themes_at[3] / np.linalg.norm(themes_at[3])  # a known issue: no ticket here
+    centroids[-1] = unit(*np.ones(dims))
+
+    coarse_centroids = {}
+    for c in range(2 * n_themes):
+        mean = vectors[coarse == c].mean(axis=0)
+        coarse_centroids[c] = mean / np.linalg.norm(mean)
+    coarse_centroids[-1] = unit(*np.ones(dims))
+
+    groups = themes_from_coarser(fine, coarse, coarse_centroids, centroids)
+
+    assert groups is not None and groups[-1] == -1
+    assert len(set(groups.values()) - {-1}) == n_themes
+    for t in range(4 * n_themes):
+        assert groups[t] == groups[4 * (t // 4)]  # the four issues of a theme share it
+    assert groups[99] == groups[12]  # the known issue goes by its centroid
+    assert [groups[t] for t in range(0, 40, 4)] == list(range(n_themes))  # numbered in order
+    # A coarse clustering of one topic cannot give themes: the topics are grouped instead.
+    one = {0: coarse_centroids[0], -1: coarse_centroids[-1]}
+    assert themes_from_coarser(fine, np.zeros_like(coarse), one, centroids) is None
 
 
 def test_a_theme_label_names_what_most_of_its_tickets_are_about() -> None:

@@ -232,7 +232,12 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "fast": {
         "models": {"embedding": "static:all-MiniLM-L6-v2"},
         "prepare": {"spacy_model": "blank", "language_detection": "fast"},
-        "topics": {"fit_sample": 20_000, "umap_epochs": 200},
+        "topics": {
+            "fit_sample": 20_000,
+            "umap_epochs": 200,
+            "min_samples": 0,
+            "merge_distance": 0.0,
+        },
     },
 }
 

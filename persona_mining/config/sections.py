@@ -202,8 +202,8 @@ class TopicsConfig(_Settings):
     """
 
     min_topic_size: StrictInt = 0
-    min_samples: StrictInt = Field(default=0, ge=0)
-    merge_distance: StrictFloat = Field(default=0.0, ge=0)
+    min_samples: StrictInt = Field(default=10, ge=0)
+    merge_distance: StrictFloat = Field(default=0.3, ge=0)
     n_neighbors: StrictInt = 50
     n_components: StrictInt = 5
     seed: StrictInt = 42

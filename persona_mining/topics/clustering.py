@@ -175,6 +175,26 @@ def fit_bertopic(docs: list[str], vectors: np.ndarray, config: TopicsConfig, min
     return model, np.asarray(assigned, dtype=np.int64)
 
 
+def coarser_clustering(
+    model, clustered: np.ndarray, config: TopicsConfig, min_topic_size: int
+) -> np.ndarray | None:
+    """The same tickets clustered at HDBSCAN's own density neighbourhood, with no merge.
+
+    With `min_samples` or `merge_distance` the topics are finer than this coarser clustering
+    of the same layout, and closer to the issues, but the themes are grouped from it
+    (`identity.themes_from_coarser`). None when the topics are that clustering already.
+
+    Args:
+        model: the fitted BERTopic model (its UMAP layout is reused, not fitted again).
+        clustered: its topics, before `merge_close_topics`.
+    """
+    if not config.min_samples or config.min_samples >= min_topic_size:
+        return clustered.copy() if config.merge_distance > 0 else None
+    layout = np.nan_to_num(model.umap_model.embedding_)
+    hdbscan = clustering_model(config.model_copy(update={"min_samples": 0}), min_topic_size)
+    return np.asarray(hdbscan.fit_predict(layout), dtype=np.int64)
+
+
 def merge_close_topics(
     assigned: np.ndarray, vectors: np.ndarray, share: float, seed: int = 0
 ) -> np.ndarray:

@@ -125,6 +125,52 @@ def group_topics(
     return groups
 
 
+def themes_from_coarser(
+    topic_of: np.ndarray,
+    coarse_of: np.ndarray,
+    coarse_centroids: dict[int, np.ndarray],
+    centroids: dict[int, np.ndarray],
+    *,
+    themes: tuple[int, int] = THEMES,
+) -> dict[int, int] | None:
+    """Theme id per topic, from a coarser clustering of the same tickets.
+
+    Finer topics come closer to the issues than the coarse ones do, but their own centroids
+    group into themes less well (bench/RESULTS.md). So the themes are the coarse topics grouped
+    as `group_topics` groups topics, and each topic goes to the theme that holds most of its
+    tickets in the coarse clustering. A topic none of whose tickets the coarse clustering placed
+    (a known issue, say) goes to the theme of the coarse topic whose centroid is the most
+    similar to its own. Themes are numbered by their first topic.
+
+    Args:
+        topic_of: each ticket's topic (UNCLUSTERED: none).
+        coarse_of: the same tickets' topics in the coarse clustering (UNCLUSTERED: none).
+        coarse_centroids: unit centroid per coarse topic (an UNCLUSTERED entry is ignored).
+        centroids: unit centroid per topic id (UNCLUSTERED included when it has tickets).
+
+    Returns:
+        None when the coarse clustering has fewer than two topics: group the topics instead.
+    """
+    names = sorted(c for c in coarse_centroids if c != UNCLUSTERED)
+    if len(names) < 2:
+        return None
+    coarse_theme = group_topics({c: coarse_centroids[c] for c in names}, themes=themes)
+    theme_of_coarse = np.full(max(names) + 1, UNCLUSTERED, dtype=np.int64)
+    theme_of_coarse[names] = [coarse_theme[c] for c in names]
+    matrix = np.vstack([coarse_centroids[c] for c in names])
+    placed = coarse_of != UNCLUSTERED
+    groups = {UNCLUSTERED: UNCLUSTERED} if UNCLUSTERED in centroids else {}
+    order: dict[int, int] = {}
+    for topic in sorted(t for t in centroids if t != UNCLUSTERED):
+        held = theme_of_coarse[coarse_of[placed & (topic_of == topic)]]
+        if len(held):
+            theme = int(np.bincount(held).argmax())
+        else:
+            theme = coarse_theme[names[int(np.argmax(matrix @ centroids[topic]))]]
+        groups[topic] = order.setdefault(theme, len(order))
+    return groups
+
+
 def keep_themes(
     centroids: dict[int, np.ndarray],
     sizes: dict[int, int],
@@ -133,6 +179,7 @@ def keep_themes(
     *,
     distance: float = 0.0,
     themes: tuple[int, int] = THEMES,
+    fresh: dict[int, int] | None = None,
 ) -> dict[int, int]:
     """Themes of a refit that keep the previous model's where its topics persist.
 
@@ -148,11 +195,15 @@ def keep_themes(
         keys: the topic key of each topic id.
         previous: the previous model's theme key of each topic key.
         distance, themes: as for `group_topics`, when grouping afresh.
+        fresh: the themes to take when grouping afresh (`themes_from_coarser`), instead of
+            grouping the topics' centroids.
     """
     topics = [t for t in sorted(centroids) if t != UNCLUSTERED]
     theme_of = {t: previous[keys[t]] for t in topics if keys.get(t) in previous}
     total = sum(sizes.get(t, 0) for t in topics)
     if not theme_of or sum(sizes.get(t, 0) for t in theme_of) * 2 < total:
+        if fresh is not None:
+            return fresh
         return group_topics(centroids, distance=distance, themes=themes)
     members: dict[str, list[int]] = {}
     for topic, theme in theme_of.items():

@@ -44,6 +44,7 @@ from persona_mining.text.embed import Embedder, load_vectors, unit_rows
 from persona_mining.text.pii import PLACEHOLDER_RE
 from persona_mining.topics.clustering import (
     apply_outlier_policy,
+    coarser_clustering,
     ctfidf,
     fit_bertopic,
     merge_close_topics,
@@ -60,6 +61,7 @@ from persona_mining.topics.identity import (
     match_themes,
     match_topics,
     theme_label,
+    themes_from_coarser,
 )
 from persona_mining.topics.labels import UNCLUSTERED, describe_topics, presentable
 from persona_mining.warehouse import transaction
@@ -199,6 +201,7 @@ def fit_topics(
     model, clustered = fit_bertopic(
         [docs[j] for j in rest], clustering[rest], config, min_topic_size
     )
+    coarse = coarser_clustering(model, clustered, config, min_topic_size)
     clustered = merge_close_topics(
         clustered, sample_vectors[rest], config.merge_distance, seed=config.seed
     )
@@ -269,12 +272,20 @@ def fit_topics(
     labels = {t: identities[t].inherited_label or described[t].label for t in topic_ids}
     model.set_topic_labels(labels)
     sizes = Counter(assigned.tolist())
+    fresh = (
+        _coarse_themes(
+            coarse, sample[rest], sample, with_words, vectors, assigned, centroids, config
+        )
+        if coarse is not None and config.group_distance <= 0
+        else None
+    )
     groups = keep_themes(
         centroids,
         dict(sizes),
         {t: identities[t].key for t in topic_ids},
         _previous_theme_of_topics(con),
         distance=config.group_distance,
+        fresh=fresh,
     )
     theme_keys = match_themes(
         {
@@ -383,6 +394,37 @@ def fit_topics(
         retired=len(retired),
         agreement=agreement,
     )
+
+
+def _coarse_themes(
+    coarse: np.ndarray,
+    clustered_at: np.ndarray,
+    sample: np.ndarray,
+    with_words: np.ndarray | None,
+    vectors: np.ndarray,
+    assigned: np.ndarray,
+    centroids: dict[int, np.ndarray],
+    config: TopicsConfig,
+) -> dict[int, int] | None:
+    """Themes from the coarser clustering of the tickets at `clustered_at`
+    (`clustering.coarser_clustering`), for `identity.themes_from_coarser`.
+
+    Its topics get the outlier policy the topics get (the sample's outliers in the space they
+    were clustered in, then every ticket on the embeddings), so that they are the topics that
+    HDBSCAN's own density neighbourhood would have given.
+    """
+    if not (coarse != UNCLUSTERED).any():
+        return None
+    coarse_of = np.full(len(vectors), UNCLUSTERED, dtype=np.int64)
+    coarse_of[clustered_at] = coarse
+    if with_words is not None:
+        coarse_of[sample], _, _ = apply_outlier_policy(
+            coarse_of[sample], with_words, config.outlier_threshold
+        )
+    coarse_of, _, coarse_centroids = apply_outlier_policy(
+        coarse_of, vectors, config.outlier_threshold
+    )
+    return themes_from_coarser(assigned, coarse_of, coarse_centroids, centroids)
 
 
 def _with_words(
