@@ -147,17 +147,19 @@ class TopicsConfig(_Settings):
         min_topic_size: smallest cluster HDBSCAN may call a topic; 0 picks it from the data
             (1% of the tickets, at least 10: recurring issues, not one-off phrasings).
         min_samples: HDBSCAN's density neighbourhood (its `min_samples`): the density at a
-            ticket is read from this many nearest neighbours; 0 (the default) takes HDBSCAN's
-            own, the minimum topic size. 10 with `merge_distance` 0.3 brings the issues closer
-            to the labels on every labelled collection (HWU64 0.75 -> 0.78, the demo 0.87 ->
-            0.94), but groups them into themes that follow the labels less (Bitext 0.88 ->
-            0.82): bench/RESULTS.md, `bench/granularity.py`.
+            ticket is read from this many nearest neighbours, so that neighbouring small issues
+            stay apart; 0 takes HDBSCAN's own, the minimum topic size (the fast profile's
+            value: its topics held less well under a refit at 10). With `merge_distance` 0.3 it
+            brings the issues closer to the labels on every labelled collection (HWU64 0.757 ->
+            0.786, the demo 0.874 -> 0.936): bench/RESULTS.md. The themes are then grouped
+            from HDBSCAN's own, coarser clustering of the same layout
+            (`topics.identity.themes_from_coarser`).
         merge_distance: topics whose centroids (of the sentence embeddings) lie within this
             share of the median cosine distance between two tickets of each other, by average
             linkage, are merged into one right after the clustering: a large issue phrased in
             a few distinct ways makes several dense regions that mean the same thing. A share,
             not a distance, because each embedding model spreads its vectors differently.
-            0 (the default) merges nothing.
+            0 merges nothing (the fast profile's value).
         n_neighbors: UMAP neighbourhood size; larger than BERTopic's 15 so that topics follow
             intents rather than the products or wording that tickets share.
         n_components: UMAP output dimensions.
@@ -172,7 +174,9 @@ class TopicsConfig(_Settings):
         match_threshold: cosine similarity of centroids at which a topic of a refit is the
             same topic as one of the previous model (it keeps its key and label).
         group_distance: 0 (the default) chooses the number of themes (groups of topics) from
-            the data, 8 to 30, by silhouette; a positive value merges topics into one theme
+            the data, 8 to 30, by silhouette (of the coarser clustering's topics when
+            `min_samples` or `merge_distance` make the issues finer, each issue then joining
+            the theme of most of its tickets); a positive value merges topics into one theme
             under this cosine distance instead.
         refit_after_days: a refit is due when the current model is older than this.
         refit_unclustered_share: a refit is due when more than this share of the tickets

@@ -8,7 +8,10 @@ way BERTopic's safetensors models transform: cosine similarity to the topic cent
 
 Granularity: HDBSCAN (a minimum topic size of 1% of the tickets, a density neighbourhood of
 `[topics] min_samples`) finds the dense regions; with `[topics] merge_distance`, regions whose
-centroids lie close together (a large issue phrased in a few ways) are merged.
+centroids lie close together (a large issue phrased in a few ways) are merged. Themes: when
+those keys make the issues finer than HDBSCAN's own clustering of the same layout, the themes
+are grouped from that coarser clustering and each issue joins the theme that holds most of its
+tickets there (`clustering.coarser_clustering`, `identity.themes_from_coarser`).
 
 Outlier policy: a ticket HDBSCAN leaves unclustered joins its most similar topic when the
 cosine similarity to that topic's centroid is at least `outlier_threshold`; the others
