@@ -11,7 +11,9 @@ in one run, and on one table:
 - `demo`: the generated demo help desk (seed 7, 1,500 customers; `demo_issue`, 21 planted
   issues; no coarse label); `demo-400` is the same with 400 customers;
 - `hwu64-30`, `bitext-40`: 30 (40) tickets per intent, a seeded sample, like a desk with many
-  small issues.
+  small issues;
+- `hwu64-skew`: 16 of HWU64's intents whole (about 170 requests each), the other 48 at 30: a
+  desk whose small issues are each under 1% of its tickets, beside large ones.
 
 The public files are read from `--data` (default ../shared/data); without it the bench says so
 and exits 2. For each collection and profile it ingests the file into a fresh temporary
@@ -93,6 +95,7 @@ class Collection:
     file: str | None = None  # under --data; None: the generated demo
     text: str | None = None
     per_label: int = 0  # >0: a seeded sample of this many tickets per fine label
+    whole_labels: int = 0  # with per_label: this many fine labels (seeded) keep all their tickets
     demo_customers: int = 0
 
 
@@ -119,6 +122,16 @@ COLLECTIONS = {
             per_label=30,
         ),
         Collection(
+            "hwu64-skew",
+            "HWU64, 16 intents whole, 48 at 30",
+            "intent",
+            "scenario",
+            "hwu64_utterances_11k.csv",
+            "text",
+            per_label=30,
+            whole_labels=16,
+        ),
+        Collection(
             "bitext-40",
             "Bitext, 40 per intent",
             "intent",
@@ -130,7 +143,7 @@ COLLECTIONS = {
         Collection("demo-400", "demo (400 customers)", "demo_issue", demo_customers=400),
     )
 }
-FULL = ["bitext", "hwu64", "demo", "hwu64-30", "bitext-40"]
+FULL = ["bitext", "hwu64", "demo", "hwu64-30", "bitext-40", "hwu64-skew"]
 QUICK = ["hwu64-30", "bitext-40", "demo-400"]
 COLUMNS = [
     "collection",
@@ -151,8 +164,9 @@ COLUMNS = [
 ]
 
 
-def sample_per_label(source: Path, label: str, per_label: int, out: Path) -> Path:
-    """A CSV of at most `per_label` rows of each value of `label`, drawn with a fixed seed."""
+def sample_per_label(source: Path, label: str, per_label: int, out: Path, whole: int = 0) -> Path:
+    """A CSV of at most `per_label` rows of each value of `label`, drawn with a fixed seed;
+    `whole` values of `label` (drawn with the same seed) keep all their rows."""
     with source.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)
         fields = list(reader.fieldnames or [])
@@ -160,12 +174,16 @@ def sample_per_label(source: Path, label: str, per_label: int, out: Path) -> Pat
         for row in reader:
             by_label.setdefault(row[label], []).append(row)
     rng = random.Random(SAMPLE_SEED)
+    kept_whole = set(rng.sample(sorted(by_label), whole)) if whole else set()
     with out.open("w", encoding="utf-8", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         for value in sorted(by_label):
             rows = by_label[value]
-            writer.writerows(rng.sample(rows, min(per_label, len(rows))))
+            if value in kept_whole:
+                writer.writerows(rows)
+            else:
+                writer.writerows(rng.sample(rows, min(per_label, len(rows))))
     return out
 
 
@@ -179,7 +197,11 @@ def ticket_file(collection: Collection, data: Path, workdir: Path) -> tuple[Path
     path = data / collection.file
     if collection.per_label:
         path = sample_per_label(
-            path, collection.fine, collection.per_label, workdir / f"{collection.name}.csv"
+            path,
+            collection.fine,
+            collection.per_label,
+            workdir / f"{collection.name}.csv",
+            whole=collection.whole_labels,
         )
     assert collection.text
     return path, {"ticket_id": "@row", "created_at": "@file_time", "body": collection.text}
