@@ -11,6 +11,7 @@ its label is built from its topics' labels, so that it follows their renames.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -179,7 +180,7 @@ def keep_themes(
     *,
     distance: float = 0.0,
     themes: tuple[int, int] = THEMES,
-    fresh: dict[int, int] | None = None,
+    fresh: Callable[[], dict[int, int] | None] | None = None,
 ) -> dict[int, int]:
     """Themes of a refit that keep the previous model's where its topics persist.
 
@@ -195,15 +196,16 @@ def keep_themes(
         keys: the topic key of each topic id.
         previous: the previous model's theme key of each topic key.
         distance, themes: as for `group_topics`, when grouping afresh.
-        fresh: the themes to take when grouping afresh (`themes_from_coarser`), instead of
-            grouping the topics' centroids.
+        fresh: gives the themes to take when grouping afresh (`themes_from_coarser`; None
+            from it: group the topics' centroids), called only then.
     """
     topics = [t for t in sorted(centroids) if t != UNCLUSTERED]
     theme_of = {t: previous[keys[t]] for t in topics if keys.get(t) in previous}
     total = sum(sizes.get(t, 0) for t in topics)
     if not theme_of or sum(sizes.get(t, 0) for t in theme_of) * 2 < total:
-        if fresh is not None:
-            return fresh
+        grouped = fresh() if fresh is not None else None
+        if grouped is not None:
+            return grouped
         return group_topics(centroids, distance=distance, themes=themes)
     members: dict[str, list[int]] = {}
     for topic, theme in theme_of.items():

@@ -276,8 +276,16 @@ def fit_topics(
     model.set_topic_labels(labels)
     sizes = Counter(assigned.tolist())
     fresh = (
-        _coarse_themes(
-            coarse, sample[rest], sample, with_words, vectors, assigned, centroids, config
+        functools.partial(
+            _coarse_themes,
+            coarse,
+            sample[rest],
+            sample,
+            with_words,
+            vectors,
+            assigned,
+            centroids,
+            config,
         )
         if coarse is not None and config.group_distance <= 0
         else None
