@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -16,7 +17,10 @@ from persona_mining.topics.clustering import (
     clustering_model,
     coarser_clustering,
     fit_bertopic,
+    halvings_between,
+    left_out_share,
     merge_close_topics,
+    smaller_topics,
     typical_distance,
 )
 from persona_mining.topics.evaluate import evaluate_topics
@@ -31,7 +35,7 @@ from persona_mining.topics.identity import (
     themes_from_coarser,
 )
 from persona_mining.topics.labels import describe_topics, presentable
-from persona_mining.topics.model import _with_words, fit_topics, refit_due
+from persona_mining.topics.model import _with_words, fit_topics, previous_halvings, refit_due
 
 
 def unit(*values: float) -> np.ndarray:
@@ -145,6 +149,75 @@ def test_the_coarser_clustering_is_hdbscans_own_on_the_same_layout() -> None:
     merged_only = config.model_copy(update={"min_samples": 0})
     assert np.array_equal(coarser_clustering(model, clustered, merged_only, 30), clustered)
     assert np.array_equal(coarser_clustering(model, clustered, config, 5), clustered)
+    # Topics then clustered at a smaller size: the first clustering is the coarser one.
+    assert np.array_equal(coarser_clustering(model, clustered, same, 30, smaller=True), clustered)
+
+
+def _blobs(
+    rng: np.random.Generator, large: int, small: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A layout of `large` tight blobs of 300 tickets near each other and `small` of 25 far
+    out, each on its own; the unit embeddings of the same tickets (one random direction per
+    blob); and each ticket's blob."""
+    blob = np.repeat(np.arange(large + small), [300] * large + [25] * small)
+    out = rng.normal(size=(small, 5))
+    centres = np.vstack(
+        [rng.uniform(-20, 20, size=(large, 5)), 200 * out / np.linalg.norm(out, axis=1)[:, None]]
+    )
+    layout = centres[blob] + 0.3 * rng.normal(size=(len(blob), 5))
+    directions = rng.normal(size=(large + small, 64))[blob] + 0.3 * rng.normal(size=(len(blob), 64))
+    vectors = (directions / np.linalg.norm(directions, axis=1, keepdims=True)).astype(np.float32)
+    return layout.astype(np.float32), vectors, blob
+
+
+def test_topics_get_smaller_while_the_clustering_leaves_distinct_small_issues_out() -> None:
+    # Four issues of 300 tickets and twelve of 25, as a desk with many small issues has:
+    # at a minimum size of 60 the small ones cannot be topics of their own, and HDBSCAN
+    # leaves them out.
+    rng = np.random.default_rng(5)
+    layout, vectors, blob = _blobs(rng, 4, 12)
+    config = TopicsConfig()
+    first = clustering_model(config, 60).fit_predict(layout)
+    assert len(set(first.tolist()) - {-1}) < 16
+
+    clustered, size = smaller_topics(layout, vectors, first, config, 60)
+
+    assert size == 15  # halved twice: at 30 the issues of 25 are still left out
+    assert len(set(clustered.tolist()) - {-1}) == 16
+    for b in range(16):  # each issue one topic of its own
+        topics = set(clustered[blob == b].tolist()) - {-1}
+        assert len(topics) == 1 and (clustered[blob == b] != -1).mean() > 0.9
+
+
+def test_topics_keep_their_size_when_nothing_distinct_is_left_out() -> None:
+    rng = np.random.default_rng(6)
+    layout, vectors, blob = _blobs(rng, 4, 12)
+    config = TopicsConfig()
+    # The small groups lie apart in the layout but mean what a large issue means (their
+    # embeddings are those of issue 0): phrasings of an issue, not issues of their own.
+    vectors[blob >= 4] = vectors[blob == 0][: (blob >= 4).sum()]
+    first = clustering_model(config, 60).fit_predict(layout)
+    clustered, size = smaller_topics(layout, vectors, first, config, 60)
+    assert size == 60 and clustered is first
+    # Already at the smallest size: unchanged.
+    assert smaller_topics(layout, vectors, first, config, 10)[1] == 10
+
+
+def test_a_group_is_left_out_when_mostly_unclustered_and_apart_from_every_topic() -> None:
+    vectors = np.array(
+        [[1, 0, 0]] * 10 + [[0, 1, 0]] * 10 + [[0.95, 0.31, 0]] * 10 + [[0, 0, 1]] * 10,
+        dtype=np.float32,
+    )
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    finest = np.repeat(np.arange(4), 10)
+    clustered = np.array([0] * 10 + [1] * 10 + [-1] * 10 + [-1] * 4 + [1] * 6)
+    # Group 2 is unclustered but close to topic 0 (cosine distance 0.05); group 3 is apart
+    # from both, but most of it (6 of 10) is in topic 1.
+    assert left_out_share(finest, clustered, vectors, 0.3) == 0.0
+    clustered[30:36] = -1  # now most of group 3 is unclustered
+    assert left_out_share(finest, clustered, vectors, 0.3) == 0.25
+    assert left_out_share(finest, clustered, vectors, 0.01) == 0.5  # group 2 is apart too
+    assert left_out_share(finest, np.full(40, -1), vectors, 0.3) == 0.0  # no topic yet
 
 
 def test_labels_are_distinctive_noun_phrases_without_placeholders() -> None:
@@ -416,3 +489,47 @@ def test_a_refit_is_due_when_the_model_is_old(demo_run: dict[str, object], tmp_p
         assert refit_due(con, config=config.model_copy(update={"refit_after_days": 60})) is None
     finally:
         con.close()
+
+
+def test_a_refit_keeps_the_granularity_its_previous_model_chose(tmp_path: Path) -> None:
+    con = db.connect(tmp_path / "w.duckdb")
+    assert previous_halvings(con, "minilm", 110) is None  # a first fit decides afresh
+
+    def model(model_id: str, embedding: str, params: dict[str, object]) -> None:
+        con.execute(
+            "INSERT INTO topic_models VALUES (?, now(), 'x', ?, 11000, 40, NULL, NULL, ?)",
+            [model_id, embedding, json.dumps(params)],
+        )
+
+    model(
+        "m1",
+        "minilm",
+        {"min_topic_size": 0, "theme_topic_size_used": 110, "min_topic_size_used": 55},
+    )
+    assert previous_halvings(con, "minilm", 110) == 1
+    assert previous_halvings(con, "minilm", 99) == 1  # a 90% resample: the same desk
+    assert previous_halvings(con, "minilm", 200) is None  # the desk has grown: afresh
+    assert previous_halvings(con, "static", 110) is None  # other embeddings: afresh
+    con.execute("DELETE FROM topic_models")
+    model(
+        "m2",
+        "minilm",
+        {"min_topic_size": 40, "theme_topic_size_used": 40, "min_topic_size_used": 40},
+    )
+    assert previous_halvings(con, "minilm", 40) is None  # a size set in the config
+    con.execute("DELETE FROM topic_models")
+    model("m3", "minilm", {"min_topic_size": 0, "min_topic_size_used": 110})  # older version
+    assert previous_halvings(con, "minilm", 110) is None
+    con.close()
+    assert [halvings_between(110, s) for s in (110, 55, 27, 13, 10, 30)] == [0, 1, 2, 3, 4, None]
+
+
+def test_smaller_topics_halves_as_a_refit_is_told_without_asking() -> None:
+    rng = np.random.default_rng(5)
+    layout, vectors, _ = _blobs(rng, 4, 12)
+    config = TopicsConfig()
+    first = clustering_model(config, 60).fit_predict(layout)
+    assert smaller_topics(layout, vectors, first, config, 60, halvings=0) == (first, 60)
+    clustered, size = smaller_topics(layout, vectors, first, config, 60, halvings=1)
+    assert size == 30
+    assert np.array_equal(clustered, clustering_model(config, 30).fit_predict(layout))

@@ -144,8 +144,11 @@ class TopicsConfig(_Settings):
     """Topic model (BERTopic) settings.
 
     Attributes:
-        min_topic_size: smallest cluster HDBSCAN may call a topic; 0 picks it from the data
-            (1% of the tickets, at least 10: recurring issues, not one-off phrasings).
+        min_topic_size: smallest cluster HDBSCAN may call a topic; 0 picks it from the data:
+            1% of the tickets, at least 10 (recurring issues, not one-off phrasings), halved
+            while HDBSCAN's finest clustering finds issues that it leaves out
+            (`topics.clustering.smaller_topics`). The size used is kept in the model's
+            parameters (`min_topic_size_used`).
         min_samples: HDBSCAN's density neighbourhood (its `min_samples`): the density at a
             ticket is read from this many nearest neighbours, so that neighbouring small issues
             stay apart; 0 takes HDBSCAN's own, the minimum topic size (the fast profile's

@@ -175,21 +175,130 @@ def fit_bertopic(docs: list[str], vectors: np.ndarray, config: TopicsConfig, min
     return model, np.asarray(assigned, dtype=np.int64)
 
 
+#: The smallest topic HDBSCAN may ever find: the floor of the minimum topic size.
+SMALLEST_TOPIC = 10
+#: A dense group of tickets that the clustering leaves out lies apart from every topic when
+#: its centroid is at least this share of the median distance between two tickets
+#: (`typical_distance`) from every topic's centroid: twice what `merge_distance` merges.
+APART = 0.6
+#: The share of the tickets in such groups from which topics are allowed smaller.
+LEFT_OUT = 0.01
+
+
+def smaller_topics(
+    layout: np.ndarray,
+    vectors: np.ndarray,
+    clustered: np.ndarray,
+    config: TopicsConfig,
+    min_topic_size: int,
+    halvings: int | None = None,
+) -> tuple[np.ndarray, int]:
+    """The clustering at the minimum topic size the tickets ask for, and that size.
+
+    A minimum topic size of 1% suits a desk of 20 issues of 1,000 tickets, and hides the
+    issues of a desk with 150 of 30: a group of 30 tickets cannot be a topic of its own, and
+    HDBSCAN leaves it out or folds it into a neighbour. Such groups show in HDBSCAN's finest
+    clustering of the same layout (topics of `SMALLEST_TOPIC`): a dense group that the
+    clustering leaves out (most of its tickets unclustered) and whose centroid lies `APART`
+    from every topic is an issue of its own, not a variant of one. While such groups hold
+    at least `LEFT_OUT` of the tickets, the minimum size is halved and HDBSCAN runs again on
+    the same layout; a large issue phrased in a few ways makes groups close to its own topic,
+    and the size stays. No second layout is fitted.
+
+    Args:
+        layout: the UMAP layout the topics were clustered on.
+        vectors: the sentence embeddings of the same tickets (centroids and distances).
+        clustered: HDBSCAN's topics at `min_topic_size`.
+        halvings: halve the size this many times without asking (a refit that keeps its
+            previous model's granularity, `topics.model.previous_halvings`).
+    """
+    if min_topic_size <= SMALLEST_TOPIC or halvings == 0:
+        return clustered, min_topic_size
+    if halvings is None:
+        finest = np.asarray(
+            clustering_model(config, SMALLEST_TOPIC).fit_predict(layout), dtype=np.int64
+        )
+        apart = APART * typical_distance(vectors, config.seed)
+    done = 0
+    while min_topic_size > SMALLEST_TOPIC:
+        if halvings is None:
+            if left_out_share(finest, clustered, vectors, apart) < LEFT_OUT:
+                break
+        elif done == halvings:
+            break
+        min_topic_size = max(SMALLEST_TOPIC, min_topic_size // 2)
+        done += 1
+        clustered = np.asarray(
+            clustering_model(config, min_topic_size).fit_predict(layout), dtype=np.int64
+        )
+    return clustered, min_topic_size
+
+
+def halvings_between(first: int, used: int) -> int | None:
+    """How many halvings of `smaller_topics` lead from `first` to `used` (None: none do)."""
+    done, size = 0, first
+    while size > used and size > SMALLEST_TOPIC:
+        size, done = max(SMALLEST_TOPIC, size // 2), done + 1
+    return done if size == used else None
+
+
+def left_out_share(
+    finest: np.ndarray, clustered: np.ndarray, vectors: np.ndarray, apart: float
+) -> float:
+    """The share of the tickets in groups of `finest` that `clustered` leaves out: most of
+    the group unclustered, its centroid at least `apart` (cosine) from every topic's."""
+    groups = _centroids(finest, vectors)
+    topics = _centroids(clustered, vectors)
+    if not groups or not topics:
+        return 0.0
+    labels = np.array(sorted(groups))
+    size = np.bincount(finest[finest != UNCLUSTERED], minlength=labels.max() + 1)[labels]
+    left = np.bincount(
+        finest[(finest != UNCLUSTERED) & (clustered == UNCLUSTERED)], minlength=labels.max() + 1
+    )[labels]
+    matrix = np.vstack([topics[t] for t in sorted(topics)])
+    nearest = (np.vstack([groups[g] for g in labels]) @ matrix.T).max(axis=1)
+    out = (2 * left > size) & (1.0 - nearest >= apart)
+    return float(size[out].sum() / len(finest))
+
+
+def _centroids(assigned: np.ndarray, vectors: np.ndarray) -> dict[int, np.ndarray]:
+    """The unit centroid of each topic of `assigned` (not of the unclustered tickets)."""
+    inside = assigned != UNCLUSTERED
+    if not inside.any():
+        return {}
+    from scipy.sparse import csr_matrix
+
+    labels, position = np.unique(assigned[inside], return_inverse=True)
+    members = csr_matrix(
+        (np.ones(len(position)), (position, np.flatnonzero(inside))),
+        shape=(len(labels), len(assigned)),
+    )
+    sums = np.asarray(members @ vectors.astype(np.float64))
+    return {int(t): unit(row) for t, row in zip(labels, sums, strict=True)}
+
+
 def coarser_clustering(
-    model, clustered: np.ndarray, config: TopicsConfig, min_topic_size: int
+    model,
+    clustered: np.ndarray,
+    config: TopicsConfig,
+    min_topic_size: int,
+    smaller: bool = False,
 ) -> np.ndarray | None:
     """The same tickets clustered at HDBSCAN's own density neighbourhood, with no merge.
 
-    With `min_samples` or `merge_distance` the topics are finer than this coarser clustering
-    of the same layout, and closer to the issues, but the themes are grouped from it
+    With `min_samples`, `merge_distance` or a smaller minimum size (`smaller_topics`) the
+    topics are finer than this coarser clustering of the same layout, and closer to the issues, but the themes are grouped from it
     (`identity.themes_from_coarser`). None when the topics are that clustering already.
 
     Args:
         model: the fitted BERTopic model (its UMAP layout is reused, not fitted again).
-        clustered: its topics, before `merge_close_topics`.
+        clustered: its topics at `min_topic_size`, before `smaller_topics` and
+            `merge_close_topics`.
+        smaller: whether the topics were then clustered at a smaller size (`smaller_topics`).
     """
     if not config.min_samples or config.min_samples >= min_topic_size:
-        return clustered.copy() if config.merge_distance > 0 else None
+        return clustered.copy() if config.merge_distance > 0 or smaller else None
     layout = np.nan_to_num(model.umap_model.embedding_)
     hdbscan = clustering_model(config.model_copy(update={"min_samples": 0}), min_topic_size)
     return np.asarray(hdbscan.fit_predict(layout), dtype=np.int64)

@@ -46,12 +46,15 @@ from persona_mining.progress import Progress, no_progress
 from persona_mining.text.embed import Embedder, load_vectors, unit_rows
 from persona_mining.text.pii import PLACEHOLDER_RE
 from persona_mining.topics.clustering import (
+    SMALLEST_TOPIC,
     apply_outlier_policy,
     coarser_clustering,
     ctfidf,
     fit_bertopic,
+    halvings_between,
     merge_close_topics,
     quiet_bertopic,
+    smaller_topics,
     unit,
     vectorizer,
 )
@@ -195,7 +198,7 @@ def fit_topics(
     known = _all_known_issues(con, known_issues)
     is_known, known_of = _match_known(vectors, known, embedder, config.known_threshold)
     rest = np.flatnonzero(~is_known[sample])  # positions in `sample` left to cluster
-    min_topic_size = config.min_topic_size or max(10, round(0.01 * len(rest)))
+    min_topic_size = config.min_topic_size or max(SMALLEST_TOPIC, round(0.01 * len(rest)))
     progress(_CLUSTERING, 0, len(rest))
     # The fit sample's vectors with their words (None: the embeddings alone), row for row.
     sample_vectors = vectors[sample]
@@ -204,7 +207,22 @@ def fit_topics(
     model, clustered = fit_bertopic(
         [docs[j] for j in rest], clustering[rest], config, min_topic_size
     )
-    coarse = coarser_clustering(model, clustered, config, min_topic_size)
+    # The themes come from HDBSCAN's own clustering at the size first tried, the issues from
+    # the size the tickets ask for (`smaller_topics`: small issues apart from every topic).
+    issue_size, found = min_topic_size, clustered
+    if not config.min_topic_size:
+        layout = np.nan_to_num(model.umap_model.embedding_)
+        clustered, issue_size = smaller_topics(
+            layout,
+            sample_vectors[rest],
+            found,
+            config,
+            min_topic_size,
+            halvings=previous_halvings(con, embedding_model, min_topic_size),
+        )
+    coarse = coarser_clustering(
+        model, found, config, min_topic_size, smaller=issue_size < min_topic_size
+    )
     clustered = merge_close_topics(
         clustered, sample_vectors[rest], config.merge_distance, seed=config.seed
     )
@@ -260,7 +278,11 @@ def fit_topics(
     )
 
     progress(_DESCRIBING, len(topic_ids), len(topic_ids))
-    params = {**config.model_dump(mode="json"), "min_topic_size_used": min_topic_size}
+    params = {
+        **config.model_dump(mode="json"),
+        "min_topic_size_used": issue_size,
+        "theme_topic_size_used": min_topic_size,
+    }
     digest = hashlib.sha256(json.dumps([ids, params, embedding_model]).encode()).hexdigest()[:8]
     created = datetime.now(UTC).replace(tzinfo=None)
     model_id = f"topics-{created:%Y%m%dT%H%M%S}-{digest}"
@@ -799,6 +821,37 @@ def refit_due(
             f"(refit_unclustered_share = {config.refit_unclustered_share})"
         )
     return None
+
+
+#: A refit keeps its previous model's granularity while the minimum topic size it starts
+#: from is within this factor of the previous one's.
+SAME_DESK = 1.5
+
+
+def previous_halvings(
+    con: duckdb.DuckDBPyConnection, embedding_model: str, min_topic_size: int
+) -> int | None:
+    """How many times the current model halved its minimum topic size, for a refit to do
+    the same; None (decide afresh) for a first fit, a model of other embeddings or of a
+    version that did not record it, or a desk whose size has changed by more than
+    `SAME_DESK` since.
+
+    The choice of `smaller_topics` is a threshold on the tickets left out. Near it, a refit
+    on nearly the same tickets could choose the other side and cut every issue anew, and
+    most tickets would lose their topic key.
+    """
+    rows = con.execute("SELECT embedding_model, params FROM v_current_model").fetchall()
+    if not rows or rows[0][0] != embedding_model:
+        return None
+    try:
+        used = json.loads(rows[0][1] or "{}")
+        first, issue = int(used["theme_topic_size_used"]), int(used["min_topic_size_used"])
+        chosen = used["min_topic_size"] == 0  # not a size set in the config
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not chosen or not first / SAME_DESK <= min_topic_size <= first * SAME_DESK:
+        return None
+    return halvings_between(first, issue)
 
 
 def current_model(con: duckdb.DuckDBPyConnection) -> tuple[str, str, str] | None:
