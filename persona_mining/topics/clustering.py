@@ -182,7 +182,7 @@ SMALLEST_TOPIC = 10
 #: (`typical_distance`) from every topic's centroid: twice what `merge_distance` merges.
 APART = 0.6
 #: The share of the tickets in such groups from which topics are allowed smaller.
-LEFT_OUT = 0.01
+LEFT_OUT = 0.03
 
 
 def smaller_topics(

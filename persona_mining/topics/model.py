@@ -177,7 +177,11 @@ def fit_topics(
     their ids before the topics are described, so the analysis grows with the number of
     topics, not of tickets. With `config.merge_distance`, HDBSCAN's dense regions whose
     embedding centroids lie within that share of the median distance between two tickets are
-    merged before the outlier policy (`merge_close_topics`). The clustering needs only the
+    merged before the outlier policy (`merge_close_topics`). Unless `config.min_topic_size`
+    sets it, the minimum topic size starts at 1% of the tickets and is halved while HDBSCAN
+    leaves out distinct smaller issues (`smaller_topics`); a refit of the same desk halves it
+    as its previous model did (`previous_halvings`), and the themes come from the clustering
+    at the first size. The clustering needs only the
     embeddings and, with `config.word_weight`, the words of the prepared text (`_with_words`).
     """
     if analyse is None:
