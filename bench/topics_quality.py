@@ -13,7 +13,11 @@ in one run, and on one table:
 - `hwu64-30`, `bitext-40`: 30 (40) tickets per intent, a seeded sample, like a desk with many
   small issues;
 - `hwu64-skew`: 16 of HWU64's intents whole (about 170 requests each), the other 48 at 30: a
-  desk whose small issues are each under 1% of its tickets, beside large ones.
+  desk whose small issues are each under 1% of its tickets, beside large ones;
+- `many-small`: HWU64's 64 intents and Bitext's 27 at 35 requests each, with 1,000 inbound
+  tweets of the Twitter file as one out-of-scope label (`other`): 92 fine labels (HWU64's
+  scenarios, Bitext's categories and `other` as coarse), a desk of many issues of about 35
+  each under 1% of its tickets, and traffic that belongs to none.
 
 The public files are read from `--data` (default ../shared/data); without it the bench says so
 and exits 2. For each collection and profile it ingests the file into a fresh temporary
@@ -96,6 +100,7 @@ class Collection:
     text: str | None = None
     per_label: int = 0  # >0: a seeded sample of this many tickets per fine label
     whole_labels: int = 0  # with per_label: this many fine labels (seeded) keep all their tickets
+    build: Callable[[Path, Path], Path] | None = None  # (data, out CSV) -> the ticket file
     demo_customers: int = 0
 
 
@@ -141,9 +146,18 @@ COLLECTIONS = {
             per_label=40,
         ),
         Collection("demo-400", "demo (400 customers)", "demo_issue", demo_customers=400),
+        Collection(
+            "many-small",
+            "HWU64 and Bitext at 35, 1,000 tweets",
+            "intent",
+            "scenario",
+            "hwu64_utterances_11k.csv",
+            "text",
+            build=lambda data, out: many_small(data, out),
+        ),
     )
 }
-FULL = ["bitext", "hwu64", "demo", "hwu64-30", "bitext-40", "hwu64-skew"]
+FULL = ["bitext", "hwu64", "demo", "hwu64-30", "bitext-40", "hwu64-skew", "many-small"]
 QUICK = ["hwu64-30", "bitext-40", "demo-400"]
 COLUMNS = [
     "collection",
@@ -187,6 +201,39 @@ def sample_per_label(source: Path, label: str, per_label: int, out: Path, whole:
     return out
 
 
+#: Requests per intent, and out-of-scope tweets, of the `many-small` collection.
+MANY_SMALL_PER_LABEL, MANY_SMALL_OTHER = 35, 1_000
+
+
+def many_small(data: Path, out: Path) -> Path:
+    """HWU64's and Bitext's intents at `MANY_SMALL_PER_LABEL` requests each and
+    `MANY_SMALL_OTHER` inbound tweets labelled `other`, shuffled, as one CSV (text, intent,
+    scenario), drawn with a fixed seed."""
+    rng = random.Random(SAMPLE_SEED)
+    parts = (
+        ("hwu64_utterances_11k.csv", "h", "text", "intent", "scenario"),
+        ("bitext_customer_support_20k.csv", "b", "utterance", "intent", "category"),
+    )
+    rows: list[tuple[str, str, str]] = []
+    for name, prefix, text, fine, coarse in parts:
+        with (data / name).open(encoding="utf-8-sig", newline="") as f:
+            by_label: dict[str, list[dict[str, str]]] = {}
+            for row in csv.DictReader(f):
+                by_label.setdefault(row[fine], []).append(row)
+        for value in sorted(by_label):
+            for row in rng.sample(by_label[value], min(MANY_SMALL_PER_LABEL, len(by_label[value]))):
+                rows.append((row[text], f"{prefix}_{value}", f"{prefix}_{row[coarse]}"))
+    with (data / "twitter_customer_support_5k.csv").open(encoding="utf-8", newline="") as f:
+        inbound = [row["text"] for row in csv.DictReader(f) if row["inbound"] == "True"]
+    rows += [(text, "other", "other") for text in rng.sample(inbound, MANY_SMALL_OTHER)]
+    rng.shuffle(rows)
+    with out.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "intent", "scenario"])
+        writer.writerows(rows)
+    return out
+
+
 def ticket_file(collection: Collection, data: Path, workdir: Path) -> tuple[Path, dict[str, str]]:
     """The collection's ticket file, and the column mapping to ingest it with."""
     if collection.file is None:
@@ -195,7 +242,9 @@ def ticket_file(collection: Collection, data: Path, workdir: Path) -> tuple[Path
         )
         return demo.tickets_path, {}
     path = data / collection.file
-    if collection.per_label:
+    if collection.build is not None:
+        path = collection.build(data, workdir / f"{collection.name}.csv")
+    elif collection.per_label:
         path = sample_per_label(
             path,
             collection.fine,
