@@ -217,7 +217,9 @@ def test_a_group_is_left_out_when_mostly_unclustered_and_apart_from_every_topic(
     clustered[30:36] = -1  # now most of group 3 is unclustered
     assert left_out_share(finest, clustered, vectors, 0.3) == 0.25
     assert left_out_share(finest, clustered, vectors, 0.01) == 0.5  # group 2 is apart too
-    assert left_out_share(finest, np.full(40, -1), vectors, 0.3) == 0.0  # no topic yet
+    # No topic at all: every group is left out, whatever the distance.
+    assert left_out_share(finest, np.full(40, -1), vectors, 1.5) == 1.0
+    assert left_out_share(np.full(40, -1), clustered, vectors, 0.3) == 0.0  # no group
 
 
 def test_labels_are_distinctive_noun_phrases_without_placeholders() -> None:

@@ -246,18 +246,21 @@ def left_out_share(
     finest: np.ndarray, clustered: np.ndarray, vectors: np.ndarray, apart: float
 ) -> float:
     """The share of the tickets in groups of `finest` that `clustered` leaves out: most of
-    the group unclustered, its centroid at least `apart` (cosine) from every topic's."""
+    the group unclustered, its centroid at least `apart` (cosine) from every topic's (when
+    `clustered` found no topic at all, every group that it leaves out)."""
     groups = _centroids(finest, vectors)
-    topics = _centroids(clustered, vectors)
-    if not groups or not topics:
+    if not groups:
         return 0.0
+    topics = _centroids(clustered, vectors)
     labels = np.array(sorted(groups))
     size = np.bincount(finest[finest != UNCLUSTERED], minlength=labels.max() + 1)[labels]
     left = np.bincount(
         finest[(finest != UNCLUSTERED) & (clustered == UNCLUSTERED)], minlength=labels.max() + 1
     )[labels]
-    matrix = np.vstack([topics[t] for t in sorted(topics)])
-    nearest = (np.vstack([groups[g] for g in labels]) @ matrix.T).max(axis=1)
+    nearest = np.full(len(labels), -np.inf)  # no topic: nothing is near
+    if topics:
+        matrix = np.vstack([topics[t] for t in sorted(topics)])
+        nearest = (np.vstack([groups[g] for g in labels]) @ matrix.T).max(axis=1)
     out = (2 * left > size) & (1.0 - nearest >= apart)
     return float(size[out].sum() / len(finest))
 
@@ -288,8 +291,9 @@ def coarser_clustering(
     """The same tickets clustered at HDBSCAN's own density neighbourhood, with no merge.
 
     With `min_samples`, `merge_distance` or a smaller minimum size (`smaller_topics`) the
-    topics are finer than this coarser clustering of the same layout, and closer to the issues, but the themes are grouped from it
-    (`identity.themes_from_coarser`). None when the topics are that clustering already.
+    topics are finer than this coarser clustering of the same layout, and closer to the
+    issues, but the themes are grouped from it (`identity.themes_from_coarser`). None when
+    the topics are that clustering already.
 
     Args:
         model: the fitted BERTopic model (its UMAP layout is reused, not fitted again).

@@ -181,8 +181,8 @@ def fit_topics(
     sets it, the minimum topic size starts at 1% of the tickets and is halved while HDBSCAN
     leaves out distinct smaller issues (`smaller_topics`); a refit of the same desk halves it
     as its previous model did (`previous_halvings`), and the themes come from the clustering
-    at the first size. The clustering needs only the
-    embeddings and, with `config.word_weight`, the words of the prepared text (`_with_words`).
+    at the first size. The clustering needs only the embeddings and, with
+    `config.word_weight`, the words of the prepared text (`_with_words`).
     """
     if analyse is None:
         analyse = functools.partial(_analyse_with_defaults, con)
