@@ -292,12 +292,15 @@ def warehouse_status(
         ).fetchall()
     }
     model_rows = con.execute(
-        "SELECT model_id, created_at, embedding_model, n_tickets, n_topics, data_from, data_to "
-        "FROM v_current_model"
+        """SELECT model_id, created_at, embedding_model, n_tickets, n_topics, data_from, data_to,
+            TRY_CAST(json_extract_string(params, '$.min_topic_size_used') AS INTEGER),
+            TRY_CAST(json_extract_string(params, '$.theme_topic_size_used') AS INTEGER)
+        FROM v_current_model"""
     ).fetchall()
     names = ("model_id", "created_at", "embedding_model", "n_tickets", "n_topics")
+    sizes = ("min_topic_size", "first_topic_size")  # None: a model that did not record them
     model = (
-        dict(zip((*names, "data_from", "data_to"), model_rows[0], strict=True))
+        dict(zip((*names, "data_from", "data_to", *sizes), model_rows[0], strict=True))
         if model_rows
         else None
     )

@@ -114,6 +114,16 @@ def test_status_shows_runs_model_watermarks_and_whether_a_refit_is_due(tmp_path:
     data = json.loads(runner.invoke(app, ["status", "--db", str(path), "--format", "json"]).output)
     assert data["busy"] is False and data["refit_due"] is None
     assert data["runs"][0]["deployment"] == "persona-pipeline/nightly"
+    # The smallest topic the model allowed, and whether it was cut below its first size.
+    assert "of at least" not in result.output  # a model that did not record it
+    con = db.connect(path)
+    con.execute(
+        """UPDATE topic_models SET params =
+        '{"min_topic_size_used": 21, "theme_topic_size_used": 42}'"""
+    )
+    con.close()
+    output = runner.invoke(app, ["status", "--db", str(path)]).output
+    assert "2 topics of at least 21 tickets (from 42: many small issues left out" in output, output
 
 
 def hold_warehouse(path: Path, seconds: float) -> subprocess.Popen[str]:

@@ -557,6 +557,7 @@ def status_view(warehouse: Path | str, state: WarehouseStatus) -> list[Renderabl
             Text(
                 f"topic model: {model['model_id']}, fitted {model['created_at']:%Y-%m-%d %H:%M} "
                 f"UTC on {model['n_tickets']} tickets, {model['n_topics']} topics"
+                + _topic_size(model.get("min_topic_size"), model.get("first_topic_size"))
             )
         )
     lines.append(Text(f"refit due: {state.refit_due}" if state.refit_due else "refit due: no"))
@@ -779,3 +780,14 @@ def impact_table_output(
         title=title,
     )
     return Group(view, Text(footer, style="dim")) if footer else view
+
+
+def _topic_size(size: int | None, first: int | None) -> str:
+    """How small a topic of the current model may be, and why, for `status`."""
+    if size is None:
+        return ""
+    if first is not None and size < first:
+        return (
+            f" of at least {size} tickets (from {first}: many small issues left out at that size)"
+        )
+    return f" of at least {size} tickets"
