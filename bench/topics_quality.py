@@ -178,15 +178,20 @@ COLUMNS = [
 ]
 
 
-def sample_per_label(source: Path, label: str, per_label: int, out: Path, whole: int = 0) -> Path:
-    """A CSV of at most `per_label` rows of each value of `label`, drawn with a fixed seed;
-    `whole` values of `label` (drawn with the same seed) keep all their rows."""
+def rows_by_label(source: Path, label: str) -> tuple[list[str], dict[str, list[dict[str, str]]]]:
+    """A CSV's header and its rows by their value of `label`, in file order."""
     with source.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)
-        fields = list(reader.fieldnames or [])
         by_label: dict[str, list[dict[str, str]]] = {}
         for row in reader:
             by_label.setdefault(row[label], []).append(row)
+        return list(reader.fieldnames or []), by_label
+
+
+def sample_per_label(source: Path, label: str, per_label: int, out: Path, whole: int = 0) -> Path:
+    """A CSV of at most `per_label` rows of each value of `label`, drawn with a fixed seed;
+    `whole` values of `label` (drawn with the same seed) keep all their rows."""
+    fields, by_label = rows_by_label(source, label)
     rng = random.Random(SAMPLE_SEED)
     kept_whole = set(rng.sample(sorted(by_label), whole)) if whole else set()
     with out.open("w", encoding="utf-8", newline="") as f:
@@ -216,10 +221,7 @@ def many_small(data: Path, out: Path) -> Path:
     )
     rows: list[tuple[str, str, str]] = []
     for name, prefix, text, fine, coarse in parts:
-        with (data / name).open(encoding="utf-8-sig", newline="") as f:
-            by_label: dict[str, list[dict[str, str]]] = {}
-            for row in csv.DictReader(f):
-                by_label.setdefault(row[fine], []).append(row)
+        _, by_label = rows_by_label(data / name, fine)
         for value in sorted(by_label):
             for row in rng.sample(by_label[value], min(MANY_SMALL_PER_LABEL, len(by_label[value]))):
                 rows.append((row[text], f"{prefix}_{value}", f"{prefix}_{row[coarse]}"))

@@ -219,15 +219,15 @@ def smaller_topics(
             clustering_model(config, SMALLEST_TOPIC).fit_predict(layout), dtype=np.int64
         )
         apart = APART * typical_distance(vectors, config.seed)
+
+    def enough(done: int) -> bool:
+        if halvings is not None:
+            return done == halvings
+        return left_out_share(finest, clustered, vectors, apart) < LEFT_OUT
+
     done = 0
-    while min_topic_size > SMALLEST_TOPIC:
-        if halvings is None:
-            if left_out_share(finest, clustered, vectors, apart) < LEFT_OUT:
-                break
-        elif done == halvings:
-            break
-        min_topic_size = max(SMALLEST_TOPIC, min_topic_size // 2)
-        done += 1
+    while min_topic_size > SMALLEST_TOPIC and not enough(done):
+        min_topic_size, done = max(SMALLEST_TOPIC, min_topic_size // 2), done + 1
         clustered = np.asarray(
             clustering_model(config, min_topic_size).fit_predict(layout), dtype=np.int64
         )

@@ -6,11 +6,12 @@ tickets, on a stratified sample, the others joining their most similar topic) an
 `assign_topics` assigns tickets that are new or changed since with the saved model, the
 way BERTopic's safetensors models transform: cosine similarity to the topic centroids.
 
-Granularity: HDBSCAN (a minimum topic size of 1% of the tickets, a density neighbourhood of
+Granularity: HDBSCAN (a minimum topic size of 1% of the tickets, halved while distinct
+smaller issues are left out, `clustering.smaller_topics`; a density neighbourhood of
 `[topics] min_samples`) finds the dense regions; with `[topics] merge_distance`, regions whose
 centroids lie close together (a large issue phrased in a few ways) are merged. Themes: when
-those keys make the issues finer than HDBSCAN's own clustering of the same layout, the themes
-are grouped from that coarser clustering and each issue joins the theme that holds most of its
+the issues are finer than HDBSCAN's own clustering at the first size, the themes are grouped
+from that coarser clustering and each issue joins the theme that holds most of its
 tickets there (`clustering.coarser_clustering`, `identity.themes_from_coarser`).
 
 Outlier policy: a ticket HDBSCAN leaves unclustered joins its most similar topic when the
