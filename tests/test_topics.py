@@ -150,7 +150,7 @@ def test_the_coarser_clustering_is_hdbscans_own_on_the_same_layout() -> None:
     assert np.array_equal(coarser_clustering(model, clustered, merged_only, 30), clustered)
     assert np.array_equal(coarser_clustering(model, clustered, config, 5), clustered)
     # Topics then clustered at a smaller size: the first clustering is the coarser one.
-    assert np.array_equal(coarser_clustering(model, clustered, same, 30, smaller=True), clustered)
+    assert np.array_equal(coarser_clustering(model, clustered, same, 30, finer=True), clustered)
 
 
 def _blobs(

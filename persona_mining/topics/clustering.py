@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 
 import numpy as np
@@ -192,6 +192,7 @@ def smaller_topics(
     config: TopicsConfig,
     min_topic_size: int,
     halvings: int | None = None,
+    finest: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int]:
     """The clustering at the minimum topic size the tickets ask for, and that size.
 
@@ -211,19 +212,17 @@ def smaller_topics(
         clustered: HDBSCAN's topics at `min_topic_size`.
         halvings: halve the size this many times without asking (a refit that keeps its
             previous model's granularity, `topics.model.previous_halvings`).
+        finest: `finest_clustering(layout, config)`, where the caller has it already.
     """
     if min_topic_size <= SMALLEST_TOPIC or halvings == 0:
         return clustered, min_topic_size
-    if halvings is None:
-        finest = np.asarray(
-            clustering_model(config, SMALLEST_TOPIC).fit_predict(layout), dtype=np.int64
-        )
-        apart = APART * typical_distance(vectors, config.seed)
+    groups = finest_clustering(layout, config) if finest is None and halvings is None else finest
+    apart = APART * typical_distance(vectors, config.seed) if halvings is None else 0.0
 
     def enough(done: int) -> bool:
-        if halvings is not None:
+        if halvings is not None or groups is None:
             return done == halvings
-        return left_out_share(finest, clustered, vectors, apart) < LEFT_OUT
+        return left_out_share(groups, clustered, vectors, apart) < LEFT_OUT
 
     done = 0
     while min_topic_size > SMALLEST_TOPIC and not enough(done):
@@ -232,6 +231,98 @@ def smaller_topics(
             clustering_model(config, min_topic_size).fit_predict(layout), dtype=np.int64
         )
     return clustered, min_topic_size
+
+
+def finest_clustering(layout: np.ndarray, config: TopicsConfig) -> np.ndarray:
+    """HDBSCAN's finest clustering of the layout: groups of at least `SMALLEST_TOPIC`."""
+    return np.asarray(clustering_model(config, SMALLEST_TOPIC).fit_predict(layout), dtype=np.int64)
+
+
+#: Two dense groups of tickets within one topic are distinct issues when they share few
+#: words: the cosine similarity of their word profiles (`_word_profiles`) is below this.
+SHARED_WORDS = 0.15
+
+
+def split_folded(
+    clustered: np.ndarray, finest: np.ndarray, texts: Sequence[str], min_topic_size: int
+) -> np.ndarray:
+    """Topics that hold distinct issues, split along the groups of the finest clustering.
+
+    HDBSCAN folds an issue too small or too close to stand alone into a neighbouring topic,
+    and the topic's label then names one of the two. Within a topic, the groups of
+    `finest` (`finest_clustering`, each mostly inside the topic) that share words
+    (`SHARED_WORDS`) are one issue: variants of an issue share its words ("refund",
+    "charged twice") whatever the product, distinct issues do not. The issue with the most
+    tickets keeps the topic; each other one of at least half `min_topic_size` tickets becomes
+    a topic of its own, numbered after the last topic, in the order of the topics and of
+    their groups. Tickets of the topic in no group stay in it.
+
+    Args:
+        clustered: the topics (HDBSCAN's, before any merge).
+        finest: the finest clustering of the same tickets.
+        texts: the tickets' prepared text, row for row.
+        min_topic_size: the minimum topic size the topics were clustered at.
+    """
+    in_topic: dict[int, list[int]] = {}
+    for group in sorted(set(finest.tolist()) - {UNCLUSTERED}):
+        topics = clustered[finest == group]
+        inside = topics[topics != UNCLUSTERED]
+        if 2 * len(inside) > len(topics):
+            in_topic.setdefault(int(np.bincount(inside).argmax()), []).append(group)
+    folded = {t: groups for t, groups in in_topic.items() if len(groups) > 1}
+    if not folded:
+        return clustered
+    profiles = _word_profiles(finest, [g for t in sorted(folded) for g in folded[t]], texts)
+    if profiles is None:
+        return clustered
+    result, next_topic = clustered.copy(), int(clustered.max()) + 1
+    for topic in sorted(folded):
+        issues = _issues_of(folded[topic], profiles)
+        size = {i: int(np.isin(finest, issue).sum()) for i, issue in enumerate(issues)}
+        largest = max(size, key=lambda i: (size[i], -i))
+        for i, issue in enumerate(issues):
+            if i != largest and 2 * size[i] >= min_topic_size:
+                result[np.isin(finest, issue) & (clustered == topic)] = next_topic
+                next_topic += 1
+    return result
+
+
+def _word_profiles(
+    finest: np.ndarray, groups: Sequence[int], texts: Sequence[str]
+) -> dict[int, np.ndarray] | None:
+    """The word profile of each of `groups` of `finest`: for each word (English stop words
+    aside, in at least two tickets), the share of the group's tickets that use it, as a unit
+    vector. None when the texts have no such word."""
+    from scipy.sparse import csr_matrix
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    try:
+        used = CountVectorizer(stop_words="english", min_df=2, binary=True).fit_transform(texts)
+    except ValueError:  # no word in two tickets
+        return None
+    row = {g: i for i, g in enumerate(groups)}
+    members = np.flatnonzero(np.isin(finest, groups))
+    membership = csr_matrix(
+        (np.ones(len(members)), ([row[int(g)] for g in finest[members]], members)),
+        shape=(len(groups), len(finest)),
+    )
+    counts = (membership @ used).toarray()
+    return {g: unit(counts[i]) for g, i in row.items()}
+
+
+def _issues_of(groups: list[int], profiles: dict[int, np.ndarray]) -> list[list[int]]:
+    """`groups` joined into issues: two groups that share words (`SHARED_WORDS`) are one,
+    and so, in turn, is each group that shares words with either (single linkage)."""
+    matrix = np.vstack([profiles[g] for g in groups])
+    similar = matrix @ matrix.T >= SHARED_WORDS
+    issue = list(range(len(groups)))
+    for a, b in zip(*np.nonzero(np.triu(similar, 1)), strict=True):
+        old, new = issue[b], issue[a]
+        issue = [new if i == old else i for i in issue]
+    joined: dict[int, list[int]] = {}
+    for group, i in zip(groups, issue, strict=True):
+        joined.setdefault(i, []).append(group)
+    return list(joined.values())
 
 
 def halvings_between(first: int, used: int) -> int | None:
@@ -286,23 +377,23 @@ def coarser_clustering(
     clustered: np.ndarray,
     config: TopicsConfig,
     min_topic_size: int,
-    smaller: bool = False,
+    finer: bool = False,
 ) -> np.ndarray | None:
     """The same tickets clustered at HDBSCAN's own density neighbourhood, with no merge.
 
-    With `min_samples`, `merge_distance` or a smaller minimum size (`smaller_topics`) the
-    topics are finer than this coarser clustering of the same layout, and closer to the
+    With `min_samples`, `merge_distance`, a smaller minimum size (`smaller_topics`) or
+    topics split (`split_folded`) the topics are finer than this coarser clustering of the same layout, and closer to the
     issues, but the themes are grouped from it (`identity.themes_from_coarser`). None when
     the topics are that clustering already.
 
     Args:
         model: the fitted BERTopic model (its UMAP layout is reused, not fitted again).
-        clustered: its topics at `min_topic_size`, before `smaller_topics` and
-            `merge_close_topics`.
-        smaller: whether the topics were then clustered at a smaller size (`smaller_topics`).
+        clustered: its topics at `min_topic_size`, before `smaller_topics`, `split_folded`
+            and `merge_close_topics`.
+        finer: whether the topics were then made finer (`smaller_topics`, `split_folded`).
     """
     if not config.min_samples or config.min_samples >= min_topic_size:
-        return clustered.copy() if config.merge_distance > 0 or smaller else None
+        return clustered.copy() if config.merge_distance > 0 or finer else None
     layout = np.nan_to_num(model.umap_model.embedding_)
     hdbscan = clustering_model(config.model_copy(update={"min_samples": 0}), min_topic_size)
     return np.asarray(hdbscan.fit_predict(layout), dtype=np.int64)

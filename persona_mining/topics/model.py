@@ -51,11 +51,13 @@ from persona_mining.topics.clustering import (
     apply_outlier_policy,
     coarser_clustering,
     ctfidf,
+    finest_clustering,
     fit_bertopic,
     halvings_between,
     merge_close_topics,
     quiet_bertopic,
     smaller_topics,
+    split_folded,
     unit,
     vectorizer,
 )
@@ -213,10 +215,12 @@ def fit_topics(
         [docs[j] for j in rest], clustering[rest], config, min_topic_size
     )
     # The themes come from HDBSCAN's own clustering at the size first tried, the issues from
-    # the size the tickets ask for (`smaller_topics`: small issues apart from every topic).
+    # the size the tickets ask for (`smaller_topics`: small issues apart from every topic),
+    # with the topics that fold distinct issues together split (`split_folded`).
     issue_size, found = min_topic_size, clustered
-    if not config.min_topic_size:
+    if not config.min_topic_size and min_topic_size > SMALLEST_TOPIC:
         layout = np.nan_to_num(model.umap_model.embedding_)
+        finest = finest_clustering(layout, config)
         clustered, issue_size = smaller_topics(
             layout,
             sample_vectors[rest],
@@ -224,9 +228,11 @@ def fit_topics(
             config,
             min_topic_size,
             halvings=previous_halvings(con, embedding_model, min_topic_size),
+            finest=finest,
         )
+        clustered = split_folded(clustered, finest, [docs[j] for j in rest], issue_size)
     coarse = coarser_clustering(
-        model, found, config, min_topic_size, smaller=issue_size < min_topic_size
+        model, found, config, min_topic_size, finer=not np.array_equal(clustered, found)
     )
     clustered = merge_close_topics(
         clustered, sample_vectors[rest], config.merge_distance, seed=config.seed
