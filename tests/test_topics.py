@@ -21,6 +21,7 @@ from persona_mining.topics.clustering import (
     left_out_share,
     merge_close_topics,
     smaller_topics,
+    split_folded,
     typical_distance,
 )
 from persona_mining.topics.evaluate import evaluate_topics
@@ -220,6 +221,45 @@ def test_a_group_is_left_out_when_mostly_unclustered_and_apart_from_every_topic(
     # No topic at all: every group is left out, whatever the distance.
     assert left_out_share(finest, np.full(40, -1), vectors, 1.5) == 1.0
     assert left_out_share(np.full(40, -1), clustered, vectors, 0.3) == 0.0  # no group
+
+
+def _folded_desk(second: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Topic 0 holds two dense groups of 30 (the second phrased as `second`) and 10 tickets
+    in no group; topic 1 one group of 30."""
+    clustered = np.array([0] * 70 + [1] * 30)
+    finest = np.array([0] * 30 + [1] * 30 + [-1] * 10 + [2] * 30)
+    refund = [f"refund not received for order {i}" for i in range(30)]
+    texts = refund + [second.format(i) for i in range(30)] + refund[:10]
+    texts += [f"parcel delivered to the wrong address {i}" for i in range(30)]
+    return clustered, finest, texts
+
+
+def test_a_topic_that_folds_distinct_issues_is_split_along_its_groups() -> None:
+    clustered, finest, texts = _folded_desk("cannot reset my password login {}")
+    split = split_folded(clustered, finest, texts, 60)
+    assert (split[30:60] == 2).all()  # the folded issue, a topic of its own
+    assert (split[:30] == 0).all() and (split[60:70] == 0).all()  # the rest stays
+    assert (split[70:] == 1).all()
+    assert (clustered[30:60] == 0).all()  # the input is not changed
+    # Half the minimum size is the least a split-off issue holds.
+    assert split_folded(clustered, finest, texts, 70) is clustered
+
+
+def test_variants_of_one_issue_stay_one_topic() -> None:
+    # The second group names another product, and shares the issue's words.
+    clustered, finest, texts = _folded_desk("refund not received for headphones {}")
+    assert split_folded(clustered, finest, texts, 60) is clustered
+    # No folded topic at all: each group alone in its topic.
+    assert split_folded(finest, finest, texts, 30) is finest
+    # Few shared words, but neither group has a word of its own: each word is in a fifth of
+    # its group's tickets.
+    clustered, finest, _ = _folded_desk("{}")
+    first, second = [f"alpha{c}" for c in "abcdefghij"], [f"beta{c}" for c in "abcdefghij"]
+    texts = [
+        f"{words[i % 10]} {words[(i + 3) % 10]}" for words in (first, second) for i in range(30)
+    ]
+    texts += texts[:10] + [f"parcel delivered to the wrong address {i}" for i in range(30)]
+    assert split_folded(clustered, finest, texts, 60) is clustered
 
 
 def test_labels_are_distinctive_noun_phrases_without_placeholders() -> None:

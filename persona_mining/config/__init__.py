@@ -237,6 +237,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "umap_epochs": 200,
             "min_samples": 0,
             "merge_distance": 0.0,
+            "split_folded": False,
         },
     },
 }

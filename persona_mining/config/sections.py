@@ -206,6 +206,11 @@ class TopicsConfig(_Settings):
             weight. The embedding alone groups tickets by how they are phrased as much as by
             what they are about; the words keep apart issues that are phrased alike. 0 clusters
             on the embedding alone; the fast profile's static model is made of words already.
+        split_folded: split a topic that folds distinct issues together along HDBSCAN's
+            finest groups, where the groups share few words and one has a word of its own
+            (`topics.clustering.split_folded`); with the minimum topic size from the tickets
+            only. False in the fast profile: its topics held less well under a refit with it
+            (bench/RESULTS.md).
     """
 
     min_topic_size: StrictInt = 0
@@ -226,6 +231,7 @@ class TopicsConfig(_Settings):
     umap_negative_sample_rate: StrictInt = Field(default=5, ge=1)
     label_sample: StrictInt = Field(default=150, ge=0)
     word_weight: StrictFloat = Field(default=0.75, ge=0)
+    split_folded: StrictBool = True
 
     @field_validator("fit_sample")
     @classmethod

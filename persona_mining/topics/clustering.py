@@ -239,8 +239,12 @@ def finest_clustering(layout: np.ndarray, config: TopicsConfig) -> np.ndarray:
 
 
 #: Two dense groups of tickets within one topic are distinct issues when they share few
-#: words: the cosine similarity of their word profiles (`_word_profiles`) is below this.
+#: words, the cosine similarity of their word profiles (`_word_profiles`) below this ...
 SHARED_WORDS = 0.15
+#: ... and one of them has a word of its own: used by at least this share of its tickets ...
+OWN_WORD = 0.6
+#: ... and by at most this share of the other's.
+OTHER_WORD = 0.05
 
 
 def split_folded(
@@ -249,13 +253,15 @@ def split_folded(
     """Topics that hold distinct issues, split along the groups of the finest clustering.
 
     HDBSCAN folds an issue too small or too close to stand alone into a neighbouring topic,
-    and the topic's label then names one of the two. Within a topic, the groups of
-    `finest` (`finest_clustering`, each mostly inside the topic) that share words
-    (`SHARED_WORDS`) are one issue: variants of an issue share its words ("refund",
-    "charged twice") whatever the product, distinct issues do not. The issue with the most
-    tickets keeps the topic; each other one of at least half `min_topic_size` tickets becomes
-    a topic of its own, numbered after the last topic, in the order of the topics and of
-    their groups. Tickets of the topic in no group stay in it.
+    and the topic's label then names one of the two. Within a topic, the groups of `finest`
+    (`finest_clustering`, each mostly inside the topic) are one issue unless they share few
+    words and one of them has a word of its own (`SHARED_WORDS`, `OWN_WORD`, `OTHER_WORD`):
+    variants of an issue share its words ("refund", "charged twice") whatever the product,
+    and an issue folded into another has its own ("alarm" beside "weather"). Groups are
+    joined into issues by single linkage. The issue with the most tickets keeps the topic;
+    each other one of at least half `min_topic_size` tickets becomes a topic of its own,
+    numbered after the last topic, in the order of the topics and of their groups. Tickets
+    of the topic in no group stay in it. `clustered` itself when no topic is split.
 
     Args:
         clustered: the topics (HDBSCAN's, before any merge).
@@ -284,15 +290,15 @@ def split_folded(
             if i != largest and 2 * size[i] >= min_topic_size:
                 result[np.isin(finest, issue) & (clustered == topic)] = next_topic
                 next_topic += 1
-    return result
+    return result if next_topic > int(clustered.max()) + 1 else clustered
 
 
 def _word_profiles(
     finest: np.ndarray, groups: Sequence[int], texts: Sequence[str]
 ) -> dict[int, np.ndarray] | None:
     """The word profile of each of `groups` of `finest`: for each word (English stop words
-    aside, in at least two tickets), the share of the group's tickets that use it, as a unit
-    vector. None when the texts have no such word."""
+    aside, in at least two tickets), the share of the group's tickets that use it. None when
+    the texts have no such word."""
     from scipy.sparse import csr_matrix
     from sklearn.feature_extraction.text import CountVectorizer
 
@@ -306,17 +312,22 @@ def _word_profiles(
         (np.ones(len(members)), ([row[int(g)] for g in finest[members]], members)),
         shape=(len(groups), len(finest)),
     )
-    counts = (membership @ used).toarray()
-    return {g: unit(counts[i]) for g, i in row.items()}
+    shares = (membership @ used).toarray() / np.bincount(
+        [row[int(g)] for g in finest[members]], minlength=len(groups)
+    )[:, None]
+    return {g: shares[i] for g, i in row.items()}
 
 
 def _issues_of(groups: list[int], profiles: dict[int, np.ndarray]) -> list[list[int]]:
-    """`groups` joined into issues: two groups that share words (`SHARED_WORDS`) are one,
-    and so, in turn, is each group that shares words with either (single linkage)."""
-    matrix = np.vstack([profiles[g] for g in groups])
-    similar = matrix @ matrix.T >= SHARED_WORDS
+    """`groups` joined into issues (single linkage): two groups are one issue unless they
+    share few words and one of them has a word of its own (`split_folded`)."""
+    shares = np.vstack([profiles[g] for g in groups])
+    unit_rows = shares / np.maximum(np.linalg.norm(shares, axis=1, keepdims=True), 1e-12)
+    similar = unit_rows @ unit_rows.T >= SHARED_WORDS
+    own = (shares >= OWN_WORD).astype(np.float64) @ (shares <= OTHER_WORD).T.astype(np.float64)
+    distinct = ~similar & ((own > 0) | (own.T > 0))
     issue = list(range(len(groups)))
-    for a, b in zip(*np.nonzero(np.triu(similar, 1)), strict=True):
+    for a, b in zip(*np.nonzero(np.triu(~distinct, 1)), strict=True):
         old, new = issue[b], issue[a]
         issue = [new if i == old else i for i in issue]
     joined: dict[int, list[int]] = {}

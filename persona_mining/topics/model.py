@@ -230,7 +230,8 @@ def fit_topics(
             halvings=previous_halvings(con, embedding_model, min_topic_size),
             finest=finest,
         )
-        clustered = split_folded(clustered, finest, [docs[j] for j in rest], issue_size)
+        if config.split_folded:
+            clustered = split_folded(clustered, finest, [docs[j] for j in rest], issue_size)
     coarse = coarser_clustering(
         model, found, config, min_topic_size, finer=not np.array_equal(clustered, found)
     )
