@@ -8,8 +8,10 @@ way BERTopic's safetensors models transform: cosine similarity to the topic cent
 
 Granularity: HDBSCAN (a minimum topic size of 1% of the tickets, halved while distinct
 smaller issues are left out, `clustering.smaller_topics`; a density neighbourhood of
-`[topics] min_samples`) finds the dense regions; with `[topics] merge_distance`, regions whose
-centroids lie close together (a large issue phrased in a few ways) are merged. Themes: when
+`[topics] min_samples`) finds the dense regions; a topic that folds distinct issues together
+is split along HDBSCAN's finest groups (`clustering.split_folded`); with `[topics]
+merge_distance`, regions whose centroids lie close together (a large issue phrased in a few
+ways) are merged. Themes: when
 the issues are finer than HDBSCAN's own clustering at the first size, the themes are grouped
 from that coarser clustering and each issue joins the theme that holds most of its
 tickets there (`clustering.coarser_clustering`, `identity.themes_from_coarser`).
@@ -183,8 +185,9 @@ def fit_topics(
     merged before the outlier policy (`merge_close_topics`). Unless `config.min_topic_size`
     sets it, the minimum topic size starts at 1% of the tickets and is halved while HDBSCAN
     leaves out distinct smaller issues (`smaller_topics`); a refit of the same desk halves it
-    as its previous model did (`previous_halvings`), and the themes come from the clustering
-    at the first size. The clustering needs only the embeddings and, with
+    as its previous model did (`previous_halvings`), a topic that folds distinct issues is
+    split (`split_folded`, with `config.split_folded`), and the themes come from the
+    clustering at the first size. The clustering needs only the embeddings and, with
     `config.word_weight`, the words of the prepared text (`_with_words`).
     """
     if analyse is None:
