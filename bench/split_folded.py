@@ -11,10 +11,9 @@ topic size, `smaller_topics`, the merge of close topics, the outlier policy), on
 once with `split_folded` after `smaller_topics`. Every ticket is clustered (no fit sample), no
 known issues. It prints, per profile and collection, the issue NMI against the fine labels
 (unclustered tickets count as one cluster) and the topic count as means over the seeds, and
-the share of the tickets that keep their topic from one seed to another, as a refit's keys
-do: each topic matched one to one to the other seed's most similar one (the assignment of
-largest total similarity), from `match_threshold`; the mean and the least over every pair
-of seeds. One refit in `bench/topics_quality.py` is one such draw; on small collections the
+the share of the tickets that keep their topic from one seed to another, the keys passed on
+as a refit passes them (`topics.identity.match_topics`, from `match_threshold`); the mean and
+the least over every pair of seeds. One refit in `bench/topics_quality.py` is one such draw; on small collections the
 draws spread by several points.
 """
 
@@ -44,6 +43,8 @@ from persona_mining.topics.clustering import (
     smaller_topics,
     split_folded,
 )
+from persona_mining.topics.identity import UNCLUSTERED_KEY, PreviousTopic, match_topics
+from persona_mining.topics.labels import UNCLUSTERED
 
 
 def keyed_keep(
@@ -51,23 +52,20 @@ def keyed_keep(
     after: tuple[np.ndarray, dict[int, np.ndarray]],
     threshold: float,
 ) -> float:
-    """The share of tickets whose topic in `after` is their topic in `before`, the topics
-    matched one to one (largest total centroid similarity), from `threshold`."""
-    from scipy.optimize import linear_sum_assignment
-
+    """The share of tickets whose topic in `after` has the key of their topic in `before`,
+    the keys passed on as a refit passes them (`identity.match_topics`)."""
     (old_topics, old_centroids), (new_topics, new_centroids) = before, after
-    old = sorted(t for t in old_centroids if t != -1)
-    new = sorted(t for t in new_centroids if t != -1)
-    similarity = (
-        np.vstack([new_centroids[t] for t in new]) @ np.vstack([old_centroids[t] for t in old]).T
+    previous = [
+        PreviousTopic(key=str(t), label="", first_model_id="before", centroid=c)
+        for t, c in old_centroids.items()
+        if t != UNCLUSTERED
+    ]
+    identities, _ = match_topics(
+        new_centroids, previous, model_id="after", next_number=1, threshold=threshold
     )
-    rows, columns = linear_sum_assignment(-similarity)
-    match = {-1: -1}
-    for i, j in zip(rows, columns, strict=True):
-        if similarity[i, j] >= threshold:
-            match[new[i]] = old[j]
-    moved = np.array([match.get(int(t), -2) for t in new_topics]) != old_topics
-    return float(1.0 - moved.mean())
+    old_keys = np.array([UNCLUSTERED_KEY if t == UNCLUSTERED else str(t) for t in old_topics])
+    new_keys = np.array([identities[int(t)].key for t in new_topics])
+    return float((old_keys == new_keys).mean())
 
 
 def main() -> int:

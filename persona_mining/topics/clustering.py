@@ -216,13 +216,16 @@ def smaller_topics(
     """
     if min_topic_size <= SMALLEST_TOPIC or halvings == 0:
         return clustered, min_topic_size
-    groups = finest_clustering(layout, config) if finest is None and halvings is None else finest
-    apart = APART * typical_distance(vectors, config.seed) if halvings is None else 0.0
+    if halvings is None:
+        groups = finest_clustering(layout, config) if finest is None else finest
+        apart = APART * typical_distance(vectors, config.seed)
 
-    def enough(done: int) -> bool:
-        if halvings is not None or groups is None:
+        def enough(done: int) -> bool:
+            return left_out_share(groups, clustered, vectors, apart) < LEFT_OUT
+    else:
+
+        def enough(done: int) -> bool:
             return done == halvings
-        return left_out_share(groups, clustered, vectors, apart) < LEFT_OUT
 
     done = 0
     while min_topic_size > SMALLEST_TOPIC and not enough(done):
@@ -306,16 +309,14 @@ def _word_profiles(
         used = CountVectorizer(stop_words="english", min_df=2, binary=True).fit_transform(texts)
     except ValueError:  # no word in two tickets
         return None
-    row = {g: i for i, g in enumerate(groups)}
+    order = np.argsort(groups)
     members = np.flatnonzero(np.isin(finest, groups))
+    rows = order[np.searchsorted(np.asarray(groups)[order], finest[members])]
     membership = csr_matrix(
-        (np.ones(len(members)), ([row[int(g)] for g in finest[members]], members)),
-        shape=(len(groups), len(finest)),
+        (np.ones(len(members)), (rows, members)), shape=(len(groups), len(finest))
     )
-    shares = (membership @ used).toarray() / np.bincount(
-        [row[int(g)] for g in finest[members]], minlength=len(groups)
-    )[:, None]
-    return {g: shares[i] for g, i in row.items()}
+    shares = (membership @ used).toarray() / np.bincount(rows, minlength=len(groups))[:, None]
+    return {int(g): shares[i] for i, g in enumerate(groups)}
 
 
 def _issues_of(groups: list[int], profiles: dict[int, np.ndarray]) -> list[list[int]]:
@@ -393,9 +394,9 @@ def coarser_clustering(
     """The same tickets clustered at HDBSCAN's own density neighbourhood, with no merge.
 
     With `min_samples`, `merge_distance`, a smaller minimum size (`smaller_topics`) or
-    topics split (`split_folded`) the topics are finer than this coarser clustering of the same layout, and closer to the
-    issues, but the themes are grouped from it (`identity.themes_from_coarser`). None when
-    the topics are that clustering already.
+    topics split (`split_folded`) the topics are finer than this coarser clustering of the
+    same layout, and closer to the issues, but the themes are grouped from it
+    (`identity.themes_from_coarser`). None when the topics are that clustering already.
 
     Args:
         model: the fitted BERTopic model (its UMAP layout is reused, not fitted again).

@@ -11,10 +11,10 @@ smaller issues are left out, `clustering.smaller_topics`; a density neighbourhoo
 `[topics] min_samples`) finds the dense regions; a topic that folds distinct issues together
 is split along HDBSCAN's finest groups (`clustering.split_folded`); with `[topics]
 merge_distance`, regions whose centroids lie close together (a large issue phrased in a few
-ways) are merged. Themes: when
-the issues are finer than HDBSCAN's own clustering at the first size, the themes are grouped
-from that coarser clustering and each issue joins the theme that holds most of its
-tickets there (`clustering.coarser_clustering`, `identity.themes_from_coarser`).
+ways) are merged. Themes: when the issues are finer than HDBSCAN's own clustering at the
+first size, the themes are grouped from that coarser clustering and each issue joins the
+theme that holds most of its tickets there (`clustering.coarser_clustering`,
+`identity.themes_from_coarser`).
 
 Outlier policy: a ticket HDBSCAN leaves unclustered joins its most similar topic when the
 cosine similarity to that topic's centroid is at least `outlier_threshold`; the others
@@ -223,17 +223,16 @@ def fit_topics(
     issue_size, found = min_topic_size, clustered
     if not config.min_topic_size and min_topic_size > SMALLEST_TOPIC:
         layout = np.nan_to_num(model.umap_model.embedding_)
-        finest = finest_clustering(layout, config)
+        halvings = previous_halvings(con, embedding_model, min_topic_size)
+        # HDBSCAN's finest clustering, read by the halving (unless a refit is told how many)
+        # and by the split.
+        finest = None
+        if halvings is None or config.split_folded:
+            finest = finest_clustering(layout, config)
         clustered, issue_size = smaller_topics(
-            layout,
-            sample_vectors[rest],
-            found,
-            config,
-            min_topic_size,
-            halvings=previous_halvings(con, embedding_model, min_topic_size),
-            finest=finest,
+            layout, sample_vectors[rest], found, config, min_topic_size, halvings, finest
         )
-        if config.split_folded:
+        if finest is not None and config.split_folded:
             clustered = split_folded(clustered, finest, [docs[j] for j in rest], issue_size)
     coarse = coarser_clustering(
         model, found, config, min_topic_size, finer=not np.array_equal(clustered, found)
