@@ -7,8 +7,9 @@ Usage: .venv/bin/python bench/split_folded.py [--collections hwu64 ...] [--profi
 Each collection of `bench/topics_quality.py` is ingested, prepared and embedded once per
 profile (`bench/umap_layout.prepared`); the product's UMAP layout is fitted once per seed, and
 on it the topic stage's clustering runs as `fit_topics` runs it (HDBSCAN at the first minimum
-topic size, `smaller_topics`, the merge of close topics, the outlier policy), once as it is and
-once with `split_folded` after `smaller_topics`. Every ticket is clustered (no fit sample), no
+topic size, `smaller_topics`, the merge of close topics, the outlier policy), once without the
+tickets' words and once with them: `smaller_topics` then halves the size for issues folded into
+larger topics too, and `split_folded` runs after it. Every ticket is clustered (no fit sample), no
 known issues. It prints, per profile and collection, the issue NMI against the fine labels
 (unclustered tickets count as one cluster) and the topic count as means over the seeds, and
 the share of the tickets that keep their topic from one seed to another, the keys passed on
@@ -42,6 +43,7 @@ from persona_mining.topics.clustering import (
     merge_close_topics,
     smaller_topics,
     split_folded,
+    word_use,
 )
 from persona_mining.topics.identity import UNCLUSTERED_KEY, PreviousTopic, match_topics
 from persona_mining.topics.labels import UNCLUSTERED
@@ -84,10 +86,10 @@ def main() -> int:
                 config, texts, vectors, words, fine = umap_layout.prepared(
                     tq.COLLECTIONS[name], profile, args.data, Path(tmp) / f"{name}-{profile}"
                 )
-                docs = [PLACEHOLDER_RE.sub(" ", t) for t in texts]
+                words_used = word_use([PLACEHOLDER_RE.sub(" ", t) for t in texts])
                 clustering = vectors if words is None else words
                 first_size = max(SMALLEST_TOPIC, round(0.01 * len(vectors)))
-                # split or not -> one (topics, centroids) per seed
+                # without the words or with them -> one (topics, centroids) per seed
                 runs: dict[bool, list[tuple[np.ndarray, dict[int, np.ndarray]]]] = {}
                 for seed in args.seeds:
                     topics = config.topics.model_copy(update={"seed": seed})
@@ -98,11 +100,12 @@ def main() -> int:
                         clustering_model(topics, first_size).fit_predict(layout), dtype=np.int64
                     )
                     finest = finest_clustering(layout, topics)
-                    clustered, size = smaller_topics(
-                        layout, vectors, found, topics, first_size, finest=finest
-                    )
                     for split in (False, True):
-                        issues = split_folded(clustered, finest, docs, size) if split else clustered
+                        used = words_used if split else None
+                        clustered, size = smaller_topics(
+                            layout, vectors, found, topics, first_size, finest=finest, words=used
+                        )
+                        issues = split_folded(clustered, finest, used, size) if split else clustered
                         merged = merge_close_topics(issues, vectors, topics.merge_distance, seed)
                         runs.setdefault(split, []).append(
                             umap_layout.outlier_policy(
@@ -125,7 +128,12 @@ def main() -> int:
         "\nissue NMI / topics / tickets keeping their topic between two seeds (least), over seeds "
         + ", ".join(map(str, args.seeds))
     )
-    print("\n" + umap_layout.table_header(["collection", "profile", "as it is", "split"]))
+    print(
+        "\n"
+        + umap_layout.table_header(
+            ["collection", "profile", "without the words", "with them: halving and split"]
+        )
+    )
     print("\n".join(lines))
     return 0
 

@@ -16,13 +16,16 @@ from persona_mining.errors import ModelError
 from persona_mining.topics.clustering import (
     clustering_model,
     coarser_clustering,
+    finest_clustering,
     fit_bertopic,
+    folded_share,
     halvings_between,
     left_out_share,
     merge_close_topics,
     smaller_topics,
     split_folded,
     typical_distance,
+    word_use,
 )
 from persona_mining.topics.evaluate import evaluate_topics
 from persona_mining.topics.identity import (
@@ -204,6 +207,39 @@ def test_topics_keep_their_size_when_nothing_distinct_is_left_out() -> None:
     assert smaller_topics(layout, vectors, first, config, 10)[1] == 10
 
 
+def test_topics_get_smaller_while_distinct_small_issues_are_folded_into_large_ones() -> None:
+    # Four issues of 300 tickets, and eight of 40 each beside one of them in the layout: at a
+    # minimum size of 60 HDBSCAN folds the small ones into their large neighbours (nothing
+    # is left out), but each has words of its own.
+    rng = np.random.default_rng(7)
+    blob = np.repeat(np.arange(12), [300] * 4 + [40] * 8)
+    centres = rng.uniform(-20, 20, size=(4, 5))
+    beside = centres[np.arange(8) % 4].copy()  # 2.5 to one side or the other of a large one
+    beside[:, 0] += np.where(np.arange(8) < 4, 2.5, -2.5)
+    layout = np.vstack([centres, beside])[blob] + 0.3 * rng.normal(size=(len(blob), 5))
+    directions = rng.normal(size=(12, 64))[blob] + 0.3 * rng.normal(size=(len(blob), 64))
+    vectors = (directions / np.linalg.norm(directions, axis=1, keepdims=True)).astype(np.float32)
+    words = word_use([f"issue{b}word about issue{b}word" for b in blob])
+    config = TopicsConfig()
+    first = clustering_model(config, 60).fit_predict(layout)
+    assert len(set(first.tolist()) - {-1}) == 4 and (first != -1).all()
+    finest = finest_clustering(layout, config)
+    assert folded_share(first, finest, words, 60) == 320 / len(blob)
+
+    clustered, size = smaller_topics(layout, vectors, first, config, 60, words=words)
+
+    assert size == 30
+    for b in range(12):  # each issue one topic of its own
+        assert len(set(clustered[blob == b].tolist())) == 1
+    assert len(set(clustered.tolist())) == 12
+    # Without the words, only issues left out count: the size stays.
+    assert smaller_topics(layout, vectors, first, config, 60)[1] == 60
+    # Variants of the large issues (their words): the size stays.
+    variants = word_use([f"issue{b % 4}word about issue{b % 4}word" for b in blob])
+    assert folded_share(first, finest, variants, 60) == 0.0
+    assert smaller_topics(layout, vectors, first, config, 60, words=variants)[1] == 60
+
+
 def test_a_group_is_left_out_when_mostly_unclustered_and_apart_from_every_topic() -> None:
     vectors = np.array(
         [[1, 0, 0]] * 10 + [[0, 1, 0]] * 10 + [[0.95, 0.31, 0]] * 10 + [[0, 0, 1]] * 10,
@@ -236,21 +272,21 @@ def _folded_desk(second: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
 
 def test_a_topic_that_folds_distinct_issues_is_split_along_its_groups() -> None:
     clustered, finest, texts = _folded_desk("cannot reset my password login {}")
-    split = split_folded(clustered, finest, texts, 60)
+    split = split_folded(clustered, finest, word_use(texts), 60)
     assert (split[30:60] == 2).all()  # the folded issue, a topic of its own
     assert (split[:30] == 0).all() and (split[60:70] == 0).all()  # the rest stays
     assert (split[70:] == 1).all()
     assert (clustered[30:60] == 0).all()  # the input is not changed
     # Half the minimum size is the least a split-off issue holds.
-    assert split_folded(clustered, finest, texts, 70) is clustered
+    assert split_folded(clustered, finest, word_use(texts), 70) is clustered
 
 
 def test_variants_of_one_issue_stay_one_topic() -> None:
     # The second group names another product, and shares the issue's words.
     clustered, finest, texts = _folded_desk("refund not received for headphones {}")
-    assert split_folded(clustered, finest, texts, 60) is clustered
+    assert split_folded(clustered, finest, word_use(texts), 60) is clustered
     # No folded topic at all: each group alone in its topic.
-    assert split_folded(finest, finest, texts, 30) is finest
+    assert split_folded(finest, finest, word_use(texts), 30) is finest
     # Few shared words, but neither group has a word of its own: each word is in a fifth of
     # its group's tickets.
     clustered, finest, _ = _folded_desk("{}")
@@ -259,7 +295,7 @@ def test_variants_of_one_issue_stay_one_topic() -> None:
         f"{words[i % 10]} {words[(i + 3) % 10]}" for words in (first, second) for i in range(30)
     ]
     texts += texts[:10] + [f"parcel delivered to the wrong address {i}" for i in range(30)]
-    assert split_folded(clustered, finest, texts, 60) is clustered
+    assert split_folded(clustered, finest, word_use(texts), 60) is clustered
 
 
 def test_labels_are_distinctive_noun_phrases_without_placeholders() -> None:

@@ -9,12 +9,16 @@ import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from persona_mining.config import TopicsConfig
 from persona_mining.errors import StageError
 from persona_mining.topics.labels import UNCLUSTERED
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
 
 
 def vectorizer(n_docs: int):
@@ -181,8 +185,10 @@ SMALLEST_TOPIC = 10
 #: its centroid is at least this share of the median distance between two tickets
 #: (`typical_distance`) from every topic's centroid: twice what `merge_distance` merges.
 APART = 0.6
-#: The share of the tickets in such groups from which topics are allowed smaller.
-LEFT_OUT = 0.03
+#: The share of the tickets in distinct issues that the clustering hides, from which topics
+#: are allowed smaller: in groups it leaves out (`left_out_share`), or in groups that a split
+#: would take out of the topics they are folded into (`folded_share`), each counted alone.
+HIDDEN = 0.03
 
 
 def smaller_topics(
@@ -193,18 +199,22 @@ def smaller_topics(
     min_topic_size: int,
     halvings: int | None = None,
     finest: np.ndarray | None = None,
+    words: csr_matrix | None = None,
 ) -> tuple[np.ndarray, int]:
     """The clustering at the minimum topic size the tickets ask for, and that size.
 
     A minimum topic size of 1% suits a desk of 20 issues of 1,000 tickets, and hides the
     issues of a desk with 150 of 30: a group of 30 tickets cannot be a topic of its own, and
     HDBSCAN leaves it out or folds it into a neighbour. Such groups show in HDBSCAN's finest
-    clustering of the same layout (topics of `SMALLEST_TOPIC`): a dense group that the
-    clustering leaves out (most of its tickets unclustered) and whose centroid lies `APART`
-    from every topic is an issue of its own, not a variant of one. While such groups hold
-    at least `LEFT_OUT` of the tickets, the minimum size is halved and HDBSCAN runs again on
-    the same layout; a large issue phrased in a few ways makes groups close to its own topic,
-    and the size stays. No second layout is fitted.
+    clustering of the same layout (topics of `SMALLEST_TOPIC`):
+    - a dense group that the clustering leaves out (most of its tickets unclustered) and whose
+      centroid lies `APART` from every topic is an issue of its own, not a variant of one;
+    - with `words`, a group folded into a topic whose words are not the topic's (the groups
+      that `split_folded` would take out of it) is one too.
+    While the groups left out, or those folded in, hold at least `HIDDEN` of the tickets, the
+    minimum size is halved and HDBSCAN runs again on the same layout; a large issue phrased
+    in a few ways makes groups close to its own topic that share its words, and the size
+    stays. No second layout is fitted.
 
     Args:
         layout: the UMAP layout the topics were clustered on.
@@ -213,6 +223,8 @@ def smaller_topics(
         halvings: halve the size this many times without asking (a refit that keeps its
             previous model's granularity, `topics.model.previous_halvings`).
         finest: `finest_clustering(layout, config)`, where the caller has it already.
+        words: `word_use` of the same tickets, to count the groups folded in too (the
+            caller splits the topics it returns, `split_folded`); None: only those left out.
     """
     if min_topic_size <= SMALLEST_TOPIC or halvings == 0:
         return clustered, min_topic_size
@@ -221,7 +233,9 @@ def smaller_topics(
         apart = APART * typical_distance(vectors, config.seed)
 
         def enough(done: int) -> bool:
-            return left_out_share(groups, clustered, vectors, apart) < LEFT_OUT
+            if left_out_share(groups, clustered, vectors, apart) >= HIDDEN:
+                return False
+            return words is None or folded_share(clustered, groups, words, min_topic_size) < HIDDEN
     else:
 
         def enough(done: int) -> bool:
@@ -251,7 +265,7 @@ OTHER_WORD = 0.05
 
 
 def split_folded(
-    clustered: np.ndarray, finest: np.ndarray, texts: Sequence[str], min_topic_size: int
+    clustered: np.ndarray, finest: np.ndarray, words: csr_matrix | None, min_topic_size: int
 ) -> np.ndarray:
     """Topics that hold distinct issues, split along the groups of the finest clustering.
 
@@ -269,7 +283,8 @@ def split_folded(
     Args:
         clustered: the topics (HDBSCAN's, before any merge).
         finest: the finest clustering of the same tickets.
-        texts: the tickets' prepared text, row for row.
+        words: `word_use` of the tickets' prepared text, row for row (None: no word in two
+            tickets, nothing is split).
         min_topic_size: the minimum topic size the topics were clustered at.
     """
     in_topic: dict[int, list[int]] = {}
@@ -279,11 +294,9 @@ def split_folded(
         if 2 * len(inside) > len(topics):
             in_topic.setdefault(int(np.bincount(inside).argmax()), []).append(group)
     folded = {t: groups for t, groups in in_topic.items() if len(groups) > 1}
-    if not folded:
+    if not folded or words is None:
         return clustered
-    profiles = _word_profiles(finest, [g for t in sorted(folded) for g in folded[t]], texts)
-    if profiles is None:
-        return clustered
+    profiles = _word_profiles(finest, [g for t in sorted(folded) for g in folded[t]], words)
     result, next_topic = clustered.copy(), int(clustered.max()) + 1
     for topic in sorted(folded):
         issues = _issues_of(folded[topic], profiles)
@@ -296,26 +309,39 @@ def split_folded(
     return result if next_topic > int(clustered.max()) + 1 else clustered
 
 
-def _word_profiles(
-    finest: np.ndarray, groups: Sequence[int], texts: Sequence[str]
-) -> dict[int, np.ndarray] | None:
-    """The word profile of each of `groups` of `finest`: for each word (English stop words
-    aside, in at least two tickets), the share of the group's tickets that use it. None when
-    the texts have no such word."""
-    from scipy.sparse import csr_matrix
+def folded_share(
+    clustered: np.ndarray, finest: np.ndarray, words: csr_matrix | None, min_topic_size: int
+) -> float:
+    """The share of the tickets that `split_folded` would take out of the topics they are
+    folded into."""
+    return float(np.mean(split_folded(clustered, finest, words, min_topic_size) != clustered))
+
+
+def word_use(texts: Sequence[str]) -> csr_matrix | None:
+    """Which words each text uses (English stop words aside, words of at least two texts),
+    one row per text, for `split_folded`; None when no word is in two texts."""
     from sklearn.feature_extraction.text import CountVectorizer
 
     try:
-        used = CountVectorizer(stop_words="english", min_df=2, binary=True).fit_transform(texts)
-    except ValueError:  # no word in two tickets
+        return CountVectorizer(stop_words="english", min_df=2, binary=True).fit_transform(texts)
+    except ValueError:  # no word in two texts
         return None
+
+
+def _word_profiles(
+    finest: np.ndarray, groups: Sequence[int], words: csr_matrix
+) -> dict[int, np.ndarray]:
+    """The word profile of each of `groups` of `finest`: for each word of `words`
+    (`word_use`), the share of the group's tickets that use it."""
+    from scipy.sparse import csr_matrix
+
     order = np.argsort(groups)
     members = np.flatnonzero(np.isin(finest, groups))
     rows = order[np.searchsorted(np.asarray(groups)[order], finest[members])]
     membership = csr_matrix(
         (np.ones(len(members)), (rows, members)), shape=(len(groups), len(finest))
     )
-    shares = (membership @ used).toarray() / np.bincount(rows, minlength=len(groups))[:, None]
+    shares = (membership @ words).toarray() / np.bincount(rows, minlength=len(groups))[:, None]
     return {int(g): shares[i] for i, g in enumerate(groups)}
 
 

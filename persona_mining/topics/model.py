@@ -7,11 +7,11 @@ tickets, on a stratified sample, the others joining their most similar topic) an
 way BERTopic's safetensors models transform: cosine similarity to the topic centroids.
 
 Granularity: HDBSCAN (a minimum topic size of 1% of the tickets, halved while distinct
-smaller issues are left out, `clustering.smaller_topics`; a density neighbourhood of
-`[topics] min_samples`) finds the dense regions; a topic that folds distinct issues together
-is split along HDBSCAN's finest groups (`clustering.split_folded`); with `[topics]
-merge_distance`, regions whose centroids lie close together (a large issue phrased in a few
-ways) are merged. Themes: when the issues are finer than HDBSCAN's own clustering at the
+smaller issues are left out or folded into larger ones, `clustering.smaller_topics`; a density
+neighbourhood of `[topics] min_samples`) finds the dense regions; a topic that folds
+distinct issues together is split along HDBSCAN's finest groups (`clustering.split_folded`);
+with `[topics] merge_distance`, regions whose centroids lie close together (a large issue
+phrased in a few ways) are merged. Themes: when the issues are finer than HDBSCAN's own clustering at the
 first size, the themes are grouped from that coarser clustering and each issue joins the
 theme that holds most of its tickets there (`clustering.coarser_clustering`,
 `identity.themes_from_coarser`).
@@ -62,6 +62,7 @@ from persona_mining.topics.clustering import (
     split_folded,
     unit,
     vectorizer,
+    word_use,
 )
 from persona_mining.topics.identity import (
     UNCLUSTERED_KEY,
@@ -229,11 +230,13 @@ def fit_topics(
         finest = None
         if halvings is None or config.split_folded:
             finest = finest_clustering(layout, config)
+        # The words of the tickets, for the split and for the halving to count folded issues.
+        words = word_use([docs[j] for j in rest]) if config.split_folded else None
         clustered, issue_size = smaller_topics(
-            layout, sample_vectors[rest], found, config, min_topic_size, halvings, finest
+            layout, sample_vectors[rest], found, config, min_topic_size, halvings, finest, words
         )
-        if finest is not None and config.split_folded:
-            clustered = split_folded(clustered, finest, [docs[j] for j in rest], issue_size)
+        if finest is not None and words is not None:
+            clustered = split_folded(clustered, finest, words, issue_size)
     coarse = coarser_clustering(
         model, found, config, min_topic_size, finer=not np.array_equal(clustered, found)
     )
