@@ -208,9 +208,10 @@ class TopicsConfig(_Settings):
             on the embedding alone; the fast profile's static model is made of words already.
         split_folded: split a topic that folds distinct issues together along HDBSCAN's
             finest groups, where the groups share few words and one has a word of its own
-            (`topics.clustering.split_folded`); with the minimum topic size from the tickets
-            only. False in the fast profile: its topics held less well under a refit with it
-            (bench/RESULTS.md).
+            (`topics.clustering.split_folded`), and halve the minimum topic size while such
+            groups hold 3% of the tickets (`topics.clustering.smaller_topics`); with the
+            minimum topic size from the tickets only. False in the fast profile: its topics
+            held less well under a refit with it (bench/RESULTS.md).
     """
 
     min_topic_size: StrictInt = 0
