@@ -9,13 +9,14 @@ profile (`bench/umap_layout.prepared`); the product's UMAP layout is fitted once
 on it the topic stage's clustering runs as `fit_topics` runs it (HDBSCAN at the first minimum
 topic size, `smaller_topics`, the merge of close topics, the outlier policy), once without the
 tickets' words and once with them: `smaller_topics` then halves the size for issues folded into
-larger topics too, and `split_folded` runs after it. Every ticket is clustered (no fit sample), no
-known issues. It prints, per profile and collection, the issue NMI against the fine labels
-(unclustered tickets count as one cluster) and the topic count as means over the seeds, and
-the share of the tickets that keep their topic from one seed to another, the keys passed on
-as a refit passes them (`topics.identity.match_topics`, from `match_threshold`); the mean and
-the least over every pair of seeds. One refit in `bench/topics_quality.py` is one such draw; on small collections the
-draws spread by several points.
+larger topics too, and `split_folded` runs after it where the profile splits (`[topics]
+split_folded`). Every ticket is clustered (no fit sample), no known issues. It prints, per
+profile and collection, the issue NMI against the fine labels (unclustered tickets count as one
+cluster) and the topic count as means over the seeds, and the share of the tickets that keep
+their topic from one seed to another, the keys passed on as a refit passes them
+(`topics.identity.match_topics`, from `match_threshold`); the mean and the least over every
+pair of seeds. One refit in `bench/topics_quality.py` is one such draw; on small collections
+the draws spread by several points.
 """
 
 from __future__ import annotations
@@ -105,7 +106,9 @@ def main() -> int:
                         clustered, size = smaller_topics(
                             layout, vectors, found, topics, first_size, finest=finest, words=used
                         )
-                        issues = split_folded(clustered, finest, used, size) if split else clustered
+                        if split and topics.split_folded:
+                            clustered = split_folded(clustered, finest, used, size)
+                        issues = clustered
                         merged = merge_close_topics(issues, vectors, topics.merge_distance, seed)
                         runs.setdefault(split, []).append(
                             umap_layout.outlier_policy(
@@ -131,7 +134,12 @@ def main() -> int:
     print(
         "\n"
         + umap_layout.table_header(
-            ["collection", "profile", "without the words", "with them: halving and split"]
+            [
+                "collection",
+                "profile",
+                "without the words",
+                "with them: halving, and split where the profile does",
+            ]
         )
     )
     print("\n".join(lines))
