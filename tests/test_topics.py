@@ -14,7 +14,6 @@ from persona_mining import warehouse as db
 from persona_mining.config import TopicsConfig
 from persona_mining.errors import ModelError
 from persona_mining.topics.clustering import (
-    APART,
     clustering_model,
     coarser_clustering,
     finest_clustering,
@@ -239,37 +238,6 @@ def test_topics_get_smaller_while_distinct_small_issues_are_folded_into_large_on
     variants = word_use([f"issue{b % 4}word about issue{b % 4}word" for b in blob])
     assert folded_share(first, finest, variants, 60) == 0.0
     assert smaller_topics(layout, vectors, first, config, 60, words=variants)[1] == 60
-
-
-def test_without_the_split_issues_left_out_and_folded_in_count_together() -> None:
-    # Four issues of 300 tickets, one of 36 folded into the first of them and one of 36 far
-    # out that HDBSCAN leaves out at a minimum size of 60: 2.8% of the tickets each.
-    rng = np.random.default_rng(8)
-    blob = np.repeat(np.arange(6), [300] * 4 + [36, 36])
-    centres = rng.uniform(-20, 20, size=(4, 5))
-    beside, out = centres[0].copy(), rng.normal(size=5)
-    beside[0] += 2.5
-    layout = np.vstack([centres, beside, 200 * out / np.linalg.norm(out)])[blob]
-    layout += 0.3 * rng.normal(size=layout.shape)
-    directions = rng.normal(size=(6, 64))[blob] + 0.3 * rng.normal(size=(len(blob), 64))
-    vectors = (directions / np.linalg.norm(directions, axis=1, keepdims=True)).astype(np.float32)
-    words = word_use([f"issue{b}word about issue{b}word" for b in blob])
-    config = TopicsConfig()
-    first = clustering_model(config, 60).fit_predict(layout)
-    finest = finest_clustering(layout, config)
-    apart = APART * typical_distance(vectors, config.seed)
-    assert 0.02 < left_out_share(finest, first, vectors, apart) < 0.03
-    assert 0.02 < folded_share(first, finest, words, 60) < 0.03
-
-    # With the split, each share alone is below 3%: the size stays.
-    assert smaller_topics(layout, vectors, first, config, 60, words=words)[1] == 60
-    # Without it, together they are 5.6%: halved, and each issue is a topic of its own.
-    unsplit = config.model_copy(update={"split_folded": False})
-    clustered, size = smaller_topics(layout, vectors, first, unsplit, 60, words=words)
-    assert size == 30
-    assert len(set(clustered.tolist()) - {-1}) == 6
-    for b in range(6):
-        assert len(set(clustered[blob == b].tolist()) - {-1}) == 1
 
 
 def test_a_group_is_left_out_when_mostly_unclustered_and_apart_from_every_topic() -> None:

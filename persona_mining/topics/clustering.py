@@ -187,7 +187,7 @@ SMALLEST_TOPIC = 10
 APART = 0.6
 #: The share of the tickets in distinct issues that the clustering hides, from which topics
 #: are allowed smaller: in groups it leaves out (`left_out_share`), or in groups that a split
-#: would take out of the topics they are folded into (`folded_share`).
+#: would take out of the topics they are folded into (`folded_share`), each counted alone.
 HIDDEN = 0.03
 
 
@@ -211,15 +211,10 @@ def smaller_topics(
       centroid lies `APART` from every topic is an issue of its own, not a variant of one;
     - with `words`, a group folded into a topic whose words are not the topic's (the groups
       that `split_folded` would take out of it) is one too.
-    While such groups hold at least `HIDDEN` of the tickets, the minimum size is halved and
-    HDBSCAN runs again on the same layout; a large issue phrased in a few ways makes groups
-    close to its own topic that share its words, and the size stays. No second layout is
-    fitted. With `config.split_folded` the groups left out and those folded in are weighed
-    apart, each against `HIDDEN`; without the split they are added up. Measured so on every
-    labelled collection (bench/RESULTS.md): with the split and the sentence embeddings,
-    HWU64's two shares add up to 2.5-3.7% and halving it gains nothing; without it and with
-    the fast profile's static vectors, HWU64 at half the size gains 0.04 in issue NMI and
-    holds as well between seeds.
+    While the groups left out, or those folded in, hold at least `HIDDEN` of the tickets, the
+    minimum size is halved and HDBSCAN runs again on the same layout; a large issue phrased
+    in a few ways makes groups close to its own topic that share its words, and the size
+    stays. No second layout is fitted.
 
     Args:
         layout: the UMAP layout the topics were clustered on.
@@ -228,8 +223,8 @@ def smaller_topics(
         halvings: halve the size this many times without asking (a refit that keeps its
             previous model's granularity, `topics.model.previous_halvings`).
         finest: `finest_clustering(layout, config)`, where the caller has it already.
-        words: `word_use` of the same tickets, to count the groups folded in too; None:
-            only those left out.
+        words: `word_use` of the same tickets, to count the groups folded in too (the
+            caller splits the topics it returns, `split_folded`); None: only those left out.
     """
     if min_topic_size <= SMALLEST_TOPIC or halvings == 0:
         return clustered, min_topic_size
@@ -238,11 +233,9 @@ def smaller_topics(
         apart = APART * typical_distance(vectors, config.seed)
 
         def enough(done: int) -> bool:
-            left = left_out_share(groups, clustered, vectors, apart)
-            if left >= HIDDEN or words is None:
-                return left < HIDDEN
-            folded = folded_share(clustered, groups, words, min_topic_size)
-            return (folded if config.split_folded else left + folded) < HIDDEN
+            if left_out_share(groups, clustered, vectors, apart) >= HIDDEN:
+                return False
+            return words is None or folded_share(clustered, groups, words, min_topic_size) < HIDDEN
     else:
 
         def enough(done: int) -> bool:

@@ -230,14 +230,12 @@ def fit_topics(
         finest = None
         if halvings is None or config.split_folded:
             finest = finest_clustering(layout, config)
-        # The words of the tickets, for the halving to count folded issues and for the split.
-        words = (
-            word_use([docs[j] for j in rest]) if halvings is None or config.split_folded else None
-        )
+        # The words of the tickets, for the split and for the halving to count folded issues.
+        words = word_use([docs[j] for j in rest]) if config.split_folded else None
         clustered, issue_size = smaller_topics(
             layout, sample_vectors[rest], found, config, min_topic_size, halvings, finest, words
         )
-        if finest is not None and config.split_folded:
+        if finest is not None and words is not None:
             clustered = split_folded(clustered, finest, words, issue_size)
     coarse = coarser_clustering(
         model, found, config, min_topic_size, finer=not np.array_equal(clustered, found)
