@@ -8,12 +8,12 @@ Each collection of `bench/topics_quality.py` is ingested, prepared and embedded 
 profile (`bench/umap_layout.prepared`); the product's UMAP layout is fitted once per seed, and
 on it the topic stage's clustering runs as `fit_topics` runs it (HDBSCAN at the first minimum
 topic size, `smaller_topics`, the merge of close topics, the outlier policy), once without the
-tickets' words and once with them: `smaller_topics` then halves the size for issues folded into
-larger topics too, and `split_folded` runs after it where the profile splits (`[topics]
-split_folded`). Every ticket is clustered (no fit sample), no known issues. It prints, per
-profile and collection, the issue NMI against the fine labels (unclustered tickets count as one
-cluster) and the topic count as means over the seeds, and the share of the tickets that keep
-their topic from one seed to another, the keys passed on as a refit passes them
+tickets' words and once with them where the profile splits (`[topics] split_folded`):
+`smaller_topics` then halves the size for issues folded into larger topics too, and
+`split_folded` runs after it. Every ticket is clustered (no fit sample), no known issues. It
+prints, per profile and collection, the issue NMI against the fine labels (unclustered tickets
+count as one cluster) and the topic count as means over the seeds, and the share of the tickets
+that keep their topic from one seed to another, the keys passed on as a refit passes them
 (`topics.identity.match_topics`, from `match_threshold`); the mean and the least over every
 pair of seeds. One refit in `bench/topics_quality.py` is one such draw; on small collections
 the draws spread by several points.
@@ -102,11 +102,11 @@ def main() -> int:
                     )
                     finest = finest_clustering(layout, topics)
                     for split in (False, True):
-                        used = words_used if split else None
+                        used = words_used if split and topics.split_folded else None
                         clustered, size = smaller_topics(
                             layout, vectors, found, topics, first_size, finest=finest, words=used
                         )
-                        if split and topics.split_folded:
+                        if used is not None:
                             clustered = split_folded(clustered, finest, used, size)
                         issues = clustered
                         merged = merge_close_topics(issues, vectors, topics.merge_distance, seed)
@@ -138,7 +138,7 @@ def main() -> int:
                 "collection",
                 "profile",
                 "without the words",
-                "with them: halving, and split where the profile does",
+                "with them: halving and split, where the profile splits",
             ]
         )
     )
