@@ -108,8 +108,7 @@ def main() -> int:
                         )
                         if used is not None:
                             clustered = split_folded(clustered, finest, used, size)
-                        issues = clustered
-                        merged = merge_close_topics(issues, vectors, topics.merge_distance, seed)
+                        merged = merge_close_topics(clustered, vectors, topics.merge_distance, seed)
                         runs.setdefault(split, []).append(
                             umap_layout.outlier_policy(
                                 merged, vectors, words, topics.outlier_threshold

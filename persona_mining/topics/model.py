@@ -11,9 +11,9 @@ smaller issues are left out or folded into larger ones, `clustering.smaller_topi
 neighbourhood of `[topics] min_samples`) finds the dense regions; a topic that folds
 distinct issues together is split along HDBSCAN's finest groups (`clustering.split_folded`);
 with `[topics] merge_distance`, regions whose centroids lie close together (a large issue
-phrased in a few ways) are merged. Themes: when the issues are finer than HDBSCAN's own clustering at the
-first size, the themes are grouped from that coarser clustering and each issue joins the
-theme that holds most of its tickets there (`clustering.coarser_clustering`,
+phrased in a few ways) are merged. Themes: when the issues are finer than HDBSCAN's own
+clustering at the first size, the themes are grouped from that coarser clustering and each
+issue joins the theme that holds most of its tickets there (`clustering.coarser_clustering`,
 `identity.themes_from_coarser`).
 
 Outlier policy: a ticket HDBSCAN leaves unclustered joins its most similar topic when the
@@ -185,7 +185,8 @@ def fit_topics(
     embedding centroids lie within that share of the median distance between two tickets are
     merged before the outlier policy (`merge_close_topics`). Unless `config.min_topic_size`
     sets it, the minimum topic size starts at 1% of the tickets and is halved while HDBSCAN
-    leaves out distinct smaller issues (`smaller_topics`); a refit of the same desk halves it
+    leaves out distinct smaller issues, or (with `config.split_folded`) folds them into larger
+    topics (`smaller_topics`); a refit of the same desk halves it
     as its previous model did (`previous_halvings`), a topic that folds distinct issues is
     split (`split_folded`, with `config.split_folded`), and the themes come from the
     clustering at the first size. The clustering needs only the embeddings and, with
@@ -219,8 +220,9 @@ def fit_topics(
         [docs[j] for j in rest], clustering[rest], config, min_topic_size
     )
     # The themes come from HDBSCAN's own clustering at the size first tried, the issues from
-    # the size the tickets ask for (`smaller_topics`: small issues apart from every topic),
-    # with the topics that fold distinct issues together split (`split_folded`).
+    # the size the tickets ask for (`smaller_topics`: small issues apart from every topic, or
+    # folded into one), with the topics that fold distinct issues together split
+    # (`split_folded`).
     issue_size, found = min_topic_size, clustered
     if not config.min_topic_size and min_topic_size > SMALLEST_TOPIC:
         layout = np.nan_to_num(model.umap_model.embedding_)
