@@ -97,6 +97,15 @@ def test_the_number_of_themes_comes_from_the_data() -> None:
     assert len(set(group_topics(few).values())) == 5
 
 
+def test_topics_without_a_clear_grouping_stay_mostly_apart() -> None:
+    # 24 topics in unrelated directions: every cut's silhouette is low, and its best would be
+    # the fewest themes, each joining unrelated topics. Two thirds of them stay apart instead.
+    rng = np.random.default_rng(3)
+    directions = rng.normal(size=(24, 64))
+    centroids = {i: d / np.linalg.norm(d) for i, d in enumerate(directions)}
+    assert len(set(group_topics(centroids).values())) == 16
+
+
 def test_dense_regions_of_one_issue_are_merged_and_distinct_issues_are_not() -> None:
     rng = np.random.default_rng(0)
     issues = rng.normal(size=(6, 48))

@@ -179,8 +179,9 @@ class TopicsConfig(_Settings):
         group_distance: 0 (the default) chooses the number of themes (groups of topics) from
             the data, 8 to 30, by silhouette (of the coarser clustering's topics when
             `min_samples` or `merge_distance` make the issues finer, each issue then joining
-            the theme of most of its tickets); a positive value merges topics into one theme
-            under this cosine distance instead.
+            the theme of most of its tickets); where no cut's silhouette reaches 0.2, two
+            thirds of the topics stay apart (`topics.identity.CLEAR_GROUPING`); a positive
+            value merges topics into one theme under this cosine distance instead.
         refit_after_days: a refit is due when the current model is older than this.
         refit_unclustered_share: a refit is due when more than this share of the tickets
             assigned since the last fit are left unclustered (the issues have drifted).

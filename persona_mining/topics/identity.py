@@ -234,11 +234,21 @@ def keep_themes(
     return groups
 
 
+#: The topics group clearly into themes when the best cut's silhouette reaches this ...
+CLEAR_GROUPING = 0.2
+#: ... otherwise the cut keeps this share of the topics apart, as themes.
+KEPT_APART = 2 / 3
+
+
 def _themes_from_data(matrix: np.ndarray, tree: np.ndarray, themes: tuple[int, int]) -> np.ndarray:
-    """The cut of the linkage tree into a reviewable number of themes with the best silhouette.
+    """The cut of the linkage tree into a reviewable number of themes.
 
     A handful of topics stay one theme each; otherwise the candidates run from `themes[0]`
-    (at most half the topics) to `themes[1]` (fewer than the topics).
+    (at most half the topics) to `themes[1]` (fewer than the topics). Where the topics group
+    clearly (the best cut's silhouette at least `CLEAR_GROUPING`), that cut is taken. Where
+    they do not, the silhouette of every cut is low and nearly flat, its best is most often
+    the fewest themes, and each such theme joins unrelated topics: the cut then keeps
+    `KEPT_APART` of the topics apart.
     """
     from scipy.cluster.hierarchy import fcluster
 
@@ -256,8 +266,10 @@ def _themes_from_data(matrix: np.ndarray, tree: np.ndarray, themes: tuple[int, i
         seed=0,
         metric="cosine",
     )
-    if choice.labels is None:
+    if choice.labels is None or choice.k is None:
         return fcluster(tree, t=low, criterion="maxclust")
+    if choice.scores[choice.k] < CLEAR_GROUPING:
+        return fcluster(tree, t=min(high, max(low, round(KEPT_APART * n))), criterion="maxclust")
     return choice.labels + 1
 
 
