@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from persona_mining.errors import StageError
+from persona_mining.errors import ConfigError, StageError
 from persona_mining.topics.evaluate import evaluate_topics, head_words, label_faithfulness
 from tests.synthetic import Ticket, add_model, add_tickets
 
@@ -71,3 +71,23 @@ def test_a_label_without_content_words_is_not_faithful(con: duckdb.DuckDBPyConne
 def test_faithfulness_needs_a_topic_model(con: duckdb.DuckDBPyConnection) -> None:
     with pytest.raises(StageError, match="no topic model"):
         label_faithfulness(con)
+
+
+def test_the_themes_are_scored_against_a_coarser_column(con: duckdb.DuckDBPyConnection) -> None:
+    desk(con, {0: "Refund", 1: "Password reset"})
+    with pytest.raises(StageError, match="no themes"):
+        evaluate_topics(con, labels_column="intent", level="theme")
+    with pytest.raises(ConfigError, match="--level 'topic'"):
+        evaluate_topics(con, labels_column="intent", level="topic")
+    # Each topic a theme of its own: the themes score as the topics do.
+    con.execute("UPDATE topics SET group_id = topic_id WHERE topic_id >= 0")
+    issues = evaluate_topics(con, labels_column="intent")
+    themes = evaluate_topics(con, labels_column="intent", level="theme")
+    assert (issues.level, themes.level) == ("issue", "theme")
+    assert themes.nmi == pytest.approx(issues.nmi) and themes.topics == 2
+    assert themes.coverage == issues.coverage == pytest.approx(20 / 22)
+    # Both topics in one theme: a theme of two intents.
+    con.execute("UPDATE topics SET group_id = 0 WHERE topic_id >= 0")
+    themes = evaluate_topics(con, labels_column="intent", level="theme")
+    assert themes.topics == 1 and themes.purity == 0.5 and themes.nmi < issues.nmi
+    assert themes.faithful_share == issues.faithful_share  # the topics' labels, either level

@@ -498,6 +498,12 @@ def evaluate(
     db: DbOption = None,
     config: ConfigOption = None,
     fmt: Annotated[str, typer.Option("--format", help="table, csv, json or markdown.")] = "table",
+    level: Annotated[
+        str,
+        typer.Option(
+            "--level", help="issue, or theme: score the themes against a coarser label column."
+        ),
+    ] = "issue",
 ) -> None:
     """Score the current topics against a label column: NMI, ARI, purity, coverage, topic count."""
 
@@ -506,7 +512,9 @@ def evaluate(
         from persona_mining.topics.evaluate import evaluate_topics
 
         cfg = _config(config, db)
-        result = _read(cfg, lambda con: evaluate_topics(con, labels_column=labels_column))
+        result = _read(
+            cfg, lambda con: evaluate_topics(con, labels_column=labels_column, level=level)
+        )
         _show(evaluation_output(result, fmt))
 
     _guard(body)

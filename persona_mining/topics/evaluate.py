@@ -35,6 +35,7 @@ class EvaluationResult:
 
     model_id: str
     labels_column: str
+    level: str
     tickets: int
     labels: int
     topics: int
@@ -138,16 +139,23 @@ def label_faithfulness(con: duckdb.DuckDBPyConnection) -> LabelFaithfulness:
     )
 
 
-def evaluate_topics(con: duckdb.DuckDBPyConnection, *, labels_column: str) -> EvaluationResult:
+def evaluate_topics(
+    con: duckdb.DuckDBPyConnection, *, labels_column: str, level: str = "issue"
+) -> EvaluationResult:
     """Score the current topics against `tickets.<labels_column>`, and their labels' faithfulness.
 
     NMI, ARI, purity and coverage compare the topics with the labels column (see the module
-    docstring); `label_support` and `faithful_share` (see `label_faithfulness`) compare each
-    topic's label with its tickets' text, over every assigned ticket whether labelled or not.
+    docstring); at `level` "theme" they compare the themes (each ticket in its topic's theme,
+    the unclustered ones in none) with it instead, a coarser column (categories, scenarios),
+    and `topics` counts the themes. `label_support` and `faithful_share` (see
+    `label_faithfulness`) compare each topic's label with its tickets' text, over every
+    assigned ticket whether labelled or not, at either level.
 
     Raises:
-        ConfigError: the column is not a column of `tickets`.
-        StageError: there is no topic model, or no ticket has a label.
+        ConfigError: the column is not a column of `tickets`, or `level` is not "issue" or
+            "theme".
+        StageError: there is no topic model, no ticket has a label, or (at the theme level)
+            the model has no themes.
     """
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
@@ -157,16 +165,28 @@ def evaluate_topics(con: duckdb.DuckDBPyConnection, *, labels_column: str) -> Ev
             f"evaluate: tickets has no column {labels_column!r}; ingest the label column with the "
             f"tickets (extra columns are kept) — available: {sorted(columns)}"
         )
+    if level not in ("issue", "theme"):
+        raise ConfigError(f"evaluate: --level {level!r}: use issue or theme")
     current = current_model(con)
     if current is None:
         raise StageError("evaluate: no topic model yet; run `persona-mining run` first")
+    unit = (
+        "tt.topic_id"
+        if level == "issue"
+        else f"CASE WHEN tt.topic_id = {UNCLUSTERED} THEN {UNCLUSTERED} ELSE tt.group_id END"
+    )
     rows = con.execute(
-        f"""SELECT tt.topic_id, t.{quote_identifier(labels_column)}::VARCHAR
+        f"""SELECT {unit}, t.{quote_identifier(labels_column)}::VARCHAR
         FROM v_ticket_topics tt JOIN tickets t USING (ticket_id)
         WHERE t.{quote_identifier(labels_column)} IS NOT NULL"""
     ).fetchall()
     if not rows:
         raise StageError(f"evaluate: no assigned ticket has a value in {labels_column!r}")
+    if any(r[0] is None for r in rows):
+        raise StageError(
+            "evaluate: the current topic model has no themes; fit one with `persona-mining run "
+            "--refit`"
+        )
     topics = [r[0] for r in rows]
     labels = [r[1] for r in rows]
     by_topic: dict[int, Counter[str]] = defaultdict(Counter)
@@ -185,6 +205,7 @@ def evaluate_topics(con: duckdb.DuckDBPyConnection, *, labels_column: str) -> Ev
     return EvaluationResult(
         model_id=current[0],
         labels_column=labels_column,
+        level=level,
         tickets=len(rows),
         labels=len(set(labels)),
         topics=len(by_topic),
