@@ -294,23 +294,15 @@ def kept_share(before: dict[str, str], after: dict[str, str]) -> float:
 def theme_scores(
     con: duckdb.DuckDBPyConnection, coarse: str | None
 ) -> tuple[float | None, int, int]:
-    """NMI of the themes (topic groups) against the coarse label, the number of themes and of
-    coarse label values."""
-    from sklearn.metrics import normalized_mutual_info_score
-
+    """NMI of the themes (topic groups) against the coarse label (`evaluate --level theme`),
+    the number of themes and of coarse label values."""
     themes = con.execute(
         "SELECT count(DISTINCT group_id) FROM v_topics WHERE topic_id <> -1 AND group_id <> -1"
     ).fetchall()[0][0]
     if coarse is None:
         return None, themes, 0
-    rows = con.execute(
-        f"""SELECT tt.group_id, t.{db.quote_identifier(coarse)}::VARCHAR
-        FROM v_ticket_topics tt JOIN tickets t USING (ticket_id)
-        WHERE t.{db.quote_identifier(coarse)} IS NOT NULL"""
-    ).fetchall()
-    groups = [r[0] for r in rows]
-    labels = [r[1] for r in rows]
-    return float(normalized_mutual_info_score(labels, groups)), themes, len(set(labels))
+    scores = evaluate_topics(con, labels_column=coarse, level="theme")
+    return scores.nmi, themes, scores.labels
 
 
 def refit_copy(

@@ -186,10 +186,9 @@ def fit_topics(
     merged before the outlier policy (`merge_close_topics`). Unless `config.min_topic_size`
     sets it, the minimum topic size starts at 1% of the tickets and is halved while HDBSCAN
     leaves out distinct smaller issues, or (with `config.split_folded`) folds them into larger
-    topics (`smaller_topics`); a refit of the same desk halves it
-    as its previous model did (`previous_halvings`), a topic that folds distinct issues is
-    split (`split_folded`, with `config.split_folded`), and the themes come from the
-    clustering at the first size. The clustering needs only the embeddings and, with
+    topics (`smaller_topics`); a refit of the same desk halves it as its previous model did
+    (`previous_halvings`), a topic that folds distinct issues is split (`split_folded`, with
+    `config.split_folded`), and the themes come from the clustering at the first size. The clustering needs only the embeddings and, with
     `config.word_weight`, the words of the prepared text (`_with_words`).
     """
     if analyse is None:
