@@ -165,6 +165,14 @@ class TopicsConfig(_Settings):
             0 merges nothing (the fast profile's value).
         n_neighbors: UMAP neighbourhood size; larger than BERTopic's 15 so that topics follow
             intents rather than the products or wording that tickets share.
+        narrow_neighbors: a second, narrower UMAP neighbourhood, tried where the topics of the
+            first hold on average fewer tickets than four neighbourhoods
+            (`topics.clustering.narrower_worth_trying`): there a neighbourhood of 50 also spans
+            the small issues around each ticket and blurs those that differ by a word. Its
+            issues are kept where more of their tickets use their topic's most used word
+            (`topics.clustering.top_word_share`), and a refit of the same desk keeps the
+            choice; the themes stay on the first layout. It costs one more layout where it is
+            tried. 0 never tries it.
         n_components: UMAP output dimensions.
         seed: seed of every random step, so that a refit on the same data gives the same topics.
         outlier_threshold: a ticket HDBSCAN leaves unclustered is assigned to its most similar
@@ -219,6 +227,7 @@ class TopicsConfig(_Settings):
     min_samples: StrictInt = Field(default=10, ge=0)
     merge_distance: StrictFloat = Field(default=0.3, ge=0)
     n_neighbors: StrictInt = 50
+    narrow_neighbors: StrictInt = Field(default=15, ge=0)
     n_components: StrictInt = 5
     seed: StrictInt = 42
     outlier_threshold: StrictFloat = 0.4

@@ -155,6 +155,15 @@ def clustering_model(config: TopicsConfig, min_topic_size: int):
     )
 
 
+def fit_layout(vectors: np.ndarray, config: TopicsConfig) -> np.ndarray:
+    """The UMAP layout of `vectors` (`layout_model`), outside BERTopic."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*n_jobs value 1 overridden.*")
+        warnings.filterwarnings("ignore", message=".*knn_search_index.*")
+        layout = layout_model(vectors, config).fit_transform(vectors)
+    return np.nan_to_num(np.asarray(layout))
+
+
 def fit_bertopic(docs: list[str], vectors: np.ndarray, config: TopicsConfig, min_topic_size: int):
     import_bertopic()
     from bertopic import BERTopic
@@ -361,6 +370,42 @@ def _issues_of(groups: list[int], profiles: dict[int, np.ndarray]) -> list[list[
     for group, i in zip(groups, issue, strict=True):
         joined.setdefault(i, []).append(group)
     return list(joined.values())
+
+
+#: A UMAP neighbourhood spans much of an issue where the topics hold on average fewer tickets
+#: than this many neighbourhoods (`narrower_worth_trying`).
+NARROW_SPAN = 4
+
+
+def narrower_worth_trying(clustered: np.ndarray, config: TopicsConfig) -> bool:
+    """Whether to lay the tickets out again with `config.narrow_neighbors` neighbours.
+
+    UMAP's neighbourhood of `n_neighbors` (50) keeps the products and phrasings of a large
+    issue together. Where the topics hold on average fewer than `NARROW_SPAN` neighbourhoods
+    of tickets, a neighbourhood also spans the issues around each ticket, and small issues
+    that differ by a word blur into one topic.
+    """
+    if not 0 < config.narrow_neighbors < config.n_neighbors:
+        return False
+    inside = clustered[clustered != UNCLUSTERED]
+    topics = len(set(inside.tolist()))
+    return topics > 0 and len(inside) < NARROW_SPAN * config.n_neighbors * topics
+
+
+def top_word_share(clustered: np.ndarray, words: csr_matrix | None) -> float:
+    """The share of the clustered tickets that use their topic's most used word (`word_use`):
+    higher where fewer topics hold two issues that differ by a word."""
+    inside = clustered != UNCLUSTERED
+    if words is None or not inside.any():
+        return 0.0
+    from scipy.sparse import csr_matrix
+
+    labels, position = np.unique(clustered[inside], return_inverse=True)
+    members = csr_matrix(
+        (np.ones(len(position)), (position, np.flatnonzero(inside))),
+        shape=(len(labels), len(clustered)),
+    )
+    return float((members @ words).max(axis=1).toarray().sum() / inside.sum())
 
 
 def halvings_between(first: int, used: int) -> int | None:

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
@@ -51,15 +52,19 @@ from persona_mining.text.pii import PLACEHOLDER_RE
 from persona_mining.topics.clustering import (
     SMALLEST_TOPIC,
     apply_outlier_policy,
+    clustering_model,
     coarser_clustering,
     ctfidf,
     finest_clustering,
     fit_bertopic,
+    fit_layout,
     halvings_between,
     merge_close_topics,
+    narrower_worth_trying,
     quiet_bertopic,
     smaller_topics,
     split_folded,
+    top_word_share,
     unit,
     vectorizer,
     word_use,
@@ -77,6 +82,9 @@ from persona_mining.topics.identity import (
 )
 from persona_mining.topics.labels import UNCLUSTERED, describe_topics, presentable
 from persona_mining.warehouse import transaction
+
+if TYPE_CHECKING:
+    from scipy.sparse import csr_matrix
 
 MIN_TICKETS_TO_FIT = 30
 #: Analyses the given tickets' texts before they describe topics (see `fit_topics`).
@@ -215,34 +223,59 @@ def fit_topics(
     sample_vectors = vectors[sample]
     with_words = _with_words(sample_texts, sample_vectors, embedder, config.word_weight)
     clustering = sample_vectors if with_words is None else with_words
-    model, clustered = fit_bertopic(
-        [docs[j] for j in rest], clustering[rest], config, min_topic_size
+    model, found = fit_bertopic([docs[j] for j in rest], clustering[rest], config, min_topic_size)
+    # The tickets' words, for the split, for the halving to count folded issues, and to choose
+    # between two layouts.
+    words = (
+        word_use([docs[j] for j in rest])
+        if config.split_folded or 0 < config.narrow_neighbors < config.n_neighbors
+        else None
     )
-    # The themes come from HDBSCAN's own clustering at the size first tried, the issues from
-    # the size the tickets ask for (`smaller_topics`: small issues apart from every topic, or
-    # folded into one), with the topics that fold distinct issues together split
-    # (`split_folded`).
-    issue_size, found = min_topic_size, clustered
-    if not config.min_topic_size and min_topic_size > SMALLEST_TOPIC:
+    # The themes come from HDBSCAN's own clustering at the size first tried, on the layout of
+    # `n_neighbors`; the issues from the size the tickets ask for (`smaller_topics`), with the
+    # topics that fold distinct issues together split (`split_folded`), on that layout or, where
+    # its topics are small, on one of `narrow_neighbors` (`narrower_worth_trying`): the one
+    # whose topics' words more of their tickets use. A refit of the same desk keeps the
+    # previous model's choices (`previous_halvings`, `previous_neighbours`).
+    halvings = previous_halvings(con, embedding_model, min_topic_size)
+    remembered = previous_neighbours(con, embedding_model, min_topic_size, config)
+    rest_vectors = sample_vectors[rest]
+
+    def merged(topics: np.ndarray) -> np.ndarray:
+        return merge_close_topics(topics, rest_vectors, config.merge_distance, seed=config.seed)
+
+    neighbours, issues, issue_size = config.n_neighbors, found, min_topic_size
+    if remembered != config.narrow_neighbors:
         layout = np.nan_to_num(model.umap_model.embedding_)
-        halvings = previous_halvings(con, embedding_model, min_topic_size)
-        # HDBSCAN's finest clustering, read by the halving (unless a refit is told how many)
-        # and by the split.
-        finest = None
-        if halvings is None or config.split_folded:
-            finest = finest_clustering(layout, config)
-        # The words of the tickets, for the split and for the halving to count folded issues.
-        words = word_use([docs[j] for j in rest]) if config.split_folded else None
-        clustered, issue_size = smaller_topics(
-            layout, sample_vectors[rest], found, config, min_topic_size, halvings, finest, words
+        issues, issue_size = _issues(
+            layout, found, rest_vectors, words, config, min_topic_size, halvings
         )
-        if finest is not None and words is not None:
-            clustered = split_folded(clustered, finest, words, issue_size)
+    clustered = merged(issues)
+    if remembered == config.narrow_neighbors or (
+        remembered is None and narrower_worth_trying(clustered, config)
+    ):
+        narrow = config.model_copy(update={"n_neighbors": config.narrow_neighbors})
+        layout = fit_layout(clustering[rest], narrow)
+        narrow_found = np.asarray(
+            clustering_model(narrow, min_topic_size).fit_predict(layout), dtype=np.int64
+        )
+        other, other_size = _issues(
+            layout,
+            narrow_found,
+            rest_vectors,
+            words,
+            narrow,
+            min_topic_size,
+            halvings if remembered is not None else None,
+        )
+        other_clustered = merged(other)
+        if remembered is not None or top_word_share(other_clustered, words) > top_word_share(
+            clustered, words
+        ):
+            neighbours, issues, issue_size = config.narrow_neighbors, other, other_size
+            clustered = other_clustered
     coarse = coarser_clustering(
-        model, found, config, min_topic_size, finer=not np.array_equal(clustered, found)
-    )
-    clustered = merge_close_topics(
-        clustered, sample_vectors[rest], config.merge_distance, seed=config.seed
+        model, found, config, min_topic_size, finer=not np.array_equal(issues, found)
     )
     progress(_CLUSTERING, len(rest), len(rest))
     # Tickets outside the sample start as outliers: the outlier policy below gives them
@@ -299,6 +332,7 @@ def fit_topics(
     params = {
         **config.model_dump(mode="json"),
         "min_topic_size_used": issue_size,
+        "n_neighbors_used": neighbours,
         "theme_topic_size_used": min_topic_size,
     }
     digest = hashlib.sha256(json.dumps([ids, params, embedding_model]).encode()).hexdigest()[:8]
@@ -445,6 +479,36 @@ def fit_topics(
         retired=len(retired),
         agreement=agreement,
     )
+
+
+def _issues(
+    layout: np.ndarray,
+    found: np.ndarray,
+    vectors: np.ndarray,
+    words: csr_matrix | None,
+    config: TopicsConfig,
+    min_topic_size: int,
+    halvings: int | None,
+) -> tuple[np.ndarray, int]:
+    """The issues of one layout, and the minimum topic size they were clustered at.
+
+    HDBSCAN's topics at `min_topic_size` (`found`) where the config sets the size or the
+    first size is the smallest; otherwise at the size the tickets ask for (`smaller_topics`,
+    told `halvings` by a refit of the same desk), and, with `config.split_folded`, with the
+    topics that fold distinct issues together split (`split_folded`).
+    """
+    if config.min_topic_size or min_topic_size <= SMALLEST_TOPIC:
+        return found, min_topic_size
+    used = words if config.split_folded else None
+    # HDBSCAN's finest clustering, read by the halving (unless a refit is told how many) and
+    # by the split.
+    finest = finest_clustering(layout, config) if halvings is None or used is not None else None
+    issues, size = smaller_topics(
+        layout, vectors, found, config, min_topic_size, halvings, finest, used
+    )
+    if finest is not None and used is not None:
+        issues = split_folded(issues, finest, used, size)
+    return issues, size
 
 
 def _coarse_themes(
@@ -846,6 +910,47 @@ def refit_due(
 SAME_DESK = 1.5
 
 
+def previous_neighbours(
+    con: duckdb.DuckDBPyConnection, embedding_model: str, min_topic_size: int, config: TopicsConfig
+) -> int | None:
+    """The UMAP neighbourhood that the current model's issues were clustered on, for a refit
+    of the same desk (as `previous_halvings`) with the same `n_neighbors` and
+    `narrow_neighbors` to use again; None (decide afresh) otherwise.
+
+    The choice between the two layouts compares the share of tickets that use their topic's
+    word; near a tie, a refit could choose the other layout and cut every issue anew.
+    """
+    used = _same_desk_params(con, embedding_model, min_topic_size)
+    if used is None:
+        return None
+    try:
+        neighbours = int(used["n_neighbors_used"])
+        same = (used["n_neighbors"], used["narrow_neighbors"]) == (
+            config.n_neighbors,
+            config.narrow_neighbors,
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+    return neighbours if same else None
+
+
+def _same_desk_params(
+    con: duckdb.DuckDBPyConnection, embedding_model: str, min_topic_size: int
+) -> dict[str, Any] | None:
+    """The current model's parameters where it was fitted on the same embeddings and on a desk
+    of about the same size (its first minimum topic size within `SAME_DESK` of
+    `min_topic_size`); None otherwise."""
+    rows = con.execute("SELECT embedding_model, params FROM v_current_model").fetchall()
+    if not rows or rows[0][0] != embedding_model:
+        return None
+    try:
+        used = json.loads(rows[0][1] or "{}")
+        first = int(used["theme_topic_size_used"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return used if first / SAME_DESK <= min_topic_size <= first * SAME_DESK else None
+
+
 def previous_halvings(
     con: duckdb.DuckDBPyConnection, embedding_model: str, min_topic_size: int
 ) -> int | None:
@@ -858,18 +963,15 @@ def previous_halvings(
     on nearly the same tickets could choose the other side and cut every issue anew, and
     most tickets would lose their topic key.
     """
-    rows = con.execute("SELECT embedding_model, params FROM v_current_model").fetchall()
-    if not rows or rows[0][0] != embedding_model:
+    used = _same_desk_params(con, embedding_model, min_topic_size)
+    if used is None:
         return None
     try:
-        used = json.loads(rows[0][1] or "{}")
         first, issue = int(used["theme_topic_size_used"]), int(used["min_topic_size_used"])
         chosen = used["min_topic_size"] == 0  # not a size set in the config
     except (KeyError, TypeError, ValueError):
         return None
-    if not chosen or not first / SAME_DESK <= min_topic_size <= first * SAME_DESK:
-        return None
-    return halvings_between(first, issue)
+    return halvings_between(first, issue) if chosen else None
 
 
 def current_model(con: duckdb.DuckDBPyConnection) -> tuple[str, str, str] | None:
