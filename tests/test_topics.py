@@ -22,8 +22,10 @@ from persona_mining.topics.clustering import (
     halvings_between,
     left_out_share,
     merge_close_topics,
+    narrower_worth_trying,
     smaller_topics,
     split_folded,
+    top_word_share,
     typical_distance,
     word_use,
 )
@@ -39,7 +41,13 @@ from persona_mining.topics.identity import (
     themes_from_coarser,
 )
 from persona_mining.topics.labels import describe_topics, presentable
-from persona_mining.topics.model import _with_words, fit_topics, previous_halvings, refit_due
+from persona_mining.topics.model import (
+    _with_words,
+    fit_topics,
+    previous_halvings,
+    previous_neighbours,
+    refit_due,
+)
 
 
 def unit(*values: float) -> np.ndarray:
@@ -307,6 +315,34 @@ def test_variants_of_one_issue_stay_one_topic() -> None:
     assert split_folded(clustered, finest, word_use(texts), 60) is clustered
 
 
+def test_a_narrower_layout_is_tried_only_where_the_topics_are_small() -> None:
+    config = TopicsConfig()  # 50 neighbours, 15 for the narrower layout
+    small = np.repeat(np.arange(10), 100)  # ten topics of 100: two neighbourhoods each
+    assert narrower_worth_trying(small, config)
+    large = np.repeat(np.arange(10), 200)  # ten topics of four neighbourhoods: not small
+    assert not narrower_worth_trying(large, config)
+    # Unclustered tickets do not count towards a topic's size.
+    assert narrower_worth_trying(np.concatenate([small, np.full(5000, -1)]), config)
+    assert not narrower_worth_trying(np.full(100, -1), config)  # no topic
+    # Turned off, or no narrower than the first neighbourhood.
+    assert not narrower_worth_trying(small, config.model_copy(update={"narrow_neighbors": 0}))
+    assert not narrower_worth_trying(small, config.model_copy(update={"narrow_neighbors": 50}))
+
+
+def test_topics_that_hold_two_issues_share_their_word_with_fewer_tickets() -> None:
+    texts = [f"alarm for seven {i}" for i in range(30)] + [
+        f"weather in paris {i}" for i in range(30)
+    ]
+    texts += [f"unrelated text number {i}" for i in range(10)]
+    words = word_use(texts)
+    apart = np.array([0] * 30 + [1] * 30 + [-1] * 10)
+    together = np.array([0] * 60 + [-1] * 10)
+    assert top_word_share(apart, words) == 1.0  # "alarm" and "weather": every ticket
+    assert top_word_share(together, words) == 0.5  # either word, half the tickets
+    assert top_word_share(np.full(70, -1), words) == 0.0  # nothing clustered
+    assert top_word_share(apart, None) == 0.0  # no word in two texts
+
+
 def test_labels_are_distinctive_noun_phrases_without_placeholders() -> None:
     assigned = np.array([0] * 20 + [1] * 20)
     phrases = [["refund", "[EMAIL] address", "order"]] * 10 + [["refund status", "order"]] * 10
@@ -553,6 +589,34 @@ def test_refits_keep_keys_on_the_same_and_on_grown_data(
 
 
 @pytest.mark.slow
+def test_a_refit_of_the_same_desk_keeps_the_layout_its_previous_model_chose(
+    demo_run: dict[str, object], embedder, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "layout.duckdb"
+    shutil.copy(demo_run["config"].warehouse.path, path)  # type: ignore[attr-defined]
+    config = demo_run["config"].topics  # type: ignore[attr-defined]
+    con = db.connect(path)
+    try:
+        for told in (config.narrow_neighbors, config.n_neighbors):
+            model_id, params = con.execute(
+                "SELECT model_id, params FROM v_current_model"
+            ).fetchone()  # type: ignore[misc]
+            used = json.loads(params)
+            assert used["n_neighbors_used"] in (config.n_neighbors, config.narrow_neighbors)
+            used["n_neighbors_used"] = told
+            con.execute(
+                "UPDATE topic_models SET params = ? WHERE model_id = ?",
+                [json.dumps(used), model_id],
+            )
+            refit = fit_topics(con, config=config, models_dir=tmp_path / "m", embedder=embedder)
+            (params,) = con.execute("SELECT params FROM v_current_model").fetchone()  # type: ignore[misc]
+            assert json.loads(params)["n_neighbors_used"] == told
+            assert refit.topics >= 10
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
 def test_evaluation_scores_the_topics_against_known_intents(demo_run: dict[str, object]) -> None:
     con = db.connect(demo_run["config"].warehouse.path, read_only=True)  # type: ignore[attr-defined]
     try:
@@ -597,6 +661,27 @@ def test_a_refit_keeps_the_granularity_its_previous_model_chose(tmp_path: Path) 
     assert previous_halvings(con, "minilm", 99) == 1  # a 90% resample: the same desk
     assert previous_halvings(con, "minilm", 200) is None  # the desk has grown: afresh
     assert previous_halvings(con, "static", 110) is None  # other embeddings: afresh
+    config = TopicsConfig()
+    assert previous_neighbours(con, "minilm", 110, config) is None  # not recorded
+    con.execute("DELETE FROM topic_models")
+    model(
+        "m1",
+        "minilm",
+        {
+            "min_topic_size": 0,
+            "theme_topic_size_used": 110,
+            "min_topic_size_used": 55,
+            "n_neighbors": 50,
+            "narrow_neighbors": 15,
+            "n_neighbors_used": 15,
+        },
+    )
+    assert previous_neighbours(con, "minilm", 99, config) == 15  # the same desk: the same layout
+    assert previous_neighbours(con, "minilm", 200, config) is None  # grown: afresh
+    assert previous_neighbours(con, "static", 110, config) is None
+    # Other neighbourhoods in the config: decided afresh.
+    other = config.model_copy(update={"narrow_neighbors": 10})
+    assert previous_neighbours(con, "minilm", 110, other) is None
     con.execute("DELETE FROM topic_models")
     model(
         "m2",

@@ -10,7 +10,9 @@ Granularity: HDBSCAN (a minimum topic size of 1% of the tickets, halved while di
 smaller issues are left out or folded into larger ones, `clustering.smaller_topics`; a density
 neighbourhood of `[topics] min_samples`) finds the dense regions; a topic that folds
 distinct issues together is split along HDBSCAN's finest groups (`clustering.split_folded`);
-with `[topics] merge_distance`, regions whose centroids lie close together (a large issue
+where the topics are small for UMAP's neighbourhood, the tickets are laid out again with a
+narrower one, whose issues are kept where more tickets use their topic's word
+(`clustering.narrower_worth_trying`, `clustering.top_word_share`); with `[topics] merge_distance`, regions whose centroids lie close together (a large issue
 phrased in a few ways) are merged. Themes: when the issues are finer than HDBSCAN's own
 clustering at the first size, the themes are grouped from that coarser clustering and each
 issue joins the theme that holds most of its tickets there (`clustering.coarser_clustering`,
@@ -196,7 +198,11 @@ def fit_topics(
     leaves out distinct smaller issues, or (with `config.split_folded`) folds them into larger
     topics (`smaller_topics`); a refit of the same desk halves it as its previous model did
     (`previous_halvings`), a topic that folds distinct issues is split (`split_folded`, with
-    `config.split_folded`), and the themes come from the clustering at the first size. The clustering needs only the embeddings and, with
+    `config.split_folded`), and the themes come from the clustering at the first size. Where
+    the topics hold on average fewer tickets than a few UMAP neighbourhoods, the same steps run
+    on a layout of `config.narrow_neighbors` too, and its issues are kept where more of the
+    tickets use their topic's most used word; a refit of the same desk keeps the choice
+    (`previous_neighbours`). The clustering needs only the embeddings and, with
     `config.word_weight`, the words of the prepared text (`_with_words`).
     """
     if analyse is None:
