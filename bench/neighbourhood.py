@@ -10,11 +10,12 @@ topic stage's issues are made as `fit_topics` makes them (HDBSCAN at the first m
 size, `smaller_topics`, `split_folded` where the profile splits, the merge of close topics,
 the outlier policy). "chosen" is the product's choice for that seed: the narrower layout where
 the first one's topics are small (`narrower_worth_trying`) and more of the tickets use their
-topic's most used word on it (`top_word_share`). Every ticket is clustered (no fit sample), no
-known issues. It prints, per profile and collection, the issue NMI against the fine labels
-(unclustered tickets count as one cluster) and the topic count as means over the seeds, the
-share of the tickets that keep their topic from one seed to another (`split_folded.keyed_keep`:
-the mean and the least over every pair of seeds), and how many seeds chose the narrower layout.
+topic's most used word on it once the outlier policy has run (`topics.model.shared_words`).
+Every ticket is clustered (no fit sample), no known issues. It prints, per profile and
+collection, the issue NMI against the fine labels (unclustered tickets count as one cluster)
+and the topic count as means over the seeds, the share of the tickets that keep their topic
+from one seed to another (`split_folded.keyed_keep`: the mean and the least over every pair of
+seeds), and how many seeds chose the narrower layout.
 """
 
 from __future__ import annotations
@@ -40,10 +41,9 @@ from persona_mining.topics.clustering import (
     fit_layout,
     merge_close_topics,
     narrower_worth_trying,
-    top_word_share,
     word_use,
 )
-from persona_mining.topics.model import _issues
+from persona_mining.topics.model import _issues, shared_words
 
 
 def main() -> int:
@@ -83,9 +83,14 @@ def main() -> int:
                         made[key] = merge_close_topics(
                             issues, vectors, topics.merge_distance, seed=seed
                         )
-                    take = narrower_worth_trying(made["first"], topics) and top_word_share(
-                        made["narrow"], used
-                    ) > top_word_share(made["first"], used)
+                    share = {
+                        key: shared_words(made[key], words, vectors, used, topics.outlier_threshold)
+                        for key in made
+                    }
+                    take = (
+                        narrower_worth_trying(made["first"], topics)
+                        and share["narrow"] > share["first"]
+                    )
                     narrower += take
                     made["chosen"] = made["narrow" if take else "first"]
                     for key, clustered in made.items():

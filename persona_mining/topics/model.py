@@ -275,9 +275,10 @@ def fit_topics(
             halvings if remembered is not None else None,
         )
         other_clustered = merged(other)
-        if remembered is not None or top_word_share(other_clustered, words) > top_word_share(
-            clustered, words
-        ):
+        rest_words = None if with_words is None else with_words[rest]
+        if remembered is not None or shared_words(
+            other_clustered, rest_words, rest_vectors, words, config.outlier_threshold
+        ) > shared_words(clustered, rest_words, rest_vectors, words, config.outlier_threshold):
             neighbours, issues, issue_size = config.narrow_neighbors, other, other_size
             clustered = other_clustered
     coarse = coarser_clustering(
@@ -485,6 +486,22 @@ def fit_topics(
         retired=len(retired),
         agreement=agreement,
     )
+
+
+def shared_words(
+    clustered: np.ndarray,
+    with_words: np.ndarray | None,
+    vectors: np.ndarray,
+    words: csr_matrix | None,
+    threshold: float,
+) -> float:
+    """`top_word_share` of the topics once the outlier policy has run on the same tickets (in
+    the space they were clustered in, then on the embeddings), as `fit_topics` runs it: the
+    measure by which it chooses between two layouts."""
+    if with_words is not None:
+        clustered, _, _ = apply_outlier_policy(clustered, with_words, threshold)
+    clustered, _, _ = apply_outlier_policy(clustered, vectors, threshold)
+    return top_word_share(clustered, words)
 
 
 def _issues(
