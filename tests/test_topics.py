@@ -47,6 +47,7 @@ from persona_mining.topics.model import (
     previous_halvings,
     previous_neighbours,
     refit_due,
+    shared_words,
 )
 
 
@@ -341,6 +342,11 @@ def test_topics_that_hold_two_issues_share_their_word_with_fewer_tickets() -> No
     assert top_word_share(together, words) == 0.5  # either word, half the tickets
     assert top_word_share(np.full(70, -1), words) == 0.0  # nothing clustered
     assert top_word_share(apart, None) == 0.0  # no word in two texts
+    # Measured once the outlier policy has run: the ten unclustered tickets lie on topic 0's
+    # direction, join it, and do not use its word.
+    vectors = np.repeat(np.eye(3, dtype=np.float32), [30, 30, 10], axis=0)
+    vectors[60:] = vectors[0]
+    assert shared_words(apart, None, vectors, words, 0.4) == 60 / 70
 
 
 def test_labels_are_distinctive_noun_phrases_without_placeholders() -> None:

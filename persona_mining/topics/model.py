@@ -10,10 +10,11 @@ Granularity: HDBSCAN (a minimum topic size of 1% of the tickets, halved while di
 smaller issues are left out or folded into larger ones, `clustering.smaller_topics`; a density
 neighbourhood of `[topics] min_samples`) finds the dense regions; a topic that folds
 distinct issues together is split along HDBSCAN's finest groups (`clustering.split_folded`);
-where the topics are small for UMAP's neighbourhood, the tickets are laid out again with a
-narrower one, whose issues are kept where more tickets use their topic's word
-(`clustering.narrower_worth_trying`, `clustering.top_word_share`); with `[topics] merge_distance`, regions whose centroids lie close together (a large issue
-phrased in a few ways) are merged. Themes: when the issues are finer than HDBSCAN's own
+with `[topics] merge_distance`, regions whose centroids lie close together (a large issue
+phrased in a few ways) are merged. Where the topics are small for UMAP's neighbourhood, the
+tickets are laid out again with a narrower one (`[topics] narrow_neighbors`), whose issues are
+kept where more tickets use their topic's most used word (`clustering.narrower_worth_trying`,
+`shared_words`). Themes: when the issues are finer than HDBSCAN's own
 clustering at the first size, the themes are grouped from that coarser clustering and each
 issue joins the theme that holds most of its tickets there (`clustering.coarser_clustering`,
 `identity.themes_from_coarser`).
