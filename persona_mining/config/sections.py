@@ -171,8 +171,8 @@ class TopicsConfig(_Settings):
             the small issues around each ticket and blurs those that differ by a word. Its
             issues are kept where more of their tickets use their topic's most used word once
             the outlier policy has run (`topics.model.shared_words`), and a refit of the same
-            desk keeps the choice; the themes stay on the first layout. It costs one more layout where it is
-            tried. 0 never tries it.
+            desk keeps the choice; the themes stay on the first layout. It costs one more
+            layout where it is tried. 0 never tries it.
         n_components: UMAP output dimensions.
         seed: seed of every random step, so that a refit on the same data gives the same topics.
         outlier_threshold: a ticket HDBSCAN leaves unclustered is assigned to its most similar

@@ -155,11 +155,21 @@ def clustering_model(config: TopicsConfig, min_topic_size: int):
     )
 
 
+@contextmanager
+def quiet_layout() -> Iterator[None]:
+    """UMAP's warnings that say nothing to a user of the topic stage."""
+    with warnings.catch_warnings():
+        # UMAP says that a seed makes it single-threaded: that is the price of reproducibility.
+        warnings.filterwarnings("ignore", message=".*n_jobs value 1 overridden.*")
+        # With our own neighbours UMAP cannot transform new data; we never ask it to (new
+        # tickets are assigned by centroid).
+        warnings.filterwarnings("ignore", message=".*knn_search_index.*")
+        yield
+
+
 def fit_layout(vectors: np.ndarray, config: TopicsConfig) -> np.ndarray:
     """The UMAP layout of `vectors` (`layout_model`), outside BERTopic."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*n_jobs value 1 overridden.*")
-        warnings.filterwarnings("ignore", message=".*knn_search_index.*")
+    with quiet_layout():
         layout = layout_model(vectors, config).fit_transform(vectors)
     return np.nan_to_num(np.asarray(layout))
 
@@ -178,12 +188,7 @@ def fit_bertopic(docs: list[str], vectors: np.ndarray, config: TopicsConfig, min
         calculate_probabilities=False,
         verbose=False,
     )
-    with warnings.catch_warnings():
-        # UMAP says that a seed makes it single-threaded: that is the price of reproducibility.
-        warnings.filterwarnings("ignore", message=".*n_jobs value 1 overridden.*")
-        # With our own neighbours UMAP cannot transform new data; we never ask it to (new
-        # tickets are assigned by centroid).
-        warnings.filterwarnings("ignore", message=".*knn_search_index.*")
+    with quiet_layout():
         assigned, _ = model.fit_transform(docs, embeddings=vectors)
     return model, np.asarray(assigned, dtype=np.int64)
 
@@ -398,13 +403,7 @@ def top_word_share(clustered: np.ndarray, words: csr_matrix | None) -> float:
     inside = clustered != UNCLUSTERED
     if words is None or not inside.any():
         return 0.0
-    from scipy.sparse import csr_matrix
-
-    labels, position = np.unique(clustered[inside], return_inverse=True)
-    members = csr_matrix(
-        (np.ones(len(position)), (position, np.flatnonzero(inside))),
-        shape=(len(labels), len(clustered)),
-    )
+    _, members = _membership(clustered)
     return float((members @ words).max(axis=1).toarray().sum() / inside.sum())
 
 
@@ -441,18 +440,26 @@ def left_out_share(
 
 def _centroids(assigned: np.ndarray, vectors: np.ndarray) -> dict[int, np.ndarray]:
     """The unit centroid of each topic of `assigned` (not of the unclustered tickets)."""
-    inside = assigned != UNCLUSTERED
-    if not inside.any():
+    if not (assigned != UNCLUSTERED).any():
         return {}
+    labels, members = _membership(assigned)
+    sums = np.asarray(members @ vectors.astype(np.float64))
+    return {int(t): unit(row) for t, row in zip(labels, sums, strict=True)}
+
+
+def _membership(assigned: np.ndarray) -> tuple[np.ndarray, csr_matrix]:
+    """The topics of `assigned` (unclustered aside) and a sparse (topics x tickets) matrix
+    with a 1 where the ticket is in the topic: its product with per-ticket rows sums them by
+    topic."""
     from scipy.sparse import csr_matrix
 
+    inside = assigned != UNCLUSTERED
     labels, position = np.unique(assigned[inside], return_inverse=True)
     members = csr_matrix(
         (np.ones(len(position)), (position, np.flatnonzero(inside))),
         shape=(len(labels), len(assigned)),
     )
-    sums = np.asarray(members @ vectors.astype(np.float64))
-    return {int(t): unit(row) for t, row in zip(labels, sums, strict=True)}
+    return labels, members
 
 
 def coarser_clustering(

@@ -230,14 +230,11 @@ def fit_topics(
     sample_vectors = vectors[sample]
     with_words = _with_words(sample_texts, sample_vectors, embedder, config.word_weight)
     clustering = sample_vectors if with_words is None else with_words
-    model, found = fit_bertopic([docs[j] for j in rest], clustering[rest], config, min_topic_size)
-    # The tickets' words, for the split, for the halving to count folded issues, and to choose
-    # between two layouts.
-    words = (
-        word_use([docs[j] for j in rest])
-        if config.split_folded or 0 < config.narrow_neighbors < config.n_neighbors
-        else None
-    )
+    rest_docs = [docs[j] for j in rest]
+    model, found = fit_bertopic(rest_docs, clustering[rest], config, min_topic_size)
+    # The tickets' words, for the split and for the halving to count folded issues (and below,
+    # where two layouts are compared, to choose between them).
+    words = word_use(rest_docs) if config.split_folded else None
     # The themes come from HDBSCAN's own clustering at the size first tried, on the layout of
     # `n_neighbors`; the issues from the size the tickets ask for (`smaller_topics`), with the
     # topics that fold distinct issues together split (`split_folded`), on that layout or, where
@@ -261,6 +258,8 @@ def fit_topics(
     if remembered == config.narrow_neighbors or (
         remembered is None and narrower_worth_trying(clustered, config)
     ):
+        if words is None:
+            words = word_use(rest_docs)
         narrow = config.model_copy(update={"n_neighbors": config.narrow_neighbors})
         layout = fit_layout(clustering[rest], narrow)
         narrow_found = np.asarray(
