@@ -122,7 +122,10 @@ def cache_umap_compilation() -> None:
 
 
 def layout_model(vectors: np.ndarray, config: TopicsConfig):
-    """The UMAP layout of `vectors` (unfitted): seeded, with exact neighbours where affordable."""
+    """The UMAP layout of `vectors` (unfitted): seeded, with exact neighbours where affordable.
+
+    Fitted with a target (a refit's `guide`), it is UMAP's semi-supervised layout at
+    `config.refit_guidance`; without one, that weight is unused."""
     from umap import UMAP
 
     cache_umap_compilation()
@@ -139,6 +142,7 @@ def layout_model(vectors: np.ndarray, config: TopicsConfig):
         precomputed_knn=(*neighbours, None) if neighbours else (None, None, None),
         n_epochs=config.umap_epochs or None,
         negative_sample_rate=config.umap_negative_sample_rate,
+        target_weight=config.refit_guidance,
     )
 
 
@@ -167,14 +171,26 @@ def quiet_layout() -> Iterator[None]:
         yield
 
 
-def fit_layout(vectors: np.ndarray, config: TopicsConfig) -> np.ndarray:
-    """The UMAP layout of `vectors` (`layout_model`), outside BERTopic."""
+def fit_layout(
+    vectors: np.ndarray, config: TopicsConfig, guide: np.ndarray | None = None
+) -> np.ndarray:
+    """The UMAP layout of `vectors` (`layout_model`), outside BERTopic; with `guide` (a topic
+    per ticket, -1 for none: `topics.model.previous_topics`), UMAP's semi-supervised one."""
     with quiet_layout():
-        layout = layout_model(vectors, config).fit_transform(vectors)
+        layout = layout_model(vectors, config).fit_transform(vectors, y=guide)
     return np.nan_to_num(np.asarray(layout))
 
 
-def fit_bertopic(docs: list[str], vectors: np.ndarray, config: TopicsConfig, min_topic_size: int):
+def fit_bertopic(
+    docs: list[str],
+    vectors: np.ndarray,
+    config: TopicsConfig,
+    min_topic_size: int,
+    guide: np.ndarray | None = None,
+):
+    """BERTopic fitted on `vectors` (`layout_model`, `clustering_model`), and its topics. With
+    `guide` (a topic per ticket, -1 for none), BERTopic's semi-supervised mode (`y`): the
+    layout is UMAP's semi-supervised one; HDBSCAN clusters it as always."""
     import_bertopic()
     from bertopic import BERTopic
 
@@ -189,7 +205,7 @@ def fit_bertopic(docs: list[str], vectors: np.ndarray, config: TopicsConfig, min
         verbose=False,
     )
     with quiet_layout():
-        assigned, _ = model.fit_transform(docs, embeddings=vectors)
+        assigned, _ = model.fit_transform(docs, embeddings=vectors, y=guide)
     return model, np.asarray(assigned, dtype=np.int64)
 
 

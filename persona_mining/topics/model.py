@@ -17,7 +17,9 @@ kept where more tickets use their topic's most used word (`clustering.narrower_w
 `shared_words`). Themes: when the issues are finer than HDBSCAN's own
 clustering at the first size, the themes are grouped from that coarser clustering and each
 issue joins the theme that holds most of its tickets there (`clustering.coarser_clustering`,
-`identity.themes_from_coarser`).
+`identity.themes_from_coarser`). A refit of the same desk is laid out guided by the topics
+that the previous model's fit gave the tickets (`previous_topics`, UMAP's semi-supervised
+layout), so that a topic is not cut anew by the layout's own randomness.
 
 Outlier policy: a ticket HDBSCAN leaves unclustered joins its most similar topic when the
 cosine similarity to that topic's centroid is at least `outlier_threshold`; the others
@@ -203,7 +205,8 @@ def fit_topics(
     the topics hold on average fewer tickets than a few UMAP neighbourhoods, the same steps run
     on a layout of `config.narrow_neighbors` too, and its issues are kept where more of the
     tickets use their topic's most used word; a refit of the same desk keeps the choice
-    (`previous_neighbours`). The clustering needs only the embeddings and, with
+    (`previous_neighbours`), and its layouts are guided by the topics that the previous model
+    fitted (`previous_topics`, `config.refit_guidance`). The clustering needs only the embeddings and, with
     `config.word_weight`, the words of the prepared text (`_with_words`).
     """
     if analyse is None:
@@ -231,7 +234,11 @@ def fit_topics(
     with_words = _with_words(sample_texts, sample_vectors, embedder, config.word_weight)
     clustering = sample_vectors if with_words is None else with_words
     rest_docs = [docs[j] for j in rest]
-    model, found = fit_bertopic(rest_docs, clustering[rest], config, min_topic_size)
+    # A refit of the same desk is laid out guided by the topics its previous model fitted.
+    guide = previous_topics(
+        con, [ids[i] for i in sample[rest]], embedding_model, min_topic_size, config
+    )
+    model, found = fit_bertopic(rest_docs, clustering[rest], config, min_topic_size, guide)
     # The tickets' words, for the split and for the halving to count folded issues (and below,
     # where two layouts are compared, to choose between them).
     words = word_use(rest_docs) if config.split_folded else None
@@ -261,7 +268,7 @@ def fit_topics(
         if words is None:
             words = word_use(rest_docs)
         narrow = config.model_copy(update={"n_neighbors": config.narrow_neighbors})
-        layout = fit_layout(clustering[rest], narrow)
+        layout = fit_layout(clustering[rest], narrow, guide)
         narrow_found = np.asarray(
             clustering_model(narrow, min_topic_size).fit_predict(layout), dtype=np.int64
         )
@@ -341,6 +348,7 @@ def fit_topics(
         "min_topic_size_used": issue_size,
         "n_neighbors_used": neighbours,
         "theme_topic_size_used": min_topic_size,
+        "guided_tickets": 0 if guide is None else int(np.sum(guide != UNCLUSTERED)),
     }
     digest = hashlib.sha256(json.dumps([ids, params, embedding_model]).encode()).hexdigest()[:8]
     created = datetime.now(UTC).replace(tzinfo=None)
@@ -471,7 +479,7 @@ def fit_topics(
             VALUES (?, ?, ?, ?, ?, ?)""",
             _group_rows(model_id, groups, labels, sizes, theme_keys),
         )
-        _store_assignments(con, model_id, ids, assigned, similarity)
+        _store_assignments(con, model_id, ids, assigned, similarity, fitted=True)
     n_real = len(topic_ids) - (UNCLUSTERED in topic_ids)
     return TopicsResult(
         model_id=model_id,
@@ -875,7 +883,7 @@ def assign_topics(
             best_similarity >= config.outlier_threshold, np.array(topic_ids)[best], UNCLUSTERED
         )
         with transaction(con):
-            _store_assignments(con, model_id, ids, assigned, best_similarity)
+            _store_assignments(con, model_id, ids, assigned, best_similarity, fitted=False)
     progress("assign", len(ids), len(ids))
     unclustered = con.execute(
         "SELECT count(*) FROM ticket_topics WHERE model_id = ? AND topic_id = ?",
@@ -955,6 +963,55 @@ def previous_neighbours(
     except (KeyError, TypeError, ValueError):
         return None
     return neighbours if same else None
+
+
+def previous_topics(
+    con: duckdb.DuckDBPyConnection,
+    ticket_ids: Sequence[str],
+    embedding_model: str,
+    min_topic_size: int,
+    config: TopicsConfig,
+) -> np.ndarray | None:
+    """The topic that the current model's fit gave each of `ticket_ids`, to guide a refit's
+    layouts (`[topics] refit_guidance`); -1 where it gave none (unclustered) and where the
+    ticket is new or changed since (assigned by nearest centroid, or not yet). Topics as
+    fitted, before any edit (`base_topic_id`): the edits are replayed on the new model.
+
+    None (lay the tickets out afresh) with `refit_guidance` 0, for a first fit, after a model
+    of other embeddings or of a desk whose size has changed by more than `SAME_DESK` (as
+    `previous_halvings`: the granularity is chosen anew there), or where no ticket has a
+    fitted topic.
+
+    New tickets guide nothing because their topic is the nearest centroid's, not a
+    clustering's: an issue that arose since the fit is spread over the topics nearest to it,
+    and guided by them it would be cut apart instead of forming a topic of its own.
+    """
+    if config.refit_guidance <= 0 or not ticket_ids:
+        return None
+    if _same_desk_params(con, embedding_model, min_topic_size) is None:
+        return None
+    con.register(
+        "__fit_tickets",
+        pa.table({"ticket_id": list(ticket_ids), "position": pa.array(range(len(ticket_ids)))}),
+    )
+    try:
+        rows = con.execute(
+            """SELECT f.position, tt.base_topic_id
+            FROM __fit_tickets f
+            JOIN ticket_topics tt USING (ticket_id)
+            JOIN v_current_model m USING (model_id)
+            JOIN prepared_tickets p ON p.ticket_id = tt.ticket_id AND p.text_hash = tt.text_hash
+            WHERE tt.fitted AND tt.base_topic_id <> ?""",
+            [UNCLUSTERED],
+        ).fetchall()
+    finally:
+        con.unregister("__fit_tickets")
+    if not rows:
+        return None
+    guide = np.full(len(ticket_ids), UNCLUSTERED, dtype=np.int64)
+    positions, topics = zip(*rows, strict=True)
+    guide[list(positions)] = topics
+    return guide
 
 
 def _same_desk_params(
@@ -1107,7 +1164,11 @@ def _store_assignments(
     ids: Sequence[str],
     assigned: np.ndarray,
     similarity: np.ndarray,
+    *,
+    fitted: bool,
 ) -> None:
+    """Each ticket's topic under `model_id`, replacing what the model had for it. `fitted`:
+    assigned by the model's fit, not later to a new or changed ticket (`previous_topics`)."""
     table = pa.table(
         {
             "ticket_id": list(ids),
@@ -1121,10 +1182,11 @@ def _store_assignments(
         [model_id],
     )
     con.execute(
-        """INSERT INTO ticket_topics (ticket_id, model_id, topic_id, probability, text_hash, base_topic_id)
-        SELECT a.ticket_id, ?, a.topic_id, a.probability, p.text_hash, a.topic_id
+        """INSERT INTO ticket_topics
+            (ticket_id, model_id, topic_id, probability, text_hash, base_topic_id, fitted)
+        SELECT a.ticket_id, ?, a.topic_id, a.probability, p.text_hash, a.topic_id, ?
         FROM __assignments a JOIN prepared_tickets p USING (ticket_id)""",
-        [model_id],
+        [model_id, fitted],
     )
     con.unregister("__assignments")
 
