@@ -206,8 +206,8 @@ def fit_topics(
     on a layout of `config.narrow_neighbors` too, and its issues are kept where more of the
     tickets use their topic's most used word; a refit of the same desk keeps the choice
     (`previous_neighbours`), and its layouts are guided by the topics that the previous model
-    fitted (`previous_topics`, `config.refit_guidance`). The clustering needs only the embeddings and, with
-    `config.word_weight`, the words of the prepared text (`_with_words`).
+    fitted (`previous_topics`, `config.refit_guidance`). The clustering needs only the
+    embeddings and, with `config.word_weight`, the words of the prepared text (`_with_words`).
     """
     if analyse is None:
         analyse = functools.partial(_analyse_with_defaults, con)
