@@ -718,7 +718,7 @@ def test_a_refit_is_guided_by_the_topics_its_previous_model_fitted(tmp_path: Pat
     assert previous_topics(con, fit, "minilm", 110, config) is None  # a first fit
     con.execute(
         "INSERT INTO topic_models VALUES ('m1', now(), 'x', 'minilm', 6, 2, NULL, NULL, ?)",
-        [json.dumps({"theme_topic_size_used": 110})],
+        [json.dumps({**config.model_dump(mode="json"), "theme_topic_size_used": 110})],
     )
     for ticket, text_hash in [("a", "h"), ("b", "h"), ("c", "h"), ("d", "h"), ("e", "new")]:
         con.execute(
@@ -742,6 +742,11 @@ def test_a_refit_is_guided_by_the_topics_its_previous_model_fitted(tmp_path: Pat
     assert previous_topics(con, fit, "static", 110, config) is None  # other embeddings
     off = config.model_copy(update={"refit_guidance": 0.0})
     assert previous_topics(con, fit, "minilm", 110, off) is None
+    # Other settings of the clustering ask for other topics: afresh; another seed does not.
+    finer = config.model_copy(update={"min_topic_size": 20})
+    assert previous_topics(con, fit, "minilm", 110, finer) is None
+    reseeded = config.model_copy(update={"seed": 7})
+    assert previous_topics(con, fit, "minilm", 110, reseeded) is not None
     assert previous_topics(con, ["c", "d", "f"], "minilm", 110, config) is None  # nothing fitted
     con.close()
 

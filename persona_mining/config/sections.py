@@ -185,7 +185,8 @@ class TopicsConfig(_Settings):
             examples) from which a ticket is assigned to it before clustering.
         match_threshold: cosine similarity of centroids at which a topic of a refit is the
             same topic as one of the previous model (it keeps its key and label).
-        refit_guidance: a refit of the same desk lays the tickets out guided by the topics
+        refit_guidance: a refit of the same desk, with the same settings of the clustering
+            (`topics.model.CLUSTERING_SETTINGS`), lays the tickets out guided by the topics
             that the current model's fit gave them (UMAP's semi-supervised layout at this
             `target_weight`; BERTopic's `y`; `topics.model.previous_topics`): links between
             tickets of two of its topics are weakened, so that the layout's own randomness

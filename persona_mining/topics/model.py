@@ -965,6 +965,24 @@ def previous_neighbours(
     return neighbours if same else None
 
 
+#: The `[topics]` settings that shape how the tickets are cut into topics; a refit after a
+#: change to any of them is laid out afresh (`previous_topics`).
+CLUSTERING_SETTINGS = (
+    "min_topic_size",
+    "min_samples",
+    "merge_distance",
+    "n_neighbors",
+    "narrow_neighbors",
+    "n_components",
+    "outlier_threshold",
+    "fit_sample",
+    "umap_epochs",
+    "umap_negative_sample_rate",
+    "word_weight",
+    "split_folded",
+)
+
+
 def previous_topics(
     con: duckdb.DuckDBPyConnection,
     ticket_ids: Sequence[str],
@@ -979,8 +997,9 @@ def previous_topics(
 
     None (lay the tickets out afresh) with `refit_guidance` 0, for a first fit, after a model
     of other embeddings or of a desk whose size has changed by more than `SAME_DESK` (as
-    `previous_halvings`: the granularity is chosen anew there), or where no ticket has a
-    fitted topic.
+    `previous_halvings`: the granularity is chosen anew there), after a model fitted with
+    other settings of the clustering (`CLUSTERING_SETTINGS`: whoever changed them asked for
+    other topics), or where no ticket has a fitted topic.
 
     New tickets guide nothing because their topic is the nearest centroid's, not a
     clustering's: an issue that arose since the fit is spread over the topics nearest to it,
@@ -988,7 +1007,9 @@ def previous_topics(
     """
     if config.refit_guidance <= 0 or not ticket_ids:
         return None
-    if _same_desk_params(con, embedding_model, min_topic_size) is None:
+    used = _same_desk_params(con, embedding_model, min_topic_size)
+    settings = config.model_dump(mode="json")
+    if used is None or any(used.get(key) != settings[key] for key in CLUSTERING_SETTINGS):
         return None
     con.register(
         "__fit_tickets",
