@@ -595,7 +595,9 @@ def test_refits_keep_keys_on_the_same_and_on_grown_data(
             "SELECT topic_key, first_model_id, last_model_id FROM v_topic_history"
         ).fetchall()
         assert all(
-            first != last for key, first, last in history if key in after and key != "unclustered"
+            first != last
+            for key, first, last in history
+            if key in before and key in after and key != "unclustered"
         )
         agreement = con.execute("SELECT params FROM v_current_model").fetchall()
         assert agreement and smaller.agreement is not None and smaller.agreement >= 0.9
