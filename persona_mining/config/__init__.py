@@ -238,7 +238,6 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "min_samples": 0,
             "merge_distance": 0.0,
             "split_folded": False,
-            "refit_guidance": 0.0,
         },
     },
 }

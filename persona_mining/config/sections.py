@@ -194,10 +194,9 @@ class TopicsConfig(_Settings):
             unclustered, guide nothing, and new issues form among them as on a first fit; a
             topic can still split, and close topics still merge (`merge_distance`). A refit on
             a 90% resample then keeps at least 95% of the tickets under their key on every
-            labelled collection (HWU64 0.891 -> 0.980, `many-small` 0.869 -> 0.955), and a
-            refit on unchanged tickets no longer reproduces the fit exactly. 0 lays out every
-            refit afresh (the fast profile's value: guided, its topics of `many-small` came
-            apart). bench/RESULTS.md.
+            labelled collection in both profiles (HWU64 0.891 -> 0.980, `many-small` 0.869 ->
+            0.955; fast profile 0.806 -> 0.962), and a refit on unchanged tickets no longer
+            reproduces the fit exactly. 0 lays out every refit afresh. bench/RESULTS.md.
         group_distance: 0 (the default) chooses the number of themes (groups of topics) from
             the data, 8 to 30, by silhouette (of the coarser clustering's topics when
             `min_samples` or `merge_distance` make the issues finer, each issue then joining
