@@ -33,6 +33,7 @@ import topics_quality as tq  # sets up the offline environment and the paths
 import umap_layout
 
 from persona_mining import warehouse as db
+from persona_mining.topics.clustering import _centroids
 
 
 def coarse_labels(workdir: Path, collection: tq.Collection, fine: list[str]) -> list[str] | None:
@@ -67,9 +68,8 @@ def bounds(space: np.ndarray, labels: list[str], seeds: list[int]) -> tuple[int,
         )
         for seed in seeds
     ]
-    centroids = np.vstack([space[codes == c].mean(axis=0) for c in range(len(values))])
-    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
-    nearest = (space @ centroids.T).argmax(axis=1)
+    by_label = _centroids(codes, space)  # unit centroids, codes 0..n-1
+    nearest = (space @ np.vstack([by_label[c] for c in range(len(values))]).T).argmax(axis=1)
     return len(values), float(np.mean(kmeans)), float(normalized_mutual_info_score(codes, nearest))
 
 

@@ -952,17 +952,12 @@ def previous_neighbours(
     word; near a tie, a refit could choose the other layout and cut every issue anew.
     """
     used = _same_desk_params(con, embedding_model, min_topic_size)
-    if used is None:
+    if used is None or not _unchanged(used, config, ("n_neighbors", "narrow_neighbors")):
         return None
     try:
-        neighbours = int(used["n_neighbors_used"])
-        same = (used["n_neighbors"], used["narrow_neighbors"]) == (
-            config.n_neighbors,
-            config.narrow_neighbors,
-        )
+        return int(used["n_neighbors_used"])
     except (KeyError, TypeError, ValueError):
         return None
-    return neighbours if same else None
 
 
 #: The `[topics]` settings that shape how the tickets are cut into topics; a refit after a
@@ -1008,8 +1003,7 @@ def previous_topics(
     if config.refit_guidance <= 0 or not ticket_ids:
         return None
     used = _same_desk_params(con, embedding_model, min_topic_size)
-    settings = config.model_dump(mode="json")
-    if used is None or any(used.get(key) != settings[key] for key in CLUSTERING_SETTINGS):
+    if used is None or not _unchanged(used, config, CLUSTERING_SETTINGS):
         return None
     con.register(
         "__fit_tickets",
@@ -1033,6 +1027,13 @@ def previous_topics(
     positions, topics = zip(*rows, strict=True)
     guide[list(positions)] = topics
     return guide
+
+
+def _unchanged(used: dict[str, Any], config: TopicsConfig, keys: Sequence[str]) -> bool:
+    """Whether the model's parameters `used` record the same value as `config` for each of
+    `keys` (a key it did not record is not the same)."""
+    settings = config.model_dump(mode="json")
+    return all(key in used and used[key] == settings[key] for key in keys)
 
 
 def _same_desk_params(
