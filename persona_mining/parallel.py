@@ -3,7 +3,9 @@
 Cleaning, sentence splitting, language detection and sentiment scoring are plain Python, one
 core's work per process. From `PARALLEL_FROM` pending items they are mapped over chunks in
 worker processes (`[scale] processes`), while the calling process writes each chunk's result
-back in order, in its own transaction, so that an interrupted run keeps what it wrote.
+back in order, in its own transaction, so that an interrupted run keeps what it wrote. The
+spaCy analysis of what is shown (`text.analysis`) shares its chunks between the calling
+process, whose pipeline is loaded already, and workers (`map_sharing_work`).
 
 The processes are spawned, not forked: the pipeline's process may hold threads (the Prefect
 server's client, torch) whose locks a fork would copy. Each worker imports the package once
@@ -18,8 +20,9 @@ import itertools
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Callable, Generator, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Generator, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from typing import TypeVar
 
 #: Pending tickets from which prepare's work goes to worker processes.
@@ -28,6 +31,12 @@ PARALLEL_FROM = 50_000
 #: texts a second on one core, so a worker's start-up (about 4 s of a core) pays off later
 #: than prepare's (bench/RESULTS.md, "prepare and sentiment on every core").
 SENTIMENT_PARALLEL_FROM = 200_000
+
+#: Characters of text from which the spaCy analysis of what is shown (the topics' label samples)
+#: shares its work with worker processes: about 3 s of the full English pipeline on one core. A
+#: worker's start-up (importing spaCy, loading the pipeline) takes about 3 s, during which the
+#: calling process goes on alone; below this, the worker would arrive when the work is done.
+ANALYSIS_PARALLEL_FROM = 60_000
 
 _Chunk = TypeVar("_Chunk")
 _Result = TypeVar("_Result")
@@ -68,3 +77,55 @@ def map_in_processes(
             yield result
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def map_sharing_work(
+    here: Callable[[_Chunk], _Result],
+    there: Callable[[_Chunk], _Result],
+    chunks: Sequence[_Chunk],
+    processes: int,
+    start: Callable[[], bool],
+) -> list[_Result]:
+    """Every chunk's result, in order: `here` in the calling process, `there` in `processes - 1`
+    spawned workers beside it.
+
+    For work whose tools the calling process has loaded already: it starts at once and takes
+    every chunk until a worker is ready, so that a worker's start-up never holds it up. Each
+    worker first runs `start` (loading its tools); from then on it is given the next chunk when
+    it has fewer than two, and this process takes the others. A worker whose `start` returns
+    False or fails (it cannot load the same tools) gets no chunk; if a worker dies, this
+    process does its chunks and the rest. `start` and `there` must be
+    module-level (or `functools.partial`s of such) and `there` must give what `here` gives.
+    """
+    workers = min(processes - 1, len(chunks) - 1)
+    if workers < 1:
+        return [here(chunk) for chunk in chunks]
+    results: dict[int, _Result] = {}
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        starting = {pool.submit(start) for _ in range(workers)}
+        ready = 0
+        in_flight: dict[Future[_Result], int] = {}
+        cursor = 0
+        while cursor < len(chunks) or in_flight:
+            for started in [f for f in starting if f.done()]:
+                starting.remove(started)
+                ready += started.exception() is None and bool(started.result())
+            for future in [f for f in in_flight if f.done()]:
+                index = in_flight.pop(future)
+                if isinstance(future.exception(), BrokenProcessPool):
+                    # A worker died (killed for memory, say): this process does the rest.
+                    ready, results[index] = 0, here(chunks[index])
+                else:
+                    results[index] = future.result()
+            while cursor < len(chunks) and len(in_flight) < 2 * ready:
+                in_flight[pool.submit(there, chunks[cursor])] = cursor
+                cursor += 1
+            if cursor < len(chunks):
+                results[cursor] = here(chunks[cursor])
+                cursor += 1
+            elif in_flight:
+                wait(in_flight, return_when=FIRST_COMPLETED)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return [results[index] for index in range(len(chunks))]

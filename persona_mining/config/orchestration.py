@@ -137,9 +137,11 @@ class ScaleConfig(_Settings):
             committed as they come back, so an interrupted run resumes).
         processes: worker processes of the pipeline's own per-ticket Python (prepare's
             cleaning, sentences and languages from 50,000 pending tickets; the negative stage's
-            sentiment from 200,000 texts to score); 0 takes one per CPU core, 1 keeps the work in the
-            pipeline's process. Fewer pending tickets (a nightly run) are always worked on in
-            process, where starting workers would cost about what they save.
+            sentiment from 200,000 texts to score) and of the spaCy analysis of what describes
+            the topics and is shown (from 60,000 characters, beside the pipeline's process); 0
+            takes one per CPU core, 1 keeps the work in the pipeline's process. Less work (a
+            nightly run) is always done in process, where starting workers would cost about
+            what they save.
     """
 
     executor: StrictStr = "local"

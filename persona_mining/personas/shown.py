@@ -39,6 +39,7 @@ def analyse_shown(
     *,
     config: PrepareConfig,
     load: Callable[[], Loaded] | None = None,
+    processes: int = 1,
 ) -> AnalysisResult:
     """Analyse the example tickets and questions the profiles and the report can show.
 
@@ -46,10 +47,11 @@ def analyse_shown(
         con: warehouse connection.
         config: the `[prepare]` section (its `spacy_model` does the analysis).
         load: gives the loaded pipeline, called only when something needs analysing.
+        processes: `[scale] processes`, for a large analysis (`redact_for_display`).
     """
     current = current_model(con)
     if current is None:
-        return redact_for_display(con, config=config, load=load)
+        return redact_for_display(con, config=config, load=load, processes=processes)
     params = {"model": current[0], "examples": EXAMPLE_CANDIDATES}
     tickets = [
         ticket
@@ -91,5 +93,10 @@ def analyse_shown(
         ).fetchall()
     ]
     return redact_for_display(
-        con, ticket_ids=tickets, questions=questions, config=config, load=load
+        con,
+        ticket_ids=tickets,
+        questions=questions,
+        config=config,
+        load=load,
+        processes=processes,
     )

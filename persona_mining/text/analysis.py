@@ -14,6 +14,7 @@ shown, so a person never sees a name the analysis did not get the chance to reda
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -22,9 +23,10 @@ import duckdb
 import pyarrow as pa
 from spacy.language import Language
 
+from persona_mining import parallel
 from persona_mining.config import PrepareConfig
 from persona_mining.text.cleaning import content_hash
-from persona_mining.text.nlp import BLANK_MODEL, analyze_texts, load_pipeline
+from persona_mining.text.nlp import BLANK_MODEL, TextAnalysis, analyze_texts, load_pipeline
 from persona_mining.warehouse import transaction
 
 __all__ = ["AnalysisResult", "Loaded", "load_analysis_pipeline", "redact_for_display"]
@@ -70,6 +72,7 @@ def redact_for_display(
     questions: Iterable[str] = (),
     config: PrepareConfig = _DEFAULT,
     load: Callable[[], Loaded] | None = None,
+    processes: int = 1,
 ) -> AnalysisResult:
     """Analyse the prepared texts of `ticket_ids` and the question sentences `questions`
     that were not analysed yet with the configured pipeline, and store the results.
@@ -88,6 +91,9 @@ def redact_for_display(
         config: the `[prepare]` section: `spacy_model`, batch size, characters analysed.
         load: gives the loaded pipeline (`load_analysis_pipeline` by default), called only
             when something needs analysing; a run shares one across its stages.
+        processes: `[scale] processes`: from `parallel.ANALYSIS_PARALLEL_FROM` characters of
+            text to analyse, this process shares the analysis with worker processes that load
+            the same pipeline by name (0: one process per CPU core; 1: this process alone).
     """
     started = time.perf_counter()
     wanted = _texts(con, ticket_ids, questions)
@@ -98,7 +104,7 @@ def redact_for_display(
         if pending:
             nlp, model, warning = (load or (lambda: load_analysis_pipeline(config)))()
             pending = _not_analysed(con, wanted, model)
-            _store(con, pending, nlp, model, config)
+            _store(con, pending, nlp, model, config, processes)
         if con.execute(
             "SELECT count(*) FROM text_analysis WHERE spacy_model <> ?", [model]
         ).fetchall()[0][0]:
@@ -121,16 +127,38 @@ def _store(
     nlp: Language,
     model: str,
     config: PrepareConfig,
+    processes: int = 1,
 ) -> None:
-    """Analyse the `pending` (hash, text) pairs with `nlp` and store them, in one transaction."""
+    """Analyse the `pending` (hash, text) pairs with `nlp` and store them, in one transaction.
+
+    From `parallel.ANALYSIS_PARALLEL_FROM` characters of text, and unless `nlp` is the blank
+    pipeline (rules alone, cheap), worker processes load the pipeline that `model` names and
+    take chunks of the texts beside this process (`parallel.map_sharing_work`); the analyses
+    are the same.
+    """
     if not pending:
         return
-    analyses = analyze_texts(
-        [text for _, text in pending],
-        nlp,
-        batch_size=config.batch_size,
-        max_chars=config.max_analysis_chars,
+    texts = [text for _, text in pending]
+    workers = (
+        1
+        if model == BLANK_MODEL
+        else parallel.processes_for(
+            processes, sum(map(len, texts)), parallel.ANALYSIS_PARALLEL_FROM
+        )
     )
+    size, chars = config.batch_size, config.max_analysis_chars
+    step = len(texts) if workers == 1 else max(1, min(config.batch_size, _CHUNK))
+    analyses = [
+        analysis
+        for chunk in parallel.map_sharing_work(
+            functools.partial(analyze_texts, nlp=nlp, batch_size=size, max_chars=chars),
+            functools.partial(_analyse_chunk, model=model, batch_size=size, max_chars=chars),
+            [texts[start : start + step] for start in range(0, len(texts), step)],
+            workers,
+            start=functools.partial(_loads, model),
+        )
+        for analysis in chunk
+    ]
     table = pa.table(
         {
             "text_hash": [h for h, _ in pending],
@@ -154,6 +182,32 @@ def _store(
             [model],
         )
         con.unregister("__analysed")
+
+
+#: Texts per chunk of an analysis shared with worker processes: a fraction of a second's work,
+#: so that the last chunks keep both processes busy.
+_CHUNK = 128
+
+
+@functools.cache
+def _worker_pipeline(model: str) -> Language | None:
+    """A worker process's pipeline `model`, loaded once; None where it falls back to blank."""
+    nlp, warning = load_pipeline(model)
+    return None if warning else nlp
+
+
+def _loads(model: str) -> bool:
+    """Whether a worker process loads the pipeline `model` as the calling process did."""
+    return _worker_pipeline(model) is not None
+
+
+def _analyse_chunk(
+    texts: Sequence[str], *, model: str, batch_size: int, max_chars: int
+) -> list[TextAnalysis]:
+    """`analyze_texts` in a worker process, with the pipeline `model` (`_loads` checked it)."""
+    nlp = _worker_pipeline(model)
+    assert nlp is not None
+    return analyze_texts(texts, nlp, batch_size=batch_size, max_chars=max_chars)
 
 
 def _texts(
