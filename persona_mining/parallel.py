@@ -93,8 +93,8 @@ def map_sharing_work(
     every chunk until a worker is ready, so that a worker's start-up never holds it up. Each
     worker first runs `start` (loading its tools); from then on it is given the next chunk when
     it has fewer than two, and this process takes the others. A worker whose `start` returns
-    False or fails (it cannot load the same tools) gets no chunk; if a worker dies, this
-    process does its chunks and the rest. `start` and `there` must be
+    False or fails (it cannot load the same tools) gets no chunk; where no process can be
+    started, or a worker dies, this process does the rest. `start` and `there` must be
     module-level (or `functools.partial`s of such) and `there` must give what `here` gives.
     """
     workers = min(processes - 1, len(chunks) - 1)
@@ -103,7 +103,10 @@ def map_sharing_work(
     results: dict[int, _Result] = {}
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     try:
-        starting = {pool.submit(start) for _ in range(workers)}
+        try:
+            starting = {pool.submit(start) for _ in range(workers)}
+        except (OSError, BrokenProcessPool):  # no process can be started here: all in this one
+            starting = set()
         ready = 0
         in_flight: dict[Future[_Result], int] = {}
         cursor = 0
@@ -115,11 +118,15 @@ def map_sharing_work(
                 index = in_flight.pop(future)
                 if isinstance(future.exception(), BrokenProcessPool):
                     # A worker died (killed for memory, say): this process does the rest.
-                    ready, results[index] = 0, here(chunks[index])
+                    starting, ready, results[index] = set(), 0, here(chunks[index])
                 else:
                     results[index] = future.result()
             while cursor < len(chunks) and len(in_flight) < 2 * ready:
-                in_flight[pool.submit(there, chunks[cursor])] = cursor
+                try:
+                    in_flight[pool.submit(there, chunks[cursor])] = cursor
+                except BrokenProcessPool:  # a worker died since: its chunks come back above
+                    starting, ready = set(), 0
+                    break
                 cursor += 1
             if cursor < len(chunks):
                 results[cursor] = here(chunks[cursor])

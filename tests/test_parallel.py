@@ -66,3 +66,14 @@ def test_one_process_or_one_chunk_stays_here() -> None:
     assert parallel.map_sharing_work(here, there, CHUNKS, 1, start=_ready) == [
         here(chunk) for chunk in CHUNKS
     ]
+
+
+def test_where_no_process_can_start_the_work_stays_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing.context
+
+    def refuse(self) -> None:  # type: ignore[no-untyped-def]
+        raise OSError("no new processes in this sandbox")
+
+    monkeypatch.setattr(multiprocessing.context.SpawnProcess, "start", refuse)
+    pairs = _run(functools.partial(_tagged, tag="there"), _ready)
+    assert pairs == [(square, "here") for square in SQUARES]
