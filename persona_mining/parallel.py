@@ -79,6 +79,89 @@ def map_in_processes(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+class Helpers:
+    """Worker processes that share chunks of work with the calling process
+    (`map_sharing_work`), started ahead of it where the caller knows the work is coming.
+
+    For work whose tools the calling process has loaded already: it starts at once and takes
+    every chunk until a worker is ready, so that a worker's start-up never holds it up. Each of
+    the `processes - 1` spawned workers first runs `start` (loading its tools); from then on it
+    is given the next chunk when it has fewer than two, and this process takes the others. A
+    worker whose `start` returns False or fails (it cannot load the same tools) gets no chunk;
+    where no process can be started, or a worker dies, this process does the rest. `key` names
+    what `start` loads, for the caller to check that these helpers suit its work.
+    """
+
+    def __init__(self, processes: int, start: Callable[[], bool], key: str = "") -> None:
+        self.key = key
+        self._ready = 0
+        self._pool: ProcessPoolExecutor | None = None
+        self._starting: set[Future[bool]] = set()
+        if processes > 1:
+            self._pool = ProcessPoolExecutor(
+                processes - 1, mp_context=multiprocessing.get_context("spawn")
+            )
+            try:
+                self._starting = {self._pool.submit(start) for _ in range(processes - 1)}
+            except (OSError, BrokenProcessPool):  # no process can be started here
+                self.close()
+
+    def map(
+        self,
+        here: Callable[[_Chunk], _Result],
+        there: Callable[[_Chunk], _Result],
+        chunks: Sequence[_Chunk],
+    ) -> list[_Result]:
+        """Every chunk's result, in order: `here` in this process, `there` (module-level, or a
+        `functools.partial` of such, giving what `here` gives) in the workers that are ready."""
+        results: dict[int, _Result] = {}
+        in_flight: dict[Future[_Result], int] = {}
+        cursor = 0
+        while cursor < len(chunks) or in_flight:
+            for started in [f for f in self._starting if f.done()]:
+                self._starting.remove(started)
+                self._ready += started.exception() is None and bool(started.result())
+            for future in [f for f in in_flight if f.done()]:
+                index = in_flight.pop(future)
+                if isinstance(future.exception(), BrokenProcessPool):
+                    # A worker died (killed for memory, say): this process does the rest.
+                    self._lost()
+                    results[index] = here(chunks[index])
+                else:
+                    results[index] = future.result()
+            while (
+                self._pool is not None and cursor < len(chunks) and len(in_flight) < 2 * self._ready
+            ):
+                try:
+                    in_flight[self._pool.submit(there, chunks[cursor])] = cursor
+                except BrokenProcessPool:  # a worker died since: its chunks come back above
+                    self._lost()
+                    break
+                cursor += 1
+            if cursor < len(chunks):
+                results[cursor] = here(chunks[cursor])
+                cursor += 1
+            elif in_flight:
+                wait(in_flight, return_when=FIRST_COMPLETED)
+        return [results[index] for index in range(len(chunks))]
+
+    def _lost(self) -> None:
+        self._starting, self._ready = set(), 0
+
+    def close(self) -> None:
+        """Stop the workers; a chunk one is working on is left to finish in the background."""
+        self._lost()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> Helpers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def map_sharing_work(
     here: Callable[[_Chunk], _Result],
     there: Callable[[_Chunk], _Result],
@@ -87,52 +170,8 @@ def map_sharing_work(
     start: Callable[[], bool],
 ) -> list[_Result]:
     """Every chunk's result, in order: `here` in the calling process, `there` in `processes - 1`
-    spawned workers beside it.
-
-    For work whose tools the calling process has loaded already: it starts at once and takes
-    every chunk until a worker is ready, so that a worker's start-up never holds it up. Each
-    worker first runs `start` (loading its tools); from then on it is given the next chunk when
-    it has fewer than two, and this process takes the others. A worker whose `start` returns
-    False or fails (it cannot load the same tools) gets no chunk; where no process can be
-    started, or a worker dies, this process does the rest. `start` and `there` must be
-    module-level (or `functools.partial`s of such) and `there` must give what `here` gives.
-    """
-    workers = min(processes - 1, len(chunks) - 1)
-    if workers < 1:
+    spawned workers beside it, each ready once `start` has run in it (see `Helpers`)."""
+    if processes <= 1 or len(chunks) <= 1:
         return [here(chunk) for chunk in chunks]
-    results: dict[int, _Result] = {}
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    try:
-        try:
-            starting = {pool.submit(start) for _ in range(workers)}
-        except (OSError, BrokenProcessPool):  # no process can be started here: all in this one
-            starting = set()
-        ready = 0
-        in_flight: dict[Future[_Result], int] = {}
-        cursor = 0
-        while cursor < len(chunks) or in_flight:
-            for started in [f for f in starting if f.done()]:
-                starting.remove(started)
-                ready += started.exception() is None and bool(started.result())
-            for future in [f for f in in_flight if f.done()]:
-                index = in_flight.pop(future)
-                if isinstance(future.exception(), BrokenProcessPool):
-                    # A worker died (killed for memory, say): this process does the rest.
-                    starting, ready, results[index] = set(), 0, here(chunks[index])
-                else:
-                    results[index] = future.result()
-            while cursor < len(chunks) and len(in_flight) < 2 * ready:
-                try:
-                    in_flight[pool.submit(there, chunks[cursor])] = cursor
-                except BrokenProcessPool:  # a worker died since: its chunks come back above
-                    starting, ready = set(), 0
-                    break
-                cursor += 1
-            if cursor < len(chunks):
-                results[cursor] = here(chunks[cursor])
-                cursor += 1
-            elif in_flight:
-                wait(in_flight, return_when=FIRST_COMPLETED)
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-    return [results[index] for index in range(len(chunks))]
+    with Helpers(min(processes, len(chunks)), start) as helpers:
+        return helpers.map(here, there, chunks)

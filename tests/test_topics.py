@@ -546,12 +546,22 @@ def test_refits_keep_keys_on_the_same_and_on_grown_data(
         )
         ((first,),) = con.execute("SELECT params FROM v_current_model").fetchall()
         assert json.loads(first)["guided_tickets"] == 0  # a first fit is laid out afresh
+        told: list[int] = []
         same = fit_topics(
             con,
             config=config,
             models_dir=tmp_path / "m",
             embedder=embedder,
+            coming=told.append,
         )
+        # Told before the clustering what the label samples' analysis will draw on: the fit
+        # sample's text (here every embedded ticket).
+        ((characters,),) = con.execute(
+            """SELECT sum(length(text)) FROM prepared_tickets WHERE in_scope AND text_hash IN
+                (SELECT text_hash FROM embeddings WHERE model = ?)""",
+            [embedder.name],
+        ).fetchall()
+        assert told == [characters]
         # The same tickets, laid out guided by the topics they were fitted in: nearly every
         # ticket keeps its key, and the topics that persist keep their labels. (Laid out
         # afresh, the same layout would give the same topics; guided, a topic of a few dozen

@@ -29,7 +29,13 @@ from persona_mining.text.cleaning import content_hash
 from persona_mining.text.nlp import BLANK_MODEL, TextAnalysis, analyze_texts, load_pipeline
 from persona_mining.warehouse import transaction
 
-__all__ = ["AnalysisResult", "Loaded", "load_analysis_pipeline", "redact_for_display"]
+__all__ = [
+    "AnalysisResult",
+    "Loaded",
+    "load_analysis_pipeline",
+    "redact_for_display",
+    "start_helpers",
+]
 
 #: A loaded pipeline, with the name recorded for it and a warning when it fell back to blank.
 Loaded = tuple[Language, str, str | None]
@@ -73,6 +79,7 @@ def redact_for_display(
     config: PrepareConfig = _DEFAULT,
     load: Callable[[], Loaded] | None = None,
     processes: int = 1,
+    helpers: parallel.Helpers | None = None,
 ) -> AnalysisResult:
     """Analyse the prepared texts of `ticket_ids` and the question sentences `questions`
     that were not analysed yet with the configured pipeline, and store the results.
@@ -94,6 +101,7 @@ def redact_for_display(
         processes: `[scale] processes`: from `parallel.ANALYSIS_PARALLEL_FROM` characters of
             text to analyse, this process shares the analysis with worker processes that load
             the same pipeline by name (0: one process per CPU core; 1: this process alone).
+        helpers: such workers, started ahead (`start_helpers`): used whatever the size.
     """
     started = time.perf_counter()
     wanted = _texts(con, ticket_ids, questions)
@@ -104,7 +112,7 @@ def redact_for_display(
         if pending:
             nlp, model, warning = (load or (lambda: load_analysis_pipeline(config)))()
             pending = _not_analysed(con, wanted, model)
-            _store(con, pending, nlp, model, config, processes)
+            _store(con, pending, nlp, model, config, processes, helpers)
         if con.execute(
             "SELECT count(*) FROM text_analysis WHERE spacy_model <> ?", [model]
         ).fetchall()[0][0]:
@@ -128,17 +136,20 @@ def _store(
     model: str,
     config: PrepareConfig,
     processes: int = 1,
+    helpers: parallel.Helpers | None = None,
 ) -> None:
     """Analyse the `pending` (hash, text) pairs with `nlp` and store them, in one transaction.
 
     From `parallel.ANALYSIS_PARALLEL_FROM` characters of text, and unless `nlp` is the blank
     pipeline (rules alone, cheap), worker processes load the pipeline that `model` names and
-    take chunks of the texts beside this process (`parallel.map_sharing_work`); the analyses
-    are the same.
+    take chunks of the texts beside this process (`parallel.map_sharing_work`), or `helpers`
+    started for `model` ahead of the work (`start_helpers`) do, whatever its size; the
+    analyses are the same.
     """
     if not pending:
         return
     texts = [text for _, text in pending]
+    ready = helpers is not None and helpers.key == model != BLANK_MODEL
     workers = (
         1
         if model == BLANK_MODEL
@@ -147,18 +158,18 @@ def _store(
         )
     )
     size, chars = config.batch_size, config.max_analysis_chars
-    step = len(texts) if workers == 1 else max(1, min(config.batch_size, _CHUNK))
-    analyses = [
-        analysis
-        for chunk in parallel.map_sharing_work(
-            functools.partial(analyze_texts, nlp=nlp, batch_size=size, max_chars=chars),
-            functools.partial(_analyse_chunk, model=model, batch_size=size, max_chars=chars),
-            [texts[start : start + step] for start in range(0, len(texts), step)],
-            workers,
-            start=functools.partial(_loads, model),
+    here = functools.partial(analyze_texts, nlp=nlp, batch_size=size, max_chars=chars)
+    there = functools.partial(_analyse_chunk, model=model, batch_size=size, max_chars=chars)
+    step = len(texts) if workers == 1 and not ready else max(1, min(size, _CHUNK))
+    chunks = [texts[start : start + step] for start in range(0, len(texts), step)]
+    analysed = (
+        helpers.map(here, there, chunks)
+        if ready and helpers is not None
+        else parallel.map_sharing_work(
+            here, there, chunks, workers, start=functools.partial(_loads, model)
         )
-        for analysis in chunk
-    ]
+    )
+    analyses = [analysis for chunk in analysed for analysis in chunk]
     table = pa.table(
         {
             "text_hash": [h for h, _ in pending],
@@ -194,6 +205,20 @@ def _worker_pipeline(model: str) -> Language | None:
     """A worker process's pipeline `model`, loaded once; None where it falls back to blank."""
     nlp, warning = load_pipeline(model)
     return None if warning else nlp
+
+
+def start_helpers(
+    config: PrepareConfig, processes: int, characters: int
+) -> parallel.Helpers | None:
+    """Worker processes loading the `[prepare] spacy_model` pipeline now, for an analysis of
+    about `characters` of text that is coming (`redact_for_display`'s `helpers`), so that
+    they are ready when it starts; None where it would stay in this process (the blank
+    pipeline, `processes` 1 or one core, or less than `parallel.ANALYSIS_PARALLEL_FROM`)."""
+    model = config.spacy_model  # the name `load_analysis_pipeline` records
+    workers = parallel.processes_for(processes, characters, parallel.ANALYSIS_PARALLEL_FROM)
+    if model.strip().lower() in ("", BLANK_MODEL) or workers <= 1:
+        return None
+    return parallel.Helpers(workers, functools.partial(_loads, model), key=model)
 
 
 def _loads(model: str) -> bool:

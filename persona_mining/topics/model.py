@@ -94,6 +94,8 @@ if TYPE_CHECKING:
 MIN_TICKETS_TO_FIT = 30
 #: Analyses the given tickets' texts before they describe topics (see `fit_topics`).
 Analyse = Callable[[Sequence[str]], object]
+#: Told, before the clustering, the characters of text whose label samples will be analysed.
+Coming = Callable[[int], object]
 # Steps of a fit that `progress` is told of: tickets clustered, then topics described.
 _CLUSTERING = "topic fit: UMAP + HDBSCAN"
 _DESCRIBING = "topic fit: keywords and labels"
@@ -140,6 +142,7 @@ def update_topics(
     auto_refit: bool = True,
     progress: Progress = no_progress,
     analyse: Analyse | None = None,
+    coming: Coming | None = None,
 ) -> TopicsResult:
     """The topics stage: fit a new model when asked or due, else assign what is new or changed.
 
@@ -160,6 +163,7 @@ def update_topics(
             known_issues=known_issues,
             progress=progress,
             analyse=analyse,
+            coming=coming,
         )
         return dataclasses.replace(fitted, refit_reason="asked for" if refit else due)
     assigned = assign_topics(con, config=config, embedding_model=embedder.name, progress=progress)
@@ -175,6 +179,7 @@ def fit_topics(
     known_issues: Sequence[KnownIssue] = (),
     progress: Progress = no_progress,
     analyse: Analyse | None = None,
+    coming: Coming | None = None,
 ) -> TopicsResult:
     """Fit a new topic model on the prepared tickets, save it, and store every assignment.
 
@@ -194,7 +199,9 @@ def fit_topics(
     and of each topic's representative tickets: `analyse` (default:
     `text.analysis.redact_for_display` with the default `[prepare]` section) is called with
     their ids before the topics are described, so the analysis grows with the number of
-    topics, not of tickets. With `config.merge_distance`, HDBSCAN's dense regions whose
+    topics, not of tickets; `coming`, if given, is told the characters of the fit sample's
+    text before the clustering, so that the analysis can get ready meanwhile (the pipeline
+    starts its worker processes, `text.analysis.start_helpers`). With `config.merge_distance`, HDBSCAN's dense regions whose
     embedding centroids lie within that share of the median distance between two tickets are
     merged before the outlier policy (`merge_close_topics`). Unless `config.min_topic_size`
     sets it, the minimum topic size starts at 1% of the tickets and is halved while HDBSCAN
@@ -224,6 +231,8 @@ def fit_topics(
     # sample; the clustering needs only the vectors, so the rules-prepared text serves here.
     sample_texts = _prepared_texts(con, [ids[i] for i in sample])
     docs = [PLACEHOLDER_RE.sub(" ", t) for t in sample_texts]
+    if coming is not None:
+        coming(sum(map(len, sample_texts)))
     known = _all_known_issues(con, known_issues)
     is_known, known_of = _match_known(vectors, known, embedder, config.known_threshold)
     rest = np.flatnonzero(~is_known[sample])  # positions in `sample` left to cluster
