@@ -200,7 +200,14 @@ def _topics(ctx: StageContext, stage: Stage) -> dict[str, Any]:
     # clustering (which leaves a core free: UMAP runs on one), so that they are ready for it.
     helpers: list[Any] = []
 
+    def close_helpers() -> None:
+        for started in helpers:
+            if started is not None:
+                started.close()
+        helpers.clear()
+
     def coming(characters: int) -> None:
+        close_helpers()  # a retried fit's, if any
         helpers.append(start_helpers(ctx.config.prepare, ctx.config.scale.processes, characters))
 
     def analyse(ticket_ids: Any) -> Any:
@@ -235,9 +242,7 @@ def _topics(ctx: StageContext, stage: Stage) -> dict[str, Any]:
             ),
         )
     finally:
-        for started in helpers:
-            if started is not None:
-                started.close()
+        close_helpers()
     topics = result[stage.name]
     if topics.refit:
         ctx.logger.info("topics: refit (%s)", topics.refit_reason)
