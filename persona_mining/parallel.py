@@ -5,7 +5,8 @@ core's work per process. From `PARALLEL_FROM` pending items they are mapped over
 worker processes (`[scale] processes`), while the calling process writes each chunk's result
 back in order, in its own transaction, so that an interrupted run keeps what it wrote. The
 spaCy analysis of what is shown (`text.analysis`) shares its chunks between the calling
-process, whose pipeline is loaded already, and workers (`map_sharing_work`).
+process, whose pipeline is loaded already, and workers (`map_sharing_work`), which a topic fit
+starts ahead, while its clustering leaves a core free (`Helpers`).
 
 The processes are spawned, not forked: the pipeline's process may hold threads (the Prefect
 server's client, torch) whose locks a fork would copy. Each worker imports the package once

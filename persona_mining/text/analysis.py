@@ -149,7 +149,7 @@ def _store(
     if not pending:
         return
     texts = [text for _, text in pending]
-    ready = helpers is not None and helpers.key == model != BLANK_MODEL
+    suited = helpers is not None and helpers.key == model != BLANK_MODEL
     workers = (
         1
         if model == BLANK_MODEL
@@ -160,11 +160,11 @@ def _store(
     size, chars = config.batch_size, config.max_analysis_chars
     here = functools.partial(analyze_texts, nlp=nlp, batch_size=size, max_chars=chars)
     there = functools.partial(_analyse_chunk, model=model, batch_size=size, max_chars=chars)
-    step = len(texts) if workers == 1 and not ready else max(1, min(size, _CHUNK))
+    step = len(texts) if workers == 1 and not suited else max(1, min(size, _CHUNK))
     chunks = [texts[start : start + step] for start in range(0, len(texts), step)]
     analysed = (
         helpers.map(here, there, chunks)
-        if ready and helpers is not None
+        if suited and helpers is not None
         else parallel.map_sharing_work(
             here, there, chunks, workers, start=functools.partial(_loads, model)
         )
