@@ -171,8 +171,7 @@ def map_sharing_work(
     start: Callable[[], bool],
 ) -> list[_Result]:
     """Every chunk's result, in order: `here` in the calling process, `there` in `processes - 1`
-    spawned workers beside it, each ready once `start` has run in it (see `Helpers`)."""
-    if processes <= 1 or len(chunks) <= 1:
-        return [here(chunk) for chunk in chunks]
+    spawned workers beside it, each ready once `start` has run in it (see `Helpers`: with one
+    process, or one chunk, none is started)."""
     with Helpers(min(processes, len(chunks)), start) as helpers:
         return helpers.map(here, there, chunks)

@@ -149,7 +149,7 @@ def _store(
     if not pending:
         return
     texts = [text for _, text in pending]
-    suited = helpers is not None and helpers.key == model != BLANK_MODEL
+    ahead = helpers if helpers is not None and helpers.key == model != BLANK_MODEL else None
     workers = (
         1
         if model == BLANK_MODEL
@@ -160,11 +160,11 @@ def _store(
     size, chars = config.batch_size, config.max_analysis_chars
     here = functools.partial(analyze_texts, nlp=nlp, batch_size=size, max_chars=chars)
     there = functools.partial(_analyse_chunk, model=model, batch_size=size, max_chars=chars)
-    step = len(texts) if workers == 1 and not suited else max(1, min(size, _CHUNK))
+    step = len(texts) if workers == 1 and ahead is None else max(1, min(size, _CHUNK))
     chunks = [texts[start : start + step] for start in range(0, len(texts), step)]
     analysed = (
-        helpers.map(here, there, chunks)
-        if suited and helpers is not None
+        ahead.map(here, there, chunks)
+        if ahead is not None
         else parallel.map_sharing_work(
             here, there, chunks, workers, start=functools.partial(_loads, model)
         )
@@ -231,7 +231,8 @@ def _analyse_chunk(
 ) -> list[TextAnalysis]:
     """`analyze_texts` in a worker process, with the pipeline `model` (`_loads` checked it)."""
     nlp = _worker_pipeline(model)
-    assert nlp is not None
+    if nlp is None:  # `_loads` said it loads; only a worker that never ran it can get here
+        raise RuntimeError(f"analysis worker: the spaCy pipeline {model!r} did not load")
     return analyze_texts(texts, nlp, batch_size=batch_size, max_chars=max_chars)
 
 
