@@ -41,14 +41,22 @@ def encode_texts(
     batch_size: int,
     models_dir: str = "models",
     static_dims: int = 256,
+    static_common: int = ModelsConfig().static_common,
+    precision: str = "float32",
 ) -> np.ndarray:
-    """Embed one chunk of texts on a worker (a static model must already be distilled)."""
+    """Embed one chunk of texts on a worker (a static model must already be distilled).
+
+    `precision` is the embedding's as the pipeline resolved it, so that every worker computes
+    what the pipeline's process would, whatever its own CPU.
+    """
     models = ModelsConfig(
         dir=Path(models_dir),
         embedding=model,
         device=device,
         batch_size=batch_size,
         static_dims=static_dims,
+        static_common=static_common,
+        precision=precision,
     )
     return _worker_embedder(models).encode(texts)
 
@@ -108,6 +116,8 @@ def embed_on_dask(
                     "batch_size": models.batch_size,
                     "models_dir": str(models.dir),
                     "static_dims": models.static_dims,
+                    "static_common": models.static_common,
+                    "precision": getattr(embedder, "precision", "float32"),
                 }
                 window.append(runner.submit(encode_task, parameters=parameters))
                 if len(window) >= in_flight:

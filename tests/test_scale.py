@@ -13,7 +13,13 @@ import pytest
 from persona_mining import warehouse as db
 from persona_mining.config import ModelsConfig, ScaleConfig
 from persona_mining.errors import ModelError
-from persona_mining.text.embed import load_vectors, resolve_device
+from persona_mining.text.embed import (
+    SentenceTransformerEmbedder,
+    load_vectors,
+    make_embedder,
+    resolve_device,
+    resolve_precision,
+)
 
 TEXTS = [
     "The app crashes every time I open my orders.",
@@ -91,3 +97,34 @@ def test_the_embedding_device_is_chosen_or_refused_clearly() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(ModelError, match='device = "auto" or "cpu"'):
             resolve_device("cuda")
+
+
+def test_the_embedding_precision_is_bfloat16_only_where_the_cpu_computes_it() -> None:
+    assert resolve_precision("float32", "cpu", {"avx512_bf16": True}) == "float32"
+    assert resolve_precision("bfloat16", "cpu", {}) == "bfloat16"
+    assert resolve_precision("auto", "cpu", {"avx512_bf16": True}) == "bfloat16"
+    assert resolve_precision("auto", "cpu", {"amx_bf16": True, "avx512_bf16": False}) == "bfloat16"
+    assert resolve_precision("auto", "cpu", {"avx2": True, "avx512_bf16": False}) == "float32"
+    assert resolve_precision("auto", "cpu", {}) == "float32"
+    assert resolve_precision("auto", "cuda", {"avx512_bf16": True}) == "float32"
+    with pytest.raises(ValueError, match="precision"):
+        ModelsConfig(precision="float16")
+
+
+def test_bfloat16_vectors_are_float32_ones_to_1e4_cosine(
+    embedder,  # type: ignore[no-untyped-def]
+) -> None:
+    """The arithmetic changes, not the model: each text's vector stays where float32 puts it,
+    at unit length (it runs on any CPU; without bfloat16 instructions more slowly)."""
+    assert embedder.precision == "float32"
+    faster = SentenceTransformerEmbedder(precision="bfloat16")
+    assert (faster.name, faster.precision) == (embedder.name, "bfloat16")
+    exact, approximate = embedder.encode(TEXTS), faster.encode(TEXTS)
+    assert approximate.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(approximate, axis=1), 1.0, atol=1e-6)
+    cosine = np.sum(exact * approximate, axis=1)
+    assert cosine.min() > 0.999, cosine
+    # Each text is still nearest to itself among the others' float32 vectors.
+    assert (np.argmax(approximate @ exact.T, axis=1) == np.arange(len(TEXTS))).all()
+    auto = make_embedder(ModelsConfig())
+    assert auto.precision == resolve_precision("auto", "cpu")  # type: ignore[attr-defined]

@@ -38,6 +38,10 @@ class WarehouseConfig(_Settings):
     path: Path = DEFAULT_DB_PATH
 
 
+#: Values of `[models] precision`.
+PRECISIONS = ("auto", "float32", "bfloat16")
+
+
 class ModelsConfig(_Settings):
     """Where models are read from and saved to.
 
@@ -55,6 +59,12 @@ class ModelsConfig(_Settings):
         static_common: main directions of the token vectors (after their mean) removed from a
             static model distilled with "static:": they carry how frequent a token is more
             than what it means; 0 keeps the model as model2vec distils it.
+        precision: the arithmetic of a sentence-transformers model's matrix products.
+            "bfloat16" runs them in bfloat16 under torch's autocast (the weights, the layer
+            norms and the pooling stay float32): about 1.5 to 1.8 times faster on a CPU with
+            bfloat16 instructions (AVX512-BF16, AMX), with vectors within 1e-4 cosine of
+            float32's. "auto" (the default) chooses it on such a CPU and float32 elsewhere
+            (other CPUs, GPUs); "float32" always. A static model is unaffected.
     """
 
     dir: Path = Path("models")
@@ -63,6 +73,12 @@ class ModelsConfig(_Settings):
     batch_size: StrictInt = Field(default=64, ge=1)
     static_dims: StrictInt = Field(default=256, ge=2, le=384)
     static_common: StrictInt = Field(default=2, ge=0, le=32)
+    precision: StrictStr = "auto"
+
+    @field_validator("precision")
+    @classmethod
+    def _precision(cls, value: str) -> str:
+        return _one_of(value, PRECISIONS)
 
 
 class IngestConfig(_Settings):

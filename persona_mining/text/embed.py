@@ -10,7 +10,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -53,10 +53,16 @@ class SentenceTransformerEmbedder:
     """A sentence-transformers model loaded from a local folder (never from a hub)."""
 
     def __init__(
-        self, model: str = DEFAULT_EMBEDDING_MODEL, *, device: str = "cpu", batch_size: int = 64
+        self,
+        model: str = DEFAULT_EMBEDDING_MODEL,
+        *,
+        device: str = "cpu",
+        batch_size: int = 64,
+        precision: str = "float32",
     ):
         path = resolve_model_path(model)
         device = resolve_device(device)
+        precision = resolve_precision(precision, device)
         from sentence_transformers import SentenceTransformer
 
         try:
@@ -66,18 +72,31 @@ class SentenceTransformerEmbedder:
         self.name = model if model == DEFAULT_EMBEDDING_MODEL else f"local:{Path(path).name}"
         self.batch_size = batch_size
         self.device = device
+        self.precision = precision
         self._words: np.ndarray | None = None
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed texts in batches, L2-normalised (cosine similarity is a dot product)."""
-        vectors = self._model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return np.asarray(vectors, dtype=np.float32)
+        """Embed texts in batches, L2-normalised (cosine similarity is a dot product).
+
+        In bfloat16 (`self.precision`) the matrix products run under torch's autocast; the
+        vectors are normalised again in float32, so that their lengths are 1 to float32's
+        precision.
+        """
+        import torch
+
+        with torch.autocast(
+            self.device.split(":")[0],
+            dtype=torch.bfloat16,
+            enabled=self.precision == "bfloat16",
+        ):
+            vectors = self._model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return unit_rows(np.asarray(vectors, dtype=np.float32))
 
     def word_vectors(self, texts: Sequence[str]) -> np.ndarray:
         """What words each text uses, as one unit vector: the mean of the model's own input
@@ -183,7 +202,7 @@ def make_embedder(models: ModelsConfig) -> Embedder:
     if _is_static_folder(Path(embedding)):
         return StaticEmbedder(Path(embedding), name=f"local-static:{Path(embedding).name}")
     return SentenceTransformerEmbedder(
-        embedding, device=models.device, batch_size=models.batch_size
+        embedding, device=models.device, batch_size=models.batch_size, precision=models.precision
     )
 
 
@@ -305,6 +324,37 @@ def resolve_device(device: str) -> str:
             "CUDA build of torch"
         )
     return device
+
+
+def resolve_precision(
+    precision: str, device: str, capabilities: Mapping[str, Any] | None = None
+) -> str:
+    """The arithmetic to embed in on `device` (a resolved torch device): "float32" or
+    "bfloat16". "auto" chooses bfloat16 on a CPU with bfloat16 instructions (AVX512-BF16 or
+    AMX-BF16, as torch reports them, or `capabilities` in their place), where its matrix
+    products run 1.5 to 1.8 times faster than float32's; elsewhere a CPU would emulate them,
+    more slowly, and a GPU keeps the float32 the project was measured with.
+    """
+    if precision != "auto":
+        return precision
+    if device != "cpu":
+        return "float32"
+    if capabilities is None:
+        import torch
+
+        capabilities = cpu_capabilities(torch)
+    native = capabilities.get("avx512_bf16") or capabilities.get("amx_bf16")
+    return "bfloat16" if native else "float32"
+
+
+def cpu_capabilities(torch: Any) -> Mapping[str, Any]:
+    """What torch reports of this CPU's instructions ({} where this torch cannot say)."""
+    report = getattr(getattr(torch, "cpu", None), "get_capabilities", None)
+    try:
+        found = report() if callable(report) else {}
+    except Exception:  # a torch whose probe fails: no bfloat16 assumed
+        return {}
+    return found if isinstance(found, Mapping) else {}
 
 
 def resolve_model_path(model: str) -> Path:
