@@ -21,8 +21,9 @@ psutil every 20 ms) and its increase over the RSS at the start of the stage. tra
 miss torch's and numba's native allocations.
 
 In the same run it times the floor: a bare `SentenceTransformer.encode` (the fast profile:
-`StaticModel.encode`) of the same prepared texts with the same model and batch size, and
-prints full run / bare encode. With `--incremental N` the N latest tickets are held back,
+`StaticModel.encode`) of the same prepared texts with the same model and batch size, in
+float32, and prints full run / bare encode; where the pipeline embeds in bfloat16
+(`[models] precision`), the same encode in bfloat16 too. With `--incremental N` the N latest tickets are held back,
 then ingested and run after the full run (assigned with the fitted model), and their cost is
 printed beside the full run's (loading the model counts in embed; spaCy is loaded by the
 analysis steps of topics and personas, only when they have a text to analyse).
@@ -341,7 +342,8 @@ def run_size(
     if floor:
         from persona_mining.text.embed import make_embedder
 
-        bare, bare_cpu = bare_encode(make_embedder(config.models), config.models, texts)
+        embedder = make_embedder(config.models)
+        bare, bare_cpu = bare_encode(embedder, config.models, texts)
         result["floor"], result["floor_cpu"] = bare, bare_cpu
         embed = next(r["seconds"] for r in rows if r["stage"] == "embed")
         print(
@@ -350,13 +352,26 @@ def run_size(
             f"(CPU {cpu_total / bare_cpu:.2f}); full run / embed stage = {total / embed:.2f}",
             flush=True,
         )
+        if getattr(embedder, "precision", "float32") != "float32":
+            # The floor above is the library's own float32 encode, as a user would script it;
+            # the same encode in the pipeline's precision, for comparison.
+            same, same_cpu = bare_encode(embedder, config.models, texts, embedder.precision)
+            result["floor_same_precision"] = same
+            print(
+                f"  the same bare encode in {embedder.precision}: {same:.1f} s, {same_cpu:.1f} s "
+                f"CPU; full run / that encode = {total / same:.2f}",
+                flush=True,
+            )
     return result
 
 
-def bare_encode(embedder: Any, models: Any, texts: list[str]) -> tuple[float, float]:
+def bare_encode(
+    embedder: Any, models: Any, texts: list[str], precision: str = "float32"
+) -> tuple[float, float]:
     """Seconds (wall, CPU) of the embedding library's own encode of `texts`, outside the
-    pipeline. CPU seconds of this process, all threads, are less exposed to other jobs on a
-    shared machine than wall seconds."""
+    pipeline (in float32, or under torch's autocast to `precision`). CPU seconds of this
+    process, all threads, are less exposed to other jobs on a shared machine than wall
+    seconds."""
     from persona_mining.text.embed import StaticEmbedder, resolve_model_path
 
     if isinstance(embedder, StaticEmbedder):
@@ -366,12 +381,14 @@ def bare_encode(embedder: Any, models: Any, texts: list[str]) -> tuple[float, fl
         started, cpu = time.perf_counter(), time.process_time()
         static.encode(texts, show_progress_bar=False)
         return time.perf_counter() - started, time.process_time() - cpu
+    import torch
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(resolve_model_path(models.embedding)), device=models.device)
-    model.encode(texts[:8])
-    started, cpu = time.perf_counter(), time.process_time()
-    model.encode(texts, batch_size=models.batch_size, normalize_embeddings=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+        model.encode(texts[:8])
+        started, cpu = time.perf_counter(), time.process_time()
+        model.encode(texts, batch_size=models.batch_size, normalize_embeddings=True)
     return time.perf_counter() - started, time.process_time() - cpu
 
 
