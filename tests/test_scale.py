@@ -15,6 +15,7 @@ from persona_mining.config import ModelsConfig, ScaleConfig
 from persona_mining.errors import ModelError
 from persona_mining.text.embed import (
     SentenceTransformerEmbedder,
+    embed_tickets,
     load_vectors,
     make_embedder,
     resolve_device,
@@ -112,6 +113,7 @@ def test_the_embedding_precision_is_bfloat16_only_where_the_cpu_computes_it() ->
 
 
 def test_bfloat16_vectors_are_float32_ones_to_1e4_cosine(
+    con: duckdb.DuckDBPyConnection,
     embedder,  # type: ignore[no-untyped-def]
 ) -> None:
     """The arithmetic changes, not the model: each text's vector stays where float32 puts it,
@@ -128,3 +130,13 @@ def test_bfloat16_vectors_are_float32_ones_to_1e4_cosine(
     assert (np.argmax(approximate @ exact.T, axis=1) == np.arange(len(TEXTS))).all()
     auto = make_embedder(ModelsConfig())
     assert auto.precision == resolve_precision("auto", "cpu")  # type: ignore[attr-defined]
+    # The embed stage says which arithmetic it encoded in; the cache stays the model's.
+    prepared(con, TEXTS)
+    result = embed_tickets(con, embedder=faster)
+    assert (result.model, result.precision, result.embedded) == (
+        embedder.name,
+        "bfloat16",
+        len(TEXTS),
+    )
+    _, stored = load_vectors(con, model=embedder.name)
+    assert np.sum(stored * exact, axis=1).min() > 0.999

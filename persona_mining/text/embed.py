@@ -384,13 +384,15 @@ def resolve_model_path(model: str) -> Path:
 
 @dataclass(frozen=True)
 class EmbedResult:
-    """What one embed call did."""
+    """What one embed call did; `precision`: the arithmetic it encoded in (`[models] precision`
+    as resolved on this machine)."""
 
     model: str
     texts: int
     embedded: int
     cached: int
     seconds: float
+    precision: str = "float32"
 
 
 def embed_tickets(
@@ -463,6 +465,7 @@ def embed_tickets(
         embedded=len(pending),
         cached=(total[0] if total else 0) - len(pending),
         seconds=time.perf_counter() - started,
+        precision=getattr(embedder, "precision", "float32"),
     )
 
 
