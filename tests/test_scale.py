@@ -119,6 +119,8 @@ def test_bfloat16_vectors_are_float32_ones_to_1e4_cosine(
     """The arithmetic changes, not the model: each text's vector stays where float32 puts it,
     at unit length (it runs on any CPU; without bfloat16 instructions more slowly)."""
     assert embedder.precision == "float32"
+    library = embedder._model.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
+    assert np.array_equal(embedder.encode(TEXTS), library)  # float32: the library's, bit for bit
     faster = SentenceTransformerEmbedder(precision="bfloat16")
     assert (faster.name, faster.precision) == (embedder.name, "bfloat16")
     exact, approximate = embedder.encode(TEXTS), faster.encode(TEXTS)

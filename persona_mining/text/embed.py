@@ -78,17 +78,14 @@ class SentenceTransformerEmbedder:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embed texts in batches, L2-normalised (cosine similarity is a dot product).
 
-        In bfloat16 (`self.precision`) the matrix products run under torch's autocast; the
+        In bfloat16 (`self.precision`) the matrix products run under torch's autocast, and the
         vectors are normalised again in float32, so that their lengths are 1 to float32's
-        precision.
+        precision. In float32 they are the library's own, to the last bit.
         """
         import torch
 
-        with torch.autocast(
-            self.device.split(":")[0],
-            dtype=torch.bfloat16,
-            enabled=self.precision == "bfloat16",
-        ):
+        bfloat16 = self.precision == "bfloat16"
+        with torch.autocast(self.device.split(":")[0], dtype=torch.bfloat16, enabled=bfloat16):
             vectors = self._model.encode(
                 list(texts),
                 batch_size=self.batch_size,
@@ -96,7 +93,8 @@ class SentenceTransformerEmbedder:
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
-        return unit_rows(np.asarray(vectors, dtype=np.float32))
+        vectors = np.asarray(vectors, dtype=np.float32)
+        return unit_rows(vectors) if bfloat16 else vectors
 
     def word_vectors(self, texts: Sequence[str]) -> np.ndarray:
         """What words each text uses, as one unit vector: the mean of the model's own input
