@@ -23,8 +23,8 @@ miss torch's and numba's native allocations.
 In the same run it times the floor: a bare `SentenceTransformer.encode` (the fast profile:
 `StaticModel.encode`) of the same prepared texts with the same model and batch size, in
 float32, and prints full run / bare encode; where the pipeline embeds in bfloat16
-(`[models] precision`), the same encode in bfloat16 too. With `--incremental N` the N latest tickets are held back,
-then ingested and run after the full run (assigned with the fitted model), and their cost is
+(`[models] precision`), it times the same encode in bfloat16 too. With `--incremental N` the
+N latest tickets are held back, then ingested and run after the full run (assigned with the fitted model), and their cost is
 printed beside the full run's (loading the model counts in embed; spaCy is loaded by the
 analysis steps of topics and personas, only when they have a text to analyse).
 """
@@ -385,7 +385,8 @@ def bare_encode(
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(resolve_model_path(models.embedding)), device=models.device)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+    device = getattr(embedder, "device", "cpu").split(":")[0]
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bfloat16"):
         model.encode(texts[:8])
         started, cpu = time.perf_counter(), time.process_time()
         model.encode(texts, batch_size=models.batch_size, normalize_embeddings=True)

@@ -15,6 +15,7 @@ from persona_mining.config import ModelsConfig, ScaleConfig
 from persona_mining.errors import ModelError
 from persona_mining.text.embed import (
     SentenceTransformerEmbedder,
+    cpu_capabilities,
     embed_tickets,
     load_vectors,
     make_embedder,
@@ -142,3 +143,18 @@ def test_bfloat16_vectors_are_float32_ones_to_1e4_cosine(
     )
     _, stored = load_vectors(con, model=embedder.name)
     assert np.sum(stored * exact, axis=1).min() > 0.999
+
+
+def test_a_torch_that_cannot_report_the_cpu_means_no_bfloat16() -> None:
+    """An older torch without `torch.cpu.get_capabilities`, or one whose probe fails, leaves
+    "auto" at float32 instead of guessing."""
+    from types import SimpleNamespace
+
+    def failing() -> dict[str, bool]:
+        raise RuntimeError("no cpuinfo")
+
+    assert cpu_capabilities(SimpleNamespace()) == {}
+    assert cpu_capabilities(SimpleNamespace(cpu=SimpleNamespace(get_capabilities=failing))) == {}
+    reported = SimpleNamespace(cpu=SimpleNamespace(get_capabilities=lambda: {"avx512_bf16": True}))
+    assert cpu_capabilities(reported) == {"avx512_bf16": True}
+    assert resolve_precision("auto", "cpu", cpu_capabilities(SimpleNamespace())) == "float32"
