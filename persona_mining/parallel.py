@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import multiprocessing.connection
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -41,6 +43,34 @@ ANALYSIS_PARALLEL_FROM = 60_000
 
 _Chunk = TypeVar("_Chunk")
 _Result = TypeVar("_Result")
+
+
+def _exit_with_parent() -> None:
+    """Every worker's initializer: the worker ends when the process that started it ends.
+
+    A worker waits for its next chunk on a queue whose writing end it holds itself, so it would
+    wait forever after a run killed outright (`kill -9`, a scheduler's time limit), holding
+    what it loaded (a spaCy pipeline: 500 MB). A daemon thread waits on the parent's sentinel
+    instead, and ends the worker when it fires.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def _pool(processes: int) -> ProcessPoolExecutor:
+    """`processes` spawned workers, each ending with this process (`_exit_with_parent`)."""
+    return ProcessPoolExecutor(
+        processes,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_exit_with_parent,
+    )
 
 
 def processes_for(setting: int, items: int, minimum: int) -> int:
@@ -65,7 +95,7 @@ def map_in_processes(
     all copied at once. Closing the generator early cancels the chunks not started.
     """
     chunks = iter(chunks)
-    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+    pool = _pool(processes)
     try:
         in_flight: deque[Future[_Result]] = deque(
             pool.submit(fn, chunk) for chunk in itertools.islice(chunks, 2 * processes)
@@ -99,9 +129,7 @@ class Helpers:
         self._pool: ProcessPoolExecutor | None = None
         self._starting: set[Future[bool]] = set()
         if processes > 1:
-            self._pool = ProcessPoolExecutor(
-                processes - 1, mp_context=multiprocessing.get_context("spawn")
-            )
+            self._pool = _pool(processes - 1)
             try:
                 self._starting = {self._pool.submit(start) for _ in range(processes - 1)}
             except (OSError, BrokenProcessPool):  # no process can be started here

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import time
@@ -77,3 +78,61 @@ def test_where_no_process_can_start_the_work_stays_here(monkeypatch: pytest.Monk
     monkeypatch.setattr(multiprocessing.context.SpawnProcess, "start", refuse)
     pairs = _run(functools.partial(_tagged, tag="there"), _ready)
     assert pairs == [(square, "here") for square in SQUARES]
+
+
+def _write_pid(path: str) -> bool:
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(str(os.getpid()))
+    return True
+
+
+_ORPHAN_PARENT = """
+import functools, sys, time
+from persona_mining import parallel
+from tests.test_parallel import _write_pid
+
+if __name__ == "__main__":
+    helpers = parallel.Helpers(2, functools.partial(_write_pid, sys.argv[1]))
+    time.sleep(120)
+"""
+
+
+@pytest.mark.heavy
+def test_a_worker_ends_when_the_process_that_started_it_is_killed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A run killed outright (a scheduler's time limit, `kill -9`) leaves no worker behind
+    holding its pipeline's memory: the worker would otherwise wait for its next chunk forever."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script, pid_file = tmp_path / "parent.py", tmp_path / "worker.pid"
+    script.write_text(_ORPHAN_PARENT, encoding="utf-8")
+    root = str(Path(__file__).resolve().parents[1])
+    parent = subprocess.Popen(
+        [sys.executable, str(script), str(pid_file)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": root},
+    )
+    worker = 0
+    try:
+        deadline = time.monotonic() + 60
+        while not (pid_file.exists() and pid_file.read_text(encoding="utf-8")):
+            assert time.monotonic() < deadline and parent.poll() is None, "no worker started"
+            time.sleep(0.1)
+        worker = int(pid_file.read_text(encoding="utf-8"))
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(worker, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
+        pytest.fail(f"worker {worker} outlived the process that started it")
+    finally:
+        parent.kill()
+        if worker:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker, signal.SIGKILL)
