@@ -49,6 +49,44 @@ def test_rebuilding_with_new_rules_replaces_the_old_segments(
     ).fetchall() == [("new", "1")]
 
 
+def test_a_rebuild_after_customers_change_keeps_every_member_once(
+    customers: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    """A nightly rebuild writes only the memberships that change; the table ends as a fresh
+    build would leave it: a discovered segment's members untouched, no member twice."""
+    rules = [
+        PersonaRule(name="Student", where="occupation = 'student'"),
+        PersonaRule(name="Free", where="plan = 'free'"),
+    ]
+    customers.execute(
+        "INSERT INTO segments (segment_id, name, kind) VALUES ('discovered-1', 'd', 'negative')"
+    )
+    customers.execute("INSERT INTO customer_segments VALUES ('3', 'discovered-1')")
+    build_segments(customers, personas=rules)
+    changed = write(
+        tmp_path / "c2.csv",
+        "customer_id,occupation,plan,age\n1,nurse,free,21\n3,student,free,40\n4,student,premium,30\n",
+    )
+    ingest_customers(customers, path=changed)
+    result = build_segments(customers, personas=rules)
+    rows = customers.execute(
+        "SELECT segment_id, customer_id FROM customer_segments ORDER BY ALL"
+    ).fetchall()
+    assert rows == [
+        ("discovered-1", "3"),
+        ("free", "1"),
+        ("free", "3"),
+        ("student", "2"),
+        ("student", "3"),
+        ("student", "4"),
+    ]
+    assert result.segments == {"student": 3, "free": 2}
+    build_segments(customers, personas=rules[:1])  # a persona dropped from the config
+    assert customers.execute(
+        "SELECT segment_id, count(*) FROM customer_segments GROUP BY ALL ORDER BY ALL"
+    ).fetchall() == [("discovered-1", 1), ("student", 3)]
+
+
 @pytest.mark.parametrize("rule", ["occupaton = 'student'", "age +", "age"])
 def test_a_bad_rule_names_the_persona_and_the_fix(
     customers: duckdb.DuckDBPyConnection, rule: str
