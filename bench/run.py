@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import platform
 import sys
@@ -365,6 +366,14 @@ def run_size(
     return result
 
 
+@functools.cache
+def _library_model(path: str, device: str) -> Any:
+    """The sentence-transformers model at `path`, loaded once for every bare encode."""
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(path, device=device)
+
+
 def bare_encode(
     embedder: Any, models: Any, texts: list[str], precision: str = "float32"
 ) -> tuple[float, float]:
@@ -382,11 +391,12 @@ def bare_encode(
         static.encode(texts, show_progress_bar=False)
         return time.perf_counter() - started, time.process_time() - cpu
     import torch
-    from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(resolve_model_path(models.embedding)), device=models.device)
-    device = getattr(embedder, "device", "cpu").split(":")[0]
-    with torch.autocast(device, dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+    device = getattr(embedder, "device", models.device)
+    model = _library_model(str(resolve_model_path(models.embedding)), device)
+    with torch.autocast(
+        device.split(":")[0], dtype=torch.bfloat16, enabled=precision == "bfloat16"
+    ):
         model.encode(texts[:8])
         started, cpu = time.perf_counter(), time.process_time()
         model.encode(texts, batch_size=models.batch_size, normalize_embeddings=True)
