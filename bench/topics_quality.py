@@ -27,7 +27,9 @@ with a refit through the pipeline's runner, and reports:
 - issue NMI against the fine label (`evaluate_topics`; unclustered tickets count as a cluster),
   theme NMI against the coarse label (themes: the topics' `group_id` in `v_ticket_topics`),
   coverage, issue and theme counts;
-- label faithfulness (`evaluate`'s `label_support` and `faithful_share`);
+- label faithfulness (`evaluate`'s `label_support` and `faithful_share`), and label names:
+  the share of the topics whose label is closer in meaning to the name of the fine label of
+  most of their tickets ("cancel_order": "cancel order") than to any other fine label's name;
 - fit seconds: the topics stage of the first fit (models already loaded by embed);
 - stability: the share of tickets that keep their `topic_key` after a refit with another
   seed, and after a refit on a 90% resample (a tenth of the prepared tickets deleted), each
@@ -46,6 +48,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import functools
 import gc
 import os
 import platform
@@ -77,6 +80,7 @@ from persona_mining.ingest.load import ingest_tickets  # noqa: E402
 from persona_mining.pipeline import Stage, run_pipeline  # noqa: E402
 from persona_mining.text.embed import (  # noqa: E402
     STATIC_PREFIX,
+    SentenceTransformerEmbedder,
     distil_static_model,
     load_vectors,
 )
@@ -172,6 +176,7 @@ COLUMNS = [
     "themes",
     "label support",
     "faithful",
+    "label names",
     "reseed keep",
     "90% keep",
     "reseed NMI",
@@ -371,6 +376,42 @@ def plain_bertopic(
     )
 
 
+@functools.cache
+def _judge() -> SentenceTransformerEmbedder:
+    """The embedding model that reads labels and label names (MiniLM in both profiles)."""
+    return SentenceTransformerEmbedder()
+
+
+def readable(value: str) -> str:
+    """A label value as words: "b_cancel_order" -> "cancel order" (many-small's prefixes)."""
+    for prefix in ("h_", "b_"):
+        if value.startswith(prefix):
+            value = value[len(prefix) :]
+    return value.replace("_", " ")
+
+
+def label_names(con: duckdb.DuckDBPyConnection, fine: str) -> float:
+    """Share of the topics whose label names the fine label of most of their tickets: that
+    label's name (`readable`) is, of all the fine labels' names, the closest in meaning to the
+    topic's label (cosine of MiniLM's vectors)."""
+    column = db.quote_identifier(fine)
+    topics = con.execute(
+        f"""SELECT any_value(tt.topic_label), mode(t.{column}::VARCHAR)
+        FROM v_ticket_topics tt JOIN tickets t USING (ticket_id)
+        WHERE tt.topic_id <> -1 GROUP BY tt.topic_id"""
+    ).fetchall()
+    names = sorted(
+        r[0] for r in con.execute(f"SELECT DISTINCT {column}::VARCHAR FROM tickets").fetchall()
+    )
+    if not topics or not names:
+        return float("nan")
+    judge = _judge()
+    closest = (
+        judge.encode([t[0] for t in topics]) @ judge.encode([readable(n) for n in names]).T
+    ).argmax(axis=1)
+    return sum(names[c] == t[1] for c, t in zip(closest, topics, strict=True)) / len(topics)
+
+
 def bench_one(
     collection: Collection, profile: str, data: Path, workdir: Path, plain: bool
 ) -> list[dict[str, Any]]:
@@ -396,6 +437,7 @@ def bench_one(
         )
         scores = evaluate_topics(con, labels_column=collection.fine)
         theme_nmi, themes, coarse_labels = theme_scores(con, collection.coarse)
+        names_share = label_names(con, collection.fine)
         first = keys(con)
         embedding = con.execute("SELECT embedding_model FROM v_current_model").fetchall()[0][0]
         ids, vectors = load_vectors(con, model=embedding)
@@ -445,6 +487,7 @@ def bench_one(
             "themes": themes,
             "label support": scores.label_support,
             "faithful": scores.faithful_share,
+            "label names": names_share,
             "reseed keep": kept_share(first, reseeded),
             "90% keep": kept_share(first, resampled),
             "reseed NMI": reseed_nmi,
@@ -504,7 +547,9 @@ def write_results(table: str, command: str) -> None:
         f"{platform.machine()}, {os.cpu_count()} cores (load {load:.1f} at the end), Python "
         f"{platform.python_version()}. labels: fine / coarse label values; issue NMI against "
         f"the fine label, theme NMI against the coarse one (unclustered tickets count as one "
-        f"more cluster); label support and faithful: `evaluate`'s label faithfulness; reseed "
+        f"more cluster); label support and faithful: `evaluate`'s label faithfulness; label "
+        f"names: share of the topics whose label is closest in meaning (MiniLM) to the name of "
+        f"the fine label of most of their tickets, of all the fine labels' names; reseed "
         f"keep and 90% keep: share of tickets that keep their topic key after a refit with "
         f"seed {RESEED}, and after a refit on {100 - RESAMPLE_PERCENT}% of the tickets; reseed "
         f"NMI and 90% NMI: those refits' own issue NMI (a refit is laid out guided by the "
