@@ -9,7 +9,6 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from persona_mining import warehouse as db
 from persona_mining.config import PrepareConfig
 from persona_mining.ingest.load import ingest_tickets
 from persona_mining.text.analysis import redact_for_display
@@ -89,21 +88,6 @@ def test_another_pipeline_drops_the_stale_analyses(prepared: duckdb.DuckDBPyConn
     assert result.analysed == 1
     assert rows(prepared, "SELECT DISTINCT spacy_model FROM text_analysis") == [("other",)]
     assert rows(prepared, "SELECT ticket_id FROM v_analysed_tickets ORDER BY 1") == [("2",), ("3",)]
-
-
-def test_an_analysis_from_before_action_phrases_is_made_again_when_next_used(
-    prepared: duckdb.DuckDBPyConnection,
-) -> None:
-    redact_for_display(prepared, ticket_ids=["1", "2"], config=BLANK)
-    # The migration, run over analyses made before the column existed, marks them.
-    prepared.execute((db.SCHEMA_DIR / "080_action_phrases.sql").read_text(encoding="utf-8"))
-    assert rows(prepared, "SELECT count(*) FROM v_analysed_tickets") == [(3,)]  # still shown
-    again = redact_for_display(prepared, ticket_ids=["2"], config=BLANK)
-    assert again.analysed == 1
-    assert rows(
-        prepared,
-        "SELECT ticket_id, action_phrases FROM v_analysed_tickets ORDER BY 1",
-    ) == [("1", None), ("2", []), ("3", [])]
 
 
 @pytest.mark.heavy

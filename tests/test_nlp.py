@@ -76,25 +76,6 @@ def test_noun_phrases_drop_determiners_pronouns_and_placeholders(
     assert len(phrases) == len(set(phrases))
 
 
-def test_action_phrases_are_a_verb_and_its_object(pipeline: Language) -> None:
-    texts = [
-        "I want to cancel my order and change the delivery address.",
-        "I have a question and I need help with my account.",
-        "Please reset my password.",
-        "Please call Maria Lopez about it.",
-        "How do I track my package?",
-    ]
-    found = [a.action_phrases for a in analyze_texts(texts, pipeline)]
-    assert found[0] == ("cancel order", "change delivery address")
-    assert found[1] == ()  # "have" and "need" only frame the request
-    assert found[2] == ("reset password",)
-    assert found[3] == ()  # the object is a redacted name
-    assert found[4] == ("track package",)
-    with pipeline.select_pipes(disable=["parser"]):
-        (without_parser,) = analyze_texts(texts[:1], pipeline)
-    assert without_parser.action_phrases == ()
-
-
 def test_results_follow_input_order_and_handle_empty_text(pipeline: Language) -> None:
     results = analyze_texts(["", "Why is the invoice wrong?", "?"], pipeline, batch_size=2)
     assert [r.text for r in results] == ["", "Why is the invoice wrong?", "?"]

@@ -361,24 +361,6 @@ def test_labels_are_distinctive_noun_phrases_without_placeholders() -> None:
     assert not any("[" in p for p in described[0].keyphrases)
 
 
-def test_a_label_whose_words_most_of_the_topic_uses_is_preferred() -> None:
-    # Two phrases of topic 0, as frequent as each other and as close to its centroid; most
-    # of its tickets say "alpha" and "issue", three say "beta": the label says "alpha issue".
-    assigned = np.array([0] * 10 + [1] * 10)
-    phrases = [["alpha issue"]] * 4 + [["beta issue"]] * 4 + [[]] * 2 + [["other thing"]] * 10
-    words = [frozenset({"alpha", "issue"})] * 7 + [frozenset({"beta", "issue"})] * 3
-    words += [frozenset({"other", "thing"})] * 10
-    centroids = {0: unit(1, 0), 1: unit(0, 1)}
-
-    def embed(texts: list[str]) -> np.ndarray:
-        return np.vstack([unit(0, 1) if t == "other thing" else unit(1, 0) for t in texts])
-
-    without = describe_topics(assigned, phrases, {}, centroids, embed=embed)
-    assert without[0].label == "Beta issue"  # a tie, broken by the phrase itself
-    described = describe_topics(assigned, phrases, {}, centroids, embed=embed, words=words)
-    assert described[0].label == "Alpha issue" and described[1].label == "Other thing"
-
-
 def test_labels_and_keyphrases_never_show_handles_ids_or_template_tokens() -> None:
     # Real exports: tweets to a brand, a Kaggle template left unfilled, order numbers.
     assigned = np.array([0] * 20 + [1] * 20)

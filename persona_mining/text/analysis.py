@@ -179,9 +179,6 @@ def _store(
                 [list(a.noun_phrases) for a in analyses], pa.list_(pa.string())
             ),
             "questions": pa.array([list(a.questions) for a in analyses], pa.list_(pa.string())),
-            "action_phrases": pa.array(
-                [list(a.action_phrases) for a in analyses], pa.list_(pa.string())
-            ),
         }
     )
     with transaction(con):
@@ -191,9 +188,8 @@ def _store(
         )
         con.execute(
             """INSERT INTO text_analysis (text_hash, spacy_model, text, lemmas, noun_phrases,
-                questions, action_phrases, analysed_at)
-            SELECT text_hash, ?, text, lemmas, noun_phrases, questions, action_phrases, now()
-            FROM __analysed""",
+                questions, analysed_at)
+            SELECT text_hash, ?, text, lemmas, noun_phrases, questions, now() FROM __analysed""",
             [model],
         )
         con.unregister("__analysed")
@@ -264,8 +260,7 @@ def _texts(
 def _not_analysed(
     con: duckdb.DuckDBPyConnection, wanted: dict[str, str], model: str
 ) -> Sequence[tuple[str, str]]:
-    """The texts of `wanted` without an analysis by `model` (one made before the analysis
-    found action phrases counts as none)."""
+    """The texts of `wanted` without an analysis by `model`."""
     if not wanted:
         return []
     con.register("__hashes", pa.table({"text_hash": pa.array(list(wanted), pa.string())}))
@@ -274,8 +269,7 @@ def _not_analysed(
             h
             for (h,) in con.execute(
                 """SELECT h.text_hash FROM __hashes h
-                JOIN text_analysis a ON a.text_hash = h.text_hash AND a.spacy_model = ?
-                    AND a.action_phrases IS NOT NULL""",
+                JOIN text_analysis a ON a.text_hash = h.text_hash AND a.spacy_model = ?""",
                 [model],
             ).fetchall()
         }

@@ -69,14 +69,6 @@ _SUBJECT_WORDS = frozenset(
 _SUBJECT_PRONOUNS = frozenset({"i", "we", "you", "they", "he", "she"})
 _DROPPED_CHUNK_POS = frozenset({"DET", "PRON"})
 _DROPPED_CHUNK_TAGS = frozenset({"PRP$", "WP$", "POS"})
-#: Direct objects, in spaCy's English pipelines ("dobj") and in Universal Dependencies ("obj").
-_OBJECT_DEPS = frozenset({"dobj", "obj"})
-#: Verbs that say how a request is put, not what it asks for: "I have a question", "I need
-#: help", "can you tell me the status": no action phrase is made of them.
-_FRAME_VERBS = frozenset(
-    """be do have want need ask tell let like know help try see say think mean wish hope take
-    give find receive""".split()  # noqa: SIM905
-)
 
 
 @dataclass(frozen=True)
@@ -93,9 +85,6 @@ class TextAnalysis:
         noun_phrases: Lower-cased noun chunks without determiners, pronouns and
             placeholders, de-duplicated in order of appearance (empty without a
             dependency parser).
-        action_phrases: What the text asks to be done, as a verb and its direct object,
-            lemmatised ("cancel order", "reset password"), frame verbs ("have", "need",
-            "want", ...) left out; empty without a dependency parser.
         lemmas: Space-joined lower-cased lemmas of content words (no stop words,
             punctuation, numbers or placeholders).
     """
@@ -105,7 +94,6 @@ class TextAnalysis:
     questions: tuple[str, ...]
     noun_phrases: tuple[str, ...]
     lemmas: str
-    action_phrases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -344,34 +332,6 @@ def _noun_phrases(doc: Doc, masked: set[int], stop_words: set[str]) -> tuple[str
     return tuple(phrases)
 
 
-def _action_phrases(doc: Doc, masked: set[int], stop_words: set[str]) -> tuple[str, ...]:
-    """Each verb with its direct object, lemmatised and lower-cased ("cancel order",
-    "change delivery address"): a noun object and its compound nouns, the verb not a frame
-    verb; nothing with a placeholder or a redacted name."""
-    if not doc.has_annotation("DEP"):
-        return ()
-    phrases: dict[str, None] = {}
-    for token in doc:
-        verb = token.head
-        if (
-            token.dep_ not in _OBJECT_DEPS
-            or token.pos_ not in ("NOUN", "PROPN")
-            or verb.pos_ != "VERB"
-            or verb.i in masked
-        ):
-            continue
-        verb_lemma = (verb.lemma_ or verb.text).lower()
-        if verb_lemma in _FRAME_VERBS or verb_lemma in stop_words:
-            continue
-        words = [t for t in token.lefts if t.dep_ == "compound"] + [token]
-        if any(t.i in masked for t in words):
-            continue
-        phrase = " ".join([verb_lemma, *((t.lemma_ or t.text).lower() for t in words)])
-        if _ALPHA_RE.search(phrase):
-            phrases.setdefault(" ".join(phrase.split()))
-    return tuple(phrases)
-
-
 def _lemmas(doc: Doc, masked: set[int], stop_words: set[str]) -> str:
     """Space-joined lower-cased lemmas of content words."""
     lemmas: list[str] = []
@@ -409,7 +369,6 @@ def _analyse(doc: Doc, rest: str, stop_words: set[str]) -> TextAnalysis:
         questions=tuple(_shorten(s) for s in sentences if _is_question(s)),
         noun_phrases=_noun_phrases(doc, masked, stop_words),
         lemmas=_lemmas(doc, masked, stop_words),
-        action_phrases=_action_phrases(doc, masked, stop_words),
     )
 
 

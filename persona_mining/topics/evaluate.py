@@ -15,13 +15,16 @@ Scores (all over tickets assigned by the current model):
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 import duckdb
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from persona_mining.errors import ConfigError, StageError
-from persona_mining.topics.labels import UNCLUSTERED, head_words
+from persona_mining.text.pii import PLACEHOLDER_RE
+from persona_mining.topics.labels import UNCLUSTERED
 from persona_mining.topics.model import current_model
 from persona_mining.warehouse import quote_identifier, table_columns
 
@@ -50,6 +53,8 @@ class EvaluationResult:
 #: A topic is faithfully labelled when at least this share of its tickets contain every head
 #: word of its label.
 FAITHFUL_SUPPORT = 0.5
+_WORD = re.compile(r"[a-z0-9]+")
+_LETTER = re.compile(r"[a-z]")
 _BATCH = 10_000
 
 
@@ -68,6 +73,25 @@ class LabelFaithfulness:
     topics: int
     label_support: float
     faithful_share: float
+
+
+def head_words(text: str) -> frozenset[str]:
+    """The content words of a label or a ticket, reduced so that the two can be compared.
+
+    Placeholders of redacted PII (`[NAME]`, `[EMAIL]`) are dropped, the rest lower-cased and
+    split on anything but letters and digits; English stop words, numbers and one-letter
+    tokens are dropped, and a trailing "s" is stripped from words longer than three letters
+    (not from "-ss", "-us", "-is": "address", "status", "analysis"), a crude plural rule
+    applied to both sides alike ("refunds" = "refund").
+    """
+    words = set()
+    for word in _WORD.findall(PLACEHOLDER_RE.sub(" ", text).lower()):
+        if len(word) < 2 or word in ENGLISH_STOP_WORDS or not _LETTER.search(word):
+            continue
+        if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+            word = word[:-1]
+        words.add(word)
+    return frozenset(words)
 
 
 def label_faithfulness(con: duckdb.DuckDBPyConnection) -> LabelFaithfulness:

@@ -1,16 +1,13 @@
-"""Readable topic labels and keyphrases, built from spaCy's noun phrases and action phrases.
+"""Readable topic labels and keyphrases, built from spaCy's noun phrases.
 
-A label is one of the topic's own noun phrases ("payment error", "reset link") or action
-phrases (a verb and its object: "cancel order"): frequent in the topic, much rarer elsewhere,
-and, when the embedding model is at hand, the closest in meaning to the topic's centroid, with
-a preference for the phrases whose words most of its tickets use. Placeholders of redacted PII
-never qualify, so no label can carry personal data; c-TF-IDF keywords are the fallback when no
-phrase qualifies.
+A label is one of the topic's own noun phrases ("payment error", "reset link"): frequent in
+the topic, much rarer elsewhere, and, when the embedding model is at hand, the closest in
+meaning to the topic's centroid. Placeholders of redacted PII never qualify, so no label can
+carry personal data; c-TF-IDF keywords are the fallback when no phrase qualifies.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import re
 from collections import Counter
@@ -18,8 +15,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-from persona_mining.text.pii import PLACEHOLDER_RE
 
 UNCLUSTERED = -1
 UNCLUSTERED_LABEL = "Unclustered"
@@ -32,11 +27,6 @@ _WORDY = re.compile(r"[a-z]")
 _UNPRESENTABLE = re.compile(r"[@#{}<>_\\|=~]|https?:|www\.|\d{4,}|\[[A-Z]+\]")
 #: Minimum ratio of a phrase's share in the topic to its share in all tickets.
 MIN_DISTINCTIVENESS = 1.5
-#: Weight, in a label's choice, of the share of the topic's tickets that hold all its head
-#: words (`head_words`): a label says what most of its tickets are about.
-SUPPORT_WEIGHT = 0.25
-_WORD = re.compile(r"[a-z0-9]+")
-_LETTER = re.compile(r"[a-z]")
 
 
 @dataclass(frozen=True)
@@ -53,18 +43,15 @@ def describe_topics(
     keywords: dict[int, list[str]],
     centroids: dict[int, np.ndarray],
     embed: Callable[[list[str]], np.ndarray] | None = None,
-    words: Sequence[frozenset[str]] | None = None,
 ) -> dict[int, TopicText]:
     """Label and keyphrases for every topic id in `centroids`.
 
     Args:
         assigned: topic id per ticket.
-        phrases: the noun phrases and action phrases of each ticket (lower case, PII redacted).
+        phrases: the noun phrases of each ticket (lower case, PII redacted).
         keywords: c-TF-IDF keywords per topic, the fallback.
         centroids: unit-length centroid per topic.
         embed: turns phrases into unit vectors (the embedding model); None ranks by counts.
-        words: the `head_words` of each ticket (its text and lemmas): with `embed`, a phrase
-            whose head words more of the topic's tickets hold is preferred as its label.
     """
     topics = sorted(centroids)
     keywords = {t: [k for k in words if presentable(k)] for t, words in keywords.items()}
@@ -86,7 +73,6 @@ def describe_topics(
                 ranked.append((count * math.log(distinct), phrase, count))
         candidates[topic] = sorted(ranked, reverse=True)[:15]
     similarity = _similarities(candidates, centroids, embed)
-    support = _support(candidates, assigned, words) if words is not None else {}
     described: dict[int, TopicText] = {}
     used: set[str] = set()
     for topic in topics:
@@ -95,11 +81,11 @@ def describe_topics(
             continue
         ranked = candidates[topic]
         keyphrases = tuple(p for _, p, _ in ranked[:KEYPHRASES])
-        label = _choose(ranked, similarity.get(topic, {}), used, support.get(topic, {}))
+        label = _choose(ranked, similarity.get(topic, {}), used)
         if not label:
-            fallback = keywords.get(topic, [])
-            bigrams = [k for k in fallback[:5] if " " in k]
-            label = bigrams[0] if bigrams else " / ".join(fallback[:2]) or f"topic {topic}"
+            words = keywords.get(topic, [])
+            bigrams = [k for k in words[:5] if " " in k]
+            label = bigrams[0] if bigrams else " / ".join(words[:2]) or f"topic {topic}"
         if label in used:
             extra = next((k for k in keywords.get(topic, []) if k not in label), str(topic))
             label = f"{label} / {extra}"
@@ -108,35 +94,6 @@ def describe_topics(
             label[:1].upper() + label[1:], keyphrases or tuple(keywords.get(topic, [])[:KEYPHRASES])
         )
     return described
-
-
-def head_words(text: str) -> frozenset[str]:
-    """The content words of a label or a ticket, reduced so that the two can be compared.
-
-    Placeholders of redacted PII (`[NAME]`, `[EMAIL]`) are dropped, the rest lower-cased and
-    split on anything but letters and digits; English stop words, numbers and one-letter
-    tokens are dropped, and a trailing "s" is stripped from words longer than three letters
-    (not from "-ss", "-us", "-is": "address", "status", "analysis"), a crude plural rule
-    applied to both sides alike ("refunds" = "refund").
-    """
-    stop_words = _stop_words()
-    words = set()
-    for word in _WORD.findall(PLACEHOLDER_RE.sub(" ", text).lower()):
-        if len(word) < 2 or word in stop_words or not _LETTER.search(word):
-            continue
-        if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-            word = word[:-1]
-        words.add(word)
-    return frozenset(words)
-
-
-@functools.cache
-def _stop_words() -> frozenset[str]:
-    """scikit-learn's English stop words (imported on first use: the trends and the alerts
-    import this module, and need no scikit-learn)."""
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    return frozenset(ENGLISH_STOP_WORDS)
 
 
 def presentable(term: str) -> bool:
@@ -169,33 +126,10 @@ def _similarities(
     }
 
 
-def _support(
-    candidates: dict[int, list[tuple[float, str, int]]],
-    assigned: np.ndarray,
-    words: Sequence[frozenset[str]],
-) -> dict[int, dict[str, float]]:
-    """Per topic, the share of its tickets that hold every head word of each candidate."""
-    support: dict[int, dict[str, float]] = {}
-    for topic, ranked in candidates.items():
-        held = [words[int(i)] for i in np.flatnonzero(assigned == topic)]
-        if not held:
-            continue
-        support[topic] = {}
-        for _, phrase, _ in ranked:
-            wanted = head_words(phrase)
-            found = sum(wanted <= w for w in held) if wanted else 0
-            support[topic][phrase] = found / len(held)
-    return support
-
-
 def _choose(
-    ranked: list[tuple[float, str, int]],
-    similarity: dict[str, float],
-    used: set[str],
-    support: dict[str, float] | None = None,
+    ranked: list[tuple[float, str, int]], similarity: dict[str, float], used: set[str]
 ) -> str:
-    """The best free phrase: closest to the centroid, frequent phrases and phrases whose head
-    words most of the topic's tickets hold favoured."""
+    """The best free phrase: closest to the centroid, frequent phrases favoured."""
     if not ranked:
         return ""
     top_count = max(count for _, _, count in ranked)
@@ -205,12 +139,7 @@ def _choose(
             continue
         frequency = math.log1p(count) / math.log1p(top_count)
         if similarity:
-            score = (
-                similarity[phrase]
-                + 0.25 * frequency
-                + SUPPORT_WEIGHT * (support or {}).get(phrase, 0.0)
-                + 0.05 * (len(phrase.split()) > 1)
-            )
+            score = similarity[phrase] + 0.25 * frequency + 0.05 * (len(phrase.split()) > 1)
         else:
             score = rank_score * (1.2 if len(phrase.split()) > 1 else 1.0)
         scored.append((score, phrase))

@@ -85,7 +85,7 @@ from persona_mining.topics.identity import (
     theme_label,
     themes_from_coarser,
 )
-from persona_mining.topics.labels import UNCLUSTERED, describe_topics, head_words, presentable
+from persona_mining.topics.labels import UNCLUSTERED, describe_topics, presentable
 from persona_mining.warehouse import transaction
 
 if TYPE_CHECKING:
@@ -329,7 +329,7 @@ def fit_topics(
     representatives = _representatives(ids, assigned, similarity, topic_ids)
     labelled = label_sample(ids, assigned, sample, topic_ids, config.label_sample, config.seed)
     analyse([ids[i] for i in labelled] + [i for r in representatives.values() for i in r])
-    labelled, texts, phrases, words = _texts_and_phrases(con, ids, labelled)
+    labelled, texts, phrases = _texts_and_phrases(con, ids, labelled)
     # c-TF-IDF keywords come from spaCy's lemmas (crash, crashes and crashed count as one),
     # the redacted text where a ticket has none; labels come from its noun phrases.
     docs = [PLACEHOLDER_RE.sub(" ", t) for t in texts]
@@ -348,7 +348,7 @@ def fit_topics(
         for t in topic_ids
     }
     described = describe_topics(
-        assigned[labelled], phrases, keywords, centroids, embed=embedder.encode, words=words
+        assigned[labelled], phrases, keywords, centroids, embed=embedder.encode
     )
 
     progress(_DESCRIBING, len(topic_ids), len(topic_ids))
@@ -1169,32 +1169,24 @@ def _prepared_texts(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> list[
 
 def _texts_and_phrases(
     con: duckdb.DuckDBPyConnection, ids: Sequence[str], positions: np.ndarray
-) -> tuple[np.ndarray, list[str], list[list[str]], list[frozenset[str]]]:
+) -> tuple[np.ndarray, list[str], list[list[str]]]:
     """The analysed tickets among `positions` (in `ids`), with their lemmas (the redacted
-    text where they have none), noun and action phrases, and head words (`head_words` of
-    their text and lemmas); tickets without an analysis are left out, so that nothing
-    unredacted reaches a keyword or a label."""
+    text where they have none) and noun phrases; tickets without an analysis are left out,
+    so that nothing unredacted reaches a keyword or a label."""
     con.register("__ids", pa.table({"ticket_id": [ids[i] for i in positions]}))
     try:
         found = {
             row[0]: row[1:]
             for row in con.execute(
                 """SELECT a.ticket_id, CASE WHEN trim(a.lemmas) <> '' THEN a.lemmas ELSE a.text END,
-                    list_concat(a.noun_phrases, coalesce(a.action_phrases, [])),
-                    a.text || ' ' || a.lemmas
+                    a.noun_phrases
                 FROM __ids i JOIN v_analysed_tickets a USING (ticket_id)"""
             ).fetchall()
         }
     finally:
         con.unregister("__ids")
     kept = np.array([i for i in positions if ids[i] in found], dtype=np.int64)
-    rows = [found[ids[i]] for i in kept]
-    return (
-        kept,
-        [row[0] for row in rows],
-        [list(row[1]) for row in rows],
-        [head_words(row[2]) for row in rows],
-    )
+    return kept, [found[ids[i]][0] for i in kept], [list(found[ids[i]][1]) for i in kept]
 
 
 def _store_assignments(

@@ -250,9 +250,7 @@ def _split(
     order = [c for c, _ in sorted(enumerate(np.bincount(labels)), key=lambda x: (-x[1], x[0]))]
     phrases = dict(
         con.execute(
-            "SELECT ticket_id, list_concat(noun_phrases, coalesce(action_phrases, [])) "
-            "FROM v_analysed_tickets "
-            "WHERE list_contains(?, ticket_id)",
+            "SELECT ticket_id, noun_phrases FROM v_analysed_tickets WHERE list_contains(?, ticket_id)",
             [ids],
         ).fetchall()
     )

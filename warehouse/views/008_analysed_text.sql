@@ -3,7 +3,7 @@
 -- example tickets). What is shown reads this view, never `prepared_tickets.text`.
 CREATE OR REPLACE VIEW v_analysed_tickets AS
 SELECT p.ticket_id, a.text, a.lemmas, a.noun_phrases, a.questions, a.spacy_model, p.text_hash,
-       p.language, p.in_scope, a.action_phrases
+       p.language, p.in_scope
 FROM prepared_tickets p
 JOIN text_analysis a USING (text_hash);
 
