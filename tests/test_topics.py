@@ -40,7 +40,7 @@ from persona_mining.topics.identity import (
     theme_label,
     themes_from_coarser,
 )
-from persona_mining.topics.labels import describe_topics, presentable
+from persona_mining.topics.labels import describe_topics, presentable, word_phrases
 from persona_mining.topics.model import (
     _with_words,
     fit_topics,
@@ -359,6 +359,27 @@ def test_labels_are_distinctive_noun_phrases_without_placeholders() -> None:
     assert described[0].label in {"Refund", "Refund status"} and described[1].label == "App crash"
     assert "order" not in described[0].keyphrases  # as common everywhere: not distinctive
     assert not any("[" in p for p in described[0].keyphrases)
+
+
+def test_without_a_parser_phrases_are_runs_of_words_within_a_clause() -> None:
+    phrases = word_phrases("I want to cancel my order. Also, the app crashes! Mail [EMAIL] now")
+    assert "cancel order" in phrases and "app crashes" in phrases
+    assert "order app" not in phrases  # the words of two clauses never join
+    assert not any("[" in p or "email" in p for p in phrases)
+    assert word_phrases("It's not working, don't reset my password") == [
+        "working",
+        "reset",
+        "password",
+        "reset password",
+    ]
+    # As labels: the phrase the topic's tickets share, not its words one by one.
+    texts = ["Please cancel my order", "cancel the order now", "I need to cancel my order"] * 4
+    texts += ["reset my password please", "password reset link broken"] * 6
+    assigned = np.array([0] * 12 + [1] * 12)
+    described = describe_topics(
+        assigned, [word_phrases(t) for t in texts], {}, {0: unit(1, 0), 1: unit(0, 1)}
+    )
+    assert described[0].label == "Cancel order"
 
 
 def test_labels_and_keyphrases_never_show_handles_ids_or_template_tokens() -> None:

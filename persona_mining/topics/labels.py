@@ -8,6 +8,7 @@ carry personal data; c-TF-IDF keywords are the fallback when no phrase qualifies
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -15,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from persona_mining.text.pii import PLACEHOLDER_RE
 
 UNCLUSTERED = -1
 UNCLUSTERED_LABEL = "Unclustered"
@@ -27,6 +30,10 @@ _WORDY = re.compile(r"[a-z]")
 _UNPRESENTABLE = re.compile(r"[@#{}<>_\\|=~]|https?:|www\.|\d{4,}|\[[A-Z]+\]")
 #: Minimum ratio of a phrase's share in the topic to its share in all tickets.
 MIN_DISTINCTIVENESS = 1.5
+#: Longest run of words a text's phrases have when no parser found its noun phrases.
+WORD_PHRASE_WORDS = 3
+_CLAUSE_BREAK = re.compile(r"[.!?;:,()\[\]\n\"]+")
+_CLAUSE_WORD = re.compile(r"[a-z][a-z'-]*[a-z]")
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,31 @@ def describe_topics(
             label[:1].upper() + label[1:], keyphrases or tuple(keywords.get(topic, [])[:KEYPHRASES])
         )
     return described
+
+
+def word_phrases(text: str, longest: int = WORD_PHRASE_WORDS) -> list[str]:
+    """The candidate phrases of a text analysed without a parser (the blank pipeline of the
+    fast profile finds no noun phrases): every run of one to `longest` words that follow each
+    other within a clause once stop words and contractions are left out ("I want to cancel my
+    order" gives "cancel order", among others), lower-cased. Placeholders of redacted PII end a
+    clause."""
+    stop_words = _stop_words()
+    found: dict[str, None] = {}
+    for clause in _CLAUSE_BREAK.split(PLACEHOLDER_RE.sub(".", text).lower()):
+        words = [w for w in _CLAUSE_WORD.findall(clause) if w not in stop_words and "'" not in w]
+        for size in range(1, longest + 1):
+            for start in range(len(words) - size + 1):
+                found.setdefault(" ".join(words[start : start + size]))
+    return list(found)
+
+
+@functools.cache
+def _stop_words() -> frozenset[str]:
+    """scikit-learn's English stop words (imported on first use: the trends and the alerts
+    import this module, and need no scikit-learn)."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS)
 
 
 def presentable(term: str) -> bool:

@@ -85,7 +85,7 @@ from persona_mining.topics.identity import (
     theme_label,
     themes_from_coarser,
 )
-from persona_mining.topics.labels import UNCLUSTERED, describe_topics, presentable
+from persona_mining.topics.labels import UNCLUSTERED, describe_topics, presentable, word_phrases
 from persona_mining.warehouse import transaction
 
 if TYPE_CHECKING:
@@ -1171,22 +1171,30 @@ def _texts_and_phrases(
     con: duckdb.DuckDBPyConnection, ids: Sequence[str], positions: np.ndarray
 ) -> tuple[np.ndarray, list[str], list[list[str]]]:
     """The analysed tickets among `positions` (in `ids`), with their lemmas (the redacted
-    text where they have none) and noun phrases; tickets without an analysis are left out,
+    text where they have none) and noun phrases (`word_phrases` of the redacted text where the
+    blank pipeline, without a parser, analysed it); tickets without an analysis are left out,
     so that nothing unredacted reaches a keyword or a label."""
+    from persona_mining.text.nlp import BLANK_MODEL
+
     con.register("__ids", pa.table({"ticket_id": [ids[i] for i in positions]}))
     try:
         found = {
             row[0]: row[1:]
             for row in con.execute(
                 """SELECT a.ticket_id, CASE WHEN trim(a.lemmas) <> '' THEN a.lemmas ELSE a.text END,
-                    a.noun_phrases
+                    a.noun_phrases, a.text, a.spacy_model
                 FROM __ids i JOIN v_analysed_tickets a USING (ticket_id)"""
             ).fetchall()
         }
     finally:
         con.unregister("__ids")
     kept = np.array([i for i in positions if ids[i] in found], dtype=np.int64)
-    return kept, [found[ids[i]][0] for i in kept], [list(found[ids[i]][1]) for i in kept]
+    rows = [found[ids[i]] for i in kept]
+    phrases = [
+        word_phrases(text) if model == BLANK_MODEL else list(nouns)
+        for _, nouns, text, model in rows
+    ]
+    return kept, [row[0] for row in rows], phrases
 
 
 def _store_assignments(
