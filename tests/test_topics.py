@@ -40,7 +40,7 @@ from persona_mining.topics.identity import (
     theme_label,
     themes_from_coarser,
 )
-from persona_mining.topics.labels import describe_topics, presentable, word_phrases
+from persona_mining.topics.labels import describe_topics, label_phrases, presentable, word_phrases
 from persona_mining.topics.model import (
     _with_words,
     fit_topics,
@@ -380,6 +380,9 @@ def test_without_a_parser_phrases_are_runs_of_words_within_a_clause() -> None:
         assigned, [word_phrases(t) for t in texts], {}, {0: unit(1, 0), 1: unit(0, 1)}
     )
     assert described[0].label == "Cancel order"
+    # The parser's noun phrases where it ran; the runs of words where the blank pipeline did.
+    assert label_phrases(["order"], "Cancel my order", parsed=True) == ["order"]
+    assert "cancel order" in label_phrases([], "Cancel my order", parsed=False)
 
 
 def test_labels_and_keyphrases_never_show_handles_ids_or_template_tokens() -> None:

@@ -119,6 +119,12 @@ def word_phrases(text: str, longest: int = WORD_PHRASE_WORDS) -> list[str]:
     return list(found)
 
 
+def label_phrases(noun_phrases: Sequence[str], text: str, *, parsed: bool) -> list[str]:
+    """A ticket's candidate phrases for labels and keyphrases: the noun phrases its analysis
+    found, or, where no parser analysed it (the blank pipeline), its `word_phrases`."""
+    return list(noun_phrases) if parsed else word_phrases(text)
+
+
 @functools.cache
 def _stop_words() -> frozenset[str]:
     """scikit-learn's English stop words (imported on first use: the trends and the alerts

@@ -85,7 +85,7 @@ from persona_mining.topics.identity import (
     theme_label,
     themes_from_coarser,
 )
-from persona_mining.topics.labels import UNCLUSTERED, describe_topics, presentable, word_phrases
+from persona_mining.topics.labels import UNCLUSTERED, describe_topics, label_phrases, presentable
 from persona_mining.warehouse import transaction
 
 if TYPE_CHECKING:
@@ -1191,8 +1191,7 @@ def _texts_and_phrases(
     kept = np.array([i for i in positions if ids[i] in found], dtype=np.int64)
     rows = [found[ids[i]] for i in kept]
     phrases = [
-        word_phrases(text) if model == BLANK_MODEL else list(nouns)
-        for _, nouns, text, model in rows
+        label_phrases(nouns, text, parsed=model != BLANK_MODEL) for _, nouns, text, model in rows
     ]
     return kept, [row[0] for row in rows], phrases
 

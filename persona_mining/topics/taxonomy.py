@@ -28,7 +28,7 @@ import numpy as np
 from persona_mining.errors import ConfigError, StageError
 from persona_mining.stats import choose_k_by_silhouette
 from persona_mining.text.embed import load_vectors
-from persona_mining.topics.labels import UNCLUSTERED, describe_topics
+from persona_mining.topics.labels import UNCLUSTERED, describe_topics, label_phrases
 from persona_mining.topics.model import current_model
 from persona_mining.warehouse import transaction
 
@@ -248,12 +248,16 @@ def _split(
     labels = choice.labels
     # Sub-topics numbered by size, largest first, so that KEY.1 means the same after a replay.
     order = [c for c, _ in sorted(enumerate(np.bincount(labels)), key=lambda x: (-x[1], x[0]))]
-    phrases = dict(
-        con.execute(
-            "SELECT ticket_id, noun_phrases FROM v_analysed_tickets WHERE list_contains(?, ticket_id)",
+    from persona_mining.text.nlp import BLANK_MODEL
+
+    phrases = {
+        ticket: label_phrases(nouns, text, parsed=model != BLANK_MODEL)
+        for ticket, nouns, text, model in con.execute(
+            "SELECT ticket_id, noun_phrases, text, spacy_model FROM v_analysed_tickets "
+            "WHERE list_contains(?, ticket_id)",
             [ids],
         ).fetchall()
-    )
+    }
     centroids = {}
     for cluster in order:
         mean = vectors[labels == cluster].mean(axis=0)
