@@ -2,8 +2,10 @@
 
 A label is one of the topic's own noun phrases ("payment error", "reset link"): frequent in
 the topic, much rarer elsewhere, and, when the embedding model is at hand, the closest in
-meaning to the topic's centroid. Placeholders of redacted PII never qualify, so no label can
-carry personal data; c-TF-IDF keywords are the fallback when no phrase qualifies.
+meaning to the topic's centroid. Where no parser analysed the tickets (the blank pipeline of
+the fast profile), runs of words within a clause stand in for noun phrases (`word_phrases`).
+Placeholders of redacted PII never qualify, so no label can carry personal data; c-TF-IDF
+keywords are the fallback when no phrase qualifies.
 """
 
 from __future__ import annotations
