@@ -366,6 +366,10 @@ def test_without_a_parser_phrases_are_runs_of_words_within_a_clause() -> None:
     assert "cancel order" in phrases and "app crashes" in phrases
     assert "order app" not in phrases  # the words of two clauses never join
     assert not any("[" in p or "email" in p for p in phrases)
+    # Template tokens, handles and numbers are never part of a phrase, nor joined across.
+    exported = word_phrases("My {product_purchased} broke, order 12345 late @shop_help help now")
+    assert not any("product" in p or "purchased" in p or "shop" in p for p in exported)
+    assert "late" in exported and "order late" not in exported
     assert word_phrases("It's not working, don't reset my password") == [
         "working",
         "reset",

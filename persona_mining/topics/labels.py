@@ -35,7 +35,7 @@ MIN_DISTINCTIVENESS = 1.5
 #: Longest run of words a text's phrases have when no parser found its noun phrases.
 WORD_PHRASE_WORDS = 3
 _CLAUSE_BREAK = re.compile(r"[.!?;:,()\[\]\n\"]+")
-_CLAUSE_WORD = re.compile(r"[a-z][a-z'-]*[a-z]")
+_PLAIN_WORD = re.compile(r"[a-z][a-z'-]*")
 
 
 @dataclass(frozen=True)
@@ -110,14 +110,22 @@ def word_phrases(text: str, longest: int = WORD_PHRASE_WORDS) -> list[str]:
     fast profile finds no noun phrases): every run of one to `longest` words that follow each
     other within a clause once stop words and contractions are left out ("I want to cancel my
     order" gives "cancel order", among others), lower-cased. Placeholders of redacted PII end a
-    clause."""
+    clause; a token of anything but letters (a handle, a number, an export's template token
+    such as `{product_purchased}`) is never part of a phrase and ends a run."""
     stop_words = _stop_words()
     found: dict[str, None] = {}
     for clause in _CLAUSE_BREAK.split(PLACEHOLDER_RE.sub(".", text).lower()):
-        words = [w for w in _CLAUSE_WORD.findall(clause) if w not in stop_words and "'" not in w]
-        for size in range(1, longest + 1):
-            for start in range(len(words) - size + 1):
-                found.setdefault(" ".join(words[start : start + size]))
+        runs: list[list[str]] = [[]]
+        for token in clause.split():
+            token = token.strip("'")
+            if not _PLAIN_WORD.fullmatch(token):
+                runs.append([])  # a handle, a number, a template token: shown never, joined never
+            elif len(token) > 1 and token not in stop_words and "'" not in token:
+                runs[-1].append(token)
+        for words in runs:
+            for size in range(1, longest + 1):
+                for start in range(len(words) - size + 1):
+                    found.setdefault(" ".join(words[start : start + size]))
     return list(found)
 
 
