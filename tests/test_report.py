@@ -164,6 +164,29 @@ def test_a_warehouse_without_a_model_says_what_to_run(
     assert not (tmp_path / "report.html").exists()
 
 
+def test_without_personas_the_header_counts_the_models_issues_and_themes(
+    demo_run: dict[str, Any], tmp_path: Path
+) -> None:
+    copy = tmp_path / "no-personas.duckdb"
+    shutil.copy(Path(demo_run["config"].warehouse.path), copy)
+    con = db.connect(copy)
+    try:
+        for table in ("issue_by_persona", "issue_group_by_persona", "persona_profiles"):
+            con.execute(f"DELETE FROM {table}")
+        issues, themes = con.execute(
+            """SELECT (SELECT count(*) FROM v_topics WHERE topic_id >= 0 AND NOT ignored),
+            (SELECT count(*) FROM v_topic_groups)"""
+        ).fetchone()  # type: ignore[misc]
+        result = write_report(con, out=tmp_path / "report.html")
+    finally:
+        con.close()
+    html = result.path.read_text(encoding="utf-8")
+    assert issues > 0 and themes > 0
+    assert (result.personas, result.issues, result.themes) == (0, issues, themes)
+    assert f"<dt>Issues</dt><dd>{issues}<small>no personas to compare them across" in html
+    assert f"<dt>Themes</dt><dd>{themes}<small>" in html
+
+
 # In a real browser ---------------------------------------------------------------------------
 
 

@@ -107,10 +107,14 @@ def write_report(
         for p in profiles
         for c in p.challenges
     }
+    # The model's own issues and themes, with or without personas to compare them across
+    # (the heatmap has no rows without personas). Ignored issues stay out, as of the heatmap.
     totals = con.execute(
         """SELECT (SELECT count(*) FROM tickets), (SELECT count(*) FROM v_ticket_topics),
-        (SELECT count(*) FROM customers)"""
-    ).fetchone() or (0, 0, 0)
+        (SELECT count(*) FROM customers),
+        (SELECT count(*) FROM v_topics WHERE topic_id >= 0 AND active AND NOT ignored),
+        (SELECT count(*) FROM v_topic_groups)"""
+    ).fetchone() or (0, 0, 0, 0, 0)
     edits = _edits(con, model["model_id"] if model else None)
     fix_first = _fix_first(con, examples=min(examples, 1))
     script = _script()
@@ -124,6 +128,8 @@ def write_report(
             tickets=totals[0],
             assigned=totals[1],
             customers=totals[2],
+            issue_count=totals[3],
+            theme_count=totals[4],
             coverage=link_coverage(con),
             profiles=profiles,
             card_groups=_card_groups(profiles),
@@ -156,8 +162,8 @@ def write_report(
     return ReportResult(
         path=out,
         personas=len(profiles),
-        issues=len(heatmap["rows"]),
-        themes=len(themes["rows"]),
+        issues=totals[3],
+        themes=totals[4],
         significant_cells=sum(1 for c in cells if c["significant"]),
         example_tickets=sum(len(v) for v in examples_by.values()),
         bytes=len(html.encode("utf-8")),
