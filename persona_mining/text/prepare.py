@@ -2,7 +2,7 @@
 
 Every ticket gets the cheap part: HTML, quoted replies and signatures stripped, the PII rules
 (e-mails, URLs, phones, cards, IBANs, street addresses), its language, and its sentences and
-questions from spaCy's rule-based sentencizer. The statistical pipeline (names, noun phrases,
+questions by rules (`persona_mining.text.sentences`). The statistical pipeline (names, noun phrases,
 lemmas) runs only where its output is used, in `persona_mining.text.analysis`, so that its cost
 grows with the number of topics and of tickets shown rather than with the help desk.
 
@@ -13,8 +13,8 @@ Only tickets whose subject or body changed since they were last prepared are pro
 Results are written chunk by chunk, each chunk in one transaction, so an interrupted run
 keeps the chunks it finished and the next run picks up the rest.
 
-The cleaning, the sentences and the language are our own Python, spaCy's tokenizer and lingua,
-one core's work per process: from 50,000 pending tickets they run in worker processes
+The cleaning, the sentences and the language are our own Python and lingua (no spaCy), one
+core's work per process: from 50,000 pending tickets they run in worker processes
 (`persona_mining.parallel`, `[scale] processes`), chunk by chunk, while this process writes
 the chunks back in order.
 """
@@ -30,14 +30,13 @@ from dataclasses import dataclass
 
 import duckdb
 import pyarrow as pa
-from spacy.language import Language
 
 from persona_mining import parallel
 from persona_mining.config import PrepareConfig
 from persona_mining.progress import Progress, no_progress
 from persona_mining.text.cleaning import clean_text, content_hash, html_to_text, redact_pii
 from persona_mining.text.language import UNDETERMINED, LanguageDetector
-from persona_mining.text.nlp import SentenceSplit, sentence_pipeline, split_sentences
+from persona_mining.text.sentences import SentenceSplit, split_sentences
 from persona_mining.warehouse import transaction
 
 EMPTY_TEXT = "(no text)"
@@ -69,7 +68,6 @@ def prepare_tickets(
     con: duckdb.DuckDBPyConnection,
     *,
     config: PrepareConfig = _DEFAULT,
-    nlp: Language | None = None,
     chunk_size: int = 2_000,
     processes: int = 0,
     progress: Progress = no_progress,
@@ -89,12 +87,10 @@ def prepare_tickets(
         config: the `[prepare]` section: the languages kept for topics (empty: every ticket
             whatever its language), batch size, characters split into sentences, language
             detection. Its `spacy_model` is used by the analysis, not here.
-        nlp: the sentence pipeline; default `nlp.sentence_pipeline()`, built here only when
-            some ticket needs preparing.
         chunk_size: tickets per transaction.
         processes: `[scale] processes`: from `parallel.PARALLEL_FROM` pending tickets, the
             cleaning, splitting and language detection run in this many worker processes (0:
-            one per CPU core; 1: in this process, as they do when `nlp` is given).
+            one per CPU core; 1: in this process).
         progress: told of the tickets prepared so far ("prepare").
     """
     started = time.perf_counter()
@@ -102,14 +98,8 @@ def prepare_tickets(
     languages = config.languages
     questions = 0
     other_languages: Counter[str] = Counter()
-    workers = (
-        parallel.processes_for(processes, len(pending), parallel.PARALLEL_FROM)
-        if nlp is None
-        else 1
-    )
-    here = pending and workers == 1  # this process prepares: its pipeline and detector
-    if here and nlp is None:
-        nlp = sentence_pipeline()
+    workers = parallel.processes_for(processes, len(pending), parallel.PARALLEL_FROM)
+    here = pending and workers == 1  # this process prepares: its detector
     detector = (
         LanguageDetector(mode=config.language_detection, preferred=languages)
         if here and config.language_detection != "off"
@@ -122,7 +112,7 @@ def prepare_tickets(
     )
     split = functools.partial(
         _prepare_chunk,
-        batch_size=config.batch_size,
+        report_every=config.batch_size,
         max_chars=config.max_analysis_chars,
         languages=languages,
         detection=config.language_detection,
@@ -133,7 +123,6 @@ def prepare_tickets(
         else (
             split(
                 raw,
-                nlp=nlp,
                 detector=detector,
                 on_split=functools.partial(_tell, progress, n, len(pending)),
             )
@@ -229,27 +218,22 @@ def _tell(progress: Progress, before: int, total: int, done: int) -> None:
 def _prepare_chunk(
     raws: Sequence[Raw],
     *,
-    batch_size: int,
+    report_every: int,
     max_chars: int,
     languages: Sequence[str],
     detection: str,
-    nlp: Language | None = None,
     detector: LanguageDetector | None = None,
     on_split: Callable[[int], None] | None = None,
 ) -> Split:
     """Clean and redact one chunk of tickets by rules, split each into sentences and detect
     its language ("und" for every ticket when `detection` is "off").
 
-    `nlp` and `detector` are this process's own (built once per call of `prepare_tickets`);
-    a worker process builds its own on its first chunk and keeps them.
+    `detector` is this process's own (built once per call of `prepare_tickets`); a worker
+    process builds its own on its first chunk and keeps it.
     """
     texts = [_ticket_text(subject, body) for subject, body in raws]
     splits = split_sentences(
-        texts,
-        nlp or _sentence_pipeline(),
-        batch_size=batch_size,
-        max_chars=max_chars,
-        on_split=on_split,
+        texts, max_chars=max_chars, report_every=report_every, on_split=on_split
     )
     found = (
         [UNDETERMINED] * len(texts)
@@ -257,12 +241,6 @@ def _prepare_chunk(
         else (detector or _detector(detection, tuple(languages))).detect(texts)
     )
     return texts, splits, found
-
-
-@functools.cache
-def _sentence_pipeline() -> Language:
-    """This process's sentence pipeline, built on its first chunk."""
-    return sentence_pipeline()
 
 
 @functools.cache
