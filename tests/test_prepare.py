@@ -49,9 +49,7 @@ def test_prepare_cleans_redacts_and_records_the_language(con, tmp_path: Path) ->
     assert "When will I get my refund?" in questions[0]
 
 
-def test_prepare_and_embed_touch_only_new_or_changed_tickets(
-    con, embedder, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+def test_prepare_and_embed_touch_only_new_or_changed_tickets(con, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     ingest_tickets(con, path=write(tmp_path / "a.csv", TICKETS))
     prepare_tickets(con, processes=1)
     first = embed_tickets(con, embedder=embedder)
