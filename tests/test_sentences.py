@@ -74,3 +74,22 @@ def test_questions_texts_in_order_and_the_first_characters_only() -> None:
     (only,) = split_sentences([long], max_chars=0)
     assert only.sentences == (long,) and len(only.questions[0]) <= 301
     assert only.questions[0].endswith("…")
+
+
+# A megabyte of each shape that makes a careless regex backtrack: what the rules make of it
+# (their speed is measured in bench/; a quadratic pattern would show here as a run that never
+# ends).
+MEGABYTE = 1_000_000
+
+
+@pytest.mark.parametrize("mark", ["!", ".", "。", ".)"])
+def test_a_huge_run_of_punctuation_that_ends_no_sentence_is_one_sentence(mark: str) -> None:
+    text = mark * (MEGABYTE // len(mark)) + "x"
+    (split,) = split_sentences([text], max_chars=0)
+    # An ideographic full stop ends a sentence at once: the run, without a word, is dropped.
+    assert split.sentences == ((text,) if mark != "。" else ("x",))
+
+
+def test_a_huge_run_of_short_sentences_is_split_into_each() -> None:
+    text = "Hi! " * (MEGABYTE // 4)
+    assert sentences_of(text) == ("Hi!",) * (MEGABYTE // 4)

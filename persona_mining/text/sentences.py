@@ -41,12 +41,15 @@ DEFAULT_MAX_CHARS = 5_000
 _TERMINALS = "!.?…‼‽⁇⁈⁉։؟۔܀܁܂।॥။።፧፨﹒﹖﹗！．？｡。"
 _IDEOGRAPHIC = "｡。！？"
 _CLOSING = "\"'”’»)\\]}"
-# A run of sentence-final punctuation and its closing quotes or brackets, then (captured, not
-# consumed) the first character of what follows the white space; after an ideographic full
-# stop, of what follows at once.
+# A whole run of sentence-final punctuation and its closing quotes or brackets, then
+# (captured, not consumed) the first character of what follows the white space; after an
+# ideographic full stop, of what follows at once. The run starts where the punctuation does
+# and its quantifiers are possessive, so a long run that ends no sentence ("!!!...!x") is
+# scanned once, not once per character.
 _END_RE = re.compile(
-    rf"[{re.escape(_TERMINALS)}]+[{re.escape(_CLOSING)}]*(?=\s+(\S))"
-    rf"|[{re.escape(_IDEOGRAPHIC)}]+[{re.escape(_CLOSING)}]*(?=(\S))"
+    rf"(?<![{re.escape(_TERMINALS)}])[{re.escape(_TERMINALS)}]++"
+    rf"(?:[{re.escape(_CLOSING)}]*+(?=\s+(\S))|(?<=[{re.escape(_IDEOGRAPHIC)}])"
+    rf"[{re.escape(_CLOSING)}]*+(?=(\S)))"
 )
 # The word before a full stop: a run of letters, or letters with full stops between them.
 _LAST_WORD_RE = re.compile(r"(?:[^\W\d_]+\.)*[^\W\d_]+$")
