@@ -107,13 +107,15 @@ def write_report(
         for p in profiles
         for c in p.challenges
     }
-    # The model's own issues and themes, with or without personas to compare them across
-    # (the heatmap has no rows without personas). Ignored issues stay out, as of the heatmap.
+    # The model's own issues and their themes, with or without personas to compare them
+    # across (the heatmaps have no rows without personas). Ignored issues and the unclustered
+    # tickets stay out, as they do of the heatmaps.
     totals = con.execute(
         """SELECT (SELECT count(*) FROM tickets), (SELECT count(*) FROM v_ticket_topics),
         (SELECT count(*) FROM customers),
         (SELECT count(*) FROM v_topics WHERE topic_id >= 0 AND active AND NOT ignored),
-        (SELECT count(*) FROM v_topic_groups)"""
+        (SELECT count(DISTINCT group_id) FROM v_topics
+            WHERE topic_id >= 0 AND active AND NOT ignored AND group_id >= 0)"""
     ).fetchone() or (0, 0, 0, 0, 0)
     edits = _edits(con, model["model_id"] if model else None)
     fix_first = _fix_first(con, examples=min(examples, 1))
