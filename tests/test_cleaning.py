@@ -79,6 +79,25 @@ def test_clean_text_is_idempotent(text: str) -> None:
     assert clean_text(once) == once
 
 
+def test_a_clean_text_takes_one_pass_and_a_raw_one_a_confirming_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from persona_mining.text import cleaning
+
+    passes: list[str] = []
+    once = cleaning._clean_once
+
+    def counted(text: str) -> str:
+        passes.append(text)
+        return once(text)
+
+    monkeypatch.setattr(cleaning, "_clean_once", counted)
+    assert clean_text("Where is my order?") == "Where is my order?" and len(passes) == 1
+    passes.clear()
+    assert clean_text("Hi team,\n\nWhere is my order?") == "Where is my order?"
+    assert passes == ["Hi team,\n\nWhere is my order?", "Where is my order?"]
+
+
 @PROPERTY_SETTINGS
 @given(st.text(), st.text(), st.sampled_from(PLANTED_PII))
 def test_planted_pii_never_survives_redaction(before: str, after: str, pii: str) -> None:

@@ -89,7 +89,8 @@ def clean_text(text: str) -> str:
     leading greeting ("Hi,", "Hello team,", "Dear Support," on their own line, or
     followed by a comma and the message). The pipeline repeats until the text stops
     changing (one confirming pass for ordinary tickets), so ``clean_text`` is
-    idempotent.
+    idempotent; a text the first pass leaves as it was is clean already, and needs no
+    confirming pass (most short chat or search-box requests).
 
     Args:
         text: Raw ticket text (plain text or HTML, possibly a whole e-mail thread).
@@ -97,7 +98,10 @@ def clean_text(text: str) -> str:
     Returns:
         Cleaned, redacted text; ``""`` if nothing is left.
     """
-    return repeat_until_stable(_clean_once, _clean_once(text))
+    cleaned = _clean_once(text)
+    if cleaned == text:  # a fixed point already: the next pass would give it back unchanged
+        return cleaned
+    return repeat_until_stable(_clean_once, cleaned)
 
 
 def content_hash(text: str) -> str:
