@@ -40,7 +40,7 @@ DEFAULT_MAX_CHARS = 5_000
 # the interrobangs, the small and full-width forms and the ideographic full stops.
 _TERMINALS = "!.?…‼‽⁇⁈⁉։؟۔܀܁܂।॥။።፧፨﹒﹖﹗！．？｡。"
 _IDEOGRAPHIC = "｡。！？"
-_CLOSING = "\"'”’»)\\]}"
+_CLOSING = "\"'”’»)]}"
 # A whole run of sentence-final punctuation and its closing quotes or brackets, then
 # (captured, not consumed) the first character of what follows the white space; after an
 # ideographic full stop, of what follows at once. The run starts where the punctuation does
