@@ -116,6 +116,29 @@ def test_topics_without_a_clear_grouping_stay_mostly_apart() -> None:
     assert len(set(group_topics(centroids).values())) == 16
 
 
+def test_no_theme_holds_most_of_the_topics(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 15 loosely related topics among 12 unrelated ones: the best silhouette joins the 15 into
+    # one theme, more than half of the desk. Each theme stays within the related topics or
+    # outside them, and none holds more than half of the topics.
+    from persona_mining.topics import identity
+
+    rng = np.random.default_rng(5)
+    centre = rng.normal(size=64)
+    related = [centre + 0.45 * np.linalg.norm(centre) / 8 * rng.normal(size=64) for _ in range(15)]
+    vectors = related + list(rng.normal(size=(12, 64)))
+    centroids = {i: v / np.linalg.norm(v) for i, v in enumerate(vectors)}
+
+    def themes() -> list[set[int]]:
+        groups = group_topics(centroids)
+        return [{t for t in groups if groups[t] == g} for g in set(groups.values())]
+
+    found = themes()
+    assert max(map(len, found)) <= len(centroids) // 2
+    assert all(theme <= set(range(15)) or not theme & set(range(15)) for theme in found)
+    monkeypatch.setattr(identity, "LARGEST_THEME", 1.0)  # without the bound: one lump
+    assert set(range(15)) in themes()
+
+
 def test_dense_regions_of_one_issue_are_merged_and_distinct_issues_are_not() -> None:
     rng = np.random.default_rng(0)
     issues = rng.normal(size=(6, 48))

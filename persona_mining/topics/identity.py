@@ -238,13 +238,17 @@ def keep_themes(
 CLEAR_GROUPING = 0.2
 #: ... otherwise the cut keeps this share of the topics apart, as themes.
 KEPT_APART = 2 / 3
+#: No cut is chosen whose largest theme holds more than this share of the topics: such a theme
+#: is most of the desk, not a group of related issues a support lead can review.
+LARGEST_THEME = 1 / 2
 
 
 def _themes_from_data(matrix: np.ndarray, tree: np.ndarray, themes: tuple[int, int]) -> np.ndarray:
     """The cut of the linkage tree into a reviewable number of themes.
 
     A handful of topics stay one theme each; otherwise the candidates run from `themes[0]`
-    (at most half the topics) to `themes[1]` (fewer than the topics). Where the topics group
+    (at most half the topics) to `themes[1]` (fewer than the topics), less the cuts whose
+    largest theme holds more than `LARGEST_THEME` of the topics. Where the topics group
     clearly (the best cut's silhouette at least `CLEAR_GROUPING`), that cut is taken. Where
     they do not, the silhouette of every cut is low and nearly flat, its best is most often
     the fewest themes, and each such theme joins unrelated topics: the cut then keeps
@@ -259,15 +263,19 @@ def _themes_from_data(matrix: np.ndarray, tree: np.ndarray, themes: tuple[int, i
     high = min(themes[1], n - 1)
     if n <= themes[0] or high < low:
         return np.arange(1, n + 1)
-    choice = choose_k_by_silhouette(
-        matrix,
-        range(low, high + 1),
-        lambda k: fcluster(tree, t=k, criterion="maxclust") - 1,
-        seed=0,
-        metric="cosine",
+
+    def cut(k: int) -> np.ndarray:
+        return fcluster(tree, t=k, criterion="maxclust") - 1
+
+    # The cuts of one tree nest, so the largest theme only shrinks as the themes grow: the
+    # candidates are the cuts from the first whose largest theme is small enough.
+    first = next(
+        (k for k in range(low, high + 1) if np.bincount(cut(k)).max() <= LARGEST_THEME * n),
+        high,
     )
+    choice = choose_k_by_silhouette(matrix, range(first, high + 1), cut, seed=0, metric="cosine")
     if choice.labels is None or choice.k is None:
-        return fcluster(tree, t=low, criterion="maxclust")
+        return fcluster(tree, t=first, criterion="maxclust")
     if choice.scores[choice.k] < CLEAR_GROUPING:
         return fcluster(tree, t=min(high, max(low, round(KEPT_APART * n))), criterion="maxclust")
     return choice.labels + 1
