@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import re
 import sys
 import tempfile
 import time
@@ -47,20 +46,12 @@ def sentencizer_split() -> Callable[[Sequence[str]], list[rules.SentenceSplit]]:
     nlp.add_pipe("sentencizer")
     for placeholder in PLACEHOLDERS:
         nlp.tokenizer.add_special_case(placeholder, [{ORTH: placeholder}])
-    word = re.compile(r"\w")
 
     def split(texts: Sequence[str]) -> list[rules.SentenceSplit]:
         heads = [rules.split_for_analysis(t, rules.DEFAULT_MAX_CHARS)[0] for t in texts]
         out = []
         for doc in nlp.pipe(heads, batch_size=256):
-            found = []
-            for span in doc.sents:
-                for piece in rules.SENTENCE_BREAK_RE.split(
-                    doc.text[span.start_char : span.end_char]
-                ):
-                    sentence = " ".join(piece.split())
-                    if word.search(sentence):
-                        found.append(sentence)
+            found = [p for span in doc.sents for p in rules.sentence_pieces(span.text)]
             questions = tuple(rules.shorten_question(s) for s in found if rules.is_question(s))
             out.append(rules.SentenceSplit(tuple(found), questions))
         return out

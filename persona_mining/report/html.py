@@ -112,10 +112,8 @@ def write_report(
     # tickets stay out, as they do of the heatmaps.
     totals = con.execute(
         """SELECT (SELECT count(*) FROM tickets), (SELECT count(*) FROM v_ticket_topics),
-        (SELECT count(*) FROM customers),
-        (SELECT count(*) FROM v_topics WHERE topic_id >= 0 AND active AND NOT ignored),
-        (SELECT count(DISTINCT group_id) FROM v_topics
-            WHERE topic_id >= 0 AND active AND NOT ignored AND group_id >= 0)"""
+        (SELECT count(*) FROM customers), count(*), count(DISTINCT group_id) FILTER (group_id >= 0)
+        FROM v_topics WHERE topic_id >= 0 AND active AND NOT ignored"""
     ).fetchone() or (0, 0, 0, 0, 0)
     edits = _edits(con, model["model_id"] if model else None)
     fix_first = _fix_first(con, examples=min(examples, 1))

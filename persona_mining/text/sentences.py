@@ -4,7 +4,7 @@ Every ticket gets its sentences and questions here (`ticket_questions`), so this
 Python and regular expressions: no spaCy, no tokenizer. A sentence ends after sentence-final
 punctuation ("." "!" "?" and their counterparts in other scripts), with any closing quotes or
 brackets, where white space and more text follow; ideographic full stops end one without the
-white space. A line break ends one too where it reads as a new sentence (`SENTENCE_BREAK_RE`).
+white space. A line break ends one too where it reads as a new sentence (`sentence_pieces`).
 Not an end:
 - a title ("Mr.", "Dr.");
 - an abbreviation ("U.S.", "a.m.", "e.g.", "approx.", "No.") or an ellipsis, unless a capital
@@ -19,14 +19,16 @@ names and splits by its own pipeline; the helpers for questions are shared with 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+
+from persona_mining.text.normalise import has_word
 
 __all__ = [
     "DEFAULT_MAX_CHARS",
-    "SENTENCE_BREAK_RE",
     "SentenceSplit",
     "is_question",
+    "sentence_pieces",
     "sentences_of",
     "shorten_question",
     "split_for_analysis",
@@ -60,10 +62,9 @@ _ELLIPSIS = frozenset(".…")
 # Line breaks inside a sentence that still end a sentence: a blank line, a break after
 # sentence punctuation, or a break before a capitalised line, a bullet or a number.
 # Hard-wrapped lines (continuing in lower case) stay joined.
-SENTENCE_BREAK_RE = re.compile(
+_SENTENCE_BREAK_RE = re.compile(
     r"\n[^\S\n]*\n\s*|(?<=[.!?:;])[^\S\n]*\n\s*|\n(?=[^\S\n]*[A-Z0-9\-*•\[(\"'])"
 )
-_WORD_RE = re.compile(r"\w")
 _LEADING_WORDS_RE = re.compile(r"[^\w\[]*([A-Za-z']+)(?:[^\w\[]+([A-Za-z'\[\]]+))?")
 _MAX_QUESTION_CHARS = 300
 
@@ -137,9 +138,9 @@ def sentences_of(text: str) -> tuple[str, ...]:
     for match in _END_RE.finditer(text):
         following = match.group(1) or match.group(2)
         if _ends_sentence(text, match.start(), match.group(0), following):
-            _add_pieces(text[start : match.end()], sentences)
+            sentences += sentence_pieces(text[start : match.end()])
             start = match.end()
-    _add_pieces(text[start:], sentences)
+    sentences += sentence_pieces(text[start:])
     return tuple(sentences)
 
 
@@ -162,12 +163,14 @@ def _ends_sentence(text: str, at: int, punctuation: str, following: str) -> bool
     return True
 
 
-def _add_pieces(span: str, sentences: list[str]) -> None:
-    """The sentences of one span, split further at sentence-ending line breaks."""
-    for piece in SENTENCE_BREAK_RE.split(span):
+def sentence_pieces(span: str) -> Iterator[str]:
+    """The sentences of one span of text that ends no sentence inside (by punctuation), split
+    further at sentence-ending line breaks, whitespace collapsed; pieces without a word left
+    out. Shared with the spaCy analysis, whose spans are its pipeline's sentences."""
+    for piece in _SENTENCE_BREAK_RE.split(span):
         sentence = " ".join(piece.split())
-        if _WORD_RE.search(sentence):
-            sentences.append(sentence)
+        if has_word(sentence):
+            yield sentence
 
 
 def split_for_analysis(text: str, limit: int) -> tuple[str, str]:

@@ -129,10 +129,14 @@ def word_phrases(text: str, longest: int = WORD_PHRASE_WORDS) -> list[str]:
     return list(found)
 
 
-def label_phrases(noun_phrases: Sequence[str], text: str, *, parsed: bool) -> list[str]:
+def label_phrases(noun_phrases: Sequence[str], text: str, spacy_model: str) -> list[str]:
     """A ticket's candidate phrases for labels and keyphrases: the noun phrases its analysis
-    found, or, where no parser analysed it (the blank pipeline), its `word_phrases`."""
-    return list(noun_phrases) if parsed else word_phrases(text)
+    (by `spacy_model`) found, or, where the blank pipeline analysed it (no parser), its
+    `word_phrases`."""
+    # Imported here: spaCy stays out of the start-up of the trends and the alerts.
+    from persona_mining.text.nlp import BLANK_MODEL
+
+    return word_phrases(text) if spacy_model == BLANK_MODEL else list(noun_phrases)
 
 
 @functools.cache

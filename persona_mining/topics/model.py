@@ -1174,8 +1174,6 @@ def _texts_and_phrases(
     text where they have none) and noun phrases (`word_phrases` of the redacted text where the
     blank pipeline, without a parser, analysed it); tickets without an analysis are left out,
     so that nothing unredacted reaches a keyword or a label."""
-    from persona_mining.text.nlp import BLANK_MODEL
-
     con.register("__ids", pa.table({"ticket_id": [ids[i] for i in positions]}))
     try:
         found = {
@@ -1190,9 +1188,7 @@ def _texts_and_phrases(
         con.unregister("__ids")
     kept = np.array([i for i in positions if ids[i] in found], dtype=np.int64)
     rows = [found[ids[i]] for i in kept]
-    phrases = [
-        label_phrases(nouns, text, parsed=model != BLANK_MODEL) for _, nouns, text, model in rows
-    ]
+    phrases = [label_phrases(nouns, text, model) for _, nouns, text, model in rows]
     return kept, [row[0] for row in rows], phrases
 
 

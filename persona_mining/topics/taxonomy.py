@@ -248,10 +248,8 @@ def _split(
     labels = choice.labels
     # Sub-topics numbered by size, largest first, so that KEY.1 means the same after a replay.
     order = [c for c, _ in sorted(enumerate(np.bincount(labels)), key=lambda x: (-x[1], x[0]))]
-    from persona_mining.text.nlp import BLANK_MODEL
-
     phrases = {
-        ticket: label_phrases(nouns, text, parsed=model != BLANK_MODEL)
+        ticket: label_phrases(nouns, text, model)
         for ticket, nouns, text, model in con.execute(
             "SELECT ticket_id, noun_phrases, text, spacy_model FROM v_analysed_tickets "
             "WHERE list_contains(?, ticket_id)",
