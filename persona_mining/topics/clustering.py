@@ -122,18 +122,19 @@ def cache_umap_compilation() -> None:
 
 
 def layout_model(vectors: np.ndarray, config: TopicsConfig):
-    """The UMAP layout of `vectors` (unfitted): seeded, with exact neighbours where affordable.
+    """The UMAP layout of `vectors` (unfitted): seeded, with exact neighbours where affordable,
+    laid out on every core (`topics.layout.PartedUMAP`).
 
     Fitted with a target (a refit's `guide`), it is UMAP's semi-supervised layout at
     `config.refit_guidance`; without one, that weight is unused."""
-    from umap import UMAP
+    from persona_mining.topics.layout import PartedUMAP
 
     cache_umap_compilation()
     n_neighbors = min(config.n_neighbors, len(vectors) - 1)
     neighbours = (
         exact_neighbours(vectors, n_neighbors) if len(vectors) <= EXACT_NEIGHBOURS_MAX else None
     )
-    return UMAP(
+    return PartedUMAP(
         n_neighbors=n_neighbors,
         n_components=config.n_components,
         min_dist=0.0,
