@@ -128,8 +128,10 @@ def optimize_layout(
 ) -> np.ndarray:
     """umap-learn's `optimize_layout_euclidean` (a fit: both ends of an edge move), in parts.
 
-    `embedding` (points x components) is the initial layout; `head`, `tail` and `epochs_per_sample` are the graph's edges and how often each is
-    sampled; `rng_state` umap-learn's three-integer state, from the seeded random state.
+    `embedding` (points x components) is the initial layout; `head`, `tail` and
+    `epochs_per_sample` are the graph's edges and how often each is sampled; `rng_state` is
+    umap-learn's three-integer state, from the seeded random state. With `parts` = 1 the
+    result is umap-learn's own, bit for bit.
     """
     n_vertices = embedding.shape[0]
     parts = max(1, min(parts, n_vertices))
@@ -215,7 +217,9 @@ def embed_graph(
     default_epochs = 500 if graph.shape[0] <= 10_000 else 200
     n_epochs = n_epochs or default_epochs
     # Edges too weak to be sampled once in the run are dropped, as umap-learn does.
-    graph.data[graph.data < (graph.data.max() / float(n_epochs if n_epochs > 10 else default_epochs))] = 0.0
+    graph.data[
+        graph.data < (graph.data.max() / float(n_epochs if n_epochs > 10 else default_epochs))
+    ] = 0.0
     graph.eliminate_zeros()
     embedding = spectral_layout(
         data, graph, n_components, random_state, metric=metric, metric_kwds=metric_kwds
@@ -250,7 +254,7 @@ class PartedUMAP(UMAP):
 
     parts = PARTS
 
-    def _fit_embed_data(self, X, n_epochs, init, random_state, **kwargs):  # noqa: ANN001
+    def _fit_embed_data(self, X, n_epochs, init, random_state, **kwargs):
         plain = (
             isinstance(init, str)
             and init == "spectral"
@@ -271,7 +275,7 @@ class PartedUMAP(UMAP):
             numba.set_num_threads(threads)
         return embedding, {}
 
-    def _laid_out(self, X, n_epochs, random_state) -> np.ndarray:  # noqa: ANN001
+    def _laid_out(self, X, n_epochs, random_state) -> np.ndarray:
         return embed_graph(
             X,
             self.graph_,
