@@ -9,8 +9,8 @@ others' points as they were at the start of the epoch; what it would move in ano
 points is added up and applied after the epoch, part by part in a fixed order. No part reads
 what another writes in the same epoch, so the layout depends on the seed and the data alone.
 
-The parts are slabs of the initial (spectral) layout along its first axis, so that most of a
-point's neighbours share its part. Everything else is umap-learn's: the graph, the spectral
+The parts are boxes of the initial (spectral) layout, so that about half of a point's
+neighbours share its part. Everything else is umap-learn's: the graph, the spectral
 initialisation, the sampling of edges by their weight, the negative samples and the learning
 rate's decay (`umap.umap_.simplicial_set_embedding`, `umap.layouts.optimize_layout_euclidean`).
 """
@@ -111,6 +111,27 @@ def _apply_moves(embedding, start, moves):  # pragma: no cover - compiled by num
             start[v, d] = embedding[v, d]
 
 
+def _bisect(points: np.ndarray, work: np.ndarray, parts: int) -> np.ndarray:
+    """The part of each point: `parts` boxes of about equal `work`, each cut in two along its
+    widest axis where the work is halved (recursive coordinate bisection)."""
+    part_of = np.zeros(len(points), dtype=np.int64)
+    pending = [(np.arange(len(points)), 0, parts)]
+    while pending:
+        members, first, count = pending.pop()
+        if count == 1 or len(members) == 0:
+            part_of[members] = first
+            continue
+        held = points[members]
+        axis = int(np.argmax(held.max(axis=0) - held.min(axis=0)))
+        members = members[np.argsort(held[:, axis], kind="stable")]
+        half = count // 2
+        done = np.cumsum(work[members])
+        cut = int(np.searchsorted(done, done[-1] * half / count))
+        pending.append((members[:cut], first, half))
+        pending.append((members[cut:], first + half, count - half))
+    return part_of
+
+
 def optimize_layout(
     embedding: np.ndarray,
     head: np.ndarray,
@@ -135,17 +156,17 @@ def optimize_layout(
     """
     n_vertices = embedding.shape[0]
     parts = max(1, min(parts, n_vertices))
-    # Slabs along the initial layout's first axis, of about equal work: the edges sampled per
-    # epoch whose head the slab holds. The points are laid out in memory in slab order, so that
-    # no two parts write to the same cache line; a part's edges are those whose head it holds,
-    # in umap-learn's order within the part.
-    order = np.argsort(embedding[:, 0], kind="stable")
+    # Parts of about equal work (the edges sampled per epoch whose head they hold), cut from the
+    # initial layout, so that most of a point's neighbours share its part (`_bisect`). The
+    # points are laid out in memory part by part, so that no two parts write to the same cache
+    # line; a part's edges are those whose head it holds, in umap-learn's order within it.
+    work = np.bincount(head, weights=1.0 / epochs_per_sample, minlength=n_vertices)
+    part_of = _bisect(embedding, work, parts)
+    order = np.argsort(part_of, kind="stable")
+    part_of = part_of[order]
     position = np.empty(n_vertices, dtype=np.int64)
     position[order] = np.arange(n_vertices)
     head, tail = position[head], position[tail]
-    work = np.bincount(head, weights=1.0 / epochs_per_sample, minlength=n_vertices)
-    middle = np.cumsum(work) - work / 2  # the work before each point, and half its own
-    part_of = np.minimum(middle * parts // max(work.sum(), 1e-12), parts - 1).astype(np.int64)
     by_part = np.argsort(part_of[head], kind="stable")
     head = np.ascontiguousarray(head[by_part])
     tail = np.ascontiguousarray(tail[by_part])
