@@ -8,8 +8,8 @@ Each collection of `bench/topics_quality.py` is ingested, prepared and embedded 
 profile (as `bench/umap_layout.py` does); then the product's own clustering
 (`topics.clustering.fit_bertopic` on the vectors the topic stage clusters, with the minimum
 topic size the stage starts from, then the outlier policy as `fit_topics` applies it) runs
-for each number of parts (`topics.layout.PartedUMAP.parts`; one part is umap-learn's own
-layout, bit for bit, on one thread) and seed. Every ticket is clustered (no fit sample), no
+for each number of parts (`[topics] layout_parts`; one part is umap-learn's own layout, on
+one thread) and seed. Every ticket is clustered (no fit sample), no
 labels. It prints, per setting, the issue NMI against the fine labels (unclustered tickets
 count as one cluster), the coverage and the topic count, as means over the seeds with the
 lowest and highest NMI, and the seconds of the layouts alone and of the clusterings.
@@ -69,9 +69,10 @@ def main() -> int:
                 min_topic_size = config.topics.min_topic_size or max(10, round(0.01 * len(texts)))
                 threshold = config.topics.outlier_threshold
                 for parts in args.parts:
-                    layout.PartedUMAP.parts = parts
                     for seed in args.seeds:
-                        topics = config.topics.model_copy(update={"seed": seed})
+                        topics = config.topics.model_copy(
+                            update={"seed": seed, "layout_parts": parts}
+                        )
                         spent[0] = 0.0
                         started = time.perf_counter()
                         _, clustered = fit_bertopic(texts, clustering, topics, min_topic_size)

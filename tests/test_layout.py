@@ -131,3 +131,18 @@ def test_what_the_parts_do_not_cover_is_umap_learns_own_layout():
     assert np.array_equal(
         _fit(PartedUMAP, vectors, init="random"), _fit(UMAP, vectors, init="random")
     )
+
+
+def test_the_config_chooses_the_layout_and_the_fast_profile_lays_out_in_parts():
+    from persona_mining.config import load_config
+    from persona_mining.topics.clustering import layout_model
+
+    vectors, _ = _blobs()
+    default = load_config().topics
+    fast = load_config(profile="fast").topics
+    assert default.layout_parts == 1
+    assert type(layout_model(vectors, default)) is UMAP
+    assert fast.layout_parts == 16
+    model = layout_model(vectors, fast)
+    assert isinstance(model, PartedUMAP)
+    assert model.parts == 16

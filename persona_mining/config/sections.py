@@ -235,6 +235,13 @@ class TopicsConfig(_Settings):
             labels, but the topics hold less well: a refit on a 90% resample kept 87% of
             HWU64's tickets under their key, against 96% at 5 (bench/RESULTS.md,
             `bench/umap_layout.py`).
+        layout_parts: parts of the tickets that the UMAP layout moves side by side, on every
+            core (`topics.layout.PartedUMAP`); 1 is umap-learn's own seeded layout, on one
+            core. The same data and seed give the same layout on any machine whatever the
+            setting and the number of cores. The fast profile uses 16: on two cores the layout
+            takes about 0.6 of the time, at the same topic quality. Not the default profile's:
+            over four seeds HWU64's issue NMI was 0.008 lower with it (bench/RESULTS.md,
+            `bench/layout_parts.py`).
         label_sample: most tickets per topic whose spaCy analysis (lemmas, noun phrases,
             names redacted) gives the topic's keywords, keyphrases and label, taken from the
             fit sample; the analysis costs in proportion to topics times this, not to tickets.
@@ -271,6 +278,7 @@ class TopicsConfig(_Settings):
     fit_sample: StrictInt = 50_000
     umap_epochs: StrictInt = Field(default=0, ge=0)
     umap_negative_sample_rate: StrictInt = Field(default=5, ge=1)
+    layout_parts: StrictInt = Field(default=1, ge=1, le=256)
     label_sample: StrictInt = Field(default=150, ge=0)
     word_weight: StrictFloat = Field(default=0.75, ge=0)
     split_folded: StrictBool = True

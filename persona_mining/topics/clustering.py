@@ -122,11 +122,14 @@ def cache_umap_compilation() -> None:
 
 
 def layout_model(vectors: np.ndarray, config: TopicsConfig):
-    """The UMAP layout of `vectors` (unfitted): seeded, with exact neighbours where affordable,
-    laid out on every core (`topics.layout.PartedUMAP`).
+    """The UMAP layout of `vectors` (unfitted): seeded, with exact neighbours where affordable;
+    in `config.layout_parts` parts on every core (`topics.layout.PartedUMAP`) or, in one part,
+    umap-learn's own.
 
     Fitted with a target (a refit's `guide`), it is UMAP's semi-supervised layout at
     `config.refit_guidance`; without one, that weight is unused."""
+    from umap import UMAP
+
     from persona_mining.topics.layout import PartedUMAP
 
     cache_umap_compilation()
@@ -134,17 +137,22 @@ def layout_model(vectors: np.ndarray, config: TopicsConfig):
     neighbours = (
         exact_neighbours(vectors, n_neighbors) if len(vectors) <= EXACT_NEIGHBOURS_MAX else None
     )
-    return PartedUMAP(
-        n_neighbors=n_neighbors,
-        n_components=config.n_components,
-        min_dist=0.0,
-        metric="cosine",
-        random_state=config.seed,
-        precomputed_knn=(*neighbours, None) if neighbours else (None, None, None),
-        n_epochs=config.umap_epochs or None,
-        negative_sample_rate=config.umap_negative_sample_rate,
-        target_weight=config.refit_guidance,
-    )
+    settings = {
+        "n_neighbors": n_neighbors,
+        "n_components": config.n_components,
+        "min_dist": 0.0,
+        "metric": "cosine",
+        "random_state": config.seed,
+        "precomputed_knn": (*neighbours, None) if neighbours else (None, None, None),
+        "n_epochs": config.umap_epochs or None,
+        "negative_sample_rate": config.umap_negative_sample_rate,
+        "target_weight": config.refit_guidance,
+    }
+    if config.layout_parts == 1:
+        return UMAP(**settings)
+    model = PartedUMAP(**settings)
+    model.parts = config.layout_parts
+    return model
 
 
 def clustering_model(config: TopicsConfig, min_topic_size: int):
