@@ -133,16 +133,15 @@ def test_what_the_parts_do_not_cover_is_umap_learns_own_layout():
     )
 
 
-def test_the_config_chooses_the_layout_and_the_fast_profile_lays_out_in_parts():
+def test_the_config_chooses_the_layout():
     from persona_mining.config import load_config
     from persona_mining.topics.clustering import layout_model
 
     vectors, _ = _blobs()
-    default = load_config().topics
-    fast = load_config(profile="fast").topics
-    assert default.layout_parts == 1
-    assert type(layout_model(vectors, default)) is UMAP
-    assert fast.layout_parts == 16
-    model = layout_model(vectors, fast)
+    for profile in ("default", "fast"):
+        topics = load_config(profile=profile).topics
+        assert topics.layout_parts == 1
+        assert type(layout_model(vectors, topics)) is UMAP
+    model = layout_model(vectors, load_config().topics.model_copy(update={"layout_parts": 16}))
     assert isinstance(model, PartedUMAP)
     assert model.parts == 16

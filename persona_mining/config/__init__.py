@@ -225,7 +225,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "default": {},
     # A static embedding model distilled from the default one, a blank spaCy pipeline (no
     # NER: person names in free text are NOT redacted; no parser: no noun phrases), lingua's
-    # fast mode, a smaller clustering sample and the UMAP layout on every core. 3.5 to 4.5 times faster end to end at
+    # fast mode and a smaller clustering sample. 3.5 to 4.5 times faster end to end at
     # 10,000-20,000 tickets (bench/RESULTS.md), more as the encode grows. The sample is not
     # smaller than 20,000: at 5,000 (7.7 times faster on the demo) HWU64's issue NMI fell from
     # 0.66 to 0.60 and Bitext's from 0.77 to 0.76.
@@ -235,7 +235,6 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "topics": {
             "fit_sample": 20_000,
             "umap_epochs": 200,
-            "layout_parts": 16,
             "min_samples": 0,
             "merge_distance": 0.0,
             "split_folded": False,

@@ -237,10 +237,11 @@ class TopicsConfig(_Settings):
             `bench/umap_layout.py`).
         layout_parts: parts of the tickets that the UMAP layout moves side by side, on every
             core (`topics.layout.PartedUMAP`); 1 is umap-learn's own seeded layout, on one
-            core. The same data and seed give the same layout on any machine whatever the
-            setting and the number of cores. The fast profile uses 16: on two cores the layout
-            takes about 0.6 of the time, at the same topic quality. Not the default profile's:
-            over four seeds HWU64's issue NMI was 0.008 lower with it (bench/RESULTS.md,
+            core. The same data and seed give the same layout on any machine, whatever the
+            number of cores. On two cores 16 parts take about 0.6 of the layout's time, but the
+            issues came out about 0.01 NMI further from their labels on the larger collections
+            (HWU64 in the default profile over four seeds, the demo's 20,000 tickets in the
+            fast profile over three), so no profile uses it by default (bench/RESULTS.md,
             `bench/layout_parts.py`).
         label_sample: most tickets per topic whose spaCy analysis (lemmas, noun phrases,
             names redacted) gives the topic's keywords, keyphrases and label, taken from the
