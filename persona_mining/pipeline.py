@@ -197,7 +197,7 @@ def _topics(ctx: StageContext, stage: Stage) -> dict[str, Any]:
     from persona_mining.topics.model import update_topics
 
     # Worker processes for the analysis of the label samples, started when a fit begins its
-    # clustering, so that they have loaded their pipeline when the analysis starts.
+    # clustering (which leaves a core free: UMAP runs on one), so that they are ready for it.
     helpers: list[Any] = []
 
     def close_helpers() -> None:

@@ -3,8 +3,8 @@
 umap-learn runs its layout (the stochastic gradient descent that places each ticket in the
 low-dimensional space HDBSCAN clusters) on one thread when it is given a seed: its parallel
 version lets threads update the same points in whatever order they happen to run, so two runs
-differ. Here each epoch splits the points into a fixed number of parts (`PARTS`, never the
-number of cores). A part moves its own points at once, as umap-learn does, and reads the
+differ. Here each epoch splits the points into a set number of parts (`[topics] layout_parts`,
+never the number of cores). A part moves its own points at once, as umap-learn does, and reads the
 others' points as they were at the start of the epoch; what it would move in another part's
 points is added up and applied after the epoch, part by part in a fixed order. No part reads
 what another writes in the same epoch, so the layout depends on the seed and the data alone.
@@ -25,8 +25,8 @@ from umap import UMAP
 from umap.layouts import clip, rdist
 from umap.utils import tau_rand_int
 
-#: Parts of the points per epoch: the most cores the layout can use. Fixed, so that the layout
-#: is the same whatever the machine's core count.
+#: Parts of the points per epoch where none is set: the most cores the layout can use. Set, not
+#: counted, so that the layout is the same whatever the machine's core count.
 PARTS = 16
 
 _INT32_MIN = np.iinfo(np.int32).min + 1
