@@ -33,18 +33,30 @@ def connect(demo_run: dict[str, object], *, copy: bool = False) -> duckdb.DuckDB
     return db.connect(path, read_only=True)
 
 
-def significant_links(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
-    """Significant over-indexed (persona, issue) pairs, topics mapped to their majority demo issue."""
-    majority = dict(
-        con.execute(
-            """SELECT topic_id, mode(demo_issue) FROM v_ticket_topics JOIN tickets USING (ticket_id)
-            GROUP BY topic_id"""
-        ).fetchall()
-    )
+#: A topic carries a planted issue that holds at least this share of its tickets.
+CARRIED_SHARE = 0.25
+
+
+def significant_links(con: duckdb.DuckDBPyConnection) -> list[tuple[str, frozenset[str]]]:
+    """Each significant over-indexed (persona, topic) link, with the planted demo issues its
+    topic carries: the majority issue, and any other that holds `CARRIED_SHARE` of it.
+
+    A topic that folds two related issues together (a promo code and the student discount,
+    on some CPUs) carries both: a persona's link to it is the link of the planted issue it
+    carries, diluted, and is judged as that."""
+    carried: dict[int, set[str]] = {}
+    for topic, issue, share, rank in con.execute(
+        """SELECT topic_id, demo_issue, count(*) / sum(count(*)) OVER (PARTITION BY topic_id),
+            row_number() OVER (PARTITION BY topic_id ORDER BY count(*) DESC, demo_issue)
+        FROM v_ticket_topics JOIN tickets USING (ticket_id)
+        GROUP BY topic_id, demo_issue"""
+    ).fetchall():
+        if rank == 1 or share >= CARRIED_SHARE:
+            carried.setdefault(topic, set()).add(issue)
     rows = con.execute(
         "SELECT persona, topic_id FROM v_issue_by_persona WHERE significant AND lift > 1"
     ).fetchall()
-    return {(persona, majority[topic]) for persona, topic in rows}
+    return [(persona, frozenset(carried[topic])) for persona, topic in rows]
 
 
 def test_the_flow_runs_every_stage(demo_run: dict[str, object]) -> None:
@@ -78,10 +90,13 @@ def test_planted_links_are_recovered_with_precision_and_recall(demo_run: dict[st
     found = significant_links(con)
     con.close()
     planted = set(planted_links())
-    precision = len(found & planted) / max(1, len(found))
-    recall = len(found & planted) / len(planted)
-    assert precision >= 0.9, sorted(found - planted)
-    assert recall >= 0.9, sorted(planted - found)
+    # A link is false when its topic carries no issue planted for its persona.
+    false = [(p, sorted(issues)) for p, issues in found if not {(p, i) for i in issues} & planted]
+    recovered = {(p, i) for p, issues in found for i in issues} & planted
+    precision = 1 - len(false) / max(1, len(found))
+    recall = len(recovered) / len(planted)
+    assert precision >= 0.9, false
+    assert recall >= 0.9, sorted(planted - recovered)
 
 
 def test_shuffled_personas_rarely_have_a_significant_link(demo_run: dict[str, object]) -> None:
