@@ -106,8 +106,26 @@ def test_a_seeded_fit_keeps_the_groups_apart_and_repeats_itself():
     found = HDBSCAN(min_cluster_size=20).fit_predict(layout)
     assert normalized_mutual_info_score(labels, found) > 0.95
     assert np.array_equal(layout, _fit(PartedUMAP, vectors))
-    # umap-learn keeps one thread for a seeded fit; the layout took every thread and gave
-    # them back.
+
+
+class _Observed(PartedUMAP):
+    """The real layout, which notes how many of numba's threads it was given."""
+
+    def _laid_out(self, X, n_epochs, random_state):
+        self.threads = numba.get_num_threads()
+        return super()._laid_out(X, n_epochs, random_state)
+
+
+def test_the_layout_takes_every_thread_that_a_seeded_fit_keeps_from_it():
+    vectors, _ = _blobs()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = _Observed(
+            n_neighbors=15, n_components=5, min_dist=0.0, metric="cosine", random_state=7
+        )
+        model.fit(vectors)
+    # umap-learn sets numba to one thread for the whole of a seeded fit.
+    assert model.threads == numba.config.NUMBA_NUM_THREADS
     assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS
 
 

@@ -29,9 +29,6 @@ from umap.utils import tau_rand_int
 #: counted, so that the layout is the same whatever the machine's core count.
 PARTS = 16
 
-_INT32_MIN = np.iinfo(np.int32).min + 1
-_INT32_MAX = np.iinfo(np.int32).max - 1
-
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
 def _epoch(
@@ -231,7 +228,7 @@ def embed_graph(
     """umap-learn's `simplicial_set_embedding` for a spectral start and a Euclidean layout,
     optimised by `optimize_layout`."""
     from umap.spectral import spectral_layout
-    from umap.umap_ import make_epochs_per_sample, noisy_scale_coords
+    from umap.umap_ import INT32_MAX, INT32_MIN, make_epochs_per_sample, noisy_scale_coords
 
     graph = graph.tocoo()
     graph.sum_duplicates()
@@ -247,7 +244,7 @@ def embed_graph(
     )
     embedding = noisy_scale_coords(embedding, random_state, max_coord=10, noise=0.0001)
     epochs_per_sample = make_epochs_per_sample(graph.data, n_epochs)
-    rng_state = random_state.randint(_INT32_MIN, _INT32_MAX, 3).astype(np.int64)
+    rng_state = random_state.randint(INT32_MIN, INT32_MAX, 3).astype(np.int64)
     low, high = np.min(embedding, 0), np.max(embedding, 0)
     embedding = (10.0 * (embedding - low) / (high - low)).astype(np.float32, order="C")
     return optimize_layout(
