@@ -6,7 +6,8 @@ worker processes (`[scale] processes`), while the calling process writes each ch
 back in order, in its own transaction, so that an interrupted run keeps what it wrote. The
 spaCy analysis of what is shown (`text.analysis`) shares its chunks between the calling
 process, whose pipeline is loaded already, and workers (`map_sharing_work`), which a topic fit
-starts ahead, while its clustering leaves a core free (`Helpers`).
+starts ahead, while its clustering leaves a core free, and gives the texts it will most likely
+ask for in the meantime (`Helpers.ahead`).
 
 The processes are spawned, not forked: the pipeline's process may hold threads (the Prefect
 server's client, torch) whose locks a fork would copy. Each worker imports the package once
@@ -24,9 +25,9 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import TypeVar
+from typing import Any, TypeVar
 
 #: Pending tickets from which prepare's work goes to worker processes.
 PARALLEL_FROM = 50_000
@@ -121,6 +122,9 @@ class Helpers:
     worker whose `start` returns False or fails (it cannot load the same tools) gets no chunk;
     where no process can be started, or a worker dies, this process does the rest. `key` names
     what `start` loads, for the caller to check that these helpers suit its work.
+
+    Work the caller will probably ask for can be given to the workers at once (`ahead`), to fill
+    the time until it knows what it needs; `ahead_results` then takes what it does need.
     """
 
     def __init__(self, processes: int, start: Callable[[], bool], key: str = "") -> None:
@@ -128,6 +132,7 @@ class Helpers:
         self._ready = 0
         self._pool: ProcessPoolExecutor | None = None
         self._starting: set[Future[bool]] = set()
+        self._ahead: list[tuple[Any, Future[Any]]] = []
         if processes > 1:
             self._pool = _pool(processes - 1)
             try:
@@ -147,9 +152,7 @@ class Helpers:
         in_flight: dict[Future[_Result], int] = {}
         cursor = 0
         while cursor < len(chunks) or in_flight:
-            for started in [f for f in self._starting if f.done()]:
-                self._starting.remove(started)
-                self._ready += started.exception() is None and bool(started.result())
+            self._count_ready()
             for future in [f for f in in_flight if f.done()]:
                 index = in_flight.pop(future)
                 if isinstance(future.exception(), BrokenProcessPool):
@@ -174,12 +177,62 @@ class Helpers:
                 wait(in_flight, return_when=FIRST_COMPLETED)
         return [results[index] for index in range(len(chunks))]
 
+    def ahead(self, there: Callable[[_Chunk], _Result], chunks: Iterable[_Chunk]) -> None:
+        """Give the workers `chunks` now, in order, each to run `there` (module-level, or a
+        `functools.partial` of such) once `start` has run, for `ahead_results` to take.
+
+        For work the caller will probably need and cannot name yet: what the workers have done
+        by then saves it the work, what they have not begun is dropped. Nothing happens where
+        no worker was started.
+        """
+        if self._pool is None:
+            return
+        for chunk in chunks:
+            try:
+                self._ahead.append((chunk, self._pool.submit(there, chunk)))
+            except BrokenProcessPool:
+                self._lost()
+                return
+
+    def ahead_results(self, wanted: Callable[[_Chunk], bool]) -> list[tuple[_Chunk, _Result]]:
+        """The chunks given `ahead` that `wanted` says are needed, with their results.
+
+        Chunks a worker has not begun are dropped, and a needed chunk under way is waited for
+        (it ends within a chunk's time). Where no worker is ready yet, or a chunk failed,
+        nothing, or not that chunk, is taken: the caller does those itself. Each chunk is taken
+        once.
+        """
+        taken: list[tuple[_Chunk, _Result]] = []
+        # Every chunk not begun is dropped first: while this waits for one under way, the pool
+        # would begin the next.
+        begun = [(chunk, future) for chunk, future in self._ahead if not future.cancel()]
+        self._ahead = []
+        self._count_ready()
+        if not self._ready:  # no worker has loaded its tools (yet): nothing of theirs is taken
+            return taken
+        for chunk, future in begun:
+            if not wanted(chunk):
+                continue
+            try:
+                taken.append((chunk, future.result()))
+            except BrokenProcessPool:
+                self._lost()
+            except (Exception, CancelledError):  # failed there: the caller does it here
+                continue
+        return taken
+
+    def _count_ready(self) -> None:
+        for started in [f for f in self._starting if f.done()]:
+            self._starting.remove(started)
+            self._ready += started.exception() is None and bool(started.result())
+
     def _lost(self) -> None:
         self._starting, self._ready = set(), 0
 
     def close(self) -> None:
         """Stop the workers; a chunk one is working on is left to finish in the background."""
         self._lost()
+        self._ahead = []
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None

@@ -193,11 +193,12 @@ def _embed(ctx: StageContext, stage: Stage) -> dict[str, Any]:
 
 
 def _topics(ctx: StageContext, stage: Stage) -> dict[str, Any]:
-    from persona_mining.text.analysis import redact_for_display, start_helpers
+    from persona_mining.text.analysis import analyse_ahead, redact_for_display
     from persona_mining.topics.model import update_topics
 
     # Worker processes for the analysis of the label samples, started when a fit begins its
-    # clustering (which leaves a core free: UMAP runs on one), so that they are ready for it.
+    # clustering (which leaves a core free: UMAP runs on one), so that they are ready for it,
+    # and analysing meanwhile the tickets the label samples most likely hold.
     helpers: list[Any] = []
 
     def close_helpers() -> None:
@@ -206,9 +207,11 @@ def _topics(ctx: StageContext, stage: Stage) -> dict[str, Any]:
                 started.close()
         helpers.clear()
 
-    def coming(characters: int) -> None:
+    def coming(ticket_ids: Any) -> None:
         close_helpers()  # a retried fit's, if any
-        helpers.append(start_helpers(ctx.config.prepare, ctx.config.scale.processes, characters))
+        helpers.append(
+            analyse_ahead(ctx.con, ticket_ids, ctx.config.prepare, ctx.config.scale.processes)
+        )
 
     def analyse(ticket_ids: Any) -> Any:
         # Inside the topic fit, before the topics are described: the label samples and the

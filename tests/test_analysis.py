@@ -161,6 +161,41 @@ def test_an_analysis_shared_with_a_worker_process_is_the_same(
     assert ahead.analysed == 300
     assert rows(con, f"{table} ORDER BY text_hash") == alone
     assert not any("Lopez" in str(text) for (text,) in rows(con, "SELECT text FROM text_analysis"))
+    # Helpers that analyse the tickets in a given order until the analysis is asked for (as
+    # during the topic stage's clustering): what they did is taken, not done again here, and
+    # the same; what was not asked for is not stored.
+    con.execute("DELETE FROM text_analysis")
+    monkeypatch.setattr(parallel, "ANALYSIS_PARALLEL_FROM", 1)
+    monkeypatch.setattr(analysis, "_AHEAD_CHUNK", 8)
+    order = [str(n) for n in reversed(range(300))]
+    with analysis.analyse_ahead(con, order, config, 2) as helpers:  # type: ignore[union-attr]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(f.done() for _, f in helpers._ahead[:13]):
+            time.sleep(0.1)  # the first hundred in that order analysed there
+        left: list[str] = []  # what is analysed once the work is named, here or there
+        shared = helpers.map
+
+        def counted(here, there, chunks):  # type: ignore[no-untyped-def]
+            left.extend(text for chunk in chunks for text in chunk)
+            return shared(here, there, chunks)
+
+        monkeypatch.setattr(helpers, "map", counted)
+        asked = order[:100]
+        shown = redact_for_display(
+            con, ticket_ids=asked, config=config, load=lambda: (nlp, model, None), helpers=helpers
+        )
+    assert shown.analysed == 100 and len(left) < 10
+    asked_hashes = {
+        h
+        for (h,) in rows(
+            con, "SELECT text_hash FROM prepared_tickets WHERE ticket_id::INTEGER >= 200"
+        )
+    }
+    assert rows(con, f"{table} ORDER BY text_hash") == [
+        row for row in alone if row[0] in asked_hashes
+    ]
+    # Texts analysed before are not given to workers again: nothing is left to start them for.
+    assert analysis.analyse_ahead(con, asked, config, 2) is None
     # What a worker does with the pipeline it loads by name, and a name it cannot load.
     texts = [text for (text,) in rows(con, "SELECT text FROM prepared_tickets LIMIT 20")]
     assert analysis._analyse_chunk(

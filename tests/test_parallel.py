@@ -58,6 +58,44 @@ def test_a_worker_that_cannot_start_or_dies_leaves_the_work_here() -> None:
     assert died == [(square, "here") for square in SQUARES]
 
 
+@pytest.mark.heavy
+def test_work_given_ahead_is_taken_where_needed_and_dropped_where_not_begun() -> None:
+    there = functools.partial(_tagged, tag="there", pause=0.2)
+    with parallel.Helpers(2, _ready) as helpers:
+        helpers.ahead(there, CHUNKS)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(f.done() for _, f in helpers._ahead):
+            time.sleep(0.05)
+        time.sleep(0.5)
+        taken = helpers.ahead_results(lambda chunk: chunk[0] % 4 == 0)
+        # The needed chunks the worker began, in order, with what it made of them; those it
+        # had not begun are dropped rather than waited for.
+        assert taken and len(taken) < len(CHUNKS) // 2
+        assert all(chunk[0] % 4 == 0 for chunk, _ in taken)
+        assert all(result == _tagged(chunk, tag="there") for chunk, result in taken)
+        assert [chunk for chunk, _ in taken] == sorted(chunk for chunk, _ in taken)
+        assert helpers.ahead_results(lambda chunk: True) == []  # each chunk is taken once
+        # The work named afterwards is shared as before.
+        here = functools.partial(_tagged, tag="here")
+        assert [n for chunk in helpers.map(here, there, CHUNKS) for n, _ in chunk] == SQUARES
+
+
+@pytest.mark.heavy
+def test_nothing_done_ahead_is_taken_from_workers_that_did_not_load_their_tools() -> None:
+    with parallel.Helpers(2, _not_ready) as helpers:
+        helpers.ahead(functools.partial(_tagged, tag="there"), CHUNKS)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(f.done() for _, f in helpers._ahead[:3]):
+            time.sleep(0.05)
+        assert helpers.ahead_results(lambda chunk: True) == []
+
+
+def test_ahead_without_workers_does_nothing() -> None:
+    with parallel.Helpers(1, _ready) as helpers:
+        helpers.ahead(functools.partial(_tagged, tag="there"), CHUNKS)
+        assert helpers.ahead_results(lambda chunk: True) == []
+
+
 def test_one_process_or_one_chunk_stays_here() -> None:
     here = functools.partial(_tagged, tag="here")
     there = functools.partial(_tagged, tag="there")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,8 @@ from persona_mining.topics.labels import describe_topics, label_phrases, present
 from persona_mining.topics.model import (
     _with_words,
     fit_topics,
+    label_order,
+    label_sample,
     previous_halvings,
     previous_neighbours,
     previous_topics,
@@ -56,6 +59,20 @@ from persona_mining.topics.model import (
 def unit(*values: float) -> np.ndarray:
     vector = np.array(values, dtype=np.float32)
     return vector / np.linalg.norm(vector)
+
+
+def test_a_label_sample_is_the_first_of_its_topics_tickets_in_the_label_order() -> None:
+    # What the analysis's workers take ahead of the clustering (`label_order`) is what the
+    # label samples turn out to be drawn from, whatever the topics.
+    rng = np.random.default_rng(3)
+    ids = [f"t{n}" for n in range(400)]
+    sample = np.sort(rng.choice(400, size=300, replace=False))
+    assigned = rng.integers(-1, 6, size=400)
+    order = label_order(ids, sample, seed=5)
+    assert sorted(order.tolist()) == sample.tolist()
+    chosen = label_sample(ids, assigned, sample, list(range(6)), 20, seed=5)
+    expected = [p for t in range(6) for p in [q for q in order if assigned[q] == t][:20]]
+    assert chosen.tolist() == sorted(expected)
 
 
 def test_persisting_topics_keep_their_key_and_label_new_ones_get_new_keys() -> None:
@@ -598,7 +615,7 @@ def test_refits_keep_keys_on_the_same_and_on_grown_data(
         )
         ((first,),) = con.execute("SELECT params FROM v_current_model").fetchall()
         assert json.loads(first)["guided_tickets"] == 0  # a first fit is laid out afresh
-        told: list[int] = []
+        told: list[list[str]] = []
         same = fit_topics(
             con,
             config=config,
@@ -606,14 +623,18 @@ def test_refits_keep_keys_on_the_same_and_on_grown_data(
             embedder=embedder,
             coming=told.append,
         )
-        # Told before the clustering what the label samples' analysis will draw on: the fit
-        # sample's text (here every embedded ticket).
-        ((characters,),) = con.execute(
-            """SELECT sum(length(text)) FROM prepared_tickets WHERE in_scope AND text_hash IN
+        # Told before the clustering what the label samples will be drawn from, in the order
+        # they are drawn in: the fit sample (here every embedded ticket), by `label_sample`'s
+        # hash of the ticket id and seed.
+        embedded = con.execute(
+            """SELECT ticket_id FROM prepared_tickets WHERE in_scope AND text_hash IN
                 (SELECT text_hash FROM embeddings WHERE model = ?)""",
             [embedder.name],
         ).fetchall()
-        assert told == [characters]
+        ((order,),) = [told]
+        assert sorted(order) == sorted(ticket_id for (ticket_id,) in embedded)
+        keys = [zlib.crc32(f"{config.seed}:{ticket_id}".encode()) for ticket_id in order]
+        assert keys == sorted(keys)
         # The same tickets, laid out guided by the topics they were fitted in: nearly every
         # ticket keeps its key, and the topics that persist keep their labels. (Laid out
         # afresh, the same layout would give the same topics; guided, a topic of a few dozen

@@ -32,6 +32,7 @@ from persona_mining.warehouse import transaction
 __all__ = [
     "AnalysisResult",
     "Loaded",
+    "analyse_ahead",
     "load_analysis_pipeline",
     "redact_for_display",
     "start_helpers",
@@ -143,25 +144,32 @@ def _store(
     From `parallel.ANALYSIS_PARALLEL_FROM` characters of text, and unless `nlp` is the blank
     pipeline (rules alone, cheap), worker processes load the pipeline that `model` names and
     take chunks of the texts beside this process (`parallel.map_sharing_work`), or `helpers`
-    started for `model` ahead of the work (`start_helpers`) do, whatever its size; the
-    analyses are the same.
+    started for `model` ahead of the work (`start_helpers`) do, whatever its size, after
+    handing over what they analysed ahead (`analyse_ahead`); the analyses are the same.
     """
     if not pending:
         return
     texts = [text for _, text in pending]
     ahead = helpers if helpers is not None and helpers.key == model != BLANK_MODEL else None
+    done: dict[str, TextAnalysis] = {}
+    if ahead is not None:  # what its workers analysed while this process was busy
+        needed = set(texts)
+        taken: list[tuple[list[str], list[TextAnalysis]]] = ahead.ahead_results(
+            lambda chunk: not needed.isdisjoint(chunk)
+        )
+        for chunk, results in taken:
+            done.update(zip(chunk, results, strict=True))
+    rest = [text for text in texts if text not in done]
     workers = (
         1
         if model == BLANK_MODEL
-        else parallel.processes_for(
-            processes, sum(map(len, texts)), parallel.ANALYSIS_PARALLEL_FROM
-        )
+        else parallel.processes_for(processes, sum(map(len, rest)), parallel.ANALYSIS_PARALLEL_FROM)
     )
     size, chars = config.batch_size, config.max_analysis_chars
     here = functools.partial(analyze_texts, nlp=nlp, batch_size=size, max_chars=chars)
     there = functools.partial(_analyse_chunk, model=model, batch_size=size, max_chars=chars)
-    step = len(texts) if workers == 1 and ahead is None else max(1, min(size, _CHUNK))
-    chunks = [texts[start : start + step] for start in range(0, len(texts), step)]
+    step = len(rest) if workers == 1 and ahead is None else max(1, min(size, _CHUNK))
+    chunks = [rest[start : start + step] for start in range(0, len(rest), step)]
     analysed = (
         ahead.map(here, there, chunks)
         if ahead is not None
@@ -169,7 +177,8 @@ def _store(
             here, there, chunks, workers, start=functools.partial(_loads, model)
         )
     )
-    analyses = [analysis for chunk in analysed for analysis in chunk]
+    done.update(zip(rest, (analysis for chunk in analysed for analysis in chunk), strict=True))
+    analyses = [done[text] for text in texts]
     table = pa.table(
         {
             "text_hash": [h for h, _ in pending],
@@ -198,6 +207,9 @@ def _store(
 #: Texts per chunk of an analysis shared with worker processes: a fraction of a second's work,
 #: so that the last chunks keep both processes busy.
 _CHUNK = 128
+#: Texts per chunk analysed ahead (`analyse_ahead`): when the work is named, a worker may be
+#: busy with one chunk nobody needs, and it is small.
+_AHEAD_CHUNK = 32
 
 
 @functools.cache
@@ -219,6 +231,40 @@ def start_helpers(
     if model.strip().lower() in ("", BLANK_MODEL) or workers <= 1:
         return None
     return parallel.Helpers(workers, functools.partial(_loads, model), key=model)
+
+
+def analyse_ahead(
+    con: duckdb.DuckDBPyConnection,
+    ticket_ids: Sequence[str],
+    config: PrepareConfig,
+    processes: int,
+) -> parallel.Helpers | None:
+    """Worker processes for an analysis of some of `ticket_ids` that is coming (as
+    `start_helpers`), which analyse their prepared texts now, in the order given, until it
+    comes.
+
+    The topic stage calls this before its clustering, with its fit sample in the order its
+    label samples are drawn in (`topics.model.label_sample`): a topic's label sample is the
+    first of its tickets in that order, so the texts a worker analyses while the clustering
+    holds the other core are the ones most likely asked for. `redact_for_display`, given the
+    helpers, takes those it asks for (`parallel.Helpers.ahead_results`); the others are not
+    stored. Texts analysed before with the same pipeline are not analysed again, and the
+    workers start only for `parallel.ANALYSIS_PARALLEL_FROM` characters of texts left.
+    """
+    model = config.spacy_model
+    pending = [text for _, text in _not_analysed(con, _texts_in_order(con, ticket_ids), model)]
+    helpers = start_helpers(config, processes, sum(map(len, pending)))
+    if helpers is not None:
+        size, chars = config.batch_size, config.max_analysis_chars
+        there = functools.partial(_analyse_chunk, model=model, batch_size=size, max_chars=chars)
+        helpers.ahead(
+            there,
+            (
+                pending[start : start + _AHEAD_CHUNK]
+                for start in range(0, len(pending), _AHEAD_CHUNK)
+            ),
+        )
+    return helpers
 
 
 def _loads(model: str) -> bool:
@@ -255,6 +301,30 @@ def _texts(
     for question in questions:
         wanted.setdefault(content_hash(question), question)
     return wanted
+
+
+def _texts_in_order(con: duckdb.DuckDBPyConnection, ticket_ids: Sequence[str]) -> dict[str, str]:
+    """The distinct prepared texts of `ticket_ids`, by hash, in the order of their first ticket."""
+    if not ticket_ids:
+        return {}
+    con.register(
+        "__wanted",
+        pa.table(
+            {
+                "ticket_id": pa.array(ticket_ids, pa.string()),
+                "position": pa.array(range(len(ticket_ids)), pa.int64()),
+            }
+        ),
+    )
+    try:
+        rows = con.execute(
+            """SELECT p.text_hash, any_value(p.text), min(w.position) AS first_position
+            FROM __wanted w JOIN prepared_tickets p USING (ticket_id)
+            GROUP BY p.text_hash ORDER BY first_position"""
+        ).fetchall()
+    finally:
+        con.unregister("__wanted")
+    return {text_hash: text for text_hash, text, _ in rows}
 
 
 def _not_analysed(

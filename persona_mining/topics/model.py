@@ -94,8 +94,9 @@ if TYPE_CHECKING:
 MIN_TICKETS_TO_FIT = 30
 #: Analyses the given tickets' texts before they describe topics (see `fit_topics`).
 Analyse = Callable[[Sequence[str]], object]
-#: Told, before the clustering, the characters of text whose label samples will be analysed.
-Coming = Callable[[int], object]
+#: Told, before the clustering, the tickets whose label samples will be analysed, in the order
+#: the samples are drawn in (`label_order`).
+Coming = Callable[[Sequence[str]], object]
 # Steps of a fit that `progress` is told of: tickets clustered, then topics described.
 _CLUSTERING = "topic fit: UMAP + HDBSCAN"
 _DESCRIBING = "topic fit: keywords and labels"
@@ -199,9 +200,10 @@ def fit_topics(
     and of each topic's representative tickets: `analyse` (default:
     `text.analysis.redact_for_display` with the default `[prepare]` section) is called with
     their ids before the topics are described, so the analysis grows with the number of
-    topics, not of tickets; `coming`, if given, is told the characters of the fit sample's
-    text before the clustering, so that the analysis can get ready meanwhile (the pipeline
-    starts its worker processes, `text.analysis.start_helpers`). With `config.merge_distance`, HDBSCAN's dense regions whose
+    topics, not of tickets; `coming`, if given, is told the fit sample's tickets before the
+    clustering, in the order the label samples are drawn in (`label_order`), so that the
+    analysis can get ready and begin meanwhile (the pipeline's worker processes analyse them in
+    that order, `text.analysis.analyse_ahead`). With `config.merge_distance`, HDBSCAN's dense regions whose
     embedding centroids lie within that share of the median distance between two tickets are
     merged before the outlier policy (`merge_close_topics`). Unless `config.min_topic_size`
     sets it, the minimum topic size starts at 1% of the tickets and is halved while HDBSCAN
@@ -232,7 +234,7 @@ def fit_topics(
     sample_texts = _prepared_texts(con, [ids[i] for i in sample])
     docs = [PLACEHOLDER_RE.sub(" ", t) for t in sample_texts]
     if coming is not None:
-        coming(sum(map(len, sample_texts)))
+        coming([ids[i] for i in label_order(ids, sample, config.seed)])
     known = _all_known_issues(con, known_issues)
     is_known, known_of = _match_known(vectors, known, embedder, config.known_threshold)
     rest = np.flatnonzero(~is_known[sample])  # positions in `sample` left to cluster
@@ -1141,10 +1143,22 @@ def label_sample(
         if not len(members):
             members = np.flatnonzero(assigned == topic)
         if per_topic > 0 and len(members) > per_topic:
-            keys = np.array([zlib.crc32(f"{seed}:{ids[int(i)]}".encode()) for i in members])
+            keys = _label_keys(ids, members, seed)
             members = np.sort(members[np.argsort(keys, kind="stable")[:per_topic]])
         chosen.append(members)
     return np.unique(np.concatenate(chosen)) if chosen else np.array([], dtype=np.int64)
+
+
+def label_order(ids: Sequence[str], sample: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The positions `sample` (in `ids`) in the order `label_sample` draws from: a topic's
+    label sample is its first tickets in this order, whatever the topics turn out to be."""
+    return sample[np.argsort(_label_keys(ids, sample, seed), kind="stable")]
+
+
+def _label_keys(ids: Sequence[str], positions: np.ndarray, seed: int) -> np.ndarray:
+    return np.array(
+        [zlib.crc32(f"{seed}:{ids[int(i)]}".encode()) for i in positions], dtype=np.int64
+    )
 
 
 def _analyse_with_defaults(con: duckdb.DuckDBPyConnection, ticket_ids: Sequence[str]) -> object:
