@@ -18,6 +18,7 @@ the calling process.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing
 import multiprocessing.connection
@@ -42,6 +43,11 @@ SENTIMENT_PARALLEL_FROM = 200_000
 #: calling process goes on alone; below this, the worker would arrive when the work is done.
 ANALYSIS_PARALLEL_FROM = 60_000
 
+#: The niceness of workers that run beside the calling process's own work (`Helpers`): the
+#: most a process may lower its priority by. They then take only CPU time that nothing else
+#: wants, and the calling process's threads (BLAS, joblib) never wait for them.
+BACKGROUND_NICENESS = 19
+
 _Chunk = TypeVar("_Chunk")
 _Result = TypeVar("_Result")
 
@@ -65,12 +71,21 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def _pool(processes: int) -> ProcessPoolExecutor:
-    """`processes` spawned workers, each ending with this process (`_exit_with_parent`)."""
+def _in_background() -> None:
+    """A worker's initializer where it is to use only what the calling process leaves free:
+    `_exit_with_parent`, and the lowest CPU priority (where the system has priorities)."""
+    _exit_with_parent()
+    with contextlib.suppress(AttributeError, OSError):
+        os.nice(BACKGROUND_NICENESS)
+
+
+def _pool(processes: int, *, background: bool = False) -> ProcessPoolExecutor:
+    """`processes` spawned workers, each ending with this process (`_exit_with_parent`), and
+    with `background` at the lowest CPU priority (`_in_background`)."""
     return ProcessPoolExecutor(
         processes,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=_exit_with_parent,
+        initializer=_in_background if background else _exit_with_parent,
     )
 
 
@@ -124,17 +139,22 @@ class Helpers:
     what `start` loads, for the caller to check that these helpers suit its work.
 
     Work the caller will probably ask for can be given to the workers at once (`ahead`), to fill
-    the time until it knows what it needs; `ahead_results` then takes what it does need.
+    the time until it knows what it needs; `ahead_results` then takes what it does need. With
+    `background`, the workers run at the lowest CPU priority, so that such work takes only a core
+    the calling process leaves free: where its own threads use every core (BLAS), they do not
+    wait for the workers.
     """
 
-    def __init__(self, processes: int, start: Callable[[], bool], key: str = "") -> None:
+    def __init__(
+        self, processes: int, start: Callable[[], bool], key: str = "", *, background: bool = False
+    ) -> None:
         self.key = key
         self._ready = 0
         self._pool: ProcessPoolExecutor | None = None
         self._starting: set[Future[bool]] = set()
         self._ahead: list[tuple[Any, Future[Any]]] = []
         if processes > 1:
-            self._pool = _pool(processes - 1)
+            self._pool = _pool(processes - 1, background=background)
             try:
                 self._starting = {self._pool.submit(start) for _ in range(processes - 1)}
             except (OSError, BrokenProcessPool):  # no process can be started here

@@ -90,6 +90,23 @@ def test_nothing_done_ahead_is_taken_from_workers_that_did_not_load_their_tools(
         assert helpers.ahead_results(lambda chunk: True) == []
 
 
+def _niceness(chunk: list[int]) -> int:
+    return os.nice(0)
+
+
+@pytest.mark.heavy
+@pytest.mark.skipif(not hasattr(os, "nice"), reason="no CPU priorities on this system")
+def test_background_workers_take_only_what_the_calling_process_leaves_of_the_cpu() -> None:
+    here = os.nice(0)
+    for background, expected in ((True, parallel.BACKGROUND_NICENESS), (False, here)):
+        with parallel.Helpers(2, _ready, background=background) as helpers:
+            helpers.ahead(_niceness, [[0]])
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not helpers._ahead[0][1].done():
+                time.sleep(0.05)
+            assert helpers.ahead_results(lambda chunk: True) == [([0], max(here, expected))]
+
+
 def test_ahead_without_workers_does_nothing() -> None:
     with parallel.Helpers(1, _ready) as helpers:
         helpers.ahead(functools.partial(_tagged, tag="there"), CHUNKS)

@@ -225,12 +225,14 @@ def start_helpers(
     """Worker processes loading the `[prepare] spacy_model` pipeline now, for an analysis of
     about `characters` of text that is coming (`redact_for_display`'s `helpers`), so that
     they are ready when it starts; None where it would stay in this process (the blank
-    pipeline, `processes` 1 or one core, or less than `parallel.ANALYSIS_PARALLEL_FROM`)."""
+    pipeline, `processes` 1 or one core, or less than `parallel.ANALYSIS_PARALLEL_FROM`).
+    They run in the background (`parallel.Helpers`): until the analysis comes, they take only
+    what the calling process leaves of the CPU."""
     model = config.spacy_model  # the name `load_analysis_pipeline` records
     workers = parallel.processes_for(processes, characters, parallel.ANALYSIS_PARALLEL_FROM)
     if model.strip().lower() in ("", BLANK_MODEL) or workers <= 1:
         return None
-    return parallel.Helpers(workers, functools.partial(_loads, model), key=model)
+    return parallel.Helpers(workers, functools.partial(_loads, model), key=model, background=True)
 
 
 def analyse_ahead(
