@@ -64,3 +64,23 @@ def test_plainly_english_tickets_are_english_without_lingua(text: str) -> None:
 )
 def test_other_languages_and_short_requests_still_go_to_lingua(text: str) -> None:
     assert not is_plainly_english(text)
+
+
+def test_the_models_preload_in_the_background_once_and_detect_the_same(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from persona_mining.text import language
+
+    monkeypatch.setattr(language, "_PRELOADING", {})
+    texts = [*NEAR_TIES, SHORT_GERMAN, "Je voudrais annuler ma commande d'hier, s'il vous plaît"]
+    before = LanguageDetector(mode="fast", preferred=("en",)).detect(texts)
+    language.preload("off")  # nothing to load
+    assert language._PRELOADING == {}
+    language.preload("fast")
+    (loading,) = language._PRELOADING.values()
+    assert loading.daemon  # the run does not wait for it to end
+    language.preload("fast")
+    assert list(language._PRELOADING.values()) == [loading]  # once per mode and process
+    loading.join(timeout=120)
+    assert not loading.is_alive()
+    assert LanguageDetector(mode="fast", preferred=("en",)).detect(texts) == before

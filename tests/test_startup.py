@@ -216,3 +216,37 @@ def test_ingest_tells_progress_the_lines_read_and_the_rows_written(
         ("writing tickets.csv", 0, None),
         ("writing tickets.csv", 25_000, 25_000),
     ]
+
+
+def test_the_language_models_load_beside_the_start_of_a_run_that_prepares(
+    demo_run: dict[str, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from persona_mining import cli
+    from persona_mining.text import language
+
+    config = demo_run["config"]
+    assert isinstance(config, Config)
+    copy = tmp_path / "persona.duckdb"
+    shutil.copy(config.warehouse.path, copy)
+    config = config.model_copy(
+        update={"warehouse": config.warehouse.model_copy(update={"path": copy})}
+    )
+    asked: list[str] = []
+    monkeypatch.setattr(language, "preload", asked.append)
+    cli._preload_language_models(config, ingest=False)  # every ticket prepared: none needed
+    cli._preload_language_models(config, ingest=True)  # a source may bring new tickets
+    assert asked == [config.prepare.language_detection]
+    con = db.connect(copy)
+    try:
+        con.execute(  # as ingest records a changed ticket
+            "UPDATE tickets SET raw_hash = 'changed' "
+            "WHERE ticket_id = (SELECT min(ticket_id) FROM tickets)"
+        )
+    finally:
+        con.close()
+    cli._preload_language_models(config, ingest=False)  # a changed ticket to prepare
+    off = config.model_copy(
+        update={"prepare": config.prepare.model_copy(update={"language_detection": "off"})}
+    )
+    cli._preload_language_models(off, ingest=True)  # nothing to detect
+    assert asked == [config.prepare.language_detection] * 2

@@ -264,6 +264,7 @@ def _run_flow(
     cfg: Config, *, refit: bool, ingest: bool = False, replace_personas: bool = False
 ) -> dict[str, Any]:
     _use_running_server()
+    _preload_language_models(cfg, ingest=ingest)
     from flows.pipeline import persona_pipeline, reporting_progress
 
     _check_run(cfg, replace_personas=replace_personas, ingest=ingest)
@@ -276,6 +277,34 @@ def _run_flow(
             return persona_pipeline(
                 config=cfg, refit=refit, ingest=ingest, replace_personas=replace_personas
             )
+
+
+def _preload_language_models(cfg: Config, *, ingest: bool) -> None:
+    """Load the language detection's models in the background while Prefect and its server
+    start, where the run will prepare tickets (`text.language.preload`)."""
+    import duckdb
+
+    from persona_mining.errors import WarehouseError
+    from persona_mining.text.language import preload
+
+    if cfg.prepare.language_detection == "off":
+        return
+    if not ingest:
+        try:
+            if not _read(cfg, _has_tickets_to_prepare):
+                return
+        except (WarehouseError, duckdb.Error):
+            pass  # the run decides; the models may be needed
+    preload(cfg.prepare.language_detection)
+
+
+def _has_tickets_to_prepare(con: Any) -> bool:
+    return bool(
+        con.execute(
+            """SELECT EXISTS (SELECT 1 FROM tickets t LEFT JOIN prepared_tickets p USING (ticket_id)
+                WHERE p.ticket_id IS NULL OR p.raw_hash <> t.raw_hash)"""
+        ).fetchall()[0][0]
+    )
 
 
 def _use_running_server() -> None:
