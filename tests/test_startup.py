@@ -218,11 +218,11 @@ def test_ingest_tells_progress_the_lines_read_and_the_rows_written(
     ]
 
 
-def test_the_language_models_load_beside_the_start_of_a_run_that_prepares(
+def test_the_models_load_beside_the_start_of_a_run_that_needs_them(
     demo_run: dict[str, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from persona_mining import cli
-    from persona_mining.text import language
+    from persona_mining.text import embed, language
 
     config = demo_run["config"]
     assert isinstance(config, Config)
@@ -231,11 +231,16 @@ def test_the_language_models_load_beside_the_start_of_a_run_that_prepares(
     config = config.model_copy(
         update={"warehouse": config.warehouse.model_copy(update={"path": copy})}
     )
-    asked: list[str] = []
+    asked: list[object] = []
     monkeypatch.setattr(language, "preload", asked.append)
-    cli._preload_language_models(config, ingest=False)  # every ticket prepared: none needed
-    cli._preload_language_models(config, ingest=True)  # a source may bring new tickets
-    assert asked == [config.prepare.language_detection]
+    monkeypatch.setattr(embed, "preload_embedder", asked.append)
+    detection, models = config.prepare.language_detection, config.models
+    cli._preload_models(config, refit=False, ingest=False)  # every ticket prepared: none
+    assert asked == []
+    cli._preload_models(config, refit=True, ingest=False)  # a refit embeds the labels
+    assert asked == [models]
+    cli._preload_models(config, refit=False, ingest=True)  # a source may bring new tickets
+    assert asked == [models, detection, models]
     con = db.connect(copy)
     try:
         con.execute(  # as ingest records a changed ticket
@@ -244,9 +249,40 @@ def test_the_language_models_load_beside_the_start_of_a_run_that_prepares(
         )
     finally:
         con.close()
-    cli._preload_language_models(config, ingest=False)  # a changed ticket to prepare
+    asked.clear()
+    cli._preload_models(config, refit=False, ingest=False)  # a changed ticket to prepare
     off = config.model_copy(
         update={"prepare": config.prepare.model_copy(update={"language_detection": "off"})}
     )
-    cli._preload_language_models(off, ingest=True)  # nothing to detect
-    assert asked == [config.prepare.language_detection] * 2
+    cli._preload_models(off, refit=False, ingest=False)  # no language to detect
+    assert asked == [detection, models, models]
+
+
+def test_a_preloaded_embedding_model_is_the_one_taken_and_its_error_raised_there(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from persona_mining.config import ModelsConfig
+    from persona_mining.errors import ModelError
+    from persona_mining.text import embed
+
+    monkeypatch.setattr(embed, "_PRELOADING", {})
+    loads: list[str] = []
+
+    def load(models: ModelsConfig) -> object:
+        loads.append(models.embedding)
+        if models.embedding == "missing":
+            raise ModelError("embedding model missing: not found")
+        return ("model", models.embedding)
+
+    monkeypatch.setattr(embed, "_load_embedder", load)
+    models = ModelsConfig(embedding="one")
+    embed.preload_embedder(models)
+    embed.preload_embedder(models)  # once per section
+    assert embed.make_embedder(models) == ("model", "one")
+    assert embed.make_embedder(models) == ("model", "one") and loads == ["one", "one"]
+    embed.preload_embedder(ModelsConfig(embedding="missing"))
+    with pytest.raises(ModelError, match="not found"):
+        embed.make_embedder(ModelsConfig(embedding="missing"))
+    embed.preload_embedder(ModelsConfig(embedding="two"))  # never taken: waited for at the end
+    embed.finish_preloads()
+    assert embed._PRELOADING == {} and loads == ["one", "one", "missing", "two"]

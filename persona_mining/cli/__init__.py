@@ -263,39 +263,49 @@ def discover(
 def _run_flow(
     cfg: Config, *, refit: bool, ingest: bool = False, replace_personas: bool = False
 ) -> dict[str, Any]:
+    from persona_mining.text.embed import finish_preloads
+
     _use_running_server()
-    _preload_language_models(cfg, ingest=ingest)
     from flows.pipeline import persona_pipeline, reporting_progress
 
-    _check_run(cfg, replace_personas=replace_personas, ingest=ingest)
-    with _progress_bars() as progress:
-        if progress is None:
-            return persona_pipeline(
-                config=cfg, refit=refit, ingest=ingest, replace_personas=replace_personas
-            )
-        with reporting_progress(progress):
-            return persona_pipeline(
-                config=cfg, refit=refit, ingest=ingest, replace_personas=replace_personas
-            )
+    # After Prefect's import: a module is not imported by two threads at once.
+    _preload_models(cfg, refit=refit, ingest=ingest)
+    try:
+        _check_run(cfg, replace_personas=replace_personas, ingest=ingest)
+        with _progress_bars() as progress:
+            if progress is None:
+                return persona_pipeline(
+                    config=cfg, refit=refit, ingest=ingest, replace_personas=replace_personas
+                )
+            with reporting_progress(progress):
+                return persona_pipeline(
+                    config=cfg, refit=refit, ingest=ingest, replace_personas=replace_personas
+                )
+    finally:
+        finish_preloads()
 
 
-def _preload_language_models(cfg: Config, *, ingest: bool) -> None:
-    """Load the language detection's models in the background while Prefect and its server
-    start, where the run will prepare tickets (`text.language.preload`)."""
+def _preload_models(cfg: Config, *, refit: bool, ingest: bool) -> None:
+    """Load the models the run will need in the background while Prefect and its server start:
+    where it has tickets to prepare (or a source may bring some), the language detection's
+    (`text.language.preload`) and the embedding model (`text.embed.preload_embedder`); for a
+    refit, the embedding model."""
     import duckdb
 
     from persona_mining.errors import WarehouseError
+    from persona_mining.text.embed import preload_embedder
     from persona_mining.text.language import preload
 
-    if cfg.prepare.language_detection == "off":
-        return
-    if not ingest:
+    preparing = ingest
+    if not preparing:
         try:
-            if not _read(cfg, _has_tickets_to_prepare):
-                return
+            preparing = _read(cfg, _has_tickets_to_prepare)
         except (WarehouseError, duckdb.Error):
-            pass  # the run decides; the models may be needed
-    preload(cfg.prepare.language_detection)
+            preparing = True  # the run decides; the models may be needed
+    if preparing and cfg.prepare.language_detection != "off":
+        preload(cfg.prepare.language_detection)
+    if preparing or refit:
+        preload_embedder(cfg.models)
 
 
 def _has_tickets_to_prepare(con: Any) -> bool:

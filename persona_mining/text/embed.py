@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -181,14 +183,58 @@ def unit_rows(matrix: np.ndarray) -> np.ndarray:
     return (matrix / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
+#: Embedding models being loaded in the background (`preload_embedder`), by their `[models]`.
+_PRELOADING: dict[str, Future[Embedder]] = {}
+
+
+def preload_embedder(models: ModelsConfig) -> None:
+    """Load the embedding model that `[models]` names in a background thread, for the next
+    `make_embedder` of the same section to take, and return at once.
+
+    For a caller that waits meanwhile: the CLI starts it before Prefect starts its temporary
+    server (about 5 s), which otherwise precede the 4-6 s of importing torch and
+    sentence-transformers and loading the model. An error is raised where the model is taken,
+    as `make_embedder` raises it. `finish_preloads` waits for what is still loading.
+    """
+    key = models.model_dump_json()
+    if key in _PRELOADING:
+        return
+    loaded: Future[Embedder] = Future()
+    _PRELOADING[key] = loaded
+
+    def load() -> None:
+        try:
+            loaded.set_result(_load_embedder(models))
+        except BaseException as e:  # raised again where the model is taken
+            loaded.set_exception(e)
+
+    threading.Thread(target=load, name="embedding-model", daemon=True).start()
+
+
+def finish_preloads() -> None:
+    """Wait for the models `preload_embedder` is still loading that nobody took, and drop them:
+    a process does not end in the middle of an import."""
+    for loading in list(_PRELOADING.values()):
+        loading.exception()
+    _PRELOADING.clear()
+
+
 def make_embedder(models: ModelsConfig) -> Embedder:
-    """The embedding model that `[models]` names, loaded from local files only.
+    """The embedding model that `[models]` names, loaded from local files only (or the one
+    `preload_embedder` loaded for the same section).
 
     "static:<model>" distils a model2vec static model from `<model>` (the shipped
     all-MiniLM-L6-v2 or a sentence-transformers folder) on first use, offline, and keeps it
     under `[models] dir` for the next runs; a folder holding a model2vec model is loaded as
     one; anything else is a sentence-transformers model.
     """
+    preloaded = _PRELOADING.pop(models.model_dump_json(), None)
+    if preloaded is not None:
+        return preloaded.result()
+    return _load_embedder(models)
+
+
+def _load_embedder(models: ModelsConfig) -> Embedder:
     embedding = models.embedding
     if embedding.startswith(STATIC_PREFIX):
         base = embedding.removeprefix(STATIC_PREFIX).strip() or DEFAULT_EMBEDDING_MODEL
