@@ -268,10 +268,12 @@ def _run_flow(
     _use_running_server()
     from flows.pipeline import persona_pipeline, reporting_progress
 
-    # After Prefect's import: a module is not imported by two threads at once.
-    _preload_models(cfg, refit=refit, ingest=ingest)
     try:
         _check_run(cfg, replace_personas=replace_personas, ingest=ingest)
+        # After Prefect's import, so that no module is imported by two threads at once, and
+        # after the check, whose warehouse connection would wait on an import's hold of
+        # the interpreter: beside the server start, in which this process only waits.
+        _preload_models(cfg, refit=refit, ingest=ingest)
         with _progress_bars() as progress:
             if progress is None:
                 return persona_pipeline(
