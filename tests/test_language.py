@@ -81,6 +81,6 @@ def test_the_models_preload_in_the_background_once_and_detect_the_same(
     assert loading.daemon  # the run does not wait for it to end
     language.preload("fast")
     assert list(language._PRELOADING.values()) == [loading]  # once per mode and process
-    loading.join(timeout=120)
+    language.finish_preloads()
     assert not loading.is_alive()
     assert LanguageDetector(mode="fast", preferred=("en",)).detect(texts) == before

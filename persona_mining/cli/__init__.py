@@ -263,7 +263,7 @@ def discover(
 def _run_flow(
     cfg: Config, *, refit: bool, ingest: bool = False, replace_personas: bool = False
 ) -> dict[str, Any]:
-    from persona_mining.text.embed import finish_preloads
+    from persona_mining.text import embed, language
 
     _use_running_server()
     from flows.pipeline import persona_pipeline, reporting_progress
@@ -284,7 +284,8 @@ def _run_flow(
                     config=cfg, refit=refit, ingest=ingest, replace_personas=replace_personas
                 )
     finally:
-        finish_preloads()
+        embed.finish_preloads()
+        language.finish_preloads()
 
 
 def _preload_models(cfg: Config, *, refit: bool, ingest: bool) -> None:
