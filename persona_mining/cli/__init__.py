@@ -298,26 +298,18 @@ def _preload_models(cfg: Config, *, refit: bool, ingest: bool) -> None:
     from persona_mining.errors import WarehouseError
     from persona_mining.text.embed import preload_embedder
     from persona_mining.text.language import preload
+    from persona_mining.text.prepare import has_tickets_to_prepare
 
     preparing = ingest
     if not preparing:
         try:
-            preparing = _read(cfg, _has_tickets_to_prepare)
+            preparing = _read(cfg, has_tickets_to_prepare)
         except (WarehouseError, duckdb.Error):
             preparing = True  # the run decides; the models may be needed
     if preparing and cfg.prepare.language_detection != "off":
         preload(cfg.prepare.language_detection)
     if preparing or refit:
         preload_embedder(cfg.models)
-
-
-def _has_tickets_to_prepare(con: Any) -> bool:
-    return bool(
-        con.execute(
-            """SELECT EXISTS (SELECT 1 FROM tickets t LEFT JOIN prepared_tickets p USING (ticket_id)
-                WHERE p.ticket_id IS NULL OR p.raw_hash <> t.raw_hash)"""
-        ).fetchall()[0][0]
-    )
 
 
 def _use_running_server() -> None:

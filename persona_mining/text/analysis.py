@@ -288,18 +288,7 @@ def _texts(
     con: duckdb.DuckDBPyConnection, ticket_ids: Iterable[str], questions: Iterable[str]
 ) -> dict[str, str]:
     """The distinct texts to analyse, by hash: the tickets' prepared texts, then questions."""
-    ids = sorted(set(ticket_ids))
-    wanted: dict[str, str] = {}
-    if ids:
-        con.register("__wanted", pa.table({"ticket_id": pa.array(ids, pa.string())}))
-        try:
-            rows = con.execute(
-                """SELECT DISTINCT p.text_hash, p.text FROM __wanted w
-                JOIN prepared_tickets p USING (ticket_id) ORDER BY p.text_hash"""
-            ).fetchall()
-        finally:
-            con.unregister("__wanted")
-        wanted.update(rows)
+    wanted = _texts_in_order(con, sorted(set(ticket_ids)))
     for question in questions:
         wanted.setdefault(content_hash(question), question)
     return wanted

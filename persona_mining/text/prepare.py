@@ -260,14 +260,24 @@ def _ticket_text(subject: str | None, body: str | None) -> str:
     return body_text or subject_text
 
 
+#: The tickets `_pending` prepares: new or changed since their preparation, or prepared with
+#: another pipeline than the rules (the parameter: `RULES_PIPELINE`).
+_TO_PREPARE = """FROM tickets t LEFT JOIN prepared_tickets p USING (ticket_id)
+    WHERE p.ticket_id IS NULL OR p.raw_hash <> t.raw_hash OR p.spacy_model IS DISTINCT FROM ?"""
+
+
 def _pending(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str, str]]:
     """Tickets new or changed since their preparation, or prepared before the preparation
     became rules alone (their rows hold the old full analysis; preparing them again leaves
     the text, and so the embedding, unchanged unless spaCy redacted a name in it)."""
     return con.execute(
-        """SELECT t.ticket_id, t.raw_hash, t.subject, t.body FROM tickets t
-        LEFT JOIN prepared_tickets p USING (ticket_id)
-        WHERE p.ticket_id IS NULL OR p.raw_hash <> t.raw_hash OR p.spacy_model IS DISTINCT FROM ?
-        ORDER BY t.ticket_id""",
+        f"SELECT t.ticket_id, t.raw_hash, t.subject, t.body {_TO_PREPARE} ORDER BY t.ticket_id",
         [RULES_PIPELINE],
     ).fetchall()
+
+
+def has_tickets_to_prepare(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the prepare stage has tickets to prepare (those of `_pending`)."""
+    return bool(
+        con.execute(f"SELECT EXISTS (SELECT 1 {_TO_PREPARE})", [RULES_PIPELINE]).fetchall()[0][0]
+    )
