@@ -29,6 +29,7 @@ from persona_mining.topics.clustering import (
     split_folded,
     top_word_share,
     typical_distance,
+    vectorizer,
     word_use,
 )
 from persona_mining.topics.evaluate import evaluate_topics
@@ -42,7 +43,13 @@ from persona_mining.topics.identity import (
     theme_label,
     themes_from_coarser,
 )
-from persona_mining.topics.labels import describe_topics, label_phrases, presentable, word_phrases
+from persona_mining.topics.labels import (
+    describe_topics,
+    keyword_text,
+    label_phrases,
+    presentable,
+    word_phrases,
+)
 from persona_mining.topics.model import (
     _with_words,
     fit_topics,
@@ -446,6 +453,29 @@ def test_labels_and_keyphrases_never_show_handles_ids_or_template_tokens() -> No
     bare = describe_topics(assigned, [[]] * 40, keywords, centroids)
     assert all(presentable(t.label) for t in bare.values())
     assert not presentable("@117249 @morrisons") and not presentable("Product_purchased} screen")
+
+
+def test_keywords_never_count_the_words_of_handles_or_hashtags() -> None:
+    # Tweets to brands: the brand's handle is on every ticket of its topic, and BERTopic drops
+    # the "@" before it counts words, so the handle would be the topic's first keyword.
+    from bertopic import BERTopic
+
+    texts = ["@AmericanAir lost bag at LAX again #fail [NAME]"] * 5
+    texts += ["@Delta_Assist flight delayed, crew late", "my C# app and the @ sign", "@ @@x #"]
+    cleaned = [keyword_text(t) for t in texts]
+    assert cleaned[0].split() == ["lost", "bag", "at", "LAX", "again"]
+    assert cleaned[5].split() == ["flight", "delayed,", "crew", "late"]
+    assert cleaned[6].split() == ["my", "C#", "app", "and", "the", "@", "sign"]  # no handle there
+
+    def counted(docs: list[str]) -> set[str]:
+        # The words c-TF-IDF counts: BERTopic's cleaning, then the keywords' vectorizer.
+        words = vectorizer(len(docs)).fit(BERTopic()._preprocess_text(np.array(docs)))
+        return set(words.get_feature_names_out())
+
+    assert "americanair" in counted([t.replace("[NAME]", " ") for t in texts])  # the leak
+    words = counted(cleaned)
+    assert {"lost", "bag", "lax", "lost bag"} <= words
+    assert not words & {"americanair", "fail", "delta", "assist", "delta_assist"}
 
 
 def test_a_theme_keeps_its_key_when_it_holds_mostly_the_same_topics() -> None:

@@ -85,7 +85,13 @@ from persona_mining.topics.identity import (
     theme_label,
     themes_from_coarser,
 )
-from persona_mining.topics.labels import UNCLUSTERED, describe_topics, label_phrases, presentable
+from persona_mining.topics.labels import (
+    UNCLUSTERED,
+    describe_topics,
+    keyword_text,
+    label_phrases,
+    presentable,
+)
 from persona_mining.warehouse import transaction
 
 if TYPE_CHECKING:
@@ -334,7 +340,7 @@ def fit_topics(
     labelled, texts, phrases = _texts_and_phrases(con, ids, labelled)
     # c-TF-IDF keywords come from spaCy's lemmas (crash, crashes and crashed count as one),
     # the redacted text where a ticket has none; labels come from its noun phrases.
-    docs = [PLACEHOLDER_RE.sub(" ", t) for t in texts]
+    docs = [keyword_text(t) for t in texts]
     with quiet_bertopic():
         # BERTopic warns that custom assignments are final: they are, and the centroids are ours.
         model.update_topics(
