@@ -163,3 +163,42 @@ def test_the_config_chooses_the_layout():
     model = layout_model(vectors, load_config().topics.model_copy(update={"layout_parts": 16}))
     assert isinstance(model, PartedUMAP)
     assert model.parts == 16
+
+
+def _with_a_repeated_text(n: int = 300, repeats: int = 12) -> np.ndarray:
+    """Unit vectors of three groups of tickets and `repeats` tickets with one and the same text
+    (and so the same vector), which form a part of the neighbour graph of their own."""
+    rng = np.random.default_rng(5)
+    centres = rng.normal(size=(3, 16))
+    rows = centres[rng.integers(0, 3, n)] + 0.3 * rng.normal(size=(n, 16))
+    rows = np.vstack([rows, np.repeat(rng.normal(size=(1, 16)), repeats, axis=0)])
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_the_spectral_start_is_the_same_every_time_where_tickets_repeat_a_text():
+    from umap import spectral
+
+    from persona_mining.config import load_config
+    from persona_mining.topics.clustering import layout_model, steady_spectral_start
+
+    config = load_config().topics.model_copy(update={"n_neighbors": 10, "umap_epochs": 20})
+    vectors = _with_a_repeated_text()
+    layouts = [layout_model(vectors, config).fit_transform(vectors) for _ in range(4)]
+    assert all(np.array_equal(layouts[0], other) for other in layouts[1:])
+
+    # The repeated text's part: its Laplacian repeats an eigenvalue, and ARPACK's eigenvectors
+    # for it differed from one call to the next (10 to 16 such tickets, scipy 1.17).
+    clique = sparse.csr_matrix(np.ones((12, 12)) - np.eye(12))
+    starts = [spectral.spectral_layout(None, clique, 5, np.random.RandomState(0)) for _ in range(4)]
+    assert all(np.array_equal(starts[0], other) for other in starts[1:])
+    # Its columns are orthonormal eigenvectors of the Laplacian that are not the constant one.
+    laplacian = np.eye(12) - clique.toarray() / 11
+    assert np.allclose(laplacian @ starts[0], starts[0] * (12 / 11))
+    assert np.allclose(starts[0].T @ starts[0], np.eye(5))
+
+    # A graph whose eigenvalues are distinct keeps umap-learn's own start, bit for bit.
+    steady_spectral_start()
+    graph, _, _ = _graph(n=200)
+    ours = spectral._spectral_layout(None, graph, 3, np.random.RandomState(0))
+    theirs = spectral._spectral_layout.__wrapped__(None, graph, 3, np.random.RandomState(0))
+    assert np.array_equal(ours, theirs)

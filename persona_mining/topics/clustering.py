@@ -121,6 +121,51 @@ def cache_umap_compilation() -> None:
                     value.enable_caching()
 
 
+#: Connected parts of the neighbour graph up to this many tickets have their spectral start
+#: checked for repeated eigenvalues (`steady_spectral_start`).
+STEADY_SPECTRAL_MAX = 1_000
+#: Eigenvalues of the normalized Laplacian closer than this are one repeated eigenvalue.
+_EIGEN_TIE = 1e-6
+
+
+def steady_spectral_start() -> None:
+    """Make UMAP's spectral start the same in every process where the graph's eigenvectors are
+    not unique.
+
+    Tickets with the same text have the same vectors; ten or more of them form a part of the
+    neighbour graph of their own, every ticket joined to every other at the same weight. Its
+    Laplacian repeats one eigenvalue, so any basis of that eigenvalue's eigenvectors is a
+    spectral layout, and ARPACK (`scipy.sparse.linalg.eigsh`, which umap-learn calls) returns
+    another one in each call, seed or not: the topics of the same tickets came out different
+    from one run to the next. Such a part (up to `STEADY_SPECTRAL_MAX` tickets, where a dense
+    eigendecomposition costs little) is laid out from LAPACK's dense decomposition, which is
+    the same for the same graph; every other graph keeps umap-learn's own start, bit for bit.
+    """
+    from umap import spectral
+
+    original = spectral._spectral_layout
+    if getattr(original, "_steady", False):
+        return
+
+    def steady(data, graph, dim, *args, **kwargs):
+        from scipy.sparse.csgraph import connected_components
+
+        n = graph.shape[0]
+        k = dim + 1
+        if k < n <= STEADY_SPECTRAL_MAX and connected_components(graph)[0] == 1:
+            degree = np.asarray(graph.sum(axis=0), dtype=np.float64).ravel()
+            scale = 1.0 / np.sqrt(degree)
+            laplacian = np.eye(n) - scale[:, None] * graph.toarray() * scale[None, :]
+            values, vectors = np.linalg.eigh(laplacian)
+            if np.any(np.diff(values[: k + 1]) < _EIGEN_TIE):
+                return vectors[:, 1:k]
+        return original(data, graph, dim, *args, **kwargs)
+
+    steady._steady = True  # type: ignore[attr-defined]
+    steady.__wrapped__ = original  # type: ignore[attr-defined]
+    spectral._spectral_layout = steady
+
+
 def layout_model(vectors: np.ndarray, config: TopicsConfig):
     """The UMAP layout of `vectors` (unfitted): seeded, with exact neighbours where affordable;
     in `config.layout_parts` parts on every core (`topics.layout.PartedUMAP`) or, in one part,
@@ -133,6 +178,7 @@ def layout_model(vectors: np.ndarray, config: TopicsConfig):
     from persona_mining.topics.layout import PartedUMAP
 
     cache_umap_compilation()
+    steady_spectral_start()
     n_neighbors = min(config.n_neighbors, len(vectors) - 1)
     neighbours = (
         exact_neighbours(vectors, n_neighbors) if len(vectors) <= EXACT_NEIGHBOURS_MAX else None
