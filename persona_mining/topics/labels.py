@@ -150,13 +150,18 @@ def label_phrases(noun_phrases: Sequence[str], text: str, spacy_model: str) -> l
     return word_phrases(text) if spacy_model == BLANK_MODEL else list(noun_phrases)
 
 
+#: Words that say nothing of an issue, beside scikit-learn's stop words (spaCy has them, and
+#: scikit-learn's list lacks them): they labelled two topics of tweets "Just" and "Really".
+_MORE_STOP_WORDS = frozenset({"just", "really"})
+
+
 @functools.cache
 def _stop_words() -> frozenset[str]:
-    """scikit-learn's English stop words (imported on first use: the trends and the alerts
-    import this module, and need no scikit-learn)."""
+    """scikit-learn's English stop words and `_MORE_STOP_WORDS` (imported on first use: the
+    trends and the alerts import this module, and need no scikit-learn)."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    return frozenset(ENGLISH_STOP_WORDS)
+    return frozenset(ENGLISH_STOP_WORDS) | _MORE_STOP_WORDS
 
 
 def presentable(term: str) -> bool:
