@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -274,15 +275,13 @@ def _run_flow(
         # after the check, whose warehouse connection would wait on an import's hold of
         # the interpreter: beside the server start, in which this process only waits.
         _preload_models(cfg, refit=refit, ingest=ingest)
-        with _progress_bars() as progress:
-            if progress is None:
-                return persona_pipeline(
-                    config=cfg, refit=refit, ingest=ingest, replace_personas=replace_personas
-                )
-            with reporting_progress(progress):
-                return persona_pipeline(
-                    config=cfg, refit=refit, ingest=ingest, replace_personas=replace_personas
-                )
+        with (
+            _progress_bars() as progress,
+            contextlib.nullcontext() if progress is None else reporting_progress(progress),
+        ):
+            return persona_pipeline(
+                config=cfg, refit=refit, ingest=ingest, replace_personas=replace_personas
+            )
     finally:
         embed.finish_preloads()
         language.finish_preloads()

@@ -167,7 +167,7 @@ def _store(
     )
     size, chars = config.batch_size, config.max_analysis_chars
     here = functools.partial(analyze_texts, nlp=nlp, batch_size=size, max_chars=chars)
-    there = functools.partial(_analyse_chunk, model=model, batch_size=size, max_chars=chars)
+    there = _in_worker(model, config)
     step = len(rest) if workers == 1 and ahead is None else max(1, min(size, _CHUNK))
     chunks = [rest[start : start + step] for start in range(0, len(rest), step)]
     analysed = (
@@ -257,16 +257,26 @@ def analyse_ahead(
     pending = [text for _, text in _not_analysed(con, _texts_in_order(con, ticket_ids), model)]
     helpers = start_helpers(config, processes, sum(map(len, pending)))
     if helpers is not None:
-        size, chars = config.batch_size, config.max_analysis_chars
-        there = functools.partial(_analyse_chunk, model=model, batch_size=size, max_chars=chars)
         helpers.ahead(
-            there,
+            _in_worker(model, config),
             (
                 pending[start : start + _AHEAD_CHUNK]
                 for start in range(0, len(pending), _AHEAD_CHUNK)
             ),
         )
     return helpers
+
+
+def _in_worker(model: str, config: PrepareConfig) -> Callable[[list[str]], list[TextAnalysis]]:
+    """A worker's analysis of a chunk of texts with the pipeline `model` names, as the calling
+    process analyses them: the same for work shared (`_store`) and work done ahead
+    (`analyse_ahead`), whose results `_store` takes as its own."""
+    return functools.partial(
+        _analyse_chunk,
+        model=model,
+        batch_size=config.batch_size,
+        max_chars=config.max_analysis_chars,
+    )
 
 
 def _loads(model: str) -> bool:

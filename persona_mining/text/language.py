@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from persona_mining.text.pii import PLACEHOLDER_RE
 
@@ -74,15 +75,19 @@ def finish_preloads() -> None:
 
 def _load_models(mode: str) -> None:
     try:
-        from lingua import IsoCode639_1, LanguageDetectorBuilder
-
-        codes = [getattr(IsoCode639_1, code.upper()) for code in DETECTED_LANGUAGES]
-        builder = LanguageDetectorBuilder.from_iso_codes_639_1(*codes)
-        if mode == "fast":
-            builder = builder.with_low_accuracy_mode()
-        builder.with_preloaded_language_models().build()
+        _builder(DETECTED_LANGUAGES, fast=mode == "fast").with_preloaded_language_models().build()
     except Exception:  # the detection loads them itself, or says what is wrong
         return
+
+
+def _builder(languages: Sequence[str], *, fast: bool) -> Any:
+    """lingua's detector builder for `languages` (ISO 639-1 codes), in its low accuracy mode
+    where `fast`."""
+    from lingua import IsoCode639_1, LanguageDetectorBuilder
+
+    codes = [getattr(IsoCode639_1, code.upper()) for code in languages]
+    builder = LanguageDetectorBuilder.from_iso_codes_639_1(*codes)
+    return builder.with_low_accuracy_mode() if fast else builder
 
 
 class LanguageDetector:
@@ -102,17 +107,11 @@ class LanguageDetector:
         weighs lingua's confidences (`PREFERRED_CONFIDENCE_RATIO`); "fast", whose short-text
         calls cannot be trusted, records it as undetermined, which keeps it in scope.
         """
-        from lingua import IsoCode639_1, LanguageDetectorBuilder
-
-        codes = [getattr(IsoCode639_1, code.upper()) for code in languages]
         self._preferred = {code for code in preferred if code in languages}
-        builder_for = LanguageDetectorBuilder.from_iso_codes_639_1(*codes)
         # lingua's fast mode is reliable from about 120 characters; shorter texts, most
         # tickets among them, need the slower n-gram models (about 1,000 texts/s here).
-        self._fast = (
-            LanguageDetectorBuilder.from_iso_codes_639_1(*codes).with_low_accuracy_mode().build()
-        )
-        self._accurate = builder_for.build() if mode == "accurate" else None
+        self._fast = _builder(languages, fast=True).build()
+        self._accurate = _builder(languages, fast=False).build() if mode == "accurate" else None
         self._english = "en" in languages
 
     def detect(self, texts: Sequence[str]) -> list[str]:
