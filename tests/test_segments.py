@@ -10,7 +10,7 @@ import pytest
 from persona_mining.config import PersonaRule
 from persona_mining.errors import ConfigError
 from persona_mining.ingest.load import ingest_customers
-from persona_mining.personas.segments import build_segments, segment_id
+from persona_mining.personas.segments import build_segments, segment_id, segment_masks
 from tests.conftest import write
 
 
@@ -99,3 +99,22 @@ def test_a_bad_rule_names_the_persona_and_the_fix(
 def test_segment_ids_are_stable_slugs() -> None:
     assert segment_id("Budget-conscious student") == "budget-conscious-student"
     assert segment_id("Café  owners!") == "cafe-owners"
+
+
+def test_segment_masks_match_customers_exactly() -> None:
+    # Ids that differ only by a trailing NUL or by case are different customers; members
+    # of no listed customer and empty segments are kept apart.
+    con = duckdb.connect()
+    con.execute("CREATE TABLE segments (segment_id VARCHAR)")
+    con.execute("CREATE TABLE customer_segments (customer_id VARCHAR, segment_id VARCHAR)")
+    con.execute("INSERT INTO segments VALUES ('b'), ('a'), ('empty')")
+    con.executemany(
+        "INSERT INTO customer_segments VALUES (?, ?)",
+        [["C1\x00", "a"], ["c1", "a"], ["C2", "b"], ["C1", "b"], ["gone", "b"]],
+    )
+    masks = segment_masks(con, ["C1", "C1\x00", "C2", "c1"])
+    assert list(masks) == ["a", "b", "empty"]
+    assert masks["a"].tolist() == [False, True, False, True]
+    assert masks["b"].tolist() == [True, False, True, False]
+    assert not masks["empty"].any()
+    assert segment_masks(con, [])["a"].tolist() == []

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 
 from persona_mining.config import PersonaRule, segment_id
 from persona_mining.config.checks import persona_rule_problems
@@ -138,20 +139,29 @@ def segment_masks(
         sid: np.zeros(len(customers), dtype=bool)
         for (sid,) in con.execute("SELECT segment_id FROM segments ORDER BY segment_id").fetchall()
     }
-    members = con.execute(
-        "SELECT segment_id, customer_id FROM customer_segments ORDER BY segment_id"
-    ).fetchnumpy()
-    # A dictionary, not numpy's fixed-width strings: those drop trailing NUL characters, and
-    # two ids must never be taken for one.
-    index = dict(zip(customers, range(len(customers)), strict=True))
-    position = np.fromiter(
-        (index.get(c, -1) for c in members["customer_id"]),
-        dtype=np.int64,
-        count=len(members["customer_id"]),
+    # Each member's position among `customers` by a join in DuckDB: a dictionary lookup per
+    # member cost a third of a second at a million customers. Arrow's strings, not numpy's
+    # fixed-width ones: those drop trailing NUL characters, and two ids must never be taken
+    # for one.
+    con.register(
+        "__positions",
+        pa.table(
+            {
+                "customer_id": pa.array(customers, type=pa.string()),
+                "position": pa.array(np.arange(len(customers), dtype=np.int64)),
+            }
+        ),
     )
+    try:
+        members = con.execute(
+            """SELECT cs.segment_id, p.position FROM customer_segments cs
+            JOIN __positions p ON p.customer_id = cs.customer_id ORDER BY cs.segment_id"""
+        ).fetchnumpy()
+    finally:
+        con.unregister("__positions")
+    position = np.asarray(members["position"], dtype=np.int64)
     names, segment = sorted_keys(members["segment_id"])
     for i, sid in enumerate(names):
         if sid in masks:
-            in_segment = position[segment == i]
-            masks[sid][in_segment[in_segment >= 0]] = True
+            masks[sid][position[segment == i]] = True
     return masks
