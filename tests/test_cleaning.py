@@ -241,6 +241,23 @@ def test_html_entities_that_spell_tags_stay_inert() -> None:
     assert html_to_text(converted) == converted
 
 
+def test_plain_text_character_references_are_decoded() -> None:
+    # Social-media and web-form exports escape plain text; "&amp;" must not become a keyword.
+    tweet = "@AmericanAir delayed &amp; rebooked, it&#39;s &quot;fine&quot; &#x2192; &gt;3h"
+    assert html_to_text(tweet) == '@AmericanAir delayed & rebooked, it\'s "fine" \u2192 >3h'
+    assert "amp" not in clean_text(tweet)
+    # Only complete references: no semicolon, no decoding ("&para" is not a pilcrow here).
+    for text in ("https://x.example/?id=1&para=2", "R&D and Q&A", "AT&T &amp", "&unknown;"):
+        assert html_to_text(text) == text
+
+
+def test_plain_text_references_that_spell_tags_stay_inert() -> None:
+    converted = html_to_text("type &lt;b&gt;bold&lt;/b&gt; or &lt;script&gt;alert(1)")
+    assert "<b>" not in converted and "<script" not in converted
+    assert "bold" in converted and "alert(1)" in converted
+    assert html_to_text(converted) == converted
+
+
 @pytest.mark.parametrize(
     "text",
     [

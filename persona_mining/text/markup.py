@@ -46,6 +46,10 @@ _BLOCK_TAGS = frozenset(
 )
 _CELL_TAGS = frozenset({"td", "th"})
 _EMPTY_QUOTE_LINE_RE = re.compile(r"^(?:[^\S\n]*+>)++[^\S\n]*+$", re.MULTILINE)
+# A character reference written out in full, with its semicolon: "&amp;", "&#39;", "&#x27;".
+# Without the semicolon ("?id=1&para=2", "R&D") it is left alone: html.unescape would read
+# "&para" as a pilcrow.
+_ENTITY_RE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 
 
 def _is_markup(match: re.Match[str]) -> bool:
@@ -73,8 +77,21 @@ def _neutralise_markup(text: str) -> str:
     return _SCRIPT_OPEN_RE.sub("< ", text)
 
 
+def _plain_entities(text: str) -> str:
+    """Plain text with its character references decoded (``&amp;`` -> ``&``).
+
+    Exports from web forms and social media escape ``&``, ``<`` and ``>`` in plain text;
+    left in, "&amp;" becomes the keyword "amp". Markup that the decoding reveals gets a space
+    after its ``<``, as in HTML.
+    """
+    if "&" not in text:
+        return text
+    decoded = _ENTITY_RE.sub(lambda m: html.unescape(m.group(0)), text)
+    return decoded if decoded == text else _neutralise_markup(decoded)
+
+
 def html_to_text(text: str) -> str:
-    """Convert HTML to plain text; plain text passes through unchanged.
+    """Convert HTML to plain text; plain text only has its character references decoded.
 
     ``<script>``/``<style>`` contents (closed or not), ``<title>``, comments and
     declarations are dropped; ``<br>``, ``<li>``, table rows and block elements
@@ -82,7 +99,8 @@ def html_to_text(text: str) -> str:
     is prefixed with ``"> "`` (so that :func:`strip_quoted_reply` recognises it);
     entities are unescaped and whitespace is collapsed within lines. Text counts as
     HTML when it contains a known tag, a comment, a doctype or ``<script``; anything
-    else only has ``\\r\\n`` / ``\\r`` line endings normalised. Markup that appears
+    else has ``\\r\\n`` / ``\\r`` line endings normalised and its complete character
+    references (``&amp;``, ``&#39;``; not ``&amp`` without the semicolon) decoded. Markup that appears
     only after unescaping (``&lt;b&gt;``) gets a space after its ``<``, so the result
     never reads as HTML again (and never contains ``<script``).
 
@@ -94,7 +112,7 @@ def html_to_text(text: str) -> str:
     """
     text = normalise_newlines(text)
     if not _looks_like_html(text):
-        return text
+        return _plain_entities(text)
     out: list[str] = []
     quote_depth = 0
     quote_seen = False
