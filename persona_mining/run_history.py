@@ -20,7 +20,12 @@ from typing import Any
 import duckdb
 
 from persona_mining.config import TopicsConfig
-from persona_mining.ingest.coverage import LinkCoverage, link_coverage
+from persona_mining.ingest.coverage import (
+    LanguageCoverage,
+    LinkCoverage,
+    language_coverage,
+    link_coverage,
+)
 from persona_mining.warehouse import SCHEMA_DIR, table_columns, transaction
 
 #: Statuses of a run.
@@ -112,6 +117,7 @@ class WarehouseStatus:
     refit_due: str | None
     pending_migrations: tuple[str, ...]
     coverage: LinkCoverage | None = None
+    languages: LanguageCoverage | None = None
 
 
 def start_run(
@@ -321,6 +327,7 @@ def warehouse_status(
         refit_due=refit_due(con, config=topics),
         pending_migrations=pending,
         coverage=link_coverage(con),
+        languages=language_coverage(con),
     )
 
 

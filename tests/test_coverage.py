@@ -8,7 +8,7 @@ import duckdb
 from typer.testing import CliRunner
 
 from persona_mining.cli import app
-from persona_mining.ingest.coverage import link_coverage
+from persona_mining.ingest.coverage import LanguageCoverage, language_coverage, link_coverage
 from persona_mining.ingest.load import ingest_customers, ingest_tickets
 
 runner = CliRunner()
@@ -76,3 +76,17 @@ def test_ingest_and_status_show_the_tickets_linked_to_a_customer(tmp_path: Path)
     result = runner.invoke(app, ["status", "--db", db])
     assert result.exit_code == 0, result.output
     assert "tickets linked to a known customer: 1 of 4 (25%)" in result.output
+
+
+def test_a_few_tickets_in_other_languages_are_counted_without_a_warning(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    assert language_coverage(con) == LanguageCoverage(prepared=0, other=())
+    few = LanguageCoverage(prepared=100, other=(("de", 3), ("fr", 1)))
+    assert few.warning() is None  # 4%: under OTHER_LANGUAGES_SHARE
+    assert few.summary().startswith(
+        "96 of 100 prepared tickets analysed; 4 (4%) are in other languages (de 3, fr 1)"
+    )
+    many = LanguageCoverage(prepared=100, other=(("de", 5),))
+    assert (many.warning() or "").startswith("5 of 100 prepared tickets are in other languages")
+    assert LanguageCoverage(prepared=10, other=()).summary() == "10 of 10 prepared tickets analysed"

@@ -9,6 +9,9 @@ import duckdb
 import pytest
 
 from persona_mining import parallel
+from persona_mining import warehouse as db
+from persona_mining.cli import app
+from persona_mining.ingest.coverage import language_coverage
 from persona_mining.ingest.load import ingest_tickets
 from persona_mining.text.embed import embed_tickets, load_vectors
 from persona_mining.text.prepare import prepare_tickets
@@ -47,6 +50,31 @@ def test_prepare_cleans_redacts_and_records_the_language(con, tmp_path: Path) ->
         q for (q,) in rows(con, "SELECT question FROM ticket_questions ORDER BY ticket_id")
     ]
     assert "When will I get my refund?" in questions[0]
+
+
+def test_tickets_in_other_languages_are_counted_and_named(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    path = tmp_path / "w.duckdb"
+    con = db.connect(path)
+    try:
+        ingest_tickets(con, path=write(tmp_path / "t.csv", TICKETS))
+        prepare_tickets(con, processes=1)
+        coverage = language_coverage(con)
+    finally:
+        con.close()
+    assert (coverage.prepared, coverage.other, coverage.left_out) == (3, (("de", 1),), 1)
+    why = (
+        "are in other languages (de 1) and have no topic: add a language to [prepare] "
+        "languages to cluster it too, best with an embedding model that reads it ([models] "
+        "embedding)"
+    )
+    assert coverage.warning() == f"1 of 3 prepared tickets {why}"
+    result = CliRunner().invoke(app, ["status", "--db", str(path)])
+    assert result.exit_code == 0, result.output
+    assert f"languages: 2 of 3 prepared tickets analysed; 1 (33%) {why}" in " ".join(
+        result.output.split()
+    )
 
 
 def test_prepare_and_embed_touch_only_new_or_changed_tickets(con, embedder, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

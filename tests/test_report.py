@@ -192,6 +192,33 @@ def test_without_personas_the_header_counts_the_models_issues_and_themes(
     assert f"<dt>Themes</dt><dd>{themes}<small>" in html
 
 
+def test_the_header_counts_the_tickets_left_out_for_their_language(
+    demo_run: dict[str, Any], tmp_path: Path
+) -> None:
+    copy = tmp_path / "languages.duckdb"
+    shutil.copy(Path(demo_run["config"].warehouse.path), copy)
+    con = db.connect(copy)
+    try:
+        # As if prepare had found some tickets in German and one in Spanish.
+        con.execute(
+            """UPDATE prepared_tickets SET in_scope = false,
+                language = CASE WHEN ticket_id = (SELECT min(ticket_id) FROM prepared_tickets)
+                    THEN 'es' ELSE 'de' END
+            WHERE ticket_id IN (SELECT ticket_id FROM prepared_tickets ORDER BY ticket_id LIMIT 3)"""
+        )
+        html = write_report(con, out=tmp_path / "report.html").path.read_text(encoding="utf-8")
+    finally:
+        con.close()
+    assert "; 3 in other languages (de, es), not analysed</small>" in html
+    clean = demo_run["config"].warehouse.path
+    con = db.connect(clean, read_only=True)
+    try:
+        html = write_report(con, out=tmp_path / "clean.html").path.read_text(encoding="utf-8")
+    finally:
+        con.close()
+    assert "in other languages" not in html
+
+
 # In a real browser ---------------------------------------------------------------------------
 
 

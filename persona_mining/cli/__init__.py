@@ -203,7 +203,7 @@ def run(
 
     def body() -> None:
         cfg = _config(config, db, profile)
-        from persona_mining.ingest.coverage import link_coverage
+        from persona_mining.ingest.coverage import language_coverage, link_coverage
 
         pending = _pending(cfg, refit=refit, ingest=ingest)
         if pending is not None and pending.reason is None:
@@ -212,7 +212,11 @@ def run(
             return
         summary = _run_flow(cfg, refit=refit, ingest=ingest, replace_personas=replace_personas)
         _print_run(summary)
-        _warn_coverage(_read(cfg, link_coverage))
+        coverage, languages = _read(cfg, lambda con: (link_coverage(con), language_coverage(con)))
+        _warn_coverage(coverage)
+        left_out = messages.languages_line(languages)
+        if left_out is not None:
+            _show(left_out, stderr=True)
 
     _guard(body)
 

@@ -1,8 +1,12 @@
-"""How many tickets the persona stages can use: those whose customer is a known customer.
+"""How many tickets the analysis can use, and why the others are left out.
 
 A ticket counts for a persona only through its customer, so a mapping that leaves
 `customer_id` out, or customers keyed by another id than the tickets, leaves every persona
 without evidence. `ingest`, `run` and `status` say so instead of reporting no findings.
+
+A ticket in a language outside `[prepare] languages` is kept and counted but has no topic, so
+a desk that writes in several languages sees only part of its tickets in the topics and
+personas. `run` and `status` say how many, in which languages.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ import duckdb
 
 #: Below this share of tickets linked to a known customer, `ingest` and `run` warn.
 LOW_LINK_SHARE = 0.5
+#: From this share of the prepared tickets in languages not analysed, `run` warns (a few
+#: tickets in another language are usual on any desk; `status` counts them all the same).
+OTHER_LANGUAGES_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -94,4 +101,66 @@ def link_coverage(con: duckdb.DuckDBPyConnection) -> LinkCoverage:
         linked=linked,
         customers=customers,
         share=linked / tickets if tickets else 0.0,
+    )
+
+
+@dataclass(frozen=True)
+class LanguageCoverage:
+    """Prepared tickets, and those left out of the topics for their language.
+
+    Attributes:
+        prepared: tickets prepared (cleaned, their language detected).
+        other: tickets per language outside `[prepare] languages`, most first.
+    """
+
+    prepared: int
+    other: tuple[tuple[str, int], ...]
+
+    @property
+    def left_out(self) -> int:
+        return sum(n for _, n in self.other)
+
+    @property
+    def share(self) -> float:
+        """The share of the prepared tickets left out (0 without tickets)."""
+        return self.left_out / self.prepared if self.prepared else 0.0
+
+    def summary(self) -> str:
+        """How many prepared tickets are analysed, and which languages are left out."""
+        line = f"{self.prepared - self.left_out:,} of {self.prepared:,} prepared tickets analysed"
+        if not self.left_out:
+            return line
+        return f"{line}; {self.left_out:,} ({self.share:.0%}) {self._why()}"
+
+    def warning(self) -> str | None:
+        """The tickets left out and why, when they are a notable share
+        (`OTHER_LANGUAGES_SHARE`); None otherwise."""
+        if not self.left_out or self.share < OTHER_LANGUAGES_SHARE:
+            return None
+        return f"{self.left_out:,} of {self.prepared:,} prepared tickets {self._why()}"
+
+    def _why(self) -> str:
+        languages = ", ".join(f"{code} {n:,}" for code, n in self.other)
+        return (
+            f"are in other languages ({languages}) and have no topic: add a language to "
+            "[prepare] languages to cluster it too, best with an embedding model that reads it "
+            "([models] embedding)"
+        )
+
+
+def language_coverage(con: duckdb.DuckDBPyConnection) -> LanguageCoverage:
+    """Count the prepared tickets left out for their language (works on a read-only
+    connection, and on a warehouse that has prepared nothing yet)."""
+    from persona_mining.warehouse import table_columns
+
+    if "in_scope" not in table_columns(con, "prepared_tickets"):  # before migration 003
+        rows = []
+    else:
+        rows = con.execute(
+            """SELECT language, count(*) FROM prepared_tickets WHERE NOT in_scope
+            GROUP BY language ORDER BY count(*) DESC, language"""
+        ).fetchall()
+    prepared = con.execute("SELECT count(*) FROM prepared_tickets").fetchall()[0][0]
+    return LanguageCoverage(
+        prepared=int(prepared), other=tuple((str(code), int(n)) for code, n in rows)
     )

@@ -35,7 +35,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from persona_mining.errors import PersonaMiningError, StageError
-from persona_mining.ingest.coverage import link_coverage
+from persona_mining.ingest.coverage import language_coverage, link_coverage
 from persona_mining.report.issue_series import IssueTrends, issue_trends
 from persona_mining.report.profile_records import PersonaProfile, load_profiles
 
@@ -131,6 +131,7 @@ def write_report(
             issue_count=totals[3],
             theme_count=totals[4],
             coverage=link_coverage(con),
+            languages=language_coverage(con),
             profiles=profiles,
             card_groups=_card_groups(profiles),
             examples=examples_by,

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from persona_mining.ingest.coverage import LinkCoverage
+    from persona_mining.ingest.coverage import LanguageCoverage, LinkCoverage
     from persona_mining.ingest.load import IngestResult
     from persona_mining.personas.discover import DiscoverResult
     from persona_mining.report.export import ExportResult
@@ -48,6 +48,12 @@ def nothing_ingested() -> Text:
 
 def coverage_line(coverage: LinkCoverage) -> Text | None:
     """The warning of `ingest` and `run` when few tickets match a known customer, else None."""
+    warning = coverage.warning()
+    return None if warning is None else Text("warning: ", style="bold yellow") + Text(warning)
+
+
+def languages_line(coverage: LanguageCoverage) -> Text | None:
+    """The warning of `run` when many tickets are in languages not analysed, else None."""
     warning = coverage.warning()
     return None if warning is None else Text("warning: ", style="bold yellow") + Text(warning)
 

@@ -570,6 +570,8 @@ def status_view(warehouse: Path | str, state: WarehouseStatus) -> list[Renderabl
                 + (f"; {coverage.warning()}" if coverage.warning() else "")
             )
         )
+    if state.languages is not None and state.languages.prepared:
+        lines.append(Text(f"languages: {state.languages.summary()}"))
     view = FittedTable(
         [
             Column("started (UTC)", numeric=True),
