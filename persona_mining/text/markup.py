@@ -100,9 +100,9 @@ def html_to_text(text: str) -> str:
     entities are unescaped and whitespace is collapsed within lines. Text counts as
     HTML when it contains a known tag, a comment, a doctype or ``<script``; anything
     else has ``\\r\\n`` / ``\\r`` line endings normalised and its complete character
-    references (``&amp;``, ``&#39;``; not ``&amp`` without the semicolon) decoded. Markup that appears
-    only after unescaping (``&lt;b&gt;``) gets a space after its ``<``, so the result
-    never reads as HTML again (and never contains ``<script``).
+    references (``&amp;``, ``&#39;``; not ``&amp`` without the semicolon) decoded.
+    Markup that appears only after unescaping (``&lt;b&gt;``) gets a space after its
+    ``<``, so the result never reads as HTML again (and never contains ``<script``).
 
     Args:
         text: Untrusted text, HTML or not.
