@@ -84,3 +84,44 @@ def test_the_models_preload_in_the_background_once_and_detect_the_same(
     language.finish_preloads()
     assert not loading.is_alive()
     assert LanguageDetector(mode="fast", preferred=("en",)).detect(texts) == before
+
+
+def test_handles_and_hashtags_are_not_read_as_words_of_a_language() -> None:
+    # Short English tweets that lingua gave to Finnish, Romanian and Swedish while it read
+    # their handles and hashtags as words; tweets in other languages keep theirs.
+    english = [
+        "@ATVIAssist @[ID] HELP ME HELLO??",
+        "@sprintcare Just sent a DM",
+        "@Ask_WellsFargo i sent a dm",
+        "@[ID] @[ID] I love my new 8!!!! #NewPhoneFeels [URL]",
+        "@McDonalds Treat #trickortreat",
+    ]
+    other = [
+        "@AmazonHelp na ultima atualização da entrega do meu pedido, consta que não foi "
+        "possível localizar o meu endereço, poderia ajudar?",
+        "@[ID] bonjour a partir de combien de temps après creation de paypal avec un compte "
+        "bancaire peut on acheter ?",
+    ]
+    found = LanguageDetector(preferred=("en",)).detect([*english, *other])
+    assert all(code in ("en", UNDETERMINED) for code in found[: len(english)]), found
+    assert found[len(english) :] == ["pt", "fr"]
+
+
+def test_short_texts_in_a_script_of_their_own_are_told_by_it() -> None:
+    # Too few letters for a Latin text, enough for kana, Hangul, Cyrillic or Hebrew.
+    texts = [
+        "@AmazonHelp こちらこそありがとうございました。",
+        "감사합니다 정말",
+        "Спасибо большое!",
+        "שלום תודה",
+        "ok thanks",
+        "10μm filter broke",  # one Greek letter in an English request
+    ]
+    assert LanguageDetector(preferred=("en",)).detect(texts) == [
+        "ja",
+        "ko",
+        "ru",
+        "he",
+        UNDETERMINED,
+        UNDETERMINED,
+    ]

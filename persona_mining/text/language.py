@@ -7,7 +7,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from persona_mining.text.pii import PLACEHOLDER_RE
+from persona_mining.text.pii import PLACEHOLDER_RE, TAGGED_RE
 
 UNDETERMINED = "und"
 #: Texts with fewer letters than this are too short to tell ("ok thanks"): undetermined.
@@ -39,7 +39,12 @@ ENGLISH_MARKERS = frozenset((
 #: 33% of HWU64's requests; none of the multilingual set's 681 German, Spanish, French and
 #: Portuguese tickets; lingua disagreed on 3 of 40,000 (Bitext, all English).
 ENGLISH_MARKERS_NEEDED = 2
+#: A text written mostly in a script other than Latin (kana, Hangul, Cyrillic, Arabic, ...)
+#: is told apart by its script from this many letters on: "ありがとうございます" is Japanese
+#: at 10 letters, where a Latin text that short could be any of a dozen languages.
+MIN_SCRIPT_LETTERS = 4
 _LETTERS = re.compile(r"[^\W\d_]")
+_LATIN_LETTERS = re.compile(r"[A-Za-z\u00C0-\u024F\u1E00-\u1EFF]")
 _MARKER_WORDS = re.compile(r"[a-z']+")
 
 
@@ -120,8 +125,10 @@ class LanguageDetector:
         Plainly English texts (`is_plainly_english`) are English without lingua, whose
         n-gram models cost about 1-3 ms a ticket: most of the prepare stage on English desks.
         """
-        cleaned = [PLACEHOLDER_RE.sub(" ", t) for t in texts]
-        letters = [len(_LETTERS.findall(t)) for t in cleaned]
+        # Placeholders, handles and hashtags are not words of any language: "@ATVIAssist HELP
+        # ME HELLO??" was Finnish and "@sprintcare Just sent a DM" Romanian with them.
+        cleaned = [TAGGED_RE.sub(" ", PLACEHOLDER_RE.sub(" ", t)) for t in texts]
+        letters = [_letters(t) for t in cleaned]
         codes = [UNDETERMINED] * len(texts)
         if self._english:
             for i, (text, n) in enumerate(zip(cleaned, letters, strict=True)):
@@ -172,6 +179,18 @@ class LanguageDetector:
             )
             if best is not None and best.value >= PREFERRED_CONFIDENCE_RATIO * top:
                 codes[i] = best.language.iso_code_639_1.name.lower()
+
+
+def _letters(text: str) -> int:
+    """The letters of a text, as the length rules count them: a short text mostly in a
+    script other than Latin counts as long enough to tell (`MIN_SCRIPT_LETTERS`)."""
+    letters = len(_LETTERS.findall(text))
+    if letters >= MIN_LETTERS:
+        return letters
+    other_script = letters - len(_LATIN_LETTERS.findall(text))
+    if other_script >= MIN_SCRIPT_LETTERS and 2 * other_script >= letters:
+        return MIN_LETTERS
+    return letters
 
 
 def is_plainly_english(text: str) -> bool:

@@ -29,6 +29,9 @@ PLACEHOLDERS: tuple[str, ...] = (
 )
 #: Any placeholder: one of those, or one a later version writes.
 PLACEHOLDER_RE = re.compile(r"\[[A-Z]+\]")
+#: A social-media handle or hashtag (`@AmericanAir`, `#fail`): names, not words of the
+#: message. Not an e-mail's "@" (a word character before it), nor "C#".
+TAGGED_RE = re.compile(r"(?<![\w@#])[@#]\w+")
 
 # E-mail: found from its "@" (the domain is matched by the regex, the local part
 # is scanned backwards, at most 64 characters) so that runs of letters without an

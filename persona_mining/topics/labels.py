@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from persona_mining.text.pii import PLACEHOLDER_RE
+from persona_mining.text.pii import PLACEHOLDER_RE, TAGGED_RE
 
 UNCLUSTERED = -1
 UNCLUSTERED_LABEL = "Unclustered"
@@ -30,9 +30,6 @@ _WORDY = re.compile(r"[a-z]")
 #: hashtags (`@morrisons`), template tokens of an export (`{product_purchased}`), ids and long
 #: numbers (`117249`), URLs, markup, and placeholders of redacted PII (`[EMAIL]`).
 _UNPRESENTABLE = re.compile(r"[@#{}<>_\\|=~]|https?:|www\.|\d{4,}|\[[A-Z]+\]")
-#: Handles and hashtags (`@AmericanAir`, `#fail`), which c-TF-IDF would count as words once
-#: BERTopic's own cleaning has dropped their `@` and `#` (`keyword_text`).
-_TAGGED = re.compile(r"(?<![\w@#])[@#]\w+")
 #: Minimum ratio of a phrase's share in the topic to its share in all tickets.
 MIN_DISTINCTIVENESS = 1.5
 #: Longest run of words a text's phrases have when no parser found its noun phrases.
@@ -113,7 +110,7 @@ def keyword_text(text: str) -> str:
     text without placeholders of redacted PII (`[NAME]`), handles and hashtags, none of which
     a keyword may show (`presentable`). BERTopic drops every character but letters, digits and
     spaces before it counts words, so `@AmericanAir` would otherwise count as `americanair`."""
-    return _TAGGED.sub(" ", PLACEHOLDER_RE.sub(" ", text))
+    return TAGGED_RE.sub(" ", PLACEHOLDER_RE.sub(" ", text))
 
 
 def word_phrases(text: str, longest: int = WORD_PHRASE_WORDS) -> list[str]:
