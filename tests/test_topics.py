@@ -457,6 +457,10 @@ def test_two_topics_are_never_labelled_alike() -> None:
         {0: ["flight"], 1: ["flights", "late"]}, {0: unit(1, 0), 1: unit(1, 0.1)},
     )  # fmt: skip
     assert label_key(twins[0].label) != label_key(twins[1].label), twins
+    # A refit's topic that keeps its key keeps its label as it was; the others avoid it.
+    kept = describe_topics(assigned, phrases, keywords, centroids, fixed={1: "flights", 9: "x"})
+    assert kept[1].label == "flights" and "refund" in kept[1].keyphrases
+    assert kept[0].label == "Delay"
 
 
 def test_labels_and_keyphrases_never_show_handles_ids_or_template_tokens() -> None:

@@ -14,7 +14,7 @@ import functools
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,8 +52,10 @@ def describe_topics(
     keywords: dict[int, list[str]],
     centroids: dict[int, np.ndarray],
     embed: Callable[[list[str]], np.ndarray] | None = None,
+    fixed: Mapping[int, str] | None = None,
 ) -> dict[int, TopicText]:
-    """Label and keyphrases for every topic id in `centroids`.
+    """Label and keyphrases for every topic id in `centroids`. No two labels share a
+    `label_key`, but `fixed` ones may, as they were given.
 
     Args:
         assigned: topic id per ticket.
@@ -61,6 +63,8 @@ def describe_topics(
         keywords: c-TF-IDF keywords per topic, the fallback.
         centroids: unit-length centroid per topic.
         embed: turns phrases into unit vectors (the embedding model); None ranks by counts.
+        fixed: labels topics already have (a refit's topics that keep their key): kept as they
+            are, and no other topic's label is taken for one of them.
     """
     topics = sorted(centroids)
     keywords = {t: [k for k in words if presentable(k)] for t, words in keywords.items()}
@@ -83,13 +87,19 @@ def describe_topics(
         candidates[topic] = sorted(ranked, reverse=True)[:15]
     similarity = _similarities(candidates, centroids, embed)
     described: dict[int, TopicText] = {}
-    used: set[str] = set()
+    fixed = {t: label for t, label in (fixed or {}).items() if t in centroids}
+    used = {label_key(label) for label in fixed.values()}
     for topic in topics:
         if topic == UNCLUSTERED:
             described[topic] = TopicText(UNCLUSTERED_LABEL, ())
             continue
         ranked = candidates[topic]
         keyphrases = tuple(p for _, p, _ in ranked[:KEYPHRASES])
+        if topic in fixed:
+            described[topic] = TopicText(
+                fixed[topic], keyphrases or tuple(keywords.get(topic, [])[:KEYPHRASES])
+            )
+            continue
         label = _choose(ranked, similarity.get(topic, {}), used)
         if not label:
             words = keywords.get(topic, [])

@@ -355,11 +355,6 @@ def fit_topics(
         t: [w for w, _ in (model.get_topic(t) or []) if presentable(w)][: config.top_n_words]
         for t in topic_ids
     }
-    described = describe_topics(
-        assigned[labelled], phrases, keywords, centroids, embed=embedder.encode
-    )
-
-    progress(_DESCRIBING, len(topic_ids), len(topic_ids))
     params = {
         **config.model_dump(mode="json"),
         "min_topic_size_used": issue_size,
@@ -378,7 +373,17 @@ def fit_topics(
         threshold=config.match_threshold,
     )
     identities.update(_known_identities(con, known_ids, model_id))
-    labels = {t: identities[t].inherited_label or described[t].label for t in topic_ids}
+    # A topic that keeps its key keeps its label; the others' labels differ from those.
+    described = describe_topics(
+        assigned[labelled],
+        phrases,
+        keywords,
+        centroids,
+        embed=embedder.encode,
+        fixed={t: i.inherited_label for t, i in identities.items() if i.inherited_label},
+    )
+    progress(_DESCRIBING, len(topic_ids), len(topic_ids))
+    labels = {t: described[t].label for t in topic_ids}
     model.set_topic_labels(labels)
     sizes = Counter(assigned.tolist())
     fresh = (
