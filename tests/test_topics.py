@@ -34,6 +34,7 @@ from persona_mining.topics.clustering import (
 )
 from persona_mining.topics.evaluate import evaluate_topics
 from persona_mining.topics.identity import (
+    Identity,
     PreviousTheme,
     PreviousTopic,
     group_topics,
@@ -54,6 +55,7 @@ from persona_mining.topics.labels import (
 from persona_mining.topics.model import (
     _with_words,
     fit_topics,
+    kept_labels,
     label_order,
     label_sample,
     previous_halvings,
@@ -461,6 +463,16 @@ def test_two_topics_are_never_labelled_alike() -> None:
     kept = describe_topics(assigned, phrases, keywords, centroids, fixed={1: "flights", 9: "x"})
     assert kept[1].label == "flights" and "refund" in kept[1].keyphrases
     assert kept[0].label == "Delay"
+    # What a refit keeps: known issues' names, then inherited labels but for twins that an
+    # earlier version gave (the second is labelled anew).
+    identities = {
+        0: Identity("T0001", "m1", "Flight"),
+        1: Identity("T0002", "m1", "Flights"),
+        2: Identity("T0003", "m2", None),
+        3: Identity("K-refunds", "m1", "Refunds"),
+        4: Identity("T0004", "m1", "refund"),
+    }
+    assert kept_labels(identities, {3: "a known issue"}) == {0: "Flight", 3: "Refunds"}
 
 
 def test_labels_and_keyphrases_never_show_handles_ids_or_template_tokens() -> None:

@@ -38,7 +38,7 @@ import shutil
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -89,6 +89,7 @@ from persona_mining.topics.labels import (
     UNCLUSTERED,
     describe_topics,
     keyword_text,
+    label_key,
     label_phrases,
     presentable,
 )
@@ -380,7 +381,7 @@ def fit_topics(
         keywords,
         centroids,
         embed=embedder.encode,
-        fixed={t: i.inherited_label for t, i in identities.items() if i.inherited_label},
+        fixed=kept_labels(identities, known_ids),
     )
     progress(_DESCRIBING, len(topic_ids), len(topic_ids))
     labels = {t: described[t].label for t in topic_ids}
@@ -697,6 +698,21 @@ def _match_known(
     similarity = vectors @ centers.T
     best = similarity.argmax(axis=1)
     return similarity.max(axis=1) >= threshold, best.astype(np.int64)
+
+
+def kept_labels(identities: Mapping[int, Identity], known: Mapping[int, Any]) -> dict[int, str]:
+    """The labels a fit keeps: known issues' names, then the labels the topics that keep their
+    key inherit, but for one alike a label kept before it (twins an earlier version gave two
+    topics: the second is labelled anew)."""
+    kept = {t: i.inherited_label for t, i in identities.items() if t in known and i.inherited_label}
+    taken = {label_key(label) for label in kept.values()}
+    for topic in sorted(identities):
+        label = identities[topic].inherited_label
+        if topic in kept or not label or label_key(label) in taken:
+            continue
+        kept[topic] = label
+        taken.add(label_key(label))
+    return kept
 
 
 def _known_identities(
