@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pytest
@@ -32,6 +32,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+T = TypeVar("T")
 SCRIPT = "<script>window.__pwned=1</script>"
 IMG = '<img src=x onerror="window.__pwned=1">'
 EVIL = f"Hello {SCRIPT} and {IMG} — where is my order?"
@@ -164,13 +165,24 @@ def test_a_warehouse_without_a_model_says_what_to_run(
     assert not (tmp_path / "report.html").exists()
 
 
-def test_without_personas_the_header_counts_the_models_issues_and_themes(
-    demo_run: dict[str, Any], tmp_path: Path
-) -> None:
-    copy = tmp_path / "no-personas.duckdb"
+def _report_of_a_copy(
+    demo_run: dict[str, Any], tmp_path: Path, change: Callable[[duckdb.DuckDBPyConnection], T]
+) -> tuple[ReportResult, T]:
+    """The report of a copy of the demo's warehouse after `change`, and what it returned."""
+    copy = tmp_path / "changed.duckdb"
     shutil.copy(Path(demo_run["config"].warehouse.path), copy)
     con = db.connect(copy)
     try:
+        changed = change(con)
+        return write_report(con, out=tmp_path / "report.html"), changed
+    finally:
+        con.close()
+
+
+def test_without_personas_the_header_counts_the_models_issues_and_themes(
+    demo_run: dict[str, Any], tmp_path: Path
+) -> None:
+    def drop_personas(con: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
         # What the demo's heatmaps have rows for, before the personas go.
         heatmap = con.execute(
             """SELECT (SELECT count(DISTINCT topic_id) FROM issue_by_persona),
@@ -182,9 +194,9 @@ def test_without_personas_the_header_counts_the_models_issues_and_themes(
             """SELECT count(*), count(DISTINCT group_id) FILTER (WHERE group_id >= 0)
             FROM v_topics WHERE topic_id >= 0 AND NOT ignored"""
         ).fetchone()  # type: ignore[misc]
-        result = write_report(con, out=tmp_path / "report.html")
-    finally:
-        con.close()
+        return heatmap, issues, themes
+
+    result, (heatmap, issues, themes) = _report_of_a_copy(demo_run, tmp_path, drop_personas)
     html = result.path.read_text(encoding="utf-8")
     assert issues > 0 and themes > 0 and heatmap == (issues, themes)
     assert (result.personas, result.issues, result.themes) == (0, issues, themes)
@@ -193,12 +205,9 @@ def test_without_personas_the_header_counts_the_models_issues_and_themes(
 
 
 def test_the_header_counts_the_tickets_left_out_for_their_language(
-    demo_run: dict[str, Any], tmp_path: Path
+    demo_run: dict[str, Any], reports: dict[str, tuple[Path, ReportResult]], tmp_path: Path
 ) -> None:
-    copy = tmp_path / "languages.duckdb"
-    shutil.copy(Path(demo_run["config"].warehouse.path), copy)
-    con = db.connect(copy)
-    try:
+    def other_languages(con: duckdb.DuckDBPyConnection) -> None:
         # As if prepare had found some tickets in German and one in Spanish.
         con.execute(
             """UPDATE prepared_tickets SET in_scope = false,
@@ -206,17 +215,11 @@ def test_the_header_counts_the_tickets_left_out_for_their_language(
                     THEN 'es' ELSE 'de' END
             WHERE ticket_id IN (SELECT ticket_id FROM prepared_tickets ORDER BY ticket_id LIMIT 3)"""
         )
-        html = write_report(con, out=tmp_path / "report.html").path.read_text(encoding="utf-8")
-    finally:
-        con.close()
+
+    result, _ = _report_of_a_copy(demo_run, tmp_path, other_languages)
+    html = result.path.read_text(encoding="utf-8")
     assert "; 3 in other languages (de, es), not analysed</small>" in html
-    clean = demo_run["config"].warehouse.path
-    con = db.connect(clean, read_only=True)
-    try:
-        html = write_report(con, out=tmp_path / "clean.html").path.read_text(encoding="utf-8")
-    finally:
-        con.close()
-    assert "in other languages" not in html
+    assert "in other languages" not in reports["clean"][0].read_text(encoding="utf-8")
 
 
 # In a real browser ---------------------------------------------------------------------------

@@ -174,7 +174,8 @@ def _print_ingest(result: Any) -> None:
 
 
 def _warn_coverage(coverage: Any) -> None:
-    """Say on stderr when few tickets match a known customer (personas would see none)."""
+    """Say on stderr when few tickets match a known customer (personas would see none), or
+    many are in languages not analysed (`ingest.coverage`)."""
     line = messages.coverage_line(coverage)
     if line is not None:
         _show(line, stderr=True)
@@ -214,9 +215,7 @@ def run(
         _print_run(summary)
         coverage, languages = _read(cfg, lambda con: (link_coverage(con), language_coverage(con)))
         _warn_coverage(coverage)
-        left_out = messages.languages_line(languages)
-        if left_out is not None:
-            _show(left_out, stderr=True)
+        _warn_coverage(languages)
 
     _guard(body)
 

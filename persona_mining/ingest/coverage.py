@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from persona_mining.warehouse import table_columns
+
 #: Below this share of tickets linked to a known customer, `ingest` and `run` warn.
 LOW_LINK_SHARE = 0.5
 #: From this share of the prepared tickets in languages not analysed, `run` warns (a few
@@ -151,8 +153,6 @@ class LanguageCoverage:
 def language_coverage(con: duckdb.DuckDBPyConnection) -> LanguageCoverage:
     """Count the prepared tickets left out for their language (works on a read-only
     connection, and on a warehouse that has prepared nothing yet)."""
-    from persona_mining.warehouse import table_columns
-
     if "in_scope" not in table_columns(con, "prepared_tickets"):  # before migration 003
         rows = []
     else:

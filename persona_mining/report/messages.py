@@ -46,14 +46,9 @@ def nothing_ingested() -> Text:
     return Text("error: no usable row was read; see the reasons above and ingest_rejects")
 
 
-def coverage_line(coverage: LinkCoverage) -> Text | None:
-    """The warning of `ingest` and `run` when few tickets match a known customer, else None."""
-    warning = coverage.warning()
-    return None if warning is None else Text("warning: ", style="bold yellow") + Text(warning)
-
-
-def languages_line(coverage: LanguageCoverage) -> Text | None:
-    """The warning of `run` when many tickets are in languages not analysed, else None."""
+def coverage_line(coverage: LinkCoverage | LanguageCoverage) -> Text | None:
+    """The warning of `ingest` and `run` when few tickets match a known customer, or many are
+    in languages not analysed; None when there is nothing to say."""
     warning = coverage.warning()
     return None if warning is None else Text("warning: ", style="bold yellow") + Text(warning)
 
