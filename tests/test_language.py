@@ -22,8 +22,12 @@ def test_short_english_near_ties_stay_in_scope(mode: str) -> None:
 
 
 def test_without_preferred_languages_near_ties_go_to_the_top_language() -> None:
-    codes = LanguageDetector(mode="fast").detect(NEAR_TIES)
-    assert any(code not in ("en", UNDETERMINED) for code in codes)
+    # No English function word to tell them by (HWU64 requests).
+    texts = ["Order 2 hamburgers for me.", "tweet error log to samsung"]
+    assert all(
+        code not in ("en", UNDETERMINED) for code in LanguageDetector(mode="fast").detect(texts)
+    )
+    assert LanguageDetector(mode="fast", preferred=("en",)).detect(texts) == [UNDETERMINED] * 2
 
 
 def test_a_clear_short_german_ticket_is_still_german() -> None:
@@ -64,6 +68,34 @@ def test_plainly_english_tickets_are_english_without_lingua(text: str) -> None:
 )
 def test_other_languages_and_short_requests_still_go_to_lingua(text: str) -> None:
     assert not is_plainly_english(text)
+
+
+def test_one_english_word_is_enough_in_a_short_request() -> None:
+    # HWU64 and Bitext requests that lingua gave to French, Hungarian, Spanish and Italian,
+    # leaving them out of the topics.
+    english = [
+        "Do you want to play solitaire",
+        "Give me the specs on the Bugatti Veyron.",
+        "What is job title of Jan Medvesek?",
+        "post complaint about servcie A",
+        "can I cancel my user acciunt ?",
+        "i wanna resrt my password",
+    ]
+    assert LanguageDetector(preferred=("en",)).detect(english) == ["en"] * len(english)
+    assert not any(is_plainly_english(text) for text in english)  # longer texts need two
+
+
+def test_a_word_english_shares_with_another_language_is_not_enough_alone() -> None:
+    # "my" is Polish for "we", "have" Danish, "want" Dutch for "because", "hello" a greeting
+    # in any language.
+    texts = [
+        "My mamy problem z logowaniem do konta",
+        "Jeg vil gerne have en ny adgangskode",
+        "Ik kan niet inloggen want mijn wachtwoord is fout",
+        "Hello, ich kann mich nicht anmelden",
+    ]
+    assert not any(is_plainly_english(text, short=True) for text in texts)
+    assert LanguageDetector(preferred=("en",)).detect(texts) == ["pl", "da", "nl", "de"]
 
 
 def test_the_models_preload_in_the_background_once_and_detect_the_same(
