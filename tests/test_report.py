@@ -385,6 +385,10 @@ def test_the_heatmap_of_15_segments_and_40_issues_fits_a_laptop_screen(
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(path.as_uri())
     page.wait_for_load_state("load")
+    tops = page.evaluate(
+        "() => [...document.querySelectorAll('dl.meta > div')].map(d => d.getBoundingClientRect().top)"
+    )
+    assert len(tops) == 8 and len(set(tops)) == 1, tops  # the header's facts in one row
     measure = """(id) => {
         const table = document.getElementById(id);
         const panel = table.closest('.panel');
