@@ -195,6 +195,20 @@ def test_dense_regions_of_one_issue_are_merged_and_distinct_issues_are_not() -> 
     assert len(set(fixed.tolist()) - {-1}) < 6
 
 
+def test_the_typical_distance_is_the_median_over_every_sampled_pair() -> None:
+    # Computed a slice of pairs at a time; the same median as all pairs at once, to the bit,
+    # whether or not the pairs fill the last slice.
+    vectors = np.random.default_rng(3).standard_normal((500, 40)).astype(np.float32)
+    for pairs in (4_321, 6_000):
+        rng = np.random.default_rng(7)
+        a = vectors[rng.integers(0, 500, pairs)].astype(np.float64)
+        b = vectors[rng.integers(0, 500, pairs)].astype(np.float64)
+        cosine = np.einsum("ij,ij->i", a, b) / (
+            np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+        )
+        assert typical_distance(vectors, 7, pairs=pairs) == float(np.median(1.0 - cosine))
+
+
 def test_hdbscan_reads_density_from_min_samples_neighbours_when_asked() -> None:
     assert clustering_model(TopicsConfig(min_samples=0), 110).min_samples is None  # HDBSCAN's
     assert clustering_model(TopicsConfig(), 110).min_samples == 10  # the default

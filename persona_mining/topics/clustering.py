@@ -590,15 +590,23 @@ def merge_close_topics(
     return np.where(assigned == UNCLUSTERED, UNCLUSTERED, lookup[np.maximum(assigned, 0)])
 
 
+#: Pairs of tickets `typical_distance` compares at a time: their float64 copies stay in the
+#: CPU's cache (all 20,000 at once, 250 MB of copies, took three to six times as long).
+_PAIRS_AT_ONCE = 2_000
+
+
 def typical_distance(vectors: np.ndarray, seed: int = 0, pairs: int = 20_000) -> float:
     """The median cosine distance between two tickets (a seeded sample of pairs)."""
     rng = np.random.default_rng(seed)
     first = rng.integers(0, len(vectors), pairs)
     second = rng.integers(0, len(vectors), pairs)
-    a = vectors[first].astype(np.float64)
-    b = vectors[second].astype(np.float64)
-    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    cosine = np.einsum("ij,ij->i", a, b) / np.maximum(norms, 1e-12)
+    cosine = np.empty(pairs, dtype=np.float64)
+    for start in range(0, pairs, _PAIRS_AT_ONCE):
+        end = start + _PAIRS_AT_ONCE
+        a = vectors[first[start:end]].astype(np.float64)
+        b = vectors[second[start:end]].astype(np.float64)
+        norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+        cosine[start:end] = np.einsum("ij,ij->i", a, b) / np.maximum(norms, 1e-12)
     return float(np.median(1.0 - cosine))
 
 
