@@ -590,8 +590,9 @@ def merge_close_topics(
     return np.where(assigned == UNCLUSTERED, UNCLUSTERED, lookup[np.maximum(assigned, 0)])
 
 
-#: Pairs of tickets `typical_distance` compares at a time: their float64 copies stay in the
-#: CPU's cache (all 20,000 at once, 250 MB of copies, took three to six times as long).
+#: Pairs of tickets `typical_distance` compares at a time: their float64 copies stay small
+#: (all 20,000 pairs at once made 250 MB of copies: 1.0 s on a first call, 0.19 s after, where
+#: slices take 0.11 s on HWU64's vectors).
 _PAIRS_AT_ONCE = 2_000
 
 
