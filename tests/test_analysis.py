@@ -13,7 +13,7 @@ from persona_mining.config import PrepareConfig
 from persona_mining.ingest.load import ingest_tickets
 from persona_mining.text.analysis import redact_for_display
 from persona_mining.text.nlp import load_pipeline
-from persona_mining.text.prepare import prepare_tickets
+from persona_mining.text.prepare import RULES_PIPELINE, prepare_tickets
 from tests.conftest import write
 
 TICKETS = (
@@ -42,7 +42,7 @@ def test_prepare_uses_rules_only_and_leaves_the_analysis_empty(
 ) -> None:
     assert rows(
         prepared, "SELECT DISTINCT spacy_model, lemmas, noun_phrases FROM prepared_tickets"
-    ) == [("rules-3", "", [])]
+    ) == [(RULES_PIPELINE, "", [])]
     texts = dict(rows(prepared, "SELECT ticket_id, text FROM prepared_tickets"))
     assert "[EMAIL]" in texts["1"] and "maria@" not in texts["1"]
     assert rows(prepared, "SELECT count(*) FROM text_analysis") == [(0,)]

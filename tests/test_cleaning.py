@@ -488,6 +488,38 @@ def test_a_bare_name_after_a_blank_line_is_a_signature() -> None:
 
 
 @pytest.mark.parametrize(
+    "signed",
+    [
+        "The blender arrived broken.\n\n- Margaret Thompson",
+        "The blender arrived broken.\n-Margaret Thompson",
+        "The blender arrived broken.\n\n\u2014 Jonathan Whitaker",
+        "The blender arrived broken.\n\n~ Priya",
+        "The blender arrived broken.\n\nMARGARET THOMPSON",
+        "The blender arrived broken. - Margaret Thompson",
+        "The blender arrived broken. Regards - Margaret Thompson",
+    ],
+)
+def test_a_name_a_dash_leads_or_in_capitals_is_a_signature(signed: str) -> None:
+    # spaCy's NER finds none of these names, so the rules must take them off.
+    assert clean_text(signed) == "The blender arrived broken."
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Still no refund.\n\nPLEASE HELP",
+        "My router is dead.\n\nNOT WORKING",
+        "Bought:\n- Apple Watch\n\n- Mac Mini",
+        "Bought:\n- Apple Watch\n- Mac Mini",
+        "I bought the X - Pro Max",
+        "Help me.\nOlivia",
+    ],
+)
+def test_a_plea_in_capitals_or_a_list_is_not_a_signature(text: str) -> None:
+    assert strip_signature(text) == text
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [
         ("Where is order NW-313219?", "Where is order [ID]?"),

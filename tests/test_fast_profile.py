@@ -18,6 +18,7 @@ from persona_mining.text.embed import (
     remove_common_directions,
     static_model_dir,
 )
+from persona_mining.text.prepare import RULES_PIPELINE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -106,7 +107,9 @@ def test_the_fast_profile_runs_the_flow_and_switching_back_refits(
     con.close()
     fast = persona_pipeline(config_path=str(config_path), profile="fast")
     assert fast["topics"]["refit"] and fast["topics"]["topics"] >= 5
-    assert _rows(warehouse, "SELECT DISTINCT spacy_model FROM prepared_tickets") == [("rules-3",)]
+    assert _rows(warehouse, "SELECT DISTINCT spacy_model FROM prepared_tickets") == [
+        (RULES_PIPELINE,)
+    ]
     assert _rows(warehouse, "SELECT DISTINCT spacy_model FROM text_analysis") == [("blank",)]
     assert _rows(warehouse, "SELECT embedding_model FROM v_current_model") == [
         (f"static:all-MiniLM-L6-v2/256-c{ModelsConfig().static_common}",)

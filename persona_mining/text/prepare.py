@@ -42,8 +42,9 @@ from persona_mining.warehouse import transaction
 EMPTY_TEXT = "(no text)"
 #: What `prepared_tickets.spacy_model` records for rows prepared by rules alone; a new value
 #: when the rules change what they write (rules-2: references and dates masked; rules-3: an
-#: export's redaction masks dropped), so that rows prepared by older rules are prepared again.
-RULES_PIPELINE = "rules-3"
+#: export's redaction masks dropped; rules-4: names a dash leads or in capitals taken off as
+#: signatures), so that rows prepared by older rules are prepared again.
+RULES_PIPELINE = "rules-4"
 _DEFAULT = PrepareConfig()
 #: Subject and body of one pending ticket.
 Raw = tuple[str | None, str | None]

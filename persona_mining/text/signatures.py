@@ -62,8 +62,50 @@ def _has_words(lines: list[str]) -> bool:
     return any(has_word(line) for line in lines)
 
 
-#: One to three capitalised words, nothing else: how many people sign a message.
-_BARE_NAME_RE = re.compile(r"^[A-Z][a-z'\-]+(?: [A-Z][a-z'\-]+\.?){0,2}$")
+#: One to three capitalised words: how many people sign a message; in capitals ("ANN LEE") two
+#: or three words, none of them one that ends a plea in capitals (`_NOT_IN_NAMES`): a few words
+#: in capitals lost from a message cost less than a name shown.
+_NAME = (
+    r"(?P<name>[A-Z][a-z'\-]+(?:[ \t]+[A-Z][a-z'\-]+\.?){0,2}"
+    r"|(?P<capitals>[A-Z][A-Z'\-]+(?:[ \t]+[A-Z][A-Z'\-]+\.?){1,2}))"
+)
+_DASH = r"[-\u2013\u2014~]{1,2}[ \t]*"
+#: A name alone on a line, a dash or a tilde may lead ("Ann Lee", "- Ann Lee", "--Ann", "~ Ann").
+_BARE_NAME_RE = re.compile(rf"^(?P<dash>{_DASH})?{_NAME}[ \t]*$")
+#: A name after a dash at the end of a line of text, after a sentence or a sign-off word
+#: ("... arrived broken. - Ann Lee", "Regards - Ann"): spaCy's NER misses a name a dash leads.
+_DASHED_NAME_RE = re.compile(
+    r"(?:(?<=[.!?,])|[ \t]+(?i:thanks|thank you|regards|best regards|kind regards|cheers|best|"
+    rf"sincerely)[ \t]*[,.!]?)[ \t]+{_DASH}{_NAME}[ \t]*$"
+)
+_NOT_IN_NAMES = frozenset(
+    {
+        "a", "all", "am", "an", "and", "any", "are", "asap", "at", "be", "can", "do", "fix",
+        "for", "help", "i", "is", "it", "me", "my", "need", "no", "not", "now", "of", "or",
+        "pls", "please", "reply", "refund", "respond", "soon", "still", "thank", "thanks", "the",
+        "this", "to", "today", "urgent", "very", "waiting", "we", "why", "working", "you",
+    }
+)  # fmt: skip
+
+
+def _a_name(found: re.Match[str]) -> bool:
+    """Whether a `_NAME` match in capitals is not a plea ("PLEASE HELP")."""
+    if found["capitals"] is None:
+        return True
+    words = found["capitals"].lower().replace(".", "").split()
+    return not _NOT_IN_NAMES.intersection(words)
+
+
+def _is_bare_name(line: str, above: list[str]) -> bool:
+    """Whether `line` is a name alone, as a signature: after a blank line or led by a dash, and
+    then not the last item of a list of lines led by the same mark."""
+    found = _BARE_NAME_RE.match(line.strip())
+    if found is None or not _a_name(found):
+        return False
+    if not found["dash"]:
+        return bool(above) and not above[-1].strip()
+    lead = line.strip()[0]
+    return not any(part.lstrip().startswith(lead) for part in above)
 
 
 def _strip_signature_once(text: str) -> str:
@@ -106,15 +148,16 @@ def _strip_signature_once(text: str) -> str:
             continue
         if body_above(index):
             return "\n".join(head + tail[:index]).rstrip()
-    # A bare name on its own last line, after a blank line ("...\n\nOlivia"): a signature.
+    # A name on its own last line, after a blank line or a dash ("...\n\nOlivia", "\n- Ann").
     last = non_blank[-1]
-    if (
-        last > 0
-        and not tail[last - 1].strip()
-        and _BARE_NAME_RE.match(tail[last].strip())
-        and body_above(last)
-    ):
+    if last > 0 and _is_bare_name(tail[last], tail[:last]) and body_above(last):
         return "\n".join(head + tail[:last]).rstrip()
+    # A name after a dash at the end of the last line ("... arrived broken. - Ann Lee").
+    found = _DASHED_NAME_RE.search(tail[last])
+    if found is not None and _a_name(found):
+        kept = tail[last][: found.start()].rstrip()
+        if has_word(kept) or body_above(last):
+            return "\n".join(head + tail[:last] + [kept]).rstrip()
     return text
 
 
@@ -123,9 +166,11 @@ def strip_signature(text: str) -> str:
 
     Conservative: only the end of the message is touched and never the whole body.
     Removed are a trailing "Sent from my iPhone"-style line, a "-- " delimiter
-    (within the last 15 lines) and everything below it, and a sign-off line
+    (within the last 15 lines) and everything below it, a sign-off line
     ("Thanks,", "Best regards,", "Cheers", "Sincerely, Ann", ...) followed by at
-    most four short lines (name, title, phone, company).
+    most four short lines (name, title, phone, company), a name alone on the last
+    line after a blank one or a dash ("Ann Lee", "- Ann Lee", "ANN LEE"), and a
+    name after a dash that ends the last line ("... broken. - Ann Lee").
 
     Args:
         text: Plain text with ``\\n`` line endings.
