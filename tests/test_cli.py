@@ -79,7 +79,10 @@ def test_sql_is_read_only_and_formats_json(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == [{"ticket_id": "1", "body": "x"}]
     result = runner.invoke(app, ["sql", "DELETE FROM tickets", "--db", str(db)])
-    assert result.exit_code == 2 and "read-only" in result.output.lower()
+    assert result.exit_code == 2 and "only reads" in result.output.lower()
+    assert (
+        runner.invoke(app, ["sql", "SELECT count(*) FROM tickets", "--db", str(db)]).exit_code == 0
+    )
 
 
 def test_table_on_an_empty_warehouse_says_so(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 
+from persona_mining import warehouse as db
 from persona_mining.errors import OrchestrationError, PersonaMiningError
 from persona_mining.report.messages import serve_line
 from persona_mining.report.queries import (
@@ -69,6 +70,34 @@ def test_a_query_duckdb_rejects_is_one_readable_error(con: duckdb.DuckDBPyConnec
         run_query(con, "SELEC 1")
     assert run_query(con, "SET threads = 1").rows == []
     assert run_query(con, "SELECT 1 AS one") == Rows(["one"], [(1,)])
+
+
+@pytest.mark.parametrize(
+    ("query", "refused"),
+    [
+        ("COPY (SELECT 1) TO '{out}/copied.csv'", "refused COPY: it writes a file"),
+        ("SELECT 1; COPY tickets TO '{out}/copied.csv'", "refused COPY"),
+        ("EXPORT DATABASE '{out}/exported'", "refused EXPORT: it writes files"),
+        ("ATTACH '{out}/other.duckdb' AS other (READ_WRITE)", "refused ATTACH"),
+        ("INSTALL httpfs", "refused INSTALL: it installs or loads an extension"),
+        ("DELETE FROM tickets", "refused DELETE: it changes the warehouse"),
+    ],
+)
+def test_sql_writes_nothing_even_where_a_read_only_warehouse_would(
+    tmp_path: Path, query: str, refused: str
+) -> None:
+    warehouse = tmp_path / "w.duckdb"
+    db.connect(warehouse).close()
+    (tmp_path / "other.duckdb").touch()
+    con = db.connect(warehouse, read_only=True)
+    try:
+        with pytest.raises(PersonaMiningError, match=rf"^sql: {refused}.*(export|only reads)"):
+            run_query(con, query.format(out=tmp_path))
+        assert run_query(con, "SELECT count(*) AS n FROM tickets").rows == [(0,)]
+    finally:
+        con.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.duckdb", "w.duckdb"]
+    assert (tmp_path / "other.duckdb").stat().st_size == 0
 
 
 def test_rows_as_csv_and_json_keep_the_values_as_they_are() -> None:

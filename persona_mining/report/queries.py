@@ -223,15 +223,71 @@ def discovered_segments(con: duckdb.DuckDBPyConnection) -> Rows:
     return _rows(cursor)
 
 
-def run_query(con: duckdb.DuckDBPyConnection, query: str) -> Rows:
-    """Run a person's SQL query as given (open the warehouse read-only to keep it read-only).
+#: Statements `run_query` refuses, and why: those that write files, fetch or load extensions or
+#: attach other databases (a read-only warehouse does not stop them), and those that change
+#: the warehouse (it would refuse them with a message about its mode).
+_WRITES_FILES = {
+    "COPY": "writes a file",
+    "COPY_DATABASE": "writes a database",
+    "EXPORT": "writes files",
+    "ATTACH": "opens another database, which it could write",
+    "DETACH": "detaches a database",
+    "LOAD": "installs or loads an extension",
+    "EXTENSION": "installs an extension",
+}
+_CHANGES = frozenset(
+    {
+        "INSERT", "UPDATE", "DELETE", "MERGE_INTO", "CREATE", "CREATE_FUNC", "ALTER", "DROP",
+        "VACUUM", "PREPARE", "EXECUTE",
+    }
+)  # fmt: skip
 
-    A statement without a result (a SET, say) returns no columns and no rows.
+
+def _refused(statement: Any) -> str | None:
+    """Why `run_query` refuses one parsed statement; None when it may run."""
+    kind = statement.type.name
+    word = kind.replace("_", " ")
+    if kind == "LOAD" and "INSTALL" in statement.query.upper().split()[:2]:
+        word = "INSTALL"
+    if kind in _WRITES_FILES:
+        return (
+            f"refused {word}: it {_WRITES_FILES[kind]}; `sql` only reads the warehouse: print "
+            "rows with --format csv or json (and redirect them to a file), or write the public "
+            "tables with `persona-mining export`"
+        )
+    if kind in _CHANGES:
+        return (
+            f"refused {word}: it changes the warehouse; `sql` only reads it (SELECT, SHOW, "
+            "DESCRIBE, SUMMARIZE); `ingest`, `run` and `topics` change it"
+        )
+    return None
+
+
+def run_query(con: duckdb.DuckDBPyConnection, query: str) -> Rows:
+    """Run a person's SQL query as given, on a warehouse opened read-only.
+
+    Statements that would write files or another database, install an extension or change the
+    warehouse are refused before anything runs (`_refused`), and a table a query names from
+    the web is never fetched by installing an extension. A statement without a result (a SET,
+    say) returns no columns and no rows.
 
     Raises:
-        PersonaMiningError: DuckDB rejects the query; the message is DuckDB's first line.
+        PersonaMiningError: a refused statement, or DuckDB rejects the query; the message is
+            DuckDB's first line, with a hint.
     """
     try:
+        statements = con.extract_statements(query)
+    except duckdb.Error as e:
+        raise PersonaMiningError(
+            f"sql: {str(e).splitlines()[0]} (the query is DuckDB SQL; "
+            "`SHOW TABLES` lists the tables, `DESCRIBE v_topics` a view's columns)"
+        ) from e
+    for statement in statements:
+        refused = _refused(statement)
+        if refused is not None:
+            raise PersonaMiningError(f"sql: {refused}")
+    try:
+        con.execute("SET autoinstall_known_extensions = false")
         cursor = con.execute(query)
         if not cursor.description:
             return Rows(columns=[], rows=[])
