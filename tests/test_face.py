@@ -114,6 +114,16 @@ def test_rows_as_markdown_are_formatted_for_people_with_pipes_escaped() -> None:
     assert text == "| issue | share | q |\n|---|---|---|\n| a\\|b | 25.0% | 4e-04 |\n"
 
 
+def test_a_markdown_row_stays_one_row_and_carries_no_tag_or_link() -> None:
+    body = 'Broken\n\nagain <img src=x onerror="alert(1)"> [here](javascript:alert(2)) q<0.05'
+    text = rows_output(Rows(["ticket", "body"], [("T1", body)]), "markdown", title="")
+    assert isinstance(text, str) and len(text.splitlines()) == 3
+    assert text.splitlines()[2] == (
+        '| T1 | Broken again &lt;img src=x onerror="alert(1)"> [here]\\(javascript:alert(2)) '
+        "q<0.05 |"
+    )
+
+
 def test_the_issue_table_is_narrowed_to_80_columns_with_the_interval_in_one_cell() -> None:
     view = rows_output(Rows(list(ISSUE_BY_PERSONA_COLUMNS), [CELL]), "table", title="Issues")
     text = render(view)

@@ -86,6 +86,23 @@ def test_edits_apply_at_once_and_undo_reverts_the_last(
     assert {t["key"]: t for t in list_topics(warehouse)}[d]["state"] == ""
 
 
+def test_a_renamed_issue_names_its_theme_at_once_and_undo_gives_the_fit_themes_back(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    (a,) = largest(warehouse, 1)
+    themes = warehouse.execute("SELECT * FROM topic_groups ORDER BY ALL").fetchall()
+    query = "SELECT label, group_label FROM v_topics WHERE topic_key = ?"
+    label, theme = warehouse.execute(query, [a]).fetchone()
+    assert theme.startswith(label)  # the largest issue names its theme
+    record_edit(warehouse, action="rename", topic_keys=[a], value="  Parcel |\n lost  ")
+    assert warehouse.execute(query, [a]).fetchone() == (
+        "Parcel | lost",
+        theme.replace(label, "Parcel | lost", 1),
+    )
+    undo_edit(warehouse)
+    assert warehouse.execute("SELECT * FROM topic_groups ORDER BY ALL").fetchall() == themes
+
+
 def test_split_makes_sub_topics_and_a_bad_key_is_refused(
     warehouse: duckdb.DuckDBPyConnection,
 ) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -103,8 +104,8 @@ def rows_output(
         return buffer.getvalue()
     if fmt == "markdown":
         cells = [[format_cell(c, v) for c, v in zip(columns, row, strict=True)] for row in rows]
-        lines = ["| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"]
-        lines += ["| " + " | ".join(v.replace("|", "\\|") for v in row) + " |\n" for row in cells]
+        lines = ["| " + " | ".join(map(_md, columns)) + " |\n|" + "---|" * len(columns) + "\n"]
+        lines += ["| " + " | ".join(map(_md, row)) + " |\n" for row in cells]
         return "".join(lines)
     if not rows:
         return Text(f"{title}: no rows" if title else "no rows")
@@ -704,9 +705,15 @@ def _change_text(
     return Text(f"{arrow} {change:+.0%}", style="bold" if abs(change) >= 0.25 else "")
 
 
+#: A "<" that could open an HTML tag or comment ("<img", "</", "<!--"); "<0.001" stays.
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+
+
 def _md(text: str) -> str:
-    """Text safe in a Markdown table cell or line: pipes escaped, newlines flattened."""
-    return " ".join(text.split()).replace("|", "\\|")
+    """Text safe in a Markdown table cell or line: newlines flattened, pipes escaped, and no
+    HTML tag or link (ticket text is untrusted, and a Markdown viewer may render either)."""
+    flat = " ".join(text.split()).replace("|", "\\|").replace("](", "]\\(")
+    return _TAG_START.sub("&lt;", flat)
 
 
 #: What the headline impact counts, in the title of `table --sort impact`.
@@ -772,7 +779,7 @@ def impact_table_output(
         )
     if fmt == "markdown":
         lines = [f"**{title}**", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-        lines += ["| " + " | ".join(v.replace("|", "\\|") for v in r) + " |" for r in cells]
+        lines += ["| " + " | ".join(map(_md, r)) + " |" for r in cells]
         return "\n".join(lines + (["", footer] if footer else [])) + "\n"
     if not cells:
         return Text(f"{title}: no rows" + (f"\n{footer}" if footer else ""))

@@ -28,6 +28,7 @@ import numpy as np
 from persona_mining.errors import ConfigError, StageError
 from persona_mining.stats import choose_k_by_silhouette
 from persona_mining.text.embed import load_vectors
+from persona_mining.topics.identity import theme_label
 from persona_mining.topics.labels import UNCLUSTERED, describe_topics, label_phrases
 from persona_mining.topics.model import current_model
 from persona_mining.warehouse import transaction
@@ -90,7 +91,8 @@ def record_edit(
         raise ConfigError(
             f"topics {action}: expected {'two or more keys' if action == 'merge' else 'one key'}"
         )
-    if action == "rename" and not value.strip():
+    value = " ".join(value.split())  # a label is one line (a table cell, a Markdown row)
+    if action == "rename" and not value:
         raise ConfigError("topics rename: give the new label")
     model_id = _current(con)
     known = _active_keys(con, model_id)
@@ -107,7 +109,7 @@ def record_edit(
         con.execute(
             "INSERT INTO topic_edits (edit_id, action, topic_keys, value, edited_by, edited_at, undone) "
             "VALUES (?, ?, ?, ?, ?, now(), false)",
-            [next_id, action, keys, value.strip(), by or _user()],
+            [next_id, action, keys, value, by or _user()],
         )
     return apply_edits(con)
 
@@ -157,7 +159,27 @@ def apply_edits(con: duckdb.DuckDBPyConnection) -> list[EditStatus]:
             WHERE model_id = ? AND (split_from IS NOT NULL OR curation IS NOT NULL)""",
             [model_id],
         )
+        _relabel_themes(con, model_id)
     return statuses
+
+
+def _relabel_themes(con: duckdb.DuckDBPyConnection, model_id: str) -> None:
+    """Each theme's label and topic count from its active topics as they stand after the
+    edits, as the fit labelled them (`identity.theme_label`): a renamed, merged or split issue
+    shows in its theme's name at once. Without edits, the fit's labels come back."""
+    rows = con.execute(
+        """SELECT group_id, label, size FROM topics
+        WHERE model_id = ? AND topic_id <> -1 AND group_id >= 0 AND coalesce(active, true)
+        ORDER BY group_id, topic_id""",
+        [model_id],
+    ).fetchall()
+    members: dict[int, list[tuple[str, int]]] = {}
+    for group, label, size in rows:
+        members.setdefault(int(group), []).append((str(label), int(size or 0)))
+    con.executemany(
+        "UPDATE topic_groups SET label = ?, topics = ? WHERE model_id = ? AND group_id = ?",
+        [[theme_label(m), len(m), model_id, g] for g, m in sorted(members.items())],
+    )
 
 
 def _apply(
