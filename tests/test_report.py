@@ -374,6 +374,29 @@ def test_rule_personas_come_first_and_the_other_segments_are_grouped(
 
 
 @pytest.mark.slow
+def test_on_a_phone_nothing_but_the_tables_scrolls_sideways(
+    browser: Any, many_report: tuple[Path, ReportResult], tmp_path: Path
+) -> None:
+    path, _ = many_report
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    page.goto(path.as_uri())
+    page.wait_for_load_state("load")
+    page.click("#group-discovered > summary")
+    widths = page.evaluate(
+        """() => {
+        const view = document.documentElement.clientWidth;
+        const wide = [...document.querySelectorAll('.card, .challenge, .controls select, figure.trend')]
+            .filter(e => e.getBoundingClientRect().right > view + 0.5)
+            .map(e => e.className || e.tagName);
+        return {page: document.documentElement.scrollWidth, view, wide};
+    }"""
+    )
+    page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+    assert widths["page"] <= widths["view"] and widths["wide"] == [], widths
+    page.close()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("viewport", [(1366, 768), (1440, 900)])
 def test_the_heatmap_of_15_segments_and_40_issues_fits_a_laptop_screen(
     browser: Any, many_report: tuple[Path, ReportResult], viewport: tuple[int, int], tmp_path: Path
