@@ -79,6 +79,8 @@ def test_the_themes_are_scored_against_a_coarser_column(con: duckdb.DuckDBPyConn
         evaluate_topics(con, labels_column="intent", level="theme")
     with pytest.raises(ConfigError, match="--level 'topic'"):
         evaluate_topics(con, labels_column="intent", level="topic")
+    with pytest.raises(ConfigError, match=r"give --labels-column COLUMN.*'intent'"):
+        evaluate_topics(con, labels_column="")
     # Each topic a theme of its own: the themes score as the topics do.
     con.execute("UPDATE topics SET group_id = topic_id WHERE topic_id >= 0")
     issues = evaluate_topics(con, labels_column="intent")

@@ -99,7 +99,8 @@ def test_a_renamed_issue_names_its_theme_at_once_and_undo_gives_the_fit_themes_b
         "Parcel | lost",
         theme.replace(label, "Parcel | lost", 1),
     )
-    undo_edit(warehouse)
+    undone = undo_edit(warehouse)[0]
+    assert (undone.status, undone.detail) == ("undone", "no longer renamed to 'Parcel | lost'")
     assert warehouse.execute("SELECT * FROM topic_groups ORDER BY ALL").fetchall() == themes
 
 

@@ -530,7 +530,7 @@ def _print_table(
 def evaluate(
     labels_column: Annotated[
         str, typer.Option("--labels-column", help="Ticket column holding known labels (intents).")
-    ],
+    ] = "",
     db: DbOption = None,
     config: ConfigOption = None,
     fmt: Annotated[str, typer.Option("--format", help="table, csv, json or markdown.")] = "table",

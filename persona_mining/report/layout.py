@@ -359,7 +359,7 @@ class BoxTable:
     def table(self, available: int) -> Table:
         """The rich table drawn at most `available` cells wide."""
         shown, widths = self.layout(available)
-        view = Table(box=box.SQUARE, header_style="bold", caption_justify="left")
+        view = Table(box=box.SQUARE, header_style="bold")
         for i, width in zip(shown, widths, strict=True):
             if i is None:
                 view.add_column("…", width=1, no_wrap=True)
@@ -374,7 +374,6 @@ class BoxTable:
                 )
         for row in self.cells:
             view.add_row(*(Text("…", style="dim") if i is None else Text(row[i]) for i in shown))
-        view.caption = self.counts(sum(i is not None for i in shown))
         return view
 
     def _type_len(self, i: int) -> list[int]:
@@ -399,7 +398,11 @@ class BoxTable:
         return f"{rows} · {columns}" + (f"; {self.hint}" if hidden and self.hint else "")
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield self.table(options.max_width)
+        # The counts go on a line of their own below the table, not in its caption, which
+        # rich wraps to the table's width ("1 row · 1" / "column" under a narrow table).
+        view = self.table(options.max_width)
+        yield view
+        yield Text(self.counts(len(view.columns) - sum(c.header == "…" for c in view.columns)))
 
 
 def _outside_in(n: int) -> list[int]:

@@ -160,6 +160,11 @@ def evaluate_topics(
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
     columns = table_columns(con, "tickets")
+    if not labels_column:
+        raise ConfigError(
+            "evaluate: give --labels-column COLUMN, the ticket column holding known labels "
+            f"(intents, categories) — the tickets have: {sorted(columns)}"
+        )
     if labels_column not in columns:
         raise ConfigError(
             f"evaluate: tickets has no column {labels_column!r}; ingest the label column with the "

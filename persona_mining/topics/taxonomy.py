@@ -44,7 +44,7 @@ class EditStatus:
     edit_id: int
     action: str
     topic_keys: tuple[str, ...]
-    status: str  # applied | vanished
+    status: str  # applied | vanished | undone
     detail: str
 
 
@@ -115,13 +115,23 @@ def record_edit(
 
 
 def undo_edit(con: duckdb.DuckDBPyConnection) -> list[EditStatus]:
-    """Undo the latest edit that is not undone yet, then re-apply the rest."""
-    latest = con.execute("SELECT max(edit_id) FROM topic_edits WHERE NOT undone").fetchall()[0][0]
-    if latest is None:
+    """Undo the latest edit that is not undone yet, then re-apply the rest.
+
+    Returns:
+        The undone edit (status "undone"), then how each remaining edit applied.
+    """
+    latest = con.execute(
+        """SELECT edit_id, action, topic_keys, value FROM topic_edits WHERE NOT undone
+        ORDER BY edit_id DESC LIMIT 1"""
+    ).fetchall()
+    if not latest:
         raise ConfigError("topics undo: there is no edit to undo")
+    edit_id, action, keys, value = latest[0]
     with transaction(con):
-        con.execute("UPDATE topic_edits SET undone = true WHERE edit_id = ?", [latest])
-    return apply_edits(con)
+        con.execute("UPDATE topic_edits SET undone = true WHERE edit_id = ?", [edit_id])
+    done = {"rename": f"renamed to {value!r}", "merge": "merged", "split": "split"}
+    detail = f"no longer {done.get(action, 'ignored')}"
+    return [EditStatus(edit_id, action, tuple(keys), "undone", detail), *apply_edits(con)]
 
 
 def apply_edits(con: duckdb.DuckDBPyConnection) -> list[EditStatus]:
