@@ -150,6 +150,26 @@ def test_a_rule_naming_a_missing_column_is_one_line_naming_the_persona(tmp_path:
     con.close()
 
 
+def test_a_number_column_typed_as_text_by_a_stray_value_names_it_and_the_cast(
+    tmp_path: Path,
+) -> None:
+    customers = write(
+        tmp_path / "customers.csv",
+        "customer_id,age\nC1,26\nC2,unknown\nC3,61\n",
+    )
+    con = db.connect(tmp_path / "w.duckdb")
+    ingest_customers(con, path=customers)
+    older = config_from_dict_text('[[personas]]\nname = "Older"\nwhere = "age >= 50"\n')
+    with pytest.raises(ConfigError) as refused:
+        check_config(con, older)
+    message = str(refused.value)
+    assert "column age is text, as 1 of its 3 values is not a number" in message
+    assert "'unknown', customer C2" in message and "`TRY_CAST(age AS DOUBLE)`" in message
+    fixed = older.personas[0].model_copy(update={"where": "TRY_CAST(age AS DOUBLE) >= 50"})
+    check_config(con, older.model_copy(update={"personas": [fixed]}))  # no error
+    con.close()
+
+
 def test_rules_over_a_warehouse_without_customers_say_to_ingest_them(
     con: duckdb.DuckDBPyConnection,
 ) -> None:

@@ -7,6 +7,7 @@ with one line per problem, never minutes later inside a stage.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import duckdb
@@ -18,6 +19,7 @@ from persona_mining.config.recorded import (
     check_personas_kept,
 )
 from persona_mining.errors import ConfigError
+from persona_mining.warehouse import quote_identifier, table_columns
 
 
 def check_config(con: duckdb.DuckDBPyConnection, config: Config) -> None:
@@ -65,8 +67,10 @@ def persona_rule_problems(
         hint = (
             "no customers are ingested yet: run `persona-mining ingest --customers FILE` first"
             if customers == 0
-            else '`persona-mining sql "DESCRIBE customers"` lists the columns'
-        )
+            else _numbers_as_text(con, persona.where)
+            if "VARCHAR" in problem
+            else None
+        ) or '`persona-mining sql "DESCRIBE customers"` lists the columns'
         problems.append(
             f"persona {persona.name!r}: its rule `{persona.where}` is not a valid boolean "
             f"expression over the customers table ({problem}); fix `where` in the config "
@@ -84,6 +88,32 @@ def _rule_problem(con: duckdb.DuckDBPyConnection, persona: PersonaRule) -> str |
         return str(e).splitlines()[0]
     dtype = described[0][1]
     return None if dtype == "BOOLEAN" else f"it gives {dtype}, not BOOLEAN"
+
+
+def _numbers_as_text(con: duckdb.DuckDBPyConnection, rule: str) -> str | None:
+    """Why a column the rule compares as a number is text, if it is: a column ingested with a
+    few values that are not numbers ("unknown") is typed VARCHAR. Names the count, an example
+    and its customer, and the rule that compares the numbers anyway."""
+    columns = table_columns(con, "customers")
+    for name in dict.fromkeys(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", rule)):
+        if columns.get(name) != "VARCHAR":
+            continue
+        column = quote_identifier(name)
+        not_number = f"TRY_CAST({column} AS DOUBLE) IS NULL AND {column} IS NOT NULL"
+        total, numbers, example, customer = con.execute(
+            f"""SELECT count({column}), count(TRY_CAST({column} AS DOUBLE)),
+                any_value({column}) FILTER (WHERE {not_number}),
+                any_value(customer_id) FILTER (WHERE {not_number})
+            FROM customers"""
+        ).fetchall()[0]
+        if total and total > numbers >= total / 2:
+            return (
+                f"column {name} is text, as {total - numbers:,} of its {total:,} values "
+                f"{'is' if total - numbers == 1 else 'are'} not a number (e.g. {example!r}, "
+                f"customer {customer}): compare "
+                f"`TRY_CAST({name} AS DOUBLE)` instead, which leaves those customers out"
+            )
+    return None
 
 
 def _customer_count(con: duckdb.DuckDBPyConnection) -> int:
