@@ -4,7 +4,8 @@ Random files of a few rows, over a handful of ids (some with whitespace around t
 and update times and texts, are ingested one after the other into one source. After each file,
 the stored tickets and the counts must be what the documented rules give:
 
-- an id is trimmed of whitespace; a row without one, or without text, is a reject;
+- an id is trimmed of whitespace; a row without one, or without text (whitespace only), is a
+  reject;
 - `updated_at` is at least `created_at` (the creation time when it is empty);
 - rows of one id with the same `updated_at` and different data are all rejects (every row with
   that id and time counts, a rejected one too);
@@ -25,8 +26,8 @@ from persona_mining.ingest.load import ingest_tickets
 IDS = ["1", "2", "3", " 2", "3\t", "\u00a01"]
 CREATED = ["2026-01-01T00:00:00", "2026-01-02T00:00:00", "2026-01-03T00:00:00"]
 UPDATED = ["", "2026-01-02T12:00:00", "2026-01-03T00:00:00", "2026-01-04T00:00:00"]
-SUBJECTS = ["", "s"]
-BODIES = ["a", "b", "", "c"]
+SUBJECTS = ["", "s", "\t"]
+BODIES = ["a", "b", "", "c", "\u00a0\n"]
 
 Row = tuple[str, str, str, str, str]  # ticket_id, created_at, updated_at, subject, body
 Stored = tuple[datetime, datetime, str | None, str | None]
@@ -117,3 +118,44 @@ def test_versions_across_ingests_follow_the_rules(tmp_path: Path) -> None:
             ).fetchall()
             assert {t: (c, u, s, b) for t, c, u, s, b in stored} == store, rows
         con.close()
+
+
+def _write(path: Path, rows: list[Row], *, updated: bool) -> None:
+    with path.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.writer(file)
+        if updated:
+            writer.writerow(["ticket_id", "created_at", "updated_at", "subject", "body"])
+            writer.writerows(rows)
+        else:  # dated by created_at alone: an edit keeps its date
+            writer.writerow(["ticket_id", "created_at", "subject", "body"])
+            writer.writerows((i, c, s, b) for i, c, _, s, b in rows)
+
+
+def test_an_incremental_ingest_stores_what_reading_every_row_stores(tmp_path: Path) -> None:
+    """The watermark only spares work: new ids and edits before it are read all the same."""
+    rng = random.Random(11)
+    stored = "SELECT * EXCLUDE (ingested_at) FROM tickets ORDER BY ticket_id"
+    for case in range(25):
+        updated = case % 2 == 0
+        incremental = db.connect(tmp_path / f"i{case}.duckdb")
+        full = db.connect(tmp_path / f"f{case}.duckdb")
+        path = tmp_path / f"tickets{case}.csv"
+        for _ in range(rng.randint(2, 4)):
+            rows = [
+                (
+                    rng.choice(IDS),
+                    rng.choice(CREATED),
+                    rng.choice(UPDATED),
+                    rng.choice(SUBJECTS),
+                    rng.choice(BODIES),
+                )
+                for _ in range(rng.randint(1, 6))
+            ]
+            _write(path, rows, updated=updated)
+            got = ingest_tickets(incremental, path=path, source="desk")
+            want = ingest_tickets(full, path=path, source="desk", full=True)
+            assert (got.new, got.updated, got.rejected) == (want.new, want.updated, want.rejected)
+            assert got.unchanged + got.skipped == want.unchanged, rows
+            assert incremental.execute(stored).fetchall() == full.execute(stored).fetchall(), rows
+        incremental.close()
+        full.close()

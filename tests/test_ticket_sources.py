@@ -110,8 +110,92 @@ def test_the_source_name_comes_from_the_file_or_folder_name() -> None:
         "customer_support_tickets"
     )
     assert default_source_name(Path("tickets_2026-01-31.csv.gz")) == "tickets"
-    assert default_source_name(Path("Zendesk Export 3.json")) == "zendesk_export"
     assert default_source_name(Path("exports/2026")) == "2026"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "tickets-2026-01.csv",
+        "tickets-2026-01-31.csv",
+        "tickets_20260131.csv",
+        "tickets_2026_01.csv",
+        "tickets 2026-01-31 12-00.jsonl",
+        "tickets_20260131T120000.csv",
+        "tickets_2026-01-01_2026-01-31.csv",
+        "tickets-2024.parquet",
+    ],
+)
+def test_a_trailing_date_is_left_out_of_the_source_name(name: str) -> None:
+    assert default_source_name(Path(name)) == "tickets"
+
+
+@pytest.mark.parametrize(
+    ("name", "source"),
+    [
+        ("export1.csv", "export1"),
+        ("export2.csv", "export2"),
+        ("c_latin1.csv", "c_latin1"),
+        ("c_cp1252.csv", "c_cp1252"),
+        ("Zendesk Export 3.json", "zendesk_export_3"),
+        ("tickets_202613.csv", "tickets_202613"),  # no month 13
+        ("2026-01.csv", "2026_01"),  # only a date: the date is the name
+    ],
+)
+def test_a_trailing_number_that_is_not_a_date_stays_in_the_source_name(
+    name: str, source: str
+) -> None:
+    assert default_source_name(Path(name)) == source
+
+
+def test_another_help_desks_file_of_the_same_name_is_a_new_source(con, tmp_path: Path) -> None:
+    header = "ticket_id,created_at,subject,body\n"
+    for folder in ("hdA", "hdB", "hdC", "copy"):
+        (tmp_path / folder).mkdir()
+    a = write(
+        tmp_path / "hdA" / "tickets.csv", header + "1,2024-01-01,a,A one\n2,2024-01-02,b,A two\n"
+    )
+    b = write(
+        tmp_path / "hdB" / "tickets.csv", header + "1,2024-03-01,x,B one\n2,2024-03-02,y,B two\n"
+    )
+    first, second = ingest_tickets(con, path=a), ingest_tickets(con, path=b)
+    assert (first.source, first.new, first.note) == ("tickets", 2, "")
+    assert (second.source, second.new, second.updated) == ("tickets_2", 2, 0)
+    assert "source tickets holds other tickets under 2 of these ids" in second.note
+    assert rows(con, "SELECT ticket_id, source, body FROM tickets ORDER BY 1") == [
+        ("1", "tickets", "A one"),
+        ("2", "tickets", "A two"),
+        ("tickets_2:1", "tickets_2", "B one"),
+        ("tickets_2:2", "tickets_2", "B two"),
+    ]
+    # Each path keeps its source when read again, a third help desk takes the next name, and
+    # a copy of help desk B's export under another folder repeats its tickets: same source.
+    for path, source in [(a, "tickets"), (b, "tickets_2"), (a, "tickets"), (b, "tickets_2")]:
+        again = ingest_tickets(con, path=path)
+        assert (again.source, again.new, again.updated, again.note) == (source, 0, 0, "")
+    c = write(tmp_path / "hdC" / "tickets.csv", header + "1,2025-01-01,z,C one\n")
+    assert ingest_tickets(con, path=c).source == "tickets_3"
+    copy = write(tmp_path / "copy" / "tickets.csv", b.read_text())
+    copied = ingest_tickets(con, path=copy)
+    assert (copied.source, copied.new, copied.unchanged, copied.note) == ("tickets_2", 0, 2, "")
+    assert rows(con, "SELECT count(*) FROM tickets") == [(5,)]
+
+
+def test_monthly_exports_join_one_source_whatever_their_ids(con, tmp_path: Path) -> None:
+    header = "ticket_id,created_at,updated_at,body\n"
+    jan = write(tmp_path / "tickets-2026-01.csv", header + "7,2026-01-30,2026-01-30,first\n")
+    feb = write(tmp_path / "tickets-2026-02.csv", header + "8,2026-02-03,2026-02-03,new\n")
+    mar = write(tmp_path / "tickets-2026-03.csv", header + "7,2026-01-30,2026-03-01,third\n")
+    results = [ingest_tickets(con, path=p) for p in (jan, feb, mar)]
+    assert [(r.source, r.new, r.updated) for r in results] == [
+        ("tickets", 1, 0),
+        ("tickets", 1, 0),  # no id in common: joins by its name
+        ("tickets", 0, 1),
+    ]
+    assert rows(con, "SELECT ticket_id, body FROM tickets ORDER BY 1") == [
+        ("7", "third"),
+        ("8", "new"),
+    ]
 
 
 def test_a_changed_mapping_reads_the_whole_source_again(con, tmp_path: Path) -> None:

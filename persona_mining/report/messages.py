@@ -36,6 +36,8 @@ def ingest_lines(result: IngestResult) -> list[Text]:
     ]
     if result.reread:
         lines.append(Text(f"  {result.reread}"))
+    if result.note:
+        lines.append(Text(f"  {result.note}"))
     for reason, count in sorted(result.rejects_by_reason.items(), key=lambda kv: -kv[1]):
         lines.append(Text(f"  rejected {count}: {reason}"))
     return lines
