@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -343,3 +344,18 @@ def test_text_of_only_whitespace_or_control_characters_is_empty(con, tmp_path: P
     result = ingest_tickets(con, path=path)
     assert (result.new, result.rejects_by_reason) == (1, {"empty text": len(blanks)})
     assert rows(con, "SELECT ticket_id, subject, body FROM tickets") == [("ok", "\t", "a body")]
+
+
+def test_unix_seconds_with_a_fraction_and_milliseconds_are_times(con, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "t.csv",
+        "ticket_id,created_at,body\n"
+        "s,1704067200,x\nf,1704067200.5,x\nms,1704067200123,x\nzero,0,x\n",
+    )
+    result = ingest_tickets(con, path=path)
+    assert result.new == 3 and sum(result.rejects_by_reason.values()) == 1
+    assert rows(con, "SELECT ticket_id, created_at FROM tickets ORDER BY created_at") == [
+        ("s", datetime(2024, 1, 1)),
+        ("ms", datetime(2024, 1, 1, 0, 0, 0, 123000)),
+        ("f", datetime(2024, 1, 1, 0, 0, 0, 500000)),
+    ]

@@ -729,8 +729,12 @@ def _timestamp_sql(column: str) -> str:
     return (
         f"coalesce(try_cast(trim({c}) AS TIMESTAMPTZ)::TIMESTAMP, "
         f"try_strptime(trim({c}), [{formats}])::TIMESTAMP, "
-        f"CASE WHEN regexp_full_match(trim({c}), '\\d{{9,10}}') "
-        f"THEN to_timestamp(trim({c})::BIGINT)::TIMESTAMP END)"
+        # Unix seconds (1973-2286), with a fraction or not, and milliseconds (13 digits, as
+        # JavaScript writes them).
+        f"CASE WHEN regexp_full_match(trim({c}), '\\d{{9,10}}(\\.\\d{{1,9}})?') "
+        f"THEN to_timestamp(trim({c})::DOUBLE)::TIMESTAMP "
+        f"WHEN regexp_full_match(trim({c}), '\\d{{13}}') "
+        f"THEN to_timestamp(trim({c})::BIGINT / 1000)::TIMESTAMP END)"
     )
 
 
