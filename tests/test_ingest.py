@@ -359,3 +359,21 @@ def test_unix_seconds_with_a_fraction_and_milliseconds_are_times(con, tmp_path: 
         ("ms", datetime(2024, 1, 1, 0, 0, 0, 123000)),
         ("f", datetime(2024, 1, 1, 0, 0, 0, 500000)),
     ]
+
+
+def test_a_broken_file_of_a_folder_stops_after_the_others_are_stored(con, tmp_path: Path) -> None:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    write(folder / "a.csv", "ticket_id,created_at,body\n1,2024-01-01,first\n")
+    write(folder / "b.csv", "")
+    write(folder / "c.csv", "ticket_id,created_at,body\n3,2024-01-02,third\n")
+    with pytest.raises(InputFileError) as stopped:
+        ingest_tickets(con, path=folder)
+    message = str(stopped.value)
+    assert message.startswith(f"input folder {folder}: 2 of 3 files ingested (read 2, new 2")
+    assert "b.csv" in message and "ingest the folder again" in message
+    assert rows(con, "SELECT ticket_id FROM tickets ORDER BY 1") == [("1",), ("3",)]
+    write(folder / "b.csv", "ticket_id,created_at,body\n2,2024-01-01,second\n")
+    again = ingest_tickets(con, path=folder)
+    assert (again.new, again.updated) == (1, 0)
+    assert rows(con, "SELECT count(*) FROM tickets") == [(3,)]

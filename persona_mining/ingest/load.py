@@ -236,17 +236,51 @@ def ingest_tickets(
     )
     total = IngestResult(kind="tickets", sources=(), reread=reread)
     newest: datetime | None = None
-    for file in input_files(Path(path)):
-        result, file_newest = _ingest_one(
-            con, file, "tickets", options, watermark, choice, progress
-        )
+    files = input_files(Path(path))
+    failed: list[str] = []
+    for file in files:
+        try:
+            result, file_newest = _ingest_one(
+                con, file, "tickets", options, watermark, choice, progress
+            )
+        except InputFileError as e:
+            if len(files) == 1:
+                raise
+            failed.append(str(e))
+            continue
         total = total + result
         if result.source:
             choice = _SourceChoice(name=result.source, fixed=True)
         newest = max(filter(None, [newest, file_newest]), default=None)
     if newest is not None:
         _store_watermark(con, key, newest, choice.name, settings)
+    _stop_on_failed_files(path, len(files), failed, total)
     return total
+
+
+def _stop_on_failed_files(
+    path: str | Path, files: int, failed: list[str], total: IngestResult
+) -> None:
+    """After the other files of a folder are stored, stop on those that could not be read.
+
+    One file that is not what its name says (empty, binary, not JSON) must neither keep the
+    files after it from being read nor hide that the files before it were stored: the error
+    says both, and a second ingest of the folder skips the rows already stored.
+
+    Raises:
+        InputFileError: naming each file that could not be read, and what the others gave.
+    """
+    if not failed:
+        return
+    raise InputFileError(
+        f"input folder {path}: {files - len(failed)} of {files} files ingested (read "
+        f"{total.read:,}, new {total.new:,}, updated {total.updated:,}, rejected "
+        f"{total.rejected:,}); not read: "
+        + "; ".join(failed)
+        + "; fix "
+        + ("it" if len(failed) == 1 else "them")
+        + " and ingest the folder again (the rows already stored are skipped)"
+    )
 
 
 def _check_id_mapping(
@@ -359,8 +393,16 @@ def ingest_customers(
     options = _options("customers", columns, preset, "", drop_columns, 0)
     options = _Options(options.mapping, options.where, options.drop, 0, duplicates)
     total = IngestResult(kind="customers", sources=())
-    for file in input_files(Path(path)):
-        total = total + _ingest_one(con, file, "customers", options, None, None, progress)[0]
+    files = input_files(Path(path))
+    failed: list[str] = []
+    for file in files:
+        try:
+            total = total + _ingest_one(con, file, "customers", options, None, None, progress)[0]
+        except InputFileError as e:
+            if len(files) == 1:
+                raise
+            failed.append(str(e))
+    _stop_on_failed_files(path, len(files), failed, total)
     return total
 
 
