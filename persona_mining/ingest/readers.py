@@ -9,15 +9,23 @@ tickets in about 2 s, where Python's `csv` module takes about 18 s). A file that
 not read strictly (a row with the wrong number of fields, a stray quote, bytes that are not
 UTF-8, a whitespace-only line) is read again row by row with the `csv` module, which keeps
 every row it can and names each one it cannot, so that the rejects and their row numbers do
-not depend on the reader.
+not depend on the reader. A quote that opens a field and never closes where the field should
+end would make the `csv` module read the rows after it as that field's text; the row reader
+finds where the next row starts, rejects the broken row alone and reads on from there.
+
+A row that holds a NUL byte is rejected in every format (text does not hold one; the
+cleaning would drop it, but the warehouse keeps the text as read). A file that starts with a
+UTF-16 or UTF-32 byte order mark is decoded as such and read row by row.
 """
 
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import re
 import sys
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -115,8 +123,10 @@ def read_file(path: Path, progress: Progress = no_progress) -> RawBatch:
     10,000 rows; a Parquet file is read by Arrow in one call.
 
     Raises:
-        InputFileError: unknown suffix, empty file, binary content, no header, or a format
-            other than the suffix says.
+        InputFileError: unknown suffix, empty file, binary content (many NUL and control
+            bytes: a text file with a NUL byte in a row is read, and that row rejected),
+            UTF-16 without a byte order mark, no header, or a format other than the suffix
+            says.
     """
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
@@ -129,12 +139,10 @@ def read_file(path: Path, progress: Progress = no_progress) -> RawBatch:
     if suffix in PARQUET_SUFFIXES:
         return _read_parquet(path)
     data = path.read_bytes()
-    if b"\x00" in data[:8192]:
-        raise InputFileError(
-            f"input file {path}: looks binary (NUL bytes), not {suffix[1:].upper()} text; "
-            "check that it is the right file, or give it its real suffix"
-        )
-    text, bad_lines = _decode(data)
+    text, bad_lines, utf8 = _decode(path, suffix, data)
+    # DuckDB's reader takes a UTF-8 file without NUL bytes; it would read UTF-16 as UTF-8
+    # (its NUL bytes are valid UTF-8) and keep a NUL byte in the text.
+    by_duckdb = utf8 and b"\x00" not in data
     del data
     lines = text.count("\n") + (not text.endswith("\n"))
     step = f"reading {path.name}"
@@ -142,33 +150,106 @@ def read_file(path: Path, progress: Progress = no_progress) -> RawBatch:
     if suffix in JSON_SUFFIXES:
         batch = _read_json(path, text, bad_lines, lambda done: progress(step, done, lines))
     else:
-        batch = _read_csv(path, text, bad_lines, lambda done: progress(step, done, lines))
+        batch = _read_csv(
+            path, text, bad_lines, lambda done: progress(step, done, lines), by_duckdb
+        )
     progress(step, lines, lines)
     return batch
 
 
-def _decode(data: bytes) -> tuple[str, set[int]]:
-    """Decode UTF-8 (with or without BOM); undecodable bytes are kept as surrogates.
+#: Byte order marks of the Unicode encodings other than UTF-8, longest first (UTF-32 LE's
+#: starts with UTF-16 LE's), with the codec that reads the text after them.
+_BYTE_ORDER_MARKS = (
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+)
+#: Bytes that text does not hold: the C0 controls other than tab, the line breaks, form feed
+#: and escape, and DEL. About one byte in nine of compressed or binary data is one of them.
+_NOT_TEXT = bytes(sorted(set(range(32)) - {9, 10, 11, 12, 13, 27})) + b"\x7f"
 
-    Returns the text and the 1-based line numbers that held undecodable bytes.
+
+def _decode(path: Path, suffix: str, data: bytes) -> tuple[str, set[int], bool]:
+    """Decode UTF-8 (with or without BOM), or UTF-16/32 after its byte order mark.
+
+    Undecodable UTF-8 bytes are kept as surrogates (an undecodable UTF-16 unit as U+FFFD), and
+    the lines that hold them are named, so that each such row is rejected as bad encoding.
+
+    Returns:
+        The text, the 1-based line numbers that held undecodable bytes, and whether the file
+        is UTF-8 (which DuckDB's CSV reader can read as it is).
+
+    Raises:
+        InputFileError: the file is binary, or UTF-16 without a byte order mark.
     """
+    for mark, codec in _BYTE_ORDER_MARKS:
+        if data.startswith(mark):
+            try:
+                return data.decode(codec), set(), False
+            except UnicodeDecodeError:
+                text = data.decode(codec, errors="replace")
+                return text, _lines_holding(text, lambda ch: ch == "\ufffd"), False
+    _refuse_binary(path, suffix, data[:8192])
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
-        return data.decode("utf-8"), set()
+        return data.decode("utf-8"), set(), True
     except UnicodeDecodeError:
         text = data.decode("utf-8", errors="surrogateescape")
-        bad = {
-            i + 1
-            for i, line in enumerate(text.split("\n"))
-            if any("\udc80" <= ch <= "\udcff" for ch in line)
-        }
-        return text, bad
+        return text, _lines_holding(text, lambda ch: "\udc80" <= ch <= "\udcff"), True
+
+
+def _lines_holding(text: str, bad: Callable[[str], bool]) -> set[int]:
+    """The 1-based numbers of the lines of `text` that hold a character `bad` picks."""
+    return {i + 1 for i, line in enumerate(text.split("\n")) if any(bad(ch) for ch in line)}
+
+
+def _refuse_binary(path: Path, suffix: str, sample: bytes) -> None:
+    """Stop on a file whose first bytes (`sample`) are not text.
+
+    A NUL byte alone does not make a file binary: a text export may hold one in a row, and
+    that row is rejected. Binary data (a spreadsheet, a database, a compressed or Parquet
+    file) has many bytes that text does not hold; UTF-16 text without a byte order mark has a
+    NUL byte in every other place.
+
+    Raises:
+        InputFileError: the sample is binary or UTF-16 without a byte order mark.
+    """
+    nuls = sample.count(0)
+    if not nuls:
+        return
+    even, odd = sample[0::2].count(0), sample[1::2].count(0)
+    if max(even, odd) * 3 > len(sample) and min(even, odd) * 10 < max(even, odd):
+        raise InputFileError(
+            f"input file {path}: looks like UTF-16 text without a byte order mark, not UTF-8; "
+            "save it again as UTF-8 (or as UTF-16 with a byte order mark)"
+        )
+    not_text = len(sample) - len(sample.translate(None, _NOT_TEXT))
+    if not_text * 20 > len(sample):
+        raise InputFileError(
+            f"input file {path}: looks binary (NUL and control bytes), not "
+            f"{suffix[1:].upper()} text; check that it is the right file, or give it its "
+            "real suffix"
+        )
 
 
 def _shorten(raw: str) -> str:
-    raw = raw.encode("utf-8", errors="replace").decode("utf-8")
+    # A NUL byte is shown as U+FFFD: the row that holds one is rejected, and the warehouse
+    # keeps no NUL byte, not even in a rejected row's raw text.
+    raw = raw.encode("utf-8", errors="replace").decode("utf-8").replace("\x00", "\ufffd")
     return raw if len(raw) <= MAX_RAW_CHARS else raw[:MAX_RAW_CHARS] + "…"
+
+
+#: The reason of a row that holds a NUL byte, in every format.
+NUL_REASON = (
+    "NUL byte: the row holds a zero byte, which text does not (often binary data pasted into "
+    "the export); remove it and export the file again"
+)
+
+
+def _holds_nul(values: Iterable[str | None]) -> bool:
+    return any(v is not None and "\x00" in v for v in values)
 
 
 def _unique_names(path: Path, names: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -187,14 +268,22 @@ def _unique_names(path: Path, names: list[str]) -> tuple[list[str], dict[str, st
 
 
 def _read_csv(
-    path: Path, text: str, bad_lines: set[int], lines_read: Callable[[int], None]
+    path: Path,
+    text: str,
+    bad_lines: set[int],
+    lines_read: Callable[[int], None],
+    by_duckdb: bool,
 ) -> RawBatch:
     with _no_field_limit():
-        return _read_csv_rows(path, text, bad_lines, lines_read)
+        return _read_csv_rows(path, text, bad_lines, lines_read, by_duckdb)
 
 
 def _read_csv_rows(
-    path: Path, text: str, bad_lines: set[int], lines_read: Callable[[int], None]
+    path: Path,
+    text: str,
+    bad_lines: set[int],
+    lines_read: Callable[[int], None],
+    by_duckdb: bool,
 ) -> RawBatch:
     sample = text[:65536]
     header_line = sample.split("\n", 1)[0]
@@ -213,7 +302,7 @@ def _read_csv_rows(
             "delimiter one of , ; tab |? Export as comma-separated CSV with a header row"
         )
     names, original = _unique_names(path, header)
-    if not bad_lines:
+    if by_duckdb and not bad_lines:
         strict = _read_csv_strictly(path, names, delimiter, lines_read)
         if strict is not None:
             return RawBatch(path, strict, (), original)
@@ -223,7 +312,14 @@ def _read_csv_rows(
     bads: list[bool] = []
     rejects: list[Reject] = []
     row_number = 0
+    # The file's line number is `line_base + reader.line_num`: after an unclosed quote the
+    # lines it took are read again by a new reader, which counts from 0.
+    line_base = 0
     line_start = reader.line_num + 1
+    # The fields of the last rows kept, to know a row of the file by its shape.
+    last_kept: deque[list[str]] = deque(maxlen=_SHAPE_ROWS)
+    nul = "\x00" in text
+    closing = re.compile(f'"[^"\r\n{re.escape(delimiter)}]')
     while True:
         tap.start_row()
         try:
@@ -236,19 +332,59 @@ def _read_csv_rows(
                 Reject(
                     row_number,
                     _shorten(tap.row_start()),
-                    f"unparseable CSV near line {reader.line_num} ({e}); check the quoting "
-                    "around that line",
+                    f"unparseable CSV near line {line_base + reader.line_num} ({e}); check the "
+                    "quoting around that line",
                 )
             )
-            line_start = reader.line_num + 1
+            line_start = line_base + reader.line_num + 1
             continue
-        line_end = reader.line_num
+        line_end = line_base + reader.line_num
         if not fields:
             line_start = line_end + 1
             continue
         row_number += 1
         if row_number % _REPORT_EVERY == 0:
             lines_read(line_end)
+        # A quoted field that does not end where a field can end (at the end of the file, or
+        # before text after its closing quote, or with the row's field count wrong) is a
+        # quote opened by mistake: the `csv` module has read the rows after it as its text.
+        # A legit quoted line break ends its field cleanly, so it never gets here.
+        if tap.ended or (
+            tap.lines_taken() > 1
+            and (len(fields) != len(names) or _stray_quote(tap.taken(), delimiter, closing))
+        ):
+            taken = tap.taken()
+            ahead = tap.ahead(_ROW_INSIDE_MAX_LINES)
+            cut = _row_inside(taken, ahead, delimiter, len(names), last_kept)
+            if cut is not None:
+                rejects.append(
+                    Reject(
+                        row_number,
+                        _shorten("".join(taken[:cut]).rstrip("\r\n")),
+                        f"unclosed quote: the quoted field that starts on line {line_start} "
+                        f"does not close before line {line_start + cut}, where the next row "
+                        f"starts; close the quote on line {line_start} (a quote inside a "
+                        'quoted field is written twice: "") and export again',
+                    )
+                )
+                tap.push_back(taken[cut:])
+                reader = csv.reader(tap, delimiter=delimiter, strict=False)
+                line_base = line_start + cut - 1
+                line_start = line_base + 1
+                continue
+            if tap.ended:
+                rejects.append(
+                    Reject(
+                        row_number,
+                        _shorten(tap.row_start()),
+                        f"unclosed quote: the quoted field that starts on line {line_start} "
+                        f"never closes (it runs to the end of the file); close the quote on "
+                        f'line {line_start} (a quote inside a quoted field is written twice: "") '
+                        "and export again",
+                    )
+                )
+                line_start = line_end + 1
+                continue
         raw = _shorten(delimiter.join(fields))
         lines = set(range(line_start, line_end + 1))
         line_start = line_end + 1
@@ -262,14 +398,130 @@ def _read_csv_rows(
                 )
             )
             continue
+        if nul and _holds_nul(fields):
+            rejects.append(Reject(row_number, raw, NUL_REASON))
+            continue
         rows.append(row_number)
         raws.append(raw)
         bads.append(bool(lines & bad_lines))
+        last_kept.append(fields)
         for column, value in zip(columns, fields, strict=True):
             column.append(value if value != "" else None)
     if row_number == 0:
         raise InputFileError(f"input file {path}: has a header but no data rows")
     return RawBatch(path, _table(names, columns, rows, raws, bads), tuple(rejects), original)
+
+
+def _stray_quote(lines: Sequence[str], delimiter: str, closing: re.Pattern[str]) -> bool:
+    """Whether the row made of `lines` has text after a closing quote (which the row reader,
+    not strict, takes as part of the field).
+
+    The quote that closes a field spanning lines is on a line after the first; `closing`
+    finds a quote followed by text there (or an opening quote, or a doubled one), and only
+    then is the row parsed again, strictly: most rows with a quoted line break have none.
+    """
+    if not closing.search("".join(lines[1:])):
+        return False
+    try:
+        for _ in csv.reader(lines, delimiter=delimiter, strict=True):
+            pass
+    except csv.Error:
+        return True
+    return False
+
+
+#: The most lines a row may span to count as the row that starts inside an unclosed quote:
+#: the search for it stays linear in the lines the quote took.
+_ROW_INSIDE_MAX_LINES = 100
+#: The rows kept last whose values show the shape of the file's rows.
+_SHAPE_ROWS = 20
+
+
+def _row_inside(
+    lines: Sequence[str],
+    ahead: Sequence[str],
+    delimiter: str,
+    width: int,
+    last_kept: Iterable[Sequence[str]],
+) -> int | None:
+    """Where a row of the file starts inside the row made of `lines`, whose quote is broken.
+
+    A row of the file starts at `lines[i]` (i > 0) when the row read from there, strictly
+    (it may run into the lines `ahead` of the broken row), has the file's shape. The shape is
+    that of the columns whose values are all short and of one word in the rows kept last and
+    in the broken row's first line (ids, dates, codes): the digits, letters and punctuation
+    of `2024-01-31` or `T-1234`. A row with the header's number of fields has it when most
+    such columns have a value of a shape seen in them, or half of them with the first among
+    them (most often the id: a single row to learn from has one-word subjects or texts too).
+    A row that is itself bad (another number of fields, or a quote of its own that does not
+    close in sight) needs more: two such columns at least, and most of them, before its
+    open quote. Text that a quoted field legitimately holds rarely passes: it would need the
+    file's ids and dates in the same places.
+
+    Returns:
+        The index in `lines` of the first such row, or None when there is none (or no column
+        to know the file's rows by).
+    """
+    shapes: list[set[str] | None] = [set() for _ in range(width)]  # None: not all one word
+
+    def learn(values: Sequence[str]) -> None:
+        for c, value in enumerate(values[:width]):
+            shape, known = _shape(value), shapes[c]
+            if shape is None:
+                shapes[c] = None
+            elif known is not None:
+                known.add(shape)
+
+    def fits(values: Sequence[str], bad: bool = False) -> bool:
+        same = [_shape(v) in known for known, v in zip(shapes, values, strict=False) if known]
+        alike = sum(same)
+        if bad:
+            return alike >= 2 and alike * 2 > len(same)
+        return alike * 2 > len(same) or (bool(same) and same[0] and alike * 2 == len(same))
+
+    for kept in last_kept:
+        learn(kept)
+    first = next(csv.reader(lines[:1], delimiter=delimiter, strict=False), [])
+    learn(_around_quote(first, delimiter))  # the broken row's first line
+    if not any(shapes):
+        return None
+    for i in range(1, len(lines)):
+        if lines[i].count(delimiter) < width - 1 and '"' not in lines[i]:
+            continue  # too few fields for a row (cheap check of most lines of text)
+        # The lines from i on, at most `_ROW_INSIDE_MAX_LINES`, without copying `lines`.
+        window = itertools.islice(
+            itertools.chain((lines[j] for j in range(i, len(lines))), ahead),
+            _ROW_INSIDE_MAX_LINES,
+        )
+        try:
+            fields = next(csv.reader(window, delimiter=delimiter, strict=True), [])
+        except csv.Error:
+            fields = []
+        if fields and fits(fields[:width], bad=len(fields) != width):
+            return i
+        line = _LineTap([lines[i]])
+        start = next(csv.reader(line, delimiter=delimiter, strict=False), [])
+        if line.ended and fits(_around_quote(start, delimiter)[:width], bad=True):
+            return i  # a row whose quote opens on this line and does not close in sight
+    return None
+
+
+def _around_quote(fields: Sequence[str], delimiter: str) -> list[str]:
+    """The fields of a line whose last field opens a quote that does not close on it: the
+    fields before the quote, then the text after the quote read as fields too (a quote
+    opened by mistake before an id leaves the row after it as it was)."""
+    if not fields:
+        return []
+    return [*fields[:-1], *next(csv.reader([fields[-1]], delimiter=delimiter), [])]
+
+
+def _shape(value: str) -> str | None:
+    """A short one-word value with its letters and digits generalised (`T-1234` -> `a-9`);
+    None for text, empty or long values, which say nothing of a row's shape."""
+    value = value.strip()
+    if not value or len(value) > 40 or '"' in value or any(ch.isspace() for ch in value):
+        return None
+    return re.sub(r"\d+", "9", re.sub(r"[^\W\d_]+", "a", value))
 
 
 def _read_csv_strictly(
@@ -369,31 +621,63 @@ def _lines(text: str) -> Iterator[str]:
 
 
 class _LineTap:
-    """The lines a CSV reader takes, so that a row it cannot parse is kept as it was read."""
+    """The lines a CSV reader takes, so that a row it cannot parse is kept as it was read,
+    and lines taken by an unclosed quote can be read again."""
 
     def __init__(self, lines: Iterable[str]):
         self._lines = iter(lines)
+        self._again: deque[str] = deque()  # lines given back, to give before `_lines`
         self._taken: list[str] = []
-        self._size = 0
+        #: Whether the reader asked for a line after the last: a row read then ended inside
+        #: an open quote (the `csv` module, not strict, returns it as it is).
+        self.ended = False
 
     def __iter__(self) -> _LineTap:
         return self
 
     def __next__(self) -> str:
-        line = next(self._lines)
-        if self._size < MAX_RAW_CHARS:  # only the start of a row is ever shown
-            self._taken.append(line)
-            self._size += len(line)
+        if self._again:
+            line = self._again.popleft()
+        else:
+            try:
+                line = next(self._lines)
+            except StopIteration:
+                self.ended = True
+                raise
+        self._taken.append(line)
         return line
 
     def start_row(self) -> None:
         """Forget the lines of the row before."""
         self._taken.clear()
-        self._size = 0
+
+    def taken(self) -> list[str]:
+        """The lines of the row being read, with their terminators."""
+        return list(self._taken)
+
+    def lines_taken(self) -> int:
+        """How many lines the row being read spans so far."""
+        return len(self._taken)
 
     def row_start(self) -> str:
         """The start of the row being read (its first lines, up to `MAX_RAW_CHARS`)."""
-        return "".join(self._taken).rstrip("\r\n")
+        sizes = itertools.accumulate(len(line) for line in self._taken)
+        count = next((i + 1 for i, size in enumerate(sizes) if size >= MAX_RAW_CHARS), None)
+        return "".join(self._taken[:count]).rstrip("\r\n")
+
+    def ahead(self, count: int) -> list[str]:
+        """The next `count` lines (fewer at the end), left to be read."""
+        while len(self._again) < count:
+            line = next(self._lines, None)
+            if line is None:
+                break
+            self._again.append(line)
+        return list(itertools.islice(self._again, count))
+
+    def push_back(self, lines: Sequence[str]) -> None:
+        """Give `lines` again, before the lines not taken yet."""
+        self._again.extendleft(reversed(lines))
+        self.ended = False
 
 
 @contextmanager
@@ -449,6 +733,9 @@ def _read_json(
                     )
                 )
                 continue
+            if "\x00" in line:
+                rejects.append(Reject(row_number, _shorten(line), NUL_REASON))
+                continue
             try:
                 records.append((row_number, _shorten(line), json.loads(line)))
             except json.JSONDecodeError as e:
@@ -472,7 +759,11 @@ def _read_json(
                 Reject(row_number, raw, "not a JSON object; each record must be an object")
             )
             continue
-        flat_records.append((row_number, raw, _flatten(item)))
+        flat = _flatten(item)
+        if _holds_nul(flat.values()):  # a "\u0000" escape
+            rejects.append(Reject(row_number, raw, NUL_REASON))
+            continue
+        flat_records.append((row_number, raw, flat))
     order: list[str] = []
     for _, _, flat in flat_records:
         for key in flat:
@@ -572,6 +863,12 @@ def _flatten(item: dict[str, Any], prefix: str = "") -> dict[str, str | None]:
 
 
 def _read_parquet(path: Path) -> RawBatch:
+    """Read a Parquet file; every value becomes text, as a CSV file gives it.
+
+    A binary column holds text as UTF-8 bytes (some writers store strings so): its values are
+    decoded, and a row with bytes that are not UTF-8 is rejected as bad encoding, as in CSV.
+    A row that holds a NUL byte is rejected.
+    """
     try:
         source = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as e:
@@ -579,10 +876,20 @@ def _read_parquet(path: Path) -> RawBatch:
             f"input file {path}: is not a readable Parquet file ({e}); export it again"
         ) from e
     names, original = _unique_names(path, source.column_names)
+    n = source.num_rows
+    bads = [False] * n
     columns: list[list[str | None]] = []
     for column in source.columns:
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
             values = column.to_pylist()
+        elif _is_binary(column.type):
+            values = []
+            for i, v in enumerate(column.to_pylist()):
+                try:
+                    values.append(None if v is None else v.decode("utf-8"))
+                except UnicodeDecodeError:
+                    values.append(v.decode("utf-8", errors="replace"))
+                    bads[i] = True
         elif pa.types.is_timestamp(column.type) or pa.types.is_date(column.type):
             values = [None if v is None else v.isoformat() for v in column.to_pylist()]
         elif pa.types.is_nested(column.type):
@@ -595,17 +902,36 @@ def _read_parquet(path: Path) -> RawBatch:
         else:
             values = [None if v is None else str(v) for v in column.to_pylist()]
         columns.append([None if v == "" else v for v in values])
-    n = source.num_rows
     if n == 0:
         raise InputFileError(f"input file {path}: has no rows")
-    rows = list(range(1, n + 1))
-    raws = [
-        _shorten(
+    kept: list[int] = []
+    rejects: list[Reject] = []
+    raws: list[str] = []
+    for i, values in enumerate(zip(*columns, strict=True)):
+        raw = _shorten(
             json.dumps(dict(zip(source.column_names, values, strict=True)), ensure_ascii=False)
         )
-        for values in zip(*columns, strict=True)
-    ]
-    return RawBatch(path, _table(names, columns, rows, raws, [False] * n), (), original)
+        if _holds_nul(values):
+            rejects.append(Reject(i + 1, raw, NUL_REASON))
+        else:
+            kept.append(i)
+            raws.append(raw)
+    if rejects:
+        columns = [[column[i] for i in kept] for column in columns]
+    rows = [i + 1 for i in kept]
+    table = _table(names, columns, rows, raws, [bads[i] for i in kept])
+    return RawBatch(path, table, tuple(rejects), original)
+
+
+def _is_binary(kind: pa.DataType) -> bool:
+    """Whether a Parquet column holds bytes of any length (not fixed-size ones, which are
+    ids such as UUIDs rather than text)."""
+    view = getattr(pa.types, "is_binary_view", None)
+    return (
+        pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or (view is not None and view(kind))
+    )
 
 
 def _table(
