@@ -83,22 +83,27 @@ def _model(store: dict[str, Stored], rows: list[Row]) -> dict[str, int]:
     }
 
 
+def _random_rows(rng: random.Random) -> list[Row]:
+    """One to six rows drawn from the ids, dates and texts above."""
+    return [
+        (
+            rng.choice(IDS),
+            rng.choice(CREATED),
+            rng.choice(UPDATED),
+            rng.choice(SUBJECTS),
+            rng.choice(BODIES),
+        )
+        for _ in range(rng.randint(1, 6))
+    ]
+
+
 def test_versions_across_ingests_follow_the_rules(tmp_path: Path) -> None:
     rng = random.Random(5)
     for case in range(25):
         con = db.connect(tmp_path / f"w{case}.duckdb")
         store: dict[str, Stored] = {}
         for _ in range(rng.randint(1, 4)):
-            rows = [
-                (
-                    rng.choice(IDS),
-                    rng.choice(CREATED),
-                    rng.choice(UPDATED),
-                    rng.choice(SUBJECTS),
-                    rng.choice(BODIES),
-                )
-                for _ in range(rng.randint(1, 6))
-            ]
+            rows = _random_rows(rng)
             path = tmp_path / "tickets.csv"
             with path.open("w", newline="", encoding="utf-8") as file:
                 writer = csv.writer(file)
@@ -141,16 +146,7 @@ def test_an_incremental_ingest_stores_what_reading_every_row_stores(tmp_path: Pa
         full = db.connect(tmp_path / f"f{case}.duckdb")
         path = tmp_path / f"tickets{case}.csv"
         for _ in range(rng.randint(2, 4)):
-            rows = [
-                (
-                    rng.choice(IDS),
-                    rng.choice(CREATED),
-                    rng.choice(UPDATED),
-                    rng.choice(SUBJECTS),
-                    rng.choice(BODIES),
-                )
-                for _ in range(rng.randint(1, 6))
-            ]
+            rows = _random_rows(rng)
             _write(path, rows, updated=updated)
             got = ingest_tickets(incremental, path=path, source="desk")
             want = ingest_tickets(full, path=path, source="desk", full=True)
