@@ -175,7 +175,7 @@ def test_the_csv_file_of_the_theme_table_holds_every_cell(warehouse: Path, tmp_p
 
 def test_a_theme_row_pipe_is_escaped_in_markdown(warehouse: Path) -> None:
     markdown = invoke(warehouse, "table", "--level", "theme", "--format", "markdown")
-    assert "Refunds <b>[bold]</b> \\| money" in markdown
+    assert "Refunds &lt;b>[bold]&lt;/b> \\| money" in markdown
 
 
 def test_the_significant_rows_come_first_at_both_levels(reader: duckdb.DuckDBPyConnection) -> None:
@@ -212,7 +212,8 @@ def test_a_theme_only_finding_is_shown_after_the_issue_challenges_with_a_note(
     assert "theme level only" in text
     markdown = persona_markdown(profile)
     assert (
-        "### Theme-level challenges" in markdown and "Refunds <b>[bold]</b> \\| money" in markdown
+        "### Theme-level challenges" in markdown
+        and "Refunds &lt;b>[bold]&lt;/b> \\| money" in markdown
     )
 
 
