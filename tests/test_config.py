@@ -58,6 +58,12 @@ negative = true
         ("[[personas]]\nname='a'\nwhere='true'\n[[personas]]\nname='a'\nwhere='false'\n", "unique"),
         ("[ingest.columns]\nticket = 'Ticket ID'\n", "unknown target column"),
         ("not toml = = \n", "not valid TOML"),
+        ("[link]\nconfidence = 1.5\n", r"\[link\] confidence = 1.5: must be < 1"),
+        ("[link]\nalpha = 5.0\n", r"\[link\] alpha = 5.0: must be < 1"),
+        ("[link]\nmin_customers = -3\n", r"\[link\] min_customers = -3: must be >= 0"),
+        ("[trends]\nwindow_days = 0\n", r"\[trends\] window_days = 0: must be >= 1"),
+        ("[trends]\nemerging_growth = -1.0\n", r"\[trends\] emerging_growth = -1.0: must be"),
+        ("[topics]\nn_neighbors = 1\n", r"\[topics\] n_neighbors = 1: must be >= 2"),
     ],
 )
 def test_bad_config_is_reported_with_its_place(tmp_path: Path, text: str, message: str) -> None:
@@ -171,8 +177,8 @@ def test_every_problem_is_reported_at_once_one_line_each() -> None:
 
 
 def test_whole_numbers_are_numbers_but_text_and_booleans_are_not_either() -> None:
-    config = config_from_dict({"link": {"alpha": 0}, "trends": {"emerging_growth": 2}})
-    assert config.link.alpha == 0.0 and isinstance(config.trends.emerging_growth, float)
+    config = config_from_dict({"negative": {"min_ratio": 2}, "trends": {"emerging_growth": 2}})
+    assert config.negative.min_ratio == 2.0 and isinstance(config.trends.emerging_growth, float)
     for bad in ({"link": {"alpha": True}}, {"topics": {"seed": 4.0}}, {"models": {"device": 0}}):
         with pytest.raises(ConfigError, match="expected"):
             config_from_dict(bad)

