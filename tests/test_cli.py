@@ -83,6 +83,9 @@ def test_sql_is_read_only_and_formats_json(tmp_path: Path) -> None:
     assert (
         runner.invoke(app, ["sql", "SELECT count(*) FROM tickets", "--db", str(db)]).exit_code == 0
     )
+    commented = "-- tickets per source\nSELECT source, count(*) AS n FROM tickets GROUP BY 1"
+    result = runner.invoke(app, ["sql", commented, "--db", str(db), "--format", "json"])
+    assert result.exit_code == 0 and json.loads(result.output) == [{"source": "t", "n": 1}]
 
 
 def test_table_on_an_empty_warehouse_says_so(tmp_path: Path) -> None:
@@ -108,3 +111,21 @@ def test_an_unknown_profile_is_refused_before_anything_runs(tmp_path: Path) -> N
     assert result.exit_code == 2
     assert "profile = 'turbo'" in result.output and "fast" in result.output
     assert not (tmp_path / "w.duckdb").exists()
+
+
+def test_ingest_sources_says_what_each_source_stored_before_one_fails(tmp_path: Path) -> None:
+    good = write(tmp_path / "good.csv", "ticket_id,created_at,body\n1,2026-01-01,hello there\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 8)  # a zip archive named .csv
+    config = write(
+        tmp_path / "c.toml",
+        f'[[sources]]\nkind = "tickets"\npath = "{good}"\nname = "good"\n'
+        f'[[sources]]\nkind = "tickets"\npath = "{bad}"\nname = "bad"\n',
+    )
+    args = ["ingest", "--sources", "--config", str(config), "--db", str(tmp_path / "w.duckdb")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    lines = result.output.splitlines()
+    assert "tickets good" in lines, lines  # the source, on a line of its own
+    assert any(line.startswith("tickets (source good): read 1, new 1") for line in lines)
+    assert "looks binary" in result.output

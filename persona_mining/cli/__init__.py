@@ -162,10 +162,12 @@ def _ingest_sources(cfg: Config) -> None:
 
     if not cfg.sources:
         raise ConfigError("ingest --sources: the config has no [[sources]]; add one (see README)")
-    results = pull_sources(cfg)
-    for label, result in results.items():
-        _show(label.removeprefix("ingest "))
+
+    def said(label: str, result: Any) -> None:
+        _show(Text(label.removeprefix("ingest ")))
         _print_ingest(result)
+
+    pull_sources(cfg, on_result=said)
     _warn_coverage(_read(cfg, link_coverage))
 
 
@@ -556,7 +558,9 @@ def evaluate(
     _guard(body)
 
 
-@app.command()
+# A query may open with a comment ("-- tickets per source"), which click would take for an
+# option: unknown options are passed on as the query.
+@app.command(context_settings={"ignore_unknown_options": True})
 def sql(
     query: Annotated[str, typer.Argument(help="A read-only SQL query over the warehouse.")],
     db: DbOption = None,

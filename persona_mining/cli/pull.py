@@ -22,10 +22,14 @@ from persona_mining.run_history import fail_run, finish_run, start_run
 R = TypeVar("R")
 
 
-def pull_sources(cfg: Config) -> dict[str, Any]:
+def pull_sources(
+    cfg: Config, on_result: Callable[[str, Any], None] | None = None
+) -> dict[str, Any]:
     """Ingest every `[[sources]]` entry, recorded in `pipeline_runs` like a scheduled run.
 
     Secrets are read from this process's environment (the variables the sources name).
+    `on_result` is told each source's label and result as soon as it is stored, so that what
+    the sources before a failing one stored is said too.
     """
     con = warehouse.connect(cfg.warehouse.path)
     try:
@@ -39,6 +43,8 @@ def pull_sources(cfg: Config) -> dict[str, Any]:
             current.append(label)
             result = fn()
             stages[label] = asdict(result)  # type: ignore[call-overload]
+            if on_result is not None:
+                on_result(label, result)
             return result
 
         try:
