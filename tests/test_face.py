@@ -17,6 +17,7 @@ from persona_mining.errors import OrchestrationError, PersonaMiningError
 from persona_mining.report.messages import serve_line
 from persona_mining.report.queries import (
     ISSUE_BY_PERSONA_COLUMNS,
+    ISSUE_STATUS_COLUMNS,
     Rows,
     discovered_segments,
     issue_by_persona,
@@ -37,17 +38,7 @@ def render(renderable: object) -> str:
 
 def test_the_read_functions_return_the_columns_people_see(con: duckdb.DuckDBPyConnection) -> None:
     assert issue_by_persona(con, significant_only=False).columns == list(ISSUE_BY_PERSONA_COLUMNS)
-    assert issue_status(con, top=0).columns == [
-        "issue",
-        "tickets",
-        "cust",
-        "repeat",
-        "recent",
-        "before",
-        "growth",
-        "q",
-        "flag",
-    ]
+    assert issue_status(con, top=0).columns == list(ISSUE_STATUS_COLUMNS)
     assert discovered_segments(con) == Rows(
         ["segment", "name", "kind", "customers", "challenges"], []
     )

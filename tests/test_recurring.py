@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 import duckdb
 import pytest
+from rich.console import Console
 
 from persona_mining.config import TrendsConfig
+from persona_mining.report.queries import ISSUE_STATUS_COLUMNS, issue_status
+from persona_mining.report.terminal import issue_status_output
 from persona_mining.topics.trends import compute_trends
 
 END = datetime(2026, 3, 31, 12)
@@ -65,6 +69,18 @@ def test_a_topic_that_grows_significantly_is_emerging_and_a_steady_one_is_not(
     assert rows["steady"]["emerging"] is False
     assert rows["brand new"]["new_topic"] is True and rows["brand new"]["emerging"] is True
     assert result.emerging == 2 and result.weeks >= 8
+    # trends --status: the view's own columns in JSON, a short flag in the terminal table
+    listed = json.loads(str(issue_status_output(issue_status(con), "json")))
+    assert {r["issue"]: (r["emerging"], r["new_topic"]) for r in listed} == {
+        "rising": (True, False),
+        "brand new": (True, True),
+        "steady": (False, False),
+    }
+    assert set(listed[0]) == set(ISSUE_STATUS_COLUMNS)
+    table = Console(width=100, record=True)
+    table.print(issue_status_output(issue_status(con), "table"))
+    flags = {line.split()[0]: line.split()[-1] for line in table.export_text().splitlines()}
+    assert flags["rising"] == "rising" and flags["brand"] == "new"
 
 
 def test_repeat_contacts_count_the_same_customer_on_the_same_topic_within_the_window(

@@ -31,6 +31,22 @@ STATISTIC_COLUMNS = (
 ISSUE_BY_PERSONA_COLUMNS = ("persona", "issue", "theme", *STATISTIC_COLUMNS)
 #: Columns of `persona-mining table --level theme`, in order: the theme-level statistics.
 THEME_BY_PERSONA_COLUMNS = ("persona", "theme", *STATISTIC_COLUMNS)
+#: Columns of `persona-mining trends --status` in CSV, JSON and Markdown: `v_issue_status`'s
+#: own names (the terminal table shortens them to fit 80 columns).
+ISSUE_STATUS_COLUMNS = (
+    "issue",
+    "topic_key",
+    "tickets",
+    "customers",
+    "repeat_rate",
+    "recent_tickets",
+    "previous_tickets",
+    "growth",
+    "p_value",
+    "q_value",
+    "new_topic",
+    "emerging",
+)
 #: The levels of `persona-mining table` and `trends`: issues, and the themes they form.
 LEVELS = ("issue", "theme")
 # The order of v_issue_by_persona (significant first, then over-indexed, then by q-value),
@@ -192,19 +208,15 @@ def impact_coverage(con: duckdb.DuckDBPyConnection) -> tuple[str | None, int, in
 
 
 def issue_status(con: duckdb.DuckDBPyConnection, *, top: int = 10) -> Rows:
-    """Recurring and emerging issues: repeat contacts, recent vs earlier tickets, growth test.
+    """Recurring and emerging issues: repeat contacts, recent vs earlier tickets, growth test,
+    as `ISSUE_STATUS_COLUMNS`.
 
     Args:
         con: the warehouse (read-only is enough).
         top: the most issues to return (at least one), in the order of `v_issue_status`.
     """
     cursor = con.execute(
-        """SELECT issue, tickets, customers AS cust, round(repeat_rate, 2) AS repeat,
-                  recent_tickets AS recent, previous_tickets AS before, round(growth, 2) AS growth,
-                  q_value AS q,
-                  CASE WHEN new_topic THEN 'new' WHEN emerging THEN 'rising' ELSE '' END AS flag
-        FROM v_issue_status LIMIT ?""",
-        [max(1, top)],
+        f"SELECT {', '.join(ISSUE_STATUS_COLUMNS)} FROM v_issue_status LIMIT ?", [max(1, top)]
     )
     return _rows(cursor)
 

@@ -219,8 +219,31 @@ def issue_table_output(
 
 
 def issue_status_output(issues: Rows, fmt: str) -> RenderableType:
-    """The recurring and emerging issues of `persona-mining trends --status`."""
-    return rows_output(issues, fmt, title="Recurring and emerging issues")
+    """The recurring and emerging issues of `persona-mining trends --status`: every column under
+    its own name in CSV, JSON and Markdown; in the terminal, shortened to fit 80 columns, with a
+    flag for a new or a rising issue."""
+    title = "Recurring and emerging issues"
+    if fmt != "table":
+        return rows_output(issues, fmt, title=title)
+    at = {c: i for i, c in enumerate(issues.columns)}
+
+    def short(row: Sequence[Any]) -> tuple[Any, ...]:
+        flag = "new" if row[at["new_topic"]] else "rising" if row[at["emerging"]] else ""
+        rate, growth = row[at["repeat_rate"]], row[at["growth"]]
+        return (
+            row[at["issue"]],
+            row[at["tickets"]],
+            row[at["customers"]],
+            None if rate is None else round(rate, 2),
+            row[at["recent_tickets"]],
+            row[at["previous_tickets"]],
+            None if growth is None else round(growth, 2),
+            row[at["q_value"]],
+            flag,
+        )
+
+    columns = ["issue", "tickets", "cust", "repeat", "recent", "before", "growth", "q", "flag"]
+    return rows_output(Rows(columns, [short(r) for r in issues.rows]), fmt, title=title)
 
 
 def topics_output(topics: Sequence[dict[str, Any]], fmt: str) -> RenderableType:
