@@ -108,6 +108,25 @@ class Watermark:
 
 
 @dataclass(frozen=True)
+class PullCursor:
+    """Where the next pull of one pulled source's stream starts (`source_cursors`).
+
+    Attributes:
+        source: the pulled source's name (`zendesk:<host>`, `sql:<table>` or its own name).
+        stream: tickets or customers.
+        pages: pages (or batches) committed, all pulls together.
+        records: records read, all pulls together.
+        updated_at: when the cursor last moved (UTC).
+    """
+
+    source: str
+    stream: str
+    pages: int
+    records: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
 class WarehouseStatus:
     """What an operator checks: recent runs, the current model, watermarks, whether to refit."""
 
@@ -118,6 +137,7 @@ class WarehouseStatus:
     pending_migrations: tuple[str, ...]
     coverage: LinkCoverage | None = None
     languages: LanguageCoverage | None = None
+    cursors: tuple[PullCursor, ...] = ()
 
 
 def start_run(
@@ -320,7 +340,20 @@ def warehouse_status(
             FROM ingest_watermarks ORDER BY ticket_source NULLS LAST, source"""
         ).fetchall()
     )
+    # `source_cursors` came with migration 070.
+    cursors = (
+        tuple(
+            PullCursor(*row)
+            for row in con.execute(
+                """SELECT source, stream, pages, records, updated_at FROM source_cursors
+                ORDER BY source, stream"""
+            ).fetchall()
+        )
+        if table_columns(con, "source_cursors")
+        else ()
+    )
     return WarehouseStatus(
+        cursors=cursors,
         runs=recent_runs(con, limit=limit) if has_runs else (),
         model=model,
         watermarks=watermarks,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -246,3 +247,10 @@ def test_the_cli_pull_records_its_run_and_never_the_database_password(
     assert "refused the credentials" in stored and "SUPPORT_DB_URL" in stored
     for text in (bad.output, good.output, stored):
         assert PASSWORD not in text and "Wrong-pw-55" not in text
+    # status says how far the pulled source has been read, under its name
+    status = runner.invoke(app, ["status", "--db", str(tmp_path / "w.duckdb"), "--format", "json"])
+    state = json.loads(status.output)
+    assert [(c["source"], c["stream"], c["records"]) for c in state["cursors"]] == [
+        ("sql:support.tickets", "tickets", 5)
+    ]
+    assert [w["ticket_source"] for w in state["watermarks"]] == ["sql:support.tickets"]

@@ -141,7 +141,7 @@ def commit_page(
         in_transaction=keep_cursor,
     )
     if newest is not None:
-        _store_watermark(con, f"{stream}:{name}", newest)
+        _store_watermark(con, f"{stream}:{name}", newest, name if stream == "tickets" else None)
     return result
 
 

@@ -633,6 +633,13 @@ def status_view(warehouse: Path | str, state: WarehouseStatus) -> list[Renderabl
     ]
     columns = ["source", "read from", "watermark (UTC)", "updated (UTC)"]
     lines.append(rows_output(Rows(columns, watermarks), "table", title="Ingest watermarks"))
+    if state.cursors:
+        pulled = [
+            (c.source, c.stream, f"{c.pages:,}", f"{c.records:,}", f"{c.updated_at:%Y-%m-%d %H:%M}")
+            for c in state.cursors
+        ]
+        columns = ["source", "stream", "pages", "records", "updated (UTC)"]
+        lines.append(rows_output(Rows(columns, pulled), "table", title="Pulled sources"))
     return lines
 
 
