@@ -469,13 +469,14 @@ class PendingWork:
         reason: why a run has work to do; None when nothing is new since the last run.
         last_run_id: the latest run's id, if any.
         last_run_at: when it started (naive UTC, as the warehouse stores it).
-        tickets: tickets in the warehouse.
+        tickets: tickets in the warehouse; None where they were not counted (a refit asked
+            for, migrations to apply, an unreadable warehouse).
     """
 
     reason: str | None
     last_run_id: str | None = None
     last_run_at: datetime | None = None
-    tickets: int = 0
+    tickets: int | None = None
 
 
 def pending_work(

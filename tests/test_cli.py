@@ -129,3 +129,14 @@ def test_ingest_sources_says_what_each_source_stored_before_one_fails(tmp_path: 
     assert "tickets good" in lines, lines  # the source, on a line of its own
     assert any(line.startswith("tickets (source good): read 1, new 1") for line in lines)
     assert "looks binary" in result.output
+
+
+def test_run_on_a_warehouse_without_tickets_says_to_ingest_first(tmp_path: Path) -> None:
+    customers = write(tmp_path / "c.csv", "customer_id,plan\nc1,free\n")
+    db = tmp_path / "w.duckdb"
+    ingested = runner.invoke(app, ["ingest", "--customers", str(customers), "--db", str(db)])
+    assert ingested.exit_code == 0, ingested.output
+    result = runner.invoke(app, ["run", "--db", str(db)])
+    assert result.exit_code == 2, result.output
+    assert "holds no tickets yet: ingest some first" in result.output
+    assert "prefect" not in result.output.lower()  # stopped before any flow started

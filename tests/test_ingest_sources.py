@@ -118,6 +118,8 @@ def test_a_bad_filter_is_a_config_error(con: duckdb.DuckDBPyConnection, tmp_path
     path = write(tmp_path / "t.csv", "ticket_id,created_at,body\n1,2026-01-01,x\n")
     with pytest.raises(ConfigError, match="ingest filter"):
         ingest_tickets(con, path=path, where="no_such_column = 1")
+    with pytest.raises(ConfigError, match=r"gives VARCHAR, not true/false; .*inbound = 'True'"):
+        ingest_tickets(con, path=path, where="body")  # a text column, not a condition
 
 
 def test_generated_ids_and_times_for_exports_without_them(

@@ -209,6 +209,13 @@ def run(
         from persona_mining.ingest.coverage import language_coverage, link_coverage
 
         pending = _pending(cfg, refit=refit, ingest=ingest)
+        if pending is not None and pending.tickets == 0 and not ingest:
+            # Every stage would run on nothing, and the topic stage stop for want of tickets.
+            raise ConfigError(
+                f"warehouse {cfg.warehouse.path} holds no tickets yet: ingest some first "
+                "(`persona-mining ingest --tickets FILE`), or pull the config's [[sources]] "
+                "with `run --ingest`"
+            )
         if pending is not None and pending.reason is None:
             _record_idle_run(cfg)
             _show(_nothing_new_line(pending))
@@ -373,7 +380,7 @@ def _record_idle_run(cfg: Config) -> None:
 def _nothing_new_line(pending: Any) -> Text:
     when = f" ({pending.last_run_at:%Y-%m-%d %H:%M} UTC)" if pending.last_run_at else ""
     return Text(
-        f"nothing new since run {str(pending.last_run_id)[:8]}{when}: {pending.tickets:,} "
+        f"nothing new since run {str(pending.last_run_id)[:8]}{when}: {pending.tickets or 0:,} "
         "tickets prepared, embedded and assigned, no refit due; `run --refit` fits anew"
     )
 

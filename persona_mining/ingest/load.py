@@ -695,7 +695,10 @@ def _check_where(stage: duckdb.DuckDBPyConnection, file: Path, where: str) -> No
             f"({str(e).splitlines()[0]}); columns are compared as text, e.g. inbound = 'True'"
         ) from e
     if dtype != "BOOLEAN":
-        raise ConfigError(f"ingest filter `{where}` on {file}: gives {dtype}, not true/false")
+        raise ConfigError(
+            f"ingest filter `{where}` on {file}: gives {dtype}, not true/false; columns are "
+            "compared as text, e.g. inbound = 'True'"
+        )
 
 
 def _resolve_mapping(batch: RawBatch, mapping: Mapping[str, str]) -> dict[str, str]:
