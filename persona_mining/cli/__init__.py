@@ -210,7 +210,9 @@ def run(
 
         pending = _pending(cfg, refit=refit, ingest=ingest)
         if pending is not None and pending.tickets == 0 and not ingest:
-            # Every stage would run on nothing, and the topic stage stop for want of tickets.
+            # Every stage would run on nothing, and the topic stage stop for want of tickets;
+            # a problem of the config is said first, as it would stop the run after an ingest.
+            _check_run(cfg, replace_personas=replace_personas)
             raise ConfigError(
                 f"warehouse {cfg.warehouse.path} holds no tickets yet: ingest some first "
                 "(`persona-mining ingest --tickets FILE`), or pull the config's [[sources]] "
