@@ -320,3 +320,24 @@ def test_fitted_widths_give_text_its_longest_word_then_save_lines() -> None:
     # not even the longest words fit: the text gives up width, never below six cells
     assert plan_widths([30, 20, 5], [16, 12, 5], [False, False, True], 20) == [7, 7, 5]
     assert wrapped_lines("Budget-conscious college student", 16) == 2
+
+
+FORMULAS = ['=HYPERLINK("http://x","open")', "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx"]
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_led_by_a_quote() -> None:
+    from persona_mining.report.export import spreadsheet_safe_sql
+    from persona_mining.report.queries import Rows
+    from persona_mining.report.terminal import query_output, rows_output
+
+    con = duckdb.connect()
+    con.execute('CREATE TABLE t ("the text" VARCHAR, n DOUBLE)')
+    con.executemany("INSERT INTO t VALUES (?, ?)", [(f, -1.5) for f in [*FORMULAS, "ok = fine"]])
+    safe = con.execute(spreadsheet_safe_sql(con, "SELECT * FROM t")).fetchall()
+    assert [text for text, _ in safe] == [*("'" + f for f in FORMULAS), "ok = fine"]
+    assert {n for _, n in safe} == {-1.5}  # numbers stay numbers
+    rows = Rows(["the text", "n"], [(f, -1.5) for f in FORMULAS])
+    written = str(rows_output(rows, "csv", title=""))
+    assert "'=HYPERLINK" in written and "'-2+3" in written and ",-1.5" in written
+    # `sql --format csv` is an analyst's data, for tools: every value as stored.
+    assert "\n=HYPERLINK" in str(query_output(rows, "csv")).replace('"', "")

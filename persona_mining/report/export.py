@@ -15,6 +15,11 @@ from persona_mining.errors import ConfigError, PersonaMiningError
 from persona_mining.report.queries import by_persona_sql
 
 FORMATS = ("csv", "parquet")
+#: A cell that opens with one of these is a formula to Excel, LibreOffice and Google Sheets
+#: (`=HYPERLINK(...)`, `+cmd|...`, `@SUM(...)`), and a ticket's text or a label made of it can
+#: open with anything.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START_RE = r"^[=+@\t\r-]"
 # file stem -> view; views and stems are ours, never user input.
 EXPORTS = {
     "issue_by_persona": "v_issue_by_persona",
@@ -37,7 +42,9 @@ def export_tables(
     """Write `v_issue_by_persona`, `v_persona_profiles` and `v_issue_impact` as CSV or Parquet.
 
     Files are named after the table (`issue_by_persona.csv`, `persona_profiles.parquet`) and
-    replaced if they exist. CSV has a header row; JSON columns are written as JSON text.
+    replaced if they exist. CSV has a header row; JSON columns are written as JSON text; a
+    text that a spreadsheet would run as a formula is led by a quote (`spreadsheet_safe_sql`).
+    Parquet keeps every value as stored.
 
     Raises:
         ConfigError: `fmt` is not csv or parquet.
@@ -56,9 +63,12 @@ def export_tables(
     files = []
     for stem, view in EXPORTS.items():
         path = out_dir / f"{stem}.{fmt}"
+        query = f"SELECT * FROM {view}"
+        if fmt == "csv":
+            query = spreadsheet_safe_sql(con, query)
         try:
             # COPY cannot bind its target as a parameter: the path goes in as a quoted literal.
-            con.execute(f"COPY (SELECT * FROM {view}) TO {sql_string(str(path))} ({options})")
+            con.execute(f"COPY ({query}) TO {sql_string(str(path))} ({options})")
         except duckdb.Error as e:
             raise PersonaMiningError(
                 f"export {path}: cannot be written ({str(e).splitlines()[0]})"
@@ -82,7 +92,7 @@ def write_issue_table_csv(
         ConfigError: `level` is not "issue" or "theme".
         PersonaMiningError: the folder or the file cannot be written.
     """
-    query = by_persona_sql(level)
+    query = spreadsheet_safe_sql(con, by_persona_sql(level))
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -99,3 +109,31 @@ def write_issue_table_csv(
 def sql_string(value: str) -> str:
     """A SQL string literal: single quotes doubled, for where DuckDB cannot bind a parameter."""
     return "'" + value.replace("'", "''") + "'"
+
+
+def spreadsheet_cell(value: object) -> object:
+    """`value`, led by a quote where it is a text a spreadsheet would run as a formula.
+
+    A CSV file of ticket text is opened in Excel by the people it is written for; a text that
+    opens with `=`, `+`, `-`, `@`, a tab or a carriage return would run there (OWASP's CSV
+    injection). The quote makes it text, shown as written. Numbers stay numbers.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def spreadsheet_safe_sql(con: duckdb.DuckDBPyConnection, query: str) -> str:
+    """`query` with each text column's values passed through `spreadsheet_cell`, in SQL."""
+    columns = con.execute(f"DESCRIBE {query}").fetchall()
+    selected = []
+    for name, kind, *_ in columns:
+        quoted = '"' + str(name).replace('"', '""') + '"'
+        if kind == "VARCHAR":
+            selected.append(
+                f"CASE WHEN regexp_matches({quoted}, '{_FORMULA_START_RE}') "
+                f"THEN '''' || {quoted} ELSE {quoted} END AS {quoted}"
+            )
+        else:
+            selected.append(quoted)
+    return f"SELECT {', '.join(selected)} FROM ({query})"

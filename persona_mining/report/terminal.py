@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Group, RenderableType
 from rich.text import Text
 
+from persona_mining.report.export import spreadsheet_cell
 from persona_mining.report.html import fmt_lift, fmt_pct, fmt_q
 from persona_mining.report.issue_series import IssueTrends
 from persona_mining.report.layout import (
@@ -82,14 +83,22 @@ LEGEND = f"{OVER} significantly over-indexed (raised more than by others), {UNDE
 
 
 def rows_output(
-    table: Rows, fmt: str, *, title: str, limit: int = 0, hint: str = ""
+    table: Rows,
+    fmt: str,
+    *,
+    title: str,
+    limit: int = 0,
+    hint: str = "",
+    spreadsheet_safe: bool = True,
 ) -> RenderableType:
     """Rows in the format asked for: json, csv, markdown (strings) or a table for people.
 
     The issue- and theme-by-persona columns are narrowed to fit 80 columns (the interval in
     one cell, an issue's theme left out); CSV and JSON keep every value as it is, Markdown and
     the table format them for people. A table shows its first `limit` rows (0: all) and says
-    how many it leaves out, and `hint`: how to see them all.
+    how many it leaves out, and `hint`: how to see them all. In CSV, a text that a spreadsheet
+    would run as a formula is led by a quote unless `spreadsheet_safe` is false
+    (`spreadsheet_cell`).
     """
     columns: Sequence[str] = table.columns
     rows = table.rows
@@ -100,6 +109,8 @@ def rows_output(
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(columns)
+        if spreadsheet_safe:
+            rows = [tuple(spreadsheet_cell(v) for v in row) for row in rows]
         writer.writerows(rows)
         return buffer.getvalue()
     if fmt == "markdown":
@@ -132,7 +143,8 @@ def query_output(result: Rows, fmt: str, *, limit: int = TABLE_ROWS) -> Renderab
     """The result of `persona-mining sql`: CSV, JSON or Markdown whole, or boxed like the
     DuckDB shell (one line per row, wide cells cut with an ellipsis, the row count below)."""
     if fmt != "table":
-        return rows_output(result, fmt, title="")
+        # An analyst's query result, for tools: every value as stored.
+        return rows_output(result, fmt, title="", spreadsheet_safe=False)
     if not result.columns:
         return Text("done: the statement returns no rows")
     shown = result.rows[:limit] if limit > 0 else result.rows
