@@ -53,6 +53,27 @@ def test_handles_are_redacted_in_what_is_shown_and_hashtags_stay(model: str) -> 
     assert not any("@" in item for item in (*result.sentences, *result.noun_phrases))
 
 
+def test_names_in_capitals_are_redacted_and_shouting_is_not_a_name(pipeline: Language) -> None:
+    texts = [
+        "THIS IS JOHN SMITH, MY ORDER 123 NEVER CAME",
+        "Hi, my name is PETER PARKER and I want my money back.",
+        "CALL ME BACK. MARIA GONZALEZ",
+        "PLEASE HELP MY ORDER IS LATE",
+        "CUSTOMER SERVICE IS TERRIBLE, WHERE IS MY REFUND?",
+        "The WIFI at EWR was down again",
+    ]
+    shown = [a.text for a in analyze_texts(texts, pipeline)]
+    assert shown[:3] == [
+        "THIS IS [NAME], MY ORDER 123 NEVER CAME",
+        "Hi, my name is [NAME] and I want my money back.",
+        "CALL ME BACK. [NAME]",
+    ]
+    assert shown[3:] == texts[3:]
+    (analysed,) = analyze_texts(["WHERE IS MY PARCEL, JOHN SMITH HERE?"], pipeline)
+    assert analysed.questions == ("WHERE IS MY PARCEL, [NAME] HERE?",)
+    assert "john" not in analysed.lemmas.split()
+
+
 def test_sentences_and_questions(analysis: TextAnalysis) -> None:
     assert "How do I reset my password?" in analysis.sentences
     assert analysis.questions == (
