@@ -135,7 +135,7 @@ class PrepareConfig(_Settings):
         spacy_model: spaCy pipeline to load; "blank" for the rule-based fallback.
         batch_size: texts per `nlp.pipe` batch (and per progress report of the prepare stage).
         max_analysis_chars: characters of each ticket split into sentences and given to spaCy
-            (the rest is kept as text).
+            (the rest is embedded and clustered, never shown: it was not name-redacted).
         languages: ISO 639-1 codes of the tickets analysed, embedded and clustered: those the
             spaCy model and the embedding model handle. Tickets detected in another language
             are kept and counted (prepared_tickets.language) but left out of topics; an empty

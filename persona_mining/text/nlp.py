@@ -51,6 +51,8 @@ _NAME = "[NAME]"
 #: What is shown carries `[HANDLE]` for a social-media handle (`pii.HANDLE_RE`), in both
 #: profiles, as it carries `[NAME]` for a person's name.
 _HANDLE = "[HANDLE]"
+#: Ends a shown text where the analysis stopped before the text did.
+_CUT = " […]"
 _PLACEHOLDER_RE = re.compile("|".join(re.escape(p) for p in PLACEHOLDERS))
 _ALPHA_RE = re.compile(r"[^\W\d_]")
 _DROPPED_CHUNK_POS = frozenset({"DET", "PRON"})
@@ -66,9 +68,9 @@ class TextAnalysis:
     """What spaCy found in one cleaned text.
 
     Attributes:
-        text: The text with ``PERSON`` entities replaced by ``[NAME]`` (only the
-            analysed first ``max_chars`` characters can be name-redacted; the rest
-            is appended as it was).
+        text: The analysed first ``max_chars`` characters of the text, with ``PERSON``
+            entities replaced by ``[NAME]``, and `` […]`` where the text went on: what
+            was not analysed could hold a name, so it is never shown.
         sentences: Sentences of the analysed part, redacted, whitespace collapsed.
         questions: The sentences that are questions (end with "?" or open like
             one: "How do I ...", "Can you ...", "Where is ..."), at most 300 chars.
@@ -294,9 +296,10 @@ def _analyse(doc: Doc, rest: str, stop_words: set[str], cased: Doc | None = None
     sentences = (
         tuple(HANDLE_RE.sub(_HANDLE, s) for s in _sentences(doc, persons)) if len(doc) else ()
     )
-    masked = _masked_tokens(doc, [*placeholders, *persons])
+    handles = [(m.start(), m.end()) for m in HANDLE_RE.finditer(text)]
+    masked = _masked_tokens(doc, [*placeholders, *persons, *handles])
     return TextAnalysis(
-        text=HANDLE_RE.sub(_HANDLE, _redact(text, persons, 0, len(text)) + rest),
+        text=HANDLE_RE.sub(_HANDLE, _redact(text, persons, 0, len(text))) + (_CUT if rest else ""),
         sentences=sentences,
         questions=tuple(shorten_question(s) for s in sentences if is_question(s)),
         noun_phrases=_noun_phrases(doc, masked, stop_words),
@@ -317,7 +320,7 @@ def analyze_texts(
     Only the first ``max_chars`` characters of each text (cut at a space when
     possible) are given to spaCy: sentences, questions, noun phrases, lemmas and
     name redaction cover that part; ``TextAnalysis.text`` is that part, redacted,
-    followed by the rest unchanged. Pipelines without a parser or senter (e.g.
+    followed by `` […]`` where the text is longer (the rest could hold a name). Pipelines without a parser or senter (e.g.
     inside ``nlp.select_pipes(disable=["parser"])``) get sentences from a
     rule-based sentencizer applied here, without modifying ``nlp``.
 
