@@ -121,3 +121,21 @@ def test_worker_processes_prepare_what_this_process_would(
         here.other_languages,
     )
     assert told == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("subject", "text"),
+    [
+        ("RE: [Ticket #615580] Your request", "[Ticket [ID]] Your request.\nMy parcel is late."),
+        (
+            "Re: Re: AW: WG: Refund for order NW-858756",
+            "Refund for order [ID].\nMy parcel is late.",
+        ),
+        ("[EXTERNAL] Fwd: app crash", "app crash.\nMy parcel is late."),
+        ("Return label", "Return label.\nMy parcel is late."),  # not a reply mark
+    ],
+)
+def test_a_subject_loses_reply_marks_and_its_references_are_masked(subject: str, text: str) -> None:
+    from persona_mining.text.prepare import _ticket_text
+
+    assert _ticket_text(subject, "My parcel is late.") == text

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
@@ -34,7 +35,13 @@ import pyarrow as pa
 from persona_mining import parallel
 from persona_mining.config import PrepareConfig
 from persona_mining.progress import Progress, no_progress
-from persona_mining.text.cleaning import clean_text, content_hash, html_to_text, redact_pii
+from persona_mining.text.cleaning import (
+    clean_text,
+    content_hash,
+    html_to_text,
+    mask_references,
+    redact_pii,
+)
 from persona_mining.text.language import UNDETERMINED, LanguageDetector
 from persona_mining.text.sentences import SentenceSplit, split_sentences
 from persona_mining.warehouse import transaction
@@ -43,8 +50,10 @@ EMPTY_TEXT = "(no text)"
 #: What `prepared_tickets.spacy_model` records for rows prepared by rules alone; a new value
 #: when the rules change what they write (rules-2: references and dates masked; rules-3: an
 #: export's redaction masks dropped; rules-4: names a dash leads or in capitals taken off as
-#: signatures), so that rows prepared by older rules are prepared again.
-RULES_PIPELINE = "rules-4"
+#: signatures; rules-5: subjects lose reply and forward marks and their references are masked,
+#: e-mail furniture of more mail clients and languages taken off), so that rows prepared by
+#: older rules are prepared again.
+RULES_PIPELINE = "rules-5"
 _DEFAULT = PrepareConfig()
 #: Subject and body of one pending ticket.
 Raw = tuple[str | None, str | None]
@@ -251,9 +260,28 @@ def _detector(mode: str, preferred: tuple[str, ...]) -> LanguageDetector:
     return LanguageDetector(mode=mode, preferred=preferred)
 
 
+#: What mail clients put before a subject: reply and forward marks in the languages of the
+#: rules' quote headers ("RE:", "Fwd:", "AW:", "WG:", "TR:", "RV:", "SV:", "Re[2]:"), and the
+#: tags a mail gateway adds ("[EXTERNAL]"). They say nothing about the issue.
+_SUBJECT_PREFIX_RE = re.compile(
+    r"(?:[^\S\n]*(?:(?i:re|fw|fwd|aw|wg|sv|vs|tr|rv|r|antw|ref)(?:\[[0-9]{1,3}\])?[^\S\n]*:"
+    r"|\[(?i:external|ext|extern|externe?|spam|suspicious|caution|warning)\]))+[^\S\n]*"
+)
+
+
+def _subject_text(subject: str | None) -> str:
+    """A subject as the body is treated: HTML read, reply and forward marks dropped, PII
+    redacted, references masked (`RE: [Ticket #615580]` -> `[Ticket [ID]]`)."""
+    text = html_to_text(subject or "").strip()
+    prefix = _SUBJECT_PREFIX_RE.match(text)
+    if prefix is not None:
+        text = text[prefix.end() :]
+    return mask_references(redact_pii(text)).strip()
+
+
 def _ticket_text(subject: str | None, body: str | None) -> str:
     """Subject and cleaned body as one text; the subject carries much of the intent."""
-    subject_text = redact_pii(html_to_text(subject or "")).strip()
+    subject_text = _subject_text(subject)
     body_text = clean_text(body or "")
     if subject_text and body_text and not body_text.lower().startswith(subject_text.lower()):
         separator = "" if subject_text[-1:] in ".?!:" else "."
