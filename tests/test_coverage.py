@@ -90,3 +90,24 @@ def test_a_few_tickets_in_other_languages_are_counted_without_a_warning(
     many = LanguageCoverage(prepared=100, other=(("de", 5),))
     assert (many.warning() or "").startswith("5 of 100 prepared tickets are in other languages")
     assert LanguageCoverage(prepared=10, other=()).summary() == "10 of 10 prepared tickets analysed"
+
+
+def test_ids_that_differ_only_in_case_or_leading_zeros_are_named(tmp_path: Path) -> None:
+    db = str(tmp_path / "w.duckdb")
+    customers = write(tmp_path / "c.csv", "customer_id,plan\njane@x.com,free\n00042,pro\nc1,pro\n")
+    assert runner.invoke(app, ["ingest", "--customers", str(customers), "--db", db]).exit_code == 0
+    tickets = write(
+        tmp_path / "t.csv",
+        "ticket_id,customer_id,created_at,body\n"
+        + "".join(f"{n},c1,2026-01-01,Where is my refund?\n" for n in range(1, 9))
+        + "9,Jane@X.com,2026-01-02,The app crashes.\n10,42,2026-01-03,My parcel is late.\n",
+    )
+    result = runner.invoke(app, ["ingest", "--tickets", str(tickets), "--db", db])
+    assert result.exit_code == 0, result.output
+    assert (
+        "2 of 10 tickets name a customer id that matches a customer only when case and leading "
+        "zeros are ignored ('42' for '00042')" in " ".join(result.output.split())
+    )
+    con = duckdb.connect(db, read_only=True)
+    assert link_coverage(con).near == 2  # 8 of 10 linked: no warning without them
+    con.close()

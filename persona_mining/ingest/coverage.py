@@ -34,6 +34,9 @@ class LinkCoverage:
         linked: of those, tickets whose customer is in `customers`.
         customers: customers in the warehouse.
         share: `linked / tickets` (0 without tickets).
+        near: tickets whose customer id matches no customer as written, but one when case and
+            an id's leading zeros are ignored (`Jane@X.com` and `jane@x.com`, `42` and `00042`).
+        near_example: one such (ticket's id, customer's id) pair.
     """
 
     tickets: int
@@ -41,12 +44,22 @@ class LinkCoverage:
     linked: int
     customers: int
     share: float
+    near: int = 0
+    near_example: tuple[str, str] | None = None
 
     def warning(self) -> str | None:
-        """One line saying why few tickets reach the personas and what to do; None if enough do."""
+        """One line saying why tickets miss their customers and what to do; None if none do.
+
+        Few tickets linked, or any ticket whose customer id differs from a customer's in case
+        or leading zeros only: ids are compared as written (a Salesforce id's case matters),
+        so such tickets count for no persona, and only the user can say they are the same.
+        """
+        near = self._near_note()
         if self.tickets == 0 or self.share >= LOW_LINK_SHARE:
-            return None
+            return f"{self.near:,} of {self.tickets:,} tickets {near}" if near else None
         head = f"{self.linked:,} of {self.tickets:,} tickets match a customer"
+        if near:
+            return f"{head}; {self.near:,} {near}"
         if self.with_customer_id == 0:
             return (
                 f"{head}: map customer_id for tickets (--map customer_id=COLUMN, or "
@@ -58,6 +71,16 @@ class LinkCoverage:
             f"{head} ({self.with_customer_id:,} name a customer, {self.customers:,} customers "
             "known): check that tickets and customers use the same customer ids "
             "(--customer-map customer_id=COLUMN)"
+        )
+
+    def _near_note(self) -> str:
+        if not self.near or self.near_example is None:
+            return ""
+        theirs, ours = self.near_example
+        return (
+            f"name a customer id that matches a customer only when case and leading zeros are "
+            f"ignored ({theirs!r} for {ours!r}): ids are compared as written, so write them the "
+            "same way in the tickets and the customers (e-mail addresses in lower case)"
         )
 
     def no_findings_reason(self, persona_tickets: int) -> str:
@@ -97,13 +120,49 @@ def link_coverage(con: duckdb.DuckDBPyConnection) -> LinkCoverage:
         """
     ).fetchall()
     tickets, named, linked, customers = (int(v) for v in rows[0])
+    near, example = _near_matches(con) if linked < named and customers else (0, None)
     return LinkCoverage(
         tickets=tickets,
         with_customer_id=named,
         linked=linked,
         customers=customers,
         share=linked / tickets if tickets else 0.0,
+        near=near,
+        near_example=example,
     )
+
+
+#: A customer id as people mean it: case and spaces ignored, and an id of digits alone
+#: without its leading zeros.
+_LOOSE_ID = (
+    "lower(CASE WHEN regexp_full_match(trim({c}), '[0-9]+') THEN ltrim(trim({c}), '0') "
+    "ELSE trim({c}) END)"
+)
+
+
+def _near_matches(con: duckdb.DuckDBPyConnection) -> tuple[int, tuple[str, str] | None]:
+    """Tickets whose customer id matches no customer as written, but one loosely (`_LOOSE_ID`),
+    and one example (ticket's id, customer's id); asked only where some tickets miss."""
+    rows = con.execute(
+        f"""
+        WITH missed AS (
+            SELECT t.customer_id, count(*) AS n
+            FROM tickets t ANTI JOIN customers c ON c.customer_id = t.customer_id
+            WHERE t.customer_id IS NOT NULL
+            GROUP BY ALL
+        ),
+        loose AS (
+            SELECT {_LOOSE_ID.format(c="customer_id")} AS key, min(customer_id) AS customer_id
+            FROM customers GROUP BY ALL
+        )
+        SELECT sum(m.n), min((m.customer_id, l.customer_id))
+        FROM missed m JOIN loose l ON l.key = {_LOOSE_ID.format(c="m.customer_id")}
+        """
+    ).fetchall()
+    count, example = rows[0]
+    if not count:
+        return 0, None
+    return int(count), (str(example[0]), str(example[1]))
 
 
 @dataclass(frozen=True)
