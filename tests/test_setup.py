@@ -170,6 +170,23 @@ def test_a_number_column_typed_as_text_by_a_stray_value_names_it_and_the_cast(
     con.close()
 
 
+def test_a_rule_over_the_warehouse_source_column_points_to_the_file_s_own(
+    tmp_path: Path,
+) -> None:
+    customers = write(tmp_path / "customers.csv", "customer_id,Source\nC1,Organic\nC2,Ads\n")
+    con = db.connect(tmp_path / "w.duckdb")
+    ingest_customers(con, path=customers)
+    organic = config_from_dict_text(
+        '[[personas]]\nname = "Organic"\nwhere = "source = \'Organic\'"\n'
+    )
+    with pytest.raises(ConfigError) as refused:
+        check_config(con, organic)
+    assert "stored as `source_input`: write `source_input` in `where`" in str(refused.value)
+    fixed = organic.personas[0].model_copy(update={"where": "source_input = 'Organic'"})
+    check_config(con, organic.model_copy(update={"personas": [fixed]}))  # no error
+    con.close()
+
+
 def test_rules_over_a_warehouse_without_customers_say_to_ingest_them(
     con: duckdb.DuckDBPyConnection,
 ) -> None:

@@ -61,6 +61,9 @@ def persona_rule_problems(
     for persona in personas:
         problem = _rule_problem(con, persona)
         if problem is None:
+            moved = _moved_column(con, persona.where)
+            if moved:
+                problems.append(f"persona {persona.name!r}: {moved}")
             continue
         if customers is None:
             customers = _customer_count(con)
@@ -88,6 +91,28 @@ def _rule_problem(con: duckdb.DuckDBPyConnection, persona: PersonaRule) -> str |
         return str(e).splitlines()[0]
     dtype = described[0][1]
     return None if dtype == "BOOLEAN" else f"it gives {dtype}, not BOOLEAN"
+
+
+#: The warehouse's own columns of `customers`: an input column of one of these names is stored
+#: as `<name>_input` (`ingest.load`).
+_CUSTOMER_OWN_COLUMNS = ("source", "ingested_at")
+_STRING_LITERAL_RE = re.compile(r"'(?:[^']|'')*'")
+
+
+def _moved_column(con: duckdb.DuckDBPyConnection, rule: str) -> str | None:
+    """Why a valid rule names the warehouse's `source` (or `ingested_at`) where the customers
+    file had a column of that name, stored as `source_input`: it would compare the file each
+    customer was read from, and match no one."""
+    columns = table_columns(con, "customers")
+    names = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", _STRING_LITERAL_RE.sub(" ", rule))
+    for name in dict.fromkeys(n.lower() for n in names):
+        if name in _CUSTOMER_OWN_COLUMNS and f"{name}_input" in columns:
+            return (
+                f"its rule `{rule}` names `{name}`, which is the warehouse's own column (the "
+                f"file each customer was read from); your customers file's `{name}` column is "
+                f"stored as `{name}_input`: write `{name}_input` in `where`"
+            )
+    return None
 
 
 def _numbers_as_text(con: duckdb.DuckDBPyConnection, rule: str) -> str | None:
