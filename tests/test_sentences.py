@@ -93,3 +93,20 @@ def test_a_huge_run_of_punctuation_that_ends_no_sentence_is_one_sentence(mark: s
 def test_a_huge_run_of_short_sentences_is_split_into_each() -> None:
     text = "Hi! " * (MEGABYTE // 4)
     assert sentences_of(text) == ("Hi!",) * (MEGABYTE // 4)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "question"),
+    [
+        ("Should you need further information, please contact me.", False),
+        ("Should there be any problem, call us.", False),
+        ("Had you told me earlier, I would have waited.", False),
+        ("Should you need anything?", True),
+        ("Should I cancel the order", True),
+        ("Can you send me the invoice", True),
+    ],
+)
+def test_a_condition_a_letter_closes_with_is_no_question(sentence: str, question: bool) -> None:
+    from persona_mining.text.sentences import is_question
+
+    assert is_question(sentence) is question

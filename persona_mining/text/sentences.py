@@ -79,6 +79,9 @@ _SUBJECT_WORDS = frozenset(
     her its someone anyone anybody somebody everyone anything something [name]""".split()  # noqa: SIM905
 )
 _SUBJECT_PRONOUNS = frozenset({"i", "we", "you", "they", "he", "she"})
+#: Auxiliaries that open a condition in a letter's closing lines ("Should you need further
+#: information, ...", "Had you ..."), which asks nothing unless it ends with "?".
+_CONDITIONAL_INVERSIONS = frozenset({"should", "had", "were"})
 
 
 @dataclass(frozen=True)
@@ -196,6 +199,8 @@ def is_question(sentence: str) -> bool:
         return second not in _SUBJECT_PRONOUNS  # "What I need is ..." is a statement
     if first in _WHEN_WHERE:
         return second in _AUXILIARIES  # "When I click save, ..." is a statement
+    if first in _CONDITIONAL_INVERSIONS and second in ("you", "there"):
+        return False  # "Should you need anything, call me." opens a condition
     return first in _AUXILIARIES and second in _SUBJECT_WORDS
 
 
