@@ -87,6 +87,33 @@ def test_a_significant_jump_of_an_issue_for_a_persona_is_an_alert(
     assert jumps[0].key == f"persona_jump|p|key-1|{jumps[0].period_start.isoformat()}"
 
 
+def test_one_customer_s_burst_of_tickets_is_no_jump_and_no_emerging_issue(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """The same desk as `jumped`, Refund steady at 2 of the persona's 10 customers, but one of
+    them sent 30 Refund tickets in the latest window: one voice, not 30."""
+    inside, outside = [f"p{i}" for i in range(10)], [f"o{i}" for i in range(10)]
+    add_customers(con, [{"customer_id": c} for c in inside + outside], {})
+    add_model(con, {0: ("Order status", ["order"]), 1: ("Refund", ["refund"])})
+    con.execute("UPDATE topics SET topic_key = 'key-' || topic_id")
+    tickets = []
+    for n in range(40):
+        before, recent = END - timedelta(days=40 - n % 7), END - timedelta(days=n % 20)
+        tickets.append(Ticket(f"b{n}", inside[n % 10], 1 if n < 2 else 0, before))
+        tickets.append(Ticket(f"r{n}", inside[n % 10], 1 if n < 2 else 0, recent))
+        tickets.append(Ticket(f"ob{n}", outside[n % 10], 0, before))
+        tickets.append(Ticket(f"or{n}", outside[n % 10], 0, recent))
+    tickets += [Ticket(f"burst{n}", "p0", 1, END - timedelta(days=n % 10)) for n in range(30)]
+    add_tickets(con, tickets)
+    add_segment(con, "p", inside, name="Parents")
+    compute_trends(con, config=TrendsConfig())
+    assert find_alerts(con, trends=TrendsConfig(), config=AlertsConfig()) == []
+    refund = con.execute(
+        "SELECT recent_tickets, previous_tickets, emerging FROM v_issue_status WHERE topic_id = 1"
+    ).fetchall()
+    assert refund == [(32, 2, False)]
+
+
 def test_alerts_are_posted_to_the_webhook_once_per_issue_and_window(
     jumped: duckdb.DuckDBPyConnection, webhook: type[_Hook]
 ) -> None:

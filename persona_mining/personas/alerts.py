@@ -3,11 +3,14 @@
 Two kinds, both about the latest `[trends] window_days` of the data against the window before:
 
 - `emerging`: an issue the trends stage calls emerging (`v_issue_status`), for everyone.
-- `persona_jump`: an issue whose share of one persona's tickets grew significantly: Fisher's
-  exact test of (tickets on the issue, other tickets) x (recent, previous window) among the
-  persona's tickets, Benjamini-Hochberg q-values over every persona x issue, and a jump needs
-  q < `[alerts] alpha`, a growth of the share of at least `min_growth` and `min_tickets`
-  recent tickets. The persona's impact on the issue (`v_issue_impact`) goes with it.
+- `persona_jump`: an issue raised by a significantly larger share of the persona's customers
+  who wrote in the window than in the window before (customers, not tickets, so that one
+  customer's burst of tickets is one voice): Fisher's exact test of (customers who raised the
+  issue, who did not) x (recent, previous window), Benjamini-Hochberg q-values over every
+  persona x issue, and a
+  jump needs q < `[alerts] alpha`, a growth of the share of at least `min_growth` and
+  `min_tickets` recent tickets. The persona's impact on the issue (`v_issue_impact`) goes
+  with it.
 
 An alert's key is its kind, persona, issue (stable topic key) and window: `pending_alerts`
 leaves out those already sent (`sent_alerts`), so a nightly run never repeats one, and a
@@ -217,7 +220,7 @@ def _jumps(
             SELECT max(t.created_at) AS last FROM ticket_topics tt JOIN tickets t USING (ticket_id)
             WHERE tt.model_id = $model
         ), windowed AS (
-            SELECT cs.segment_id, tt.topic_id,
+            SELECT cs.segment_id, tt.topic_id, t.customer_id,
                 t.created_at > b.last - to_days($days) AS recent,
                 t.created_at <= b.last - to_days($days)
                     AND t.created_at > b.last - to_days(2 * $days) AS previous
@@ -225,16 +228,23 @@ def _jumps(
             JOIN (SELECT DISTINCT segment_id, customer_id FROM customer_segments) cs
                 ON cs.customer_id = t.customer_id, bounds b
             WHERE tt.model_id = $model
+        ), voices AS (
+            SELECT segment_id, topic_id,
+                count(DISTINCT customer_id) FILTER (WHERE recent) AS recent,
+                count(DISTINCT customer_id) FILTER (WHERE previous) AS previous
+            FROM windowed GROUP BY ALL
         ), totals AS (
-            SELECT segment_id, count(*) FILTER (WHERE recent) AS all_recent,
-                count(*) FILTER (WHERE previous) AS all_previous
+            SELECT segment_id, count(DISTINCT customer_id) FILTER (WHERE recent) AS all_recent,
+                count(DISTINCT customer_id) FILTER (WHERE previous) AS all_previous
             FROM windowed GROUP BY segment_id
         )
         SELECT w.segment_id, s.name, w.topic_id, coalesce(tp.topic_key, tp.label), tp.label,
             count(*) FILTER (WHERE w.recent), count(*) FILTER (WHERE w.previous),
+            any_value(v.recent), any_value(v.previous),
             any_value(o.all_recent), any_value(o.all_previous),
             any_value(i.impact), any_value(i.impact_measure)
         FROM windowed w JOIN totals o USING (segment_id)
+        JOIN voices v ON v.segment_id = w.segment_id AND v.topic_id = w.topic_id
         JOIN segments s ON s.segment_id = w.segment_id
         JOIN topics tp ON tp.model_id = $model AND tp.topic_id = w.topic_id
         LEFT JOIN issue_impact i ON i.model_id = $model AND i.segment_id = w.segment_id
@@ -254,6 +264,8 @@ def _jumps(
         issue,
         recent,
         previous,
+        recent_voices,
+        previous_voices,
         all_recent,
         all_previous,
         impact,
@@ -261,9 +273,12 @@ def _jumps(
     ) in rows:
         if not all_recent or not all_previous:
             continue
-        table = [[recent, all_recent - recent], [previous, all_previous - previous]]
+        table = [
+            [recent_voices, all_recent - recent_voices],
+            [previous_voices, all_previous - previous_voices],
+        ]
         p_value = float(stats.fisher_exact(table, alternative="two-sided").pvalue)
-        before, now = previous / all_previous, recent / all_recent
+        before, now = previous_voices / all_previous, recent_voices / all_recent
         growth = now / before if before else None
         eligible = recent >= config.min_tickets and (growth is None or growth >= config.min_growth)
         tested.append(
@@ -274,6 +289,8 @@ def _jumps(
                 issue,
                 recent,
                 previous,
+                recent_voices,
+                previous_voices,
                 now,
                 before,
                 growth,
@@ -301,12 +318,15 @@ def _jumps(
                 period_start=period[0],
                 period_end=period[1],
                 message=(
-                    f"{t.persona}: {t.issue} jumped to {t.now:.0%} of their tickets "
-                    f"({rise}, {t.recent} tickets vs {t.previous}; q = {q_value:.2g})"
+                    f"{t.persona}: {t.issue} raised by {t.now:.0%} of their customers who "
+                    f"wrote ({rise}, {t.recent_customers} customers vs {t.previous_customers}, "
+                    f"{t.recent} tickets vs {t.previous}; q = {q_value:.2g})"
                 ),
                 detail={
                     "recent_tickets": t.recent,
                     "previous_tickets": t.previous,
+                    "recent_customers": t.recent_customers,
+                    "previous_customers": t.previous_customers,
                     "share_now": t.now,
                     "share_before": t.before,
                     "growth": t.growth,
@@ -331,6 +351,8 @@ class _Jump:
     issue: Any
     recent: int
     previous: int
+    recent_customers: int
+    previous_customers: int
     now: float
     before: float
     growth: float | None

@@ -3,11 +3,13 @@
 For the current topic model, per topic and week: tickets, distinct customers and repeat
 contacts (a ticket whose customer already raised the same topic within `repeat_days`).
 Per topic, the latest `window_days` of the data are compared with the window before: the
-growth is the ratio of the topic's share of all tickets in the two windows, tested with
-Fisher's exact test (q-values Benjamini-Hochberg over the topics). A topic is *emerging*
-when it grew significantly (q < alpha, growth >= `emerging_growth`, at least `min_tickets`
-recent tickets) or when it is new: its key first appeared in the current model and an older
-model exists.
+growth is the ratio of the share of the window's voices that raised the topic in the two
+windows (a voice: a customer who wrote in the window, an anonymous ticket one of its own),
+tested with Fisher's exact test (q-values Benjamini-Hochberg over the topics). Counting voices, not tickets, keeps
+one customer's burst of tickets from making an issue emerge, as the link stage counts a chronic
+complainer as one voice. A topic is *emerging* when it grew significantly (q < alpha, growth
+>= `emerging_growth`, at least `min_tickets` recent tickets, more than before) or when it is
+new: its key first appeared in the current model and an older model exists.
 """
 
 from __future__ import annotations
@@ -112,19 +114,30 @@ def _status_rows(
     ).fetchall()[0][0]
     rows = con.execute(
         # One pass over the model's tickets: the recent and previous windows per topic.
+        # A voice is a customer who wrote in the window (an anonymous ticket is one of its
+        # own): the growth is tested on the share of the window's voices that raised the
+        # topic, so that one customer's burst of tickets is one voice, as in the link stage.
         """WITH dated AS (
-            SELECT tt.topic_id, t.created_at FROM ticket_topics tt JOIN tickets t USING (ticket_id)
+            SELECT tt.topic_id, t.created_at, coalesce(t.customer_id, '\0' || t.ticket_id) AS voice
+            FROM ticket_topics tt JOIN tickets t USING (ticket_id)
             WHERE tt.model_id = $model
         ), bounds AS (SELECT max(created_at) AS last FROM dated
+        ), windowed AS (
+            SELECT d.topic_id, d.voice, d.created_at > b.last - to_days($days) AS recent,
+                   d.created_at <= b.last - to_days($days)
+                       AND d.created_at > b.last - to_days(2 * $days) AS previous
+            FROM dated d, bounds b
         ), per_topic AS (
-            SELECT d.topic_id,
-                   count(*) FILTER (WHERE d.created_at > b.last - to_days($days)) AS recent,
-                   count(*) FILTER (WHERE d.created_at <= b.last - to_days($days)
-                                    AND d.created_at > b.last - to_days(2 * $days)) AS previous
-            FROM dated d, bounds b GROUP BY d.topic_id
+            SELECT topic_id,
+                   count(*) FILTER (WHERE recent) AS recent,
+                   count(*) FILTER (WHERE previous) AS previous,
+                   count(DISTINCT voice) FILTER (WHERE recent) AS recent_voices,
+                   count(DISTINCT voice) FILTER (WHERE previous) AS previous_voices
+            FROM windowed GROUP BY topic_id
         ), totals AS (
-            SELECT coalesce(sum(recent), 0) AS all_recent, coalesce(sum(previous), 0) AS all_previous
-            FROM per_topic
+            SELECT count(DISTINCT voice) FILTER (WHERE recent) AS all_recent,
+                   count(DISTINCT voice) FILTER (WHERE previous) AS all_previous
+            FROM windowed
         ), trend AS (
             SELECT topic_id, sum(tickets) AS tickets, sum(customers) AS customers,
                    sum(repeat_contacts) AS repeats
@@ -132,7 +145,8 @@ def _status_rows(
         )
         SELECT tp.topic_id, tp.first_model_id = $model AS new_key,
                coalesce(tr.tickets, 0), coalesce(tr.customers, 0), coalesce(tr.repeats, 0),
-               coalesce(w.recent, 0), coalesce(w.previous, 0), s.all_recent, s.all_previous
+               coalesce(w.recent, 0), coalesce(w.previous, 0), s.all_recent, s.all_previous,
+               coalesce(w.recent_voices, 0), coalesce(w.previous_voices, 0)
         FROM topics tp
         LEFT JOIN trend tr ON tr.topic_id = tp.topic_id
         LEFT JOIN per_topic w ON w.topic_id = tp.topic_id, totals s
@@ -151,13 +165,18 @@ def _status_rows(
         previous,
         all_recent,
         all_previous,
+        recent_voices,
+        previous_voices,
     ) in rows:
         growth = p_value = None
         if all_recent and all_previous:
-            table = [[recent, all_recent - recent], [previous, all_previous - previous]]
+            table = [
+                [recent_voices, all_recent - recent_voices],
+                [previous_voices, all_previous - previous_voices],
+            ]
             p_value = float(stats.fisher_exact(table).pvalue)
-            if previous:
-                growth = (recent / all_recent) / (previous / all_previous)
+            if previous_voices:
+                growth = (recent_voices / all_recent) / (previous_voices / all_previous)
         out.append(
             {
                 "model_id": model_id,
