@@ -93,6 +93,38 @@ def test_a_small_or_slightly_worse_segment_is_not_flagged(
     )
 
 
+def test_one_chronic_complainer_never_makes_a_segment_worse(con: duckdb.DuckDBPyConnection) -> None:
+    """Returns and refunds. Two segments of 8 customers: in one, a customer filed 60 tickets, 50
+    of them refunds, and the others 5 tickets with no refund; in the other, every customer filed
+    5 tickets, 4 of them refunds. Everyone else (80 customers): 5 tickets, 1 refund in 3."""
+    chatty, spread = [f"s{i}" for i in range(8)], [f"t{i}" for i in range(8)]
+    outside = [f"o{i}" for i in range(80)]
+    add_customers(con, [{"customer_id": c} for c in chatty + spread + outside], {})
+    add_model(con, {0: ("Order status", ["order"]), 1: ("Refund", ["refund"])})
+
+    def filed(customer: str, tickets: int, refunds: int) -> list[Ticket]:
+        return [Ticket(f"{customer}-{n}", customer, int(n < refunds)) for n in range(tickets)]
+
+    tickets = filed("s0", 60, 50)
+    for c in chatty[1:]:
+        tickets += filed(c, 5, 0)
+    for c in spread:
+        tickets += filed(c, 5, 4)
+    for i, c in enumerate(outside):
+        tickets += filed(c, 5, int(i % 3 == 0))
+    add_tickets(con, tickets)
+    add_segment(con, "chatty", chatty)
+    add_segment(con, "spread", spread)
+    assess_negative_personas(con, config=NegativeConfig(min_signals=1))
+    rows = con.execute(
+        """SELECT segment_id, ratio, ci_low, worse FROM segment_signals
+        WHERE signal = 'returns_refunds_complaints' ORDER BY segment_id"""
+    ).fetchall()
+    (_, ratio, low, worse), (_, _, _, spread_worse) = rows
+    assert ratio > 3 and low > 1  # worse on its face, by one customer alone
+    assert worse is False and spread_worse is True
+
+
 def test_a_flagged_discovered_segment_takes_kind_negative_and_a_rule_keeps_its_kind(
     heavy_segment: duckdb.DuckDBPyConnection,
 ) -> None:

@@ -18,8 +18,11 @@ Per segment and signal (`segment_signals`), the segment's rate is compared with 
 outside it in the style of the link stage: the rate ratio, a customer-clustered interval (delta
 method on the log of two ratio estimators, variance over customers), a Wald test of the log
 ratio with that variance, and Benjamini-Hochberg q-values over every segment x signal. A signal
-is *worse* when q < alpha, the interval lies above 1, the ratio is at least `min_ratio` and it
-rests on at least `min_customers` customers. A segment worse on at least `min_signals` signals
+is *worse* when q < alpha, the interval lies above 1, the ratio is at least `min_ratio`, it
+rests on at least `min_customers` customers who contribute to it (who file the tickets, the
+returns, the low ratings), and it holds without the customer who contributes most (interval
+still above 1, ratio still at least `min_ratio`): one chronic complainer never makes a segment
+negative, however many tickets they file. A segment worse on at least `min_signals` signals
 is flagged negative in `segment_flags`, with those signals as its drivers. A discovered segment
 so flagged takes kind 'negative' in `segments` (and goes back to 'discovered' when it no longer
 is); rule segments keep the kind their config gives them, so a persona declared negative that
@@ -313,6 +316,8 @@ class _Cell:
     segment_id: str
     signal: str
     customers: int
+    contributors: int = 0
+    without_top: bool = False
     value: float | None = None
     baseline: float | None = None
     ratio: float | None = None
@@ -347,7 +352,9 @@ def _segment_cells(con: duckdb.DuckDBPyConnection, config: NegativeConfig) -> li
             SELECT DISTINCT segment_id, customer_id FROM customer_segments
         ), inside AS (
             SELECT segment_id, signal, count(*) AS m, sum(value) AS y, sum(base) AS n,
-                sum(value * value) AS yy, sum(value * base) AS yn, sum(base * base) AS nn
+                sum(value * value) AS yy, sum(value * base) AS yn, sum(base * base) AS nn,
+                count(*) FILTER (WHERE value > 0) AS k,
+                arg_max(value, value) AS top_y, arg_max(base, value) AS top_n
             FROM customer_signals JOIN members USING (customer_id)
             GROUP BY ALL
         )
@@ -355,13 +362,22 @@ def _segment_cells(con: duckdb.DuckDBPyConnection, config: NegativeConfig) -> li
             coalesce(i.m, 0), coalesce(i.y, 0), coalesce(i.n, 0),
             coalesce(i.yy, 0), coalesce(i.yn, 0), coalesce(i.nn, 0),
             a.m - coalesce(i.m, 0), a.y - coalesce(i.y, 0), a.n - coalesce(i.n, 0),
-            a.yy - coalesce(i.yy, 0), a.yn - coalesce(i.yn, 0), a.nn - coalesce(i.nn, 0)
+            a.yy - coalesce(i.yy, 0), a.yn - coalesce(i.yn, 0), a.nn - coalesce(i.nn, 0),
+            coalesce(i.k, 0), coalesce(i.top_y, 0), coalesce(i.top_n, 0)
         FROM segments s CROSS JOIN sums a
         LEFT JOIN inside i ON i.segment_id = s.segment_id AND i.signal = a.signal
         ORDER BY s.segment_id, a.signal"""
     ).fetchall()
     cells = [
-        _compare(sid, signal, np.array(sums[:6], float), np.array(sums[6:], float), config)
+        _compare(
+            sid,
+            signal,
+            np.array(sums[:6], float),
+            np.array(sums[6:12], float),
+            config,
+            contributors=int(sums[12]),
+            top=(float(sums[13]), float(sums[14])),
+        )
         for sid, signal, *sums in rows
     ]
     found = discoveries(
@@ -372,7 +388,8 @@ def _segment_cells(con: duckdb.DuckDBPyConnection, config: NegativeConfig) -> li
             and c.ci_low > 1
             and c.ratio is not None
             and c.ratio >= config.min_ratio
-            and c.customers >= config.min_customers
+            and c.contributors >= config.min_customers
+            and c.without_top
             for c in cells
         ],
     )
@@ -382,12 +399,25 @@ def _segment_cells(con: duckdb.DuckDBPyConnection, config: NegativeConfig) -> li
 
 
 def _compare(
-    segment: str, signal: str, inside: np.ndarray, outside: np.ndarray, config: NegativeConfig
+    segment: str,
+    signal: str,
+    inside: np.ndarray,
+    outside: np.ndarray,
+    config: NegativeConfig,
+    *,
+    contributors: int = 0,
+    top: tuple[float, float] = (0.0, 0.0),
 ) -> _Cell:
-    """Rate ratio of two groups of customers from their sums (m, y, n, yy, yn, nn)."""
+    """Rate ratio of two groups of customers from their sums (m, y, n, yy, yn, nn).
+
+    `contributors`: the group's customers with a positive value (those who file the tickets,
+    the returns, the low ratings); `top`: the value and base of the one who contributes most.
+    The comparison is made again without that customer (`_Cell.without_top`), so that one
+    customer never makes a group worse on their own.
+    """
     m_in, y_in, n_in = (float(v) for v in inside[:3])
     m_out, y_out, n_out = (float(v) for v in outside[:3])
-    cell = _Cell(segment, signal, int(m_in))
+    cell = _Cell(segment, signal, int(m_in), contributors=contributors)
     cell.value = y_in / n_in if n_in > 0 else None
     cell.baseline = y_out / n_out if n_out > 0 else None
     if cell.value is not None and cell.baseline:
@@ -400,6 +430,15 @@ def _compare(
         confidence=config.confidence,
     )
     cell.ci_low, cell.ci_high, cell.p_value = compared.ci_low, compared.ci_high, compared.p_value
+    value, base = top
+    rest = inside - np.array([1.0, value, base, value * value, value * base, base * base])
+    if rest[0] >= 2 and rest[1] > 0 and rest[2] > 0:
+        again = rate_ratio(
+            ClusteredRate.from_sums(*(float(v) for v in rest)),
+            ClusteredRate.from_sums(*(float(v) for v in outside)),
+            confidence=config.confidence,
+        )
+        cell.without_top = again.ci_low > 1 and again.ratio >= config.min_ratio
     return cell
 
 
