@@ -124,24 +124,28 @@ class _Counts:
             np.bincount(self.topic, weights=on, minlength=n),
         )
 
-    def residual_squares(self, rate: np.ndarray, members: np.ndarray | None = None) -> np.ndarray:
+    def residual_squares(
+        self, rate: np.ndarray, members: np.ndarray | None = None, power: int = 2
+    ) -> np.ndarray:
         """Per topic j, the sum over the customers (the members only, if given) of
-        (y - rate[j] * n)^2, y the customer's tickets on j and n all their tickets.
+        (y - rate[j] * n)^power, y the customer's tickets on j and n all their tickets.
 
-        A customer with no ticket on j adds (rate[j] * n)^2. Their n^2 add up to the sum over
-        every customer less the sum over those with a ticket on j, both exact (integers), so
-        no rounded term is taken from another.
+        A customer with no ticket on j adds (rate[j] * n)^power. Their n^power add up to the
+        sum over every customer less the sum over those with a ticket on j, both exact
+        (integers), so no rounded term is taken from another.
         """
         n = len(self.topics)
         on = self._on(members)
         totals = self.total[self.customer]
-        residual = (self.tickets - rate[self.topic] * totals) ** 2
-        squares = totals**2
+        residual = (self.tickets - rate[self.topic] * totals) ** power
+        powers = totals**power
         if on is not None:
-            residual, squares = residual * on, squares * on
-        everyone = self.total if members is None else self.total[members]
-        without = float((everyone**2).sum()) - np.bincount(self.topic, weights=squares, minlength=n)
-        return np.bincount(self.topic, weights=residual, minlength=n) + rate**2 * without
+            residual, powers = residual * on, powers * on
+        everyone = (self.total if members is None else self.total[members]).astype(np.float64)
+        without = float((everyone**power).sum()) - np.bincount(
+            self.topic, weights=powers, minlength=n
+        )
+        return np.bincount(self.topic, weights=residual, minlength=n) + rate**power * without
 
 
 def link_issues(con: duckdb.DuckDBPyConnection, *, config: LinkConfig) -> LinkResult:
@@ -311,6 +315,8 @@ def _segment_cells(
     rate_in, rate_out = tickets_in / seg_tickets, tickets_out / out_tickets
     residual_in = counts.residual_squares(rate_in, mask)
     residual_out = counts.residual_squares(rate_out, ~mask)
+    fourths_in = counts.residual_squares(rate_in, mask, power=4)
+    fourths_out = counts.residual_squares(rate_out, ~mask, power=4)
     alternative = "greater" if config.findings == "over" else "two-sided"
     cells = []
     for j, topic in enumerate(counts.topics):
@@ -326,8 +332,16 @@ def _segment_cells(
             else ((tickets + 0.5) / (seg_tickets + 1)) / (0.5 / (out_tickets + 1))
         )
         ci_low, ci_high = _lift_interval(
-            ClusteredRate(seg_customers, tickets, seg_tickets, float(residual_in[j])),
-            ClusteredRate(out_customers, tickets_out_j, out_tickets, float(residual_out[j])),
+            ClusteredRate(
+                seg_customers, tickets, seg_tickets, float(residual_in[j]), float(fourths_in[j])
+            ),
+            ClusteredRate(
+                out_customers,
+                tickets_out_j,
+                out_tickets,
+                float(residual_out[j]),
+                float(fourths_out[j]),
+            ),
             config.confidence,
         )
         p_value = clustered_count_p_value(
