@@ -188,27 +188,6 @@ def z_score(confidence: float) -> float:
     return float(stats.norm.ppf(0.5 + confidence / 2))
 
 
-@functools.cache
-def t_score(confidence: float, df: float) -> float:
-    """Student's t quantile of a two-sided interval at this confidence with `df` degrees of
-    freedom (cached: callers round `df`)."""
-    from scipy import stats  # imported when used: commands that only read stay quick
-
-    return float(stats.t.ppf(0.5 + confidence / 2, df))
-
-
-#: From these degrees of freedom on, the t quantile is the normal one (1.962 against 1.960).
-_NORMAL_DF = 1000.0
-
-
-def interval_score(confidence: float, df: float | None) -> float:
-    """The quantile an interval at this confidence uses: Student's t with `df` degrees of
-    freedom (rounded to a tenth, at least 1), or the normal one where `df` is None or large."""
-    if df is None or df >= _NORMAL_DF:
-        return z_score(confidence)
-    return t_score(confidence, round(max(df, 1.0), 1))
-
-
 @dataclass(frozen=True)
 class ClusteredRate:
     """A rate `value / base` summed over independent customers, with what its variance needs.
@@ -218,15 +197,12 @@ class ClusteredRate:
         value: sum of the customers' values (tickets on a topic, repeat contacts...).
         base: sum of the customers' bases (all their tickets, 1 per customer...).
         residual_squares: sum over customers of (value - rate * base)^2.
-        residual_fourths: sum over customers of (value - rate * base)^4, where known: it says
-            how many customers the variance really rests on (`variance_df`).
     """
 
     customers: int
     value: float
     base: float
     residual_squares: float
-    residual_fourths: float | None = None
 
     @classmethod
     def from_customers(cls, values: np.ndarray, bases: np.ndarray) -> ClusteredRate:
@@ -270,20 +246,6 @@ class ClusteredRate:
         m = self.customers
         return m / (m - 1) * self.residual_squares / self.base**2 / self.rate**2
 
-    def variance_df(self) -> float | None:
-        """Degrees of freedom of `log_variance`: the customers it effectively rests on, less one.
-
-        The variance is a sum of the customers' squared residuals; where a few customers hold
-        most of it (one sent 57 of a topic's 89 tickets), it is as uncertain as a variance of
-        that few, and an interval from the normal quantile covers the truth far less often
-        than it says. The effective number is Satterthwaite's (sum r^2)^2 / sum r^4: every
-        customer when their residuals are alike, one when one customer's dominates. None
-        where the fourth powers are not known.
-        """
-        if self.residual_fourths is None or self.residual_fourths <= 0:
-            return None
-        return max(self.residual_squares**2 / self.residual_fourths, 1.0)
-
 
 @dataclass(frozen=True)
 class RateRatio:
@@ -310,33 +272,15 @@ def rate_ratio(inside: ClusteredRate, outside: ClusteredRate, *, confidence: flo
     """
     from scipy import stats  # imported when used: commands that only read stay quick
 
-    v_in, v_out = inside.log_variance(), outside.log_variance()
-    df = _satterthwaite((v_in, inside.variance_df()), (v_out, outside.variance_df()))
+    z = z_score(confidence)
     log_ratio = float(np.log(inside.rate / outside.rate))
-    se = float(np.sqrt(v_in + v_out))
-    score = interval_score(confidence, df)
-    if se <= 0:
-        p_value = 0.0
-    elif df is None or df >= _NORMAL_DF:
-        p_value = float(2 * stats.norm.sf(abs(log_ratio) / se))
-    else:
-        p_value = float(2 * stats.t.sf(abs(log_ratio) / se, max(df, 1.0)))
+    se = float(np.sqrt(inside.log_variance() + outside.log_variance()))
     return RateRatio(
         ratio=inside.rate / outside.rate,
-        ci_low=float(np.exp(log_ratio - score * se)),
-        ci_high=float(np.exp(log_ratio + score * se)),
-        p_value=p_value,
+        ci_low=float(np.exp(log_ratio - z * se)),
+        ci_high=float(np.exp(log_ratio + z * se)),
+        p_value=float(2 * stats.norm.sf(abs(log_ratio) / se)) if se > 0 else 0.0,
     )
-
-
-def _satterthwaite(*parts: tuple[float, float | None]) -> float | None:
-    """Degrees of freedom of a sum of variance estimates, each (variance, its df): the
-    Welch-Satterthwaite approximation; None where a part's df is not known."""
-    if any(df is None for _, df in parts):
-        return None
-    total = sum(v for v, _ in parts)
-    spread = sum(v * v / df for v, df in parts if df)
-    return total * total / spread if spread > 0 else None
 
 
 def clustered_count_test(
@@ -420,8 +364,13 @@ def clustered_count_p_value(
     share = group_tickets / tickets
     if share <= 0 or share >= 1:
         return 1.0
-    permutation = members * (customers - members) / (customers * (customers - 1))
-    phi = max(1.0, permutation * residual_squares / (topic * share * (1 - share)))
+    phi = design_effect(
+        members=members,
+        customers=customers,
+        residual_squares=residual_squares,
+        topic=topic,
+        share=share,
+    )
     x, topic = x / phi, topic / phi
     # P(X >= x) and P(X <= x) of Binomial(topic, share), continued to non-integer counts.
     at_least = float(special.betainc(x, topic - x + 1, share)) if x > 0 else 1.0
@@ -432,6 +381,23 @@ def clustered_count_p_value(
     # P(X <= x) = 1 - P(X > x), and P(X < x) = 1 - P(X >= x).
     lower = 1 - (at_least + above) / 2 if mid_p else 1 - above
     return min(1.0, 2 * min(upper, lower))
+
+
+def design_effect(
+    *, members: int, customers: int, residual_squares: float, topic: float, share: float
+) -> float:
+    """How much more a group's count on a topic varies than if tickets were independent.
+
+    The permutation variance of the group's summed residuals `y - rate * n` over customers
+    (the group's `members` drawn from all `customers`) over the binomial variance of its count
+    (`topic` tickets, the group's `share` of all tickets); never below 1, so that sparse data
+    never make a statistic bolder than the binomial one. Large where a few customers send most
+    of the topic's tickets.
+    """
+    if topic <= 0 or share <= 0 or share >= 1 or customers < 2:
+        return 1.0
+    permutation = members * (customers - members) / (customers * (customers - 1))
+    return max(1.0, permutation * residual_squares / (topic * share * (1 - share)))
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,12 @@ import pytest
 
 from persona_mining.config import LinkConfig
 from persona_mining.personas.link import link_issues
-from persona_mining.stats import ClusteredRate, clustered_count_test, rate_ratio
+from persona_mining.stats import (
+    ClusteredRate,
+    clustered_count_test,
+    design_effect,
+    rate_ratio,
+)
 from tests.test_link import build, cell, many, personas
 
 Z95 = 1.959963984540054
@@ -92,10 +97,50 @@ def test_every_cell_matches_the_per_customer_definitions_on_repeating_customers(
         rate_in = ClusteredRate.from_customers(a, n_a)
         rate_out = ClusteredRate.from_customers(b, n_b)
         ratio = rate_ratio(rate_in, rate_out, confidence=0.95)
+        # The interval is never narrower than Katz's with the topic's design effect.
+        y, n = np.concatenate([a, b]), np.concatenate([n_a, n_b])
+        phi = design_effect(
+            members=len(a),
+            customers=len(y),
+            residual_squares=float(((y - y.sum() / n.sum() * n) ** 2).sum()),
+            topic=float(y.sum()),
+            share=float(n_a.sum() / n.sum()),
+        )
+        katz = math.sqrt(phi * (1 / a.sum() - 1 / n_a.sum() + 1 / b.sum() - 1 / n_b.sum()))
+        se = max(math.log(ratio.ci_high / ratio.ratio) / Z95, katz)
         row = cell(con, topic)
         assert row["tickets"] == a.sum() and row["customers"] == (a > 0).sum()
         assert row["lift"] == pytest.approx(rate_in.rate / rate_out.rate, rel=1e-12)
-        assert row["ci_low"] == pytest.approx(ratio.ci_low, rel=1e-12)
-        assert row["ci_high"] == pytest.approx(ratio.ci_high, rel=1e-12)
+        assert row["ci_low"] == pytest.approx(ratio.ratio * math.exp(-Z95 * se), rel=1e-9)
+        assert row["ci_high"] == pytest.approx(ratio.ratio * math.exp(Z95 * se), rel=1e-9)
         expected = clustered_count_test(a, n_a, b, n_b, alternative="greater")
         assert row["p_value"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_topic_one_customer_fills_has_an_interval_as_wide_as_its_design_effect(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    # Persona: 20 customers; a-0 sent 30 tickets on topic 0, a-1..a-5 one each, the rest one
+    # ticket on topic 1. Everyone else: 60 customers, 1 in 10 with one ticket on topic 0.
+    tickets = (
+        [(f"extra-{k}", "a-0", 0) for k in range(30)]
+        + many("a", 20, lambda i, k: 1 if i == 0 or i > 5 else 0)
+        + many("b", 60, lambda i, k: 0 if i % 10 == 0 else 1)
+    )
+    build(con, tickets)
+    personas(con)
+    link_issues(con, config=LinkConfig())
+    row = cell(con, 0)
+    ins, outs = np.zeros(20), np.zeros(60)
+    totals_in, totals_out = np.ones(20), np.ones(60)
+    ins[0], totals_in[0] = 30, 31
+    ins[1:6] = 1
+    outs[::10] = 1
+    clustered = rate_ratio(
+        ClusteredRate.from_customers(ins, totals_in),
+        ClusteredRate.from_customers(outs, totals_out),
+        confidence=0.95,
+    )
+    assert row["lift"] == pytest.approx(clustered.ratio)
+    # The clustered interval rests on a-0 alone; the design effect's is wider.
+    assert row["ci_low"] < clustered.ci_low and row["ci_high"] > clustered.ci_high

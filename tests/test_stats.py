@@ -237,29 +237,6 @@ def test_one_customer_with_every_ticket_widens_the_interval() -> None:
     assert single.ci_low < spread.ci_low and single.p_value > spread.p_value
 
 
-def test_an_interval_resting_on_few_customers_uses_their_number_not_the_normal_quantile() -> None:
-    residuals = np.array([1.0, -1.0, 1.0, -1.0])  # four alike: the variance rests on all four
-    alike = ClusteredRate(4, 10.0, 40.0, float((residuals**2).sum()), float((residuals**4).sum()))
-    assert alike.variance_df() == 4.0
-    lopsided = np.array([9.0, -1.0, -1.0, -1.0])  # one customer holds nearly all of it
-    one = ClusteredRate(4, 10.0, 40.0, float((lopsided**2).sum()), float((lopsided**4).sum()))
-    assert one.variance_df() == pytest.approx(84**2 / 6564)  # about 1.07
-    outside = ClusteredRate(1000, 50.0, 1000.0, 40.0)  # fourths unknown: the normal quantile
-    assert outside.variance_df() is None
-    with_df = rate_ratio(one, ClusteredRate(1000, 50.0, 1000.0, 40.0, 2.0), confidence=0.95)
-    normal = rate_ratio(one, outside, confidence=0.95)
-    assert with_df.ratio == normal.ratio == 5.0
-    assert with_df.ci_low < normal.ci_low and with_df.ci_high > normal.ci_high
-    assert with_df.p_value > normal.p_value
-    # The combined degrees of freedom (Welch-Satterthwaite) are the inside's, nearly alone.
-    se = math.sqrt(one.log_variance() + 40.0 / 1000.0**2 / 0.05**2 * 1000 / 999)
-    df = (one.log_variance() + 40.0 / 1000.0**2 / 0.05**2 * 1000 / 999) ** 2 / (
-        one.log_variance() ** 2 / one.variance_df()  # type: ignore[operator]
-        + (40.0 / 1000.0**2 / 0.05**2 * 1000 / 999) ** 2 / (40.0**2 / 2.0)
-    )
-    assert with_df.ci_low == pytest.approx(5 * math.exp(-stats.t.ppf(0.975, round(df, 1)) * se))
-
-
 def test_rates_that_differ_without_spread_have_a_zero_p_value() -> None:
     inside = ClusteredRate.from_customers(np.array([2.0, 2.0]), np.array([4.0, 4.0]))
     outside = ClusteredRate.from_customers(np.array([1.0, 1.0]), np.array([4.0, 4.0]))
