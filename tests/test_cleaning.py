@@ -552,3 +552,33 @@ def test_references_and_dates_are_masked(text: str, expected: str) -> None:
 )
 def test_prices_versions_times_and_short_numbers_stay(text: str) -> None:
     assert clean_text(text) == text
+
+
+def test_what_attachments_leave_in_the_text_is_dropped() -> None:
+    from persona_mining.text.markup import html_to_text
+
+    data = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3\n"
+    mail = (
+        "The app crashes on launch. Log attached:\n\n--000000000000a1b2c3d4\n"
+        'Content-Type: text/plain; charset="UTF-8"\n\tname="log.txt"\n'
+        "Content-Transfer-Encoding: base64\n\n" + data * 5 + "--000000000000a1b2c3d4--\n"
+        "Screenshot: [cid:image001.png@01DAB5C3.1F2E3D40] [image: logo.png]"
+    )
+    assert clean_text(mail) == "The app crashes on launch. Log attached:\n\nScreenshot:"
+    html = f"<p>See [cid:image002.jpg@01DA.2E] below</p><pre>{data * 3}</pre>"
+    assert html_to_text(html) == "See below"
+    # One line of an id, a Content-Type question, a "--" in prose: the customer's words.
+    kept = "My key is ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn0123 - what is Content-Type?"
+    assert clean_text(kept) == kept
+
+
+def test_attachment_rules_are_linear_on_adversarial_input() -> None:
+    import time
+
+    from persona_mining.text.markup import strip_attachments
+
+    started = time.perf_counter()
+    strip_attachments(("A" * 100 + "\n") * 20_000 + "x" * 1_000_000)
+    strip_attachments("--" + "a" * 500_000 + "\n[cid:" + "b" * 1_000_000)
+    strip_attachments(("Content-Type:" + " " * 1000 + "\n\t") * 2_000)
+    assert time.perf_counter() - started < 1.0

@@ -12,7 +12,27 @@ import re
 
 from persona_mining.text.normalise import collapse_lines, normalise_newlines
 
-__all__ = ["html_to_text"]
+__all__ = ["html_to_text", "strip_attachments"]
+
+# What a mail client leaves of attachments in the text: inline image references
+# ("[cid:image001.png@01DAB5C3.1F2E3D40]", Gmail's "[image: logo.png]"), MIME part headers and
+# boundaries, and base64 data (two or more lines of 40 or more base64 characters, or one of
+# 200 or more). Every repetition is bounded or possessive, and each pattern starts at a line
+# start or a "[".
+_INLINE_IMAGE_RE = re.compile(r"\[(?i:cid:[^\]\n]{1,300}|image:[^\]\n]{0,300})\]")
+_MIME_HEADER_RE = re.compile(
+    r"^[^\S\n]*+(?i:content-(?:type|transfer-encoding|disposition|id|description)|mime-version|"
+    r"x-attachment-id)[^\S\n]*+:[^\n]*+(?:\n[ \t][^\n]*+)*+(?:\n|\Z)",
+    re.MULTILINE,
+)
+_MIME_BOUNDARY_RE = re.compile(
+    r"^--[=_A-Za-z0-9'()+,./:?-]{8,200}+[^\S\n]*+(?:\n|\Z)", re.MULTILINE
+)
+_BASE64_RE = re.compile(
+    r"(?:^[A-Za-z0-9+/]{40,}+={0,2}[^\S\n]*+(?:\n|\Z)){2,}+"
+    r"|^[A-Za-z0-9+/]{200,}+={0,2}[^\S\n]*+(?:\n|\Z)",
+    re.MULTILINE,
+)
 
 _HTML_TAG_NAMES = frozenset(
     """a abbr address article aside b base bdi bdo big blockquote body br button caption
@@ -112,7 +132,7 @@ def html_to_text(text: str) -> str:
     """
     text = normalise_newlines(text)
     if not _looks_like_html(text):
-        return _plain_entities(text)
+        return strip_attachments(_plain_entities(text))
     out: list[str] = []
     quote_depth = 0
     quote_seen = False
@@ -173,4 +193,31 @@ def html_to_text(text: str) -> str:
     result = normalise_newlines("".join(out).replace("\u00a0", " "))
     if quote_seen:
         result = _EMPTY_QUOTE_LINE_RE.sub("", result)
-    return collapse_lines(_neutralise_markup(result))
+    return collapse_lines(strip_attachments(_neutralise_markup(result)))
+
+
+def strip_attachments(text: str) -> str:
+    """Drop what attachments leave in a message's text: inline image references
+    (``[cid:image001.png@01DA...]``, ``[image: logo.png]``), MIME part headers
+    (``Content-Type: ...``, ``Content-Transfer-Encoding: base64``), boundaries
+    (``--000000000000a1b2c3``) and base64 data. None of it is the customer's words, and base64
+    read as words made a ticket "Dutch"."""
+    if "[" in text:
+        text = _INLINE_IMAGE_RE.sub("", text)
+    if ":" in text:
+        text = _MIME_HEADER_RE.sub("", text)
+    if "--" in text:
+        text = _MIME_BOUNDARY_RE.sub("", text)
+    return _BASE64_RE.sub(_base64_or_kept, text)
+
+
+def _base64_or_kept(match: re.Match[str]) -> str:
+    """Nothing for base64 data, which mixes capitals, small letters and digits; the match
+    itself for a run of one kind ("aaaa...", a long number): text, however odd."""
+    block = match.group(0)
+    mixed = (
+        any(c.isupper() for c in block)
+        and any(c.islower() for c in block)
+        and any(c.isdigit() for c in block)
+    )
+    return "" if mixed else block
