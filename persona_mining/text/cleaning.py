@@ -47,21 +47,38 @@ __all__ = [
 
 _GREETING_WORDS = (
     r"team|there|all|everyone|everybody|folks|guys|support|sir|madam|or|and|again|both|"
-    r"friends|people|customer|service|care|help|desk|helpdesk|hello"
+    r"friends|people|customer|service|care|help|desk|helpdesk|hello|und|et|y|e|en|"
+    r"de|da|do|dos|das|del|der|den|van|von|di|du|la|le|ao|al|of|the"
 )
-# One or more greetings at the very start: a greeting word, up to four capitalised
-# words, known words or [NAME], then either the end of the line (with optional
-# punctuation) or a comma.
+# Greeting words in English and in the languages of the sign-offs ("Sehr geehrte",
+# "Liebe", "Olá", "Caro", "Gentile", "Beste", "Estimado", "Prezados", ...).
+_GREETINGS = (
+    r"hi|hello|hey|hiya|heya|dear|greetings|howdy|bonjour|bonsoir|hallo|hola|salut|ciao|"
+    r"good[^\S\n]+(?:morning|afternoon|evening|day)|guten[^\S\n]+(?:tag|morgen|abend)|"
+    r"(?:sehr[^\S\n]+)?geehrte[rs]?|liebe[rs]?|moin|servus|ol[áa]|bom[^\S\n]+dia|"
+    r"boa[^\S\n]+(?:tarde|noite)|prezad[oa]s?|estimad[oa]s?|querid[oa]s?|"
+    r"buen[oa]s[^\S\n]+(?:d[ií]as|tardes|noches)|caro|cara|cari|gentile|gentili|egregio|"
+    r"egregia|spettabile|buongiorno|buonasera|salve|beste|geachte|hoi|goedemorgen|"
+    r"goedemiddag|cher|ch[èe]re|chers|ch[èe]res|madame|monsieur"
+)
+_CAPITALISED = r"[A-ZÀ-ÖØ-Þ][\w.'\-]*"
+# Words that start a request rather than name someone: "hey can you, ..." keeps them.
+_NOT_GREETED = r"i|i'm|im|we|my|our|can|could|would|will|is|are|do|does|how|what|why|please|pls"
+# One or more greetings at the very start: a greeting word, then either up to four
+# capitalised words, known words or [NAME] and the end of the line (with optional
+# punctuation) or a comma, or one or two words in any case and a comma ("hi ingrid,").
 _GREETING_RE = re.compile(
-    r"(?:[^\S\n]*(?i:hi|hello|hey|hiya|heya|dear|greetings|howdy|bonjour|hallo|hola|salut|"
-    r"ciao|good[^\S\n]+(?:morning|afternoon|evening|day)|guten[^\S\n]+tag)\b"
-    rf"(?:[^\S\n]+(?:(?i:{_GREETING_WORDS})(?![\w'])|[A-Z][\w.'\-]*|\[NAME\])){{0,4}}"
-    r"[^\S\n]*(?:[,!.:;\-]*[^\S\n]*(?:\n|\Z)|,)\s*)+"
+    rf"(?:[^\S\n]*(?i:{_GREETINGS})\b"
+    rf"(?:(?:[^\S\n]+(?:(?i:{_GREETING_WORDS})(?![\w'])|{_CAPITALISED}|\[NAME\])){{0,4}}"
+    r"[^\S\n]*(?:[,!.:;\-]*[^\S\n]*(?:\n|\Z)|,)"
+    rf"|[^\S\n]+(?!(?i:{_NOT_GREETED})(?![\w']))[^\W\d_][\w.'\-]*"
+    r"(?:[^\S\n]+[^\W\d_][\w.'\-]*)?[^\S\n]*,)\s*)+"
 )
 
 
 def _strip_greeting(text: str) -> str:
-    """Drop leading greetings ("Hi,", "Hello team,", "Dear Support,")."""
+    """Drop leading greetings ("Hi,", "Hello team,", "Dear Support,", "hi ingrid,",
+    "Sehr geehrte Frau Rossi,")."""
     match = _GREETING_RE.match(text)
     return text if match is None else text[match.end() :]
 
