@@ -419,7 +419,7 @@ def test_pii_is_redacted(text: str, expected: str) -> None:
         "since 2026-03-01 and 01.03.2026 and 1/3/2026",
         "at 10:30 in 2026",
         "total 1,299.00 EUR for 10 000 000 users",
-        "version 10.2.3 on 192.168.1.100",
+        "version 10.2.3.4 of the app",
         "card 1234 5678 9012 3456 fails Luhn",
         "between 1000-2000 rows",
         "step 1 2 3 4 5 6 7",

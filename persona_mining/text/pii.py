@@ -1,14 +1,35 @@
 """Personal data in ticket text replaced with placeholders by rules: e-mail
-addresses, URLs, card numbers, IBANs, phone numbers and street addresses.
+addresses, URLs, card numbers, IBANs, IP addresses, account and document numbers, phone
+numbers and street addresses.
 
 Checksums (Luhn, mod 97) and context words keep order numbers, dates, prices and
 versions out; person names need a statistical model and are left to
 :mod:`persona_mining.text.nlp`.
+
+IP addresses: a dotted quad (four parts, each 0-255) reads like a four-part version number,
+so one that follows a version word ("version 1.2.3.4", "firmware 10.0.0.1", "v1.2.3.4",
+"Chrome/120.0.0.0") stays; so does one whose parts are all single digits ("1.3.2.1", a
+section number far more often than anyone's address) unless "IP", "address" or "DNS" comes
+just before it, and one that starts with 0. An IPv6 address needs "::" or eight groups.
+
+Account and document numbers ("account number: 2738-889-003", "Passport C01X00T47", "SSN
+123-45-6789") are found by the word before them and become ``[ID]``, the placeholder
+:mod:`persona_mining.text.references` writes for order numbers: at least four digits, not a
+price or a year.
+
+Street addresses: English ("12 Main Street", "55 W 46th St"), German and Dutch (a street
+word ending in -straße, -weg, -straat... and a house number), French, Spanish, Italian and
+Portuguese ("32 rue de Rivoli", "Via Roma 10", "Calle Mayor 5"), each optionally with a
+postcode and a city; a UK postcode after a town ("London SW7 4JJ"); a US "City, ST 12345";
+"Apt 12B". A city, postcode, unit or state and ZIP right after an ``[ADDRESS]`` joins it. A
+five-digit number alone stays (it can be an order number).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import NamedTuple
 
 from persona_mining.text.normalise import repeat_until_stable
 
@@ -23,6 +44,7 @@ PLACEHOLDERS: tuple[str, ...] = (
     "[IBAN]",
     "[PHONE]",
     "[ADDRESS]",
+    "[IP]",
     "[NAME]",
     "[ID]",
     "[DATE]",
@@ -52,32 +74,35 @@ _IBAN_RE = re.compile(r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z][0-9]{2}(?:[ ]?[A-Z0-9]){
 # Card numbers: at every digit-run start, the candidate layouts are captured in
 # look-aheads (so overlapping candidates are all seen); the first Luhn-valid one wins.
 _CARD_RE = re.compile(
-    r"(?<![0-9+])(?=[0-9]{4}[ \-]?[0-9]{4})"
+    r"(?<![0-9+])(?=[0-9]{4}[ .\-]?[0-9]{4})"
     r"(?:(?=([0-9]{4}(?:[ \-]?[0-9]{4}){3}[ \-]?[0-9]{3})(?![0-9])))?"  # 19 digits
     r"(?:(?=([0-9]{4}(?:[ \-]?[0-9]{4}){3})(?![0-9])))?"  # 16 digits
+    r"(?:(?=([0-9]{4}(?:\.[0-9]{4}){3})(?![0-9]|\.[0-9])))?"  # 16 digits, dots
     r"(?:(?=([0-9]{4}[ \-]?[0-9]{6}[ \-]?[0-9]{4,5})(?![0-9])))?"  # 14-15 digits (Amex)
     r"(?:(?=([0-9]{13,19})(?![0-9])))?"  # contiguous
 )
-_CARD_HINT_RE = re.compile(r"[0-9]{4}[ \-]?[0-9]{4}")
-_CARD_SEPARATORS = str.maketrans("", "", " -")
+_CARD_HINT_RE = re.compile(r"[0-9]{4}[ .\-]?[0-9]{4}")
+_CARD_SEPARATORS = str.maketrans("", "", " -.")
 _CARD_SHAPED_RE = re.compile(
     r"[0-9](?<![0-9+][0-9])(?:[0-9]{3}(?:[ \-]?[0-9]{4}){3}(?:[ \-]?[0-9]{3})?"
+    r"|[0-9]{3}(?:\.[0-9]{4}){3}"
     r"|[0-9]{3}[ \-]?[0-9]{6}[ \-]?[0-9]{4,5}|[0-9]{12,18})(?![0-9])"
 )
 # Candidates checked one by one (Luhn, mod 97) per call; beyond that the text is a
 # dump of numbers and the remaining candidates are redacted without the checksum.
 _CHECK_BUDGET = 10_000
-# Phone candidates: optional "+cc", optional "(area)", then up to seven digit groups
+# Phone candidates: optional "+cc", optional "(area)" or "0area /" (a German or Swiss area
+# code before a slash with spaces: "089 / 123 456 78"), then up to seven digit groups
 # separated by one space, dot, dash or slash. _is_phone() decides.
 _PHONE_RE = re.compile(
     r"(?<![\w#$€£¥+.,/\-])"
     r"(?=[+(0-9][0-9 .\-/()]{6})"  # cheap pre-check: long enough for 7 digits
     r"(?:\+[ ]?[0-9]{1,4}[ .\-]?)?"
-    r"(?:\([0-9]{1,5}\)[ .\-]?)?"
+    r"(?:\([0-9]{1,5}\)[ .\-]?|0[0-9]{1,5}(?:[ ]/[ ]?|/[ ])(?=[0-9]))?"
     r"[0-9]{1,12}(?:[ .\-/][0-9]{1,12}){0,6}"
     r"(?![\w]|[.,][0-9])"
 )
-_PHONE_HINT_RE = re.compile(r"[0-9](?:[ .\-/()]{0,2}[0-9]){6}")
+_PHONE_HINT_RE = re.compile(r"[0-9](?:[ .\-/()]{0,3}[0-9]){6}")
 _PHONE_GROUP_RE = re.compile(r"[0-9]+")
 _PHONE_SEPARATORS = str.maketrans("", "", " .-/()+")
 _DOTTED_CHARS = frozenset("0123456789.")
@@ -98,12 +123,238 @@ _PHONE_WORDS = frozenset(
     dial""".split()  # noqa: SIM905
 )
 _ASCII_WORD_RE = re.compile(r"[A-Za-z]+")
-_ADDRESS_RE = re.compile(
-    r"[0-9](?<![\w#$€£¥.,\-][0-9])[0-9]{0,4}[A-Za-z]?(?:[ \t]+[A-Z][A-Za-z'\-]*\.?){1,4}?[ \t]+"
-    r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|"
-    r"Square|Sq|Terrace|Way|Highway|Hwy|Parkway|Pkwy|Circle|Cir|Alley|Crescent|Close|Row)"
-    r"\b"
+_DIGIT_RE = re.compile(r"[0-9]")
+# IP addresses, identifiers and street addresses all hold a number; the patterns for the
+# last two start with a letter (a street word, a town, "account") and would try a match at
+# nearly every word. So all of them are found from the start of a run of digits, in one scan
+# (_redact_numbers()): a rule whose check matches there looks for its "lead" (a pattern ending
+# with \Z: "account number: ", "Hauptstraße ", "London SW") in the few characters before
+# the digits, and matches its whole pattern from where the lead starts. Past _DIGIT_RUN_BUDGET
+# runs in one text (a dump of numbers), each whole pattern is searched from there on and what
+# it finds is redacted without the checks (fail closed, as for cards past _CHECK_BUDGET).
+_DIGIT_RUN_RE = re.compile(r"[0-9](?<![0-9][0-9])")
+_DIGIT_RUN_BUDGET = 2_000
+
+
+class _Rule(NamedTuple):
+    """A pattern found from the start of a run of digits (see _redact_numbers())."""
+
+    check: re.Pattern[str] | None  # matched at the digits; None: the pattern starts there
+    lead: re.Pattern[str] | None  # searched in the `reach` characters before, ends with \Z
+    pattern: re.Pattern[str]  # matched where the lead starts
+    replace: Callable[[re.Match[str]], str]  # gives the match back when it is not PII
+    unchecked: Callable[[re.Match[str]], str]  # the replacement in a dump of numbers
+    reach: int = 0
+
+
+def _words_re(words: tuple[str, ...]) -> str:
+    """A case-insensitive regex for any of ``words`` (regex fragments, each starting with an
+    ASCII letter) as a whole word. It starts with a character class, the first letters, and
+    picks the rest by a look-behind on the letter found, so that a position costs one test
+    of a letter rather than one per word."""
+    by_first: dict[str, list[str]] = {}
+    for word in words:
+        by_first.setdefault(word[0].lower(), []).append(word[1:])
+    firsts = "".join(sorted(by_first))
+    branches = "|".join(
+        f"(?<={first})(?:{'|'.join(rests)})" for first, rests in sorted(by_first.items())
+    )
+    return rf"(?i:[{firsts}](?<![\w\-.][{firsts}])(?:{branches}))(?![\w])"
+
+
+# Street addresses. A house number ("72", "5a", "12-14", "10/A", "3 bis") and what may follow
+# it: a postcode (German, French, Spanish, Italian 5 digits, Austrian, Swiss, Belgian 4, Dutch
+# "1012 AB", Portuguese "1000-001", an old "D-10115") and a city ("Frankfurt am Main",
+# "Aix-en-Provence").
+_CAPITAL = "A-ZÀ-ÖØ-Þ"
+_HOUSE = r"[0-9]{1,4}(?:[ ]?(?:bis|ter)(?![\w])|[A-Za-z](?![\w]))?(?:[\-/][0-9]{1,4}[A-Za-z]?)?"
+_HOUSE_END = r"(?![\w]|[.,][0-9])"
+_EU_CITY = (
+    rf"[{_CAPITAL}][^\W\d_]{{1,30}}+(?:-[^\W\d_]{{1,30}}+){{0,3}}+"
+    rf"(?:[ ](?:am|an[ ]der|im|sur|en|del|di|de|upon)[ ][{_CAPITAL}][^\W\d_]{{1,30}}+)?"
 )
+_EU_POSTCODE_CITY = (
+    r"(?:[A-Z]{1,2}-)?[0-9]{4,5}(?:-[0-9]{3}|[ ][A-Z]{2}(?=[ \t]))?[ \t]{1,4}" + _EU_CITY
+)
+_EU_POSTCODE_TAIL = (
+    r"(?:[ \t]{0,4},[ \t]{0,4}|[ \t]{1,4}|[ \t]{0,4}\n[ \t]{0,4})"
+    rf"(?P<postcode>{_EU_POSTCODE_CITY})"
+)
+# French, Spanish, Italian, Portuguese street words, before a name ("de Rivoli", "Roma", "da
+# Liberdade") and a house number ("Via Roma 10"); in French the number may come first ("32
+# rue de Rivoli"). Words that are English too ("via", "place", "avenue", "plaza", "corso",
+# "largo") need a comma, a full stop, a line end or a postcode after the number (or the
+# name), so that "paid via PayPal 2 times" stays.
+_ROMANCE_WORDS = (
+    "rue", "avenue", r"av\.", r"avda\.", "boulevard", r"bd\.?", "chemin", "allée", "allee",
+    "impasse", "quai", "place", "calle", "avenida", "plaza", "paseo", "carrer", "rambla",
+    "via", "viale", "piazza", "piazzale", "corso", "largo", "vicolo", "rua", "travessa",
+    "praça", "praca", "alameda", "estrada",
+)  # fmt: skip
+_NUMBER_FIRST_WORDS = (
+    "rue", "avenue", r"av\.", "boulevard", r"bd\.?", "chemin", "allée", "allee", "impasse",
+    "quai", "place",
+)  # fmt: skip
+_AMBIGUOUS_STREET_WORDS = frozenset({"via", "place", "avenue", "plaza", "corso", "largo"})
+_PARTICLE = (
+    r"(?:de|del|della|delle|dello|dei|degli|di|da|das|do|dos|du|des|la|le|les|el|los|las|"
+    r"san|santa|são|sant|e|y)"
+)
+_STREET_NAME = (
+    rf"(?:[ \t]{{1,4}}(?:{_PARTICLE}[ \t]{{1,4}}){{0,2}}(?:[dlDL]['’])?"
+    rf"[{_CAPITAL}][^\W\d_]{{0,30}}+(?:['’\-][^\W\d_]{{1,30}}+){{0,3}}+){{1,4}}"
+)
+# Number first: English ("12 Main Street", "55 W 46th St": up to four capitalised words or
+# ordinals, a street type) or French ("32 rue de Rivoli, 75001 Paris").
+_NUMBER_FIRST_RE = re.compile(
+    r"[0-9](?<![\w#$€£¥.,\-][0-9])"
+    r"(?=[0-9]{0,4}[A-Za-z]?(?:[ ]?(?:bis|ter))?,?[ \t]{1,4}"  # quick "no"
+    r"(?:[A-Z]|[0-9]{1,3}(?:st|nd|rd|th)|(?i:rue|av|bd|bo|ch|al|im|qu|pl)))(?:"
+    r"[0-9]{0,4}[A-Za-z]?(?:[ \t]+(?:[A-Z][A-Za-z'\-]*\.?|[0-9]{1,3}(?:st|nd|rd|th))){1,4}?"
+    r"[ \t]+(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|"
+    r"Square|Sq|Terrace|Way|Highway|Hwy|Parkway|Pkwy|Circle|Cir|Alley|Crescent|Close|Row|"
+    r"Gardens|Gdns|Grove|Mews|Parade|Walk)\b"
+    r"|[0-9]{0,3}(?:[ ]?(?:bis|ter))?,?[ \t]{1,4}"
+    rf"(?P<word>{_words_re(_NUMBER_FIRST_WORDS)}){_STREET_NAME}(?:{_EU_POSTCODE_TAIL})?"
+    r")"
+)
+_STRICT_END_RE = re.compile(r"[ \t]*(?:[,;\n)]|\.(?![0-9])|\Z)")
+_ROMANCE_STREET_RE = re.compile(
+    rf"(?P<word>{_words_re(_ROMANCE_WORDS)}){_STREET_NAME}"
+    rf"[ \t]{{0,4}},?[ \t]{{1,4}}{_HOUSE}(?:{_EU_POSTCODE_TAIL}|{_HOUSE_END})"
+)
+_ROMANCE_STREET_CHECK_RE = re.compile(r"[0-9](?:(?<=[^\W\d_][ \t][0-9])|(?<=[^\W\d_],[ \t][0-9]))")
+_ROMANCE_STREET_LEAD_RE = re.compile(
+    rf"{_words_re(_ROMANCE_WORDS)}{_STREET_NAME}[ \t]{{0,4}},?[ \t]{{1,4}}\Z"
+)
+# German and Dutch: a street word ending in -straße, -weg, -platz, -straat... (after up to two
+# capitalised words: "Berliner Straße 5", "Kaiser-Wilhelm-Ring 5"), a house number. "-ring"
+# only after n, d, l or a hyphen, so that "Ordering 3", "String 2" and "Spring 2024" stay.
+_STREET_SUFFIXES = (
+    "straße", "strasse", "str.", "allee", "gasse", "platz", "weg", "straat", "laan", "plein",
+    "gracht", "kade",
+)  # fmt: skip
+_SUFFIX_STREET_LEAD = (
+    rf"[{_CAPITAL}](?<![\w\-.][{_CAPITAL}])"
+    rf"(?:[\w\-]{{0,40}}+[ \t]{{1,4}}[{_CAPITAL}]){{0,2}}?[\w\-]{{0,40}}+\.?"
+    r"(?i:"
+    + "|".join(f"(?<={re.escape(suffix)})" for suffix in _STREET_SUFFIXES)
+    + r"|(?<=[ndl\-]ring))"
+)
+_SUFFIX_STREET_RE = re.compile(
+    rf"{_SUFFIX_STREET_LEAD}[ \t]{{1,4}}{_HOUSE}(?:{_EU_POSTCODE_TAIL}|{_HOUSE_END})"
+)
+_SUFFIX_STREET_CHECK_RE = re.compile(
+    r"[0-9](?:(?<=[^\W\d_][ \t][0-9])|(?<=\.[ \t][0-9]))(?i:"
+    + "|".join(f"(?<={re.escape(suffix)}[ \t][0-9])" for suffix in _STREET_SUFFIXES)
+    + r"|(?<=[ndl\-]ring[ \t][0-9]))"
+)
+_SUFFIX_STREET_LEAD_RE = re.compile(_SUFFIX_STREET_LEAD + r"[ \t]\Z")
+# A flat, suite or unit: "Apt 12B", "Apartment 4" anywhere; "Suite 200", "Unit 5", "Flat 3"
+# (capitalised) and "apt 4", "apartment 4" before a comma, a semicolon or a line end, and not
+# a year ("Office Suite 2019," stays; "my apartment. 2 drivers" too).
+_UNIT_WORD = (
+    r"[AaSUF](?<![\w\-.][AaSUF])"
+    r"(?:(?<=[Aa])(?:pt\.?|PT\.?|partment|PARTMENT)|(?<=S)(?:uite|UITE)|(?<=U)(?:nit|NIT)"
+    r"|(?<=F)(?:lat|LAT))"
+    r"[ \t]{0,4}#?[ \t]{0,4}"
+)
+_UNIT_RE = re.compile(_UNIT_WORD + r"(?P<number>[0-9]{1,5}[A-Za-z]?)(?![\w]|[.,][0-9])")
+_UNIT_CHECK_RE = re.compile(
+    r"[0-9](?:(?<=[TtEe][ .#][0-9])|(?<=[TtEe][ .#][ #][0-9])|(?<=[TtEe][ .][ #][ ][0-9]))"
+)
+_UNIT_LEAD_RE = re.compile(_UNIT_WORD + r"\Z")
+_YEAR_RE = re.compile(r"(?:19|20)[0-9]{2}")
+# A UK postcode (the standard outward and inward codes) after a town: "London SW7 4JJ". An
+# inward code "GB" or "TB" is a storage size more often than a postcode ("PS4 2TB").
+_UK_POSTCODE = (
+    r"[A-PR-UWYZ](?:[A-HK-Y][0-9][ABEHMNPRVWXY]|[0-9][A-HJKPSTUW]|[A-HK-Y]?[0-9]{1,2})"
+    r"[ ]?[0-9](?!GB|TB)[ABD-HJLNP-UW-Z]{2}(?![\w])"
+)
+_UK_TOWN = r"[A-Z](?<![\w\-.'][A-Z])[a-z]{2,30}+(?:[ \-][A-Z][a-z]{1,30}+){0,2},?[ \t]{1,4}"
+_UK_TOWN_RE = re.compile(_UK_TOWN + _UK_POSTCODE)
+_UK_TOWN_CHECK_RE = re.compile(
+    r"[0-9](?:(?<=[^\w\-.][A-PR-UWYZ][0-9])|(?<=[^\w\-.][A-PR-UWYZ][A-HK-Y][0-9]))"
+)
+_UK_TOWN_LEAD_RE = re.compile(_UK_TOWN + r"[A-PR-UWYZ][A-HK-Y]?\Z")
+# A US "City, ST 12345(-6789)". A state code that is also a word ("OR", "ID", "IN", "OK"...)
+# counts after an address, or on a line of its own.
+_US_STATES = """AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE
+    NV NH NJ NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR GU VI AS MP""".split()  # noqa: SIM905
+_US_WORD_STATES = frozenset({"AS", "CO", "DE", "HI", "ID", "IN", "ME", "OH", "OK", "OR", "PA"})
+_US_CITY = (
+    r"[A-Z](?<![\w\-.'][A-Z])[a-z]{1,30}+\.?(?:[ \-][A-Z][a-z]{1,30}+\.?){0,2},[ \t]{0,4}"
+    rf"(?P<state>{'|'.join(_US_STATES)})[ \t]{{1,4}}"
+)
+_US_ZIP = r"[0-9]{5}(?:-[0-9]{1,4})?(?![\w]|[.,][0-9])"  # "97250-60" too: no digit left
+_US_CITY_RE = re.compile(_US_CITY + _US_ZIP)
+_US_CITY_CHECK_RE = re.compile(r"[0-9](?:(?<=[A-Z][A-Z][ \t][0-9])|(?<=[A-Z][ \t][ \t][0-9]))")
+_US_CITY_LEAD_RE = re.compile(_US_CITY + r"\Z")
+_LINE_END_RE = re.compile(r"[ \t]*(?:\n|\Z)")
+_LINE_END_OR_COMMA_RE = re.compile(r"[ \t]*(?:[,;\n]|\Z)")
+# What joins an [ADDRESS] right after it: another [ADDRESS], a unit ("Apt 4", "#12"), a US
+# city, state and ZIP, a UK postcode (with its town or not), a postcode and a city.
+_ADDRESS_TAIL_RE = re.compile(
+    r"\[ADDRESS\](?:[ \t]{0,4}(?:[,;][ \t]{0,4})?(?:\n[ \t]{0,4}){0,2}"
+    r"(?:\[ADDRESS\]"
+    r"|(?i:apt|apartment|suite|ste|unit|flat|floor|fl|room|rm|bldg|building)\.?[ \t]{0,4}#?"
+    r"[ \t]{0,4}[0-9]{1,5}[A-Za-z]?(?![\w])"
+    r"|#[ \t]?[0-9]{1,5}[A-Za-z]?(?![\w])"
+    rf"|{_US_CITY.replace('(?P<state>', '(?:')}{_US_ZIP}"
+    rf"|(?:{_UK_TOWN})?{_UK_POSTCODE}"
+    rf"|{_EU_POSTCODE_CITY}"
+    r"))++"
+)
+
+# IPv4: four parts of at most three digits; _replace_ipv4() checks the values and what comes
+# before (a version word keeps "version 1.2.3.4"). Not after a letter, a digit, a dot, "$" or
+# "#", nor after "Name/" (a user agent's "Chrome/120.0.0.0").
+_IPV4_RE = re.compile(
+    r"[0-9](?<![\w.$€£¥#][0-9])(?<![A-Za-z]/[0-9])[0-9]{0,2}(?:\.[0-9]{1,3}){3}"
+    r"(?![\w]|\.[0-9])"
+)
+_VERSION_WORDS = frozenset(
+    """version versions ver v firmware fw release build update updated upgrade upgraded patch
+    bios driver kernel rev revision""".split()  # noqa: SIM905
+)
+_LINKING_WORDS = frozenset({"is", "was", "to", "of", "now"})
+_IP_WORDS = frozenset({"ip", "ipv", "address", "addr", "dns", "host", "server", "gateway", "ping"})
+# IPv6: hex groups and colons (at most 8 groups, at most one "::"); _is_ipv6() checks.
+_IPV6_RE = re.compile(
+    r"[0-9A-Fa-f](?<![\w:.][0-9A-Fa-f])[0-9A-Fa-f]{0,3}+(?::[0-9A-Fa-f]{0,4}+){2,7}+"
+    r"(?![\w:]|\.[0-9A-Fa-f])"
+)
+# Account and document numbers: a context word, an optional "number", "no.", "#" or "ID",
+# ":" or "is", then the identifier (letters, digits, "-", ".", "/", spaced digit groups).
+_ID_WORDS = (
+    "account", "acct", "bank[ ]account", "customer", "member", "membership", r"user[ ]?id",
+    "passport", r"licen[cs]e", r"driver'?s[ ]licen[cs]e", r"driving[ ]licen[cs]e", "ssn",
+    "social[ ]security", "social[ ]insurance", r"tax(?:payer)?[ ](?:id|number|no|code)",
+    "itin", "national[ ]insurance", "national[ ]id", "nino", "ni[ ]number", "id[ ]card",
+    "identity[ ]card", r"policy[ ](?:number|no|nr|\#)", "sort[ ]code", "routing[ ]number",
+    "contract[ ]number", "insurance[ ]number",
+    r"kunden(?:nummer|nr|-nr)", r"konto(?:nummer|nr|-nr)?", r"mitglieds(?:nummer|nr)",
+    "vertragsnummer", r"steuer(?:nummer|-id|id|identifikationsnummer)",
+    "sozialversicherungsnummer", "versicherungsnummer", r"personalausweis(?:nummer)?",
+    "ausweisnummer", r"reisepass(?:nummer)?",
+    r"num[ée]ro[ ](?:de[ ])?(?:client|compte|fiscal|s[ée]curit[ée][ ]sociale)", "passeport",
+    r"n[úu]mero[ ]de[ ](?:cliente|cuenta|socio|pasaporte|contribuinte)", "dni", "nie", "nif",
+    "cpf", "pasaporte", "passaporte", r"codice[ ](?:cliente|fiscale)", "passaporto",
+    "klantnummer", "rekeningnummer", "bsn", "paspoort",
+)  # fmt: skip
+_ID_LEAD = (
+    _words_re(_ID_WORDS)
+    + r"(?P<numberword>[ \t]{0,4}(?i:number|num|nr|no|n[°º]|\#|id|code|key)(?![A-Za-z]))?\.?"
+    r"[ \t]{0,4}(?:[:#=\-][ \t]{0,4})?(?:(?i:is|was|ending[ ]in)[ \t]{1,4})?"
+)
+_IDENTIFIER_RE = re.compile(
+    _ID_LEAD + r"(?=[A-Za-z\-./]{0,20}[0-9])"
+    r"(?P<id>[A-Za-z0-9](?:[A-Za-z0-9]|[\-./][A-Za-z0-9]|(?<=[0-9])[ ](?=[0-9]{2})){0,40}+)"
+)
+# The first digit of an identifier with at least four digits, and what comes before it.
+_ID_CHECK_RE = re.compile(r"[0-9](?<![0-9@][0-9])(?=(?:[A-Za-z\-./ ]{0,10}[0-9]){3})")
+_ID_LEAD_RE = re.compile(_ID_LEAD + r"[A-Za-z\-./]{0,20}\Z")
+_AMOUNT_RE = re.compile(r"[0-9]{1,3}(?:[.,][0-9]{3}){0,6}(?:[.,][0-9]{1,2})?")
 _LUHN_DOUBLED = {str(d): (2 * d) % 9 if d != 9 else 9 for d in range(10)}
 _PHONE_SPLIT_BUDGET = 200
 
@@ -220,6 +471,215 @@ def _redact_cards(text: str) -> str:
     return "".join(pieces)
 
 
+def _find_rule(text: str, at: int, floor: int) -> tuple[re.Match[str], str] | None:
+    """The first rule's match (and its replacement) led by the digits at ``at``, starting at
+    ``floor`` or later (and, for a lead, on the same line)."""
+    if _NUMBER_HINT_RE.match(text, at) is None:
+        return None
+    floor = max(floor, text.rfind("\n", floor, at) + 1)
+    for rule in _NUMBER_RULES:
+        if rule.lead is None:
+            match = rule.pattern.match(text, at)
+        else:
+            if rule.check is not None and rule.check.match(text, at) is None:
+                continue
+            lead = rule.lead.search(text, max(floor, at - rule.reach), at)
+            match = None if lead is None else rule.pattern.match(text, lead.start())
+        if match is not None:
+            replacement = rule.replace(match)
+            if replacement != match.group(0):
+                return match, replacement
+    return None
+
+
+def _redact_numbers(text: str) -> str:
+    """Replace IP addresses, identifiers and street addresses (``_NUMBER_RULES``)."""
+    pieces: list[str] = []
+    last = 0
+    budget = _DIGIT_RUN_BUDGET
+    rest: int | None = None
+    for run in _DIGIT_RUN_RE.finditer(text):
+        at = run.start()
+        if at < last:
+            continue
+        budget -= 1
+        if budget < 0:
+            rest = at
+            break
+        found = _find_rule(text, at, last)
+        if found is not None:
+            match, replacement = found
+            pieces.append(text[last : match.start()])
+            pieces.append(replacement)
+            last = match.end()
+    if pieces:
+        pieces.append(text[last:])
+        done = "".join(pieces)
+        if rest is not None:
+            rest += len(done) - len(text)
+        text = done
+    if rest is not None:  # a dump of numbers: each whole pattern from there on, unchecked
+        for rule in _NUMBER_RULES:
+            start = max(0, rest - rule.reach)
+            if rule.check is not None and rule.check.search(text, start) is None:
+                continue  # a quick scan of digits spares the slower one of words
+            kept = [text[:start]]
+            last = start
+            for match in rule.pattern.finditer(text, start):
+                kept += [text[last : match.start()], rule.unchecked(match)]
+                last = match.end()
+            kept.append(text[last:])
+            text = "".join(kept)
+    return text
+
+
+def _last_words(before: str, count: int) -> list[str]:
+    """The last ``count`` ASCII words of ``before``'s tail (30 characters), lower-cased."""
+    return [word.lower() for word in _ASCII_WORD_RE.findall(before[-30:])[-count:]]
+
+
+def _follows_version_word(before: str) -> bool:
+    """Whether ``before`` ends with "version", "firmware", "v" or "version is" and the like."""
+    words = _last_words(before, 2)
+    if not words:
+        return False
+    if words[-1] in _VERSION_WORDS:
+        return True
+    return len(words) == 2 and words[-1] in _LINKING_WORDS and words[0] in _VERSION_WORDS
+
+
+def _replace_ipv4(match: re.Match[str]) -> str:
+    """``[IP]`` for a dotted quad that reads as an IPv4 address, else the match as it was."""
+    candidate = match.group(0)
+    parts = candidate.split(".")
+    if parts[0] == "0" or any(int(part) > 255 for part in parts):
+        return candidate
+    before = match.string[max(0, match.start() - 30) : match.start()]
+    if _follows_version_word(before):
+        return candidate
+    if max(map(len, parts)) == 1 and not set(_last_words(before, 2)) & _IP_WORDS:
+        return candidate  # "1.3.2.1": a section number, not an address
+    return "[IP]"
+
+
+def _is_ipv6(candidate: str) -> bool:
+    """Whether hex groups and colons make an IPv6 address: eight groups, or fewer with one
+    "::", and a digit among them (not a MAC address, a time or "dead::beef")."""
+    if ":::" in candidate or not any(char.isdigit() for char in candidate):
+        return False
+    groups = candidate.split(":")
+    compressed = candidate.count("::")
+    if compressed == 0:
+        return len(groups) == 8 and all(groups)
+    return compressed == 1 and len([group for group in groups if group]) >= 2
+
+
+def _replace_ipv6(match: re.Match[str]) -> str:
+    """``[IP]`` for an IPv6 address, else the match as it was."""
+    return "[IP]" if _is_ipv6(match.group(0)) else match.group(0)
+
+
+def _replace_identifier(match: re.Match[str]) -> str:
+    """The context word with ``[ID]`` for the identifier after it: at least four digits, not
+    an amount ("12.50") nor, without "number" or "no.", a year ("member 2019")."""
+    identifier = match.group("id")
+    if sum(char.isdigit() for char in identifier) < 4 or _AMOUNT_RE.fullmatch(identifier):
+        return match.group(0)
+    if match.group("numberword") is None and _YEAR_RE.fullmatch(identifier):
+        return match.group(0)
+    return _identifier(match)
+
+
+def _replace_street(match: re.Match[str]) -> str:
+    """``[ADDRESS]`` for a Romance street, unless its word is English too ("via", "place")
+    and nothing after the number says it ends an address ("paid via PayPal 2 times")."""
+    word = match.group("word")
+    if word is None:  # "12 Main Street"
+        return "[ADDRESS]"
+    if (
+        word.lower() in _AMBIGUOUS_STREET_WORDS
+        and match.group("postcode") is None
+        and _STRICT_END_RE.match(match.string, match.end()) is None
+    ):
+        return match.group(0)
+    return "[ADDRESS]"
+
+
+def _replace_unit(match: re.Match[str]) -> str:
+    """``[ADDRESS]`` for "Apt 12B"; for "Suite", "Unit", "Flat", "apt" only before a comma, a
+    semicolon or a line end, and not with a year ("Office Suite 2019")."""
+    if match.group(0)[0] == "A":
+        return "[ADDRESS]"
+    if _YEAR_RE.fullmatch(match.group("number")) or not _LINE_END_OR_COMMA_RE.match(
+        match.string, match.end()
+    ):
+        return match.group(0)
+    return "[ADDRESS]"
+
+
+def _replace_us_city(match: re.Match[str]) -> str:
+    """``[ADDRESS]`` for "City, ST 12345"; a state code that is also a word ("OR", "ID")
+    only after an address or on a line of its own ("Hello, ID 12345 fails" stays)."""
+    if match.group("state") in _US_WORD_STATES:
+        text = match.string
+        before = text[max(0, match.start() - 16) : match.start()].rstrip(" \t")
+        after_address = before.endswith(("[ADDRESS]", "[ADDRESS],"))
+        own_line = (not before or before.endswith("\n")) and _LINE_END_RE.match(text, match.end())
+        if not (after_address or own_line):
+            return match.group(0)
+    return "[ADDRESS]"
+
+
+def _address(_match: re.Match[str]) -> str:
+    """``[ADDRESS]``, whatever the match."""
+    return "[ADDRESS]"
+
+
+def _ip(_match: re.Match[str]) -> str:
+    """``[IP]``, whatever the match."""
+    return "[IP]"
+
+
+def _identifier(match: re.Match[str]) -> str:
+    """The context word with ``[ID]`` for the identifier, unchecked."""
+    return match.group(0)[: match.start("id") - match.start()] + "[ID]"
+
+
+#: In order: the first whose replacement changes its match wins.
+_NUMBER_RULES = (
+    _Rule(None, None, _IPV4_RE, _replace_ipv4, _ip),
+    _Rule(_ID_CHECK_RE, _ID_LEAD_RE, _IDENTIFIER_RE, _replace_identifier, _identifier, 70),
+    _Rule(None, None, _NUMBER_FIRST_RE, _replace_street, _address),
+    _Rule(
+        _SUFFIX_STREET_CHECK_RE, _SUFFIX_STREET_LEAD_RE, _SUFFIX_STREET_RE, _address, _address, 120
+    ),
+    _Rule(
+        _ROMANCE_STREET_CHECK_RE,
+        _ROMANCE_STREET_LEAD_RE,
+        _ROMANCE_STREET_RE,
+        _replace_street,
+        _address,
+        80,
+    ),
+    _Rule(_UNIT_CHECK_RE, _UNIT_LEAD_RE, _UNIT_RE, _replace_unit, _address, 20),
+    _Rule(_UK_TOWN_CHECK_RE, _UK_TOWN_LEAD_RE, _UK_TOWN_RE, _address, _address, 100),
+    _Rule(_US_CITY_CHECK_RE, _US_CITY_LEAD_RE, _US_CITY_RE, _replace_us_city, _address, 100),
+)
+#: Where one of _NUMBER_RULES can start (a quick "no" for most numbers): a dotted quad, four
+#: digits or more, a number before a capitalised word or a French street word, after a word
+#: and a space or a comma, after "Apt."/"Suite #", in a UK outward code, after a US state.
+_NUMBER_HINT_RE = re.compile(
+    r"[0-9](?:(?=[0-9]{0,2}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9])"
+    r"|(?<![0-9@][0-9])(?=(?:[A-Za-z\-./ ]{0,10}[0-9]){3})"
+    r"|(?<![\w#$€£¥.,\-][0-9])(?=[0-9]{0,4}[A-Za-z]?(?:[ ]?(?:bis|ter))?,?[ \t]{1,4}"
+    r"(?:[A-Z0-9]|(?i:rue|av|bd|bo|ch|al|im|qu|pl)))"
+    r"|(?<=[^\W\d_][ \t][0-9])|(?<=[^\W\d_],[ \t][0-9])|(?<=\.[ \t][0-9])"
+    r"|(?<=[TtEe][.#][0-9])|(?<=[TtEe][ .#][ #][0-9])|(?<=[TtEe][ .][ #][ ][0-9])"
+    r"|(?<=[^\w\-.][A-PR-UWYZ][0-9])|(?<=[^\w\-.][A-PR-UWYZ][A-HK-Y][0-9])"
+    r"|(?<=[A-Z][ \t][ \t][0-9]))"
+)
+
+
 def _follows_identifier_word(before: str) -> bool:
     """Whether ``before`` ends with "order", "invoice no.", "ticket #" and the like."""
     stripped = before.rstrip(" \t:#.")
@@ -310,19 +770,28 @@ def _redact_once(text: str) -> str:
         text = _URL_RE.sub(_replace_url, text)
     text = _redact_ibans(text)
     text = _redact_cards(text)
-    text = _redact_phones(text)
-    return _ADDRESS_RE.sub("[ADDRESS]", text)
+    if _DIGIT_RE.search(text) is not None:
+        if "::" in text or text.count(":") >= 7:
+            text = _IPV6_RE.sub(_replace_ipv6, text)
+        text = _redact_numbers(text)
+        text = _redact_phones(text)
+    if "[ADDRESS]" in text:  # what follows an address joins it
+        text = _ADDRESS_TAIL_RE.sub("[ADDRESS]", text)
+    return text
 
 
 def redact_pii(text: str) -> str:
     """Replace personal data with placeholders.
 
     E-mail addresses become ``[EMAIL]``; URLs (with a scheme or ``www.``)
-    ``[URL]``; Luhn-valid card numbers (13-19 digits, optional spaces or dashes)
-    ``[CARD]``; mod-97-valid IBANs ``[IBAN]``; phone numbers (international, US and
-    European layouts, 7-15 digits) ``[PHONE]``; simple street addresses ("12 Main
-    Street", "221B Baker St") ``[ADDRESS]``. Order numbers ("#123456", "order
-    1234567"), dates, years, prices, IP addresses and counts are left alone. The
+    ``[URL]``; Luhn-valid card numbers (13-19 digits, optional spaces or dashes, or dots
+    between four groups of four) ``[CARD]``; mod-97-valid IBANs ``[IBAN]``; IPv4 and IPv6
+    addresses ``[IP]`` (not a version: "version 1.2.3.4"); account and document numbers
+    after their word ("account number: 2738-889-003", "SSN 123-45-6789") ``[ID]``; phone
+    numbers (international, US and European layouts, 7-15 digits) ``[PHONE]``; street
+    addresses ("12 Main Street", "Hauptstraße 72, 10115 Berlin", "32 rue de Rivoli", "London
+    SW7 4JJ", "Springfield, IL 62701", "Apt 12B") ``[ADDRESS]``. Order numbers ("#123456",
+    "order 1234567"), dates, years, prices, versions and counts are left alone. The
     passes repeat until nothing changes, so the function is idempotent. Person
     names are handled by :mod:`persona_mining.text.nlp`.
 
