@@ -178,6 +178,17 @@ def view_names() -> list[str]:
     return names
 
 
+def plausible_time_sql(column: str) -> str:
+    """SQL true where a ticket's time can be when it came in: after the Unix epoch (a missing
+    date written as 0) and no later than a day from now (a year typed 2099). Ingest keeps such
+    tickets and warns; the windows of trends and alerts end at the latest plausible one, so
+    that one mistyped year does not make every recent window empty."""
+    return (
+        f"({column} > TIMESTAMP '1970-01-01 00:00:00' "
+        f"AND {column} <= now()::TIMESTAMP + INTERVAL 1 DAY)"
+    )
+
+
 def quote_identifier(name: str) -> str:
     """Quote a column or table name for SQL (identifiers cannot be bound as parameters)."""
     return '"' + name.replace('"', '""') + '"'

@@ -188,3 +188,19 @@ def test_alerts_go_through_a_prefect_notification_block(
         "block:custom-webhook/persona-mining-test"
     }
     assert any("Parents" in str(r["text"]) for r in webhook.received)
+
+
+def test_a_ticket_dated_in_2099_leaves_the_windows_where_the_data_is(
+    jumped: duckdb.DuckDBPyConnection,
+) -> None:
+    from persona_mining.report.issue_series import issue_trends
+
+    add_tickets(jumped, [Ticket("typo", "p0", 0, datetime(2099, 1, 1, 12))])
+    compute_trends(jumped, config=TrendsConfig())
+    alerts = find_alerts(jumped, trends=TrendsConfig(), config=AlertsConfig())
+    assert [(a.persona, a.issue) for a in alerts if a.kind == "persona_jump"] == [
+        ("Parents", "Refund")
+    ]
+    assert alerts[0].period_end == END.date()
+    trends = issue_trends(jumped, period="week", top=2)
+    assert trends.data_to is not None and trends.data_to.date() == END.date()

@@ -106,13 +106,17 @@ def test_conflicting_duplicates_are_all_rejected(con, tmp_path: Path) -> None:
     )
 
 
-def test_a_value_that_does_not_fit_an_existing_column_is_rejected(con, tmp_path: Path) -> None:
+def test_a_value_that_does_not_fit_an_existing_column_widens_it(con, tmp_path: Path) -> None:
     ingest_tickets(con, path=write(tmp_path / "a.csv", HEADER + "1,c1,2026-01-01,a,b,5\n"))
     result = ingest_tickets(
         con, path=write(tmp_path / "b.csv", HEADER + "2,c1,2026-01-01,a,b,great\n")
     )
-    assert result.rejected == 1
-    assert "column csat" in rows(con, "SELECT reason FROM ingest_rejects")[0][0]
+    assert (result.new, result.rejected) == (1, 0)  # the ticket is kept, with its text
+    assert "column csat is text from now on: 'great'" in result.note
+    assert rows(con, "SELECT csat FROM tickets ORDER BY created_at, ticket_id") == [
+        ("5",),
+        ("great",),
+    ]
 
 
 def test_bad_encoding_rows_are_rejected_not_garbled(con, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +22,7 @@ from persona_mining.cli.common import (
     _config,
     _environment,
     _guard,
+    _merge_map,
     _parse_map,
     _progress,
     _progress_bars,
@@ -106,10 +108,22 @@ def ingest(
                 "config's [[sources]]"
             )
         cfg = _config(config, db)
-        ticket_map = {**cfg.ingest.columns, **_parse_map(map_)}
-        cust_map = {**cfg.ingest.customer_columns, **_parse_map(customer_map)}
-        check_mapping(ticket_map, TICKET_COLUMNS, "--map")
-        check_mapping(cust_map, CUSTOMER_COLUMNS, "--customer-map")
+        ticket_map, ticket_notes = _merge_map(
+            cfg.ingest.columns, _parse_map(map_), "--map", "[ingest.columns]"
+        )
+        cust_map, cust_notes = _merge_map(
+            cfg.ingest.customer_columns,
+            _parse_map(customer_map, "--customer-map"),
+            "--customer-map",
+            "[ingest.customer_columns]",
+        )
+        check_mapping(ticket_map, TICKET_COLUMNS, _mapping_origin("--map", cfg.ingest.columns))
+        check_mapping(
+            cust_map,
+            CUSTOMER_COLUMNS,
+            _mapping_origin("--customer-map", cfg.ingest.customer_columns),
+        )
+        _show(*(Text(note) for note in cust_notes + ticket_notes), stderr=True)
         con = warehouse.connect(cfg.warehouse.path)
         try:
             results = []
@@ -169,6 +183,12 @@ def _ingest_sources(cfg: Config) -> None:
 
     pull_sources(cfg, on_result=said)
     _warn_coverage(_read(cfg, link_coverage))
+
+
+def _mapping_origin(option: str, configured: Mapping[str, str]) -> str:
+    """Where a merged mapping comes from, for its errors."""
+    section = "[ingest.customer_columns]" if option == "--customer-map" else "[ingest.columns]"
+    return f"{option} (with the config's {section})" if configured else option
 
 
 def _print_ingest(result: Any) -> None:

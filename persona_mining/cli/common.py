@@ -3,7 +3,7 @@ errors into one line, and showing what `report/` formats."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -179,13 +179,37 @@ def _progress_bars() -> Iterator[Progress | None]:
         yield report
 
 
-def _parse_map(pairs: Sequence[str] | None) -> dict[str, str]:
-    mapping = {}
+def _parse_map(pairs: Sequence[str] | None, option: str = "--map") -> dict[str, str]:
+    """`--map CANONICAL=COLUMN` options as a mapping; one target given two columns is an error
+    (the last one would win silently)."""
+    mapping: dict[str, str] = {}
     for pair in pairs or []:
         if "=" not in pair:
             raise ConfigError(
-                f"--map {pair!r}: expected CANONICAL=COLUMN, e.g. --map ticket_id='Ticket ID'"
+                f"{option} {pair!r}: expected CANONICAL=COLUMN, e.g. {option} ticket_id='Ticket ID'"
             )
-        key, value = pair.split("=", 1)
-        mapping[key.strip()] = value.strip()
+        key, value = (part.strip() for part in pair.split("=", 1))
+        if key in mapping and mapping[key] != value:
+            raise ConfigError(
+                f"{option} {key}: given twice ({mapping[key]!r} and {value!r}); a warehouse "
+                f"column takes one input column, so give {option} {key}=... once"
+            )
+        mapping[key] = value
     return mapping
+
+
+def _merge_map(
+    configured: Mapping[str, str], given: Mapping[str, str], option: str, section: str
+) -> tuple[dict[str, str], list[str]]:
+    """The config's mapping with the command line's over it, and a note for each target the
+    command line maps to another column than the config does (`Description` and
+    `description` are one column)."""
+    from persona_mining.config.base import normalise_name
+
+    notes = [
+        f"note: {option} {target}={column!r} replaces the config's {section} "
+        f"{target} = {configured[target]!r}"
+        for target, column in given.items()
+        if target in configured and normalise_name(configured[target]) != normalise_name(column)
+    ]
+    return {**configured, **given}, notes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,24 @@ def _one_of(value: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
+def normalise_name(name: str) -> str:
+    """A column name as the warehouse stores it: lower case, words joined by underscores.
+
+    A word is a run of letters, digits and marks of any script (`Lösungszeit (h)` becomes
+    `lösungszeit_h`, `作成日` stays), after NFKC normalisation (full-width `ＩＤ` is `id`, a
+    decomposed `ö` is the composed one). A name without any is `column`; one that starts
+    with a digit gets `c_` before it.
+    """
+    text = unicodedata.normalize("NFKC", name.strip().lstrip("\ufeff"))
+    words = "".join(ch if unicodedata.category(ch)[0] in "LNM" else " " for ch in text).split()
+    cleaned = "_".join(words).lower()
+    if not cleaned:
+        cleaned = "column"
+    if cleaned[0].isdigit():
+        cleaned = "c_" + cleaned
+    return cleaned
+
+
 def _unknown_targets(mapping: Mapping[str, str], allowed: tuple[str, ...]) -> str | None:
     """The problem with a column mapping's targets, or None when each is a canonical column."""
     unknown = set(mapping) - set(allowed)
@@ -79,15 +98,48 @@ def _unknown_targets(mapping: Mapping[str, str], allowed: tuple[str, ...]) -> st
     )
 
 
+def shared_columns(mapping: Mapping[str, str]) -> str | None:
+    """The problem of a mapping that maps one input column onto two warehouse columns, or
+    None.
+
+    Input columns are compared as the readers match them (by their normalised name, so
+    `Description` and `description` are one column); the generators (`@row`, `@file_time`)
+    are not columns. A column lands in one warehouse column: the second target would be left
+    without it, or be missing altogether.
+    """
+    by_column: dict[str, list[str]] = {}
+    for target, column in mapping.items():
+        if not column.startswith("@"):
+            by_column.setdefault(normalise_name(column), []).append(target)
+    problems = []
+    for targets in by_column.values():
+        if len(targets) < 2:
+            continue
+        names = " and ".join(f"{t} = {mapping[t]!r}" for t in targets)
+        hint = (
+            "leave updated_at out: it defaults to created_at"
+            if {"created_at", "updated_at"} <= set(targets)
+            else "map the column onto one of them"
+        )
+        problems.append(f"{names} map one input column onto two warehouse columns; {hint}")
+    return "; ".join(problems) or None
+
+
+def _mapping_problem(mapping: Mapping[str, str], allowed: tuple[str, ...]) -> str | None:
+    """What is wrong with a column mapping (unknown targets, a column mapped twice), or None."""
+    return _unknown_targets(mapping, allowed) or shared_columns(mapping)
+
+
 def _mapping_onto(mapping: Mapping[str, str], allowed: tuple[str, ...]) -> Mapping[str, str]:
-    problem = _unknown_targets(mapping, allowed)
+    problem = _mapping_problem(mapping, allowed)
     if problem:
         raise ValueError(problem)
     return mapping
 
 
 def check_mapping(mapping: Mapping[str, str], allowed: tuple[str, ...], where: str) -> None:
-    """Raise `ConfigError` naming `where` when a mapping targets a column outside `allowed`."""
-    problem = _unknown_targets(mapping, allowed)
+    """Raise `ConfigError` naming `where` when a mapping targets a column outside `allowed`, or
+    maps one input column onto two warehouse columns."""
+    problem = _mapping_problem(mapping, allowed)
     if problem:
         raise ConfigError(f"{where}: {problem}")

@@ -24,9 +24,10 @@ from persona_mining.config.base import (
     CUSTOMER_DUPLICATES,
     TICKET_COLUMNS,
     ColumnMap,
+    _mapping_problem,
     _one_of,
     _Settings,
-    _unknown_targets,
+    shared_columns,
 )
 from persona_mining.config.sections import IngestConfig
 
@@ -342,7 +343,7 @@ class SourceConfig(_Settings):
         tickets = self.type == "zendesk" or self.kind == "tickets"
         if not tickets and self.where:
             raise ValueError("'where' filters ticket sources only")
-        problem = _unknown_targets(self.columns, TICKET_COLUMNS if tickets else CUSTOMER_COLUMNS)
+        problem = _mapping_problem(self.columns, TICKET_COLUMNS if tickets else CUSTOMER_COLUMNS)
         if problem:
             raise ValueError(f"columns: {problem}")
         if self.type != "file" and "@file_time" in self.columns.values():
@@ -383,7 +384,12 @@ def _source_defaults(source: SourceConfig, ingest: IngestConfig) -> SourceConfig
     }
     changes = {k: v for k, v in defaults.items() if k not in source.model_fields_set}
     base = ingest.columns if tickets else ingest.customer_columns
-    changes["columns"] = {**base, **source.columns}
+    columns = {**base, **source.columns}
+    problem = shared_columns(columns)
+    if problem:
+        section = "[ingest.columns]" if tickets else "[ingest.customer_columns]"
+        raise ValueError(f"source {source.label}: with {section}, its columns: {problem}")
+    changes["columns"] = columns
     return source.model_copy(update=changes)
 
 

@@ -14,7 +14,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from fnmatch import fnmatch
@@ -33,6 +33,7 @@ from persona_mining.ingest.readers import (
     RAW,
     ROW,
     RawBatch,
+    folder_files,
     input_files,
     normalise_name,
     read_file,
@@ -40,21 +41,22 @@ from persona_mining.ingest.readers import (
 from persona_mining.progress import Progress, no_progress
 from persona_mining.warehouse import apply_views, quote_identifier, table_columns, transaction
 
-#: Formats tried, in order, for timestamps that are not ISO 8601.
-TIMESTAMP_FORMATS = (
-    "%Y-%m-%d %H:%M:%S",
-    "%Y/%m/%d %H:%M:%S",
-    "%Y/%m/%d",
-    "%d-%m-%Y %H:%M:%S",
-    "%d-%m-%Y %H:%M",
-    "%d-%m-%Y",
-    "%m/%d/%Y %H:%M:%S",
-    "%m/%d/%Y %H:%M",
-    "%m/%d/%Y",
-    "%d.%m.%Y %H:%M",
-    "%d.%m.%Y",
-    "%a %b %d %H:%M:%S %z %Y",
-)
+#: Timestamps are read by DuckDB's cast (ISO 8601, with an offset or a zone name, in UTC)
+#: once a day/month/year date is written year first (`_timestamp_sql`), and 12-hour times,
+#: which the cast does not read, by these formats (`{date}`: the date in the column's day
+#: order). A strptime list costs a failed parse per format tried, so it is kept to the values
+#: that end in AM or PM: a million other values take about a second.
+TIMESTAMP_FORMATS = ("{date} %I:%M:%S %p", "{date} %I:%M %p")
+#: Twitter's `Tue Oct 31 22:10:47 +0000 2017`, tried on its own: in one list with formats
+#: without %z, DuckDB (2.0) reads a value without an offset in the offset of the one before.
+_TWITTER_FORMAT = "%a %b %d %H:%M:%S %z %Y"
+#: Day orders of a column's day/month/year dates.
+DAY_FIRST, MONTH_FIRST = "day", "month"
+#: A date written day/month/year or month/day/year at the start of a value (a time may
+#: follow): its first part, separator, second part, year, and what follows it.
+_DAY_MONTH_DATE = r"^([0-9]{1,2})([/.-])([0-9]{1,2})[/.-]([0-9]{4})([ T]|$)"
+
+
 #: Help-desk exports read without a mapping of their own: column mapping and columns not kept.
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "zendesk": {
@@ -119,7 +121,10 @@ class IngestResult:
     source: str = ""
     #: Why every row was read again despite the watermark ("" when it was not).
     reread: str = ""
-    #: Why the tickets went to a source other than the one the file name gives ("" if not).
+    #: What the caller should know, one line each ("" if nothing): why the tickets went to a
+    #: source other than the one the file name gives, a column widened to hold new values, a
+    #: day order assumed for dates such as 01/03/2024, tickets dated in the future or at the
+    #: Unix epoch.
     note: str = ""
 
     def __add__(self, other: IngestResult) -> IngestResult:
@@ -138,8 +143,13 @@ class IngestResult:
             seconds=self.seconds + other.seconds,
             source=self.source or other.source,
             reread=self.reread or other.reread,
-            note=self.note or other.note,
+            note=_join_notes(self.note, other.note),
         )
+
+
+def _join_notes(*notes: str) -> str:
+    """Notes one per line, each once (the files of a folder may say the same)."""
+    return "\n".join(dict.fromkeys(line for note in notes for line in note.splitlines() if line))
 
 
 @dataclass(frozen=True)
@@ -255,7 +265,16 @@ def ingest_tickets(
     if newest is not None:
         _store_watermark(con, key, newest, choice.name, settings)
     _stop_on_failed_files(path, len(files), failed, total)
-    return total
+    return _with_skipped_files(total, path)
+
+
+def _with_skipped_files(total: IngestResult, path: str | Path) -> IngestResult:
+    """The result with a note naming each entry of a folder that was not read (a spreadsheet,
+    a subfolder); hidden files are left unnamed."""
+    if not Path(path).is_dir():
+        return total
+    skipped = folder_files(Path(path))[1]
+    return replace(total, note=_join_notes(*(f"folder {path}: {n}" for n in skipped), total.note))
 
 
 def _stop_on_failed_files(
@@ -403,7 +422,7 @@ def ingest_customers(
                 raise
             failed.append(str(e))
     _stop_on_failed_files(path, len(files), failed, total)
-    return total
+    return _with_skipped_files(total, path)
 
 
 @dataclass(frozen=True)
@@ -604,7 +623,7 @@ def _ingest_batch(
             rejects_by_reason=dict(reasons),
             seconds=time.perf_counter() - started,
             source=counts.source,
-            note=counts.note,
+            note=_join_notes(*batch.notes, counts.note),
         )
         return result, counts.newest
     finally:
@@ -768,23 +787,272 @@ def _blank_sql(expression: str) -> str:
     return f"NOT regexp_matches(coalesce({expression}, ''), '{_VISIBLE_CHARACTER}')"
 
 
-def _timestamp_sql(column: str) -> str:
-    formats = ", ".join(f"'{f}'" for f in TIMESTAMP_FORMATS)
-    c = quote_identifier(column)
+def _year_first_sql(value: str, order: str) -> str:
+    """SQL that writes a day/month/year (or month/day/year) date at the start of a text value
+    year first, as the cast reads it: `2024-3-13 10:00` for `13/03/2024 10:00` read day
+    first. `order` is DAY_FIRST or MONTH_FIRST; "": slashes month first (03/13/2024), dots and
+    dashes day first (13.03.2024, 13-03-2024). A year-first date with slashes (2024/03/13)
+    takes dashes, and an offset after a space (`14:22:11 +0100`, Zendesk's CSV) loses it."""
+    rewritten = value
+    for separator, default in (("/", MONTH_FIRST), ("[.-]", DAY_FIRST)):
+        date = f"^([0-9]{{1,2}}){separator}([0-9]{{1,2}}){separator}([0-9]{{4}})([ T]|$)"
+        year_first = "\\3-\\2-\\1\\4" if (order or default) == DAY_FIRST else "\\3-\\1-\\2\\4"
+        rewritten = f"regexp_replace({rewritten}, '{date}', '{year_first}')"
+    rewritten = (
+        f"regexp_replace({rewritten}, '^([0-9]{{4}})/([0-9]{{1,2}})/([0-9]{{1,2}})([ T]|$)', "
+        "'\\1-\\2-\\3\\4')"
+    )
+    return f"regexp_replace({rewritten}, ' ([+-][0-9]{{2}}(:?[0-9]{{2}})?)$', '\\1')"
+
+
+def _timestamp_sql(column: str, order: str = "") -> str:
+    """SQL that reads a text column as a timestamp in UTC, NULL when it is none: ISO 8601 (an
+    offset or zone converted to UTC), a day/month/year date with an optional time of 24 or 12
+    hours in the day `order` of the column (`_date_order`), `YYYY/MM/DD`, Twitter's dates,
+    Unix seconds or milliseconds. Each step runs only on the values the ones before left."""
+    value = f"trim({quote_identifier(column)})"
+    dates = ["%Y-%m-%d"]
+    for separator, default in (("/", MONTH_FIRST), ("-", DAY_FIRST), (".", DAY_FIRST)):
+        parts = ("%d", "%m") if (order or default) == DAY_FIRST else ("%m", "%d")
+        dates.append(separator.join((*parts, "%Y")))
+    formats = ", ".join(f"'{f.format(date=d)}'" for d in dates for f in TIMESTAMP_FORMATS)
+    # The rewritten value is used once: DuckDB would compute a repeated expression for every
+    # row, ISO ones included.
     return (
-        f"coalesce(try_cast(trim({c}) AS TIMESTAMPTZ)::TIMESTAMP, "
-        f"try_strptime(trim({c}), [{formats}])::TIMESTAMP, "
+        f"coalesce(try_cast({value} AS TIMESTAMPTZ)::TIMESTAMP, "
+        f"try_cast({_year_first_sql(value, order)} AS TIMESTAMPTZ)::TIMESTAMP, "
+        f"CASE WHEN regexp_matches({value}, '[AaPp][Mm]$') "
+        f"THEN try_strptime({value}, [{formats}]) END, "
+        f"try_strptime({value}, '{_TWITTER_FORMAT}')::TIMESTAMP, "
         # Unix seconds (1973-2286), with a fraction or not, and milliseconds (13 digits, as
         # JavaScript writes them).
-        f"CASE WHEN regexp_full_match(trim({c}), '\\d{{9,10}}(\\.\\d{{1,9}})?') "
-        f"THEN to_timestamp(trim({c})::DOUBLE)::TIMESTAMP "
-        f"WHEN regexp_full_match(trim({c}), '\\d{{13}}') "
-        f"THEN to_timestamp(trim({c})::BIGINT / 1000)::TIMESTAMP END)"
+        f"CASE WHEN regexp_full_match({value}, '[1-9]\\d{{8,9}}(\\.\\d{{1,9}})?') "
+        f"THEN to_timestamp({value}::DOUBLE)::TIMESTAMP "
+        f"WHEN regexp_full_match({value}, '[1-9]\\d{{12}}') "
+        f"THEN to_timestamp({value}::BIGINT / 1000)::TIMESTAMP END)"
     )
+
+
+@dataclass(frozen=True)
+class _DateOrder:
+    """The day order of one column's day/month/year dates in one file.
+
+    Attributes:
+        order: DAY_FIRST or MONTH_FIRST when a date tells (a part above 12), else "".
+        day_first: (row, value) of the first date that can only be day first (13/03/2024).
+        month_first: the same for month first (03/13/2024).
+        ambiguous: how many dates could be either (two different parts up to 12: 01/03/2024).
+        example: (row, value) of the first of those.
+        slashes: whether some of those are written with '/' (month first when nothing tells).
+        others: whether some are written with '.' or '-' (day first when nothing tells).
+    """
+
+    order: str = ""
+    day_first: tuple[int, str] | None = None
+    month_first: tuple[int, str] | None = None
+    ambiguous: int = 0
+    example: tuple[int, str] | None = None
+    slashes: bool = False
+    others: bool = False
+
+    def conflict(self, column: str) -> str:
+        """Why the column's dates cannot be read in one order ("" when they can)."""
+        if self.day_first is None or self.month_first is None:
+            return ""
+        (day_row, day), (month_row, month) = self.day_first, self.month_first
+        return (
+            f"column {column} mixes day-first and month-first dates: {day!r} (row {day_row}) "
+            f"can only be day/month/year, {month!r} (row {month_row}) only month/day/year"
+        )
+
+    def assumed(self, column: str, label: str) -> str:
+        """The note that the order of dates such as 01/03/2024 was assumed ("" if it was not)."""
+        if self.order or not self.ambiguous or self.example is None:
+            return ""
+        if self.slashes and self.others:
+            read = "read as month/day with '/' and as day/month with '.' or '-'"
+        elif self.slashes:
+            read = "read as month/day (MM/DD/YYYY)"
+        else:
+            read = "read as day/month (DD.MM.YYYY)"
+        row, value = self.example
+        dates = f"{self.ambiguous:,} date{'s' if self.ambiguous != 1 else ''}"
+        return (
+            f"column {column}: {dates} such as {value!r} (row {row} of {label}) could be "
+            f"day/month or month/day, and no date of the file has a day above 12: {read}; "
+            "if that is wrong, export the column as ISO 8601 (YYYY-MM-DD)"
+        )
+
+
+def _date_order(stage: duckdb.DuckDBPyConnection, column: str) -> _DateOrder:
+    """The day order of a staged column's day/month/year dates, decided for the whole column.
+
+    A date whose first part is above 12 (13/03/2024) is day first, one whose second part is
+    above 12 (03/13/2024) month first; a file of one help desk writes all its dates one way,
+    so one telling date decides for the dates such as 01/03/2024 that could be either (read
+    row by row, days 1-12 would become months and the others be rejected). One scan of the
+    column; the pattern fails on the first characters of other values.
+    """
+    value = f"trim({quote_identifier(column)})"
+    day = "a BETWEEN 13 AND 31 AND b BETWEEN 1 AND 12"
+    month = "b BETWEEN 13 AND 31 AND a BETWEEN 1 AND 12"
+    either = "a <> b AND a BETWEEN 1 AND 12 AND b BETWEEN 1 AND 12"
+    row = stage.execute(
+        f"""WITH dates AS (
+            SELECT {ROW} AS r, {value} AS s,
+                   regexp_extract({value}, '{_DAY_MONTH_DATE}', ['a', 'sep', 'b']) AS m
+            FROM __stage WHERE regexp_matches({value}, '{_DAY_MONTH_DATE}')
+        ), parts AS (SELECT r, s, m.a::INTEGER AS a, m.b::INTEGER AS b, m.sep AS sep FROM dates)
+        SELECT min(r) FILTER (WHERE {day}), arg_min(s, r) FILTER (WHERE {day}),
+               min(r) FILTER (WHERE {month}), arg_min(s, r) FILTER (WHERE {month}),
+               count(*) FILTER (WHERE {either}), min(r) FILTER (WHERE {either}),
+               arg_min(s, r) FILTER (WHERE {either}),
+               coalesce(bool_or(sep = '/') FILTER (WHERE {either}), false),
+               coalesce(bool_or(sep <> '/') FILTER (WHERE {either}), false)
+        FROM parts"""
+    ).fetchall()[0]
+    day_row, day_value, month_row, month_value, ambiguous, row_, example, slashes, others = row
+    day_first = (day_row, day_value) if day_row is not None else None
+    month_first = (month_row, month_value) if month_row is not None else None
+    order = ""
+    if day_first and not month_first:
+        order = DAY_FIRST
+    elif month_first and not day_first:
+        order = MONTH_FIRST
+    return _DateOrder(
+        order=order,
+        day_first=day_first,
+        month_first=month_first,
+        ambiguous=ambiguous,
+        example=(row_, example) if row_ is not None else None,
+        slashes=slashes,
+        others=others,
+    )
+
+
+def _core_date_order(
+    stage: duckdb.DuckDBPyConnection, column: str, source_file: str, what: str
+) -> _DateOrder:
+    """The day order of `created_at` or `updated_at` in this file.
+
+    Raises:
+        InputFileError: the column holds both day-first and month-first dates.
+    """
+    dates = _date_order(stage, column)
+    conflict = dates.conflict(column)
+    if conflict:
+        raise InputFileError(
+            f"{what} file {source_file}: {conflict}; a file must write its dates one way: "
+            "export the column in one format (ISO 8601 such as 2024-03-13 is never ambiguous)"
+        )
+    return dates
+
+
+def _label(source_file: str) -> str:
+    """How a note names where rows came from: a file by its name, a pulled source as is."""
+    path = Path(source_file)
+    return path.name if path.is_absolute() else source_file
 
 
 def _extras(present: set[str], core: tuple[str, ...]) -> list[str]:
     return sorted(c for c in present if not c.startswith("__") and c not in core)
+
+
+#: A decimal number as written (NaN and infinity as Python and pandas write them); a leading
+#: zero ('007', '00.5') marks a code, not a number.
+_DECIMAL_NUMBER = (
+    r"[+-]?((0|[1-9][0-9]*)(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(nan|inf|infinity)"
+)
+#: A number written with a leading zero: a zip code, a case number.
+_LEADING_ZERO = re.compile(r"[+-]?0[0-9]+(\.[0-9]*)?")
+#: What an extra column's timestamp starts with: a year-first date, a day/month/year date,
+#: Twitter's weekday and month, or Unix seconds or milliseconds (no leading zero). DuckDB's
+#: cast also reads '1-2-3' (the year 1), 'epoch' and 'infinity': codes, not dates.
+_DATE_SHAPE = (
+    r"^([0-9]{4}[-/][0-9]|[0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{4}|[A-Za-z]{3} [A-Za-z]{3} [0-9]"
+    r"|[1-9][0-9]{8,9}(\.[0-9]+)?$|[1-9][0-9]{12}$)"
+)
+#: Types tried, in order, for a new column; VARCHAR when none fits every value.
+_INFERRED_TYPES = ("BIGINT", "DOUBLE", "BOOLEAN", "TIMESTAMP")
+#: Not a type: what `_fits_sql` checks before TIMESTAMP, a value's shape (`_DATE_SHAPE`).
+_DATE_SHAPED = "date-shaped"
+
+
+def _fits_sql(column: str, dtype: str, order: str = "") -> str:
+    """SQL that is true when a staged value (not empty) fits a column of type `dtype` exactly:
+    a BIGINT takes whole numbers only, never a rounded 2.5; a number with a leading zero fits
+    no number type; a TIMESTAMP takes what `_timestamp_sql` reads in the file's day `order`."""
+    value = f"trim({quote_identifier(column)})"
+    if dtype == "VARCHAR":
+        return "true"
+    if dtype == "BIGINT":
+        # A whole number as written, without '+', fraction, exponent or leading zero: the
+        # number gives the text back. (`try_cast` alone rounds 2.5 to 3 and reads '1e3', '0x10',
+        # '1_000' and '01234' as numbers.)
+        return f"(try_cast({value} AS BIGINT)::VARCHAR = {value})"
+    if dtype == "DOUBLE":
+        return (
+            f"(regexp_full_match({value}, '{_DECIMAL_NUMBER}', 'i') "
+            f"AND try_cast({value} AS DOUBLE) IS NOT NULL)"
+        )
+    if dtype == _DATE_SHAPED:
+        return f"regexp_matches({value}, '{_DATE_SHAPE}')"
+    if dtype == "TIMESTAMP":
+        return (
+            f"(regexp_matches({value}, '{_DATE_SHAPE}') "
+            f"AND {_timestamp_sql(column, order)} IS NOT NULL)"
+        )
+    return f"(try_cast({value} AS {dtype}) IS NOT NULL)"
+
+
+@dataclass(frozen=True)
+class _Misfit:
+    """How the non-empty staged values of a column fit a type: how many there are, how many do
+    not fit, and the row and value of the first that does not."""
+
+    values: int
+    count: int
+    row: int | None
+    value: str | None
+
+
+def _misfits(
+    stage: duckdb.DuckDBPyConnection,
+    checks: Sequence[tuple[str, str, str]],
+    *,
+    examples: bool = True,
+) -> list[_Misfit]:
+    """How the staged values fit each (column, type, day order), in one scan for all checks;
+    the first value that does not fit is looked for only with `examples`."""
+    if not checks:
+        return []
+    flags, parts = [f"{ROW} AS r"], []
+    for i, (column, dtype, order) in enumerate(checks):
+        value = f"trim({quote_identifier(column)})"
+        flags += [
+            f"{value} <> '' AS n{i}",
+            f"{value} <> '' AND NOT coalesce({_fits_sql(column, dtype, order)}, false) AS m{i}",
+        ]
+        parts += [f"count(*) FILTER (WHERE n{i})", f"count(*) FILTER (WHERE m{i})"]
+        if examples:
+            flags.append(f"{value} AS v{i}")
+            parts += [f"min(r) FILTER (WHERE m{i})", f"arg_min(v{i}, r) FILTER (WHERE m{i})"]
+        else:
+            parts += ["NULL", "NULL"]
+    row = stage.execute(
+        f"SELECT {', '.join(parts)} FROM (SELECT {', '.join(flags)} FROM __stage)"
+    ).fetchall()[0]
+    return [_Misfit(*row[i : i + 4]) for i in range(0, len(row), 4)]
+
+
+@dataclass(frozen=True)
+class _TypedColumns:
+    """The extra columns of a batch as stored: column -> type, the day order of each TIMESTAMP
+    column's dates in this batch, and notes for the ingest result (a column widened...)."""
+
+    types: dict[str, str]
+    orders: dict[str, str]
+    notes: list[str]
 
 
 def _add_typed_columns(
@@ -792,50 +1060,123 @@ def _add_typed_columns(
     stage: duckdb.DuckDBPyConnection,
     table: str,
     extras: list[str],
-) -> dict[str, str]:
-    """Add the extra input columns to `table`, typed from the data; returns column -> type."""
+    label: str,
+) -> _TypedColumns:
+    """Add the extra input columns to `table`, typed from the data, and widen a stored column
+    whose type the new values do not fit, so that no row is lost to a column's first type.
+
+    A new column is BIGINT when every non-empty value is a whole number as written, else
+    DOUBLE, BOOLEAN or TIMESTAMP when every one is such, else VARCHAR (a number with a leading
+    zero is a code: '01234' stays text). A stored column takes the batch's values as they are
+    when they fit its type; else a BIGINT column becomes DOUBLE when they are numbers, any
+    other becomes VARCHAR (`ALTER TABLE`, in the batch's transaction; the stored values are
+    kept, as text or decimals), and a note says which value did it (`label` names the file).
+    Stored columns are never made TIMESTAMP: existing warehouses keep their types.
+    """
     existing = table_columns(con, table)
     types: dict[str, str] = {}
+    orders: dict[str, str] = {}
+    notes: list[str] = []
+    new = [c for c in extras if c not in existing]
+    # Day orders: of the new columns that may be timestamps, and of stored TIMESTAMP columns.
+    dates = {c: _date_order(stage, c) for c in extras if existing.get(c) == "TIMESTAMP"}
+    # New columns: each type in turn, for the columns no earlier type fits (one scan each).
+    inferred = {c: "VARCHAR" for c in new}
+    undecided = new
+    for dtype in _INFERRED_TYPES:
+        if dtype == "TIMESTAMP":
+            # Only the columns whose every value looks like a date (one scan for all) are
+            # read for their day order, then parsed.
+            shapes = _misfits(stage, [(c, _DATE_SHAPED, "") for c in undecided], examples=False)
+            undecided = [c for c, fit in zip(undecided, shapes, strict=True) if not fit.count]
+            dates.update((c, _date_order(stage, c)) for c in undecided)
+            undecided = [c for c in undecided if not dates[c].conflict(c)]
+        checks = [(c, dtype, dates[c].order if c in dates else "") for c in undecided]
+        fits = list(zip(undecided, _misfits(stage, checks, examples=False), strict=True))
+        # A column without a value stays VARCHAR.
+        inferred.update((c, dtype) for c, fit in fits if fit.values and not fit.count)
+        undecided = [c for c, fit in fits if fit.values and fit.count]
+    conflicts = {c: d.conflict(c) for c, d in dates.items() if d.conflict(c)}
+    for column in new:
+        dtype = inferred[column]
+        if dtype == "TIMESTAMP":
+            orders[column] = dates[column].order
+            notes.append(dates[column].assumed(column, label))
+        elif column in conflicts:
+            notes.append(f"{conflicts[column]} (in {label}): it is stored as text")
+        types[column] = dtype
+        con.execute(f"ALTER TABLE {table} ADD COLUMN {quote_identifier(column)} {dtype}")
+    # Stored columns: widened when a value of the batch does not fit.
+    stored = [c for c in extras if existing.get(c, "VARCHAR") != "VARCHAR" and c not in conflicts]
+    checks = [(c, existing[c], dates[c].order if c in dates else "") for c in stored]
+    found = dict(zip(((c, t) for c, t, _ in checks), _misfits(stage, checks), strict=True))
+    # A whole-number column that does not hold a value may hold decimals.
+    checks = [
+        (c, "DOUBLE", "") for c in stored if existing[c] == "BIGINT" and found[(c, "BIGINT")].count
+    ]
+    found.update(
+        zip(((c, t) for c, t, _ in checks), _misfits(stage, checks, examples=False), strict=True)
+    )
     for column in extras:
-        if column in existing:
-            types[column] = existing[column]
+        if column in new:
             continue
-        types[column] = _infer_type(stage, column)
-        con.execute(f"ALTER TABLE {table} ADD COLUMN {quote_identifier(column)} {types[column]}")
-    return types
+        dtype = types[column] = existing[column]
+        if dtype == "VARCHAR":
+            continue
+        if column in conflicts:
+            types[column] = "VARCHAR"
+            notes.append(f"column {column} is text from now on: {conflicts[column]} (in {label})")
+        elif not found[(column, dtype)].count:
+            if column in dates:
+                orders[column] = dates[column].order
+                notes.append(dates[column].assumed(column, label))
+            continue
+        else:
+            whole = dtype == "BIGINT" and not found[(column, "DOUBLE")].count
+            types[column] = "DOUBLE" if whole else "VARCHAR"
+            notes.append(_widened_note(column, dtype, types[column], found[(column, dtype)], label))
+        con.execute(
+            f"ALTER TABLE {table} ALTER COLUMN {quote_identifier(column)} TYPE {types[column]}"
+        )
+    return _TypedColumns(types, orders, [n for n in notes if n])
 
 
-def _infer_type(stage: duckdb.DuckDBPyConnection, column: str) -> str:
-    c = quote_identifier(column)
-    for dtype in ("BIGINT", "DOUBLE", "BOOLEAN"):
-        failures = stage.execute(
-            f"SELECT count(*) FILTER (WHERE trim({c}) <> '' AND try_cast(trim({c}) AS {dtype}) IS NULL), "
-            f"count(*) FILTER (WHERE trim({c}) <> '') FROM __stage"
-        ).fetchone()
-        assert failures is not None
-        if failures[1] > 0 and failures[0] == 0:
-            return dtype
-    return "VARCHAR"
+def _widened_note(column: str, before: str, after: str, misfit: _Misfit, label: str) -> str:
+    """The note that a stored column was widened to hold a batch's values, with an example."""
+    value = misfit.value or ""
+    where = f"{value!r} (row {misfit.row} of {label})"
+    if misfit.count > 1:
+        where += f" and {misfit.count - 1:,} other value{'s' if misfit.count > 2 else ''}"
+    verb = "are" if misfit.count > 1 else "is"
+    if after == "DOUBLE":
+        return (
+            f"column {column} holds decimal numbers from now on: {where} {verb} not a whole number"
+        )
+    if before in ("BIGINT", "DOUBLE"):
+        what = (
+            f"{'have' if misfit.count > 1 else 'has'} a leading zero, which a number would drop"
+            if _LEADING_ZERO.fullmatch(value)
+            else f"{verb} not a number"
+        )
+        return (
+            f"column {column} is text from now on: {where} {what}; its numbers are kept as "
+            f"text: compare them as numbers with TRY_CAST({column} AS DOUBLE)"
+        )
+    what = {"BOOLEAN": "true or false", "TIMESTAMP": "a date"}.get(before, f"a {before}")
+    return f"column {column} is text from now on: {where} {verb} not {what}"
 
 
-def _typed_value_sql(column: str, dtype: str) -> str:
+def _typed_value_sql(column: str, dtype: str, order: str = "") -> str:
+    """SQL giving a staged value in its column's type (NULL when empty). `_add_typed_columns`
+    typed or widened the column so that every value of the batch fits exactly (`_fits_sql`):
+    a cast never rounds 2.5 to 3 or drops the zero of '01234', and no row is rejected for
+    its extra columns."""
     c = quote_identifier(column)
     if dtype == "VARCHAR":
         return c
+    if dtype == "TIMESTAMP":
+        return _timestamp_sql(column, order)
     return f"try_cast(nullif(trim({c}), '') AS {dtype})"
-
-
-def _type_errors_sql(types: Mapping[str, str]) -> str:
-    """A SQL expression naming the first extra column whose value does not fit its type."""
-    checks = [
-        f"WHEN nullif(trim({quote_identifier(c)}), '') IS NOT NULL "
-        f"AND try_cast(trim({quote_identifier(c)}) AS {t}) IS NULL "
-        f"THEN 'column {c}: value ''' || left({quote_identifier(c)}, 40) || ''' is not {t} like the "
-        f"values already stored; fix it or leave it empty'"
-        for c, t in types.items()
-        if t != "VARCHAR"
-    ]
-    return f"CASE {' '.join(checks)} END" if checks else "NULL"
 
 
 def _upsert_tickets(
@@ -862,16 +1203,33 @@ def _upsert_tickets(
             f"ALTER TABLE __stage RENAME COLUMN {quote_identifier(column)} TO {quote_identifier(column + '_input')}"
         )
         extras.append(column + "_input")
-    types = _add_typed_columns(con, stage, "tickets", sorted(extras))
+    # The day order of each date column is decided for the whole file, before any change.
+    label = _label(source_file)
+    created_dates = _core_date_order(stage, "created_at", source_file, "ticket")
+    updated_dates = (
+        _core_date_order(stage, "updated_at", source_file, "ticket")
+        if "updated_at" in present
+        else _DateOrder()
+    )
+    typed = _add_typed_columns(con, stage, "tickets", sorted(extras), label)
+    types = typed.types
+    notes = [
+        created_dates.assumed("created_at", label),
+        updated_dates.assumed("updated_at", label),
+        *typed.notes,
+    ]
 
     def col(name: str) -> str:
         return quote_identifier(name) if name in present else "NULL"
 
-    created = _timestamp_sql("created_at")
-    updated = _timestamp_sql("updated_at") if "updated_at" in present else created
+    created = _timestamp_sql("created_at", created_dates.order)
+    updated = (
+        _timestamp_sql("updated_at", updated_dates.order) if "updated_at" in present else created
+    )
     text_len = f"coalesce(length({col('subject')}), 0) + coalesce(length({col('body')}), 0)"
     extra_values = ", ".join(
-        f"{_typed_value_sql(c, t)} AS {quote_identifier(c)}" for c, t in types.items()
+        f"{_typed_value_sql(c, t, typed.orders.get(c, ''))} AS {quote_identifier(c)}"
+        for c, t in types.items()
     )
     row_hash_parts = ", ".join(
         [f"{c}::VARCHAR" if c.endswith("_at") else c for c in TICKET_COLUMNS]
@@ -886,7 +1244,6 @@ def _upsert_tickets(
         WHEN {col("updated_at")} IS NOT NULL AND {updated} IS NULL THEN 'unparseable updated_at ''' || left({col("updated_at")}, 40) || ''': use ISO 8601 or leave it empty'
         WHEN {_blank_sql(col("subject"))} AND {_blank_sql(col("body"))} THEN 'empty text: subject and body are both empty'
         WHEN {text_len} > {int(max_text_chars)} THEN 'text too long: ' || format('{{:,}}', {text_len}) || ' characters, over the limit of {int(max_text_chars):,}; raise [ingest] max_text_chars to keep such tickets'
-        ELSE {_type_errors_sql(types)}
     END"""
     stage.execute(
         f"""CREATE OR REPLACE TEMP TABLE __valid AS
@@ -989,8 +1346,54 @@ def _upsert_tickets(
         skipped=valid[1] - valid[0],
         newest=valid[2],
         source=source,
-        note=note,
+        note=_join_notes(note, *notes, *_date_warnings(stage, label)),
     )
+
+
+#: Tickets created before this are dated at the Unix epoch (a zero or missing date) or before.
+_EPOCH_DAY_END = "1970-01-02"
+
+
+def _date_warnings(stage: duckdb.DuckDBPyConnection, label: str) -> list[str]:
+    """Warnings about the valid tickets of `__valid` dated after now (a day of slack for
+    local times written without an offset) or at the Unix epoch and before: they are kept, but
+    a date in 2099 makes every later period of `trends` empty, and one in 1970 stretches it over
+    decades; usually a format read the wrong way, or a missing date written as 0."""
+    future = "created_at > now()::TIMESTAMP + INTERVAL 1 DAY"
+    epoch = f"created_at < TIMESTAMP '{_EPOCH_DAY_END}'"
+    later = f"updated_at > now()::TIMESTAMP + INTERVAL 1 DAY AND NOT ({future})"
+    parts = ", ".join(
+        f"count(*) FILTER (WHERE {c}), min(row_number) FILTER (WHERE {c}), "
+        f"arg_min({column}, row_number) FILTER (WHERE {c})"
+        for c, column in ((future, "created_at"), (epoch, "created_at"), (later, "updated_at"))
+    )
+    # fetchall: a result left unfinished keeps the connection from registering the rejects.
+    row = stage.execute(f"SELECT {parts} FROM __valid WHERE reason IS NULL").fetchall()[0]
+    messages = (
+        (
+            "dated after now",
+            "kept, but `trends` counts periods up to the newest ticket; check the created_at "
+            "column's format",
+        ),
+        (
+            "dated at the Unix epoch or before",
+            "kept, but `trends` counts periods from the oldest ticket; a missing date written "
+            "as 0 reads as 1970-01-01: check the created_at column",
+        ),
+        (
+            "updated after now",
+            "a later export will look older and not update them; check the updated_at "
+            "column's format",
+        ),
+    )
+    warnings = []
+    for i, (what, advice) in enumerate(messages):
+        count, first, when = row[3 * i : 3 * i + 3]
+        if count:
+            tickets = f"{count:,} ticket{' is' if count == 1 else 's are'}"
+            example = f"{'e.g. ' if count > 1 else ''}{when:%Y-%m-%d}, row {first} of {label}"
+            warnings.append(f"warning: {tickets} {what} ({example}): {advice}")
+    return warnings
 
 
 def _ticket_source(
@@ -1057,13 +1460,18 @@ def _upsert_customers(
             f"ALTER TABLE __stage RENAME COLUMN {quote_identifier(column)} TO {quote_identifier(column + '_input')}"
         )
     present = set(table_columns(stage, "__stage"))
-    types = _add_typed_columns(con, stage, "customers", _extras(present, ("customer_id",)))
+    timed = "updated_at" in present
+    dates = _core_date_order(stage, "updated_at", source, "customer") if timed else _DateOrder()
+    label = _label(source)
+    typed = _add_typed_columns(con, stage, "customers", _extras(present, ("customer_id",)), label)
+    types = typed.types
+    notes = [dates.assumed("updated_at", label), *typed.notes]
     extra_values = ", ".join(
-        f"{_typed_value_sql(c, t)} AS {quote_identifier(c)}" for c, t in types.items()
+        f"{_typed_value_sql(c, t, typed.orders.get(c, ''))} AS {quote_identifier(c)}"
+        for c, t in types.items()
     )
     # When the rows of one customer held: the mapped updated_at, else only their file order.
-    timed = "updated_at" in present
-    when = _timestamp_sql("updated_at") if timed else "NULL::TIMESTAMP"
+    when = _timestamp_sql("updated_at", dates.order) if timed else "NULL::TIMESTAMP"
     unparseable_time = (
         f"WHEN nullif(trim(updated_at::VARCHAR), '') IS NOT NULL AND {when} IS NULL "
         "THEN 'unparseable updated_at ''' || left(updated_at::VARCHAR, 40) || "
@@ -1075,7 +1483,6 @@ def _upsert_customers(
         WHEN {BAD_ENCODING} THEN 'bad encoding: the row is not UTF-8; re-export the file as UTF-8'
         WHEN nullif({_strip("customer_id")}, '') IS NULL THEN 'missing customer_id: every customer needs an id'
         {unparseable_time}
-        ELSE {_type_errors_sql(types)}
     END"""
     stage.execute(
         f"""CREATE OR REPLACE TEMP TABLE __valid AS
@@ -1120,6 +1527,7 @@ def _upsert_customers(
         updated=counts[1],
         unchanged=valid_rows[0] - counts[0] - counts[1],
         reasons=_stage_reasons(stage),
+        note=_join_notes(*notes),
     )
 
 

@@ -15,16 +15,26 @@ finds where the next row starts, rejects the broken row alone and reads on from 
 
 A row that holds a NUL byte is rejected in every format (text does not hold one; the
 cleaning would drop it, but the warehouse keeps the text as read). A file that starts with a
-UTF-16 or UTF-32 byte order mark is decoded as such and read row by row.
+UTF-16 or UTF-32 byte order mark is decoded as such and read row by row. A CSV or JSON file
+compressed with gzip (`.csv.gz`, `.jsonl.gz`) is read as the file it holds.
+
+What a reader changes without it being an error is said in notes (`RawBatch.notes`, and
+`folder_files` for the files of a folder it skips): a column without a header name is
+kept as `column_N`, or dropped when it holds no value (Excel writes such empty columns);
+a folder's files of other types are named. Hidden files (`.DS_Store`, Office's `~$` lock
+files) are skipped without a word.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
+import gzip
 import itertools
 import json
 import re
 import sys
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -37,6 +47,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from persona_mining.config.base import CUSTOMER_COLUMNS, TICKET_COLUMNS, normalise_name
 from persona_mining.errors import InputFileError
 from persona_mining.progress import Progress, no_progress
 
@@ -44,6 +55,11 @@ CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
 JSON_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}
 SUPPORTED_SUFFIXES = CSV_SUFFIXES | JSON_SUFFIXES | PARQUET_SUFFIXES
+#: Suffixes of text files that may come gzip-compressed (`tickets.csv.gz`).
+COMPRESSIBLE_SUFFIXES = CSV_SUFFIXES | JSON_SUFFIXES
+_SUPPORTED_TYPES = (
+    ".csv, .tsv, .jsonl/.ndjson/.json or .parquet, or a text one gzip-compressed (.csv.gz)"
+)
 
 #: Keys under which help-desk exports wrap their records (Zendesk: tickets, users).
 EXPORT_WRAPPER_KEYS = ("tickets", "users", "organizations", "results", "records", "data")
@@ -76,6 +92,8 @@ class RawBatch:
     table: pa.Table
     rejects: tuple[Reject, ...]
     original_names: dict[str, str]
+    #: What the reader changed that the user should know (a column without a name renamed).
+    notes: tuple[str, ...] = ()
 
     @property
     def columns(self) -> list[str]:
@@ -83,24 +101,70 @@ class RawBatch:
         return [c for c in self.table.column_names if not c.startswith("__")]
 
 
-def normalise_name(name: str) -> str:
-    """A column name as the warehouse stores it: lower case, words joined by underscores."""
-    cleaned = re.sub(r"[^0-9a-zA-Z]+", "_", name.strip().lstrip("\ufeff")).strip("_").lower()
-    if not cleaned:
-        cleaned = "column"
-    if cleaned[0].isdigit():
-        cleaned = "c_" + cleaned
-    return cleaned
+def file_type(path: Path) -> tuple[str, bool]:
+    """The suffix that says how a file is read (lower case), and whether it is gzip-compressed
+    (`tickets.csv.gz` is `(".csv", True)`; `notes.gz` is `("", True)`)."""
+    suffix = path.suffix.lower()
+    if suffix == ".gz":
+        return Path(path.stem).suffix.lower(), True
+    return suffix, False
+
+
+def _unsupported(path: Path) -> str | None:
+    """Why a file is not read (its type), or None for a file a reader takes."""
+    suffix, compressed = file_type(path)
+    if compressed:
+        if suffix in COMPRESSIBLE_SUFFIXES:
+            return None
+        if suffix in PARQUET_SUFFIXES:
+            return "a gzip-compressed Parquet file; Parquet compresses its own data: decompress it"
+        return f"unsupported type '{suffix}.gz'; use {_SUPPORTED_TYPES}"
+    if suffix in SUPPORTED_SUFFIXES:
+        return None
+    if suffix in (".xlsx", ".xlsm", ".xls", ".ods", ".numbers"):
+        return f"unsupported type '{suffix}', a spreadsheet; save each sheet as CSV UTF-8"
+    return f"unsupported type '{suffix or path.name}'; use {_SUPPORTED_TYPES}"
+
+
+#: Files that systems and editors put beside the exports: skipped without a note.
+_SYSTEM_FILES = {"thumbs.db", "desktop.ini"}
+
+
+def _hidden(path: Path) -> bool:
+    """A hidden file (`.DS_Store`), an Office lock file (`~$tickets.xlsx`) or a system one."""
+    return path.name.startswith((".", "~$")) or path.name.lower() in _SYSTEM_FILES
+
+
+def folder_files(path: Path) -> tuple[list[Path], list[str]]:
+    """The files of a folder that are read, in name order, and a note for each other entry
+    (a file of another type, a subfolder) that is not; hidden files get no note."""
+    files: list[Path] = []
+    skipped: list[str] = []
+    for entry in sorted(path.iterdir()):
+        if _hidden(entry):
+            continue
+        if entry.is_dir():
+            reason: str | None = "a subfolder (its files are not read; ingest it on its own)"
+        else:
+            reason = _unsupported(entry)
+        if reason is None:
+            files.append(entry)
+        else:
+            skipped.append(f"skipped {entry.name}{'/' if entry.is_dir() else ''}: {reason}")
+    return files, skipped
 
 
 def input_files(path: Path) -> list[Path]:
-    """The files to read: `path` itself, or the supported files of a folder in name order."""
+    """The files to read: `path` itself, or the supported files of a folder in name order.
+
+    The folder's other entries are named by `folder_files` (the ingest's result notes them).
+    """
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in SUPPORTED_SUFFIXES)
+        files, skipped = folder_files(path)
         if not files:
             raise InputFileError(
                 f"folder {path}: holds no .csv, .jsonl or .parquet file; point to a file or "
-                "a folder of exports"
+                "a folder of exports" + ("".join(f"; {note}" for note in skipped))
             )
         return files
     if not path.exists():
@@ -128,17 +192,24 @@ def read_file(path: Path, progress: Progress = no_progress) -> RawBatch:
             UTF-16 without a byte order mark, no header, or a format other than the suffix
             says.
     """
-    suffix = path.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
-        raise InputFileError(
-            f"input file {path}: unsupported type '{suffix}'; use .csv, .tsv, .jsonl/.ndjson/.json "
-            "or .parquet"
-        )
+    unsupported = _unsupported(path)
+    if unsupported is not None:
+        raise InputFileError(f"input file {path}: {unsupported}")
+    suffix, compressed = file_type(path)
     if path.stat().st_size == 0:
         raise InputFileError(f"input file {path}: is empty; export the data again")
     if suffix in PARQUET_SUFFIXES:
-        return _read_parquet(path)
+        batch = _read_parquet(path)
+    else:
+        batch = _read_text(path, suffix, compressed, progress)
+    return _without_unnamed_empty_columns(batch)
+
+
+def _read_text(path: Path, suffix: str, compressed: bool, progress: Progress) -> RawBatch:
+    """Read a CSV or JSON file (gzip-compressed or not)."""
     data = path.read_bytes()
+    if compressed:
+        data = _gunzip(path, data)
     text, bad_lines, utf8 = _decode(path, suffix, data)
     # DuckDB's reader takes a UTF-8 file without NUL bytes; it would read UTF-16 as UTF-8
     # (its NUL bytes are valid UTF-8) and keep a NUL byte in the text.
@@ -155,6 +226,29 @@ def read_file(path: Path, progress: Progress = no_progress) -> RawBatch:
         )
     progress(step, lines, lines)
     return batch
+
+
+def _gunzip(path: Path, data: bytes) -> bytes:
+    """The bytes a gzip-compressed file holds.
+
+    Raises:
+        InputFileError: the file is not gzip data, is cut short, or holds nothing.
+    """
+    if not data.startswith(b"\x1f\x8b"):
+        raise InputFileError(
+            f"input file {path}: is not gzip-compressed, although its name ends in .gz; "
+            f"rename it to {path.stem} (or compress it with gzip)"
+        )
+    try:
+        data = gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as e:
+        raise InputFileError(
+            f"input file {path}: cannot be decompressed ({e}); the file is damaged or cut "
+            "short: copy or export it again"
+        ) from e
+    if not data:
+        raise InputFileError(f"input file {path}: is empty once decompressed; export it again")
+    return data
 
 
 #: Byte order marks of the Unicode encodings other than UTF-8, longest first (UTF-32 LE's
@@ -252,19 +346,69 @@ def _holds_nul(values: Iterable[str | None]) -> bool:
     return any(v is not None and "\x00" in v for v in values)
 
 
-def _unique_names(path: Path, names: list[str]) -> tuple[list[str], dict[str, str]]:
+def _is_named(name: str) -> bool:
+    """Whether a column's name in the file holds a letter or a digit (Excel leaves a column
+    that has values but no header empty)."""
+    return any(ch.isalnum() for ch in name)
+
+
+def _unique_names(path: Path, names: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """The columns' names as the warehouse stores them (`normalise_name`), and each one's name
+    in the file. A column whose name holds no letter or digit (an empty header cell) is
+    `column_N`, N its place in the header (`_without_unnamed_empty_columns` drops it when it
+    holds no value, or notes it).
+
+    Raises:
+        InputFileError: two columns have the same name once normalised.
+    """
+    named = {normalise_name(name) for name in names if _is_named(name)}
     seen: dict[str, str] = {}
     out = []
-    for name in names:
-        norm = normalise_name(name)
+    for position, name in enumerate(names, start=1):
+        if _is_named(name):
+            norm = normalise_name(name)
+        else:
+            norm = f"column_{position}"
+            suffix = 2
+            while norm in named or norm in seen:
+                norm, suffix = f"column_{position}_{suffix}", suffix + 1
         if norm in seen:
             raise InputFileError(
                 f"input file {path}: columns '{seen[norm]}' and '{name}' have the same name once "
-                "normalised; rename one of them"
+                f"normalised ('{norm}'); rename one of them"
             )
         seen[norm] = name
         out.append(norm)
     return out, seen
+
+
+def _without_unnamed_empty_columns(batch: RawBatch) -> RawBatch:
+    """The batch without the columns whose header is empty and which hold no value (Excel
+    writes such columns after the last one), and with a note for each column without a name
+    that holds values (kept as `column_N`)."""
+    drop: list[str] = []
+    notes = list(batch.notes)
+    table = batch.table
+    for position, (norm, original) in enumerate(batch.original_names.items(), start=1):
+        if _is_named(original):
+            continue
+        if not original.strip() and table.column(norm).null_count == table.num_rows:
+            drop.append(norm)
+            continue
+        what = "no name in the header" if not original.strip() else f"the name {original!r}"
+        notes.append(
+            f"{batch.path.name}: column {position} has {what}; its values are kept as {norm} "
+            "(name it in the header, or map it by that name)"
+        )
+    if not drop and len(notes) == len(batch.notes):
+        return batch
+    original_names = {k: v for k, v in batch.original_names.items() if k not in drop}
+    return dataclasses.replace(
+        batch,
+        table=table.drop_columns(drop),
+        original_names=original_names,
+        notes=tuple(notes),
+    )
 
 
 def _read_csv(
@@ -287,7 +431,8 @@ def _read_csv_rows(
 ) -> RawBatch:
     sample = text[:65536]
     header_line = sample.split("\n", 1)[0]
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else _sniff_delimiter(header_line)
+    tsv = file_type(path)[0] == ".tsv"
+    delimiter = "\t" if tsv else _sniff_delimiter(header_line)
     tap = _LineTap(_lines(text))
     reader = csv.reader(tap, delimiter=delimiter, strict=False)
     try:
@@ -296,6 +441,9 @@ def _read_csv_rows(
         raise InputFileError(f"input file {path}: has no header row; add one") from e
     except csv.Error as e:
         raise InputFileError(f"input file {path}: cannot parse the header ({e})") from e
+    _refuse_title(
+        path, header, tap.ahead(_TITLE_LOOKAHEAD), delimiter if tsv or len(header) > 1 else None
+    )
     if len(header) < 2:
         raise InputFileError(
             f"input file {path}: the header has a single column ({header[:1]!r}); is the "
@@ -410,6 +558,63 @@ def _read_csv_rows(
     if row_number == 0:
         raise InputFileError(f"input file {path}: has a header but no data rows")
     return RawBatch(path, _table(names, columns, rows, raws, bads), tuple(rejects), original)
+
+
+#: Lines after the first read to find the header under a title (blank lines may sit between).
+_TITLE_LOOKAHEAD = 5
+#: Column names that a header holds and a title or a row of data does not.
+_KNOWN_COLUMNS = frozenset(TICKET_COLUMNS + CUSTOMER_COLUMNS)
+
+
+def _refuse_title(
+    path: Path, header: Sequence[str], following: Sequence[str], delimiter: str | None
+) -> None:
+    """Stop on a file whose first line is a title (or a row of merged header cells) above its
+    header, as spreadsheets export them: every data row would be read under the wrong names.
+    `following` are the lines after the first; `delimiter` is None when the first line has
+    none (the next line's own is used).
+
+    The first line is taken for a title when it holds a single non-empty cell, its first, and
+    the next line that holds anything has more non-empty fields (`Ticket report,,` above
+    `ticket_id,created_at,body`); or when it has empty cells and the next line holds two
+    column names the warehouse knows that the first line does not (`Ticket,,Customer,`
+    above `ticket_id,created_at,customer_id,body`). A header with an empty cell at its start
+    (pandas' index) is not a title.
+
+    Raises:
+        InputFileError: saying the first line looks like a title, and what to do.
+    """
+    filled = [cell for cell in header if cell.strip()]
+    if len(filled) == len(header) > 1:
+        return
+    for number, line in enumerate(following, start=2):
+        try:
+            fields = next(
+                csv.reader([line], delimiter=delimiter or _sniff_delimiter(line), strict=False),
+                [],
+            )
+        except csv.Error:
+            return
+        values = [field for field in fields if field.strip()]
+        if not values:
+            continue
+        names = {normalise_name(value) for value in values} & _KNOWN_COLUMNS
+        names -= {normalise_name(cell) for cell in filled}
+        shown = ",".join(header)
+        shown = shown if len(shown) <= 80 else shown[:80] + "…"
+        if len(filled) == 1 and header[0].strip() and len(values) > 1:
+            raise InputFileError(
+                f"input file {path}: the first line looks like a title: remove the lines above "
+                f"the header (line 1, {shown!r}, holds one cell; line {number} holds "
+                f"{len(values)} fields)"
+            )
+        if len(names) >= 2:
+            raise InputFileError(
+                f"input file {path}: the first line looks like a title: remove the lines above "
+                f"the header (line 1, {shown!r}, has empty cells, as merged header cells "
+                f"leave; line {number} holds the column names {sorted(names)})"
+            )
+        return
 
 
 def _stray_quote(lines: Sequence[str], delimiter: str, closing: re.Pattern[str]) -> bool:
@@ -541,7 +746,8 @@ def _read_csv_strictly(
         starts with a byte order mark and a quote: DuckDB does not see that quote open a
         field, and would end a header with a quoted line break elsewhere.
     """
-    with path.open("rb") as file:
+    compressed = file_type(path)[1]
+    with gzip.open(path, "rb") if compressed else path.open("rb") as file:
         if file.read(4) == b'\xef\xbb\xbf"':
             return None
     # The columns are named c0, c1, ... here: nothing of the file's header enters the SQL.
@@ -555,8 +761,10 @@ def _read_csv_strictly(
     # last row whose quote never closes, which the first read refuses.
     generic = header | {f"c{len(names)}": "VARCHAR"}
     extra = f"c{len(names)}"
-    options = """delim = $delimiter, quote = '"', escape = '"', header = true,
-        auto_detect = false, strict_mode = true, ignore_errors = false, encoding = 'utf-8'"""
+    compression = "gzip" if compressed else "none"
+    options = f"""delim = $delimiter, quote = '"', escape = '"', header = true,
+        auto_detect = false, strict_mode = true, ignore_errors = false, encoding = 'utf-8',
+        compression = '{compression}'"""
     try:
         with duckdb.connect() as con:
             checked = con.sql(
@@ -813,7 +1021,7 @@ def records_batch(name: str, records: Sequence[tuple[int, Any]]) -> RawBatch:
     rows = [r for r, _, _ in flat_records]
     raws = [raw for _, raw, _ in flat_records]
     table = _table(names, columns, rows, raws, [False] * len(rows))
-    return RawBatch(path, table, tuple(rejects), original)
+    return _without_unnamed_empty_columns(RawBatch(path, table, tuple(rejects), original))
 
 
 def _whole_json(path: Path, stripped: str) -> list[Any] | None:

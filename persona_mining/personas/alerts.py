@@ -33,7 +33,7 @@ from persona_mining.config import AlertsConfig, TrendsConfig
 from persona_mining.stats import discoveries
 from persona_mining.topics.labels import UNCLUSTERED
 from persona_mining.topics.model import current_model
-from persona_mining.warehouse import transaction
+from persona_mining.warehouse import plausible_time_sql, transaction
 
 SENT, FAILED, NOT_CONFIGURED = "sent", "failed", "not configured"
 
@@ -97,8 +97,8 @@ def find_alerts(
         return []
     model_id = current[0]
     bounds = con.execute(
-        """SELECT max(t.created_at) FROM ticket_topics tt JOIN tickets t USING (ticket_id)
-        WHERE tt.model_id = ?""",
+        f"""SELECT max(t.created_at) FILTER (WHERE {plausible_time_sql("t.created_at")})
+        FROM ticket_topics tt JOIN tickets t USING (ticket_id) WHERE tt.model_id = ?""",
         [model_id],
     ).fetchone()
     if not bounds or bounds[0] is None:
@@ -216,12 +216,13 @@ def _jumps(
     config: AlertsConfig,
 ) -> list[Alert]:
     rows = con.execute(
-        """WITH bounds AS (
-            SELECT max(t.created_at) AS last FROM ticket_topics tt JOIN tickets t USING (ticket_id)
+        f"""WITH bounds AS (
+            SELECT max(t.created_at) FILTER (WHERE {plausible_time_sql("t.created_at")}) AS last
+            FROM ticket_topics tt JOIN tickets t USING (ticket_id)
             WHERE tt.model_id = $model
         ), windowed AS (
             SELECT cs.segment_id, tt.topic_id, t.customer_id,
-                t.created_at > b.last - to_days($days) AS recent,
+                t.created_at > b.last - to_days($days) AND t.created_at <= b.last AS recent,
                 t.created_at <= b.last - to_days($days)
                     AND t.created_at > b.last - to_days(2 * $days) AS previous
             FROM ticket_topics tt JOIN tickets t USING (ticket_id)

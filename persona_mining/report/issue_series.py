@@ -16,6 +16,7 @@ import duckdb
 
 from persona_mining.errors import ConfigError, StageError
 from persona_mining.stats import CountChange, count_change
+from persona_mining.warehouse import plausible_time_sql
 
 PERIODS = ("week", "month")
 LEVELS = ("issue", "theme")
@@ -155,7 +156,11 @@ def issue_trends(
             "no topic model in the warehouse yet; run `persona-mining run` "
             "(or `persona-mining demo`) first"
         )
-    window = con.execute("SELECT min(created_at), max(created_at) FROM v_ticket_topics").fetchone()
+    plausible = plausible_time_sql("created_at")
+    window = con.execute(
+        f"""SELECT min(created_at) FILTER (WHERE {plausible}),
+            max(created_at) FILTER (WHERE {plausible}) FROM v_ticket_topics"""
+    ).fetchone()
     data_from, data_to = window if window else (None, None)
     if data_from is None or data_to is None:
         return IssueTrends(period, (), (), (), None, None, level)

@@ -36,8 +36,7 @@ def ingest_lines(result: IngestResult) -> list[Text]:
     ]
     if result.reread:
         lines.append(Text(f"  {result.reread}"))
-    if result.note:
-        lines.append(Text(f"  {result.note}"))
+    lines += [Text(f"  {line}") for line in result.note.splitlines()]
     for reason, count in sorted(result.rejects_by_reason.items(), key=lambda kv: -kv[1]):
         lines.append(Text(f"  rejected {count}: {reason}"))
     return lines

@@ -27,7 +27,7 @@ from persona_mining.config import TrendsConfig
 from persona_mining.stats import discoveries
 from persona_mining.topics.labels import UNCLUSTERED
 from persona_mining.topics.model import current_model
-from persona_mining.warehouse import transaction
+from persona_mining.warehouse import plausible_time_sql, transaction
 
 
 @dataclass(frozen=True)
@@ -117,13 +117,15 @@ def _status_rows(
         # A voice is a customer who wrote in the window (an anonymous ticket is one of its
         # own): the growth is tested on the share of the window's voices that raised the
         # topic, so that one customer's burst of tickets is one voice, as in the link stage.
-        """WITH dated AS (
+        f"""WITH dated AS (
             SELECT tt.topic_id, t.created_at, coalesce(t.customer_id, '\0' || t.ticket_id) AS voice
             FROM ticket_topics tt JOIN tickets t USING (ticket_id)
             WHERE tt.model_id = $model
-        ), bounds AS (SELECT max(created_at) AS last FROM dated
+        ), bounds AS (
+            SELECT max(created_at) FILTER (WHERE {plausible_time_sql("created_at")}) AS last FROM dated
         ), windowed AS (
-            SELECT d.topic_id, d.voice, d.created_at > b.last - to_days($days) AS recent,
+            SELECT d.topic_id, d.voice,
+                   d.created_at > b.last - to_days($days) AND d.created_at <= b.last AS recent,
                    d.created_at <= b.last - to_days($days)
                        AND d.created_at > b.last - to_days(2 * $days) AS previous
             FROM dated d, bounds b
