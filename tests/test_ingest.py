@@ -381,3 +381,34 @@ def test_a_broken_file_of_a_folder_stops_after_the_others_are_stored(con, tmp_pa
     again = ingest_tickets(con, path=folder)
     assert (again.new, again.updated) == (1, 0)
     assert rows(con, "SELECT count(*) FROM tickets") == [(3,)]
+
+
+def test_tickets_sharing_an_id_or_with_a_shortened_id_are_rejected_not_merged(
+    con, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path / "t.csv",
+        "ticket_id,created_at,body\n"
+        "7,2024-03-05,my order never arrived\n7,2024-03-06,refund please\n"  # two tickets, one id
+        "1.23457E+17,2024-03-05,the app crashes\n"  # an id Excel shortened
+        "9,2024-03-07,where is my parcel\n9,2024-03-07,where is my parcel\n",  # one ticket twice
+    )
+    result = ingest_tickets(con, path=path)
+    assert (result.new, result.rejected) == (1, 3)
+    reasons = [r[0] for r in rows(con, "SELECT reason FROM ingest_rejects ORDER BY row_number")]
+    assert reasons[0].startswith("duplicate ticket_id 7 with different created_at (2024-03-05")
+    assert reasons[1] == reasons[0]
+    assert reasons[2].startswith("ticket_id 1.23457E+17 is a long number a spreadsheet shortened")
+
+
+def test_an_older_customers_export_does_not_overwrite_a_newer_one(con, tmp_path: Path) -> None:
+    newer = write(tmp_path / "new.csv", "customer_id,updated_at,plan\nc1,2024-05-01,pro\n")
+    older = write(tmp_path / "old.csv", "customer_id,updated_at,plan\nc1,2024-01-01,free\n")
+    ingest_customers(con, path=newer)
+    result = ingest_customers(con, path=older)
+    assert (result.new, result.updated) == (0, 0)
+    assert "dated before the version the warehouse holds" in result.note
+    assert rows(con, "SELECT plan FROM customers") == [("pro",)]
+    later = write(tmp_path / "later.csv", "customer_id,updated_at,plan\nc1,2024-06-01,team\n")
+    assert ingest_customers(con, path=later).updated == 1
+    assert rows(con, "SELECT plan FROM customers") == [("team",)]

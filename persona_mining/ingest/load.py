@@ -777,6 +777,12 @@ def _strip(expression: str) -> str:
 _VISIBLE_CHARACTER = r"[^\s\p{Z}\p{Cc}\p{Cf}]"
 
 
+def _shortened_id_sql(expression: str) -> str:
+    """SQL true for an id a spreadsheet wrote in scientific notation (`1.23457E+17`): the
+    digits after the sixth are gone, and ids that differed there now collide."""
+    return f"regexp_full_match({expression}, '[0-9]\\.[0-9]+[eE]\\+[0-9]+')"
+
+
 def _blank_sql(expression: str) -> str:
     """SQL that is true when a text column is NULL or holds nothing a reader would see.
 
@@ -1239,6 +1245,7 @@ def _upsert_tickets(
         {excluded}
         WHEN {BAD_ENCODING} THEN 'bad encoding: the row is not UTF-8; re-export the file as UTF-8'
         WHEN nullif({_strip("ticket_id")}, '') IS NULL THEN 'missing ticket_id: every ticket needs an id'
+        WHEN {_shortened_id_sql(_strip("ticket_id"))} THEN 'ticket_id ' || {_strip("ticket_id")} || ' is a long number a spreadsheet shortened: export the ids as text (in Excel, format the column as Text before saving)'
         WHEN nullif(trim(created_at), '') IS NULL THEN 'missing created_at: every ticket needs a creation time'
         WHEN {created} IS NULL THEN 'unparseable created_at ''' || left(created_at, 40) || ''': use ISO 8601 such as 2026-03-01T09:30:00Z'
         WHEN {col("updated_at")} IS NOT NULL AND {updated} IS NULL THEN 'unparseable updated_at ''' || left({col("updated_at")}, 40) || ''': use ISO 8601 or leave it empty'
@@ -1272,6 +1279,19 @@ def _upsert_tickets(
         ) d
         WHERE __valid.reason IS NULL AND __valid.ticket_id = d.ticket_id
             AND __valid.updated_at = d.updated_at"""
+    )
+    # A ticket's creation time never changes: rows of one id with different ones are tickets
+    # that share an id (ids a spreadsheet rounded, two exports merged), not versions. Keeping
+    # the latest would drop the others without a word.
+    stage.execute(
+        """UPDATE __valid SET reason = 'duplicate ticket_id ' || __valid.ticket_id
+            || ' with different created_at (' || d.first::VARCHAR || ' and ' || d.last::VARCHAR
+            || '): two tickets share this id; give each ticket its own id in the export'
+        FROM (
+            SELECT ticket_id, min(created_at) AS first, max(created_at) AS last FROM __valid
+            WHERE reason IS NULL GROUP BY ALL HAVING count(DISTINCT created_at) > 1
+        ) d
+        WHERE __valid.reason IS NULL AND __valid.ticket_id = d.ticket_id"""
     )
     source, prefix, note = _ticket_source(con, stage, choice)
     stage.execute("ALTER TABLE __valid ADD COLUMN source_ticket_id VARCHAR")
@@ -1482,6 +1502,7 @@ def _upsert_customers(
     reason = f"""CASE
         WHEN {BAD_ENCODING} THEN 'bad encoding: the row is not UTF-8; re-export the file as UTF-8'
         WHEN nullif({_strip("customer_id")}, '') IS NULL THEN 'missing customer_id: every customer needs an id'
+        WHEN {_shortened_id_sql(_strip("customer_id"))} THEN 'customer_id ' || {_strip("customer_id")} || ' is a long number a spreadsheet shortened: export the ids as text (in Excel, format the column as Text before saving)'
         {unparseable_time}
     END"""
     stage.execute(
@@ -1505,17 +1526,32 @@ def _upsert_customers(
     _merge_customer_rows(stage, types, latest=duplicates != "first")
     listed = ", ".join(quote_identifier(c) for c in columns)
     current_hash = _row_hash("c.", types)
+    # A row dated before the version the warehouse holds (an older export read after a newer
+    # one) is not applied, as for tickets.
+    stored_when = (
+        "TRY_CAST(c.updated_at AS TIMESTAMP)"
+        if timed and "updated_at" in table_columns(con, "customers")
+        else "NULL::TIMESTAMP"
+    )
+    older = f"(w.__when IS NOT NULL AND {stored_when} > w.__when)"
     counts = con.execute(
         f"""SELECT count(*) FILTER (WHERE c.customer_id IS NULL),
-                   count(*) FILTER (WHERE c.customer_id IS NOT NULL AND w.row_hash <> {current_hash}),
-                   count(*)
+                   count(*) FILTER (WHERE c.customer_id IS NOT NULL
+                                    AND w.row_hash <> {current_hash} AND NOT {older}),
+                   count(*) FILTER (WHERE c.customer_id IS NOT NULL
+                                    AND w.row_hash <> {current_hash} AND {older})
             FROM __winners w LEFT JOIN customers c USING (customer_id)"""
     ).fetchall()[0]
+    if counts[2]:
+        notes.append(
+            f"{counts[2]:,} customers' rows are dated before the version the warehouse holds "
+            "(updated_at) and were not applied"
+        )
     con.execute(
         f"""INSERT INTO customers ({listed}, source, ingested_at)
         SELECT {", ".join("w." + quote_identifier(c) for c in columns)}, ?, now()
         FROM __winners w LEFT JOIN customers c USING (customer_id)
-        WHERE c.customer_id IS NULL OR w.row_hash <> {current_hash}
+        WHERE c.customer_id IS NULL OR (w.row_hash <> {current_hash} AND NOT {older})
         ON CONFLICT (customer_id) DO UPDATE SET
         {", ".join(f"{quote_identifier(c)} = excluded.{quote_identifier(c)}" for c in columns if c != "customer_id") or "customer_id = excluded.customer_id"},
         source = excluded.source, ingested_at = excluded.ingested_at""",
@@ -1566,7 +1602,8 @@ def _merge_customer_rows(
             ) AS __order
             FROM __valid WHERE reason IS NULL
         ), merged AS (
-            SELECT customer_id {", " + values if values else ""} FROM ordered GROUP BY customer_id
+            SELECT customer_id, max(__when) AS __when {", " + values if values else ""}
+            FROM ordered GROUP BY customer_id
         )
         SELECT *, {_row_hash("", types)} AS row_hash FROM merged"""
     )
