@@ -350,9 +350,9 @@ def test_future_and_epoch_dates_are_kept_with_a_warning(con, tmp_path: Path) -> 
     assert (result.new, result.rejected) == (4, 0)
     assert result.note.splitlines() == [
         "warning: 2 tickets are dated after now (e.g. 2099-01-01, row 2 of t.csv): kept, but "
-        "`trends` counts periods up to the newest ticket; check the created_at column's format",
+        "left out of the windows of trends and alerts; check the created_at column's format",
         "warning: 1 ticket is dated at the Unix epoch or before (1970-01-01, row 3 of t.csv): "
-        "kept, but `trends` counts periods from the oldest ticket; a missing date written as 0 "
+        "kept, but left out of the windows of trends and alerts; a missing date written as 0 "
         "reads as 1970-01-01: check the created_at column",
     ]
     assert (

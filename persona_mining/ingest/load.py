@@ -1392,12 +1392,12 @@ def _date_warnings(stage: duckdb.DuckDBPyConnection, label: str) -> list[str]:
     messages = (
         (
             "dated after now",
-            "kept, but `trends` counts periods up to the newest ticket; check the created_at "
+            "kept, but left out of the windows of trends and alerts; check the created_at "
             "column's format",
         ),
         (
             "dated at the Unix epoch or before",
-            "kept, but `trends` counts periods from the oldest ticket; a missing date written "
+            "kept, but left out of the windows of trends and alerts; a missing date written "
             "as 0 reads as 1970-01-01: check the created_at column",
         ),
         (
