@@ -341,3 +341,35 @@ def test_csv_cells_a_spreadsheet_would_run_are_led_by_a_quote() -> None:
     assert "'=HYPERLINK" in written and "'-2+3" in written and ",-1.5" in written
     # `sql --format csv` is an analyst's data, for tools: every value as stored.
     assert "\n=HYPERLINK" in str(query_output(rows, "csv")).replace('"', "")
+
+
+def test_a_lift_nobody_else_shares_is_shown_as_only_them() -> None:
+    from persona_mining.personas.profiles import _challenge_evidence
+    from persona_mining.report.html import fmt_lift, fmt_times
+    from persona_mining.report.queries import ISSUE_BY_PERSONA_COLUMNS, Rows
+    from persona_mining.report.terminal import rows_output
+
+    assert fmt_lift(3271.45, 0.0) == "only them" and fmt_times(3271.45, 0.0) == "only them"
+    assert fmt_lift(3.214, 0.02) == "3.21" and fmt_times(3.214, 0.02) == "3.21×"
+    values = {
+        "persona": "Five",
+        "issue": "Joke",
+        "theme": "Fun",
+        "tickets": 41,
+        "customers": 5,
+        "share": 0.5,
+        "baseline_share": 0.0,
+        "lift": 3271.45,
+        "ci_low": 203.95,
+        "ci_high": 52474.7,
+        "p_value": 1e-4,
+        "q_value": 1e-3,
+        "significant": True,
+    }
+    row = tuple(values.get(c) for c in ISSUE_BY_PERSONA_COLUMNS)
+    console = Console(width=80, record=True)
+    console.print(rows_output(Rows(list(ISSUE_BY_PERSONA_COLUMNS), [row]), "table", title="t"))
+    text = console.export_text()
+    assert "only them" in text and "3271" not in text
+    evidence = _challenge_evidence({**values, "label": "Joke"})
+    assert evidence == "Joke (only them: 41 tickets, no one else's)"

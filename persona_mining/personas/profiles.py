@@ -212,6 +212,16 @@ def _questions(
     return questions
 
 
+def _challenge_evidence(challenge: dict[str, object]) -> str:
+    """A challenge in a persona's summary: its lift and interval, or "only them" where nobody
+    else raises the issue (the lift is then the 0.5 added to each count, not a finding)."""
+    label = challenge["label"]
+    if challenge.get("baseline_share") == 0:
+        return f"{label} (only them: {challenge['tickets']} tickets, no one else's)"
+    lift, low, high = (float(challenge[k]) for k in ("lift", "ci_low", "ci_high"))  # type: ignore[arg-type]
+    return f"{label} ({lift:.1f}x, 95% CI {low:.1f}-{high:.1f})"
+
+
 def _summary(
     name: str,
     kind: str,
@@ -230,10 +240,7 @@ def _summary(
         )
     parts[0] += "."
     if challenges:
-        listed = ", ".join(
-            f"{c['label']} ({float(c['lift']):.1f}x, 95% CI {float(c['ci_low']):.1f}-{float(c['ci_high']):.1f})"  # type: ignore[arg-type]
-            for c in challenges[:3]
-        )
+        listed = ", ".join(_challenge_evidence(c) for c in challenges[:3])
         parts.append(f"They raise these issues more than other customers: {listed}.")
     else:
         parts.append("No issue stands out for them with statistical confidence.")

@@ -66,6 +66,10 @@ class ReportResult:
     themes: int = 0
 
 
+#: How a lift is shown where nobody outside the persona raises the issue.
+ONLY_THEM = "only them"
+
+
 def write_report(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -180,7 +184,9 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(lift=fmt_lift, pct=fmt_pct, q=fmt_q, count=fmt_count, day=fmt_day)
+    env.filters.update(
+        lift=fmt_lift, times=fmt_times, pct=fmt_pct, q=fmt_q, count=fmt_count, day=fmt_day
+    )
     env.globals.update(anchor=profile_anchor)
     return env
 
@@ -423,7 +429,7 @@ def _tooltip(cell: dict[str, Any], *, label: str = "issue") -> dict[str, Any]:
             f"{cell['tickets']} of their {cell['segment_tickets']} tickets "
             f"({fmt_pct(cell['share'])}), from {cell['customers']} customers",
             f"Everyone else: {fmt_pct(cell['baseline_share'])} of tickets",
-            f"Lift {fmt_lift(cell['lift'])}×, 95% CI {interval}",
+            f"Lift {fmt_times(cell['lift'], cell['baseline_share'])}, 95% CI {interval}",
             f"q = {fmt_q(cell['q_value'])}",
         ],
         "significant": bool(cell["significant"]),
@@ -634,11 +640,24 @@ def _script_json(data: object) -> Markup:
     return Markup(text)  # escaped above for the script-data context
 
 
-def fmt_lift(value: float | None) -> str:
-    """A lift or interval bound, two decimals below 10, one above."""
+def fmt_lift(value: float | None, baseline_share: float | None = None) -> str:
+    """A lift or interval bound, two decimals below 10, one above.
+
+    With `baseline_share` 0 (nobody else raises the issue) a lift is "only them": its value
+    then comes from the 0.5 added to each count (3271.5 on 41 tickets), a number that says
+    nothing, where the counts say it all.
+    """
     if value is None:
         return "n/a"
+    if baseline_share == 0:
+        return ONLY_THEM
     return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def fmt_times(value: float | None, baseline_share: float | None = None) -> str:
+    """A lift with its "×" (`3.21×`), or "only them" (see `fmt_lift`)."""
+    shown = fmt_lift(value, baseline_share)
+    return shown if shown in (ONLY_THEM, "n/a") else f"{shown}×"
 
 
 def fmt_pct(value: float | None) -> str:

@@ -24,7 +24,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from persona_mining.report.export import spreadsheet_cell
-from persona_mining.report.html import fmt_lift, fmt_pct, fmt_q
+from persona_mining.report.html import ONLY_THEM, fmt_lift, fmt_pct, fmt_q
 from persona_mining.report.issue_series import IssueTrends
 from persona_mining.report.layout import (
     BoxTable,
@@ -191,13 +191,14 @@ def _compact(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: st
         low, high = row[at["ci_low"]], row[at["ci_high"]]
         interval = f"{low:.2f}-{high:.2f}" if low is not None and high is not None else ""
         mark, style = _marker(row[at["significant"]], row[at["lift"]])
+        lift = ONLY_THEM if row[at["baseline_share"]] == 0 else format_cell("lift", row[at["lift"]])
         out.append(
             [
                 Text(str(row[at["persona"]])),
                 Text(str(row[at[label]])),
                 str(row[at["tickets"]]),
                 str(row[at["customers"]]),
-                Text(mark + format_cell("lift", row[at["lift"]]), style=style),
+                Text(mark + lift, style=style),
                 interval,
                 format_cell("q_value", row[at["q_value"]]),
             ]
@@ -382,7 +383,7 @@ def _challenge_cells(challenge: Challenge | ThemeChallenge) -> list[Text | str]:
         str(challenge.tickets),
         str(challenge.customers),
         fmt_pct(challenge.share),
-        Text(fmt_lift(challenge.lift), style=OVER_STYLE),
+        Text(fmt_lift(challenge.lift, challenge.baseline_share), style=OVER_STYLE),
         f"{fmt_lift(challenge.ci_low)}-{fmt_lift(challenge.ci_high)}",
         fmt_q(challenge.q_value),
     ]
@@ -426,7 +427,7 @@ def persona_markdown(profile: PersonaProfile) -> str:
         for c in profile.challenges:
             lines.append(
                 f"| {_md(c.label)} | {c.tickets} | {c.customers} | {fmt_pct(c.share)} "
-                f"| {fmt_pct(c.baseline_share)} | {fmt_lift(c.lift)} "
+                f"| {fmt_pct(c.baseline_share)} | {fmt_lift(c.lift, c.baseline_share)} "
                 f"| {fmt_lift(c.ci_low)}-{fmt_lift(c.ci_high)} | {fmt_q(c.q_value)} |"
             )
         lines.append("")
@@ -440,7 +441,7 @@ def persona_markdown(profile: PersonaProfile) -> str:
         for t in profile.theme_challenges:
             lines.append(
                 f"| {_md(t.label)} | {_issue_count(t)} | {t.tickets} | {t.customers} "
-                f"| {fmt_pct(t.share)} | {fmt_pct(t.baseline_share)} | {fmt_lift(t.lift)} "
+                f"| {fmt_pct(t.share)} | {fmt_pct(t.baseline_share)} | {fmt_lift(t.lift, t.baseline_share)} "
                 f"| {fmt_lift(t.ci_low)}-{fmt_lift(t.ci_high)} | {fmt_q(t.q_value)} |"
             )
         lines.append("")
