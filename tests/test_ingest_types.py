@@ -432,3 +432,43 @@ def test_a_new_column_of_dates_in_both_orders_is_text_and_said(con, tmp_path: Pa
         "column closed mixes day-first and month-first dates: '13/03/2024' (row 1) can only be "
         "day/month/year, '03/14/2024' (row 2) only month/day/year (in t.csv): it is stored as text"
     )
+
+
+def test_a_daily_export_reads_its_dates_as_the_source_s_earlier_files_showed(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    header = "ticket_id,created_at,body"
+    first = tickets_file(tmp_path, "export-2024-04.csv", header, "1,13/03/2024,a", "2,05/04/2024,b")
+    ingest_tickets(con, path=first)
+    # Every date of the next export could be either: it is read day-first, as the first was.
+    later = tickets_file(tmp_path, "export-2024-05.csv", header, "2,05/04/2024,b", "3,07/04/2024,c")
+    result = ingest_tickets(con, path=later)
+    assert (result.new, result.unchanged) == (1, 1)
+    assert "read day-first, as earlier files of source export showed" in result.note
+    dates = con.execute("SELECT ticket_id, created_at FROM tickets ORDER BY 1").fetchall()
+    assert [d.strftime("%m-%d") for _, d in dates] == ["03-13", "04-05", "04-07"]
+
+
+def test_a_file_that_shows_another_order_than_the_one_assumed_says_so(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    header = "ticket_id,created_at,body"
+    ingest_tickets(con, path=tickets_file(tmp_path, "t.csv", header, "1,01/04/2024,a"))
+    grown = tickets_file(tmp_path, "t.csv", header, "1,01/04/2024,a", "2,13/04/2024,b")
+    note = ingest_tickets(con, path=grown).note
+    assert "is day-first, but earlier files of source t were assumed month-first" in note
+
+
+def test_a_two_digit_year_is_no_date_and_tickets_of_a_tie_stay_in_their_source(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
+    header = "ticket_id,created_at,body"
+    two = ingest_tickets(con, path=tickets_file(tmp_path, "y.csv", header, "1,5/3/24,a"))
+    assert (two.new, two.rejected) == (0, 1)  # DuckDB's cast made it the year 5
+    ingest_tickets(
+        con,
+        path=tickets_file(tmp_path, "m-2024-03.csv", header, "1,2024-03-01,a", "2,2024-03-02,b"),
+    )
+    # One shared id re-dated, one the same: the same help desk's next export.
+    tie = tickets_file(tmp_path, "m-2024-04.csv", header, "1,2024-03-01 01:00,a", "2,2024-03-02,b")
+    assert ingest_tickets(con, path=tie).source == "m"

@@ -9,6 +9,8 @@ the stored tickets and the counts must be what the documented rules give:
 - `updated_at` is at least `created_at` (the creation time when it is empty);
 - rows of one id with the same `updated_at` and different data are all rejects (every row with
   that id and time counts, a rejected one too);
+- of the others, rows of one id with different `created_at` are tickets that share an id, and
+  all rejects;
 - of the others, the latest `updated_at` wins, the last row of the file at equal times;
 - it replaces the stored ticket when it is at least as new and its data differ.
 """
@@ -55,6 +57,13 @@ def _model(store: dict[str, Stored], rows: list[Row]) -> dict[str, int]:
         versions.setdefault((row["id"], row["updated"]), set()).add(row["data"])
     for row in parsed:
         if len(versions[(row["id"], row["updated"])]) > 1:
+            row["rejected"] = True
+    created: dict[str, set[datetime]] = {}
+    for row in parsed:
+        if not row["rejected"]:
+            created.setdefault(row["id"], set()).add(row["data"][0])
+    for row in parsed:
+        if not row["rejected"] and len(created[row["id"]]) > 1:
             row["rejected"] = True
     latest: dict[str, dict] = {}
     for row in parsed:

@@ -291,6 +291,7 @@ def _stop_on_failed_files(
     """
     if not failed:
         return
+    skipped = folder_files(Path(path))[1] if Path(path).is_dir() else []
     raise InputFileError(
         f"input folder {path}: {files - len(failed)} of {files} files ingested (read "
         f"{total.read:,}, new {total.new:,}, updated {total.updated:,}, rejected "
@@ -299,6 +300,7 @@ def _stop_on_failed_files(
         + "; fix "
         + ("it" if len(failed) == 1 else "them")
         + " and ingest the folder again (the rows already stored are skipped)"
+        + "".join(f"; {note}" for note in skipped)
     )
 
 
@@ -793,6 +795,10 @@ def _blank_sql(expression: str) -> str:
     return f"NOT regexp_matches(coalesce({expression}, ''), '{_VISIBLE_CHARACTER}')"
 
 
+#: A day/month/year date with a two-digit year (5/3/24), which the cast reads as year 5.
+_TWO_DIGIT_YEAR = r"^[0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{2}([ T]|$)"
+
+
 def _year_first_sql(value: str, order: str) -> str:
     """SQL that writes a day/month/year (or month/day/year) date at the start of a text value
     year first, as the cast reads it: `2024-3-13 10:00` for `13/03/2024 10:00` read day
@@ -825,6 +831,8 @@ def _timestamp_sql(column: str, order: str = "") -> str:
     # The rewritten value is used once: DuckDB would compute a repeated expression for every
     # row, ISO ones included.
     return (
+        # DuckDB's cast reads 5/3/24 as the year 5: a two-digit year is no date here.
+        f"CASE WHEN regexp_matches({value}, '{_TWO_DIGIT_YEAR}') THEN NULL::TIMESTAMP ELSE "
         f"coalesce(try_cast({value} AS TIMESTAMPTZ)::TIMESTAMP, "
         f"try_cast({_year_first_sql(value, order)} AS TIMESTAMPTZ)::TIMESTAMP, "
         f"CASE WHEN regexp_matches({value}, '[AaPp][Mm]$') "
@@ -835,7 +843,7 @@ def _timestamp_sql(column: str, order: str = "") -> str:
         f"CASE WHEN regexp_full_match({value}, '[1-9]\\d{{8,9}}(\\.\\d{{1,9}})?') "
         f"THEN to_timestamp({value}::DOUBLE)::TIMESTAMP "
         f"WHEN regexp_full_match({value}, '[1-9]\\d{{12}}') "
-        f"THEN to_timestamp({value}::BIGINT / 1000)::TIMESTAMP END)"
+        f"THEN to_timestamp({value}::BIGINT / 1000)::TIMESTAMP END) END"
     )
 
 
@@ -952,6 +960,65 @@ def _core_date_order(
             "export the column in one format (ISO 8601 such as 2024-03-13 is never ambiguous)"
         )
     return dates
+
+
+def _remembered_order(
+    con: duckdb.DuckDBPyConnection, dates: _DateOrder, source: str, column: str, label: str
+) -> tuple[_DateOrder, str]:
+    """The file's day order, with what earlier files of the same source showed or assumed.
+
+    A help desk writes its dates one way in every export, but a daily export (every day up to
+    the 12th) cannot show which: it is read as the source's earlier files were, where reading
+    it by the default would shift its dates and make its tickets "another help desk's". The
+    order a file shows is remembered (`ingest_date_orders`); one that contradicts what was
+    assumed before says that the earlier files' dates were misread.
+
+    Returns:
+        The order to read the file in, and a note ("" when there is nothing to say).
+    """
+    if not dates.ambiguous and not dates.order:
+        return dates, ""  # no day/month/year date in the column
+    row = con.execute(
+        "SELECT day_order, shown FROM ingest_date_orders WHERE source = ? AND column_name = ?",
+        [source, column],
+    ).fetchall()
+    stored, shown = row[0] if row else (None, False)
+    note = ""
+    if not dates.order and stored and shown:
+        dates = replace(dates, order=stored)
+        note = (
+            f"column {column}: dates such as {dates.example[1]!r} (row {dates.example[0]} of "
+            f"{label}) read {stored}-first, as earlier files of source {source} showed"
+            if dates.example
+            else ""
+        )
+    elif dates.order and stored and dates.order != stored:
+        note = (
+            f"warning: column {column} of {label} is {dates.order}-first, but earlier files of "
+            f"source {source} were {'shown' if shown else 'assumed'} {stored}-first: the "
+            "tickets they held dated up to the 12th of a month keep day and month swapped "
+            "(a newer date wins over a re-read one); ingest every file of the source into a "
+            "fresh warehouse to correct them"
+        )
+    order = dates.order or _default_order(dates)
+    if order and (not row or (dates.order and (dates.order != stored or not shown))):
+        con.execute(
+            """INSERT INTO ingest_date_orders VALUES (?, ?, ?, ?, now())
+            ON CONFLICT (source, column_name) DO UPDATE SET day_order = excluded.day_order,
+                shown = excluded.shown, decided_at = excluded.decided_at""",
+            [source, column, order, bool(dates.order)],
+        )
+    return dates, note
+
+
+def _default_order(dates: _DateOrder) -> str:
+    """The order a file's ambiguous dates are read in when nothing tells: month first with
+    slashes, day first with dots or dashes ("" when it writes both, or has no such date)."""
+    if dates.slashes and not dates.others:
+        return MONTH_FIRST
+    if dates.others and not dates.slashes:
+        return DAY_FIRST
+    return ""
 
 
 def _label(source_file: str) -> str:
@@ -1211,15 +1278,29 @@ def _upsert_tickets(
         extras.append(column + "_input")
     # The day order of each date column is decided for the whole file, before any change.
     label = _label(source_file)
-    created_dates = _core_date_order(stage, "created_at", source_file, "ticket")
-    updated_dates = (
-        _core_date_order(stage, "updated_at", source_file, "ticket")
+    created_dates, created_note = _remembered_order(
+        con,
+        _core_date_order(stage, "created_at", source_file, "ticket"),
+        choice.name,
+        "created_at",
+        label,
+    )
+    updated_dates, updated_note = (
+        _remembered_order(
+            con,
+            _core_date_order(stage, "updated_at", source_file, "ticket"),
+            choice.name,
+            "updated_at",
+            label,
+        )
         if "updated_at" in present
-        else _DateOrder()
+        else (_DateOrder(), "")
     )
     typed = _add_typed_columns(con, stage, "tickets", sorted(extras), label)
     types = typed.types
     notes = [
+        created_note,
+        updated_note,
         created_dates.assumed("created_at", label),
         updated_dates.assumed("updated_at", label),
         *typed.notes,
@@ -1449,11 +1530,14 @@ def _ticket_source(
         shared = {source: (ids, same) for source, ids, same, _ in overlap}
         if overlap and overlap[0][2] * 2 > overlap[0][3]:
             name = overlap[0][0]
-        elif name in shared and shared[name][1] * 2 <= shared[name][0]:
+        elif name in shared and shared[name][1] * 2 < shared[name][0]:
+            # Most of the shared ids hold other tickets: another help desk's file of the same
+            # name (a tie stays: a monthly export with a few tickets re-dated is the same desk).
             taken = name
+            other = shared[taken][0] - shared[taken][1]
             name = next(f"{taken}_{n}" for n in itertools.count(2) if f"{taken}_{n}" not in known)
             note = (
-                f"source {taken} holds other tickets under {shared[taken][0]} of these ids (with "
+                f"source {taken} holds other tickets under {other} of these ids (with "
                 f"another created_at): stored as the new source {name}; name it with --source"
             )
     if name in known:
@@ -1481,11 +1565,21 @@ def _upsert_customers(
         )
     present = set(table_columns(stage, "__stage"))
     timed = "updated_at" in present
-    dates = _core_date_order(stage, "updated_at", source, "customer") if timed else _DateOrder()
     label = _label(source)
+    dates, order_note = (
+        _remembered_order(
+            con,
+            _core_date_order(stage, "updated_at", source, "customer"),
+            "customers",
+            "updated_at",
+            label,
+        )
+        if timed
+        else (_DateOrder(), "")
+    )
     typed = _add_typed_columns(con, stage, "customers", _extras(present, ("customer_id",)), label)
     types = typed.types
-    notes = [dates.assumed("updated_at", label), *typed.notes]
+    notes = [order_note, dates.assumed("updated_at", label), *typed.notes]
     extra_values = ", ".join(
         f"{_typed_value_sql(c, t, typed.orders.get(c, ''))} AS {quote_identifier(c)}"
         for c, t in types.items()
@@ -1653,6 +1747,8 @@ def _reason_kind(reason: str) -> str:
     head = re.sub(r" '.*$", "", reason.split(":", 1)[0])
     if head.startswith("expected ") and "fields" in head:
         return "wrong number of fields"
+    if head.startswith("duplicate ") and "with different created_at" in head:
+        return "duplicate id: two tickets share it (different created_at)"
     if head.startswith("duplicate "):
         return "duplicate id with conflicting data"
     if head.startswith("column "):
