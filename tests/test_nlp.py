@@ -62,6 +62,8 @@ def test_names_in_capitals_are_redacted_and_shouting_is_not_a_name(pipeline: Lan
         "PLEASE HELP MY ORDER IS LATE",
         "CUSTOMER SERVICE IS TERRIBLE, WHERE IS MY REFUND?",
         "The WIFI at EWR was down again",
+        "NETFLIX KEEPS BUFFERING ON MY SAMSUNG TV",  # shouting, no word that names someone
+        "Printer says PAPER JAM but it is empty",
     ]
     shown = [a.text for a in analyze_texts(texts, pipeline)]
     assert shown[:3] == [

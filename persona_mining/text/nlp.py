@@ -264,9 +264,32 @@ def _names_in_capitals(text: str, cased: Doc, stop_words: set[str]) -> list[tupl
             and any(a <= start and end <= b for a, b in runs)
             and 2 <= len(words) <= 3
             and not any(w.lower() in stop_words for w in words)
+            and _introduced(text, start, end)
         ):
             names.append((start, end))
     return names
+
+
+#: Words that introduce a name ("THIS IS JOHN SMITH", "ASK FOR DAVID MILLER", "REGARDS, ANN
+#: LEE") or follow one ("JOHN SMITH HERE"). Shouting without them ("NETFLIX KEEPS BUFFERING",
+#: "PAPER JAM") reads as a name to the title-cased model as often as not.
+_NAME_BEFORE_RE = re.compile(
+    r"(?i:\b(?:name is|this is|i am|i'm|im|it's|ask for|call me|speak to|spoke to|spoke with|"
+    r"talk to|talked to|regards|thanks|thank you|sincerely|cheers|signed|from|attn|attention|"
+    r"mr|mrs|ms|dr|agent|rep|customer|account holder))[\s,.:;-]{0,3}$"
+)
+_NAME_AFTER_RE = re.compile(r"^[\s,]{0,2}(?i:here|speaking)\b")
+
+
+def _introduced(text: str, start: int, end: int) -> bool:
+    """Whether a capitalised span reads as a name by what surrounds it: a word that introduces
+    or follows a name, or a line (or the end of a message, after its last sentence) of its own."""
+    before, after = text[max(0, start - 40) : start], text[end : end + 20]
+    if _NAME_BEFORE_RE.search(before) or _NAME_AFTER_RE.match(after):
+        return True
+    line_start = not before.strip() or before.rstrip(" \t").endswith(("\n", ".", "!", "?"))
+    line_end = not after.strip(" \t.!") or after.lstrip(" \t.!").startswith("\n")
+    return line_start and line_end
 
 
 def _analyse(doc: Doc, rest: str, stop_words: set[str], cased: Doc | None = None) -> TextAnalysis:
