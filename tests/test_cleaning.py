@@ -570,6 +570,8 @@ def test_what_attachments_leave_in_the_text_is_dropped() -> None:
     # One line of an id, a Content-Type question, a "--" in prose: the customer's words.
     kept = "My key is ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn0123 - what is Content-Type?"
     assert clean_text(kept) == kept
+    quoted = "The server says:\nContent-Type: application/json is not supported\nHow do I fix it?"
+    assert clean_text(quoted) == quoted  # one header line alone: the customer's own words
 
 
 def test_attachment_rules_are_linear_on_adversarial_input() -> None:

@@ -20,11 +20,13 @@ __all__ = ["html_to_text", "strip_attachments"]
 # 200 or more). Every repetition is bounded or possessive, and each pattern starts at a line
 # start or a "[".
 _INLINE_IMAGE_RE = re.compile(r"\[(?i:cid:[^\]\n]{1,300}|image:[^\]\n]{0,300})\]")
-_MIME_HEADER_RE = re.compile(
-    r"^[^\S\n]*+(?i:content-(?:type|transfer-encoding|disposition|id|description)|mime-version|"
-    r"x-attachment-id)[^\S\n]*+:[^\n]*+(?:\n[ \t][^\n]*+)*+(?:\n|\Z)",
-    re.MULTILINE,
+_MIME_HEADER_LINE = (
+    r"[^\S\n]*+(?i:content-(?:type|transfer-encoding|disposition|id|description)|mime-version|"
+    r"x-attachment-id)[^\S\n]*+:[^\n]*+(?:\n[ \t][^\n]*+)*+(?:\n|\Z)"
 )
+# Two header lines or more in a row: a MIME part's head. One alone may be the customer's own
+# words ("Content-Type: application/json is not supported").
+_MIME_HEADER_RE = re.compile(rf"^(?:{_MIME_HEADER_LINE}){{2,}}+", re.MULTILINE)
 _MIME_BOUNDARY_RE = re.compile(
     r"^--[=_A-Za-z0-9'()+,./:?-]{8,200}+[^\S\n]*+(?:\n|\Z)", re.MULTILINE
 )
