@@ -24,9 +24,7 @@ _MIME_HEADER_LINE = (
     r"[^\S\n]*+(?i:content-(?:type|transfer-encoding|disposition|id|description)|mime-version|"
     r"x-attachment-id)[^\S\n]*+:[^\n]*+(?:\n[ \t][^\n]*+)*+(?:\n|\Z)"
 )
-# Two header lines or more in a row: a MIME part's head. One alone may be the customer's own
-# words ("Content-Type: application/json is not supported").
-_MIME_HEADER_RE = re.compile(rf"^(?:{_MIME_HEADER_LINE}){{2,}}+", re.MULTILINE)
+_MIME_HEADER_RE = re.compile(rf"^{_MIME_HEADER_LINE}", re.MULTILINE)
 _MIME_BOUNDARY_RE = re.compile(
     r"^--[=_A-Za-z0-9'()+,./:?-]{8,200}+[^\S\n]*+(?:\n|\Z)", re.MULTILINE
 )
@@ -207,7 +205,7 @@ def strip_attachments(text: str) -> str:
     if "[" in text:
         text = _INLINE_IMAGE_RE.sub("", text)
     if ":" in text:
-        text = _MIME_HEADER_RE.sub("", text)
+        text = _without_mime_heads(text)
     if "--" in text:
         text = _MIME_BOUNDARY_RE.sub("", text)
     return _BASE64_RE.sub(_base64_or_kept, text)
@@ -223,3 +221,25 @@ def _base64_or_kept(match: re.Match[str]) -> str:
         and any(c.isdigit() for c in block)
     )
     return "" if mixed else block
+
+
+def _without_mime_heads(text: str) -> str:
+    """`text` without its runs of two or more MIME header lines (a part's head); one line
+    alone may be the customer's own words ("Content-Type: application/json is not
+    supported"). One scan for the lines, then the runs are cut."""
+    runs: list[list[int]] = []
+    for match in _MIME_HEADER_RE.finditer(text):
+        if runs and runs[-1][1] == match.start():
+            runs[-1][1] = match.end()
+            runs[-1][2] += 1
+        else:
+            runs.append([match.start(), match.end(), 1])
+    heads = [(start, end) for start, end, lines in runs if lines >= 2]
+    if not heads:
+        return text
+    pieces, pos = [], 0
+    for start, end in heads:
+        pieces.append(text[pos:start])
+        pos = end
+    pieces.append(text[pos:])
+    return "".join(pieces)
