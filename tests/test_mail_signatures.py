@@ -243,3 +243,109 @@ def test_hostile_tails_and_greetings_are_cleaned_fast(name: str) -> None:
     assert cleaned.endswith(expected_end)
     assert len(cleaned) < len(text.strip())
     assert elapsed < 1.0
+
+
+# Regressions a reviewer found: ordinary customer text the rules above took words from.
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I received someone else's package.\nThis email contains their invoice, which I"
+        " received in error. It has confidential data, so who should I send it to?",
+        "The delivery was late again.\n\nIf you are not able to deliver on time, please tell me"
+        " so I can cancel. This is confidential information about my address, please do not"
+        " disclose it.",
+        "My parcel was left outside and got wet.\n\nThis message is to say that if you are not"
+        " able to refund me, I will dispute the charge with my bank. Unauthorized charges are"
+        " prohibited.",
+    ],
+)
+def test_a_customer_paragraph_with_notice_words_is_no_notice(text: str) -> None:
+    # A notice speaks of "the sender", "you", "we": never "I", "my", nor asks a question.
+    assert clean_text(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The app keeps crashing.\n\nDanke\nAber das Problem besteht weiterhin seit dem Update",
+        "The refund is missing.\nGracias\nPero todavía no me han devuelto el dinero",
+        "Il prodotto è rotto.\nGrazie\nMa voglio sapere quando arriva il sostituto",
+        "Pedido chegou quebrado.\nObrigado\nMas preciso de uma resposta urgente",
+        "Bestelling is kapot aangekomen.\nBedankt\nMaar ik wil wel mijn geld terug",
+        "Die Lieferung fehlt.\nGrüße\nund bitte um schnelle Rückmeldung",
+        "The app crashes.\nThanks\nbut I still need a refund",
+        "Thanks\nbut I still need a refund",
+    ],
+)
+def test_a_line_continuing_the_message_keeps_the_sign_off_above(text: str) -> None:
+    assert clean_text(text) == text
+
+
+def test_a_sign_off_with_mail_and_label_lines_still_goes() -> None:
+    tail = "Thanks,\nAnn Lee\nann.lee@example.com\nE: support@example.com"
+    assert strip_signature(f"{BODY}\n\n{tail}") == BODY
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hola necesito ayuda, no puedo entrar a mi cuenta",
+        "Hi need help, my account is locked",
+        "hey everything broke, please help",
+        "hey the app, it keeps crashing",
+        "hey quick question, does the Pro plan include SSO?",
+        "Hallo bitte helfen, mein Konto ist gesperrt.",
+        "Dear god, this is the third time",
+        "Liebe die App, aber seit dem Update stürzt sie ab.",
+        "Beste app ooit, maar de laatste update is traag.",
+        "Cher mais efficace, je recommande",
+        "Caro ma funziona, peccato per la batteria.",
+    ],
+)
+def test_a_greeting_takes_no_words_of_the_request(text: str) -> None:
+    assert clean_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Liebe Frau Weber,\nmeine Bestellung fehlt.", "meine Bestellung fehlt."),
+        ("Querida Ana, mi pedido llegó roto.", "mi pedido llegó roto."),
+        ("Chère Madame,\nma commande est en retard.", "ma commande est en retard."),
+        ("hi ingrid, need help", "need help"),
+        ("Cher service client,\nma commande est en retard.", "ma commande est en retard."),
+        ("Beste klant, de app werkt niet.", "de app werkt niet."),
+        ("Bonjour service clientèle, j'ai besoin d'aide", "j'ai besoin d'aide"),
+    ],
+)
+def test_an_ambiguous_greeting_before_a_name_still_goes(text: str, expected: str) -> None:
+    assert clean_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "last", ["TERRIBLE SERVICE", "NEVER AGAIN", "DELTA SUCKS", "CANCEL SUBSCRIPTION"]
+)
+def test_a_complaint_in_capitals_on_the_last_line_stays(last: str) -> None:
+    text = f"My flight was cancelled.\n\n{last}"
+    assert clean_text(text) == text
+
+
+@pytest.mark.parametrize("signed", ["Thanks,\nANN LEE", "- ANN LEE", "ANN LEE"])
+def test_a_name_in_capitals_still_goes(signed: str) -> None:
+    assert strip_signature(f"{BODY}\n\n{signed}") == BODY
+
+
+def test_a_sign_off_word_inside_the_sentence_stays_before_a_dashed_name() -> None:
+    text = "@116170 Oh behalf of Chipotle, thank YOU! -Becky"
+    assert clean_text(text) == "@[ID] Oh behalf of Chipotle, thank YOU!"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("@1 Yes! Shawn's cards are the best. -Becky", "@1 Yes! Shawn's cards are the best."),
+        ("They're available now :) Thanks - Emma", "They're available now :)"),
+    ],
+)
+def test_a_dashed_name_goes_and_the_sentence_before_it_stays(text: str, expected: str) -> None:
+    assert strip_signature(text) == expected

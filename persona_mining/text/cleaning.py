@@ -51,28 +51,66 @@ _GREETING_WORDS = (
     r"de|da|do|dos|das|del|der|den|van|von|di|du|la|le|ao|al|of|the"
 )
 # Greeting words in English and in the languages of the sign-offs ("Sehr geehrte",
-# "Liebe", "Olá", "Caro", "Gentile", "Beste", "Estimado", "Prezados", ...).
+# "Olá", "Gentile", "Estimado", "Prezados", ...).
 _GREETINGS = (
     r"hi|hello|hey|hiya|heya|dear|greetings|howdy|bonjour|bonsoir|hallo|hola|salut|ciao|"
     r"good[^\S\n]+(?:morning|afternoon|evening|day)|guten[^\S\n]+(?:tag|morgen|abend)|"
-    r"(?:sehr[^\S\n]+)?geehrte[rs]?|liebe[rs]?|moin|servus|ol[áa]|bom[^\S\n]+dia|"
-    r"boa[^\S\n]+(?:tarde|noite)|prezad[oa]s?|estimad[oa]s?|querid[oa]s?|"
-    r"buen[oa]s[^\S\n]+(?:d[ií]as|tardes|noches)|caro|cara|cari|gentile|gentili|egregio|"
-    r"egregia|spettabile|buongiorno|buonasera|salve|beste|geachte|hoi|goedemorgen|"
-    r"goedemiddag|cher|ch[èe]re|chers|ch[èe]res|madame|monsieur"
+    r"(?:sehr[^\S\n]+)?geehrte[rs]?|moin|servus|ol[áa]|bom[^\S\n]+dia|"
+    r"boa[^\S\n]+(?:tarde|noite)|prezad[oa]s?|estimad[oa]s?|"
+    r"buen[oa]s[^\S\n]+(?:d[ií]as|tardes|noches)|gentile|gentili|egregio|"
+    r"egregia|spettabile|buongiorno|buonasera|salve|geachte|hoi|goedemorgen|"
+    r"goedemiddag|chers|ch[èe]res|madame|monsieur"
+)
+# Greetings that are also ordinary words ("Liebe die App", "Beste app ooit", "Cher mais
+# efficace", "Caro ma funziona"): they greet only a capitalised word (a name, "Frau", "Sr.").
+_AMBIGUOUS_GREETINGS = r"liebe[rs]?|beste|ch[èe]re|cher|caro|cara|cari|querid[oa]s?"
+# ... or someone addressed by role ("Cher service client,", "Beste klant,", "Liebes Team,").
+_ROLES = (
+    r"team|support|service|customer|client|clients|clientèle|cliente|clientes|kunde|kunden|"
+    r"kundin|kundenservice|kundendienst|équipe|equipe|equipo|klant|klanten|klantenservice|"
+    r"servizio|assistenza|suporte|atención|atendimento|helpdesk"
 )
 _CAPITALISED = r"[A-ZÀ-ÖØ-Þ][\w.'\-]*"
-# Words that start a request rather than name someone: "hey can you, ..." keeps them.
-_NOT_GREETED = r"i|i'm|im|we|my|our|can|could|would|will|is|are|do|does|how|what|why|please|pls"
+# Words that start a request rather than name someone ("hey can you, ...", "hi need help,
+# ...", "Hola necesito ayuda, ...", "Dear god, ..."): stop words and common words of the
+# supported languages, none of which follows a greeting as a name.
+_NOT_GREETED = (
+    r"i|i'm|im|we|my|our|can|could|would|will|is|are|do|does|how|what|why|please|pls|"
+    r"a|an|the|this|that|it|its|you|your|me|so|just|still|again|not|no|yes|ok|okay|any|some|"
+    r"need|needs|help|helps|quick|question|questions|problem|issue|issues|urgent|everything|"
+    r"nothing|something|all|app|god|omg|order|account|refund|payment|login|password|broke|"
+    r"broken|error|crash|crashes|crashing|wrong|update|sorry|when|where|who|which|there|here|"
+    r"have|has|had|was|were|did|got|get|want|trying|tried|thanks|thank|and|but|or|if|to|for|"
+    r"bitte|ich|mein|meine|mir|mich|das|die|der|ein|eine|es|ist|hilfe|helfen|frage|kurze|"
+    r"dringend|danke|wir|sie|aber|nicht|kein|keine|alles|nichts|gott|konto|bestellung|habe|"
+    r"necesito|ayuda|por|favor|el|la|los|las|un|una|mi|mis|yo|tengo|pregunta|problema|urgente|"
+    r"todo|nada|dios|cuenta|pedido|que|qué|como|cómo|quiero|gracias|pero|"
+    r"besoin|aide|svp|le|les|mon|ma|mes|je|j'ai|problème|tout|rien|dieu|compte|commande|"
+    r"merci|mais|preciso|ajuda|os|as|um|uma|meu|minha|eu|tudo|deus|conta|obrigado|"
+    r"ho|bisogno|aiuto|per|favore|il|lo|gli|mio|mia|io|domanda|tutto|niente|dio|conto|ordine|"
+    r"grazie|ma|hulp|nodig|alsjeblieft|het|een|mijn|ik|vraag|probleem|alles|niets|graag|maar"
+)
+_NOT_A_NAME = rf"(?!(?i:{_NOT_GREETED})(?![\w'\-]))"
+# Who a greeting may address before a name in lower case ("hi there anna,").
+_ADDRESSEES = r"there|all|everyone|team|guys|folks"
+_LINE_END = r"[^\S\n]*(?:[,!.:;\-]*[^\S\n]*(?:\n|\Z)|,)"
 # One or more greetings at the very start: a greeting word, then either up to four
 # capitalised words, known words or [NAME] and the end of the line (with optional
-# punctuation) or a comma, or one or two words in any case and a comma ("hi ingrid,").
+# punctuation) or a comma, or one word in any case and a comma ("hi ingrid,", "hi there
+# anna,"), or two before a comma that ends the line ("hey anna maria,\n"), none of them a
+# common word ("hi need help," stays); an ambiguous greeting ("Liebe", "Caro") only before
+# a capitalised word, [NAME] or a role ("Liebe Anna,", "Caro Marco", "Cher service client,").
 _GREETING_RE = re.compile(
-    rf"(?:[^\S\n]*(?i:{_GREETINGS})\b"
-    rf"(?:(?:[^\S\n]+(?:(?i:{_GREETING_WORDS})(?![\w'])|{_CAPITALISED}|\[NAME\])){{0,4}}"
-    r"[^\S\n]*(?:[,!.:;\-]*[^\S\n]*(?:\n|\Z)|,)"
-    rf"|[^\S\n]+(?!(?i:{_NOT_GREETED})(?![\w']))[^\W\d_][\w.'\-]*"
-    r"(?:[^\S\n]+[^\W\d_][\w.'\-]*)?[^\S\n]*,)\s*)+"
+    rf"(?:[^\S\n]*(?:(?i:{_GREETINGS})\b"
+    rf"(?:(?:[^\S\n]+(?:(?i:{_GREETING_WORDS}|{_ROLES})(?![\w'])|{_CAPITALISED}|\[NAME\])){{0,4}}"
+    rf"{_LINE_END}"
+    rf"|(?:[^\S\n]+(?i:{_ADDRESSEES})(?![\w'])){{0,2}}[^\S\n]+{_NOT_A_NAME}[^\W\d_][\w.'\-]*"
+    r"[^\S\n]*,"
+    rf"|[^\S\n]+{_NOT_A_NAME}[^\W\d_][\w.'\-]*[^\S\n]+{_NOT_A_NAME}[^\W\d_][\w.'\-]*"
+    r"[^\S\n]*,[^\S\n]*(?:\n|\Z))"
+    rf"|(?i:{_AMBIGUOUS_GREETINGS})[^\S\n]+(?:{_CAPITALISED}|\[NAME\]|(?i:{_ROLES})(?![\w']))"
+    rf"(?:[^\S\n]+(?:(?i:{_GREETING_WORDS}|{_ROLES})(?![\w'])|{_CAPITALISED}|\[NAME\])){{0,3}}"
+    rf"{_LINE_END})\s*)+"
 )
 
 

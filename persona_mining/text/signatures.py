@@ -139,6 +139,21 @@ _NOTICE_FOLLOW_RE = re.compile(
 )
 
 
+#: A customer writing about a notice: a question, or the writer in the first person singular
+#: (English, German, French, Spanish, Portuguese, Italian, Dutch). A disclaimer speaks of "the
+#: sender", "you" and "we". Lower case or capitalised, never in capitals ("EU", "ME").
+_FIRST_PERSON_WORDS = (
+    "my", "me", "mine", "ich", "mein", "meine", "meinen", "meinem", "meiner", "mich", "mir",
+    "je", "mon", "ma", "mes", "moi", "yo", "mi", "mis", "eu", "meu", "meus", "minha", "minhas",
+    "io", "mio", "mia", "miei", "mie", "ik", "mijn", "mij",
+)  # fmt: skip
+_PERSONAL_RE = re.compile(
+    r"\?|\b(?:[Jj]['’](?=\w)|(?:I|[Ii]['’](?:m|ve|d|ll)|"
+    + "|".join(f"{word}|{word.capitalize()}" for word in _FIRST_PERSON_WORDS)
+    + r")\b)"
+)
+
+
 def _notice_markers(line: str) -> set[str]:
     """The notice markers in the first characters of ``line``, lower-cased."""
     scanned = line[:_NOTICE_SCAN_CHARS]
@@ -159,6 +174,7 @@ def _notice_start(tail: list[str], body_above: Callable[[int], bool]) -> int | N
     if not any(starts):
         return None
     markers = [_notice_markers(line) for line in tail]
+    personal = [_PERSONAL_RE.search(line[:_NOTICE_SCAN_CHARS]) is not None for line in tail]
     blank = [not line.strip() for line in tail]
     notice_like = [
         bool(markers[index])
@@ -187,7 +203,7 @@ def _notice_start(tail: list[str], body_above: Callable[[int], bool]) -> int | N
                 end += 1
             while end < len(tail) and not blank[end]:
                 end += 1
-        if len(set().union(*markers[index:end])) >= 2:
+        if len(set().union(*markers[index:end])) >= 2 and not any(personal[index:end]):
             return index
     return None
 
@@ -222,10 +238,12 @@ _DASH = r"[-\u2013\u2014~]{1,2}[ \t]*"
 #: A name alone on a line, a dash or a tilde may lead ("Ann Lee", "- Ann Lee", "--Ann", "~ Ann").
 _BARE_NAME_RE = re.compile(rf"^(?P<dash>{_DASH})?{_NAME}[ \t]*$")
 #: A name after a dash at the end of a line of text, after a sentence or a sign-off word
-#: ("... arrived broken. - Ann Lee", "Regards - Ann"): spaCy's NER misses a name a dash leads.
-#: Searched, so a run of blanks is entered at its first blank only and taken whole.
+#: ("... arrived broken. - Ann Lee", "... :) Thanks - Ann"): spaCy's NER misses a name a dash
+#: leads. A sign-off word follows a mark that ends a sentence, not a comma or a word ("...,
+#: thank YOU! -Becky", "the best. -Becky" keep theirs). Searched, so a run of blanks is entered
+#: at its first blank only (a blank cannot precede it) and taken whole.
 _DASHED_NAME_RE = re.compile(
-    r"(?:(?<=[.!?,])|(?<![ \t])[ \t]++(?i:thanks|thank you|regards|best regards|kind regards|"
+    r"(?:(?<=[.!?,])|(?<=[^\w\s,])[ \t]++(?i:thanks|thank you|regards|best regards|kind regards|"
     rf"cheers|best|sincerely)(?:[ \t]*+[,.!])?)[ \t]++{_DASH}{_NAME}[ \t]*$"
 )
 _NOT_IN_NAMES = frozenset(
@@ -234,6 +252,19 @@ _NOT_IN_NAMES = frozenset(
         "for", "help", "i", "is", "it", "me", "my", "need", "no", "not", "now", "of", "or",
         "pls", "please", "reply", "refund", "respond", "soon", "still", "thank", "thanks", "the",
         "this", "to", "today", "urgent", "very", "waiting", "we", "why", "working", "you",
+    }
+)  # fmt: skip
+
+#: Frequent words of a line in capitals that ends a complaint ("TERRIBLE SERVICE", "NEVER
+#: AGAIN", "DELTA SUCKS"): such a line is a name only below a sign-off or led by a dash.
+_COMMON_IN_CAPITALS = frozenset(
+    {
+        "again", "account", "angry", "app", "awful", "bad", "broken", "buy", "call", "cancel",
+        "cancelled", "charge", "charged", "customer", "delay", "delayed", "done", "ever",
+        "fail", "fails", "fraud", "get", "good", "great", "hate", "horrible", "lost", "money",
+        "more", "never", "nothing", "order", "over", "paid", "pay", "poor", "rip", "ripoff",
+        "scam", "service", "shame", "sick", "stop", "subscription", "sucks", "support",
+        "terrible", "tired", "unacceptable", "us", "wait", "waste", "worst", "wrong", "yet",
     }
 )  # fmt: skip
 
@@ -292,16 +323,43 @@ def _is_bare_name(line: str, above: list[str]) -> bool:
     if found is None or not _a_name(found):
         return False
     if not found["dash"]:
+        if found["capitals"] is not None and _COMMON_IN_CAPITALS.intersection(
+            found["capitals"].lower().replace(".", "").split()
+        ):
+            return False
         return bool(above) and not above[-1].strip()
     lead = line.strip()[0]
     return not any(part.lstrip().startswith(lead) for part in above)
+
+
+#: Conjunctions that open a line continuing the message below a sign-off ("Thanks\nbut ...").
+_CONJUNCTIONS = frozenset(
+    {"but", "and", "aber", "und", "pero", "y", "ma", "e", "mas", "maar", "en", "mais", "et"}
+)
+
+
+def _continues_message(line: str) -> bool:
+    """Whether ``line`` below a sign-off carries on the message: it asks a question, opens with a
+    conjunction ("Aber ...", "and ...") or with a lower-case word that is no label, mail or web
+    address of a signature ("tel: ...", "ann@example.com")."""
+    line = line.strip()
+    if line.endswith("?"):
+        return True
+    words = line.split(None, 1)
+    if not words:
+        return False
+    # A conjunction with words after it; "E: ann@example.com" and "E. Smith" are no conjunctions.
+    if len(words) > 1 and words[0].lower().rstrip(",") in _CONJUNCTIONS:
+        return True
+    bare = words[0].strip(_SIGNATURE_WORD_STRIP)
+    return bool(bare) and bare[0].islower() and not _is_signature_word(words[0])
 
 
 def _signs_off(line: str, following: list[str]) -> bool:
     """Whether ``line`` is a sign-off and ``following`` the signature block under it: up to four
     short lines (name, title, phone, company), or up to nine that look like signature lines."""
     found = _SIGNOFF_RE.match(line) if _is_signoff(line) else None
-    if found is None:
+    if found is None or any(map(_continues_message, following)):
         return False
     if found["signoff"].lower() in _ABBREVIATED_SIGNOFFS:  # "LG" is also a brand
         return len(following) <= 1 and all(
