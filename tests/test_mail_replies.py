@@ -230,13 +230,13 @@ def test_sentences_that_look_like_attributions_are_kept(text: str) -> None:
 SIZE = 200_000
 HOSTILE = {
     "dutch attributions": ("Op 1 schreef a@b:\n" * (SIZE // 18), ""),
-    "dutch outlook blocks": ("Van: x\nVerzonden: y\n" * (SIZE // 21), ""),
+    "dutch outlook blocks": ("Van: x\nVerzonden: 10:02\n" * (SIZE // 25), ""),
     "forwards": (
         "---------- Forwarded message ---------\nFrom: x\nSubject: y\n\nhelp\n" * (SIZE // 63),
         "\n\n".join(["help"] * (SIZE // 63)),
     ),
     "spaces after Sent": ("From: x\nSent" + " " * SIZE, "From: x\nSent" + " " * SIZE),
-    "spaces after a field": ("From: x\nSent: y\nTo" + " " * SIZE, "To"),  # only the header
+    "spaces after a field": ("From: x\nSent: 10:02\nTo" + " " * SIZE, "To"),  # only the header
 }
 
 
@@ -248,3 +248,21 @@ def test_hostile_input_is_fast(name: str) -> None:
     elapsed = time.perf_counter() - started
     assert result == expected
     assert elapsed < 1.0, f"{elapsed:.2f} s for {len(text):,} characters"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A customer quoting an agent in their own words, not a mail client's attribution.
+        "Ik heb al eerder gemaild.\nOp 12 maart schreef uw medewerker Jan:\nU krijgt uw geld "
+        "terug.\nIk heb nog steeds niets ontvangen. Wanneer krijg ik het?",
+        "Já reclamei antes.\nEm 3 de maio o suporte escreveu:\nSeu reembolso foi aprovado.\n"
+        "Mas até agora nada. Quando vou receber?",
+        # Booking details, not an Outlook header (no year, time or address on the date line).
+        "Olá, preciso alterar minha viagem:\nDe: Lisboa\nPara: Porto\nData: 12 de maio\n"
+        "É possível?",
+        "I need to change my trip:\nFrom: Lisbon\nTo: Porto\nDate: May 12\nIs it possible?",
+    ],
+)
+def test_a_customer_s_own_words_that_look_like_headers_are_kept(text: str) -> None:
+    assert strip_quoted_reply(text) == text

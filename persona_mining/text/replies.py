@@ -92,6 +92,10 @@ _RULE_LINE_RE = re.compile(r"[^\S\n]*[_\-=*~]{5,}+[^\S\n]*$")
 _RULE_LINES_RE = re.compile(r"^[^\S\n]*[_\-=*~]{5,}+[^\S\n]*(?:\n|\Z)", re.MULTILINE)
 _BLANK_LINES_RE = re.compile(r"(?:[^\S\n]*+\n)*+")
 _DIGIT_OR_AT_RE = re.compile(r"[0-9@]")
+#: What a mail client's attribution or date line carries: an address, a time or a year.
+_STAMP_RE = re.compile(
+    r"@|(?<![0-9])[0-9]{1,2}:[0-9]{2}(?![0-9])|(?<![0-9])(?:19|20)[0-9]{2}(?![0-9])"
+)
 _SENTENCE_END = (".", "!", "?")
 _MAX_NAME_CHARS = 300  # after "schrieb"/"schreef": the name and address, up to the colon
 
@@ -161,6 +165,12 @@ def _attribution_span(text: str, match: re.Match[str]) -> tuple[int, int] | None
             return None
     if _DIGIT_OR_AT_RE.search(text, start, end) is None:
         return None
+    if (match.group("nl") or match.group("pt") or match.group("it")) and (
+        _STAMP_RE.search(text, start, end) is None
+    ):
+        # "Op 12 maart schreef uw medewerker Jan:" quotes an agent inside the customer's own
+        # message; a mail client's attribution carries the year, the time or an address.
+        return None
     return start, end
 
 
@@ -209,6 +219,8 @@ def _header_spans(text: str) -> list[_Header]:
         kind = _FORWARD_SEPARATOR if forward else _REPLY
         parts.append(_Header(match.start(), end, kind, subject))
     for match in _OUTLOOK_RE.finditer(text):
+        if _STAMP_RE.search(text, match.end(), _line_end(text, match.end())) is None:
+            continue  # "De: Lisboa / Para: Porto / Data: 12/05": a booking, not a header
         end, subject = _header_fields(text, match.start())
         parts.append(_Header(match.start(), max(end, match.end()), _outlook_kind(subject), subject))
     parts.sort(key=lambda header: (header.start, header.end))
