@@ -7,22 +7,31 @@ versions out; person names need a statistical model and are left to
 :mod:`persona_mining.text.nlp`.
 
 IP addresses: a dotted quad (four parts, each 0-255) reads like a four-part version number,
-so one that follows a version word ("version 1.2.3.4", "firmware 10.0.0.1", "v1.2.3.4",
-"Chrome/120.0.0.0") stays; so does one whose parts are all single digits ("1.3.2.1", a
-section number far more often than anyone's address) unless "IP", "address" or "DNS" comes
-just before it, and one that starts with 0. An IPv6 address needs "::" or eight groups.
+so it is an address only after a network word in the last four words ("IP", "server",
+"router", "connect", "blocked"...), just after "from" or "to", or with at least two
+three-digit parts (a public address: "153.168.10.16"); one that follows a version word
+("version 1.2.3.4", "v1.2.3.4", "Chrome/120.0.0.0") or "app", "client", "error" stays; so does
+one whose parts are all single digits ("1.3.2.1", a section number far more often than
+anyone's address) unless "IP", "address" or "DNS" comes just before it, and one that starts
+with 0. An IPv6 address needs "::" or eight groups.
 
 Account and document numbers ("account number: 2738-889-003", "Passport C01X00T47", "SSN
 123-45-6789") are found by the word before them and become ``[ID]``, the placeholder
 :mod:`persona_mining.text.references` writes for order numbers: at least four digits, not a
-price or a year.
+price or a year; after a bare "account", "customer" or "Konto" (no "number", "no.", "#" or
+":") it needs a letter, a dash or seven digits, and an amount ("2500 EUR", "2500 in credit")
+never is one.
 
 Street addresses: English ("12 Main Street", "55 W 46th St"), German and Dutch (a street
 word ending in -straße, -weg, -straat... and a house number), French, Spanish, Italian and
 Portuguese ("32 rue de Rivoli", "Via Roma 10", "Calle Mayor 5"), each optionally with a
 postcode and a city; a UK postcode after a town ("London SW7 4JJ"); a US "City, ST 12345";
-"Apt 12B". A city, postcode, unit or state and ZIP right after an ``[ADDRESS]`` joins it. A
-five-digit number alone stays (it can be an order number).
+"Apt 12B,". A city, postcode, unit or state and ZIP right after an ``[ADDRESS]`` joins it. A
+five-digit number alone stays (it can be an order number). Look-alikes stay: an English street
+must end where its type does ("3 Google Drive accounts"), a street word that is English too
+("via", "place", "corso") must not name a product ("via Windows 11."), a "-platz" needs a
+postcode ("Steckplatz 2"), a unit or a UK postcode needs an end or punctuation after it ("Apt
+4 in the game", "Ford Ranger T6 4WD service").
 """
 
 from __future__ import annotations
@@ -196,13 +205,31 @@ _NUMBER_FIRST_WORDS = (
     "quai", "place",
 )  # fmt: skip
 _AMBIGUOUS_STREET_WORDS = frozenset({"via", "place", "avenue", "plaza", "corso", "largo"})
-_PARTICLE = (
-    r"(?:de|del|della|delle|dello|dei|degli|di|da|das|do|dos|du|des|la|le|les|el|los|las|"
-    r"san|santa|são|sant|e|y)"
+# Such a word in lower case starts a street only at the start of a line or after a Romance
+# preposition ("abito in via Garibaldi 7"), not in "installed it via Windows 11".
+_STREET_PREPOSITIONS = frozenset(
+    """in a ad da di nella sulla alla della dalla presso en à au de du sur na em no do
+    la el""".split()  # noqa: SIM905
 )
+# Nor is a street one named after a product ("via USB 3", "corso Python 3"): a name that is
+# one of these, or in capitals and not a Roman numeral ("Via XX Settembre" is a street).
+_PRODUCT_NAMES = frozenset(
+    """windows python java javascript usb bluetooth wifi wi chrome firefox safari edge android
+    ios iphone ipad mac macos linux ubuntu office excel outlook teams zoom skype steam xbox
+    playstation nintendo switch google gmail microsoft apple amazon paypal netflix spotify
+    whatsapp facebook instagram app email internet""".split()  # noqa: SIM905
+)
+_ROMAN_RE = re.compile(r"[IVXLCDM]+")
+_LAST_WORD_RE = re.compile(r"([^\W\d_]+)[ \t]*\Z")
+_NAME_WORD_RE = re.compile(r"[^\W\d_]+")
+_PARTICLE_WORDS = (
+    "de", "del", "della", "delle", "dello", "dei", "degli", "di", "da", "das", "do", "dos", "du",
+    "des", "la", "le", "les", "el", "los", "las", "san", "santa", "são", "sant", "e", "y",
+)  # fmt: skip
+_PARTICLE = f"(?:{'|'.join(_PARTICLE_WORDS)})"
 _STREET_NAME = (
-    rf"(?:[ \t]{{1,4}}(?:{_PARTICLE}[ \t]{{1,4}}){{0,2}}(?:[dlDL]['’])?"
-    rf"[{_CAPITAL}][^\W\d_]{{0,30}}+(?:['’\-][^\W\d_]{{1,30}}+){{0,3}}+){{1,4}}"
+    rf"(?P<name>(?:[ \t]{{1,4}}(?:{_PARTICLE}[ \t]{{1,4}}){{0,2}}(?:[dlDL]['’])?"
+    rf"[{_CAPITAL}][^\W\d_]{{0,30}}+(?:['’\-][^\W\d_]{{1,30}}+){{0,3}}+){{1,4}})"
 )
 # Number first: English ("12 Main Street", "55 W 46th St": up to four capitalised words or
 # ordinals, a street type) or French ("32 rue de Rivoli, 75001 Paris").
@@ -210,10 +237,13 @@ _NUMBER_FIRST_RE = re.compile(
     r"[0-9](?<![\w#$€£¥.,\-][0-9])"
     r"(?=[0-9]{0,4}[A-Za-z]?(?:[ ]?(?:bis|ter))?,?[ \t]{1,4}"  # quick "no"
     r"(?:[A-Z]|[0-9]{1,3}(?:st|nd|rd|th)|(?i:rue|av|bd|bo|ch|al|im|qu|pl)))(?:"
-    r"[0-9]{0,4}[A-Za-z]?(?:[ \t]+(?:[A-Z][A-Za-z'\-]*\.?|[0-9]{1,3}(?:st|nd|rd|th))){1,4}?"
+    r"[0-9]{0,4}[A-Za-z]?(?![ \t]+(?:Days?|Weeks?|Months?|Years?|Hours?|Hrs?|Minutes?|Mins?"
+    r"|Seconds?|Secs?|Times?|Nights?)(?![\w]))"
+    r"(?:[ \t]+(?:(?:[NS][EW](?![\w])|[A-Z](?![A-Z])[A-Za-z'\-]*)\.?|[0-9]{1,3}(?:st|nd|rd|th))"
+    r"){1,4}?"
     r"[ \t]+(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Place|Pl|"
     r"Square|Sq|Terrace|Way|Highway|Hwy|Parkway|Pkwy|Circle|Cir|Alley|Crescent|Close|Row|"
-    r"Gardens|Gdns|Grove|Mews|Parade|Walk)\b"
+    r"Gardens|Gdns|Grove|Mews|Parade|Walk)\b(?:[ \t]{1,4}(?:[NS][EW]?|[EW])(?![\w]))?"
     r"|[0-9]{0,3}(?:[ ]?(?:bis|ter))?,?[ \t]{1,4}"
     rf"(?P<word>{_words_re(_NUMBER_FIRST_WORDS)}){_STREET_NAME}(?:{_EU_POSTCODE_TAIL})?"
     r")"
@@ -242,7 +272,7 @@ _SUFFIX_STREET_LEAD = (
     + r"|(?<=[ndl\-]ring))"
 )
 _SUFFIX_STREET_RE = re.compile(
-    rf"{_SUFFIX_STREET_LEAD}[ \t]{{1,4}}{_HOUSE}(?:{_EU_POSTCODE_TAIL}|{_HOUSE_END})"
+    rf"(?P<street>{_SUFFIX_STREET_LEAD})[ \t]{{1,4}}{_HOUSE}(?:{_EU_POSTCODE_TAIL}|{_HOUSE_END})"
 )
 _SUFFIX_STREET_CHECK_RE = re.compile(
     r"[0-9](?:(?<=[^\W\d_][ \t][0-9])|(?<=\.[ \t][0-9]))(?i:"
@@ -250,9 +280,10 @@ _SUFFIX_STREET_CHECK_RE = re.compile(
     + r"|(?<=[ndl\-]ring[ \t][0-9]))"
 )
 _SUFFIX_STREET_LEAD_RE = re.compile(_SUFFIX_STREET_LEAD + r"[ \t]\Z")
-# A flat, suite or unit: "Apt 12B", "Apartment 4" anywhere; "Suite 200", "Unit 5", "Flat 3"
-# (capitalised) and "apt 4", "apartment 4" before a comma, a semicolon or a line end, and not
-# a year ("Office Suite 2019," stays; "my apartment. 2 drivers" too).
+# A flat, suite or unit: "Apt 12B", "Suite 200", "Unit 5", "Flat 3" (capitalised; "apt" and
+# "apartment" in lower case too) before a comma, a semicolon or a line end, and not a year
+# ("Office Suite 2019," stays; "my apartment. 2 drivers", "Apt 4 in the game" too). After a
+# street address the tail joins it anyway ("12 Main Street Apt 4 is mine").
 _UNIT_WORD = (
     r"[AaSUF](?<![\w\-.][AaSUF])"
     r"(?:(?<=[Aa])(?:pt\.?|PT\.?|partment|PARTMENT)|(?<=S)(?:uite|UITE)|(?<=U)(?:nit|NIT)"
@@ -292,6 +323,25 @@ _US_CITY_CHECK_RE = re.compile(r"[0-9](?:(?<=[A-Z][A-Z][ \t][0-9])|(?<=[A-Z][ \t
 _US_CITY_LEAD_RE = re.compile(_US_CITY + r"\Z")
 _LINE_END_RE = re.compile(r"[ \t]*(?:\n|\Z)")
 _LINE_END_OR_COMMA_RE = re.compile(r"[ \t]*(?:[,;\n]|\Z)")
+# What may follow a UK postcode: an end (of the text or line), punctuation, a country, another
+# town and postcode; not a word ("Ford Ranger T6 4WD service").
+_UK_END_RE = re.compile(
+    r"[ \t]*(?:[,;:.!?)\]\n]|\Z)"
+    r"|[ \t]{1,4}(?:UK|U\.K\.|GB|United[ ]Kingdom|England|Scotland|Wales|Northern[ ]Ireland)"
+    r"(?![\w])"
+    rf"|[ \t]{{1,4}}{_UK_TOWN}{_UK_POSTCODE}"
+)
+# What may follow an English "12 Main Street": an end (of the text or line), punctuation, a
+# unit, a town and postcode or state; not a word ("3 Google Drive accounts", "2 Nike Court
+# Vision"), unless a word before the number says an address comes ("I live at").
+_ENGLISH_STREET_END_RE = re.compile(
+    r"[ \t]*(?:[,;:!?)\]\n]|\.(?![0-9])|\Z)"
+    r"|[ \t]{1,4}(?:(?i:apt|apartment|suite|ste|unit|flat|floor|fl|room|rm|bldg|building)"
+    r"(?![A-Za-z])|\#[ \t]?[0-9])"
+    rf"|[ \t]{{1,4}}(?:{_US_CITY.replace('(?P<state>', '(?:')}{_US_ZIP}|(?:{_UK_TOWN})?"
+    rf"{_UK_POSTCODE}|{_EU_POSTCODE_CITY})"
+)
+_ADDRESS_WORDS = frozenset({"at", "address", "addr", "adresse", "live", "lives", "located"})
 # What joins an [ADDRESS] right after it: another [ADDRESS], a unit ("Apt 4", "#12"), a US
 # city, state and ZIP, a UK postcode (with its town or not), a postcode and a city.
 _ADDRESS_TAIL_RE = re.compile(
@@ -318,7 +368,23 @@ _VERSION_WORDS = frozenset(
     bios driver kernel rev revision""".split()  # noqa: SIM905
 )
 _LINKING_WORDS = frozenset({"is", "was", "to", "of", "now"})
-_IP_WORDS = frozenset({"ip", "ipv", "address", "addr", "dns", "host", "server", "gateway", "ping"})
+_IP_WORDS = frozenset(
+    """ip ipv ips address addresses addr dns host hostname server servers gateway ping router
+    nameserver proxy vpn subnet netmask traceroute tracert""".split()  # noqa: SIM905
+)
+# Words a few words before an IP address (with _IP_WORDS); "from" and "to" only just before.
+_IP_CONTEXT_WORDS = _IP_WORDS | frozenset(
+    """connect connecting connected connection connections blocked block blocking banned ban
+    whitelist whitelisted allowlist blacklist blacklisted firewall lan wan ssh rdp telnet
+    login logins logged origin source src destination dest dst url route tracing hop hops
+    ms""".split()  # noqa: SIM905
+)
+_IP_NEXT_WORDS = frozenset({"from", "to"})
+# Words just before a dotted quad that make it a version or a number of something else.
+_NOT_IP_WORDS = frozenset(
+    """app application client error code item section chapter step page rule table figure
+    game file package sdk api software program tool plugin extension module library""".split()  # noqa: SIM905
+)
 # IPv6: hex groups and colons (at most 8 groups, at most one "::"); _is_ipv6() checks.
 _IPV6_RE = re.compile(
     r"[0-9A-Fa-f](?<![\w:.][0-9A-Fa-f])[0-9A-Fa-f]{0,3}+(?::[0-9A-Fa-f]{0,4}+){2,7}+"
@@ -338,14 +404,29 @@ _ID_WORDS = (
     "sozialversicherungsnummer", "versicherungsnummer", r"personalausweis(?:nummer)?",
     "ausweisnummer", r"reisepass(?:nummer)?",
     r"num[ée]ro[ ](?:de[ ])?(?:client|compte|fiscal|s[ée]curit[ée][ ]sociale)", "passeport",
-    r"n[úu]mero[ ]de[ ](?:cliente|cuenta|socio|pasaporte|contribuinte)", "dni", "nie", "nif",
+    r"n[úu]mero[ ]de[ ](?:cliente|cuenta|socio|pasaporte|contribuinte)", "dni", "nif",
     "cpf", "pasaporte", "passaporte", r"codice[ ](?:cliente|fiscale)", "passaporto",
     "klantnummer", "rekeningnummer", "bsn", "paspoort",
 )  # fmt: skip
+# The Spanish foreigner's number "NIE" only in capitals: "nie" is German for "never".
 _ID_LEAD = (
-    _words_re(_ID_WORDS)
+    rf"(?P<idword>{_words_re(_ID_WORDS)}|N(?<![\w\-.]N)IE(?![\w]))"
     + r"(?P<numberword>[ \t]{0,4}(?i:number|num|nr|no|n[°º]|\#|id|code|key)(?![A-Za-z]))?\.?"
-    r"[ \t]{0,4}(?:[:#=\-][ \t]{0,4})?(?:(?i:is|was|ending[ ]in)[ \t]{1,4})?"
+    r"[ \t]{0,4}(?:(?P<sep>[:#=\-])[ \t]{0,4})?(?:(?i:is|was|ending[ ]in)[ \t]{1,4})?"
+)
+# A bare noun ("account", "customer", "Konto") without "number", "no.", "#" or ":" is followed
+# by an identifier only if that has a letter, a dash or at least seven digits ("my account is
+# 2500 in credit" stays).
+_BARE_ID_WORDS = frozenset(
+    {"account", "acct", "bank account", "customer", "member", "membership", "konto"}
+)
+_BARE_ID_DIGITS = 7
+# An amount: a number (digits, "." and ",") followed by a currency or "in credit" is never an
+# identifier.
+_AMOUNT_DIGITS_RE = re.compile(r"[0-9.,]+")
+_CURRENCY_AFTER_RE = re.compile(
+    r"[ \t]{0,4}(?:[€$£¥%]|(?i:eur|euros?|usd|dollars?|bucks|pounds?|gbp|chf|francs?|yen|pesos?"
+    r"|reais|sek|nok|dkk|pln|in[ ]credit|in[ ]debit|overdrawn)(?![\w]))"
 )
 _IDENTIFIER_RE = re.compile(
     _ID_LEAD + r"(?=[A-Za-z\-./]{0,20}[0-9])"
@@ -549,17 +630,27 @@ def _follows_version_word(before: str) -> bool:
 
 
 def _replace_ipv4(match: re.Match[str]) -> str:
-    """``[IP]`` for a dotted quad that reads as an IPv4 address, else the match as it was."""
+    """``[IP]`` for a dotted quad that reads as an IPv4 address, else the match as it was.
+
+    An address comes after one of _IP_CONTEXT_WORDS in the last four words (after "IP",
+    "address" or "DNS" just before when all its parts are single digits), just after "from"
+    or "to", or has at least two three-digit parts (a public address in a traceroute); never
+    after a version word ("version 1.2.3.4") or a word like "app", "client" or "error"."""
     candidate = match.group(0)
     parts = candidate.split(".")
     if parts[0] == "0" or any(int(part) > 255 for part in parts):
         return candidate
-    before = match.string[max(0, match.start() - 30) : match.start()]
+    before = match.string[max(0, match.start() - 40) : match.start()]
     if _follows_version_word(before):
         return candidate
-    if max(map(len, parts)) == 1 and not set(_last_words(before, 2)) & _IP_WORDS:
-        return candidate  # "1.3.2.1": a section number, not an address
-    return "[IP]"
+    words = _last_words(before, 4)
+    if words and words[-1] in _NOT_IP_WORDS:
+        return candidate  # "app 4.12.0.3", "Steam client 2.10.91.91"
+    if max(map(len, parts)) == 1:
+        return "[IP]" if set(words[-2:]) & _IP_WORDS else candidate  # "1.3.2.1": a section
+    if set(words) & _IP_CONTEXT_WORDS or (words and words[-1] in _IP_NEXT_WORDS):
+        return "[IP]"
+    return "[IP]" if sum(len(part) == 3 for part in parts) >= 2 else candidate
 
 
 def _is_ipv6(candidate: str) -> bool:
@@ -583,33 +674,103 @@ def _replace_identifier(match: re.Match[str]) -> str:
     """The context word with ``[ID]`` for the identifier after it: at least four digits, not
     an amount ("12.50") nor, without "number" or "no.", a year ("member 2019")."""
     identifier = match.group("id")
-    if sum(char.isdigit() for char in identifier) < 4 or _AMOUNT_RE.fullmatch(identifier):
+    digits = sum(char.isdigit() for char in identifier)
+    if digits < 4 or _AMOUNT_RE.fullmatch(identifier):
         return match.group(0)
-    if match.group("numberword") is None and _YEAR_RE.fullmatch(identifier):
-        return match.group(0)
+    if _AMOUNT_DIGITS_RE.fullmatch(identifier) and _CURRENCY_AFTER_RE.match(
+        match.string, match.end()
+    ):
+        return match.group(0)  # "2500 EUR", "2500 in credit"
+    if match.group("numberword") is None:
+        if _YEAR_RE.fullmatch(identifier):
+            return match.group(0)
+        bare = match.group("sep") not in (":", "#", "=")
+        word = " ".join(match.group("idword").lower().split())
+        if (
+            bare
+            and word in _BARE_ID_WORDS
+            and digits < _BARE_ID_DIGITS
+            and "-" not in identifier
+            and not any(char.isalpha() for char in identifier)
+        ):
+            return match.group(0)  # "my account is 2500"
     return _identifier(match)
 
 
+def _last_word(text: str, end: int) -> str | None:
+    """The word just before ``end`` on its line, lower-cased; "" at the start of a line,
+    None after anything else (a digit, punctuation)."""
+    before = text[max(0, end - 30) : end]
+    found = _LAST_WORD_RE.search(before)
+    if found is not None:
+        return found.group(1).lower()
+    stripped = before.rstrip(" \t")
+    return "" if not stripped or stripped.endswith("\n") else None
+
+
+def _is_product_name(name: str) -> bool:
+    """Whether a street name's first word (after particles) names a product ("Windows",
+    "Python") or is in capitals and not a Roman numeral ("USB"; "Via XX Settembre" is a
+    street)."""
+    for word in _NAME_WORD_RE.findall(name):
+        if word.lower() in _PARTICLE_WORDS:
+            continue
+        if word.lower() in _PRODUCT_NAMES:
+            return True
+        return len(word) > 1 and word.isupper() and _ROMAN_RE.fullmatch(word) is None
+    return False
+
+
 def _replace_street(match: re.Match[str]) -> str:
-    """``[ADDRESS]`` for a Romance street, unless its word is English too ("via", "place")
-    and nothing after the number says it ends an address ("paid via PayPal 2 times")."""
+    """``[ADDRESS]`` for a street address; the match as it was for a look-alike.
+
+    An English "12 Main Street" must end there (a comma, a full stop, a line end, a unit, a
+    town and postcode) unless a word like "at" comes before it ("3 Google Drive accounts"
+    stays). A Romance street word that is English too ("via", "place") needs a comma, a full
+    stop, a line end or a postcode after the number ("paid via PayPal 2 times" stays), a name
+    that is not a product ("Via USB 3,") and, in lower case, a Romance preposition or a line
+    start before it ("abito in via Garibaldi 7."; "installed it via Windows 11." stays)."""
+    text = match.string
     word = match.group("word")
     if word is None:  # "12 Main Street"
+        if _ENGLISH_STREET_END_RE.match(text, match.end()) is None and (
+            _last_word(text, match.start()) not in _ADDRESS_WORDS
+        ):
+            return match.group(0)
         return "[ADDRESS]"
-    if (
-        word.lower() in _AMBIGUOUS_STREET_WORDS
-        and match.group("postcode") is None
-        and _STRICT_END_RE.match(match.string, match.end()) is None
-    ):
+    if word.lower() not in _AMBIGUOUS_STREET_WORDS:
+        return "[ADDRESS]"
+    if match.group("postcode") is None and _STRICT_END_RE.match(text, match.end()) is None:
+        return match.group(0)
+    if _is_product_name(match.group("name")):
+        return match.group(0)
+    if word[0].islower() and not match.group(0)[0].isdigit():
+        before = _last_word(text, match.start())
+        if before is None or (before and before not in _STREET_PREPOSITIONS):
+            return match.group(0)
+    return "[ADDRESS]"
+
+
+def _replace_suffix_street(match: re.Match[str]) -> str:
+    """``[ADDRESS]`` for "Hauptstraße 72"; a "-platz" only with a postcode after it
+    ("Marienplatz 1, 80331 München"), since "Platz 2", "Steckplatz 2" and "Sitzplatz 14" are a
+    rank, a slot and a seat."""
+    if match.group("postcode") is None and match.group("street").lower().endswith("platz"):
+        return match.group(0)
+    return "[ADDRESS]"
+
+
+def _replace_uk_town(match: re.Match[str]) -> str:
+    """``[ADDRESS]`` for "London SW7 4JJ" at an end, before punctuation, a country or another
+    town and postcode; not before a word ("Ford Ranger T6 4WD service")."""
+    if _UK_END_RE.match(match.string, match.end()) is None:
         return match.group(0)
     return "[ADDRESS]"
 
 
 def _replace_unit(match: re.Match[str]) -> str:
-    """``[ADDRESS]`` for "Apt 12B"; for "Suite", "Unit", "Flat", "apt" only before a comma, a
-    semicolon or a line end, and not with a year ("Office Suite 2019")."""
-    if match.group(0)[0] == "A":
-        return "[ADDRESS]"
+    """``[ADDRESS]`` for "Apt 12B", "Suite 200" before a comma, a semicolon or a line end, and
+    not with a year ("Office Suite 2019", "Apt 4 in the game")."""
     if _YEAR_RE.fullmatch(match.group("number")) or not _LINE_END_OR_COMMA_RE.match(
         match.string, match.end()
     ):
@@ -651,7 +812,12 @@ _NUMBER_RULES = (
     _Rule(_ID_CHECK_RE, _ID_LEAD_RE, _IDENTIFIER_RE, _replace_identifier, _identifier, 70),
     _Rule(None, None, _NUMBER_FIRST_RE, _replace_street, _address),
     _Rule(
-        _SUFFIX_STREET_CHECK_RE, _SUFFIX_STREET_LEAD_RE, _SUFFIX_STREET_RE, _address, _address, 120
+        _SUFFIX_STREET_CHECK_RE,
+        _SUFFIX_STREET_LEAD_RE,
+        _SUFFIX_STREET_RE,
+        _replace_suffix_street,
+        _address,
+        120,
     ),
     _Rule(
         _ROMANCE_STREET_CHECK_RE,
@@ -662,7 +828,7 @@ _NUMBER_RULES = (
         80,
     ),
     _Rule(_UNIT_CHECK_RE, _UNIT_LEAD_RE, _UNIT_RE, _replace_unit, _address, 20),
-    _Rule(_UK_TOWN_CHECK_RE, _UK_TOWN_LEAD_RE, _UK_TOWN_RE, _address, _address, 100),
+    _Rule(_UK_TOWN_CHECK_RE, _UK_TOWN_LEAD_RE, _UK_TOWN_RE, _replace_uk_town, _address, 100),
     _Rule(_US_CITY_CHECK_RE, _US_CITY_LEAD_RE, _US_CITY_RE, _replace_us_city, _address, 100),
 )
 #: Where one of _NUMBER_RULES can start (a quick "no" for most numbers): a dotted quad, four
