@@ -175,3 +175,8 @@ def test_missing_model_falls_back_with_a_helpful_warning() -> None:
     assert results[0].questions == ("How do I export [EMAIL] data?",)
     assert results[0].noun_phrases == ()
     assert results[0].lemmas == "app crashes export data"
+
+
+def test_a_bracketed_reference_leaves_no_bracket_in_a_noun_phrase(pipeline: Language) -> None:
+    (result,) = analyze_texts(["[Ticket [ID]] Your request.\nMy payment failed twice."], pipeline)
+    assert result.noun_phrases == ("ticket request", "payment")

@@ -505,6 +505,7 @@ def test_labels_and_keyphrases_never_show_handles_ids_or_template_tokens() -> No
     bare = describe_topics(assigned, [[]] * 40, keywords, centroids)
     assert all(presentable(t.label) for t in bare.values())
     assert not presentable("@117249 @morrisons") and not presentable("Product_purchased} screen")
+    assert not presentable("ticket ] request")  # what a bracketed reference left
 
 
 def test_keywords_never_count_the_words_of_handles_or_hashtags() -> None:

@@ -211,6 +211,7 @@ def _noun_phrases(doc: Doc, masked: set[int], stop_words: set[str]) -> tuple[str
             if token.i not in masked
             and token.pos_ not in _DROPPED_CHUNK_POS
             and token.tag_ not in _DROPPED_CHUNK_TAGS
+            and not token.is_bracket
         ]
         while tokens and (tokens[0].is_punct or tokens[0].is_space):
             tokens.pop(0)

@@ -28,8 +28,9 @@ KEYPHRASES = 5
 _WORDY = re.compile(r"[a-z]")
 #: What never belongs in a label, a keyword or a keyphrase a person reads: handles and
 #: hashtags (`@morrisons`), template tokens of an export (`{product_purchased}`), ids and long
-#: numbers (`117249`), URLs, markup, and placeholders of redacted PII (`[EMAIL]`).
-_UNPRESENTABLE = re.compile(r"[@#{}<>_\\|=~]|https?:|www\.|\d{4,}|\[[A-Z]+\]")
+#: numbers (`117249`), URLs, markup, placeholders of redacted PII (`[EMAIL]`) and what is
+#: left of one in a bracketed reference (`[Ticket [ID]]` made "ticket ] request").
+_UNPRESENTABLE = re.compile(r"[@#{}<>_\\|=~\[\]]|https?:|www\.|\d{4,}")
 #: Minimum ratio of a phrase's share in the topic to its share in all tickets.
 MIN_DISTINCTIVENESS = 1.5
 #: Longest run of words a text's phrases have when no parser found its noun phrases.
