@@ -312,3 +312,24 @@ def test_a_map_onto_the_configs_column_for_another_target_is_an_error(tmp_path: 
     assert code == 2
     assert "with the config's [ingest.columns]" in output
     assert "body = 'Description' and subject = 'Description'" in output
+
+
+def test_an_api_page_with_one_list_of_records_is_read_as_those_records(con, tmp_path: Path) -> None:
+    import json
+
+    page = {
+        "type": "conversation.list",
+        "conversations": [
+            {"id": "c1", "created_at": 1709632931, "source": {"body": "my order is late"}},
+            {"id": "c2", "created_at": 1709632999, "source": {"body": "refund please"}},
+        ],
+        "pages": {"page": 1, "total_pages": 1},
+    }
+    path = tmp_path / "intercom.json"
+    path.write_text(json.dumps(page), encoding="utf-8")
+    result = ingest_tickets(con, path=path, columns={"ticket_id": "id", "body": "source.body"})
+    assert result.new == 2
+    two = {"a": [{"x": 1}], "b": [{"y": 2}]}
+    path.write_text(json.dumps(two), encoding="utf-8")
+    with pytest.raises(InputFileError, match="several lists of records"):
+        read_file(path)

@@ -1049,6 +1049,20 @@ def _whole_json(path: Path, stripped: str) -> list[Any] | None:
         for key in EXPORT_WRAPPER_KEYS:
             if isinstance(document.get(key), list):
                 return list(document[key])
+        # Another API's page (Intercom's {"type": "conversation.list", "conversations": [...],
+        # "pages": {...}}): its one list of objects holds the records.
+        lists = [
+            key
+            for key, value in document.items()
+            if isinstance(value, list) and value and all(isinstance(v, dict) for v in value)
+        ]
+        if len(lists) == 1:
+            return list(document[lists[0]])
+        if len(lists) > 1:
+            raise InputFileError(
+                f"input file {path}: holds several lists of records ({', '.join(lists)}); "
+                "export one kind of record per file, or write the list you want as a JSON array"
+            )
         return [document]
     raise InputFileError(f"input file {path}: holds a JSON {type(document).__name__}, not records")
 
