@@ -33,8 +33,7 @@ from persona_mining.ingest.readers import (
     RAW,
     ROW,
     RawBatch,
-    folder_files,
-    input_files,
+    input_files_and_skipped,
     normalise_name,
     read_file,
 )
@@ -246,7 +245,7 @@ def ingest_tickets(
     )
     total = IngestResult(kind="tickets", sources=(), reread=reread)
     newest: datetime | None = None
-    files = input_files(Path(path))
+    files, skipped = input_files_and_skipped(Path(path))
     failed: list[str] = []
     for file in files:
         try:
@@ -264,21 +263,12 @@ def ingest_tickets(
         newest = max(filter(None, [newest, file_newest]), default=None)
     if newest is not None:
         _store_watermark(con, key, newest, choice.name, settings)
-    _stop_on_failed_files(path, len(files), failed, total)
-    return _with_skipped_files(total, path)
-
-
-def _with_skipped_files(total: IngestResult, path: str | Path) -> IngestResult:
-    """The result with a note naming each entry of a folder that was not read (a spreadsheet,
-    a subfolder); hidden files are left unnamed."""
-    if not Path(path).is_dir():
-        return total
-    skipped = folder_files(Path(path))[1]
-    return replace(total, note=_join_notes(*(f"folder {path}: {n}" for n in skipped), total.note))
+    _stop_on_failed_files(path, len(files), failed, total, skipped)
+    return replace(total, note=_join_notes(*skipped, total.note))
 
 
 def _stop_on_failed_files(
-    path: str | Path, files: int, failed: list[str], total: IngestResult
+    path: str | Path, files: int, failed: list[str], total: IngestResult, skipped: list[str]
 ) -> None:
     """After the other files of a folder are stored, stop on those that could not be read.
 
@@ -287,11 +277,11 @@ def _stop_on_failed_files(
     says both, and a second ingest of the folder skips the rows already stored.
 
     Raises:
-        InputFileError: naming each file that could not be read, and what the others gave.
+        InputFileError: naming each file that could not be read, what the others gave, and
+            the folder's entries that were not read (`skipped`).
     """
     if not failed:
         return
-    skipped = folder_files(Path(path))[1] if Path(path).is_dir() else []
     raise InputFileError(
         f"input folder {path}: {files - len(failed)} of {files} files ingested (read "
         f"{total.read:,}, new {total.new:,}, updated {total.updated:,}, rejected "
@@ -414,7 +404,7 @@ def ingest_customers(
     options = _options("customers", columns, preset, "", drop_columns, 0)
     options = _Options(options.mapping, options.where, options.drop, 0, duplicates)
     total = IngestResult(kind="customers", sources=())
-    files = input_files(Path(path))
+    files, skipped = input_files_and_skipped(Path(path))
     failed: list[str] = []
     for file in files:
         try:
@@ -423,8 +413,8 @@ def ingest_customers(
             if len(files) == 1:
                 raise
             failed.append(str(e))
-    _stop_on_failed_files(path, len(files), failed, total)
-    return _with_skipped_files(total, path)
+    _stop_on_failed_files(path, len(files), failed, total, skipped)
+    return replace(total, note=_join_notes(*skipped, total.note))
 
 
 @dataclass(frozen=True)

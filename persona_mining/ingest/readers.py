@@ -155,10 +155,13 @@ def folder_files(path: Path) -> tuple[list[Path], list[str]]:
 
 
 def input_files(path: Path) -> list[Path]:
-    """The files to read: `path` itself, or the supported files of a folder in name order.
+    """The files to read: `path` itself, or the supported files of a folder in name order."""
+    return input_files_and_skipped(path)[0]
 
-    The folder's other entries are named by `folder_files` (the ingest's result notes them).
-    """
+
+def input_files_and_skipped(path: Path) -> tuple[list[Path], list[str]]:
+    """The files to read (`input_files`), and a note for each entry of a folder that is not
+    read (`folder_files`), from one listing of the folder."""
     if path.is_dir():
         files, skipped = folder_files(path)
         if not files:
@@ -166,10 +169,10 @@ def input_files(path: Path) -> list[Path]:
                 f"folder {path}: holds no .csv, .jsonl or .parquet file; point to a file or "
                 "a folder of exports" + ("".join(f"; {note}" for note in skipped))
             )
-        return files
+        return files, [f"folder {path}: {note}" for note in skipped]
     if not path.exists():
         raise InputFileError(f"input file {path}: not found; check the path")
-    return [path]
+    return [path], []
 
 
 # Rows between two progress reports while a text file is read.

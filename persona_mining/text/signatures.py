@@ -86,7 +86,6 @@ _PS_RE = re.compile(r"[ \t]*P\.?S\b", re.IGNORECASE)
 #: "Confidentiality notice -"), the opening words of its sentence ("This e-mail and any
 #: attachments...", "If you are not the intended recipient...", "Diese E-Mail enthält..."), or
 #: a plea not to print it. A customer's sentence rarely opens so; the markers below decide.
-_S = r"[ \t]+"
 _NOTICE_START_RE = re.compile(
     r"[ \t*_>=\-\[(]{0,8}(?i:"
     r"(?P<heading>(?:(?:legal|e-?mail|important)[ \t]+)?disclaimer|confidentiality[ \t]+"
