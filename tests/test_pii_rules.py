@@ -279,7 +279,9 @@ def test_a_megabyte_of_hostile_plain_text_is_fast(name: str) -> None:
     body = unit * (MEGABYTE // len(unit))
     result, elapsed = _cpu_seconds(body + "\nIP 10.0.0.12")
     assert "10.0.0.12" not in result
-    assert elapsed < 1.0, f"{elapsed:.2f} s"
+    # The IP at the end changes the text, so every rule reads the megabyte twice (the
+    # confirming pass): a second of CPU each at most, where backtracking would take minutes.
+    assert elapsed < 2.0, f"{elapsed:.2f} s"
 
 
 # --------------------------------------------------------------------------- #
