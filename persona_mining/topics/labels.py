@@ -2,8 +2,8 @@
 
 A label is one of the topic's own noun phrases ("payment error", "reset link"): frequent in
 the topic, much rarer elsewhere, and, when the embedding model is at hand, the closest in
-meaning to the topic's centroid. Where no parser analysed the tickets (the blank pipeline of
-the fast profile), runs of words within a clause stand in for noun phrases (`word_phrases`).
+meaning to the topic's centroid. Where no parser analysed the tickets (the fast profile keeps
+NER alone), runs of words within a clause stand in for noun phrases (`word_phrases`).
 Placeholders of redacted PII never qualify, so no label can carry personal data; c-TF-IDF
 keywords are the fallback when no phrase qualifies.
 """
@@ -125,8 +125,8 @@ def keyword_text(text: str) -> str:
 
 
 def word_phrases(text: str, longest: int = WORD_PHRASE_WORDS) -> list[str]:
-    """The candidate phrases of a text analysed without a parser (the blank pipeline of the
-    fast profile finds no noun phrases): every run of one to `longest` words that follow each
+    """The candidate phrases of a text analysed without a parser (the fast profile's pipeline
+    finds no noun phrases): every run of one to `longest` words that follow each
     other within a clause once stop words and contractions are left out ("I want to cancel my
     order" gives "cancel order", among others), lower-cased. Placeholders of redacted PII end a
     clause; a token of anything but letters (a handle, a number, an export's template token
@@ -150,12 +150,12 @@ def word_phrases(text: str, longest: int = WORD_PHRASE_WORDS) -> list[str]:
 
 def label_phrases(noun_phrases: Sequence[str], text: str, spacy_model: str) -> list[str]:
     """A ticket's candidate phrases for labels and keyphrases: the noun phrases its analysis
-    (by `spacy_model`) found, or, where the blank pipeline analysed it (no parser), its
-    `word_phrases`."""
+    (by `spacy_model`) found, or, where a pipeline without a parser analysed it (the blank one,
+    or NER alone in the fast profile), its `word_phrases`."""
     # Imported here: spaCy stays out of the start-up of the trends and the alerts.
-    from persona_mining.text.nlp import BLANK_MODEL
+    from persona_mining.text.nlp import finds_noun_phrases
 
-    return word_phrases(text) if spacy_model == BLANK_MODEL else list(noun_phrases)
+    return list(noun_phrases) if finds_noun_phrases(spacy_model) else word_phrases(text)
 
 
 #: Words that say nothing of an issue, beside scikit-learn's stop words (spaCy has them, and
