@@ -402,14 +402,16 @@ def design_effect(
 
 @dataclass(frozen=True)
 class CountChange:
-    """How two counts of the same thing in two equal periods compare, with their uncertainty.
+    """How two counts of the same thing in two periods compare, with their uncertainty.
 
     Attributes:
-        change: relative change, latest / previous - 1 (None when previous is 0).
+        change: relative change of the rate (tickets per unit of time): latest / previous - 1
+            for periods of equal length (None when previous is 0).
         low, high: its interval (exact, from the binomial split of the two counts; `high` is
             None when previous could be 0 within the interval).
         p_value: exact two-sided test that both periods have the same rate.
-        significant: p_value below alpha: a change, not noise.
+        significant: below alpha: a change, not noise (the FDR q where `q_value` is set).
+        q_value: Benjamini-Hochberg q over the changes tested together (None: tested alone).
     """
 
     change: float | None
@@ -417,29 +419,42 @@ class CountChange:
     high: float | None
     p_value: float
     significant: bool
+    q_value: float | None = None
 
 
 def count_change(
-    latest: int, previous: int, *, alpha: float = 0.05, confidence: float = 0.95
+    latest: int,
+    previous: int,
+    *,
+    alpha: float = 0.05,
+    confidence: float = 0.95,
+    lengths: tuple[float, float] = (1.0, 1.0),
 ) -> CountChange:
-    """Whether `latest` tickets against `previous` in an equal period is more than noise.
+    """Whether `latest` tickets against `previous` is more than noise, for periods of the
+    given `lengths` (latest, previous; days, say: a March of 31 days against a February of 28).
 
-    Under equal Poisson rates, `latest` given the total is Binomial(total, 1/2): the exact
-    binomial test gives the p-value, and the Clopper-Pearson interval of the split gives the
-    interval of the rate ratio (1 -> 6 tickets is p = 0.125: noise, however large +500% looks).
+    Under equal Poisson rates, `latest` given the total is Binomial(total, share), where share
+    is the latest period's part of the time: the exact binomial test gives the p-value, and the
+    Clopper-Pearson interval of the split gives the interval of the rate ratio (1 -> 6 tickets
+    in two equal periods is p = 0.125: noise, however large +500% looks; 2,800 tickets in
+    February and 3,100 in March are the same daily rate).
     """
     from scipy import stats  # imported when used: commands that only read stay quick
 
     total = latest + previous
     if total == 0:
         return CountChange(None, None, None, 1.0, False)
-    test = stats.binomtest(latest, total, 0.5)
+    latest_length, previous_length = lengths
+    if latest_length <= 0 or previous_length <= 0:
+        raise ValueError(f"period lengths must be positive, got {lengths}")
+    test = stats.binomtest(latest, total, latest_length / (latest_length + previous_length))
     interval = test.proportion_ci(confidence_level=confidence, method="exact")
+    per_time = previous_length / latest_length
 
     def ratio_minus_one(share: float) -> float | None:
-        return None if share >= 1 else share / (1 - share) - 1
+        return None if share >= 1 else share / (1 - share) * per_time - 1
 
-    change = latest / previous - 1 if previous else None
+    change = latest / previous * per_time - 1 if previous else None
     p_value = float(test.pvalue)
     return CountChange(
         change=change,

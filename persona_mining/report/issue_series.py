@@ -4,18 +4,22 @@ or of its themes (each theme's tickets: those of its issues added up).
 Read-only: used by `persona-mining trends` and the HTML report. Periods are calendar weeks
 (Monday first) or months in UTC. A period that the data window only partly covers (the
 current week of a nightly run, say) is flagged `partial`, and the change is computed on the
-latest complete period, so that a half-filled week never reads as a drop.
+latest complete period, so that a half-filled week never reads as a drop. Changes are rates
+(tickets per day of the period the data covers: a March of 31 days against a February of 28),
+and whether a change is more than noise is decided by the FDR over every issue (or theme) of
+the level, shown or not: of thirty issues, one or two move at p < 0.05 by chance alone.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 import duckdb
 
 from persona_mining.errors import ConfigError, StageError
-from persona_mining.stats import CountChange, count_change
+from persona_mining.stats import CountChange, benjamini_hochberg, count_change
 from persona_mining.warehouse import plausible_time_sql
 
 PERIODS = ("week", "month")
@@ -74,6 +78,10 @@ class IssueTrends:
         data_from: the first ticket's creation time.
         data_to: the last ticket's creation time.
         level: "issue", or "theme" when the series are themes.
+        days: for each period, the days of it that the data window covers (empty: periods of
+            equal length, fully covered).
+        others: the counts per period of the level's other issues (or themes), not shown: with
+            `series`, the changes whose false discovery rate `evidence` controls.
     """
 
     period: str
@@ -83,6 +91,8 @@ class IssueTrends:
     data_from: datetime | None
     data_to: datetime | None
     level: str = "issue"
+    days: tuple[int, ...] = ()
+    others: tuple[tuple[int, ...], ...] = ()
 
     @property
     def latest(self) -> int | None:
@@ -95,7 +105,8 @@ class IssueTrends:
     def change(
         self, series: IssueSeries | ThemeSeries
     ) -> tuple[int | None, int | None, float | None]:
-        """(latest, previous, relative change) of one series; change is None when previous is 0."""
+        """(latest, previous, relative change of the daily rate) of one series; the change is
+        None when previous is 0. For weeks it is the change of the counts."""
         index = self.latest
         if index is None:
             return None, None, None
@@ -103,15 +114,56 @@ class IssueTrends:
         previous = series.counts[index - 1] if index > 0 else None
         if not previous:
             return latest, previous, None
-        return latest, previous, (latest - previous) / previous
+        latest_days, previous_days = self._lengths(index)
+        return latest, previous, latest / previous * previous_days / latest_days - 1
 
     def evidence(self, series: IssueSeries | ThemeSeries) -> CountChange | None:
         """Whether the latest complete period's change is more than noise (None: no period
-        before it to compare with)."""
-        latest, previous, _ = self.change(series)
-        if latest is None or previous is None:
+        before it to compare with): the exact test of the two counts for the days each period
+        covers, significant where its Benjamini-Hochberg q over every issue (or theme) of the
+        level with a ticket in either period is below 0.05."""
+        tested = self._tested(series.counts)
+        if tested is None:
             return None
-        return count_change(latest, previous)
+        position = next(i for i, s in enumerate(self.series) if s is series or s == series)
+        q_value = self._q_values[position]
+        if q_value is None:
+            return tested
+        return replace(tested, q_value=q_value, significant=q_value < _ALPHA)
+
+    def _lengths(self, index: int) -> tuple[int, int]:
+        """Days of the latest complete period and of the one before it that the data covers."""
+        if not self.days:
+            return 1, 1
+        return max(1, self.days[index]), max(1, self.days[index - 1])
+
+    def _tested(self, counts: tuple[int, ...]) -> CountChange | None:
+        index = self.latest
+        if index is None or index == 0:
+            return None
+        return count_change(counts[index], counts[index - 1], lengths=self._lengths(index))
+
+    @functools.cached_property
+    def _q_values(self) -> list[float | None]:
+        """The q of each shown series' change (None where neither period has a ticket)."""
+        index = self.latest
+        every = [*(s.counts for s in self.series), *self.others]
+        tests = [self._tested(counts) for counts in every]
+        tested = [
+            (i, test.p_value)
+            for i, (counts, test) in enumerate(zip(every, tests, strict=True))
+            if test is not None and index is not None and counts[index] + counts[index - 1] > 0
+        ]
+        q_values: list[float | None] = [None] * len(every)
+        if tested:
+            adjusted = benjamini_hochberg([p for _, p in tested])
+            for (i, _), q in zip(tested, adjusted, strict=True):
+                q_values[i] = float(q)
+        return q_values[: len(self.series)]
+
+
+#: The false discovery rate at which a change of the trends is called more than noise.
+_ALPHA = 0.05
 
 
 # What one level counts, from `v_ticket_topics`: the series' id and label, the rows it counts.
@@ -194,7 +246,20 @@ def issue_trends(
         )
         for id_, name, total in largest
     )
-    return IssueTrends(period, periods, partial, series, data_from, data_to, level)
+    shown = {id_ for id_, _, _ in largest}
+    others = tuple(
+        tuple(counts.get((id_, start), 0) for start in periods)
+        for id_ in sorted({id_ for id_, _ in counts} - shown)
+    )
+    days = tuple(
+        (_next(start, period) - start).days
+        if not is_partial
+        else (min(_next(start, period), last_day + timedelta(days=1)) - max(start, first_day)).days
+        for start, is_partial in zip(periods, partial, strict=True)
+    )
+    return IssueTrends(
+        period, periods, partial, series, data_from, data_to, level, days=days, others=others
+    )
 
 
 def _periods(first: date, last: date, period: str) -> tuple[date, ...]:
