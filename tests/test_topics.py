@@ -509,6 +509,25 @@ def test_labels_and_keyphrases_never_show_handles_ids_or_template_tokens() -> No
     assert not presentable("ticket ] request")  # what a bracketed reference left
 
 
+def test_labels_and_keyphrases_never_swear() -> None:
+    # Angry refund requests: the swearing is distinctive of the topic, and never its label.
+    assigned = np.array([0] * 20 + [1] * 20)
+    phrases = [["fucking reimbursement", "reimbursement"]] * 8 + [["reimbursement"]] * 12
+    phrases += [["shitty app", "app crash"]] * 20
+    keywords = {0: ["fucking", "reimbursement"], 1: ["shitty", "app", "crash"]}
+    described = describe_topics(assigned, phrases, keywords, {0: unit(1, 0), 1: unit(0, 1)})
+    assert described[0].label == "Reimbursement" and described[1].label == "App crash"
+    for text in described.values():
+        assert not any(
+            word in shown.lower()
+            for shown in (text.label, *text.keyphrases)
+            for word in ("fuck", "shit")
+        ), text
+    # The topic's stored keywords pass the same filter (`presentable`).
+    assert not presentable("fucking") and not presentable("Shitty")
+    assert presentable("class action") and presentable("scrap metal") and presentable("assist")
+
+
 def test_keywords_never_count_the_words_of_handles_or_hashtags() -> None:
     # Tweets to brands: the brand's handle is on every ticket of its topic, and BERTopic drops
     # the "@" before it counts words, so the handle would be the topic's first keyword.

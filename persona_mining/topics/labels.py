@@ -31,6 +31,13 @@ _WORDY = re.compile(r"[a-z]")
 #: numbers (`117249`), URLs, markup, placeholders of redacted PII (`[EMAIL]`) and what is
 #: left of one in a bracketed reference (`[Ticket [ID]]` made "ticket ] request").
 _UNPRESENTABLE = re.compile(r"[@#{}<>_\\|=~\[\]]|https?:|www\.|\d{4,}")
+#: Swearing, which angry tickets are full of and no label or keyword may show: a topic of
+#: refund requests was labelled "Fucking reimbursement" (6 of its 172 tickets said it).
+_PROFANE = re.compile(
+    r"\b(?:fuck\w*|f\*+k\w*|motherf\w*|shit\w*|bullshit\w*|crap(?:py|s)?|god ?damn\w*|"
+    r"damn(?:ed|it)?|ass(?:hole)?s?|bitch\w*|bastard\w*|dickheads?|piss(?:ed)?|wtf|stfu|cunts?)\b",
+    re.IGNORECASE,
+)
 #: Minimum ratio of a phrase's share in the topic to its share in all tickets.
 MIN_DISTINCTIVENESS = 1.5
 #: Longest run of words a text's phrases have when no parser found its noun phrases.
@@ -178,6 +185,7 @@ def presentable(term: str) -> bool:
         bool(term.strip())
         and _WORDY.search(term) is not None
         and _UNPRESENTABLE.search(term) is None
+        and _PROFANE.search(term) is None
     )
 
 
