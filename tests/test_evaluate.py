@@ -93,3 +93,20 @@ def test_the_themes_are_scored_against_a_coarser_column(con: duckdb.DuckDBPyConn
     themes = evaluate_topics(con, labels_column="intent", level="theme")
     assert themes.topics == 1 and themes.purity == 0.5 and themes.nmi < issues.nmi
     assert themes.faithful_share == issues.faithful_share  # the topics' labels, either level
+
+
+def test_tickets_left_out_for_their_language_count_as_unclustered(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    desk(con, {0: "Refund", 1: "Password reset"})
+    before = evaluate_topics(con, labels_column="intent")
+    assert before.left_out_tickets == 0 and before.tickets == 22
+    # Two refund requests taken for German: prepared, out of scope, never given a topic.
+    con.execute("UPDATE prepared_tickets SET in_scope = false WHERE ticket_id IN ('r0', 'r1')")
+    con.execute("DELETE FROM ticket_topics WHERE ticket_id IN ('r0', 'r1')")
+    after = evaluate_topics(con, labels_column="intent")
+    assert after.tickets == 22 and after.left_out_tickets == 2
+    assert after.coverage == pytest.approx(18 / 22) and after.nmi < before.nmi
+    # A ticket ingested since the last run is not scored at all.
+    con.execute("DELETE FROM prepared_tickets WHERE ticket_id = 'r2'")
+    assert evaluate_topics(con, labels_column="intent").tickets == 21

@@ -1,6 +1,7 @@
 """Topic quality against a label column of the tickets: how well topics recover known intents.
 
-Scores (all over tickets assigned by the current model):
+Scores (over every prepared ticket with a label; one that the topics left out, for its
+language or for want of text, counts as unclustered and is counted apart):
 
 - `nmi`, `ari`: normalised mutual information and adjusted Rand index between topics and
   labels, unclustered tickets counted as one more cluster (so a model cannot score by leaving
@@ -48,6 +49,7 @@ class EvaluationResult:
     known_tickets: int = 0
     discovered_tickets: int = 0
     unclustered_tickets: int = 0
+    left_out_tickets: int = 0
 
 
 #: A topic is faithfully labelled when at least this share of its tickets contain every head
@@ -180,13 +182,17 @@ def evaluate_topics(
         if level == "issue"
         else f"CASE WHEN tt.topic_id = {UNCLUSTERED} THEN {UNCLUSTERED} ELSE tt.group_id END"
     )
+    # A prepared ticket the topics left out (another language, no text left after cleaning)
+    # is scored as unclustered: a model cannot score by leaving hard tickets out.
     rows = con.execute(
-        f"""SELECT {unit}, t.{quote_identifier(labels_column)}::VARCHAR
-        FROM v_ticket_topics tt JOIN tickets t USING (ticket_id)
+        f"""SELECT CASE WHEN tt.ticket_id IS NULL THEN {UNCLUSTERED} ELSE {unit} END,
+            t.{quote_identifier(labels_column)}::VARCHAR, tt.ticket_id IS NULL
+        FROM tickets t JOIN prepared_tickets p USING (ticket_id)
+        LEFT JOIN v_ticket_topics tt USING (ticket_id)
         WHERE t.{quote_identifier(labels_column)} IS NOT NULL"""
     ).fetchall()
     if not rows:
-        raise StageError(f"evaluate: no assigned ticket has a value in {labels_column!r}")
+        raise StageError(f"evaluate: no prepared ticket has a value in {labels_column!r}")
     if any(r[0] is None for r in rows):
         raise StageError(
             "evaluate: the current topic model has no themes; fit one with `persona-mining run "
@@ -195,7 +201,7 @@ def evaluate_topics(
     topics = [r[0] for r in rows]
     labels = [r[1] for r in rows]
     by_topic: dict[int, Counter[str]] = defaultdict(Counter)
-    for topic, label in rows:
+    for topic, label, _ in rows:
         if topic != UNCLUSTERED:
             by_topic[topic][label] += 1
     clustered = sum(sum(c.values()) for c in by_topic.values())
@@ -223,4 +229,5 @@ def evaluate_topics(
         known_tickets=paths[0],
         discovered_tickets=paths[1],
         unclustered_tickets=paths[2],
+        left_out_tickets=sum(1 for *_, left_out in rows if left_out),
     )
