@@ -201,6 +201,16 @@ def test_a_missing_required_column_names_the_file_and_the_fix(con, tmp_path: Pat
     path = write(tmp_path / "t.csv", "id,created_at,body\n1,2026-01-01,x\n")
     with pytest.raises(InputFileError, match=r"t\.csv: column 'ticket_id' missing; map it"):
         ingest_tickets(con, path=path)
+    # A file of texts alone (an intent collection): the error names the generated columns.
+    texts = write(tmp_path / "texts.csv", "text,label\nwhere is my refund,refund\n")
+    with pytest.raises(InputFileError, match=r"--map ticket_id=@row"):
+        ingest_tickets(con, path=texts, columns={"body": "text"})
+    with pytest.raises(InputFileError, match=r"--map created_at=@file_time"):
+        ingest_tickets(con, path=texts, columns={"body": "text", "ticket_id": "@row"})
+    result = ingest_tickets(
+        con, path=texts, columns={"body": "text", "ticket_id": "@row", "created_at": "@file_time"}
+    )
+    assert result.new == 1
 
 
 @pytest.mark.parametrize(

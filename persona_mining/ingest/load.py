@@ -744,7 +744,15 @@ def _require(
             raise InputFileError(
                 f"{what} file {file}: column '{column}' missing; map it with "
                 f'{section} {column} = "<column in your file>" (or --map {column}=COLUMN)'
+                + _GENERATED_HINTS.get(column, "")
             )
+
+
+#: How to make up a required column a file does not have (`_with_generated_columns`).
+_GENERATED_HINTS = {
+    "ticket_id": "; a file without ids can number its rows: --map ticket_id=@row",
+    "created_at": "; a file without dates can take the file's time: --map created_at=@file_time",
+}
 
 
 #: Characters stripped from both ends of ids: every Unicode whitespace, as Python's str.strip
