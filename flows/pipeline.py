@@ -27,6 +27,7 @@ from flows.runlog import RunLog
 from persona_mining import warehouse
 from persona_mining.config import Config
 from persona_mining.config.checks import check_run
+from persona_mining.config.orchestration import ScheduleConfig
 from persona_mining.config.recorded import record_setup, resolve_config
 from persona_mining.errors import ConfigError
 from persona_mining.ingest.coverage import link_coverage
@@ -92,6 +93,8 @@ def persona_pipeline(
             Path(config_path) if config_path else None,
             db=Path(db_path) if db_path else None,
             profile=profile,
+            wait_seconds=ScheduleConfig().busy_timeout,
+            notify=get_run_logger().warning,
         )
     return run_stages(
         config,

@@ -85,8 +85,10 @@ def connect_when_free(
     notify: Callable[[str], None] | None = None,
     poll_seconds: float = 2.0,
     notify_every: float = 60.0,
+    read_only: bool = False,
 ) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse for writing, waiting while another process writes to it.
+    """Open the warehouse (for writing, unless `read_only`), waiting while another process
+    writes to it.
 
     DuckDB allows one writing process per file: a second pipeline run (a scheduled run while
     one started by hand is still going, say) waits here instead of failing at once.
@@ -98,6 +100,7 @@ def connect_when_free(
             `notify_every` seconds.
         poll_seconds: pause between attempts.
         notify_every: seconds between two messages.
+        read_only: open it read-only (as soon as no other process writes).
 
     Raises:
         WarehouseBusyError: the warehouse was still busy after `timeout_seconds`.
@@ -106,7 +109,7 @@ def connect_when_free(
     told = -notify_every
     while True:
         try:
-            return connect(path)
+            return connect(path, read_only=read_only)
         except WarehouseBusyError as e:
             waited = time.monotonic() - started
             if waited >= timeout_seconds:

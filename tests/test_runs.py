@@ -171,6 +171,39 @@ def test_a_writer_that_waited_too_long_gets_a_clear_error(tmp_path: Path) -> Non
         holder.wait()
 
 
+def test_a_command_that_writes_waits_for_the_recorded_setup_of_a_busy_warehouse(
+    tmp_path: Path,
+) -> None:
+    """A run started while another writes took the defaults, and dropped the desk's personas
+    (a scheduled run, `serve`): it now waits for the setup the warehouse recorded."""
+    from persona_mining.config.recorded import record_setup, resolve_config
+
+    path = tmp_path / "w.duckdb"
+    setup = config_from_dict(
+        {"profile": "fast", "personas": [{"name": "Parents", "where": "kids > 0"}]}
+    )
+    con = db.connect(path)
+    record_setup(con, setup)
+    con.close()
+    holder = hold_warehouse(path, 1.5)
+    try:
+        # One that only reads takes the defaults at once.
+        assert resolve_config(None, db=path, cwd=tmp_path).personas == ()
+        waited: list[str] = []
+        config = resolve_config(None, db=path, cwd=tmp_path, wait_seconds=30, notify=waited.append)
+    finally:
+        holder.wait()
+    assert config.profile == "fast" and [p.name for p in config.personas] == ["Parents"]
+    assert waited and "another persona-mining process is writing" in waited[0]
+    holder = hold_warehouse(path, 30)
+    try:
+        with pytest.raises(WarehouseBusyError, match="still busy"):
+            resolve_config(None, db=path, cwd=tmp_path, wait_seconds=0.5)
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_sources_and_schedule_are_read_with_the_ingest_settings_as_defaults() -> None:
     config = config_from_dict(
         {

@@ -100,14 +100,14 @@ def ingest(
         if sources:
             if tickets is not None or customers is not None:
                 raise ConfigError("ingest: give either --sources or --tickets/--customers")
-            _ingest_sources(_config(config, db))
+            _ingest_sources(_config(config, db, writes=True))
             return
         if tickets is None and customers is None:
             raise ConfigError(
                 "ingest: give --tickets FILE and/or --customers FILE, or --sources for the "
                 "config's [[sources]]"
             )
-        cfg = _config(config, db)
+        cfg = _config(config, db, writes=True)
         ticket_map, ticket_notes = _merge_map(
             cfg.ingest.columns, _parse_map(map_), "--map", "[ingest.columns]"
         )
@@ -225,7 +225,7 @@ def run(
     """Run every stage after ingest as one Prefect flow: prepare, embed, topics, segments, link, personas."""
 
     def body() -> None:
-        cfg = _config(config, db, profile)
+        cfg = _config(config, db, profile, writes=True)
         from persona_mining.ingest.coverage import language_coverage, link_coverage
 
         pending = _pending(cfg, refit=refit, ingest=ingest)
@@ -746,7 +746,7 @@ def serve(
             _show(messages.serve_line(event), stderr=event.step != "serving")
             sys.stdout.flush()  # the address, before serving blocks
 
-        serve_schedules(_config(config, db), port=port, on_event=show)
+        serve_schedules(_config(config, db, writes=True), port=port, on_event=show)
 
     _guard(body)
 

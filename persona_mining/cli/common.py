@@ -73,11 +73,25 @@ def _environment() -> None:
     use_offline_environment()
 
 
-def _config(config: Path | None, db: Path | None, profile: str | None = None) -> Config:
-    """`--config`, else ./persona-mining.toml, else the warehouse's recorded setup, else defaults."""
+def _config(
+    config: Path | None, db: Path | None, profile: str | None = None, *, writes: bool = False
+) -> Config:
+    """`--config`, else ./persona-mining.toml, else the warehouse's recorded setup, else defaults.
+
+    A command that `writes` (run, ingest, serve, topic edits) waits for the recorded setup while
+    another process writes to the warehouse (as long as a run waits for it, `[schedule]
+    busy_timeout`), where one that only reads takes the defaults at once.
+    """
+    from persona_mining.config.orchestration import ScheduleConfig
     from persona_mining.config.recorded import resolve_config
 
-    return resolve_config(config, db=db, profile=profile)
+    return resolve_config(
+        config,
+        db=db,
+        profile=profile,
+        wait_seconds=ScheduleConfig().busy_timeout if writes else 0.0,
+        notify=lambda message: _show(message, stderr=True),
+    )
 
 
 def _read(cfg: Config, action: Callable[[Any], T]) -> T:

@@ -55,7 +55,7 @@ def _curate(config: Path | None, db: Path | None, edit: Callable[[Any], list[Any
     from persona_mining import warehouse as warehouse
     from persona_mining.pipeline import run_pipeline
 
-    cfg = _config(config, db)
+    cfg = _config(config, db, writes=True)
     con = warehouse.connect(cfg.warehouse.path)
     try:
         statuses = edit(con)

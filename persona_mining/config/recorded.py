@@ -9,7 +9,7 @@ the working folder, the setup recorded in the warehouse, the defaults.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ import duckdb
 from persona_mining.config import Config, PersonaRule, config_from_dict, load_config, segment_id
 from persona_mining.config.base import DEFAULT_DB_PATH
 from persona_mining.config.sections import WarehouseConfig
-from persona_mining.errors import ConfigError, WarehouseError
+from persona_mining.errors import ConfigError, WarehouseBusyError, WarehouseError
 
 #: The config file a command picks up from its working folder when no `--config` is given.
 LOCAL_CONFIG = Path("persona-mining.toml")
@@ -98,6 +98,8 @@ def resolve_config(
     db: Path | None = None,
     profile: str | None = None,
     cwd: Path | None = None,
+    wait_seconds: float = 0.0,
+    notify: Callable[[str], None] | None = None,
 ) -> Config:
     """The config a command uses: `--config`, ./persona-mining.toml, the recorded setup, defaults.
 
@@ -107,9 +109,15 @@ def resolve_config(
             setup is read from).
         profile: the `--profile` given, if any.
         cwd: the working folder to look for `persona-mining.toml` in (default: the current one).
+        wait_seconds: for a command that will write (a run, an ingest, `serve`): how long to
+            wait for the recorded setup while another process writes to the warehouse. Such a
+            command would otherwise run with the defaults, and drop the desk's personas,
+            mappings and profile. 0 (a command that only reads): the defaults, at once.
+        notify: told, while it waits, what it waits for.
 
     Raises:
         ConfigError: the file is invalid, or the recorded setup is.
+        WarehouseBusyError: the warehouse was still busy after `wait_seconds`.
     """
     if path is None:
         local = (cwd or Path.cwd()) / LOCAL_CONFIG
@@ -118,23 +126,37 @@ def resolve_config(
     if path is not None:
         return load_config(path, db=db, profile=profile)
     where = db if db is not None else DEFAULT_DB_PATH
-    recorded = _read_recorded(where, profile)
+    recorded = _read_recorded(where, profile, wait_seconds, notify)
     if recorded is not None:
         return recorded
     return load_config(None, db=db, profile=profile)
 
 
-def _read_recorded(path: Path, profile: str | None) -> Config | None:
-    """The setup recorded in the warehouse file at `path`; None when there is none to read."""
+def _read_recorded(
+    path: Path,
+    profile: str | None,
+    wait_seconds: float = 0.0,
+    notify: Callable[[str], None] | None = None,
+) -> Config | None:
+    """The setup recorded in the warehouse file at `path`; None when there is none to read.
+
+    Raises:
+        WarehouseBusyError: another process still writes to it after `wait_seconds` (> 0).
+    """
     from persona_mining import warehouse
 
     if str(path) != ":memory:" and not warehouse.is_remote(path) and not Path(path).is_file():
         return None
     try:
-        con = warehouse.connect(path, read_only=True)
+        con = warehouse.connect_when_free(
+            path, timeout_seconds=wait_seconds, notify=notify, read_only=True
+        )
+    except WarehouseBusyError:
+        if wait_seconds > 0:
+            raise
+        return None  # a command that only reads says so itself when it opens the warehouse
     except WarehouseError:
-        # Busy (a run is writing) or unreadable: the command itself says so when it opens it.
-        return None
+        return None  # unreadable: the command itself says so when it opens it
     try:
         return recorded_config(con, path=Path(path), profile=profile)
     finally:
