@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import duckdb
@@ -86,6 +87,36 @@ def test_a_recorded_setup_gives_the_same_personas_mapping_sources_and_profile_ba
     assert back.sources == config.sources and back.profile == "fast"
     assert back.models.embedding == config.models.embedding
     assert back.source == config_path and back.warehouse.path == Path("elsewhere.duckdb")
+
+
+def test_another_profile_given_to_a_recorded_fast_setup_takes_its_own_values(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """`run --profile default` after `run --profile fast` kept the fast profile's static model,
+    sample and spaCy pipeline, recorded as if given; keys the user gave are kept."""
+    fast = config_from_dict({"profile": "fast", "topics": {"seed": 7}})
+    default = config_from_dict({})
+    record_setup(con, fast)
+    back = recorded_config(con, path=Path("w.duckdb"))
+    assert back is not None and back.models.embedding == fast.models.embedding
+    switched = recorded_config(con, path=Path("w.duckdb"), profile="default")
+    assert switched is not None and switched.profile == "default"
+    assert switched.models.embedding == default.models.embedding != fast.models.embedding
+    assert switched.topics.fit_sample == default.topics.fit_sample
+    assert switched.prepare.spacy_model == default.prepare.spacy_model
+    assert switched.topics.seed == 7
+    # A setup recorded with the profile's values as keys given reads the same way.
+    con.execute(
+        "UPDATE setup SET config = ?",
+        [
+            json.dumps(
+                fast.model_dump(mode="json", exclude_unset=True, exclude={"source", "warehouse"})
+            )
+        ],
+    )
+    old = recorded_config(con, path=Path("w.duckdb"), profile="default")
+    assert old is not None and old.models.embedding == default.models.embedding
+    assert old.topics.seed == 7
 
 
 def test_the_same_setup_recorded_twice_is_one_row(con: duckdb.DuckDBPyConnection) -> None:

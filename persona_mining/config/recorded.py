@@ -16,7 +16,14 @@ from typing import Any
 
 import duckdb
 
-from persona_mining.config import Config, PersonaRule, config_from_dict, load_config, segment_id
+from persona_mining.config import (
+    PROFILES,
+    Config,
+    PersonaRule,
+    config_from_dict,
+    load_config,
+    segment_id,
+)
 from persona_mining.config.base import DEFAULT_DB_PATH
 from persona_mining.config.sections import WarehouseConfig
 from persona_mining.errors import ConfigError, WarehouseBusyError, WarehouseError
@@ -35,7 +42,7 @@ def record_setup(con: duckdb.DuckDBPyConnection, config: Config) -> None:
     """
     if is_recorded_setup(con, config):
         return  # the same setup as the last run: one row per change, not per run
-    given = config.model_dump(mode="json", exclude_unset=True, exclude={"source", "warehouse"})
+    given = _given(config)
     file = str(config.source) if config.source else None
     con.execute(
         "INSERT INTO setup (recorded_at, config_file, profile, config) "
@@ -46,7 +53,7 @@ def record_setup(con: duckdb.DuckDBPyConnection, config: Config) -> None:
 
 def is_recorded_setup(con: duckdb.DuckDBPyConnection, config: Config) -> bool:
     """Whether `config` is the setup the warehouse recorded last (a read-only connection will do)."""
-    given = config.model_dump(mode="json", exclude_unset=True, exclude={"source", "warehouse"})
+    given = _given(config)
     file = str(config.source) if config.source else None
     rows = con.execute(
         "SELECT config_file, profile, config FROM setup ORDER BY recorded_at DESC LIMIT 1"
@@ -57,6 +64,33 @@ def is_recorded_setup(con: duckdb.DuckDBPyConnection, config: Config) -> bool:
         config.profile,
         given,
     )
+
+
+def _given(config: Config) -> dict[str, Any]:
+    """The keys of `config` to record: those given, less the values its profile filled in."""
+    given = config.model_dump(mode="json", exclude_unset=True, exclude={"source", "warehouse"})
+    return _without_profile_values(given, config.profile)
+
+
+def _without_profile_values(raw: dict[str, Any], profile: str) -> dict[str, Any]:
+    """`raw` without the keys whose value is the one `profile` sets: the profile sets them
+    again when the setup is read, and another profile (`run --profile default` after a fast
+    run) sets its own instead of keeping the fast profile's static model and sample."""
+    out = dict(raw)
+    for section, values in PROFILES.get(profile, {}).items():
+        kept = out.get(section)
+        if not isinstance(kept, dict):
+            continue
+        rest = {
+            key: value
+            for key, value in kept.items()
+            if key not in values or value != json.loads(json.dumps(values[key]))
+        }
+        if rest:
+            out[section] = rest
+        else:
+            del out[section]
+    return out
 
 
 def recorded_config(
@@ -83,6 +117,8 @@ def recorded_config(
     row = rows[0]
     raw: dict[str, Any] = json.loads(row[0])
     if profile is not None:
+        # A setup recorded before its profile's values were left out holds them as keys given.
+        raw = _without_profile_values(raw, str(raw.get("profile", "default")))
         raw["profile"] = profile
     try:
         config = config_from_dict(raw, origin=f"the setup recorded in {path}")
