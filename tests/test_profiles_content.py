@@ -69,10 +69,11 @@ def test_who_they_are_ranks_the_attributes_that_set_them_apart(
     attributes = free_plan["attributes"]
     assert [a["attribute"] for a in attributes] == ["plan", "age"]  # type: ignore[union-attr]
     plan, age = attributes  # type: ignore[misc]
-    assert (plan["value"], plan["persona"], plan["everyone"]) == ("free", 1.0, pytest.approx(1 / 3))
-    assert plan["top"][0] == {"value": "free", "persona": 1.0, "everyone": pytest.approx(1 / 3)}
+    # "everyone" is everyone else: the 60 customers outside the persona, none on the free plan.
+    assert (plan["value"], plan["persona"], plan["everyone"]) == ("free", 1.0, 0.0)
+    assert plan["top"][0] == {"value": "free", "persona": 1.0, "everyone": 0.0}
     assert age["persona_mean"] == pytest.approx(22.0)
-    assert age["everyone_mean"] == pytest.approx((22.0 * 30 + 42.0 * 60) / 90)
+    assert age["everyone_mean"] == pytest.approx(42.0)
     assert age["std_diff"] < 0
 
 
@@ -83,7 +84,7 @@ def test_behaviours_compare_channels_timing_and_contacts_with_everyone(
     assert behaviours["channels"][0] == {  # type: ignore[index]
         "value": "chat",
         "persona": 1.0,
-        "everyone": pytest.approx(1 / 3),
+        "everyone": 0.0,
     }
     assert behaviours["contact"]["tickets_per_customer"] == 2.0  # type: ignore[index]
     assert behaviours["contact"]["everyone"]["contacting_share"] == 1.0  # type: ignore[index]
@@ -110,20 +111,21 @@ def test_problems_show_redacted_examples_and_outcomes_against_everyone(
             "unit": "rating",
             "higher_is_better": True,
             "persona": 2.0,
-            "everyone": pytest.approx((2 * 60 + 4 * 6) / 66),
+            "everyone": pytest.approx(4.0),
             "tickets": 60,
         }
     ]
     [csat] = free_plan["outcomes"]  # type: ignore[misc]
-    assert (csat["persona"], csat["everyone"]) == (2.0, pytest.approx((2 * 60 + 4 * 120) / 180))
+    assert (csat["persona"], csat["everyone"]) == (2.0, pytest.approx(4.0))
 
 
 def test_the_summary_is_built_from_the_facts(free_plan: dict[str, object]) -> None:
     summary = str(free_plan["summary"])
     assert summary.startswith("Free plan: 30 customers")
-    assert "plan free 100% (vs 33%)" in summary
-    assert "mostly by chat (100% of their tickets vs 33%)" in summary
-    assert "Student discount" in summary and "satisfaction 2 (vs 3.33)" in summary
+    assert "Compared with everyone else (the customers outside this persona)" in summary
+    assert "plan free 100% (vs 0%)" in summary
+    assert "mostly by chat (100% of their tickets vs 0%)" in summary
+    assert "Student discount" in summary and "satisfaction 2.00 (vs 4.00)" in summary
     assert free_plan["negative"] is False and free_plan["negative_drivers"] == []
 
 
@@ -168,9 +170,11 @@ def test_demo_profiles_describe_who_how_and_the_problems_behind(
     profiles = {r[0]: [json.loads(v) for v in r[1:]] for r in rows}
     attributes, behaviours, problems, challenges = profiles["Budget-conscious college student"]
     top = {a["attribute"]: a for a in attributes[:2]}
-    assert set(top) == {"occupation", "plan"}
+    assert "occupation" in top
     assert top["occupation"]["value"] == "student" and top["occupation"]["persona"] == 1.0
-    assert top["plan"]["everyone"] < 0.5
+    assert top["occupation"]["everyone"] < 0.1  # the rule's own attribute: hardly anyone else
+    (other,) = [a for name, a in top.items() if name != "occupation"]
+    assert abs(other["persona"] - other["everyone"]) > 0.3
     assert {"contact", "channels", "time_of_day", "day_of_week", "repeat_contacts"} <= set(
         behaviours
     )

@@ -1,12 +1,13 @@
 """Stage 7, personas: one profile per segment, built from the evidence of the earlier stages.
 
-A profile says who the persona is (size, the attributes that set it apart from everyone), how
-it contacts support (channels, frequency, time of day and week, repeat contacts), its
+A profile says who the persona is (size, the attributes that set it apart from everyone else),
+how it contacts support (channels, frequency, time of day and week, repeat contacts), its
 challenges (significantly over-indexed issues, with lift, interval and q-value), the questions
 it asks about each, the problems behind them (topic keywords, typical redacted tickets, and
 outcomes such as CSAT or resolution time where the tickets have them), whether the data flags
 it as a negative persona and why, and a templated plain-language summary of those facts.
-Nothing is claimed that the stored statistics do not back.
+Every comparison is with everyone else, the customers outside the persona, as in the link and
+negative stages. Nothing is claimed that the stored statistics do not back.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from persona_mining.personas.facts import (
     problem_facts,
 )
 from persona_mining.personas.outcomes import outcome_columns
+from persona_mining.personas.shown import common_questions_sql
 from persona_mining.topics.model import current_model
 from persona_mining.warehouse import transaction
 
@@ -36,6 +38,11 @@ MAX_CHALLENGES = 5
 QUESTIONS_PER_CHALLENGE = 3
 SUMMARY_ATTRIBUTES = 2
 MIN_SUMMARY_DIFFERENCE = 0.2  # standardized difference below which an attribute is not news
+#: Lead over the next channel, in share of tickets, from which a channel is "most often" used;
+#: above half of the tickets it is used "mostly".
+MIN_CHANNEL_LEAD = 0.05
+UNKNOWN_CHANNEL = "(unknown)"
+HOURS_SHOWN_AS_DAYS = 48
 OUTCOME_LABELS = {
     "csat": "satisfaction",
     "resolution_time": "resolution time",
@@ -87,17 +94,19 @@ def build_profiles(con: duckdb.DuckDBPyConnection) -> ProfilesResult:
         others_tickets = everyone_tickets - tickets
         per_customer = tickets / customers if customers else None
         baseline_per_customer = others_tickets / others_customers if others_customers else None
-        flag = flags.get(sid)
         summary = _summary(
-            name, kind, customers, contacting, per_customer, baseline_per_customer, challenges
-        )
-        summary = _with_facts(
-            summary,
-            kind=kind,
+            name,
+            kind,
+            customers=customers,
+            contacting=contacting,
+            others=others_customers,
+            per_customer=per_customer,
+            baseline_per_customer=baseline_per_customer,
+            challenges=challenges,
             attributes=attributes.get(sid, []),
             behaviours=behaviours.get(sid, {}),
             outcomes=measured.get(sid, []),
-            flag=flag,
+            flag=flags.get(sid),
         )
         profiles.append(
             [
@@ -171,40 +180,23 @@ def _questions(
     challenges_of: Mapping[str, Sequence[Mapping[str, Any]]],
     model_id: str | None,
 ) -> dict[tuple[str, int], list[str]]:
-    """Each persona's most typical questions on each of its challenges, by (segment, topic).
+    """Each persona's common questions on each of its challenges, by (segment, topic).
 
-    The most repeated wordings come first. Wordings are compared by their letters, digits and
-    spaces in lower case; ties go to the wording met first in the topic's order (most probable
-    tickets first). Only analysed questions (names redacted; `personas.shown.analyse_shown`)
-    are read. One query for every pair: a large persona asks tens of thousands of questions on
-    a topic, and the joins cost more than the counting.
+    Common: asked by several of the persona's customers, and more often on the issue than on
+    all tickets (`personas.shown.common_questions_sql`), the most specific and most asked
+    first. Only analysed questions (names redacted; `personas.shown.analyse_shown`) are shown.
+    One query for every pair: a large persona asks tens of thousands of questions on a topic,
+    and the joins cost more than the counting.
     """
     with challenge_pairs(con, challenges_of) as pairs:
         if model_id is None or not pairs:
             return {}
         rows = con.execute(
-            """WITH asked AS (
-                SELECT c.segment_id, c.topic_id, q.question,
-                       trim(regexp_replace(lower(q.question), '[^a-z0-9 ]+', '', 'g')) AS wording,
-                       row_number() OVER (PARTITION BY c.segment_id, c.topic_id
-                                          ORDER BY tt.probability DESC, q.ticket_id, q.position) AS seen
-                FROM __challenges c
-                JOIN ticket_topics tt ON tt.model_id = ? AND tt.topic_id = c.topic_id
-                JOIN tickets t ON t.ticket_id = tt.ticket_id
-                JOIN customer_segments cs
-                  ON cs.customer_id = t.customer_id AND cs.segment_id = c.segment_id
-                JOIN v_analysed_questions q ON q.ticket_id = tt.ticket_id
-            ), counted AS (
-                SELECT segment_id, topic_id, arg_min(question, seen) AS question,
-                       count(*) AS times, min(seen) AS first
-                FROM asked
-                WHERE length(question) BETWEEN 10 AND 200 AND wording <> ''
-                GROUP BY segment_id, topic_id, wording
-            )
-            SELECT segment_id, topic_id, question FROM counted
-            QUALIFY row_number() OVER (PARTITION BY segment_id, topic_id ORDER BY times DESC, first) <= ?
-            ORDER BY segment_id, topic_id, times DESC, first""",
-            [model_id, QUESTIONS_PER_CHALLENGE],
+            f"""WITH ranked AS ({common_questions_sql("__challenges")})
+            SELECT segment_id, topic_id, shown FROM ranked WHERE shown IS NOT NULL
+            QUALIFY row_number() OVER (PARTITION BY segment_id, topic_id ORDER BY rank) <= $top
+            ORDER BY segment_id, topic_id, rank""",
+            {"model": model_id, "top": QUESTIONS_PER_CHALLENGE},
         ).fetchall()
     questions: dict[tuple[str, int], list[str]] = {pair: [] for pair in pairs}
     for sid, topic, question in rows:
@@ -225,51 +217,54 @@ def _challenge_evidence(challenge: dict[str, object]) -> str:
 def _summary(
     name: str,
     kind: str,
+    *,
     customers: int,
     contacting: int,
+    others: int,
     per_customer: float | None,
     baseline_per_customer: float | None,
-    challenges: list[dict[str, object]],
-) -> str:
-    parts = [f"{name}: {customers} customers, {contacting} of whom contacted support"]
-    if per_customer is not None and baseline_per_customer:
-        ratio = per_customer / baseline_per_customer
-        parts[0] += (
-            f" ({per_customer:.1f} tickets per customer vs {baseline_per_customer:.1f} for everyone else"
-            f", {ratio:.1f}x)"
-        )
-    parts[0] += "."
-    if challenges:
-        listed = ", ".join(_challenge_evidence(c) for c in challenges[:3])
-        parts.append(f"They raise these issues more than other customers: {listed}.")
-    else:
-        parts.append("No issue stands out for them with statistical confidence.")
-    return " ".join(parts)
-
-
-def _with_facts(
-    summary: str,
-    *,
-    kind: str,
+    challenges: list[dict[str, Any]],
     attributes: list[dict[str, Any]],
     behaviours: dict[str, Any],
     outcomes: list[dict[str, Any]],
     flag: tuple[bool, list[dict[str, Any]]] | None,
 ) -> str:
-    """The summary, with who they are, how they contact support and the negative verdict."""
-    first, _, rest = summary.partition(". ")
-    parts = [first + "."]
-    who = [_attribute_phrase(a) for a in attributes[:SUMMARY_ATTRIBUTES]]
-    who = [w for w in who if w]
-    if who:
-        parts.append("Compared with all customers: " + "; ".join(who) + ".")
+    """The persona in plain sentences: who they are, how they contact support, the issues they
+    raise more, their outcomes and the negative verdict, each against everyone else (said once,
+    where the comparisons start); a figure equal to everyone else's is left out. A persona with
+    nobody in it, or with everybody, has nothing to compare: the summary says so and why."""
+    if customers == 0:
+        return f"{name}: no customer matches this persona's rule (check `where`)."
+    head = f"{name}: {customers} customers, {contacting} of whom contacted support."
+    if others == 0:
+        return f"{head} Every customer matches this persona: there is no one to compare it with."
+    compared = []
+    if (
+        per_customer is not None
+        and baseline_per_customer
+        and f"{per_customer:.1f}" != f"{baseline_per_customer:.1f}"
+    ):
+        compared.append(
+            f"{per_customer:.1f} tickets per customer (vs {baseline_per_customer:.1f}, "
+            f"{per_customer / baseline_per_customer:.1f}x)"
+        )
+    compared += [a for a in map(_attribute_phrase, attributes[:SUMMARY_ATTRIBUTES]) if a]
+    parts = [head]
+    if compared:
+        parts.append(
+            "Compared with everyone else (the customers outside this persona): "
+            + "; ".join(compared)
+            + "."
+        )
     how = _behaviour_phrases(behaviours)
     if how:
         parts.append("They " + " and ".join(how) + ".")
-    if rest:
-        parts.append(rest)
-    shown = [_outcome_phrase(o) for o in outcomes]
-    shown = [o for o in shown if o]
+    if challenges:
+        listed = ", ".join(_challenge_evidence(c) for c in challenges[:3])
+        parts.append(f"They raise these issues more than everyone else: {listed}.")
+    else:
+        parts.append("No issue stands out for them with statistical confidence.")
+    shown = [o for o in map(_outcome_phrase, outcomes) if o]
     if shown:
         parts.append("Outcomes: " + "; ".join(shown) + ".")
     parts.append(_negative_sentence(kind, flag))
@@ -287,23 +282,45 @@ def _attribute_phrase(fact: dict[str, Any]) -> str:
     persona, everyone = fact["persona_mean"], fact["everyone_mean"]
     if fact["type"] == "date":
         return f"{fact['attribute']} around {persona} (vs {everyone})"
-    return f"{fact['attribute']} {persona:.3g} on average (vs {everyone:.3g})"
+    return f"{fact['attribute']} {_number(persona)} on average (vs {_number(everyone)})"
 
 
 def _behaviour_phrases(behaviours: dict[str, Any]) -> list[str]:
+    """How they contact support, where it says something: a channel that stands out, and
+    repeat contacts that differ from everyone else's."""
     phrases = []
-    channels = behaviours.get("channels") or []
-    if channels:
-        top = channels[0]
-        phrases.append(
-            f"contact support mostly by {top['value']} ({top['persona']:.0%} of their tickets "
-            f"vs {top['everyone']:.0%})"
-        )
+    channel = _channel_phrase(behaviours.get("channels") or [])
+    if channel:
+        phrases.append(channel)
     repeats = behaviours.get("repeat_contacts") or {}
-    share, everyone = repeats.get("share"), repeats.get("everyone", {}).get("share")
-    if share is not None and everyone is not None and max(share, everyone) > 0:
-        phrases.append(f"come back on the same topic in {share:.0%} of tickets (vs {everyone:.0%})")
+    share, everyone = repeats.get("share"), (repeats.get("everyone") or {}).get("share")
+    if share is not None and everyone is not None and _percent(share) != _percent(everyone):
+        phrases.append(
+            f"come back on the same topic in {_percent(share)} of tickets (vs {_percent(everyone)})"
+        )
     return phrases
+
+
+def _channel_phrase(channels: list[dict[str, Any]]) -> str:
+    """The channel they use most, when it is one: "mostly" above half of their tickets, "most
+    often" with a lead of `MIN_CHANNEL_LEAD` over the next; nothing where the channel is
+    unknown, the channels are used about evenly, or they use it as much as everyone else."""
+    known = [c for c in channels if c["value"] != UNKNOWN_CHANNEL]
+    if not known:
+        return ""
+    top, share = known[0], known[0]["persona"]
+    runner_up = known[1]["persona"] if len(known) > 1 else 0.0
+    everyone = top.get("everyone")
+    if everyone is not None and _percent(share) == _percent(everyone):
+        return ""
+    if share > 0.5:
+        how = "mostly"
+    elif share - runner_up >= MIN_CHANNEL_LEAD:
+        how = "most often"
+    else:
+        return ""
+    versus = f" vs {_percent(everyone)}" if everyone is not None else ""
+    return f"contact support {how} by {top['value']} ({_percent(share)} of their tickets{versus})"
 
 
 def _outcome_phrase(outcome: dict[str, Any]) -> str:
@@ -312,19 +329,48 @@ def _outcome_phrase(outcome: dict[str, Any]) -> str:
         return ""
     label = OUTCOME_LABELS.get(outcome["kind"], outcome["kind"])
     if outcome["unit"] == "share":
-        return f"{label} {persona:.0%} (vs {everyone:.0%})"
-    unit = " h" if outcome["unit"] == "hours" else ""
-    return f"{label} {persona:.3g}{unit} (vs {everyone:.3g}{unit})"
+        return f"{label} {_percent(persona)} (vs {_percent(everyone)})"
+    if outcome["unit"] == "hours":
+        return f"{label} {_duration(persona, everyone)}"
+    return f"{label} {_number(persona)} (vs {_number(everyone)})"
+
+
+def _percent(share: float) -> str:
+    """A share as people read it, with one decimal under 10%: "5.5% (vs 2.1%)" is a finding
+    that "5% (vs 2%)" blurs and "0% (vs 0%)" hides."""
+    return f"{share:.0%}" if share >= 0.1 or share == 0 else f"{share:.1%}"
+
+
+def _number(value: float) -> str:
+    """A mean to about three significant digits, thousands separated, never in scientific
+    notation."""
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def _duration(hours: float, others: float) -> str:
+    """Two durations in one unit: hours, or days from `HOURS_SHOWN_AS_DAYS` hours on."""
+    if max(abs(hours), abs(others)) < HOURS_SHOWN_AS_DAYS:
+        return f"{hours:.1f} h (vs {others:.1f} h)"
+    return f"{_number(hours / 24)} days (vs {_number(others / 24)} days)"
 
 
 def _negative_sentence(kind: str, flag: tuple[bool, list[dict[str, Any]]] | None) -> str:
+    """The negative verdict in the cost-to-serve signals measured (`personas.negative`):
+    tickets, repeat contacts, returns, ratings; never revenue, which nothing here measures."""
     negative, drivers = flag if flag else (False, [])
     evidence = ", ".join(
         f"{d['label']} {d['ratio']:.1f}x (95% CI {d['ci_low']:.1f}-{d['ci_high']:.1f})"
         for d in drivers[:3]
     )
     if negative:
-        return f"The data flags them as a negative persona, costly to serve: {evidence}."
+        return (
+            "The data flags them as a negative persona, costlier to serve than everyone else: "
+            f"{evidence}."
+        )
     if kind == "negative" and flag is not None:
         return "Declared a negative persona in the config, but the data does not confirm it: " + (
             f"only {evidence} is worse than everyone else."
@@ -333,6 +379,8 @@ def _negative_sentence(kind: str, flag: tuple[bool, list[dict[str, Any]]] | None
         )
     if kind == "negative":
         return (
-            "Declared a negative persona in the config: their contacts cost more than they bring."
+            "Declared a negative persona in the config, costlier to serve than everyone else: "
+            "its cost-to-serve signals (tickets per customer, repeat contacts, return, refund "
+            "and complaint tickets) are not assessed yet."
         )
     return ""
