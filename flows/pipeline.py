@@ -130,6 +130,11 @@ def run_stages(
         check_run(con, config, replace_personas=replace_personas, ingest=ingest)
         with warehouse.transaction(con):
             record_setup(con, config)
+    except ConfigError as e:
+        # A scheduled run refused by its config leaves its trace in `status`, as a failed one.
+        RunLog(con, kind="refit" if refit else "incremental", logger=logger).fail(e)
+        con.close()
+        raise
     except BaseException:
         con.close()
         raise

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -300,12 +300,18 @@ def recent_runs(con: duckdb.DuckDBPyConnection, *, limit: int = 10) -> tuple[Run
 
 
 def warehouse_status(
-    con: duckdb.DuckDBPyConnection, *, topics: TopicsConfig, limit: int = 10
+    con: duckdb.DuckDBPyConnection,
+    *,
+    topics: TopicsConfig,
+    limit: int = 10,
+    no_writer: bool = False,
 ) -> WarehouseStatus:
     """Recent runs, the current model, the watermark of every source and whether a refit is due.
 
     Works on a read-only connection; a warehouse written by an older version (migrations not
-    yet applied) shows what it can and lists the pending migrations.
+    yet applied) shows what it can and lists the pending migrations. With `no_writer` (the
+    caller opened the file while no process wrote to it), a run still recorded as `running`
+    belongs to a process that died, and is shown `interrupted`, as the next run will mark it.
     """
     from persona_mining.topics.model import refit_due
 
@@ -352,9 +358,17 @@ def warehouse_status(
         if table_columns(con, "source_cursors")
         else ()
     )
+    runs = recent_runs(con, limit=limit) if has_runs else ()
+    if no_writer:
+        runs = tuple(
+            replace(run, status=INTERRUPTED, error=_INTERRUPTED_ERROR)
+            if run.status == RUNNING
+            else run
+            for run in runs
+        )
     return WarehouseStatus(
         cursors=cursors,
-        runs=recent_runs(con, limit=limit) if has_runs else (),
+        runs=runs,
         model=model,
         watermarks=watermarks,
         refit_due=refit_due(con, config=topics),

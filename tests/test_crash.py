@@ -288,3 +288,36 @@ def test_reingesting_after_a_complete_run_changes_nothing(
         timeout=300,
     )
     assert snapshot(warehouse) == before
+
+
+def test_a_run_stopped_by_sigterm_stops_its_temporary_prefect_server(
+    demo: Demo, clean_run: Path
+) -> None:
+    """`kill PID` (SIGTERM, what a scheduler or `timeout` sends) left the run's temporary
+    Prefect server running with no parent, holding its port and a few hundred MB."""
+    import psutil
+
+    config = demo.config("terminated")
+    shutil.copy(clean_run, demo.root / "terminated.duckdb")
+    process = cli("run", "--refit", "--config", str(config), env=demo.alone())
+    output = Output(process)
+    try:
+        assert output.wait_for(stage_line("topics", "started"), timeout=600), output.text()
+        children = psutil.Process(process.pid).children(recursive=True)
+        assert any("uvicorn" in " ".join(c.cmdline()) for c in children), output.text()
+        process.send_signal(signal.SIGTERM)  # the CLI alone, not its process group
+        process.wait(timeout=120)
+        _, alive = psutil.wait_procs(children, timeout=30)
+        assert not alive, [" ".join(c.cmdline()) for c in alive]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        output.thread.join(timeout=5)
+    con = db.connect(demo.root / "terminated.duckdb", read_only=True)
+    try:
+        (status,) = con.execute(
+            "SELECT status FROM pipeline_runs ORDER BY started_at DESC LIMIT 1"
+        ).fetchone() or (None,)
+    finally:
+        con.close()
+    assert status in ("failed", "interrupted")

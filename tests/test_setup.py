@@ -270,7 +270,10 @@ def test_the_flow_checks_the_config_before_its_first_stage(
     with pytest.raises(ConfigError, match="persona 'Parent'"):
         persona_pipeline(config=bad)
     con = db.connect(path, read_only=True)
-    assert con.execute("SELECT count(*) FROM pipeline_runs").fetchone() == (0,)
+    # Refused before its first stage, and recorded as failed, so that a scheduled run that was
+    # refused shows in `status`; its setup is not recorded.
+    ((status, error),) = con.execute("SELECT status, error FROM pipeline_runs").fetchall()
+    assert status == "failed" and "persona 'Parent'" in error
     assert con.execute("SELECT count(*) FROM setup").fetchone() == (0,)
     con.close()
 

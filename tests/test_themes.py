@@ -263,7 +263,7 @@ def test_theme_trends_add_up_the_tickets_of_their_issues(
     csv_text = invoke(warehouse, "trends", "--level", "theme", "--format", "csv")
     assert csv_text.splitlines()[0] == (
         "theme,group_id,tickets,week,latest,previous,change,"
-        "change_low,change_high,p_value,significant"
+        "change_low,change_high,p_value,q_value,significant"
     )
     data = json.loads(invoke(warehouse, "trends", "--level", "theme", "--format", "json"))
     assert data["level"] == "theme" and "issues" not in data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -303,6 +304,7 @@ def _run_flow(
     _use_running_server()
     from flows.pipeline import persona_pipeline, reporting_progress
 
+    previous = _stop_on_sigterm()
     try:
         _check_run(cfg, replace_personas=replace_personas, ingest=ingest)
         # After Prefect's import, so that no module is imported by two threads at once, and
@@ -317,8 +319,23 @@ def _run_flow(
                 config=cfg, refit=refit, ingest=ingest, replace_personas=replace_personas
             )
     finally:
+        signal.signal(signal.SIGTERM, previous)
         embed.finish_preloads()
         language.finish_preloads()
+
+
+def _stop_on_sigterm() -> Any:
+    """Let SIGTERM stop a run as Ctrl-C does, and return the handler it replaces.
+
+    Python's default ends the process at once: the temporary Prefect server the run started
+    was left running, a child of nobody, holding its port and a few hundred MB. As an
+    interrupt, the run is recorded as interrupted and the server stopped on the way out.
+    """
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    return signal.signal(signal.SIGTERM, interrupt)
 
 
 def _preload_models(cfg: Config, *, refit: bool, ingest: bool) -> None:
@@ -761,6 +778,7 @@ def status(
     """Show the last runs, the current topic model, each source's watermark and whether a refit is due."""
 
     def body() -> None:
+        from persona_mining import warehouse
         from persona_mining.errors import WarehouseBusyError
         from persona_mining.report.terminal import busy_output, status_output
         from persona_mining.run_history import warehouse_status
@@ -768,8 +786,13 @@ def status(
         if fmt not in {"table", "json"}:
             raise ConfigError(f"--format {fmt!r}: use table or json")
         cfg = _config(config, db)
+        # Opened read-only, a local file has no writer: a run still `running` died.
+        local = not warehouse.is_remote(cfg.warehouse.path)
         try:
-            state = _read(cfg, lambda con: warehouse_status(con, topics=cfg.topics, limit=limit))
+            state = _read(
+                cfg,
+                lambda con: warehouse_status(con, topics=cfg.topics, limit=limit, no_writer=local),
+            )
         except WarehouseBusyError:
             _show(busy_output(cfg.warehouse.path, fmt))
             return

@@ -450,7 +450,8 @@ class PersonaRule(_Settings):
         name: the persona's name, unique in the config.
         where: one DuckDB boolean expression over `customers` columns (no `;`).
         description: who they are, shown on the persona's profile.
-        negative: a negative persona (one that costs more than it brings).
+        negative: a negative persona (one costlier to serve than everyone else, as the data
+            must confirm: `personas.negative`).
     """
 
     name: StrictStr

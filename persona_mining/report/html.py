@@ -33,7 +33,9 @@ from typing import Any
 import duckdb
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
+from pydantic import ValidationError
 
+from persona_mining.config import LinkConfig
 from persona_mining.errors import PersonaMiningError, StageError
 from persona_mining.ingest.coverage import language_coverage, link_coverage
 from persona_mining.report.issue_series import IssueTrends, issue_trends
@@ -48,8 +50,9 @@ GROUPS = (
     ("negative", "Negative segments"),
 )
 #: Above this many persona columns the heatmap turns its column names upright and narrows
-#: its cells, so that 15 segments and 40 issues fit a laptop screen.
-DENSE_COLUMNS = 6
+#: its cells, so that 15 segments and 40 issues fit a laptop screen; up to it, the names run
+#: across, wrapped, at full length (seven such columns fit a 1366-pixel-wide screen).
+DENSE_COLUMNS = 7
 
 
 @dataclass(frozen=True)
@@ -95,17 +98,22 @@ def write_report(
     """
     started = time.perf_counter()
     model = _current_model(con)
-    profiles = sorted(load_profiles(con), key=lambda p: _group_rank(p.kind))
+    profiles = sorted(load_profiles(con), key=lambda p: _group_rank(p.shown_kind))
     cells = _cells(con)
     theme_cells = _theme_cells(con)
     trends = issue_trends(con, period=period, top=top_issues)
-    kinds = {p.persona: p.kind for p in profiles} or {c["persona"]: c["kind"] for c in cells}
+    kinds = {p.persona: p.shown_kind for p in profiles} or {c["persona"]: c["kind"] for c in cells}
     persona_names = [p.persona for p in profiles] or sorted(
         kinds, key=lambda name: (_group_rank(kinds[name]), name)
     )
+    # Only what the data confirms is marked negative, never a declaration alone.
     negative = {p.persona for p in profiles if p.negative}
-    heatmap = _heatmap(cells, persona_names, negative, kinds=kinds)
-    themes = _theme_heatmap(theme_cells, heatmap, persona_names, negative, kinds=kinds)
+    untested = {p.persona: p.untested for p in profiles if p.untested}
+    heatmap = _heatmap(cells, persona_names, negative, kinds=kinds, untested=untested)
+    themes = _theme_heatmap(
+        theme_cells, heatmap, persona_names, negative, kinds=kinds, untested=untested
+    )
+    link = _link_settings(con)
     examples_by = {
         (p.segment_id, c.topic_id): _examples(con, p.segment_id, c.topic_id, examples)
         for p in profiles
@@ -141,6 +149,10 @@ def write_report(
             examples=examples_by,
             heatmap=heatmap,
             themes=themes,
+            link=link,
+            # The legend's ▼ entry, only where an under-indexed cell can be a finding.
+            under_findings=link.findings == "both"
+            or any(c["significant"] and (c["lift"] or 0) < 1 for c in cells + theme_cells),
             theme_options=_theme_options(cells),
             cells=cells,
             trends=trends,
@@ -185,7 +197,14 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        lift=fmt_lift, times=fmt_times, pct=fmt_pct, q=fmt_q, count=fmt_count, day=fmt_day
+        lift=fmt_lift,
+        times=fmt_times,
+        interval=fmt_interval,
+        pct=fmt_pct,
+        q=fmt_q,
+        count=fmt_count,
+        day=fmt_day,
+        threshold=fmt_threshold,
     )
     env.globals.update(anchor=profile_anchor)
     return env
@@ -212,6 +231,24 @@ def _current_model(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
             "(or `persona-mining demo`) first"
         )
     return dict(zip([d[0] for d in cursor.description], row, strict=True))
+
+
+def _link_settings(con: duckdb.DuckDBPyConnection) -> LinkConfig:
+    """The `[link]` thresholds the warehouse's statistics were computed with, for the report
+    to state: those of the setup its last run recorded, else the defaults.
+
+    The setup recorded with the run, not a config given to `report`, is what decided which
+    cells are significant, so that is what the report says.
+    """
+    try:
+        rows = con.execute("SELECT config FROM setup ORDER BY recorded_at DESC LIMIT 1").fetchall()
+    except duckdb.CatalogException:
+        return LinkConfig()  # a warehouse from before setups were recorded
+    recorded = json.loads(rows[0][0]).get("link", {}) if rows else {}
+    try:
+        return LinkConfig.model_validate(recorded)
+    except ValidationError:
+        return LinkConfig()  # a setup of another release: its run said what was wrong
 
 
 def _edits(con: duckdb.DuckDBPyConnection, model_id: str | None) -> list[dict[str, Any]]:
@@ -272,6 +309,7 @@ def _heatmap(
     negative: set[str],
     *,
     kinds: dict[str, str] | None = None,
+    untested: dict[str, str] | None = None,
     key: str = "topic_id",
     label: str = "issue",
 ) -> dict[str, Any]:
@@ -283,6 +321,8 @@ def _heatmap(
     place in `cells`, which the script's tooltips look up. Columns come in groups (rule
     personas, discovered segments, negative segments; `personas` is in that order); each row
     counts its significant over-indexed cells per group, shown when a group is collapsed.
+    `negative` are the personas the data finds negative (their columns are marked so);
+    `untested` says, per persona, why it was compared with nobody (its column stays empty).
     """
     by_row: dict[int, dict[str, Any]] = {}
     for index, cell in enumerate(cells):
@@ -302,12 +342,13 @@ def _heatmap(
             row["order"] = min(row["order"], order)
     rows = sorted(by_row.values(), key=lambda r: (*r["order"], -r["size"], r["label"]))
     kinds = kinds or {c["persona"]: c["kind"] for c in cells}
-    negative |= {c["persona"] for c in cells if c["kind"] == "negative"}
+    untested = untested or {}
     group_of = {p: _group_kind(kinds.get(p, "rule")) for p in personas}
     columns = [
         {
             "persona": p,
             "negative": p in negative,
+            "untested": untested.get(p, ""),
             "group": group_of[p],
             "last_of_group": i == len(personas) - 1 or group_of[personas[i + 1]] != group_of[p],
         }
@@ -333,6 +374,7 @@ def _heatmap(
         "rows": rows,
         "groups": groups if len(groups) > 1 else [],
         "dense": len(personas) > DENSE_COLUMNS,
+        "untested": any(untested.get(p) for p in personas),
     }
 
 
@@ -353,9 +395,9 @@ def _card_groups(profiles: list[PersonaProfile]) -> list[dict[str, Any]]:
     segments start open: they are what a support lead acts on.
     """
     groups = []
-    has_rules = any(_group_kind(p.kind) == "rule" for p in profiles)
+    has_rules = any(_group_kind(p.shown_kind) == "rule" for p in profiles)
     for kind, name in GROUPS:
-        members = [p for p in profiles if _group_kind(p.kind) == kind]
+        members = [p for p in profiles if _group_kind(p.shown_kind) == kind]
         if members:
             groups.append(
                 {
@@ -376,6 +418,7 @@ def _theme_heatmap(
     negative: set[str],
     *,
     kinds: dict[str, str] | None = None,
+    untested: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The heatmap one level up: themes x personas, each theme row with its issue rows.
 
@@ -383,7 +426,13 @@ def _theme_heatmap(
     first, so that expanding a theme shows which of its issues carry it, or that none does.
     """
     themes = _heatmap(
-        theme_cells, personas, set(negative), kinds=kinds, key="group_id", label="theme"
+        theme_cells,
+        personas,
+        negative,
+        kinds=kinds,
+        untested=untested,
+        key="group_id",
+        label="theme",
     )
     members: dict[int, list[dict[str, Any]]] = {}
     for row in issues["rows"]:
@@ -395,34 +444,68 @@ def _theme_heatmap(
     return themes
 
 
+#: The grey of the cells that are not findings, and its text (7:1, WCAG AA asks 4.5:1).
+QUIET_BACKGROUND, QUIET_TEXT = (243, 244, 246), "#4b5563"
+#: The contrast WCAG AA asks of normal text against its background.
+MIN_CONTRAST = 4.5
+
+
 def _cell_style(cell: dict[str, Any]) -> str:
     """Background colour of a heatmap cell: the findings stand out, the rest recedes.
 
     Over-indexed significant cells go from light to deep orange with log2(lift); under-indexed
-    ones get a paler blue (they matter less to a support lead); the rest is grey.
+    ones get a paler blue (they matter less to a support lead); the rest is grey. The text
+    colour is chosen from the background's luminance, so every cell reads at WCAG AA.
     """
     lift = cell["lift"]
     if not cell["significant"] or lift is None:
-        return "background:#f3f4f6;color:#6b7280"
+        return f"background:{_hex(QUIET_BACKGROUND)};color:{QUIET_TEXT}"
     # A persona that never raises an issue everyone else does: as under-indexed as it gets.
     strength = min(abs(math.log2(lift)) / 4.0, 1.0) if lift > 0 else 1.0
     if lift > 1:
-        start, end = (254, 237, 222), (194, 65, 12)
-        text = "#ffffff" if strength > 0.45 else "#1f2937"
+        start, end, ink = (254, 237, 222), (194, 65, 12), "#1f2937"
     else:
-        start, end = (238, 242, 255), (129, 157, 240)
-        text = "#1e3a8a"
+        start, end, ink = (238, 242, 255), (129, 157, 240), "#172554"
     r, g, b = (round(s + (e - s) * strength) for s, e in zip(start, end, strict=True))
-    return f"background:rgb({r},{g},{b});color:{text}"
+    return f"background:rgb({r},{g},{b});color:{text_colour((r, g, b), ink)}"
+
+
+def text_colour(background: tuple[int, int, int], ink: str) -> str:
+    """The text colour for a background: `ink` where it reaches WCAG AA's 4.5:1, else white or
+    black, whichever contrasts more (one of the two always reaches 4.58:1)."""
+    if contrast(_rgb(ink), background) >= MIN_CONTRAST:
+        return ink
+    white, black = (255, 255, 255), (0, 0, 0)
+    return "#ffffff" if contrast(white, background) >= contrast(black, background) else "#000000"
+
+
+def contrast(first: tuple[int, int, int], second: tuple[int, int, int]) -> float:
+    """WCAG's contrast ratio of two sRGB colours, from 1 (the same) to 21 (black on white)."""
+    light, dark = sorted((_luminance(first), _luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def _luminance(colour: tuple[int, int, int]) -> float:
+    """WCAG's relative luminance of an sRGB colour."""
+    linear = [
+        c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+        for c in (v / 255 for v in colour)
+    ]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _rgb(colour: str) -> tuple[int, int, int]:
+    value = colour.lstrip("#")
+    return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
+
+
+def _hex(colour: tuple[int, int, int]) -> str:
+    return "#" + "".join(f"{c:02x}" for c in colour)
 
 
 def _tooltip(cell: dict[str, Any], *, label: str = "issue") -> dict[str, Any]:
     """The evidence of one cell, for the script's tooltip (`label`: "issue" or "theme")."""
-    interval = (
-        f"{fmt_lift(cell['ci_low'])}–{fmt_lift(cell['ci_high'])}"
-        if cell["ci_low"] is not None and cell["ci_high"] is not None
-        else "n/a"
-    )
+    interval = fmt_interval(cell["ci_low"], cell["ci_high"])
     return {
         "title": f"{cell['persona']} × {cell[label]}" + (" (theme)" if label == "theme" else ""),
         "lines": [
@@ -439,18 +522,23 @@ def _tooltip(cell: dict[str, Any], *, label: str = "issue") -> dict[str, Any]:
 def _examples(
     con: duckdb.DuckDBPyConnection, segment_id: str, topic_id: int, limit: int
 ) -> list[dict[str, Any]]:
-    """The persona's most typical tickets on a topic (redacted text), near-duplicates dropped."""
+    """The persona's most typical tickets on a topic (redacted text), near-duplicates dropped;
+    those that say something first (`personas.shown.content_words_sql`: "[HANDLE] Ok thanks."
+    tells a reader nothing), as the analysis of what is shown picks them."""
+    from persona_mining.personas.shown import MIN_CONTENT_WORDS, content_words_sql
+
     if limit <= 0:
         return []
     rows = con.execute(
-        """SELECT tt.ticket_id, tk.created_at, p.text
+        f"""SELECT tt.ticket_id, tk.created_at, p.text
         FROM ticket_topics tt
         JOIN v_current_model m USING (model_id)
         JOIN tickets tk ON tk.ticket_id = tt.ticket_id
         JOIN customer_segments cs ON cs.customer_id = tk.customer_id AND cs.segment_id = ?
         JOIN v_analysed_tickets p ON p.ticket_id = tt.ticket_id
         WHERE tt.topic_id = ?
-        ORDER BY tt.probability DESC NULLS LAST, tt.ticket_id
+        ORDER BY least({content_words_sql("p.text")}, {MIN_CONTENT_WORDS}) DESC,
+            tt.probability DESC NULLS LAST, tt.ticket_id
         LIMIT ?""",
         [segment_id, topic_id, limit * 10],
     ).fetchall()
@@ -579,6 +667,7 @@ def _chart(trends: IssueTrends) -> dict[str, Any]:
                 # A change the two counts do not bear out is shown as noise, never as a trend.
                 "noise": evidence is not None and not evidence.significant,
                 "p_value": None if evidence is None else evidence.p_value,
+                "q_value": None if evidence is None else evidence.q_value,
                 "segments": segments,
                 "area": " ".join(f"{px},{py}" for px, py in area),
                 "dots": [
@@ -652,6 +741,34 @@ def fmt_lift(value: float | None, baseline_share: float | None = None) -> str:
     if baseline_share == 0:
         return ONLY_THEM
     return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+#: An interval bound from this lift up is shown as unbounded: where nobody else (or hardly
+#: anyone) raises an issue, the upper end of its interval runs to thousands or millions, a
+#: number that says only "no upper limit".
+UNBOUNDED_LIFT = 1000.0
+
+
+def fmt_bound(value: float | None) -> str:
+    """An interval bound: as `fmt_lift`, or "> 1000" from `UNBOUNDED_LIFT` up."""
+    if value is not None and value >= UNBOUNDED_LIFT:
+        return f"> {UNBOUNDED_LIFT:.0f}"
+    return fmt_lift(value)
+
+
+def fmt_interval(low: float | None, high: float | None, dash: str = "–") -> str:
+    """An interval of lifts, `low–high`, or "low or more" when its upper end is unbounded
+    (see `UNBOUNDED_LIFT`); "n/a" without one."""
+    if low is None or high is None:
+        return "n/a"
+    if high >= UNBOUNDED_LIFT:
+        return fmt_bound(low) if low >= UNBOUNDED_LIFT else f"{fmt_lift(low)} or more"
+    return f"{fmt_lift(low)}{dash}{fmt_lift(high)}"
+
+
+def fmt_threshold(value: float) -> str:
+    """A configured threshold as written in the config (0.05, 0.1), not as a float prints."""
+    return f"{value:g}"
 
 
 def fmt_times(value: float | None, baseline_share: float | None = None) -> str:

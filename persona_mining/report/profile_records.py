@@ -13,7 +13,7 @@ from typing import Any
 import duckdb
 
 from persona_mining.errors import ConfigError
-from persona_mining.ingest.coverage import link_coverage
+from persona_mining.ingest.coverage import LinkCoverage, link_coverage
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,9 @@ class PersonaProfile:
     impact_note: str | None = None
     #: Why it has no challenges when the link to customers explains it ("" otherwise).
     no_findings: str = ""
+    #: Why the link stage could not compare it with anyone ("" when it could): no customers
+    #: match its rule, none of them has a ticket, or nobody is left outside it.
+    untested: str = ""
 
     def impact_lines(self) -> list[str]:
         """What to fix first for this persona, one sentence per costly issue (or why none)."""
@@ -100,8 +103,36 @@ class PersonaProfile:
 
     @property
     def negative(self) -> bool:
-        """Whether the persona is negative: declared so (kind) or flagged by the data."""
-        return self.kind == "negative" or self.flagged_negative
+        """Whether the data finds the persona negative, costlier to serve than everyone else.
+
+        Either the negative stage flags it, or it is a segment without a rule whose kind that
+        stage set. A rule persona's kind is what the config declares: `negative = true` alone
+        claims nothing the data has shown (see `unconfirmed_negative`).
+        """
+        return self.flagged_negative or (self.kind == "negative" and self.rule is None)
+
+    @property
+    def unconfirmed_negative(self) -> bool:
+        """Whether the config declares the persona negative and the data does not confirm it."""
+        return self.kind == "negative" and not self.negative
+
+    @property
+    def shown_kind(self) -> str:
+        """The kind to show and group the persona by: a declared negative persona the data
+        does not confirm is shown as the rule persona it is, never among the negative ones."""
+        return "rule" if self.unconfirmed_negative else self.kind
+
+    def cost_sentence(self) -> str:
+        """What makes a negative persona costly, in the words of what is measured.
+
+        Only the cost to serve is measured (tickets, repeat contacts, returns, ratings, ...),
+        never what the customers bring in, so the sentence compares costs and nothing else.
+        """
+        labels = [str(d.get("label") or d.get("signal")) for d in self.negative_drivers]
+        if not labels:
+            return "costlier to serve than everyone else"
+        listed = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+        return f"costlier to serve than everyone else, with significantly more {listed}"
 
     def to_dict(self) -> dict[str, Any]:
         """The profile as plain JSON-ready data (each theme challenge says if it is theme-only)."""
@@ -124,16 +155,48 @@ def load_profiles(con: duckdb.DuckDBPyConnection) -> list[PersonaProfile]:
     issues = _theme_issues(con)
     impact = _impact(con)
     coverage = link_coverage(con)
-    return [
-        replace(
-            p,
-            theme_challenges=_theme_challenges(p, themes.get(p.segment_id, []), issues),
-            impact=tuple(impact.get(p.segment_id, {}).get("costly", ())),
-            impact_note=impact.get(p.segment_id, {}).get("note"),
-            no_findings="" if p.challenges else coverage.no_findings_reason(p.tickets),
+    out = []
+    for p in profiles:
+        untested = _untested(p, coverage)
+        out.append(
+            replace(
+                p,
+                theme_challenges=_theme_challenges(p, themes.get(p.segment_id, []), issues),
+                impact=tuple(impact.get(p.segment_id, {}).get("costly", ())),
+                impact_note=impact.get(p.segment_id, {}).get("note"),
+                no_findings="" if p.challenges else _no_findings(p, coverage, untested),
+                untested=untested,
+            )
         )
-        for p in profiles
-    ]
+    return out
+
+
+def _no_findings(profile: PersonaProfile, coverage: LinkCoverage, untested: str) -> str:
+    """Why a persona without challenges has none, when it was never compared with anyone."""
+    said = f"No findings: {untested}." if untested else ""
+    if profile.customers == 0:
+        return said
+    return coverage.no_findings_reason(profile.tickets) or said
+
+
+def _untested(profile: PersonaProfile, coverage: LinkCoverage) -> str:
+    """Why the link stage had nobody to compare the persona with, "" when it had.
+
+    It compares a persona's tickets with the tickets of the customers outside it: with no
+    customer inside, no ticket inside, or no ticket left outside, there is no comparison, and
+    "nothing stands out" would wrongly suggest there was one.
+    """
+    if profile.customers == 0:
+        return "no customers match this persona's rule"
+    if coverage.linked == 0:
+        return ""  # no persona has tickets to test: `no_findings_reason` says why
+    if profile.tickets == 0:
+        return "none of its customers has a ticket: nothing to compare"
+    if profile.tickets >= coverage.linked:
+        if profile.customers >= coverage.customers:
+            return "every customer matches this persona: nothing to compare with"
+        return "every customer with a ticket matches this persona: nothing to compare with"
+    return ""
 
 
 #: Units of the headline impact, for sentences.
@@ -218,11 +281,25 @@ def find_profile(con: duckdb.DuckDBPyConnection, name: str) -> PersonaProfile:
     partial = [p for p in profiles if wanted and wanted in p.persona.casefold()]
     if len(partial) == 1:
         return partial[0]
-    known = ", ".join(repr(p.persona) for p in profiles) or "none (run `persona-mining run` first)"
+    known = ", ".join(repr(p.persona) for p in profiles) or _why_no_persona(con)
     if partial:
         matches = ", ".join(repr(p.persona) for p in partial)
         raise ConfigError(f"persona {name!r} matches {matches}; give more of the name")
     raise ConfigError(f"persona {name!r}: no such persona; known personas: {known}")
+
+
+def _why_no_persona(con: duckdb.DuckDBPyConnection) -> str:
+    """Why the warehouse has no persona profile: no run yet, or no persona to build one for."""
+    (segments,) = con.execute("SELECT count(*) FROM segments").fetchone() or (0,)
+    if segments:
+        return "none yet (run `persona-mining run` to build their profiles)"
+    (models,) = con.execute("SELECT count(*) FROM topic_models").fetchone() or (0,)
+    if not models:
+        return "none (run `persona-mining run` first)"
+    return (
+        "none: the config defines no [[personas]] and no segments were discovered; add "
+        "[[personas]] rules over the customers' columns, or run `persona-mining discover`"
+    )
 
 
 def _profile(row: dict[str, Any]) -> PersonaProfile:

@@ -24,7 +24,15 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 
 from persona_mining.report.export import spreadsheet_cell
-from persona_mining.report.html import ONLY_THEM, fmt_lift, fmt_pct, fmt_q
+from persona_mining.report.html import (
+    ONLY_THEM,
+    UNBOUNDED_LIFT,
+    fmt_bound,
+    fmt_interval,
+    fmt_lift,
+    fmt_pct,
+    fmt_q,
+)
 from persona_mining.report.issue_series import IssueTrends
 from persona_mining.report.layout import (
     BoxTable,
@@ -114,7 +122,7 @@ def rows_output(
         writer.writerows(rows)
         return buffer.getvalue()
     if fmt == "markdown":
-        cells = [[format_cell(c, v) for c, v in zip(columns, row, strict=True)] for row in rows]
+        cells = [_readable_cells(columns, row) for row in rows]
         lines = ["| " + " | ".join(map(_md, columns)) + " |\n|" + "---|" * len(columns) + "\n"]
         lines += ["| " + " | ".join(map(_md, row)) + " |\n" for row in cells]
         return "".join(lines)
@@ -176,6 +184,24 @@ def format_cell(column: str, value: Any) -> str:
     return str(value)
 
 
+def _readable_cells(columns: Sequence[str], row: Sequence[Any]) -> list[str]:
+    """One row's values for people, as `format_cell` writes them, and a cell's lift and interval
+    as the terminal and the report show them: "only them" where nobody else raises the issue
+    (the number comes from a continuity correction and says nothing), and an interval's end
+    from `UNBOUNDED_LIFT` up as unbounded. CSV and JSON keep the numbers, beside
+    `baseline_share`, which tells such a cell."""
+    values = dict(zip(columns, row, strict=True))
+    out = []
+    for column, value in values.items():
+        if column == "lift" and value is not None and values.get("baseline_share") == 0:
+            out.append(ONLY_THEM)
+        elif column in ("ci_low", "ci_high") and _is_number(value) and value >= UNBOUNDED_LIFT:
+            out.append(fmt_bound(value))
+        else:
+            out.append(format_cell(column, value))
+    return out
+
+
 def _compact(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str) -> FittedTable:
     """The issue- or theme-by-persona table narrowed to fit 80 columns.
 
@@ -189,7 +215,7 @@ def _compact(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: st
     out: list[list[Text | str]] = []
     for row in rows:
         low, high = row[at["ci_low"]], row[at["ci_high"]]
-        interval = f"{low:.2f}-{high:.2f}" if low is not None and high is not None else ""
+        interval = fmt_interval(low, high, "-") if low is not None and high is not None else ""
         mark, style = _marker(row[at["significant"]], row[at["lift"]])
         lift = ONLY_THEM if row[at["baseline_share"]] == 0 else format_cell("lift", row[at["lift"]])
         out.append(
@@ -294,6 +320,9 @@ def persona_output(profile: PersonaProfile, fmt: str) -> RenderableType:
     return persona_view(profile)
 
 
+#: What a persona the config declares negative, and the data does not confirm, is shown with.
+DECLARED_NEGATIVE = "declared negative in the config, not confirmed by the data"
+
 SPARK = "▁▂▃▄▅▆▇█"
 SPARK_PERIODS = 12
 
@@ -301,17 +330,21 @@ SPARK_PERIODS = 12
 def persona_view(profile: PersonaProfile) -> RenderableType:
     """A persona profile for the terminal: who, how much, challenges with evidence, questions."""
     title = Text(profile.persona, style="bold")
-    if profile.kind != "negative":  # a negative segment's kind is said once, just below
-        title.append(f"  ({profile.kind})", style="dim")
+    if profile.shown_kind != "negative":  # a negative segment's kind is said once, just below
+        title.append(f"  ({profile.shown_kind})", style="dim")
     if profile.negative:
         title.append("  NEGATIVE PERSONA", style="bold red")
     parts: list[RenderableType] = [title]
+    if profile.negative:
+        parts.append(Text(f"  {profile.cost_sentence()}", style="red"))
+    elif profile.unconfirmed_negative:
+        parts.append(Text(f"  {DECLARED_NEGATIVE}", style="dim"))
     for driver in profile.negative_drivers:
         parts.append(
             Text(
                 f"  costs: {driver.get('label') or driver.get('signal')} "
                 f"{fmt_lift(driver.get('ratio'))}x everyone else (95% CI "
-                f"{fmt_lift(driver.get('ci_low'))}-{fmt_lift(driver.get('ci_high'))}, "
+                f"{fmt_interval(driver.get('ci_low'), driver.get('ci_high'), '-')}, "
                 f"q {fmt_q(driver.get('q_value'))})",
                 style="red",
             )
@@ -384,7 +417,7 @@ def _challenge_cells(challenge: Challenge | ThemeChallenge) -> list[Text | str]:
         str(challenge.customers),
         fmt_pct(challenge.share),
         Text(fmt_lift(challenge.lift, challenge.baseline_share), style=OVER_STYLE),
-        f"{fmt_lift(challenge.ci_low)}-{fmt_lift(challenge.ci_high)}",
+        fmt_interval(challenge.ci_low, challenge.ci_high, "-"),
         fmt_q(challenge.q_value),
     ]
 
@@ -406,9 +439,11 @@ def _theme_only_note(profile: PersonaProfile) -> str:
 
 def persona_markdown(profile: PersonaProfile) -> str:
     """A persona profile as Markdown (for a wiki page or a ticket)."""
-    lines = [f"## {_md(profile.persona)} ({profile.kind})", ""]
+    lines = [f"## {_md(profile.persona)} ({profile.shown_kind})", ""]
     if profile.negative:
-        lines += ["**Negative persona**: costs more to serve than it brings.", ""]
+        lines += [f"**Negative persona**: {profile.cost_sentence()}.", ""]
+    elif profile.unconfirmed_negative:
+        lines += [f"_{DECLARED_NEGATIVE}._", ""]
     if profile.description:
         lines += [f"_{_md(profile.description)}_", ""]
     if profile.rule:
@@ -428,7 +463,7 @@ def persona_markdown(profile: PersonaProfile) -> str:
             lines.append(
                 f"| {_md(c.label)} | {c.tickets} | {c.customers} | {fmt_pct(c.share)} "
                 f"| {fmt_pct(c.baseline_share)} | {fmt_lift(c.lift, c.baseline_share)} "
-                f"| {fmt_lift(c.ci_low)}-{fmt_lift(c.ci_high)} | {fmt_q(c.q_value)} |"
+                f"| {fmt_interval(c.ci_low, c.ci_high, '-')} | {fmt_q(c.q_value)} |"
             )
         lines.append("")
     if profile.theme_challenges:
@@ -442,7 +477,7 @@ def persona_markdown(profile: PersonaProfile) -> str:
             lines.append(
                 f"| {_md(t.label)} | {_issue_count(t)} | {t.tickets} | {t.customers} "
                 f"| {fmt_pct(t.share)} | {fmt_pct(t.baseline_share)} | {fmt_lift(t.lift, t.baseline_share)} "
-                f"| {fmt_lift(t.ci_low)}-{fmt_lift(t.ci_high)} | {fmt_q(t.q_value)} |"
+                f"| {fmt_interval(t.ci_low, t.ci_high, '-')} | {fmt_q(t.q_value)} |"
             )
         lines.append("")
         note = _theme_only_note(profile)
@@ -492,7 +527,8 @@ def trends_view(trends: IssueTrends) -> RenderableType:
     return Group(
         table,
         Text(
-            "≈: within noise (exact test of the two counts, p ≥ 0.05); ▲ ▼: a significant change",
+            "≈: within noise (exact test of the two counts per day, FDR q ≥ 0.05 over every "
+            f"{trends.level}); ▲ ▼: a significant change",
             style="dim",
         ),
     )
@@ -529,7 +565,7 @@ def trends_rows(trends: IssueTrends) -> Rows:
         )
     label, key = _trend_names(trends)
     columns = [label, key, "tickets", f"{trends.period}", "latest", "previous", "change"]
-    columns += ["change_low", "change_high", "p_value", "significant"]
+    columns += ["change_low", "change_high", "p_value", "q_value", "significant"]
     return Rows(columns, rows)
 
 
@@ -560,7 +596,7 @@ def trends_data(trends: IssueTrends) -> dict[str, Any]:
                 "change": change,
                 **dict(
                     zip(
-                        ("change_low", "change_high", "p_value", "significant"),
+                        ("change_low", "change_high", "p_value", "q_value", "significant"),
                         _evidence_values(trends.evidence(s)),
                         strict=True,
                     )
@@ -720,13 +756,14 @@ def _trends_title(trends: IssueTrends) -> str:
 
 def _evidence_values(
     evidence: CountChange | None,
-) -> tuple[float | None, float | None, float | None, bool | None]:
-    """(change_low, change_high, p_value, significant) of a change, rounded for people."""
+) -> tuple[float | None, float | None, float | None, float | None, bool | None]:
+    """(change_low, change_high, p_value, q_value, significant) of a change, rounded for people."""
     if evidence is None:
-        return None, None, None, None
+        return None, None, None, None, None
     low = None if evidence.low is None else round(evidence.low, 4)
     high = None if evidence.high is None else round(evidence.high, 4)
-    return low, high, float(f"{evidence.p_value:.4g}"), evidence.significant
+    q_value = None if evidence.q_value is None else float(f"{evidence.q_value:.4g}")
+    return low, high, float(f"{evidence.p_value:.4g}"), q_value, evidence.significant
 
 
 def _period_label(trends: IssueTrends, index: int) -> str:
@@ -840,6 +877,7 @@ def _topic_size(size: int | None, first: int | None) -> str:
         return ""
     if first is not None and size < first:
         return (
-            f" of at least {size} tickets (from {first}: many small issues left out at that size)"
+            f", minimum size {size} tickets (from {first}: many small issues left out at that "
+            "size; a topic split off a larger one may be half as large)"
         )
-    return f" of at least {size} tickets"
+    return f", minimum size {size} tickets (a topic split off a larger one may be half as large)"
