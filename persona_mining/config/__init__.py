@@ -225,8 +225,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "default": {},
     # A static embedding model distilled from the default one, spaCy's NER alone for what is
     # analysed (names redacted in what is shown; no parser: labels from runs of words, no
-    # lemmatizer), lingua's fast mode and a smaller clustering sample. 3.5 to 4.5 times faster end to end at
-    # 10,000-20,000 tickets (bench/RESULTS.md), more as the encode grows. The sample is not
+    # lemmatizer), lingua's fast mode and a smaller clustering sample. 3.5 to 4.5 times faster
+    # end to end at 10,000-20,000 tickets with a float32 embedding, about 2 times where the
+    # default embeds in bfloat16 (bench/RESULTS.md), more as the encode grows. The sample is not
     # smaller than 20,000: at 5,000 (7.7 times faster on the demo) HWU64's issue NMI fell from
     # 0.66 to 0.60 and Bitext's from 0.77 to 0.76.
     "fast": {
