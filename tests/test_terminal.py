@@ -227,6 +227,25 @@ def test_the_issue_table_never_breaks_a_word(many: Path, width: int) -> None:
 
 
 @pytest.mark.parametrize("width", [80, 120], indirect=True)
+def test_the_topics_table_shows_each_topics_theme_and_fits(many: Path, width: int) -> None:
+    output = run_cli(many, "topics")
+    assert fits(output, width), output
+    header = next(line for line in output.splitlines() if "key" in line and "label" in line)
+    assert "theme" in header, output
+    con = duckdb.connect(str(many), read_only=True)
+    try:
+        themes = {
+            label
+            for (label,) in con.execute(
+                "SELECT g.label FROM topic_groups g JOIN v_current_model USING (model_id)"
+            ).fetchall()
+        }
+    finally:
+        con.close()
+    assert themes and any(theme.split()[0] in output for theme in themes), output
+
+
+@pytest.mark.parametrize("width", [80, 120], indirect=True)
 def test_a_discovered_segment_row_takes_at_most_three_lines(many: Path, width: int) -> None:
     output = run_cli(many, "table", "--limit", "0")
     body = output[output.index("─") :].split("\n", 1)[1]  # the rows, under the header's rule

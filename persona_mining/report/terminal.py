@@ -286,20 +286,22 @@ def issue_status_output(issues: Rows, fmt: str) -> RenderableType:
 
 
 def topics_output(topics: Sequence[dict[str, Any]], fmt: str) -> RenderableType:
-    """The current model's topics; the table fits 80 columns (group left out, state in a note)."""
+    """The current model's topics with their theme; the table fits the terminal (long labels
+    and themes wrap; state in a note)."""
     if fmt == "table":
         shown = [
             (
                 r["key"],
                 r["label"],
                 r["size"],
+                r["group"] or "",
                 r["first_seen"],
                 r["kind"],
                 r["state"] or r["curation"],
             )
             for r in topics
         ]
-        columns = ["key", "label", "size", "first_seen", "kind", "note"]
+        columns = ["key", "label", "size", "theme", "first_seen", "kind", "note"]
         return rows_output(Rows(columns, shown), fmt, title="Topics")
     columns = list(topics[0]) if topics else ["key", "label"]
     return rows_output(Rows(columns, [tuple(r.values()) for r in topics]), fmt, title="Topics")
