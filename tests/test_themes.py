@@ -141,6 +141,10 @@ def test_the_theme_table_lists_the_theme_level_finding(warehouse: Path) -> None:
     refunds = next(r for r in rows if r["theme"] == REFUNDS and r["persona"] == "Free plan")
     assert refunds["significant"] and refunds["lift"] > 1 and refunds["ci_low"] > 1
     assert refunds["tickets"] == 16 and refunds["customers"] == 16
+    # None of its four issues is a finding alone (four tickets each): the table says so, where
+    # the theme's name alone would suggest its largest issue.
+    assert refunds["issues"] == 4 and refunds["issues_alone"] is None
+    assert f"Free plan · {REFUNDS}: none of its 4 issues" in output, output
 
 
 def test_the_issue_level_is_unchanged_in_the_terminal_and_names_the_theme_in_files(

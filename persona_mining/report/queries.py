@@ -29,8 +29,11 @@ STATISTIC_COLUMNS = (
 #: Columns of `persona-mining table` (`--level issue`), in order: the terminal narrows exactly
 #: these to 80 columns (the theme left out there: three text columns would not fit).
 ISSUE_BY_PERSONA_COLUMNS = ("persona", "issue", "theme", *STATISTIC_COLUMNS)
-#: Columns of `persona-mining table --level theme`, in order: the theme-level statistics.
-THEME_BY_PERSONA_COLUMNS = ("persona", "theme", *STATISTIC_COLUMNS)
+#: Columns of `persona-mining table --level theme`, in order: how many of the theme's issues
+#: were tested for the persona and which of them are findings on their own (a theme is named
+#: after its largest issue, which need not be what the persona raises: "Damaged parcel"
+#: over-indexed for students through its Warranty tickets), then the theme-level statistics.
+THEME_BY_PERSONA_COLUMNS = ("persona", "theme", "issues", "issues_alone", *STATISTIC_COLUMNS)
 #: Columns of `persona-mining trends --status` in CSV, JSON and Markdown: `v_issue_status`'s
 #: own names (the terminal table shortens them to fit 80 columns).
 ISSUE_STATUS_COLUMNS = (
@@ -58,9 +61,16 @@ _ISSUE_SOURCE = f"""(SELECT v.persona, v.issue, g.label AS theme, v.{_STATISTICS
     LEFT JOIN topics tp ON tp.model_id = v.model_id AND tp.topic_id = v.topic_id
     LEFT JOIN topic_groups g
         ON g.model_id = tp.model_id AND g.group_id = tp.group_id AND g.group_id <> -1)"""
-_THEME_SOURCE = (
-    f"(SELECT persona, issue_group AS theme, {_STATISTICS} FROM v_issue_group_by_persona)"
-)
+_THEME_SOURCE = f"""(SELECT t.persona, t.issue_group AS theme,
+        count(i.topic_id) AS issues,
+        string_agg(i.issue, ', ' ORDER BY i.q_value, i.issue) FILTER (WHERE i.significant)
+            AS issues_alone,
+        t.{_STATISTICS.replace(", ", ", t.")}
+    FROM v_issue_group_by_persona t
+    LEFT JOIN topics tp ON tp.model_id = t.model_id AND tp.group_id = t.group_id
+    LEFT JOIN v_issue_by_persona i
+        ON i.model_id = tp.model_id AND i.topic_id = tp.topic_id AND i.segment_id = t.segment_id
+    GROUP BY ALL)"""
 
 
 @dataclass(frozen=True)

@@ -214,6 +214,7 @@ def _compact(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: st
     at = {c: i for i, c in enumerate(columns)}
     out: list[list[Text | str]] = []
     for row in rows:
+        name = Text(str(row[at[label]]))
         low, high = row[at["ci_low"]], row[at["ci_high"]]
         interval = fmt_interval(low, high, "-") if low is not None and high is not None else ""
         mark, style = _marker(row[at["significant"]], row[at["lift"]])
@@ -221,7 +222,7 @@ def _compact(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, title: st
         out.append(
             [
                 Text(str(row[at["persona"]])),
-                Text(str(row[at[label]])),
+                name,
                 str(row[at["tickets"]]),
                 str(row[at["customers"]]),
                 Text(mark + lift, style=style),
@@ -254,7 +255,33 @@ def issue_table_output(
     if fmt != "table" and limit > 0:
         cells = Rows(cells.columns, cells.rows[:limit])
     hint = "--limit 0 shows them all (--format csv writes them all)"
-    return rows_output(cells, fmt, title=title, limit=limit, hint=hint)
+    table = rows_output(cells, fmt, title=title, limit=limit, hint=hint)
+    notes = _theme_notes(cells, limit) if fmt == "table" and level == "theme" else []
+    return Group(table, *notes) if notes else table
+
+
+def _theme_notes(cells: Rows, limit: int) -> list[Text]:
+    """Under the theme table: which issues of each significant multi-issue theme are findings
+    on their own. A theme is named after its largest issue, which need not be the one the
+    persona raises ("Damaged parcel" over-indexed for students through its Warranty tickets);
+    "none" marks a finding at the theme level only, its issues each too small alone."""
+    if "issues_alone" not in cells.columns:
+        return []
+    at = {c: i for i, c in enumerate(cells.columns)}
+    shown = cells.rows[:limit] if limit > 0 else cells.rows
+    notes = [
+        Text(
+            f"{row[at['persona']]} · {row[at['theme']]}: "
+            f"{row[at['issues_alone']] or 'none'} of its {row[at['issues']]} issues",
+            style="dim",
+        )
+        for row in shown
+        if row[at["significant"]] and (row[at["issues"]] or 0) > 1
+    ]
+    if not notes:
+        return []
+    head = Text("Issues that are findings on their own, in themes of several:", style="dim")
+    return [head, *notes]
 
 
 def issue_status_output(issues: Rows, fmt: str) -> RenderableType:
