@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +36,8 @@ from persona_mining.report.profile_records import find_profile
 from persona_mining.report.queries import ISSUE_BY_PERSONA_COLUMNS, Rows
 from persona_mining.report.terminal import issue_table_output, persona_output
 from tests.synthetic import Ticket, add_customers, add_model, add_tickets
+from tests.test_report import browser  # noqa: F401  (the browser fixture, shared)
 
-CHROMIUM = Path("/usr/bin/chromium")
 TOPICS = {
     0: ("Refund not received", ["refund"]),
     1: ("Student discount", ["student"]),
@@ -332,29 +331,11 @@ def test_seven_persona_columns_run_across_and_eight_stand_upright() -> None:
     assert _heatmap([], [f"p{i}" for i in range(8)], set())["dense"]
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Headless Debian Chromium through Playwright; skips with the reason when either is absent."""
-    try:
-        from playwright.sync_api import Error, sync_playwright
-    except ImportError:
-        pytest.skip("Playwright for Python is not installed (pip install -e '.[dev]')")
-    if not CHROMIUM.exists():
-        pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        try:
-            chromium = playwright.chromium.launch(
-                executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox"]
-            )
-        except Error as e:
-            pytest.skip(f"Chromium at {CHROMIUM} does not start under Playwright: {e}")
-        yield chromium
-        chromium.close()
-
-
 @pytest.mark.slow
 def test_seven_persona_names_show_in_full_on_a_laptop_screen(
-    browser: Any, warehouse: Path, tmp_path: Path
+    browser: Any,  # noqa: F811
+    warehouse: Path,
+    tmp_path: Path,
 ) -> None:
     _report(warehouse, tmp_path)
     page = browser.new_page(viewport={"width": 1366, "height": 900})
