@@ -203,10 +203,13 @@ def finish_run(
                 significant FROM ({_CURRENT_ISSUES})""",
             [run_id],
         )
+        # A run started as incremental that fitted a model (the first, or a due refit) was one.
+        refitted = bool((stages.get("topics") or {}).get("refit"))
         con.execute(
-            """UPDATE pipeline_runs SET status = ?, finished_at = now()::TIMESTAMP, stages = ?
+            """UPDATE pipeline_runs SET status = ?, finished_at = now()::TIMESTAMP, stages = ?,
+                kind = CASE WHEN ? THEN 'refit' ELSE kind END
             WHERE run_id = ?""",
-            [COMPLETED, _json(stages), run_id],
+            [COMPLETED, _json(stages), refitted, run_id],
         )
     cells = con.execute(
         "SELECT count(*) FROM issue_snapshots WHERE run_id = ?", [run_id]

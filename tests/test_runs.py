@@ -116,6 +116,13 @@ def test_status_shows_runs_model_watermarks_and_whether_a_refit_is_due(tmp_path:
     assert data["runs"][0]["deployment"] == "persona-pipeline/nightly"
     # The smallest topic the model allowed, and whether it was cut below its first size.
     assert "minimum size" not in result.output  # a model that did not record it
+    # A run started as incremental that fitted a model (the first fit, a due refit) was a refit.
+    con = db.connect(path)
+    fitted = start_run(con, kind="incremental")
+    finish_run(con, run_id=fitted, stages={"topics": {"tickets": 5, "refit": True}})
+    ((kind,),) = con.execute("SELECT kind FROM pipeline_runs WHERE run_id = ?", [fitted]).fetchall()
+    con.close()
+    assert kind == "refit"
     # A run killed mid-way is `running` in the table until the next run starts; nobody writes
     # to the file, so `status` says what happened to it.
     con = db.connect(path)

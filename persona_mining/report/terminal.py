@@ -309,7 +309,19 @@ def issue_status_output(issues: Rows, fmt: str) -> RenderableType:
         )
 
     columns = ["issue", "tickets", "cust", "repeat", "recent", "before", "growth", "q", "flag"]
-    return rows_output(Rows(columns, [short(r) for r in issues.rows]), fmt, title=title)
+    table = rows_output(Rows(columns, [short(r) for r in issues.rows]), fmt, title=title)
+    return Group(table, Text(ISSUE_STATUS_LEGEND, style="dim")) if issues.rows else table
+
+
+#: What the columns of `trends --status` in the terminal mean: growth is of customers, not of
+#: tickets, so that "recent 87, before 122, growth 2.36" does not read as a contradiction.
+ISSUE_STATUS_LEGEND = (
+    "repeat: share of the issue's tickets that come back within [trends] repeat_days; "
+    "recent, before: tickets in the latest [trends] window and the one before; growth: how "
+    "the share of each window's customers who raise the issue changed (one customer's many "
+    "tickets count once); q: its FDR q-value; flag: new topic, or rising (significant growth "
+    "of at least [trends] emerging_growth, with more tickets than before)"
+)
 
 
 def topics_output(topics: Sequence[dict[str, Any]], fmt: str) -> RenderableType:
