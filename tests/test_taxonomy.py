@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 
 from persona_mining import warehouse as db
@@ -120,6 +121,74 @@ def test_split_makes_sub_topics_and_a_bad_key_is_refused(
         record_edit(warehouse, action="rename", topic_keys=[a], value="x")
 
 
+def sub_topics_of_tickets(con: duckdb.DuckDBPyConnection, key: str) -> dict[str, str]:
+    return dict(
+        con.execute(
+            "SELECT ticket_id, topic_key FROM v_ticket_topics WHERE starts_with(topic_key, ?)",
+            [f"{key}."],
+        ).fetchall()
+    )
+
+
+def test_a_split_keeps_its_sub_topics_keys_when_their_sizes_change(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    (a,) = largest(warehouse, 1)
+    record_edit(warehouse, action="split", topic_keys=[a])
+    before = sub_topics_of_tickets(warehouse, a)
+    first = [t for t, k in before.items() if k == f"{a}.1"]
+    # Most of the largest sub-topic's tickets leave (as if re-prepared into another topic):
+    # the replay must not renumber the sub-topics by their new sizes.
+    gone = first[: len(first) * 9 // 10]
+    warehouse.execute(
+        "DELETE FROM ticket_topics WHERE list_contains(?, ticket_id) "
+        "AND model_id = (SELECT model_id FROM v_current_model)",
+        [gone],
+    )
+    statuses = apply_edits(warehouse)
+    assert statuses[-1].status == "applied"
+    after = sub_topics_of_tickets(warehouse, a)
+    assert after == {t: k for t, k in before.items() if t not in set(gone)}
+    recorded = warehouse.execute(
+        "SELECT count(*) FROM topic_split_centroids WHERE edit_id = ?", [statuses[-1].edit_id]
+    ).fetchone()
+    assert recorded == (len(set(before.values())),)
+
+
+def test_a_split_carries_its_sub_topics_into_another_embedding_space(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    (a,) = largest(warehouse, 1)
+    record_edit(warehouse, action="split", topic_keys=[a])
+    before = sub_topics_of_tickets(warehouse, a)
+    # Another model's space: the same vectors turned by a random rotation into more
+    # dimensions (cosines kept), as after a switch of profile or embedding model.
+    model = warehouse.execute("SELECT embedding_model FROM v_current_model").fetchone()[0]
+    rows = warehouse.execute(
+        "SELECT text_hash, vector FROM embeddings WHERE model = ?", [model]
+    ).fetchall()
+    dims = len(rows[0][1])
+    rotation = np.linalg.qr(np.random.default_rng(3).normal(size=(dims + 16, dims + 16)))[0]
+    warehouse.executemany(
+        "INSERT INTO embeddings (text_hash, model, vector, created_at) VALUES (?, 'rotated', ?, now())",
+        [[h, (rotation[:, :dims] @ np.asarray(v, dtype=np.float64)).tolist()] for h, v in rows],
+    )
+    warehouse.execute(
+        "UPDATE topic_models SET embedding_model = 'rotated' "
+        "WHERE model_id = (SELECT model_id FROM v_current_model)"
+    )
+    assert apply_edits(warehouse)[-1].status == "applied"
+    after = sub_topics_of_tickets(warehouse, a)
+    # The centroids there are the means of the sub-topics' tickets, not the first split's
+    # k-means centres: a ticket on a boundary may change sides, hardly any more.
+    assert after.keys() == before.keys()
+    assert sum(after[t] == before[t] for t in before) >= 0.97 * len(before)
+    spaces = warehouse.execute(
+        "SELECT DISTINCT embedding_model FROM topic_split_centroids ORDER BY 1"
+    ).fetchall()
+    assert spaces == sorted([(model,), ("rotated",)])
+
+
 def test_edits_survive_a_refit_and_vanished_ones_are_reported(
     warehouse: duckdb.DuckDBPyConnection, demo_run: dict[str, object], embedder, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
@@ -143,6 +212,35 @@ def test_edits_survive_a_refit_and_vanished_ones_are_reported(
     assert statuses[99].status == "vanished"
     shown = warehouse.execute("SELECT status FROM topic_edit_status WHERE edit_id = 99").fetchone()
     assert shown == ("vanished",)
+
+
+def test_a_topic_that_comes_back_after_a_refit_keeps_its_key_and_its_merge(
+    warehouse: duckdb.DuckDBPyConnection, demo_run: dict[str, object], embedder, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    a, b = largest(warehouse, 2)
+    first = warehouse.execute("SELECT model_id FROM v_current_model").fetchall()[0][0]
+    config = demo_run["config"]
+    fit_topics(warehouse, config=config.topics, models_dir=tmp_path / "m", embedder=embedder)  # type: ignore[attr-defined]
+    second = warehouse.execute("SELECT model_id FROM v_current_model").fetchall()[0][0]
+    assert second != first and b in {t["key"] for t in list_topics(warehouse)}
+    # The second model lost B (a refit can fold a topic into a neighbour): B is retired,
+    # last fitted in the first model. A merge of B into A was recorded before.
+    warehouse.execute(
+        "DELETE FROM topics WHERE model_id = ? AND topic_key = ?", [second, b]
+    ).fetchall()
+    warehouse.execute(
+        "UPDATE topics SET last_model_id = ? WHERE model_id = ? AND topic_key = ?",
+        [first, first, b],
+    ).fetchall()
+    warehouse.execute(
+        "INSERT INTO topic_edits VALUES (98, 'merge', [?, ?], NULL, 'lead', now(), false)", [a, b]
+    ).fetchall()
+    assert {s.edit_id: s.status for s in apply_edits(warehouse)}[98] == "vanished"
+    fit_topics(warehouse, config=config.topics, models_dir=tmp_path / "m", embedder=embedder)  # type: ignore[attr-defined]
+    statuses = {s.edit_id: s for s in apply_edits(warehouse)}
+    topics = {t["key"]: t for t in list_topics(warehouse)}
+    assert b in topics and topics[b]["curation"] == f"merged into {a}"
+    assert statuses[98].status == "applied"
 
 
 def test_the_taxonomy_exports_and_imports(

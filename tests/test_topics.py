@@ -111,6 +111,27 @@ def test_a_topic_without_a_match_is_retired() -> None:
     assert identities[0].key == "T0001" and retired == ["T0002"]
 
 
+def test_a_topic_that_comes_back_keeps_its_retired_key_without_taking_a_persisting_one() -> None:
+    previous = [PreviousTopic("T0001", "refunds", "m1", unit(1, 0, 0))]
+    retired_earlier = [
+        PreviousTopic("T0002", "app crash", "m1", unit(0, 1, 0)),
+        # closer to the new refund topic than T0001 is, but T0001 persists and keeps it
+        PreviousTopic("T0003", "refund delays", "m1", unit(1, 0.05, 0)),
+    ]
+    identities, retired = match_topics(
+        {0: unit(1, 0.06, 0), 1: unit(0.05, 1, 0), 2: unit(0, 0, 1)},
+        previous,
+        model_id="m3",
+        next_number=4,
+        threshold=0.8,
+        retired=retired_earlier,
+    )
+    assert identities[0].key == "T0001"
+    assert identities[1].key == "T0002" and identities[1].inherited_label == "app crash"
+    assert identities[1].first_model_id == "m1"
+    assert identities[2].key == "T0004" and retired == []
+
+
 def test_close_topics_share_a_group_and_far_ones_do_not() -> None:
     groups = group_topics(
         {-1: unit(1, 1, 1), 0: unit(1, 0, 0), 1: unit(1, 0.1, 0), 2: unit(0, 0, 1)}, distance=0.3

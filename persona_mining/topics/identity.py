@@ -3,7 +3,9 @@
 A refit matches its topics to the previous model's by centroid similarity (one-to-one, the
 best pairs first): a topic that persists keeps its key and label, a new one gets the next
 free key, and a topic of the previous model without a match is retired (its last model stays
-the previous one). Groups are a coarser level, the *themes*: topics whose centroids are close,
+the previous one). A new topic that matches no topic of the previous model is matched, the same
+way, to the topics retired by earlier refits: a topic that comes back keeps its key, and with it
+the edits recorded against the key (a merge, a rename). Groups are a coarser level, the *themes*: topics whose centroids are close,
 merged by average-linkage clustering, so that small topics can be linked to personas together.
 A theme keeps its key (`G0001`, ...) across refits when it holds mostly the same topics, and
 its label is built from its topics' labels, so that it follows their renames.
@@ -11,7 +13,7 @@ its label is built from its topics' labels, so that it follows their renames.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,6 +48,7 @@ def match_topics(
     model_id: str,
     next_number: int,
     threshold: float,
+    retired: Sequence[PreviousTopic] = (),
 ) -> tuple[dict[int, Identity], list[str]]:
     """Keys for the new topics, and the keys of the previous topics that are retired.
 
@@ -55,30 +58,21 @@ def match_topics(
         model_id: the new model's id (first model of new topics).
         next_number: the number of the next new key (`T0001`, `T0002`, ...).
         threshold: cosine similarity at or above which two topics are the same topic.
+        retired: topics of earlier models that the previous model no longer had (their last
+            centroids, in the same space): matched only by the new topics that match no
+            previous topic, so that a topic coming back never takes a key from one that
+            persists.
     """
     new_ids = [t for t in sorted(centroids) if t != UNCLUSTERED]
     identities: dict[int, Identity] = {}
     if UNCLUSTERED in centroids:
         identities[UNCLUSTERED] = Identity(UNCLUSTERED_KEY, model_id, None)
-    matched: dict[int, PreviousTopic] = {}
-    if previous and new_ids:
-        similarity = (
-            np.vstack([centroids[t] for t in new_ids]) @ np.vstack([p.centroid for p in previous]).T
-        )
-        pairs = sorted(
-            ((similarity[i, j], i, j) for i in range(len(new_ids)) for j in range(len(previous))),
-            reverse=True,
-        )
-        taken_new: set[int] = set()
-        taken_old: set[int] = set()
-        for score, i, j in pairs:
-            if score < threshold:
-                break
-            if i in taken_new or j in taken_old:
-                continue
-            taken_new.add(i)
-            taken_old.add(j)
-            matched[new_ids[i]] = previous[j]
+    matched = _best_pairs(centroids, new_ids, list(previous), threshold)
+    unmatched = [t for t in new_ids if t not in matched]
+    known = {p.key for p in previous}
+    matched.update(
+        _best_pairs(centroids, unmatched, [p for p in retired if p.key not in known], threshold)
+    )
     number = next_number
     for topic in new_ids:
         if topic in matched:
@@ -88,8 +82,37 @@ def match_topics(
             identities[topic] = Identity(f"T{number:04d}", model_id, None)
             number += 1
     kept = {p.key for p in matched.values()}
-    retired = [p.key for p in previous if p.key not in kept]
-    return identities, retired
+    return identities, [p.key for p in previous if p.key not in kept]
+
+
+def _best_pairs(
+    centroids: dict[int, np.ndarray],
+    new_ids: list[int],
+    previous: list[PreviousTopic],
+    threshold: float,
+) -> dict[int, PreviousTopic]:
+    """One-to-one matches of new topics to earlier ones, the most similar pairs first."""
+    matched: dict[int, PreviousTopic] = {}
+    if not previous or not new_ids:
+        return matched
+    similarity = (
+        np.vstack([centroids[t] for t in new_ids]) @ np.vstack([p.centroid for p in previous]).T
+    )
+    pairs = sorted(
+        ((similarity[i, j], i, j) for i in range(len(new_ids)) for j in range(len(previous))),
+        reverse=True,
+    )
+    taken_new: set[int] = set()
+    taken_old: set[int] = set()
+    for score, i, j in pairs:
+        if score < threshold:
+            break
+        if i in taken_new or j in taken_old:
+            continue
+        taken_new.add(i)
+        taken_old.add(j)
+        matched[new_ids[i]] = previous[j]
+    return matched
 
 
 #: The number of themes a support lead can review: chosen from the data within this range.

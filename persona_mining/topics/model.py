@@ -366,12 +366,16 @@ def fit_topics(
     digest = hashlib.sha256(json.dumps([ids, params, embedding_model]).encode()).hexdigest()[:8]
     created = datetime.now(UTC).replace(tzinfo=None)
     model_id = f"topics-{created:%Y%m%dT%H%M%S}-{digest}"
+    previous = _previous_topics(con, embedding_model=embedding_model, ids=ids, vectors=vectors)
     identities, retired = match_topics(
         {t: c for t, c in centroids.items() if t not in known_ids},
-        _previous_topics(con, embedding_model=embedding_model, ids=ids, vectors=vectors),
+        previous,
         model_id=model_id,
         next_number=_next_key_number(con),
         threshold=config.match_threshold,
+        retired=_retired_topics(
+            con, embedding_model=embedding_model, persisting={p.key for p in previous}
+        ),
     )
     identities.update(_known_identities(con, known_ids, model_id))
     # A topic that keeps its key keeps its label; the others' labels differ from those.
@@ -779,6 +783,37 @@ def _previous_topics(
         for t, c in sorted(by_topic.items())
         if t != UNCLUSTERED and t in rows and rows[t][0] and not rows[t][0].startswith("K-")
     ]
+
+
+def _retired_topics(
+    con: duckdb.DuckDBPyConnection, *, embedding_model: str, persisting: set[str]
+) -> list[PreviousTopic]:
+    """Topics that earlier refits retired, with their centroids in the model they were last
+    fitted in: those fitted on the same embeddings whose folder is still there (another
+    space's centroids cannot be compared)."""
+    rows = con.execute(
+        """SELECT t.topic_key, t.topic_id, t.label, coalesce(t.first_model_id, t.model_id), m.path
+        FROM topics t JOIN topic_models m USING (model_id)
+        WHERE t.model_id = t.last_model_id AND m.embedding_model = ? AND t.topic_id <> ?
+            AND t.topic_key LIKE 'T%' AND t.split_from IS NULL
+            AND t.model_id <> (SELECT model_id FROM v_current_model)
+        ORDER BY t.topic_key""",
+        [embedding_model, UNCLUSTERED],
+    ).fetchall()
+    folders: dict[str, dict[int, np.ndarray]] = {}
+    retired = []
+    for key, topic_id, label, first_model_id, path in rows:
+        if key in persisting:
+            continue
+        if path not in folders:
+            try:
+                topic_ids, centroids = load_centroids(Path(path))
+            except ModelError:
+                topic_ids, centroids = [], np.zeros((0, 0), dtype=np.float32)
+            folders[path] = dict(zip(topic_ids, centroids, strict=True))
+        if topic_id in folders[path]:
+            retired.append(PreviousTopic(key, label, first_model_id, folders[path][topic_id]))
+    return retired
 
 
 def _next_key_number(con: duckdb.DuckDBPyConnection) -> int:

@@ -9,7 +9,10 @@ an edit whose topic vanished is reported in `topic_edit_status`, never silently 
 - rename KEY LABEL: the topic shows LABEL.
 - merge KEY KEY...: the tickets of the later topics move to the first; those become inactive.
 - split KEY: the topic's tickets are re-clustered (k-means, k from 2 to 6 by silhouette,
-  seeded) into sub-topics KEY.1, KEY.2, ...; the topic itself becomes inactive.
+  seeded) into sub-topics KEY.1, KEY.2, ... (largest first); the topic itself becomes inactive.
+  The sub-topics' centroids are recorded (`topic_split_centroids`): a replay gives each of the
+  topic's tickets, new ones too, the sub-topic whose centroid is nearest, so that a sub-topic's
+  key keeps meaning the same tickets across nightly runs and refits.
 - ignore KEY: the topic stays, with its tickets, but is left out of persona tables.
 """
 
@@ -258,28 +261,48 @@ def _split(
         ).fetchall()
     ]
     ids, vectors = load_vectors(con, model=embedding_model, ticket_ids=members)
-    if len(ids) < 20:
-        return EditStatus(
-            edit_id, "split", (key,), "vanished", f"{key} has {len(ids)} tickets: too few to split"
-        )
-    choice = choose_k_by_silhouette(
-        vectors,
-        range(2, min(MAX_SPLIT, len(ids) // 10) + 1),
-        lambda k: KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(vectors),
-        seed=0,
-        metric="cosine",
+    if not ids:
+        return EditStatus(edit_id, "split", (key,), "vanished", f"{key} has no tickets to split")
+    recorded = _recorded_split(con, edit_id, embedding_model) or _split_in_new_space(
+        con, edit_id, embedding_model, ids, vectors
     )
-    if choice.labels is None:
-        return EditStatus(
-            edit_id,
-            "split",
-            (key,),
-            "vanished",
-            f"{key} has no distinct groups of tickets to split",
+    if not recorded:
+        if len(ids) < 20:
+            return EditStatus(
+                edit_id,
+                "split",
+                (key,),
+                "vanished",
+                f"{key} has {len(ids)} tickets: too few to split",
+            )
+        choice = choose_k_by_silhouette(
+            vectors,
+            range(2, min(MAX_SPLIT, len(ids) // 10) + 1),
+            lambda k: KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(vectors),
+            seed=0,
+            metric="cosine",
         )
-    labels = choice.labels
-    # Sub-topics numbered by size, largest first, so that KEY.1 means the same after a replay.
-    order = [c for c, _ in sorted(enumerate(np.bincount(labels)), key=lambda x: (-x[1], x[0]))]
+        if choice.labels is None:
+            return EditStatus(
+                edit_id,
+                "split",
+                (key,),
+                "vanished",
+                f"{key} has no distinct groups of tickets to split",
+            )
+        # Sub-topics numbered by size, largest first. Their centroids are recorded, and every
+        # application, this first one too, gives each ticket the nearest: KEY.1 means the
+        # same tickets after a replay, new tickets join the sub-topic they are closest to.
+        sizes = np.bincount(choice.labels)
+        recorded = [
+            (f"{key}.{rank}", _unit(vectors[choice.labels == c].mean(axis=0)))
+            for rank, c in enumerate(sorted(np.flatnonzero(sizes), key=lambda c: (-sizes[c], c)), 1)
+        ]
+        _record_split(con, edit_id, embedding_model, recorded)
+    sub_keys = [sub_key for sub_key, _ in recorded]
+    labels = (vectors @ np.vstack([c for _, c in recorded]).T).argmax(axis=1)
+    # The recorded numbering; a sub-topic no ticket is nearest to any more stays out.
+    order = [c for c in range(len(recorded)) if (labels == c).any()]
     phrases = {
         ticket: label_phrases(nouns, text, model)
         for ticket, nouns, text, model in con.execute(
@@ -288,10 +311,7 @@ def _split(
             [ids],
         ).fetchall()
     }
-    centroids = {}
-    for cluster in order:
-        mean = vectors[labels == cluster].mean(axis=0)
-        centroids[int(cluster)] = mean / (np.linalg.norm(mean) or 1.0)
+    centroids = {int(cluster): _unit(vectors[labels == cluster].mean(axis=0)) for cluster in order}
     described = describe_topics(labels, [list(phrases.get(i, [])) for i in ids], {}, centroids)
     next_id = con.execute(
         "SELECT max(topic_id) + 1 FROM topics WHERE model_id = ?", [model_id]
@@ -299,8 +319,8 @@ def _split(
     group = con.execute(
         "SELECT group_id FROM topics WHERE model_id = ? AND topic_id = ?", [model_id, topic_id]
     ).fetchall()[0][0]
-    for rank, cluster in enumerate(order, start=1):
-        sub_id, sub_key = next_id + rank - 1, f"{key}.{rank}"
+    for rank, cluster in enumerate(order):
+        sub_id, sub_key = next_id + rank, sub_keys[cluster]
         chosen = [i for i, c in zip(ids, labels.tolist(), strict=True) if c == cluster]
         con.execute(
             """INSERT INTO topics (model_id, topic_id, label, keywords, size, topic_key, first_model_id,
@@ -332,6 +352,75 @@ def _split(
         [model_id, topic_id],
     )
     return EditStatus(edit_id, "split", (key,), "applied", f"split into {len(order)} sub-topics")
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return vector / (np.linalg.norm(vector) or 1.0)
+
+
+def _recorded_split(
+    con: duckdb.DuckDBPyConnection, edit_id: int, embedding_model: str
+) -> list[tuple[str, np.ndarray]]:
+    """The sub-topics a split edit recorded in this embedding space, in their order."""
+    return [
+        (sub_key, np.asarray(centroid, dtype=np.float32))
+        for sub_key, centroid in con.execute(
+            """SELECT sub_key, centroid FROM topic_split_centroids
+            WHERE edit_id = ? AND embedding_model = ? ORDER BY position""",
+            [edit_id, embedding_model],
+        ).fetchall()
+    ]
+
+
+def _record_split(
+    con: duckdb.DuckDBPyConnection,
+    edit_id: int,
+    embedding_model: str,
+    sub_topics: list[tuple[str, np.ndarray]],
+) -> None:
+    con.executemany(
+        """INSERT INTO topic_split_centroids
+            (edit_id, embedding_model, position, sub_key, centroid, recorded_at)
+        VALUES (?, ?, ?, ?, ?, now())""",
+        [
+            [edit_id, embedding_model, position, sub_key, centroid.astype(float).tolist()]
+            for position, (sub_key, centroid) in enumerate(sub_topics, start=1)
+        ],
+    )
+
+
+def _split_in_new_space(
+    con: duckdb.DuckDBPyConnection,
+    edit_id: int,
+    embedding_model: str,
+    ids: list[str],
+    vectors: np.ndarray,
+) -> list[tuple[str, np.ndarray]]:
+    """A split recorded in another embedding space (the profile or the model changed), carried
+    to this one: the topic's tickets that have vectors there take their sub-topic from the
+    recorded centroids, and each sub-topic's centroid here is the mean of its tickets' vectors
+    here. Empty when the split was never recorded or none of the tickets was embedded there."""
+    latest = con.execute(
+        """SELECT embedding_model FROM topic_split_centroids
+        WHERE edit_id = ? AND embedding_model <> ? ORDER BY recorded_at DESC LIMIT 1""",
+        [edit_id, embedding_model],
+    ).fetchall()
+    if not latest or not ids:
+        return []
+    before = _recorded_split(con, edit_id, latest[0][0])
+    old_ids, old_vectors = load_vectors(con, model=latest[0][0], ticket_ids=ids)
+    if not old_ids:
+        return []
+    old_labels = (old_vectors @ np.vstack([c for _, c in before]).T).argmax(axis=1)
+    position = {ticket: i for i, ticket in enumerate(ids)}
+    rows = np.array([position[t] for t in old_ids])
+    carried = [
+        (sub_key, _unit(vectors[rows[old_labels == c]].mean(axis=0)))
+        for c, (sub_key, _) in enumerate(before)
+        if (old_labels == c).any()
+    ]
+    _record_split(con, edit_id, embedding_model, carried)
+    return carried
 
 
 def list_topics(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
