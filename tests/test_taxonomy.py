@@ -243,6 +243,53 @@ def test_a_topic_that_comes_back_after_a_refit_keeps_its_key_and_its_merge(
     assert statuses[98].status == "applied"
 
 
+def test_new_tickets_that_join_no_topic_stay_in_the_views_of_a_model_without_unclustered(
+    warehouse: duckdb.DuckDBPyConnection, demo_run: dict[str, object]
+) -> None:
+    from persona_mining.topics.model import assign_topics
+
+    model_id, embedding_model = warehouse.execute(
+        "SELECT model_id, embedding_model FROM v_current_model"
+    ).fetchall()[0]
+    # The fit left no ticket unclustered (as the demo's does): no topic -1 in the model.
+    for table in ("topics", "topic_groups"):
+        column = "topic_id" if table == "topics" else "group_id"
+        warehouse.execute(
+            f"DELETE FROM {table} WHERE model_id = ? AND {column} = -1", [model_id]
+        ).fetchall()
+    warehouse.execute(
+        "UPDATE ticket_topics SET topic_id = 0, base_topic_id = 0 WHERE model_id = ? AND topic_id = -1",
+        [model_id],
+    ).fetchall()
+    # Ten tickets arrive that are like no topic (an outlier threshold no ticket reaches).
+    new = [
+        r[0]
+        for r in warehouse.execute(
+            "SELECT ticket_id FROM ticket_topics WHERE model_id = ? ORDER BY ticket_id LIMIT 10",
+            [model_id],
+        ).fetchall()
+    ]
+    warehouse.execute(
+        "DELETE FROM ticket_topics WHERE model_id = ? AND list_contains(?, ticket_id)",
+        [model_id, new],
+    ).fetchall()
+    config = demo_run["config"].topics.model_copy(update={"outlier_threshold": 1.01})  # type: ignore[attr-defined]
+    result = assign_topics(warehouse, config=config, embedding_model=embedding_model)
+    assert result.tickets == 10 and result.unclustered == 10
+    shown = warehouse.execute(
+        "SELECT ticket_id, topic_key, topic_label FROM v_ticket_topics WHERE topic_id = -1 ORDER BY 1"
+    ).fetchall()
+    assert shown == [(t, "unclustered", "Unclustered") for t in sorted(new)]
+    assert warehouse.execute("SELECT size FROM v_topics WHERE topic_id = -1").fetchall() == [(10,)]
+    total = warehouse.execute("SELECT count(*) FROM v_ticket_topics").fetchall()
+    assert (
+        total
+        == warehouse.execute(
+            "SELECT count(*) FROM ticket_topics WHERE model_id = ?", [model_id]
+        ).fetchall()
+    )
+
+
 def test_the_taxonomy_exports_and_imports(
     warehouse: duckdb.DuckDBPyConnection, demo_run: dict[str, object], tmp_path: Path
 ) -> None:

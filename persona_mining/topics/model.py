@@ -87,6 +87,7 @@ from persona_mining.topics.identity import (
 )
 from persona_mining.topics.labels import (
     UNCLUSTERED,
+    UNCLUSTERED_LABEL,
     describe_topics,
     keyword_text,
     label_key,
@@ -760,7 +761,9 @@ def _previous_topics(
         found = _by_position(
             con,
             ids,
-            "SELECT i.position, tt.topic_id AS value FROM __ids i "
+            # As the model fitted them, before edits: a split's sub-topics and a merge's
+            # target are not topics of the fit (the edits are replayed on the refit).
+            "SELECT i.position, coalesce(tt.base_topic_id, tt.topic_id) AS value FROM __ids i "
             "JOIN ticket_topics tt USING (ticket_id) WHERE tt.model_id = ?",
             [model_id],
         )
@@ -957,6 +960,8 @@ def assign_topics(
         )
         with transaction(con):
             _store_assignments(con, model_id, ids, assigned, best_similarity, fitted=False)
+            if (assigned == UNCLUSTERED).any():
+                _ensure_unclustered(con, model_id)
     progress("assign", len(ids), len(ids))
     unclustered = con.execute(
         "SELECT count(*) FROM ticket_topics WHERE model_id = ? AND topic_id = ?",
@@ -970,6 +975,41 @@ def assign_topics(
         unclustered=unclustered[0] if unclustered else 0,
         seconds=time.perf_counter() - started,
     )
+
+
+def _ensure_unclustered(con: duckdb.DuckDBPyConnection, model_id: str) -> None:
+    """The "Unclustered" topic (-1) and its theme, where a model whose fit left no ticket
+    unclustered now has new tickets that join no topic: without it they would drop out of
+    every view that joins the topics (`v_ticket_topics`, `v_topics`)."""
+    count = con.execute(
+        "SELECT count(*) FROM ticket_topics WHERE model_id = ? AND topic_id = ?",
+        [model_id, UNCLUSTERED],
+    ).fetchall()[0][0]
+    con.execute(
+        """INSERT INTO topics (model_id, topic_id, label, keywords, size, topic_key, first_model_id,
+            last_model_id, group_id, keyphrases, representative_tickets, base_label, known)
+        SELECT ?, ?, ?, [], ?, ?, ?, ?, ?, [], [], ?, false
+        WHERE NOT EXISTS (SELECT 1 FROM topics WHERE model_id = ? AND topic_id = ?)""",
+        [
+            model_id,
+            UNCLUSTERED,
+            UNCLUSTERED_LABEL,
+            count,
+            UNCLUSTERED_KEY,
+            model_id,
+            model_id,
+            UNCLUSTERED,
+            UNCLUSTERED_LABEL,
+            model_id,
+            UNCLUSTERED,
+        ],
+    ).fetchall()
+    con.execute(
+        """INSERT INTO topic_groups (model_id, group_id, label, topics, size, theme_key)
+        SELECT ?, ?, ?, 1, ?, NULL
+        WHERE NOT EXISTS (SELECT 1 FROM topic_groups WHERE model_id = ? AND group_id = ?)""",
+        [model_id, UNCLUSTERED, UNCLUSTERED_LABEL, count, model_id, UNCLUSTERED],
+    ).fetchall()
 
 
 def refit_due(
