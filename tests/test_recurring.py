@@ -100,5 +100,7 @@ def test_repeat_contacts_count_the_same_customer_on_the_same_topic_within_the_wi
     rows = status(con)
     assert rows["steady"]["repeat_contacts"] == 2 and rows["steady"]["tickets"] == 6
     assert rows["steady"]["repeat_rate"] == pytest.approx(2 / 6)
+    # c1 and c2 wrote in five different weeks: two customers, not one per week.
+    assert rows["steady"]["customers"] == 2
     weekly = con.execute("SELECT sum(tickets) FROM v_topic_trends WHERE topic_id = 0").fetchone()
     assert weekly == (6,)

@@ -118,19 +118,21 @@ def _status_rows(
         # own): the growth is tested on the share of the window's voices that raised the
         # topic, so that one customer's burst of tickets is one voice, as in the link stage.
         f"""WITH dated AS (
-            SELECT tt.topic_id, t.created_at, coalesce(t.customer_id, '\0' || t.ticket_id) AS voice
+            SELECT tt.topic_id, t.created_at, t.customer_id,
+                   coalesce(t.customer_id, '\0' || t.ticket_id) AS voice
             FROM ticket_topics tt JOIN tickets t USING (ticket_id)
             WHERE tt.model_id = $model
         ), bounds AS (
             SELECT max(created_at) FILTER (WHERE {plausible_time_sql("created_at")}) AS last FROM dated
         ), windowed AS (
-            SELECT d.topic_id, d.voice,
+            SELECT d.topic_id, d.voice, d.customer_id,
                    d.created_at > b.last - to_days($days) AND d.created_at <= b.last AS recent,
                    d.created_at <= b.last - to_days($days)
                        AND d.created_at > b.last - to_days(2 * $days) AS previous
             FROM dated d, bounds b
         ), per_topic AS (
             SELECT topic_id,
+                   count(DISTINCT customer_id) AS customers,
                    count(*) FILTER (WHERE recent) AS recent,
                    count(*) FILTER (WHERE previous) AS previous,
                    count(DISTINCT voice) FILTER (WHERE recent) AS recent_voices,
@@ -141,12 +143,11 @@ def _status_rows(
                    count(DISTINCT voice) FILTER (WHERE previous) AS all_previous
             FROM windowed
         ), trend AS (
-            SELECT topic_id, sum(tickets) AS tickets, sum(customers) AS customers,
-                   sum(repeat_contacts) AS repeats
+            SELECT topic_id, sum(tickets) AS tickets, sum(repeat_contacts) AS repeats
             FROM topic_trends WHERE model_id = $model GROUP BY topic_id
         )
         SELECT tp.topic_id, tp.first_model_id = $model AS new_key,
-               coalesce(tr.tickets, 0), coalesce(tr.customers, 0), coalesce(tr.repeats, 0),
+               coalesce(tr.tickets, 0), coalesce(w.customers, 0), coalesce(tr.repeats, 0),
                coalesce(w.recent, 0), coalesce(w.previous, 0), s.all_recent, s.all_previous,
                coalesce(w.recent_voices, 0), coalesce(w.previous_voices, 0)
         FROM topics tp
