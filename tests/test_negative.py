@@ -232,6 +232,37 @@ def test_return_keywords_match_word_starts_in_any_case() -> None:
     assert matches == [True, True, True, False]
 
 
+def test_a_return_word_among_a_topics_side_keywords_does_not_make_it_a_return_topic(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    add_customers(con, [{"customer_id": c} for c in ("a", "b")], {})
+    add_model(
+        con,
+        {
+            # "refund difference" is the eighth keyword of price-match requests: a side remark
+            0: (
+                "Price match request",
+                [
+                    "cheap",
+                    "difference",
+                    "drop",
+                    "buy",
+                    "right",
+                    "website",
+                    "x",
+                    "refund difference",
+                ],
+            ),
+            1: ("Customer service", ["answer", "service", "unhappy", "complaint", "bad"]),
+            2: ("Parcel damaged", ["damage", "box"]),
+        },
+    )
+    add_tickets(con, [Ticket("a1", "a", 0), Ticket("a2", "a", 1), Ticket("b1", "b", 2)])
+    assess_negative_personas(con, config=NegativeConfig())
+    # a's complaint (a leading keyword) counts, its price match does not; b has neither.
+    assert signal_rows(con, "returns_refunds_complaints") == {"a": (1, 2), "b": (0, 1)}
+
+
 def test_outcome_columns_are_recognised_by_name_and_type(con: duckdb.DuckDBPyConnection) -> None:
     for name, dtype in {
         "customer_satisfaction_rating": "DOUBLE",

@@ -412,7 +412,7 @@ class NegativeConfig(_Settings):
         min_signals: signals a segment must be significantly worse on to be flagged negative.
         min_customers: contacting customers a segment needs before a signal can count.
         return_keywords: words (matched as word starts, any case) that mark a topic's label or
-            keywords as a return, refund or complaint issue.
+            one of its five leading keywords as a return, refund or complaint issue.
         negative_sentiment: VADER compound score at or below which a ticket counts as negative.
         low_rating_fraction: a satisfaction rating counts as low when it lies in this bottom
             fraction of the observed scale (0.4 on 1-5: ratings 1 and 2).

@@ -6,8 +6,10 @@ Per customer, the stage measures cost-to-serve signals, each a rate `value / bas
 - `tickets_per_customer`: tickets over customers (every customer, those without tickets too).
 - `repeat_contacts`: tickets filed within `[trends] repeat_days` of an earlier ticket of the same
   customer on the same topic, over tickets with a topic (current topic model).
-- `returns_refunds_complaints`: tickets on topics whose label or keywords start with one of
-  `return_keywords`, over tickets assigned by the current model.
+- `returns_refunds_complaints`: tickets on topics whose label or one of whose five leading
+  keywords has a word starting with one of `return_keywords`, over tickets assigned by the
+  current model. A keyword further down a topic's c-TF-IDF list is a side remark of its tickets
+  (a price match "refunds the difference", a product "with free returns"), not what they ask.
 - `negative_sentiment`: tickets whose VADER compound score is at most `negative_sentiment`,
   over the tickets in the analysed languages (VADER reads English).
 - where the tickets have them (see `persona_mining.personas.outcomes`): `low_csat` (ratings in the
@@ -158,6 +160,11 @@ def assess_negative_personas(
     )
 
 
+#: How many of a topic's leading c-TF-IDF keywords, beside its label, can mark it as a return,
+#: refund or complaint topic.
+RETURN_KEYWORDS_READ = 5
+
+
 def return_topic_pattern(keywords: Sequence[str]) -> str:
     """The regular expression a topic's label and keywords are matched with (any case)."""
     words = [re.escape(w.strip().lower()) for w in keywords if w.strip()]
@@ -243,7 +250,9 @@ def _signal_queries(
                     FROM ({assigned}) r JOIN customers c ON c.customer_id = r.customer_id
                     LEFT JOIN (
                         SELECT topic_id, topic_id <> ? AND regexp_matches(
-                            lower(label || ' ' || array_to_string(keywords, ' ')), ?
+                            lower(label || ' ' || array_to_string(
+                                keywords[1:{RETURN_KEYWORDS_READ}], ' '
+                            )), ?
                         ) AS is_return
                         FROM topics WHERE model_id = ?
                     ) tp ON tp.topic_id = r.topic_id
