@@ -102,5 +102,9 @@ def test_repeat_contacts_count_the_same_customer_on_the_same_topic_within_the_wi
     assert rows["steady"]["repeat_rate"] == pytest.approx(2 / 6)
     # c1 and c2 wrote in five different weeks: two customers, not one per week.
     assert rows["steady"]["customers"] == 2
+    # A topic merged away (or split) holds no tickets: it is not an issue to watch.
+    con.execute("UPDATE topics SET active = false WHERE topic_id = 2").fetchall()
+    compute_trends(con, config=TrendsConfig(repeat_days=14))
+    assert "brand new" in rows and "brand new" not in status(con)
     weekly = con.execute("SELECT sum(tickets) FROM v_topic_trends WHERE topic_id = 0").fetchone()
     assert weekly == (6,)

@@ -153,7 +153,7 @@ def _status_rows(
         FROM topics tp
         LEFT JOIN trend tr ON tr.topic_id = tp.topic_id
         LEFT JOIN per_topic w ON w.topic_id = tp.topic_id, totals s
-        WHERE tp.model_id = $model AND tp.topic_id <> $unclustered
+        WHERE tp.model_id = $model AND tp.topic_id <> $unclustered AND coalesce(tp.active, true)
         ORDER BY tp.topic_id""",
         {"model": model_id, "days": config.window_days, "unclustered": UNCLUSTERED},
     ).fetchall()
