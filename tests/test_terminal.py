@@ -155,6 +155,7 @@ def test_a_change_the_counts_do_not_bear_out_is_shown_as_noise() -> None:
 def test_sparkline_shows_the_shape() -> None:
     assert sparkline([1, 5, 9]) == "▁▅█"
     assert sparkline([3, 3]) == "▅▅"
+    assert sparkline([0, 0, 0]) == "▁▁▁"
     assert sparkline([]) == ""
 
 

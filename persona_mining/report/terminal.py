@@ -771,12 +771,14 @@ def run_counts(stages: Any) -> str:
 
 
 def sparkline(values: tuple[int, ...] | list[int]) -> str:
-    """Block characters from the lowest to the highest value: the shape, not the size."""
+    """Block characters from the lowest to the highest value: the shape, not the size. A
+    steady series is a level line at half height, a series of zeros a line at the bottom (no
+    ticket is not steady volume)."""
     if not values:
         return ""
     low, high = min(values), max(values)
     if high == low:
-        return SPARK[len(SPARK) // 2] * len(values)
+        return SPARK[0 if high == 0 else len(SPARK) // 2] * len(values)
     return "".join(SPARK[round((v - low) / (high - low) * (len(SPARK) - 1))] for v in values)
 
 
