@@ -244,7 +244,7 @@ def test_a_topic_that_comes_back_after_a_refit_keeps_its_key_and_its_merge(
 
 
 def test_new_tickets_that_join_no_topic_stay_in_the_views_of_a_model_without_unclustered(
-    warehouse: duckdb.DuckDBPyConnection, demo_run: dict[str, object]
+    warehouse: duckdb.DuckDBPyConnection, demo_run: dict[str, object], tmp_path: Path
 ) -> None:
     from persona_mining.topics.model import assign_topics
 
@@ -288,6 +288,10 @@ def test_new_tickets_that_join_no_topic_stay_in_the_views_of_a_model_without_unc
             "SELECT count(*) FROM ticket_topics WHERE model_id = ?", [model_id]
         ).fetchall()
     )
+    from persona_mining.report.html import write_report
+
+    html = write_report(warehouse, out=tmp_path / "report.html").path.read_text(encoding="utf-8")
+    assert f"{total[0][0] - 10:,} with a topic; 10 like no topic (unclustered)" in html
 
 
 def test_the_taxonomy_exports_and_imports(

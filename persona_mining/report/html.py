@@ -40,6 +40,7 @@ from persona_mining.errors import PersonaMiningError, StageError
 from persona_mining.ingest.coverage import language_coverage, link_coverage
 from persona_mining.report.issue_series import IssueTrends, issue_trends
 from persona_mining.report.profile_records import PersonaProfile, load_profiles
+from persona_mining.warehouse import plausible_time_sql
 
 EXAMPLE_CHARS = 320
 #: The groups of persona columns and cards, in the order a support lead reads them: the
@@ -123,10 +124,14 @@ def write_report(
     # across (the heatmaps have no rows without personas). Ignored issues and the unclustered
     # tickets stay out, as they do of the heatmaps.
     totals = con.execute(
-        """SELECT (SELECT count(*) FROM tickets), (SELECT count(*) FROM v_ticket_topics),
-        (SELECT count(*) FROM customers), count(*), count(DISTINCT group_id) FILTER (group_id >= 0)
+        f"""SELECT (SELECT count(*) FROM tickets),
+        (SELECT count(*) FILTER (WHERE topic_id <> -1) FROM v_ticket_topics),
+        (SELECT count(*) FROM customers), count(*), count(DISTINCT group_id) FILTER (group_id >= 0),
+        (SELECT count(*) FILTER (WHERE topic_id = -1) FROM v_ticket_topics),
+        (SELECT min(created_at) FILTER ({plausible_time_sql("created_at")}) FROM tickets),
+        (SELECT max(created_at) FILTER ({plausible_time_sql("created_at")}) FROM tickets)
         FROM v_topics WHERE topic_id >= 0 AND active AND NOT ignored"""
-    ).fetchone() or (0, 0, 0, 0, 0)
+    ).fetchall()[0]
     edits = _edits(con, model["model_id"] if model else None)
     fix_first = _fix_first(con, examples=min(examples, 1))
     script = _script()
@@ -142,6 +147,8 @@ def write_report(
             customers=totals[2],
             issue_count=totals[3],
             theme_count=totals[4],
+            unclustered=totals[5],
+            window={"first": totals[6], "last": totals[7]},
             coverage=link_coverage(con),
             languages=language_coverage(con),
             profiles=profiles,
