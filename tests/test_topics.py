@@ -464,6 +464,7 @@ def test_without_a_parser_phrases_are_runs_of_words_within_a_clause() -> None:
     ]
     # Words that say nothing of an issue are no phrase: tweets labelled "Just" and "Really".
     assert word_phrases("Just landed, really fine") == ["landed", "fine"]
+    assert word_phrases("please send send a new one") == ["send", "new", "send new"]
     # As labels: the phrase the topic's tickets share, not its words one by one.
     texts = ["Please cancel my order", "cancel the order now", "I need to cancel my order"] * 4
     texts += ["reset my password please", "password reset link broken"] * 6

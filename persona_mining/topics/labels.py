@@ -137,7 +137,8 @@ def word_phrases(text: str, longest: int = WORD_PHRASE_WORDS) -> list[str]:
     other within a clause once stop words and contractions are left out ("I want to cancel my
     order" gives "cancel order", among others), lower-cased. Placeholders of redacted PII end a
     clause; a token of anything but letters (a handle, a number, an export's template token
-    such as `{product_purchased}`) is never part of a phrase and ends a run."""
+    such as `{product_purchased}`) is never part of a phrase and ends a run. A word repeated
+    next to itself ("send, send a new one") is one word: "send send new" names nothing."""
     stop_words = _stop_words()
     found: dict[str, None] = {}
     for clause in _CLAUSE_BREAK.split(PLACEHOLDER_RE.sub(".", text).lower()):
@@ -146,7 +147,12 @@ def word_phrases(text: str, longest: int = WORD_PHRASE_WORDS) -> list[str]:
             token = token.strip("'")
             if not _PLAIN_WORD.fullmatch(token):
                 runs.append([])  # a handle, a number, a template token: shown never, joined never
-            elif len(token) > 1 and token not in stop_words and "'" not in token:
+            elif (
+                len(token) > 1
+                and token not in stop_words
+                and "'" not in token
+                and (not runs[-1] or runs[-1][-1] != token)
+            ):
                 runs[-1].append(token)
         for words in runs:
             for size in range(1, longest + 1):
