@@ -25,6 +25,7 @@ HEAVY_FIXTURES = frozenset({"embedder", "prefect_harness", "demo_run", "static_d
 DEMO_RUN_MODULES = frozenset(
     f"tests/test_{name}.py"
     for name in (
+        "curation_checks",
         "docs",
         "pipeline",
         "profiles_content",

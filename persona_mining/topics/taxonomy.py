@@ -20,24 +20,28 @@ from __future__ import annotations
 
 import getpass
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import numpy as np
 
+from persona_mining.config import KnownIssue
 from persona_mining.errors import ConfigError, StageError
 from persona_mining.stats import choose_k_by_silhouette
 from persona_mining.text.embed import load_vectors
-from persona_mining.topics.identity import theme_label
+from persona_mining.topics.identity import UNCLUSTERED_KEY, theme_label
 from persona_mining.topics.labels import UNCLUSTERED, describe_topics, label_phrases
-from persona_mining.topics.model import current_model
+from persona_mining.topics.model import _all_known_issues, current_model
 from persona_mining.warehouse import transaction
 
 ACTIONS = ("rename", "merge", "split", "ignore")
 MAX_SPLIT = 6
+#: The fields of an edit in a taxonomy file (`status` and `detail` are written for people).
+EDIT_FIELDS = ("action", "topics", "labels", "value", "by", "at", "status", "detail")
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,70 @@ def curate_topics(con: duckdb.DuckDBPyConnection) -> CurationResult:
     )
 
 
+@dataclass(frozen=True)
+class Edit:
+    """One topic edit as it is recorded: what to do, to which topic keys, the label of a rename."""
+
+    action: str
+    topic_keys: tuple[str, ...]
+    value: str
+
+
+def validate_edit(action: object, topic_keys: object, value: object, *, where: str) -> Edit:
+    """An edit by the rules every way of recording one shares (the commands, `topics import`).
+
+    Keys are stripped and given once each; a label is one line (a table cell, a Markdown row).
+
+    Args:
+        where: what the messages start with (the command, or the file and the edit's position).
+
+    Raises:
+        ConfigError: an unknown action, keys that are not a list of keys, the unclustered
+            tickets, a merge of a topic into itself, the wrong number of keys, or a value that
+            is not a label where one is needed (or given where none is).
+    """
+    if not isinstance(action, str) or action not in ACTIONS:
+        raise ConfigError(f"{where}: unknown edit {action!r}; use one of {', '.join(ACTIONS)}")
+    if isinstance(topic_keys, str) or not isinstance(topic_keys, Sequence):
+        raise ConfigError(
+            f'{where}: the topic keys must be a list, e.g. topics = ["T0003"], not {topic_keys!r}'
+        )
+    if not all(isinstance(k, str) for k in topic_keys):
+        raise ConfigError(
+            f'{where}: every topic key must be text, e.g. "T0003"; got {topic_keys!r}'
+        )
+    keys = [k.strip() for k in topic_keys if k.strip()]
+    if UNCLUSTERED_KEY in keys:
+        raise ConfigError(
+            f"{where}: {UNCLUSTERED_KEY!r} holds the tickets no topic took; it cannot be renamed, "
+            "merged, split or ignored"
+        )
+    if action == "merge" and keys and keys[0] in keys[1:]:
+        raise ConfigError(
+            f"{where}: a topic cannot be merged into itself ({keys[0]} is the target, the first "
+            "key, and among the topics to merge into it)"
+        )
+    keys = list(dict.fromkeys(keys))
+    if action == "merge" and len(keys) < 2:
+        raise ConfigError(
+            f"{where}: expected two or more distinct keys, the target first, got {keys or 'none'}"
+        )
+    if action != "merge" and len(keys) != 1:
+        raise ConfigError(f"{where}: expected one key, got {len(keys)}: {keys or 'none'}")
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ConfigError(
+            f"{where}: the value must be text (the new label of a rename), not {value!r}"
+        )
+    value = " ".join(value.split())
+    if action == "rename" and not value:
+        raise ConfigError(f"{where}: give the new label")
+    if action != "rename" and value:
+        raise ConfigError(f"{where}: only a rename takes a value (the new label); got {value!r}")
+    return Edit(action, tuple(keys), value)
+
+
 def record_edit(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -85,26 +153,21 @@ def record_edit(
     """Record one edit and apply every edit to the current model at once.
 
     Raises:
-        ConfigError: unknown action, wrong number of keys, or a key not in the current model.
+        ConfigError: the edit is invalid (`validate_edit`), a key is not in the current model,
+            an active edit already does the same, or a rename gives another topic's label.
     """
-    if action not in ACTIONS:
-        raise ConfigError(f"topics: unknown edit {action!r}; use one of {ACTIONS}")
-    keys = [k.strip() for k in topic_keys if k.strip()]
-    if not keys or (action == "merge" and len(keys) < 2) or (action != "merge" and len(keys) != 1):
-        raise ConfigError(
-            f"topics {action}: expected {'two or more keys' if action == 'merge' else 'one key'}"
-        )
-    value = " ".join(value.split())  # a label is one line (a table cell, a Markdown row)
-    if action == "rename" and not value:
-        raise ConfigError("topics rename: give the new label")
+    edit = validate_edit(action, topic_keys, value, where=f"topics {action}")
     model_id = _current(con)
     known = _active_keys(con, model_id)
-    missing = [k for k in keys if k not in known]
+    missing = [k for k in edit.topic_keys if k not in known]
     if missing:
         raise ConfigError(
             f"topics {action}: no active topic {missing} in the current model; "
             "`persona-mining topics` lists the keys"
         )
+    _refuse_repeat(con, edit)
+    if edit.action == "rename":
+        _refuse_taken_label(con, model_id, edit)
     with transaction(con):
         next_id = con.execute("SELECT coalesce(max(edit_id), 0) + 1 FROM topic_edits").fetchall()[
             0
@@ -112,9 +175,53 @@ def record_edit(
         con.execute(
             "INSERT INTO topic_edits (edit_id, action, topic_keys, value, edited_by, edited_at, undone) "
             "VALUES (?, ?, ?, ?, ?, now(), false)",
-            [next_id, action, keys, value, by or _user()],
+            [next_id, edit.action, list(edit.topic_keys), edit.value, by or _user()],
         )
     return apply_edits(con)
+
+
+def _refuse_repeat(con: duckdb.DuckDBPyConnection, edit: Edit) -> None:
+    """Refuse an edit that an active one already makes: undoing either would seem to revert
+    it while the other still applies. A rename repeats only the key's latest rename (renaming
+    back to an earlier label is a change)."""
+    rows = con.execute(
+        "SELECT edit_id, action, topic_keys, value FROM topic_edits WHERE NOT undone ORDER BY edit_id"
+    ).fetchall()
+    same = [
+        edit_id
+        for edit_id, action, keys, value in rows
+        if (action, tuple(keys), value or "") == (edit.action, edit.topic_keys, edit.value)
+    ]
+    if edit.action == "rename":
+        renames = [e for e, a, k, _ in rows if a == "rename" and tuple(k) == edit.topic_keys]
+        same = [e for e in same if renames and e == renames[-1]]
+    if same:
+        raise ConfigError(
+            f"topics {edit.action} {' '.join(edit.topic_keys)}: edit #{same[-1]} already does "
+            "this; `persona-mining topics edits` lists the edits"
+        )
+
+
+def _refuse_taken_label(con: duckdb.DuckDBPyConnection, model_id: str, edit: Edit) -> None:
+    """Refuse a label another active topic shows (case and spaces aside): tables could not
+    tell the two apart."""
+    (key,) = edit.topic_keys
+    wanted = _label_key(edit.value)
+    for other, label in con.execute(
+        """SELECT topic_key, label FROM topics
+        WHERE model_id = ? AND active AND topic_id <> ? AND topic_key <> ? ORDER BY topic_key""",
+        [model_id, UNCLUSTERED, key],
+    ).fetchall():
+        if _label_key(str(label)) == wanted:
+            raise ConfigError(
+                f"topics rename {key}: {other} is already labelled {label!r}; give {key} another "
+                f"label, or if they are the same issue merge them: "
+                f"`persona-mining topics merge {other} {key}`"
+            )
+
+
+def _label_key(label: str) -> str:
+    return " ".join(label.split()).casefold()
 
 
 def undo_edit(con: duckdb.DuckDBPyConnection) -> list[EditStatus]:
@@ -132,9 +239,13 @@ def undo_edit(con: duckdb.DuckDBPyConnection) -> list[EditStatus]:
     edit_id, action, keys, value = latest[0]
     with transaction(con):
         con.execute("UPDATE topic_edits SET undone = true WHERE edit_id = ?", [edit_id])
-    done = {"rename": f"renamed to {value!r}", "merge": "merged", "split": "split"}
-    detail = f"no longer {done.get(action, 'ignored')}"
+    detail = _undone_detail(action, value)
     return [EditStatus(edit_id, action, tuple(keys), "undone", detail), *apply_edits(con)]
+
+
+def _undone_detail(action: str, value: str | None) -> str:
+    done = {"rename": f"renamed to {value!r}", "merge": "merged", "split": "split"}
+    return f"no longer {done.get(action, 'ignored')}"
 
 
 def apply_edits(con: duckdb.DuckDBPyConnection) -> list[EditStatus]:
@@ -150,48 +261,89 @@ def apply_edits(con: duckdb.DuckDBPyConnection) -> list[EditStatus]:
     with transaction(con):
         con.execute("DELETE FROM topics WHERE model_id = ? AND split_from IS NOT NULL", [model_id])
         con.execute(
+            "UPDATE ticket_topics SET topic_id = base_topic_id WHERE model_id = ? AND base_topic_id IS NOT NULL",
+            [model_id],
+        )
+        con.execute(
             "UPDATE topics SET label = coalesce(base_label, label), ignored = false, active = true, "
             "curation = NULL WHERE model_id = ?",
             [model_id],
         )
-        con.execute(
-            "UPDATE ticket_topics SET topic_id = base_topic_id WHERE model_id = ? AND base_topic_id IS NOT NULL",
-            [model_id],
-        )
         for edit_id, action, keys, value in edits:
             statuses.append(_apply(con, model_id, edit_id, action, tuple(keys), value))
+        statuses = _note_ignored_targets(con, model_id, statuses)
         con.execute("DELETE FROM topic_edit_status WHERE model_id = ?", [model_id])
         if statuses:
             con.executemany(
                 "INSERT INTO topic_edit_status (model_id, edit_id, status, detail) VALUES (?, ?, ?, ?)",
                 [[model_id, s.edit_id, s.status, s.detail] for s in statuses],
             )
+        # Every topic's size is its tickets as they stand, edited or not: those a nightly run
+        # assigned since the fit count too, so that sizes compare (a size kept from the fit
+        # beside a recounted one made a rename look like growth).
         con.execute(
             """UPDATE topics SET size = (
                 SELECT count(*) FROM ticket_topics tt WHERE tt.model_id = topics.model_id AND tt.topic_id = topics.topic_id)
-            WHERE model_id = ? AND (split_from IS NOT NULL OR curation IS NOT NULL)""",
+            WHERE model_id = ?""",
             [model_id],
         )
         _relabel_themes(con, model_id)
     return statuses
 
 
+def _note_ignored_targets(
+    con: duckdb.DuckDBPyConnection, model_id: str, statuses: list[EditStatus]
+) -> list[EditStatus]:
+    """Say so where a merge's target is ignored (by an edit before or after it): the tickets
+    merged into it are left out of persona tables with it."""
+    ignored = {
+        r[0]
+        for r in con.execute(
+            "SELECT topic_key FROM topics WHERE model_id = ? AND ignored AND active",
+            [model_id],
+        ).fetchall()
+    }
+    return [
+        EditStatus(
+            s.edit_id,
+            s.action,
+            s.topic_keys,
+            s.status,
+            f"{s.detail}; {s.topic_keys[0]} is ignored, so the merged tickets are left out of "
+            "persona tables too",
+        )
+        if s.action == "merge" and s.status == "applied" and s.topic_keys[0] in ignored
+        else s
+        for s in statuses
+    ]
+
+
 def _relabel_themes(con: duckdb.DuckDBPyConnection, model_id: str) -> None:
-    """Each theme's label and topic count from its active topics as they stand after the
+    """Each theme's label, topic count and size from its active topics as they stand after the
     edits, as the fit labelled them (`identity.theme_label`): a renamed, merged or split issue
-    shows in its theme's name at once. Without edits, the fit's labels come back."""
+    shows in its theme's name and size at once. A theme left without an active topic (all
+    merged away) keeps its label, with no topics and no tickets. Without edits, the fit's
+    themes come back."""
     rows = con.execute(
-        """SELECT group_id, label, size FROM topics
-        WHERE model_id = ? AND topic_id <> -1 AND group_id >= 0 AND coalesce(active, true)
-        ORDER BY group_id, topic_id""",
-        [model_id],
+        """SELECT g.group_id, t.label, t.size FROM topic_groups g
+        LEFT JOIN topics t ON t.model_id = g.model_id AND t.group_id = g.group_id
+            AND t.topic_id <> ? AND coalesce(t.active, true)
+        WHERE g.model_id = ? AND g.group_id >= 0
+        ORDER BY g.group_id, t.topic_id""",
+        [UNCLUSTERED, model_id],
     ).fetchall()
     members: dict[int, list[tuple[str, int]]] = {}
     for group, label, size in rows:
-        members.setdefault(int(group), []).append((str(label), int(size or 0)))
+        topics = members.setdefault(int(group), [])
+        if label is not None:
+            topics.append((str(label), int(size or 0)))
     con.executemany(
-        "UPDATE topic_groups SET label = ?, topics = ? WHERE model_id = ? AND group_id = ?",
-        [[theme_label(m), len(m), model_id, g] for g, m in sorted(members.items())],
+        "UPDATE topic_groups SET label = coalesce(?, label), topics = ?, size = ? "
+        "WHERE model_id = ? AND group_id = ?",
+        [
+            [theme_label(m) if m else None, len(m), sum(size for _, size in m), model_id, g]
+            for g, m in sorted(members.items())
+        ],
     )
 
 
@@ -316,12 +468,18 @@ def _split(
     next_id = con.execute(
         "SELECT max(topic_id) + 1 FROM topics WHERE model_id = ?", [model_id]
     ).fetchall()[0][0]
-    group = con.execute(
-        "SELECT group_id FROM topics WHERE model_id = ? AND topic_id = ?", [model_id, topic_id]
-    ).fetchall()[0][0]
+    group, parent_label = con.execute(
+        "SELECT group_id, label FROM topics WHERE model_id = ? AND topic_id = ?",
+        [model_id, topic_id],
+    ).fetchall()[0]
     for rank, cluster in enumerate(order):
         sub_id, sub_key = next_id + rank, sub_keys[cluster]
         chosen = [i for i, c in zip(ids, labels.tolist(), strict=True) if c == cluster]
+        sub_label = described[int(cluster)].label
+        if sub_label.casefold() == f"topic {int(cluster)}":
+            # describe_topics' placeholder (no phrase told this part apart): the parent's label
+            # and the sub-topic's number say more, and stay the same across replays.
+            sub_label = f"{parent_label} (part {sub_key.rsplit('.', 1)[-1]})"
         con.execute(
             """INSERT INTO topics (model_id, topic_id, label, keywords, size, topic_key, first_model_id,
                 last_model_id, group_id, keyphrases, representative_tickets, base_label, split_from,
@@ -330,7 +488,7 @@ def _split(
             [
                 model_id,
                 sub_id,
-                described[int(cluster)].label,
+                sub_label,
                 len(chosen),
                 sub_key,
                 model_id,
@@ -338,7 +496,7 @@ def _split(
                 group,
                 list(described[int(cluster)].keyphrases),
                 chosen[:3],
-                described[int(cluster)].label,
+                sub_label,
                 key,
                 key,
             ],
@@ -440,36 +598,140 @@ def list_topics(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+def list_edits(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
+    """Every recorded edit, by id, with how it applies to the current model.
+
+    `status` is the one `topic_edit_status` holds for the current model (applied, vanished),
+    "undone" for an undone edit, and "not applied" for one no replay has reached yet.
+    """
+    statuses = _edit_statuses(con)
+    rows = con.execute(
+        """SELECT edit_id, action, topic_keys, value, edited_by, edited_at, undone
+        FROM topic_edits ORDER BY edit_id"""
+    ).fetchall()
+    edits = []
+    for edit_id, action, keys, value, by, at, undone in rows:
+        status, detail = (
+            ("undone", _undone_detail(action, value))
+            if undone
+            else statuses.get(edit_id, ("not applied", "no replay on the current model yet"))
+        )
+        edits.append(
+            {
+                "id": edit_id,
+                "action": action,
+                "keys": " ".join(keys),
+                "value": value or "",
+                "by": by,
+                "at": at,
+                "status": status,
+                "detail": detail or "",
+            }
+        )
+    return edits
+
+
+def _edit_statuses(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[str, str]]:
+    """Each edit's status and detail on the current model, by edit id."""
+    return {
+        int(edit_id): (status, detail or "")
+        for edit_id, status, detail in con.execute(
+            """SELECT s.edit_id, s.status, s.detail FROM topic_edit_status s
+            JOIN v_current_model m USING (model_id)"""
+        ).fetchall()
+    }
+
+
+def known_issues_of(
+    con: duckdb.DuckDBPyConnection, configured: Sequence[KnownIssue]
+) -> list[KnownIssue]:
+    """The known issues a refit uses: the config's, then those imported into the warehouse
+    (`topics import`), one per name."""
+    return _all_known_issues(con, configured)
+
+
 def export_taxonomy(
-    con: duckdb.DuckDBPyConnection, *, known_issues: Sequence[Any], out: Path
+    con: duckdb.DuckDBPyConnection, *, known_issues: Sequence[KnownIssue], out: Path
 ) -> int:
-    """Write known issues and the recorded edits as TOML, for review in a pull request."""
+    """Write known issues and the recorded edits as TOML, for review in a pull request.
+
+    The known issues are the config's (`known_issues`) and the warehouse's. Each edit carries
+    the labels its topic keys were fitted with (`labels`): keys belong to one warehouse, and
+    `import_taxonomy` refuses an edit whose key means another issue where it is imported. Its
+    status on the current model is written too; an edit that no longer applies is exported,
+    marked so.
+
+    Returns:
+        The number of edits written.
+    """
     lines = [
         "# persona-mining taxonomy: known issues and topic edits (import with `topics import`).",
+        "# `labels`: the topics' labels as fitted, checked on import; `status`: on the current model.",
         "",
     ]
-    for issue in known_issues:
+    for issue in known_issues_of(con, known_issues):
         lines += [
             "[[known_issues]]",
-            f"name = {json.dumps(issue.name)}",
-            f"description = {json.dumps(issue.description)}",
+            f"name = {json.dumps(issue.name, ensure_ascii=False)}",
+            f"description = {json.dumps(issue.description, ensure_ascii=False)}",
         ]
         lines += [f"examples = {json.dumps(list(issue.examples), ensure_ascii=False)}", ""]
+    fitted = _fitted_labels(con, history=True)
+    statuses = _edit_statuses(con)
     edits = con.execute(
         "SELECT edit_id, action, topic_keys, value, edited_by, edited_at FROM topic_edits WHERE NOT undone ORDER BY edit_id"
     ).fetchall()
-    for _, action, keys, value, by, at in edits:
+    for edit_id, action, keys, value, by, at in edits:
+        status, detail = statuses.get(
+            edit_id, ("not applied", "no replay on the current model yet")
+        )
         lines += [
+            *([f"# no longer applies: {detail}"] if status != "applied" else []),
             "[[edits]]",
             f"action = {json.dumps(action)}",
-            f"topics = {json.dumps(list(keys))}",
+            f"topics = {json.dumps(list(keys), ensure_ascii=False)}",
+            f"labels = {json.dumps([fitted.get(k, '') for k in keys], ensure_ascii=False)}",
             f"value = {json.dumps(value or '', ensure_ascii=False)}",
-            f"by = {json.dumps(by or '')}",
+            f"by = {json.dumps(by or '', ensure_ascii=False)}",
             f"at = {json.dumps(str(at))}",
+            f"status = {json.dumps(status)}",
+            f"detail = {json.dumps(detail, ensure_ascii=False)}",
             "",
         ]
     out.write_text("\n".join(lines), encoding="utf-8")
     return len(edits)
+
+
+def _fitted_labels(con: duckdb.DuckDBPyConnection, *, history: bool = False) -> dict[str, str]:
+    """Each topic key's label as the fit gave it (a sub-topic's: as its split described it)
+    in the current model; with `history`, a key the current model lacks takes its label from
+    the latest model that had it."""
+    current = current_model(con)
+    labels: dict[str, str] = {}
+    if history:
+        labels.update(
+            con.execute(
+                """SELECT t.topic_key, arg_max(coalesce(t.base_label, t.label), m.created_at)
+                FROM topics t JOIN topic_models m USING (model_id)
+                WHERE t.topic_key IS NOT NULL GROUP BY t.topic_key"""
+            ).fetchall()
+        )
+    if current is not None:
+        labels.update(
+            con.execute(
+                """SELECT topic_key, coalesce(base_label, label) FROM topics
+                WHERE model_id = ? AND topic_key IS NOT NULL""",
+                [current[0]],
+            ).fetchall()
+        )
+    return {str(k): str(v) for k, v in labels.items()}
+
+
+@dataclass(frozen=True)
+class _ImportedEdit:
+    edit: Edit
+    by: str | None
+    at: datetime | None
 
 
 def import_taxonomy(
@@ -477,66 +739,182 @@ def import_taxonomy(
 ) -> tuple[int, int]:
     """Add the edits and known issues of an exported taxonomy not already here; apply them.
 
+    Every edit is checked as `record_edit` checks one (`validate_edit`), and against this
+    warehouse's topics: an edit whose key this warehouse fitted with another label than the
+    file says is refused, as the key means another issue here. All or nothing: on an error
+    nothing is written. An edit keeps its `by` and `at` from the file. Known issues take
+    effect at the next refit.
+
     Returns:
         (edits added, known issues added).
+
+    Raises:
+        ConfigError: the file cannot be read, or an edit or a known issue in it is invalid.
     """
     import tomllib
 
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as e:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
         raise ConfigError(f"taxonomy file {path}: cannot be read as TOML ({e})") from e
+    edits = _imported_edits(con, path, data.get("edits", []))
+    issues = _imported_known_issues(path, data.get("known_issues", []))
     existing = {
         (a, tuple(k), v or "")
         for a, k, v in con.execute(
             "SELECT action, topic_keys, value FROM topic_edits WHERE NOT undone"
         ).fetchall()
     }
+    known = {r[0] for r in con.execute("SELECT name FROM known_issues").fetchall()}
     added = 0
     known_added = 0
     with transaction(con):
-        for edit in data.get("edits", []):
-            action, keys, value = (
-                edit.get("action"),
-                tuple(edit.get("topics", [])),
-                edit.get("value", ""),
-            )
-            if action not in ACTIONS or not keys:
-                raise ConfigError(
-                    f"taxonomy file {path}: edit {edit!r} needs an action in {ACTIONS} and topics"
-                )
-            if (action, keys, value) in existing:
+        next_id = con.execute("SELECT coalesce(max(edit_id), 0) + 1 FROM topic_edits").fetchall()[
+            0
+        ][0]
+        for imported in edits:
+            edit = imported.edit
+            if (edit.action, edit.topic_keys, edit.value) in existing:
                 continue
-            next_id = con.execute(
-                "SELECT coalesce(max(edit_id), 0) + 1 FROM topic_edits"
-            ).fetchall()[0][0]
             con.execute(
                 "INSERT INTO topic_edits (edit_id, action, topic_keys, value, edited_by, edited_at, undone) "
-                "VALUES (?, ?, ?, ?, ?, now(), false)",
-                [next_id, action, list(keys), value, edit.get("by") or by or _user()],
+                "VALUES (?, ?, ?, ?, ?, coalesce(?, now()), false)",
+                [
+                    next_id + added,
+                    edit.action,
+                    list(edit.topic_keys),
+                    edit.value,
+                    imported.by or by or _user(),
+                    imported.at,
+                ],
             )
-            existing.add((action, keys, value))
+            existing.add((edit.action, edit.topic_keys, edit.value))
             added += 1
-        for issue in data.get("known_issues", []):
-            name = str(issue.get("name", "")).strip()
-            if not name:
-                raise ConfigError(f"taxonomy file {path}: a known issue needs a name")
-            exists = con.execute(
-                "SELECT count(*) FROM known_issues WHERE name = ?", [name]
-            ).fetchall()[0][0]
-            if not exists:
-                con.execute(
-                    "INSERT INTO known_issues (name, description, examples, source) VALUES (?, ?, ?, ?)",
-                    [
-                        name,
-                        str(issue.get("description", "")),
-                        [str(e) for e in issue.get("examples", [])],
-                        str(path),
-                    ],
-                )
-                known_added += 1
+        for issue in issues:
+            if issue.name in known:
+                continue
+            con.execute(
+                "INSERT INTO known_issues (name, description, examples, source) VALUES (?, ?, ?, ?)",
+                [issue.name, issue.description, list(issue.examples), str(path)],
+            )
+            known.add(issue.name)
+            known_added += 1
     apply_edits(con)
     return added, known_added
+
+
+def _imported_edits(
+    con: duckdb.DuckDBPyConnection, path: Path, raw_edits: object
+) -> list[_ImportedEdit]:
+    """The file's edits, each checked (`validate_edit`, its labels against this warehouse's
+    topics, its `by` and `at`), in the file's order."""
+    if not isinstance(raw_edits, list):
+        raise ConfigError(f"taxonomy file {path}: `edits` must be a list of [[edits]] tables")
+    fitted = _fitted_labels(con)
+    edits = []
+    for position, raw in enumerate(raw_edits, start=1):
+        where = f"taxonomy file {path}: edit {position}"
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{where}: expected an [[edits]] table, got {raw!r}")
+        unknown = sorted(set(raw) - set(EDIT_FIELDS))
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown field {', '.join(unknown)}; an edit has {', '.join(EDIT_FIELDS)}"
+            )
+        edit = validate_edit(
+            raw.get("action"), raw.get("topics"), raw.get("value", ""), where=where
+        )
+        where = f"{where} ({edit.action} {' '.join(edit.topic_keys)})"
+        # validate_edit took `topics` as a list of texts: as written, aligned with `labels`.
+        _check_labels(where, [str(k).strip() for k in raw["topics"]], raw.get("labels"), fitted)
+        edit_by = raw.get("by")
+        if edit_by is not None and not isinstance(edit_by, str):
+            raise ConfigError(f"{where}: `by` must be text (who made the edit), not {edit_by!r}")
+        edits.append(
+            _ImportedEdit(edit, (edit_by or "").strip() or None, _edited_at(where, raw.get("at")))
+        )
+    return edits
+
+
+def _check_labels(
+    where: str, topics: Sequence[str], labels: object, fitted: Mapping[str, str]
+) -> None:
+    """Refuse an edit whose key this warehouse fitted with another label than the exporting
+    one: keys are given per warehouse, so there it is another issue. A file without `labels`
+    (written before they were) is not checked; a key this warehouse lacks is not either (the
+    edit is reported vanished)."""
+    if labels is None:
+        return
+    if (
+        isinstance(labels, str)
+        or not isinstance(labels, Sequence)
+        or not all(isinstance(label, str) for label in labels)
+        or len(labels) != len(topics)
+    ):
+        raise ConfigError(
+            f"{where}: `labels` must be a list of texts, one per topic key ({len(topics)}), "
+            f"not {labels!r}"
+        )
+    for key, label in zip(topics, labels, strict=True):
+        exported, here = " ".join(label.split()), fitted.get(key)
+        if exported and here is not None and " ".join(here.split()) != exported:
+            raise ConfigError(
+                f"{where}: topic {key} is {here!r} in this warehouse but was "
+                f"{exported!r} where the file was exported: topic keys belong to one warehouse, "
+                "so this edit would change another issue. Import the file into the warehouse "
+                "it was exported from (or a copy of it), or make the edit here by hand with "
+                "`persona-mining topics rename/merge/split/ignore` (`persona-mining topics` "
+                "lists this warehouse's keys); nothing was imported"
+            )
+
+
+def _edited_at(where: str, at: object) -> datetime | None:
+    """When the edit was made, from the file (in UTC); None when the file does not say."""
+    if at is None or at == "":
+        return None
+    if isinstance(at, str):
+        try:
+            at = datetime.fromisoformat(at.strip())
+        except ValueError as e:
+            raise ConfigError(
+                f"{where}: `at` {at!r} is not a time; write it as `topics export` does, "
+                'e.g. at = "2024-05-01 09:30:00"'
+            ) from e
+    if isinstance(at, datetime):
+        return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
+    if isinstance(at, date):
+        return datetime(at.year, at.month, at.day)
+    raise ConfigError(f'{where}: `at` must be a time, e.g. at = "2024-05-01 09:30:00"; got {at!r}')
+
+
+def _imported_known_issues(path: Path, raw_issues: object) -> list[KnownIssue]:
+    """The file's known issues, each checked: a name, a text description, text examples."""
+    if not isinstance(raw_issues, list):
+        raise ConfigError(
+            f"taxonomy file {path}: `known_issues` must be a list of [[known_issues]] tables"
+        )
+    issues = []
+    for position, raw in enumerate(raw_issues, start=1):
+        where = f"taxonomy file {path}: known issue {position}"
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"{where}: expected a [[known_issues]] table, got {raw!r}")
+        name, description, examples = (
+            raw.get("name", ""),
+            raw.get("description", ""),
+            raw.get("examples", []),
+        )
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"{where}: a known issue needs a name (text)")
+        if not isinstance(description, str):
+            raise ConfigError(f"{where} ({name}): `description` must be text")
+        if isinstance(examples, str) or not isinstance(examples, list):
+            raise ConfigError(f"{where} ({name}): `examples` must be a list of texts")
+        if not all(isinstance(e, str) for e in examples):
+            raise ConfigError(f"{where} ({name}): every example must be text")
+        issues.append(
+            KnownIssue(name=name.strip(), description=description, examples=tuple(examples))
+        )
+    return issues
 
 
 def _current(con: duckdb.DuckDBPyConnection) -> str:
