@@ -623,7 +623,7 @@ def list_edits(con: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
                 "keys": " ".join(keys),
                 "value": value or "",
                 "by": by,
-                "at": at,
+                "at": at.strftime("%Y-%m-%d %H:%M") if at is not None else "",
                 "status": status,
                 "detail": detail or "",
             }
