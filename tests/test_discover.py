@@ -181,9 +181,13 @@ def test_the_discover_command_links_and_lists_the_segments(tmp_path: Path) -> No
     profiles = con.execute(
         "SELECT count(*) FROM v_persona_profiles WHERE segment_id LIKE 'discovered-%'"
     ).fetchone()
+    # What each issue costs them is measured too (it was missing until the next run).
+    costed = con.execute(
+        "SELECT count(DISTINCT segment_id) FROM issue_impact WHERE segment_id LIKE 'discovered-%'"
+    ).fetchall()
     con.close()
     assert linked is not None and linked[0] >= 3
-    assert profiles == (3,)
+    assert profiles == (3,) and costed == [(3,)]
     bad = CliRunner().invoke(app, ["discover", "--db", str(path), "--k", "1"])
     assert bad.exit_code == 2 and "--k 1" in bad.output
 

@@ -272,7 +272,7 @@ def discover(
         from persona_mining.report.terminal import rows_output
         from persona_mining.topics.model import current_model
 
-        cfg = _config(config, db)
+        cfg = _config(config, db, writes=True)
         if k is not None:
             if k < 0 or k == 1:
                 raise ConfigError(f"--k {k}: give 0 (choose from the data) or at least 2")
@@ -280,10 +280,11 @@ def discover(
         con = warehouse.connect(cfg.warehouse.path)
         try:
             linked = current_model(con) is not None
-            # Discover, then rebuild what is built on segments; no links without topics.
-            built = ["discover", "link", "negative", "personas"]
+            # Discover, then rebuild what is built on segments (the pipeline runs them in its
+            # own order); no links and no issue impact without topics.
+            built = ["discover", "link", "negative", "impact", "personas"]
             if not linked:
-                built.remove("link")
+                built = [s for s in built if s not in ("link", "impact")]
             result = run_pipeline(con, cfg, only=built)["discover"]
             segments = discovered_segments(con)
         finally:
