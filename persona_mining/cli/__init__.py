@@ -48,7 +48,7 @@ app.add_typer(topics_app, name="topics")
 @app.command()
 def ingest(
     tickets: Annotated[
-        Path | None, typer.Option("--tickets", help="Ticket file or folder (CSV, JSONL, Parquet).")
+        Path | None, typer.Option("--tickets", help="Ticket file or folder (CSV, TSV, JSON, JSONL, Parquet).")
     ] = None,
     customers: Annotated[
         Path | None, typer.Option("--customers", help="Customer file or folder.")
@@ -223,7 +223,8 @@ def run(
     profile: ProfileOption = None,
     replace_personas: ReplacePersonasOption = False,
 ) -> None:
-    """Run every stage after ingest as one Prefect flow: prepare, embed, topics, segments, link, personas."""
+    """Run every stage after ingest as one Prefect flow: prepare, embed, topics, curation, trends,
+    segments, link, negative, impact, personas (and the report where [schedule] report says)."""
 
     def body() -> None:
         cfg = _config(config, db, profile, writes=True)
@@ -263,7 +264,8 @@ def discover(
         ),
     ] = None,
 ) -> None:
-    """Find customer segments in the data (attributes and issue mix), then link and profile them."""
+    """Find customer segments in the customers' attributes (not their tickets), then link,
+    assess and profile them like any persona."""
 
     def body() -> None:
         from persona_mining import warehouse as warehouse
@@ -726,7 +728,8 @@ def export(
     config: ConfigOption = None,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
 ) -> None:
-    """Write the issue-by-persona table and the persona profiles to CSV or Parquet files."""
+    """Write the issue-by-persona tables (issues and themes), the persona profiles and the issue
+    impact to CSV or Parquet files."""
 
     def body() -> None:
         from persona_mining.report.export import export_tables

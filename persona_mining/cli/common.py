@@ -39,8 +39,8 @@ ProfileOption = Annotated[
     str | None,
     typer.Option(
         "--profile",
-        help="Named defaults under the config: 'default', or 'fast' (static embeddings, blank "
-        "spaCy: several times faster, person names not redacted; see the README).",
+        help="Named defaults under the config: 'default', or 'fast' (static embeddings, spaCy's "
+        "NER alone, a fit sample: faster, names still redacted in what it shows; see the README).",
     ),
 ]
 MapOption = Annotated[

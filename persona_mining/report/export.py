@@ -23,6 +23,7 @@ _FORMULA_START_RE = r"^[=+@\t\r-]"
 # file stem -> view; views and stems are ours, never user input.
 EXPORTS = {
     "issue_by_persona": "v_issue_by_persona",
+    "issue_group_by_persona": "v_issue_group_by_persona",
     "persona_profiles": "v_persona_profiles",
     "issue_impact": "v_issue_impact",
 }
@@ -39,7 +40,8 @@ class ExportResult:
 def export_tables(
     con: duckdb.DuckDBPyConnection, *, out_dir: Path, fmt: str = "csv"
 ) -> ExportResult:
-    """Write `v_issue_by_persona`, `v_persona_profiles` and `v_issue_impact` as CSV or Parquet.
+    """Write `v_issue_by_persona`, `v_issue_group_by_persona` (the themes), `v_persona_profiles`
+    and `v_issue_impact` as CSV or Parquet.
 
     Files are named after the table (`issue_by_persona.csv`, `persona_profiles.parquet`) and
     replaced if they exist. CSV has a header row; JSON columns are written as JSON text; a
