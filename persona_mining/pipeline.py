@@ -552,7 +552,7 @@ def pending_work(
         ):
             if count:
                 return last(f"{count} {what}")
-        due = refit_due(con, config=config.topics)
+        due = refit_due(con, config=config.topics, known_issues=config.known_issues)
         return last(f"a refit is due ({due})" if due else None)
     except duckdb.Error as e:
         return PendingWork(f"cannot tell from the warehouse ({type(e).__name__})")

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import duckdb
 
-from persona_mining.config import TopicsConfig
+from persona_mining.config import KnownIssue, TopicsConfig
 from persona_mining.ingest.coverage import (
     LanguageCoverage,
     LinkCoverage,
@@ -306,6 +306,7 @@ def warehouse_status(
     con: duckdb.DuckDBPyConnection,
     *,
     topics: TopicsConfig,
+    known_issues: Sequence[KnownIssue] | None = None,
     limit: int = 10,
     no_writer: bool = False,
 ) -> WarehouseStatus:
@@ -374,7 +375,7 @@ def warehouse_status(
         runs=runs,
         model=model,
         watermarks=watermarks,
-        refit_due=refit_due(con, config=topics),
+        refit_due=refit_due(con, config=topics, known_issues=known_issues),
         pending_migrations=pending,
         coverage=link_coverage(con),
         languages=language_coverage(con),

@@ -294,6 +294,30 @@ def test_new_tickets_that_join_no_topic_stay_in_the_views_of_a_model_without_unc
     assert f"{total[0][0] - 10:,} with a topic; 10 like no topic (unclustered)" in html
 
 
+def test_a_change_of_the_known_issues_makes_a_refit_due(
+    warehouse: duckdb.DuckDBPyConnection, demo_run: dict[str, object]
+) -> None:
+    from persona_mining.topics.model import refit_due
+
+    config = demo_run["config"]
+    fitted = config.known_issues  # type: ignore[attr-defined]
+    assert refit_due(warehouse, config=config.topics, known_issues=fitted) is None  # type: ignore[attr-defined]
+    student = KnownIssue(name="Student discount", description="Verifying student status")
+    due = refit_due(warehouse, config=config.topics, known_issues=[*fitted, student])  # type: ignore[attr-defined]
+    assert due == "the known issues changed since the fit (new 'Student discount')"
+    # Imported into the warehouse (`topics import`), it counts the same.
+    warehouse.execute(
+        "INSERT INTO known_issues (name, description, examples, source) "
+        "VALUES ('Student discount', '', [], 'taxonomy.toml')"
+    ).fetchall()
+    assert refit_due(warehouse, config=config.topics, known_issues=fitted) == due  # type: ignore[attr-defined]
+    # A model fitted before the known issues were recorded is taken as fitted with them.
+    warehouse.execute(
+        "UPDATE topic_models SET params = json_object('min_topic_size', 5)::VARCHAR"
+    ).fetchall()
+    assert refit_due(warehouse, config=config.topics, known_issues=fitted) is None  # type: ignore[attr-defined]
+
+
 def test_the_taxonomy_exports_and_imports(
     warehouse: duckdb.DuckDBPyConnection, demo_run: dict[str, object], tmp_path: Path
 ) -> None:

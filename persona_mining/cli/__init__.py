@@ -48,7 +48,8 @@ app.add_typer(topics_app, name="topics")
 @app.command()
 def ingest(
     tickets: Annotated[
-        Path | None, typer.Option("--tickets", help="Ticket file or folder (CSV, TSV, JSON, JSONL, Parquet).")
+        Path | None,
+        typer.Option("--tickets", help="Ticket file or folder (CSV, TSV, JSON, JSONL, Parquet)."),
     ] = None,
     customers: Annotated[
         Path | None, typer.Option("--customers", help="Customer file or folder.")
@@ -795,7 +796,13 @@ def status(
         try:
             state = _read(
                 cfg,
-                lambda con: warehouse_status(con, topics=cfg.topics, limit=limit, no_writer=local),
+                lambda con: warehouse_status(
+                    con,
+                    topics=cfg.topics,
+                    known_issues=cfg.known_issues,
+                    limit=limit,
+                    no_writer=local,
+                ),
             )
         except WarehouseBusyError:
             _show(busy_output(cfg.warehouse.path, fmt))

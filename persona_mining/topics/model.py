@@ -160,7 +160,7 @@ def update_topics(
     unless the current model cannot assign at all: there is none yet, or it was fitted on
     other embeddings (after switching profile or embedding model).
     """
-    due = refit_due(con, config=config, embedding_model=embedder.name)
+    due = refit_due(con, config=config, embedding_model=embedder.name, known_issues=known_issues)
     current = current_model(con)
     unusable = current is None or current[2] != embedder.name
     if refit or (due and (auto_refit or unusable)):
@@ -363,6 +363,9 @@ def fit_topics(
         "n_neighbors_used": neighbours,
         "theme_topic_size_used": min_topic_size,
         "guided_tickets": 0 if guide is None else int(np.sum(guide != UNCLUSTERED)),
+        # The known issues (config and warehouse) the fit matched first: a change to them makes
+        # a refit due (`refit_due`).
+        "known_issues": sorted(issue.name for issue in known),
     }
     digest = hashlib.sha256(json.dumps([ids, params, embedding_model]).encode()).hexdigest()[:8]
     created = datetime.now(UTC).replace(tzinfo=None)
@@ -1013,26 +1016,44 @@ def _ensure_unclustered(con: duckdb.DuckDBPyConnection, model_id: str) -> None:
 
 
 def refit_due(
-    con: duckdb.DuckDBPyConnection, *, config: TopicsConfig, embedding_model: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    *,
+    config: TopicsConfig,
+    embedding_model: str | None = None,
+    known_issues: Sequence[KnownIssue] | None = None,
 ) -> str | None:
     """Why the topic model should be refitted now, or None when the current one will do.
 
     A refit is due when there is no model, when it was fitted on another embedding model
-    than `embedding_model` (e.g. after switching profile), when it is older than
-    `refit_after_days`, or when more than `refit_unclustered_share` of the (at least 50)
-    tickets assigned since the fit fit no topic: the issues have drifted.
+    than `embedding_model` (e.g. after switching profile), when the known issues (those of
+    `known_issues`, the config's, and those imported into the warehouse) are not the ones it
+    was fitted with (a model fitted before this was recorded is taken as fitted with them),
+    when it is older than `refit_after_days`, or when more than `refit_unclustered_share` of
+    the (at least 50) tickets assigned since the fit fit no topic: the issues have drifted.
     """
     row = con.execute(
-        """SELECT model_id, created_at, date_diff('day', created_at, now()::TIMESTAMP), embedding_model
+        """SELECT model_id, created_at, date_diff('day', created_at, now()::TIMESTAMP),
+            embedding_model, params
         FROM v_current_model"""
     ).fetchall()
     if not row:
         return "no topic model yet"
-    model_id, created, age, fitted_on = row[0]
+    model_id, created, age, fitted_on, params = row[0]
     if embedding_model is not None and fitted_on != embedding_model:
         return (
             f"the model was fitted on {fitted_on} embeddings, the config now uses {embedding_model}"
         )
+    fitted_known = _json_object(params).get("known_issues")
+    if known_issues is not None and isinstance(fitted_known, list):
+        wanted = {issue.name for issue in _all_known_issues(con, known_issues)}
+        added, removed = sorted(wanted - set(fitted_known)), sorted(set(fitted_known) - wanted)
+        if added or removed:
+            change = "; ".join(
+                f"{what} {', '.join(repr(n) for n in names)}"
+                for what, names in (("new", added), ("gone", removed))
+                if names
+            )
+            return f"the known issues changed since the fit ({change})"
     if age >= config.refit_after_days:
         return f"the model is {age} days old (refit_after_days = {config.refit_after_days})"
     drift = con.execute(
@@ -1047,6 +1068,15 @@ def refit_due(
             f"(refit_unclustered_share = {config.refit_unclustered_share})"
         )
     return None
+
+
+def _json_object(text: object) -> dict[str, Any]:
+    """A JSON object stored as text (a model's params), or {} where it is none."""
+    try:
+        value = json.loads(str(text)) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 #: A refit keeps its previous model's granularity while the minimum topic size it starts
