@@ -120,9 +120,19 @@ def test_the_customers_from_the_ticket_file_recipe_keeps_one_customer_per_id(
     folder: Path,
 ) -> None:
     shutil.copy(KAGGLE, folder / "tickets.csv")
+    (config,) = [b for b in re.findall(r"```toml\n(.*?)```", README, re.S) if "ticket_*" in b]
+    (folder / "persona-mining.toml").write_text(config, encoding="utf-8")
     (command,) = block("--customers tickets.csv")
     output = invoke(command)
     assert "warning" not in output and "rejected 0" in output
+    # The ticket's columns stay out of the customers, the customer's out of the tickets: the
+    # customers keep attributes of their own to discover segments on.
+    columns = {
+        table: {r[0] for r in warehouse(f"SELECT column_name FROM (DESCRIBE {table})")}
+        for table in ("customers", "tickets")
+    }
+    assert {"customer_age", "customer_gender"} <= columns["customers"] - columns["tickets"]
+    assert not any(c.startswith("ticket_") for c in columns["customers"])
     assert warehouse("SELECT count(*), count(DISTINCT customer_id) FROM customers") == [
         (KAGGLE_CUSTOMERS, KAGGLE_CUSTOMERS)
     ]
