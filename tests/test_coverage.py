@@ -85,11 +85,14 @@ def test_a_few_tickets_in_other_languages_are_counted_without_a_warning(
     few = LanguageCoverage(prepared=100, other=(("de", 3), ("fr", 1)))
     assert few.warning() is None  # 4%: under OTHER_LANGUAGES_SHARE
     assert few.summary().startswith(
-        "96 of 100 prepared tickets analysed; 4 (4%) are in other languages (de 3, fr 1)"
+        "96 of 100 prepared tickets in the languages analysed; 4 (4%) are in other languages (de 3, fr 1)"
     )
     many = LanguageCoverage(prepared=100, other=(("de", 5),))
     assert (many.warning() or "").startswith("5 of 100 prepared tickets are in other languages")
-    assert LanguageCoverage(prepared=10, other=()).summary() == "10 of 10 prepared tickets analysed"
+    assert (
+        LanguageCoverage(prepared=10, other=()).summary()
+        == "10 of 10 prepared tickets in the languages analysed"
+    )
 
 
 def test_ids_that_differ_only_in_case_or_leading_zeros_are_named(tmp_path: Path) -> None:

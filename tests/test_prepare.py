@@ -72,8 +72,9 @@ def test_tickets_in_other_languages_are_counted_and_named(tmp_path: Path) -> Non
     assert coverage.warning() == f"1 of 3 prepared tickets {why}"
     result = CliRunner().invoke(app, ["status", "--db", str(path)])
     assert result.exit_code == 0, result.output
-    assert f"languages: 2 of 3 prepared tickets analysed; 1 (33%) {why}" in " ".join(
-        result.output.split()
+    assert (
+        f"languages: 2 of 3 prepared tickets in the languages analysed; 1 (33%) {why}"
+        in " ".join(result.output.split())
     )
 
 

@@ -395,3 +395,12 @@ def test_a_lift_nobody_else_shares_is_shown_as_only_them() -> None:
     assert "only them" in text and "3271" not in text
     evidence = _challenge_evidence({**values, "label": "Joke"})
     assert evidence == "Joke (only them: 41 tickets, no one else's)"
+
+
+def test_csv_writes_booleans_as_duckdbs_csv_writer_does() -> None:
+    from persona_mining.report.queries import Rows
+    from persona_mining.report.terminal import rows_output
+
+    rows = Rows(["issue", "significant"], [("Refund", True), ("Login", False)])
+    text = rows_output(rows, "csv", title="")
+    assert text == "issue,significant\r\nRefund,true\r\nLogin,false\r\n"

@@ -188,7 +188,7 @@ class LanguageCoverage:
 
     def summary(self) -> str:
         """How many prepared tickets are analysed, and which languages are left out."""
-        line = f"{self.prepared - self.left_out:,} of {self.prepared:,} prepared tickets analysed"
+        line = f"{self.prepared - self.left_out:,} of {self.prepared:,} prepared tickets in the languages analysed"
         if not self.left_out:
             return line
         return f"{line}; {self.left_out:,} ({self.share:.0%}) {self._why()}"

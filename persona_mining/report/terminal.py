@@ -117,6 +117,8 @@ def rows_output(
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(columns)
+        # Booleans as DuckDB's CSV writer has them (`table --csv`, `export`): true, false.
+        rows = [tuple(str(v).lower() if isinstance(v, bool) else v for v in row) for row in rows]
         if spreadsheet_safe:
             rows = [tuple(spreadsheet_cell(v) for v in row) for row in rows]
         writer.writerows(rows)
@@ -161,7 +163,11 @@ def query_output(result: Rows, fmt: str, *, limit: int = TABLE_ROWS) -> Renderab
         shown,
         types=result.types,
         total_rows=len(result.rows),
-        hint="--limit 0 shows every row; --format csv writes every row and column in full",
+        hint=(
+            "--limit 0 shows every row; --format csv writes every row and column in full"
+            if len(shown) < len(result.rows)
+            else "--format csv writes every column in full"
+        ),
     )
 
 
