@@ -140,3 +140,14 @@ def test_run_on_a_warehouse_without_tickets_says_to_ingest_first(tmp_path: Path)
     assert result.exit_code == 2, result.output
     assert "holds no tickets yet: ingest some first" in result.output
     assert "prefect" not in result.output.lower()  # stopped before any flow started
+
+
+def test_an_empty_table_on_a_desk_without_personas_says_how_to_get_them(tmp_path: Path) -> None:
+    from persona_mining import warehouse
+
+    path = tmp_path / "w.duckdb"
+    warehouse.connect(path).close()
+    result = runner.invoke(app, ["table", "--db", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "no rows" in result.output and "[[personas]]" in result.output
+    assert "persona-mining discover" in result.output

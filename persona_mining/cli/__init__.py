@@ -572,10 +572,18 @@ def _print_table(
         written = _read(cfg, lambda con: write_issue_table_csv(con, out=out_csv, level=level))
         _show(messages.wrote_line(written), stderr=True)
     read = theme_by_persona if level == "theme" else issue_by_persona
-    cells = _read(cfg, lambda con: read(con, significant_only=not show_all))
+    cells, segments = _read(
+        cfg,
+        lambda con: (
+            read(con, significant_only=not show_all),
+            con.execute("SELECT count(*) FROM segments").fetchall()[0][0],
+        ),
+    )
     if limit is None:
         limit = TABLE_ROWS if fmt == "table" else 0
     _show(issue_table_output(cells, fmt, significant_only=not show_all, level=level, limit=limit))
+    if fmt == "table" and not cells.rows and not segments:
+        _show(messages.no_personas_line(), stderr=True)
 
 
 @app.command()

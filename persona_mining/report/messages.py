@@ -161,3 +161,13 @@ def serve_line(event: ServeStep) -> Text:
         else ""
     )
     return Text(f"serving {served} on {event.api_url}{ui}; Ctrl-C stops")
+
+
+def no_personas_line() -> Text:
+    """Under an empty issue-by-persona table when the warehouse has no persona at all."""
+    return Text(
+        "no personas to compare the issues across: add [[personas]] rules over the customers' "
+        "columns to the config (README, Configuration) and run again, or run "
+        "`persona-mining discover` to find segments in the customers' attributes",
+        style="yellow",
+    )
