@@ -88,6 +88,7 @@ class RunLog:
                 event="run",
                 status="completed",
                 run_id=self.run_id,
+                kind=outcome.run.kind,  # a run that fitted a model is a refit, asked or due
                 seconds=round(seconds, 3),
                 changes=len(outcome.changes),
                 alerts=len(alerts),

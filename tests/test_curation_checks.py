@@ -173,6 +173,9 @@ def test_a_theme_whose_topics_were_merged_away_is_left_empty_and_sizes_follow_th
         ).fetchall()
     }
     assert themes[group] == (label, 0, 0)
+    # The view people read leaves the emptied theme out.
+    shown = warehouse.execute("SELECT group_id FROM v_topic_groups").fetchall()
+    assert (group,) not in shown and (target_group,) in shown
     active = dict(
         warehouse.execute(
             """SELECT group_id, sum(size) FROM v_topics WHERE active AND topic_id <> -1

@@ -17,13 +17,14 @@ JOIN v_current_model m USING (model_id)
 LEFT JOIN topic_groups g ON g.model_id = t.model_id AND g.group_id = t.group_id
 ORDER BY t.size DESC;
 
--- Topic groups of the current model: the coarser level of issues.
+-- Topic groups of the current model: the coarser level of issues. A theme whose topics were
+-- all merged away is left out; `topic_labels` are its active topics'.
 CREATE OR REPLACE VIEW v_topic_groups AS
 SELECT g.group_id, g.label, g.topics, g.size, g.model_id,
        list(t.label ORDER BY t.size DESC) AS topic_labels, g.theme_key
 FROM topic_groups g
 JOIN v_current_model m USING (model_id)
-JOIN topics t ON t.model_id = g.model_id AND t.group_id = g.group_id
+JOIN topics t ON t.model_id = g.model_id AND t.group_id = g.group_id AND coalesce(t.active, true)
 GROUP BY ALL
 ORDER BY g.size DESC;
 
