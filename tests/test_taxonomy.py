@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -116,7 +117,11 @@ def test_split_makes_sub_topics_and_a_bad_key_is_refused(
         "WHERE split_from = ? ORDER BY topic_key",
         [a],
     ).fetchall()
-    assert len(subs) >= 2 and subs[0][0] == f"{a}.1" and all(size > 0 for _, size, _ in subs)
+    assert len(subs) >= 2 and subs[0][0] == f"{a}.1"
+    # Each part is an issue the model could have found alone (half its minimum topic size).
+    params = warehouse.execute("SELECT params FROM v_current_model").fetchall()[0][0]
+    smallest = max(10, json.loads(params)["min_topic_size_used"] // 2)
+    assert all(size >= smallest for _, size, _ in subs)
     with pytest.raises(ConfigError, match="no active topic"):
         record_edit(warehouse, action="rename", topic_keys=[a], value="x")
 
@@ -187,6 +192,28 @@ def test_a_split_carries_its_sub_topics_into_another_embedding_space(
         "SELECT DISTINCT embedding_model FROM topic_split_centroids ORDER BY 1"
     ).fetchall()
     assert spaces == sorted([(model,), ("rotated",)])
+
+
+def test_a_split_of_a_small_topic_makes_no_part_smaller_than_an_issue(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    key, size = warehouse.execute(
+        "SELECT topic_key, size FROM v_topics WHERE topic_id <> -1 ORDER BY abs(size - 110) LIMIT 1"
+    ).fetchall()[0]
+    params = warehouse.execute("SELECT params FROM v_current_model").fetchall()[0][0]
+    smallest = max(10, json.loads(params)["min_topic_size_used"] // 2)
+    status = record_edit(warehouse, action="split", topic_keys=[key])[-1]
+    sizes = [
+        r[0]
+        for r in warehouse.execute(
+            "SELECT size FROM topics JOIN v_current_model USING (model_id) WHERE split_from = ?",
+            [key],
+        ).fetchall()
+    ]
+    assert (status.status == "applied" and len(sizes) >= 2) or (
+        status.status == "vanished" and "no distinct groups" in status.detail and not sizes
+    ), (size, status)
+    assert all(s >= smallest for s in sizes), (size, sizes)
 
 
 def test_edits_survive_a_refit_and_vanished_ones_are_reported(
