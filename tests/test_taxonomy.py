@@ -319,6 +319,23 @@ def test_new_tickets_that_join_no_topic_stay_in_the_views_of_a_model_without_unc
 
     html = write_report(warehouse, out=tmp_path / "report.html").path.read_text(encoding="utf-8")
     assert f"{total[0][0] - 10:,} with a topic; 10 like no topic (unclustered)" in html
+    # Five more the next night: the unclustered tickets' group follows (the curation stage).
+    more = [
+        t
+        for (t,) in warehouse.execute(
+            "SELECT ticket_id FROM ticket_topics WHERE model_id = ? AND topic_id <> -1 ORDER BY ticket_id LIMIT 5",
+            [model_id],
+        ).fetchall()
+    ]
+    warehouse.execute(
+        "DELETE FROM ticket_topics WHERE model_id = ? AND list_contains(?, ticket_id)",
+        [model_id, more],
+    ).fetchall()
+    assign_topics(warehouse, config=config, embedding_model=embedding_model)
+    apply_edits(warehouse)
+    assert warehouse.execute(
+        "SELECT size FROM topic_groups WHERE model_id = ? AND group_id = -1", [model_id]
+    ).fetchall() == [(15,)]
 
 
 def test_a_change_of_the_known_issues_makes_a_refit_due(
@@ -338,11 +355,77 @@ def test_a_change_of_the_known_issues_makes_a_refit_due(
         "VALUES ('Student discount', '', [], 'taxonomy.toml')"
     ).fetchall()
     assert refit_due(warehouse, config=config.topics, known_issues=fitted) == due  # type: ignore[attr-defined]
+    # A known issue the model was fitted with, reworded: it matches other tickets now.
+    from persona_mining.topics.model import known_digests
+
+    warehouse.execute(
+        "UPDATE topic_models SET params = ?",
+        [json.dumps({"known_issues": known_digests([student])})],
+    ).fetchall()
+    assert refit_due(warehouse, config=config.topics, known_issues=[student]) is None  # type: ignore[attr-defined]
+    reworded = student.model_copy(update={"examples": ("my student card is refused",)})
+    assert refit_due(warehouse, config=config.topics, known_issues=[reworded]) == (  # type: ignore[attr-defined]
+        "the known issues changed since the fit (reworded 'Student discount')"
+    )
     # A model fitted before the known issues were recorded is taken as fitted with them.
     warehouse.execute(
         "UPDATE topic_models SET params = json_object('min_topic_size', 5)::VARCHAR"
     ).fetchall()
     assert refit_due(warehouse, config=config.topics, known_issues=fitted) is None  # type: ignore[attr-defined]
+
+
+def test_a_refit_keeps_the_fitted_labels_so_edits_replay_and_undo_as_before(
+    warehouse: duckdb.DuckDBPyConnection, demo_run: dict[str, object], embedder, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    a, b = largest(warehouse, 2)
+    fitted = warehouse.execute("SELECT label FROM v_topics WHERE topic_key = ?", [a]).fetchall()
+    record_edit(warehouse, action="rename", topic_keys=[a], value="Renamed by the lead")
+    record_edit(warehouse, action="split", topic_keys=[b])
+    query = """SELECT t.topic_key, t.label, t.keywords = p.keywords AND len(t.keywords) > 0
+        FROM v_topics t JOIN v_topics p ON p.topic_key = t.split_from ORDER BY 1"""
+    subs = warehouse.execute(query).fetchall()
+    assert len(subs) >= 2 and all(same for _, _, same in subs)  # the parent's keywords
+    config = demo_run["config"]
+    fit_topics(warehouse, config=config.topics, models_dir=tmp_path / "m", embedder=embedder)  # type: ignore[attr-defined]
+    apply_edits(warehouse)
+    # The refit inherits the label as fitted; the rename is an edit, replayed on it.
+    assert warehouse.execute(
+        "SELECT base_label, label FROM topics JOIN v_current_model USING (model_id) "
+        "WHERE topic_key = ?",
+        [a],
+    ).fetchall() == [(fitted[0][0], "Renamed by the lead")]
+    # The sub-topics keep the labels the split gave them.
+    assert [(k, label) for k, label, _ in warehouse.execute(query).fetchall()] == [
+        (k, label) for k, label, _ in subs
+    ]
+    undo_edit(warehouse)
+    undo_edit(warehouse)
+    assert (
+        warehouse.execute("SELECT label FROM v_topics WHERE topic_key = ?", [a]).fetchall()
+        == fitted
+    )
+
+
+def test_a_split_whose_tickets_all_lie_nearest_one_sub_topic_is_not_applied(
+    warehouse: duckdb.DuckDBPyConnection,
+) -> None:
+    (a,) = largest(warehouse, 1)
+    edit = record_edit(warehouse, action="split", topic_keys=[a])[-1].edit_id
+    # Every sub-topic but the first moves far away from the tickets (as a profile switch and
+    # back can leave them).
+    warehouse.execute(
+        """UPDATE topic_split_centroids SET centroid = list_transform(centroid, lambda x: -x)
+        WHERE edit_id = ? AND position > 1""",
+        [edit],
+    ).fetchall()
+    (status,) = [s for s in apply_edits(warehouse) if s.edit_id == edit]
+    assert status.status == "vanished" and f"({a}.1): not split" in status.detail
+    assert warehouse.execute("SELECT active FROM v_topics WHERE topic_key = ?", [a]).fetchall() == [
+        (True,)
+    ]
+    assert warehouse.execute(
+        "SELECT count(*) FROM v_topics WHERE split_from = ?", [a]
+    ).fetchall() == [(0,)]
 
 
 def test_the_taxonomy_exports_and_imports(

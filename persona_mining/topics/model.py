@@ -363,9 +363,9 @@ def fit_topics(
         "n_neighbors_used": neighbours,
         "theme_topic_size_used": min_topic_size,
         "guided_tickets": 0 if guide is None else int(np.sum(guide != UNCLUSTERED)),
-        # The known issues (config and warehouse) the fit matched first: a change to them makes
-        # a refit due (`refit_due`).
-        "known_issues": sorted(issue.name for issue in known),
+        # The known issues (config and warehouse) the fit matched first, by name and a digest of
+        # what it matched them on: a change to them makes a refit due (`refit_due`).
+        "known_issues": known_digests(known),
     }
     digest = hashlib.sha256(json.dumps([ids, params, embedding_model]).encode()).hexdigest()[:8]
     created = datetime.now(UTC).replace(tzinfo=None)
@@ -778,7 +778,9 @@ def _previous_topics(
     rows = {
         r[0]: (r[1], r[2], r[3])
         for r in con.execute(
-            "SELECT topic_id, topic_key, label, first_model_id FROM topics WHERE model_id = ?",
+            # The label as fitted: renames are edits, replayed on the refit (and undone there).
+            "SELECT topic_id, topic_key, coalesce(base_label, label), first_model_id FROM topics "
+            "WHERE model_id = ?",
             [model_id],
         ).fetchall()
     }
@@ -798,7 +800,8 @@ def _retired_topics(
     fitted in: those fitted on the same embeddings whose folder is still there (another
     space's centroids cannot be compared)."""
     rows = con.execute(
-        """SELECT t.topic_key, t.topic_id, t.label, coalesce(t.first_model_id, t.model_id), m.path
+        """SELECT t.topic_key, t.topic_id, coalesce(t.base_label, t.label),
+            coalesce(t.first_model_id, t.model_id), m.path
         FROM topics t JOIN topic_models m USING (model_id)
         WHERE t.model_id = t.last_model_id AND m.embedding_model = ? AND t.topic_id <> ?
             AND t.topic_key LIKE 'T%' AND t.split_from IS NULL
@@ -1044,13 +1047,17 @@ def refit_due(
             f"the model was fitted on {fitted_on} embeddings, the config now uses {embedding_model}"
         )
     fitted_known = _json_object(params).get("known_issues")
-    if known_issues is not None and isinstance(fitted_known, list):
-        wanted = {issue.name for issue in _all_known_issues(con, known_issues)}
-        added, removed = sorted(wanted - set(fitted_known)), sorted(set(fitted_known) - wanted)
-        if added or removed:
+    if known_issues is not None and isinstance(fitted_known, dict):
+        wanted = known_digests(_all_known_issues(con, known_issues))
+        added = sorted(set(wanted) - set(fitted_known))
+        removed = sorted(set(fitted_known) - set(wanted))
+        reworded = sorted(
+            n for n in set(wanted) & set(fitted_known) if wanted[n] != fitted_known[n]
+        )
+        if added or removed or reworded:
             change = "; ".join(
                 f"{what} {', '.join(repr(n) for n in names)}"
-                for what, names in (("new", added), ("gone", removed))
+                for what, names in (("new", added), ("gone", removed), ("reworded", reworded))
                 if names
             )
             return f"the known issues changed since the fit ({change})"
@@ -1068,6 +1075,17 @@ def refit_due(
             f"(refit_unclustered_share = {config.refit_unclustered_share})"
         )
     return None
+
+
+def known_digests(issues: Sequence[KnownIssue]) -> dict[str, str]:
+    """Each known issue's name and a digest of its description and examples, what a fit
+    matches tickets on."""
+    return {
+        issue.name: hashlib.sha256(
+            json.dumps([issue.description, list(issue.examples)]).encode()
+        ).hexdigest()[:12]
+        for issue in issues
+    }
 
 
 def _json_object(text: object) -> dict[str, Any]:

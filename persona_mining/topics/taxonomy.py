@@ -345,6 +345,13 @@ def _relabel_themes(con: duckdb.DuckDBPyConnection, model_id: str) -> None:
             for g, m in sorted(members.items())
         ],
     )
+    # The unclustered tickets' own group: as many as the topic -1 holds now.
+    con.execute(
+        """UPDATE topic_groups SET size = coalesce((
+            SELECT size FROM topics WHERE model_id = ? AND topic_id = ?), 0)
+        WHERE model_id = ? AND group_id = ?""",
+        [model_id, UNCLUSTERED, model_id, UNCLUSTERED],
+    )
 
 
 def _apply(
@@ -418,7 +425,8 @@ def _split(
     recorded = _recorded_split(con, edit_id, embedding_model) or _split_in_new_space(
         con, edit_id, embedding_model, ids, vectors
     )
-    if not recorded:
+    fresh = not recorded
+    if fresh:
         if len(ids) < 20:
             return EditStatus(
                 edit_id,
@@ -445,19 +453,26 @@ def _split(
                 "vanished",
                 f"{key} has no distinct groups of tickets to split",
             )
-        # Sub-topics numbered by size, largest first. Their centroids are recorded, and every
-        # application, this first one too, gives each ticket the nearest: KEY.1 means the
-        # same tickets after a replay, new tickets join the sub-topic they are closest to.
+        # Sub-topics numbered by size, largest first. Their centroids and labels are recorded,
+        # and every application, this first one too, gives each ticket the nearest: KEY.1
+        # means the same tickets after a replay, new tickets join the one they are closest to.
         sizes = np.bincount(choice.labels)
         recorded = [
-            (f"{key}.{rank}", _unit(vectors[choice.labels == c].mean(axis=0)))
+            SubTopic(f"{key}.{rank}", _unit(vectors[choice.labels == c].mean(axis=0)), "")
             for rank, c in enumerate(sorted(np.flatnonzero(sizes), key=lambda c: (-sizes[c], c)), 1)
         ]
-        _record_split(con, edit_id, embedding_model, recorded)
-    sub_keys = [sub_key for sub_key, _ in recorded]
-    labels = (vectors @ np.vstack([c for _, c in recorded]).T).argmax(axis=1)
+    labels = (vectors @ np.vstack([sub.centroid for sub in recorded]).T).argmax(axis=1)
     # The recorded numbering; a sub-topic no ticket is nearest to any more stays out.
     order = [c for c in range(len(recorded)) if (labels == c).any()]
+    if len(order) < 2:
+        nearest = recorded[order[0]].key if order else key
+        return EditStatus(
+            edit_id,
+            "split",
+            (key,),
+            "vanished",
+            f"every ticket of {key} now lies nearest one of its sub-topics ({nearest}): not split",
+        )
     phrases = {
         ticket: label_phrases(nouns, text, model)
         for ticket, nouns, text, model in con.execute(
@@ -471,42 +486,46 @@ def _split(
     next_id = con.execute(
         "SELECT max(topic_id) + 1 FROM topics WHERE model_id = ?", [model_id]
     ).fetchall()[0][0]
-    group, parent_label = con.execute(
-        "SELECT group_id, label FROM topics WHERE model_id = ? AND topic_id = ?",
+    group, parent_label, parent_keywords = con.execute(
+        "SELECT group_id, label, keywords FROM topics WHERE model_id = ? AND topic_id = ?",
         [model_id, topic_id],
     ).fetchall()[0]
+    if fresh:
+        recorded = [
+            SubTopic(sub.key, sub.centroid, _sub_label(described, c, sub.key, parent_label))
+            for c, sub in enumerate(recorded)
+        ]
+        _record_split(con, edit_id, embedding_model, recorded)
     for rank, cluster in enumerate(order):
-        sub_id, sub_key = next_id + rank, sub_keys[cluster]
+        sub = recorded[cluster]
         chosen = [i for i, c in zip(ids, labels.tolist(), strict=True) if c == cluster]
-        sub_label = described[int(cluster)].label
-        if sub_label.casefold() == f"topic {int(cluster)}":
-            # describe_topics' placeholder (no phrase told this part apart): the parent's label
-            # and the sub-topic's number say more, and stay the same across replays.
-            sub_label = f"{parent_label} (part {sub_key.rsplit('.', 1)[-1]})"
         con.execute(
+            # A sub-topic keeps its parent's keywords: what the parent's tickets share
+            # (the return, refund and complaint signal reads them too).
             """INSERT INTO topics (model_id, topic_id, label, keywords, size, topic_key, first_model_id,
                 last_model_id, group_id, keyphrases, representative_tickets, base_label, split_from,
                 active, ignored, curation)
-            VALUES (?, ?, ?, [], ?, ?, ?, ?, ?, ?, ?, ?, ?, true, false, 'split from ' || ?)""",
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, true, false, 'split from ' || ?)""",
             [
                 model_id,
-                sub_id,
-                sub_label,
+                next_id + rank,
+                sub.label,
+                list(parent_keywords or []),
                 len(chosen),
-                sub_key,
+                sub.key,
                 model_id,
                 model_id,
                 group,
                 list(described[int(cluster)].keyphrases),
                 chosen[:3],
-                sub_label,
+                sub.label,
                 key,
                 key,
             ],
         )
         con.execute(
             "UPDATE ticket_topics SET topic_id = ? WHERE model_id = ? AND list_contains(?, ticket_id)",
-            [sub_id, model_id, chosen],
+            [next_id + rank, model_id, chosen],
         )
     con.execute(
         "UPDATE topics SET active = false, curation = 'split' WHERE model_id = ? AND topic_id = ?",
@@ -534,14 +553,33 @@ def _unit(vector: np.ndarray) -> np.ndarray:
     return vector / (np.linalg.norm(vector) or 1.0)
 
 
+@dataclass(frozen=True)
+class SubTopic:
+    """One sub-topic of a split as recorded: its key, centroid and label."""
+
+    key: str
+    centroid: np.ndarray
+    label: str
+
+
+def _sub_label(described: Mapping[int, Any], cluster: int, key: str, parent_label: str) -> str:
+    """A sub-topic's label as the split describes it; where no phrase told it apart (or no
+    ticket lies nearest it), the parent's label and the sub-topic's number."""
+    topic = described.get(cluster)
+    label = "" if topic is None else str(topic.label)
+    if not label or label.casefold() == f"topic {cluster}":
+        return f"{parent_label} (part {key.rsplit('.', 1)[-1]})"
+    return label
+
+
 def _recorded_split(
     con: duckdb.DuckDBPyConnection, edit_id: int, embedding_model: str
-) -> list[tuple[str, np.ndarray]]:
+) -> list[SubTopic]:
     """The sub-topics a split edit recorded in this embedding space, in their order."""
     return [
-        (sub_key, np.asarray(centroid, dtype=np.float32))
-        for sub_key, centroid in con.execute(
-            """SELECT sub_key, centroid FROM topic_split_centroids
+        SubTopic(sub_key, np.asarray(centroid, dtype=np.float32), label)
+        for sub_key, centroid, label in con.execute(
+            """SELECT sub_key, centroid, label FROM topic_split_centroids
             WHERE edit_id = ? AND embedding_model = ? ORDER BY position""",
             [edit_id, embedding_model],
         ).fetchall()
@@ -552,15 +590,22 @@ def _record_split(
     con: duckdb.DuckDBPyConnection,
     edit_id: int,
     embedding_model: str,
-    sub_topics: list[tuple[str, np.ndarray]],
+    sub_topics: list[SubTopic],
 ) -> None:
     con.executemany(
         """INSERT INTO topic_split_centroids
-            (edit_id, embedding_model, position, sub_key, centroid, recorded_at)
-        VALUES (?, ?, ?, ?, ?, now())""",
+            (edit_id, embedding_model, position, sub_key, centroid, label, recorded_at)
+        VALUES (?, ?, ?, ?, ?, ?, now())""",
         [
-            [edit_id, embedding_model, position, sub_key, centroid.astype(float).tolist()]
-            for position, (sub_key, centroid) in enumerate(sub_topics, start=1)
+            [
+                edit_id,
+                embedding_model,
+                position,
+                sub.key,
+                sub.centroid.astype(float).tolist(),
+                sub.label,
+            ]
+            for position, sub in enumerate(sub_topics, start=1)
         ],
     )
 
@@ -571,11 +616,12 @@ def _split_in_new_space(
     embedding_model: str,
     ids: list[str],
     vectors: np.ndarray,
-) -> list[tuple[str, np.ndarray]]:
+) -> list[SubTopic]:
     """A split recorded in another embedding space (the profile or the model changed), carried
     to this one: the topic's tickets that have vectors there take their sub-topic from the
     recorded centroids, and each sub-topic's centroid here is the mean of its tickets' vectors
-    here. Empty when the split was never recorded or none of the tickets was embedded there."""
+    here; keys and labels stay. Empty when the split was never recorded or none of the tickets
+    was embedded there."""
     latest = con.execute(
         """SELECT embedding_model FROM topic_split_centroids
         WHERE edit_id = ? AND embedding_model <> ? ORDER BY recorded_at DESC LIMIT 1""",
@@ -587,12 +633,12 @@ def _split_in_new_space(
     old_ids, old_vectors = load_vectors(con, model=latest[0][0], ticket_ids=ids)
     if not old_ids:
         return []
-    old_labels = (old_vectors @ np.vstack([c for _, c in before]).T).argmax(axis=1)
+    old_labels = (old_vectors @ np.vstack([sub.centroid for sub in before]).T).argmax(axis=1)
     position = {ticket: i for i, ticket in enumerate(ids)}
     rows = np.array([position[t] for t in old_ids])
     carried = [
-        (sub_key, _unit(vectors[rows[old_labels == c]].mean(axis=0)))
-        for c, (sub_key, _) in enumerate(before)
+        SubTopic(sub.key, _unit(vectors[rows[old_labels == c]].mean(axis=0)), sub.label)
+        for c, sub in enumerate(before)
         if (old_labels == c).any()
     ]
     _record_split(con, edit_id, embedding_model, carried)
