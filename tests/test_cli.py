@@ -151,3 +151,7 @@ def test_an_empty_table_on_a_desk_without_personas_says_how_to_get_them(tmp_path
     assert result.exit_code == 0, result.output
     assert "no rows" in result.output and "[[personas]]" in result.output
     assert "persona-mining discover" in result.output
+    # What each issue costs: no persona to cost it for, whatever the tickets' columns.
+    result = runner.invoke(app, ["table", "--sort", "impact", "--db", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "[[personas]]" in result.output and "outcome columns" not in result.output

@@ -547,13 +547,18 @@ def _print_impact(cfg: Config, *, show_all: bool, limit: int | None, fmt: str) -
     shown = (TABLE_ROWS if fmt == "table" else 0) if limit is None else limit
     if fmt in ("csv", "json"):
         shown = 0
-    rows, (measure, _, unmeasured) = _read(
+    rows, (measure, _, unmeasured), segments = _read(
         cfg,
         lambda con: (
             issue_impact(con, all_rows=show_all, limit=shown),
             impact_coverage(con),
+            con.execute("SELECT count(*) FROM segments").fetchall()[0][0],
         ),
     )
+    if not segments and not rows.rows and fmt in ("table", "markdown"):
+        # No persona to cost anything for: that, not the tickets' columns, is what is missing.
+        _show(Text("What to fix first: no rows"), messages.no_personas_line())
+        return
     _show(impact_table_output(rows, fmt, measure=measure, unmeasured=unmeasured))
 
 
