@@ -110,6 +110,11 @@ def test_a_rename_to_the_label_of_another_topic_is_refused_and_a_merge_suggested
         record_edit(warehouse, action="rename", topic_keys=[b], value=f"  {taken.upper()} ")
     assert a in str(refused.value) and f"topics merge {a} {b}" in str(refused.value)
     assert recorded(warehouse) == []
+    # Its own label, as it stands, is no rename; another case of it is.
+    with pytest.raises(ConfigError, match="already"):
+        record_edit(warehouse, action="rename", topic_keys=[a], value=f" {taken} ")
+    assert recorded(warehouse) == []
+    assert record_edit(warehouse, action="rename", topic_keys=[a], value=taken.swapcase())
 
 
 def test_a_merge_into_an_ignored_topic_says_its_tickets_leave_persona_tables(
@@ -417,3 +422,10 @@ def test_an_import_with_known_issues_says_they_take_effect_at_the_next_refit(
     assert result.exit_code == 0, result.output
     assert "take effect at the next refit" in result.output
     assert "persona-mining run --refit" in result.output
+
+
+def test_a_part_of_a_part_is_numbered_from_the_first_split() -> None:
+    from persona_mining.topics.taxonomy import _sub_label
+
+    assert _sub_label({}, 1, "T0022.2", "Order shipped") == "Order shipped (part 2)"
+    assert _sub_label({}, 0, "T0022.1.2", "Order shipped (part 1)") == "Order shipped (part 1.2)"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -206,6 +207,12 @@ def _refuse_taken_label(con: duckdb.DuckDBPyConnection, model_id: str, edit: Edi
     """Refuse a label another active topic shows (case and spaces aside): tables could not
     tell the two apart."""
     (key,) = edit.topic_keys
+    own = con.execute(
+        "SELECT label FROM topics WHERE model_id = ? AND topic_key = ? AND active",
+        [model_id, key],
+    ).fetchall()
+    if own and " ".join(str(own[0][0]).split()) == edit.value:
+        raise ConfigError(f"topics rename {key}: it is labelled {edit.value!r} already")
     wanted = _label_key(edit.value)
     for other, label in con.execute(
         """SELECT topic_key, label FROM topics
@@ -564,12 +571,21 @@ class SubTopic:
 
 def _sub_label(described: Mapping[int, Any], cluster: int, key: str, parent_label: str) -> str:
     """A sub-topic's label as the split describes it; where no phrase told it apart (or no
-    ticket lies nearest it), the parent's label and the sub-topic's number."""
+    ticket lies nearest it), the parent's label and the sub-topic's number ("Order shipped
+    (part 2)"; a part of a part, "Order shipped (part 1.2)")."""
     topic = described.get(cluster)
     label = "" if topic is None else str(topic.label)
     if not label or label.casefold() == f"topic {cluster}":
-        return f"{parent_label} (part {key.rsplit('.', 1)[-1]})"
+        number = key.rsplit(".", 1)[-1]
+        part = _PART.search(parent_label)
+        if part:
+            return f"{parent_label[: part.start()]} (part {part.group(1)}.{number})"
+        return f"{parent_label} (part {number})"
     return label
+
+
+#: The number a sub-topic's label ends with when no phrase told it apart.
+_PART = re.compile(r" \(part ([\d.]+)\)$")
 
 
 def _recorded_split(
