@@ -253,13 +253,14 @@ def topics_export(
     review and share."""
 
     def body() -> None:
-        from persona_mining.topics.taxonomy import export_taxonomy, known_issues_of
+        from persona_mining.topics.model import all_known_issues
+        from persona_mining.topics.taxonomy import export_taxonomy
 
         chosen_db, chosen_config = _options(ctx, db, config)
         cfg = _config(chosen_config, chosen_db)
 
         def export(con: Any) -> tuple[int, int]:
-            known = len(known_issues_of(con, cfg.known_issues))
+            known = len(all_known_issues(con, cfg.known_issues))
             return known, export_taxonomy(con, known_issues=cfg.known_issues, out=out)
 
         known, edits = _read(cfg, export)

@@ -243,7 +243,7 @@ def fit_topics(
     docs = [PLACEHOLDER_RE.sub(" ", t) for t in sample_texts]
     if coming is not None:
         coming([ids[i] for i in label_order(ids, sample, config.seed)])
-    known = _all_known_issues(con, known_issues)
+    known = all_known_issues(con, known_issues)
     is_known, known_of = _match_known(vectors, known, embedder, config.known_threshold)
     rest = np.flatnonzero(~is_known[sample])  # positions in `sample` left to cluster
     min_topic_size = config.min_topic_size or max(SMALLEST_TOPIC, round(0.01 * len(rest)))
@@ -668,7 +668,7 @@ def _by_position(
         con.unregister("__ids")
 
 
-def _all_known_issues(
+def all_known_issues(
     con: duckdb.DuckDBPyConnection, configured: Sequence[KnownIssue]
 ) -> list[KnownIssue]:
     """Known issues of the config, then those imported into the warehouse, by unique name."""
@@ -1048,7 +1048,7 @@ def refit_due(
         )
     fitted_known = _json_object(params).get("known_issues")
     if known_issues is not None and isinstance(fitted_known, dict):
-        wanted = known_digests(_all_known_issues(con, known_issues))
+        wanted = known_digests(all_known_issues(con, known_issues))
         added = sorted(set(wanted) - set(fitted_known))
         removed = sorted(set(fitted_known) - set(wanted))
         reworded = sorted(

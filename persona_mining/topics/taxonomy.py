@@ -36,7 +36,7 @@ from persona_mining.stats import choose_k_by_silhouette
 from persona_mining.text.embed import load_vectors
 from persona_mining.topics.identity import UNCLUSTERED_KEY, theme_label
 from persona_mining.topics.labels import UNCLUSTERED, describe_topics, label_phrases
-from persona_mining.topics.model import _all_known_issues, current_model
+from persona_mining.topics.model import all_known_issues, current_model
 from persona_mining.warehouse import transaction
 
 ACTIONS = ("rename", "merge", "split", "ignore")
@@ -416,8 +416,11 @@ def _split(
 ) -> EditStatus:
     from sklearn.cluster import KMeans
 
-    embedding_model, params = con.execute(
-        "SELECT embedding_model, params FROM topic_models WHERE model_id = ?", [model_id]
+    embedding_model, issue_size = con.execute(
+        """SELECT embedding_model,
+            TRY_CAST(json_extract_string(params, '$.min_topic_size_used') AS INTEGER)
+        FROM topic_models WHERE model_id = ?""",
+        [model_id],
     ).fetchall()[0]
     members = [
         r[0]
@@ -450,7 +453,7 @@ def _split(
             metric="cosine",
             # Each part an issue the model could have found alone: a split of 103 tickets
             # into parts of 41, 28, 17, 8, 5 and 4 gave the lead three parts of noise.
-            min_cluster_size=_smallest_sub_topic(params),
+            min_cluster_size=max(MIN_SUB_TOPIC, (issue_size or 0) // 2),
         )
         if choice.labels is None:
             return EditStatus(
@@ -541,19 +544,9 @@ def _split(
     return EditStatus(edit_id, "split", (key,), "applied", f"split into {len(order)} sub-topics")
 
 
-#: The smallest sub-topic of a split where the model records no minimum topic size.
+#: The smallest part a split may make: half the minimum issue size the model was fitted with
+#: (as the fit halves it for issues folded into larger topics), and at least this many tickets.
 MIN_SUB_TOPIC = 10
-
-
-def _smallest_sub_topic(params: object) -> int:
-    """The smallest part a split may make: the minimum issue size the model was fitted with
-    (halved, as the fit halves it for issues folded into larger topics), at least
-    `MIN_SUB_TOPIC` tickets."""
-    try:
-        used = json.loads(str(params)).get("min_topic_size_used") if params else None
-    except (ValueError, AttributeError):
-        used = None
-    return max(MIN_SUB_TOPIC, int(used) // 2) if isinstance(used, int | float) else MIN_SUB_TOPIC
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:
@@ -722,14 +715,6 @@ def _edit_statuses(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[str, str]]
     }
 
 
-def known_issues_of(
-    con: duckdb.DuckDBPyConnection, configured: Sequence[KnownIssue]
-) -> list[KnownIssue]:
-    """The known issues a refit uses: the config's, then those imported into the warehouse
-    (`topics import`), one per name."""
-    return _all_known_issues(con, configured)
-
-
 def export_taxonomy(
     con: duckdb.DuckDBPyConnection, *, known_issues: Sequence[KnownIssue], out: Path
 ) -> int:
@@ -749,7 +734,7 @@ def export_taxonomy(
         "# `labels`: the topics' labels as fitted, checked on import; `status`: on the current model.",
         "",
     ]
-    for issue in known_issues_of(con, known_issues):
+    for issue in all_known_issues(con, known_issues):
         lines += [
             "[[known_issues]]",
             f"name = {json.dumps(issue.name, ensure_ascii=False)}",
